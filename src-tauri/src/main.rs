@@ -1,0 +1,1 @@
+fn main() { println!("mixtune-app: the desktop shell arrives with the app issue; use the `mixtune` CLI"); }

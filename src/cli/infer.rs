@@ -1,0 +1,224 @@
+//! `generate`, `summarize`, `loss` and `devices`.
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use serde_json::json;
+
+use mixtune::device::{self, DeviceChoice};
+use mixtune::generate::{EarlyStopping, GenerationConfig};
+use mixtune::inference::{generate_text, loss as model_loss, summary_prompt};
+use mixtune::model::{load_pretrained, Pretrained};
+
+/// Model and device flags shared by the inference commands.
+#[derive(Args, Debug)]
+pub struct ModelArgs {
+    /// A model folder (config.json, model.safetensors, tokenizer.json) or a hub id.
+    #[arg(long)]
+    model: String,
+    /// auto, gpu or cpu.
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// Print machine-readable JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+impl ModelArgs {
+    fn load(&self) -> Result<Pretrained> {
+        let choice: DeviceChoice = self.device.parse()?;
+        let selected = device::select(choice)?;
+        let pretrained = load_pretrained(&self.model, &selected.device, !self.json)
+            .with_context(|| format!("loading model `{}`", self.model))?;
+        Ok(pretrained)
+    }
+}
+
+/// Decoding flags shared by `generate` and `summarize`.
+#[derive(Args, Debug)]
+pub struct DecodeArgs {
+    /// Maximum number of generated tokens.
+    #[arg(long, default_value_t = 128)]
+    max_new_tokens: usize,
+    /// Minimum number of generated tokens before `</s>` may end the output.
+    #[arg(long, default_value_t = 0)]
+    min_new_tokens: usize,
+    /// Beam search with this many beams (1: greedy).
+    #[arg(long, default_value_t = 1)]
+    beams: usize,
+    /// Beam search length penalty (exponent of the length in the score's divisor).
+    #[arg(long, default_value_t = 1.0)]
+    length_penalty: f32,
+    /// Beam search stopping: true, false or never (as HF's `early_stopping`).
+    #[arg(long, default_value = "false")]
+    early_stopping: String,
+    /// Never repeat an n-gram of this size (0: off).
+    #[arg(long, default_value_t = 0)]
+    no_repeat_ngram_size: usize,
+    /// Sample instead of taking the most likely token.
+    #[arg(long)]
+    sample: bool,
+    #[arg(long, default_value_t = 1.0)]
+    temperature: f32,
+    /// Sample among the k most likely tokens (0: all).
+    #[arg(long, default_value_t = 0)]
+    top_k: usize,
+    /// Sample from the smallest set of tokens whose probability reaches p.
+    #[arg(long, default_value_t = 1.0)]
+    top_p: f32,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+impl DecodeArgs {
+    fn config(&self) -> Result<GenerationConfig> {
+        let early_stopping = match self.early_stopping.as_str() {
+            "true" => EarlyStopping::True,
+            "false" => EarlyStopping::False,
+            "never" => EarlyStopping::Never,
+            other => bail!("--early-stopping `{other}`: expected true, false or never"),
+        };
+        let config = GenerationConfig {
+            max_new_tokens: self.max_new_tokens,
+            min_new_tokens: self.min_new_tokens,
+            num_beams: self.beams,
+            length_penalty: self.length_penalty,
+            early_stopping,
+            no_repeat_ngram_size: self.no_repeat_ngram_size,
+            do_sample: self.sample,
+            temperature: self.temperature,
+            top_k: self.top_k,
+            top_p: self.top_p,
+            seed: self.seed,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct GenerateArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// The prompt text.
+    #[arg(long, conflicts_with = "prompt_file", required_unless_present = "prompt_file")]
+    prompt: Option<String>,
+    /// A file holding the prompt (`-` for standard input).
+    #[arg(long)]
+    prompt_file: Option<PathBuf>,
+    #[command(flatten)]
+    decode: DecodeArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct SummarizeArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// The chat to summarize: a file, or `-` for standard input.
+    #[arg(long)]
+    chat: PathBuf,
+    #[command(flatten)]
+    decode: DecodeArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct LossArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    #[arg(long)]
+    source: String,
+    #[arg(long)]
+    target: String,
+}
+
+#[derive(Args, Debug)]
+pub struct DevicesArgs {
+    #[arg(long)]
+    json: bool,
+}
+
+/// Reads a text file, or standard input for `-`, naming the file on failure.
+fn read_text(path: &PathBuf) -> Result<String> {
+    let text = if path.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("reading standard input")?;
+        text
+    } else {
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
+    };
+    if text.trim().is_empty() {
+        bail!("{}: the file is empty", path.display());
+    }
+    Ok(text)
+}
+
+fn print_generated(json: bool, generated: &mixtune::inference::Generated) -> Result<()> {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string(&json!({"text": generated.text, "token_ids": generated.token_ids}))?
+        );
+    } else {
+        println!("{}", generated.text);
+    }
+    Ok(())
+}
+
+pub fn generate(args: GenerateArgs) -> Result<()> {
+    let config = args.decode.config()?;
+    let prompt = match (&args.prompt, &args.prompt_file) {
+        (Some(prompt), _) => prompt.clone(),
+        (None, Some(file)) => read_text(file)?,
+        (None, None) => bail!("give --prompt or --prompt-file"),
+    };
+    let pretrained = args.model.load()?;
+    let outputs = generate_text(&pretrained, &[prompt], &config)?;
+    print_generated(args.model.json, &outputs[0])
+}
+
+pub fn summarize(args: SummarizeArgs) -> Result<()> {
+    let config = args.decode.config()?;
+    let chat = read_text(&args.chat)?;
+    let pretrained = args.model.load()?;
+    let outputs = generate_text(&pretrained, &[summary_prompt(&chat)], &config)?;
+    print_generated(args.model.json, &outputs[0])
+}
+
+pub fn loss(args: LossArgs) -> Result<()> {
+    let pretrained = args.model.load()?;
+    let value = model_loss(&pretrained, &args.source, &args.target)?;
+    if args.model.json {
+        println!("{}", json!({ "loss": value }));
+    } else {
+        println!("loss {value:.6}");
+    }
+    Ok(())
+}
+
+pub fn devices(args: DevicesArgs) -> Result<()> {
+    let adapters = device::gpu_adapters();
+    let auto = device::select(DeviceChoice::Auto)?;
+    let gpu_build = cfg!(feature = "wgpu");
+    if args.json {
+        println!(
+            "{}",
+            json!({"gpu_support": gpu_build, "adapters": adapters, "auto": auto.label, "auto_is_gpu": auto.is_gpu})
+        );
+    } else {
+        if !gpu_build {
+            println!("GPU support: not in this build (rebuild with --features wgpu)");
+        }
+        if adapters.is_empty() {
+            println!("GPU adapters: none found");
+        }
+        for adapter in &adapters {
+            println!("GPU adapter: {adapter}");
+        }
+        println!("auto picks: {}", auto.label);
+    }
+    Ok(())
+}

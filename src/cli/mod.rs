@@ -1,0 +1,53 @@
+//! Command-line arguments mapped onto library calls; errors become one line and exit code 1.
+
+mod bench;
+mod infer;
+mod rouge_cmd;
+
+use clap::{Parser, Subcommand};
+
+/// Mixtune: instruction fine-tuning and inference of T5 / Flan-T5.
+#[derive(Parser, Debug)]
+#[command(name = "mixtune", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Generate text for a prompt.
+    Generate(infer::GenerateArgs),
+    /// Summarize a chat (a file, or `-` for standard input).
+    Summarize(infer::SummarizeArgs),
+    /// Mean token cross-entropy of a target given a source.
+    Loss(infer::LossArgs),
+    /// GPUs and graphics APIs wgpu sees, and what `--device auto` picks.
+    Devices(infer::DevicesArgs),
+    /// ROUGE-1/2/L/Lsum of predictions against references (one example per line).
+    Rouge(rouge_cmd::RougeArgs),
+    /// Speed benchmarks (not tests): prints figures next to a reference run.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+/// Runs the CLI.
+pub fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Generate(args) => infer::generate(args),
+        Command::Summarize(args) => infer::summarize(args),
+        Command::Loss(args) => infer::loss(args),
+        Command::Devices(args) => infer::devices(args),
+        Command::Rouge(args) => rouge_cmd::run_rouge(args),
+        Command::Bench(cmd) => bench::run(cmd),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            let message = format!("{error:#}").replace('\n', " ");
+            eprintln!("error: {message}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! Mixtune engine: T5 / Flan-T5 in Burn, data, templates, mixtures, training, generation
+//! and evaluation. Never depends on the desktop shell.
+
+pub mod data {
+    //! Datasets and tokenization.
+    pub mod tokenizer;
+}
+pub mod device;
+pub mod eval {
+    //! Evaluation metrics.
+    pub mod lcs;
+    pub mod porter;
+    pub mod rouge;
+    pub mod tokenize;
+}
+pub mod error;
+pub mod generate;
+pub mod model;
+pub mod inference;
+
+pub use error::{MixtuneError, Result};

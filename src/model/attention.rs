@@ -1,0 +1,237 @@
+//! T5 attention: unscaled dot-product attention with learned relative position buckets,
+//! and the key/value cache used by incremental decoding.
+
+use burn::module::{Module, Param};
+use burn::nn::Linear;
+use burn::tensor::activation::softmax;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+
+use super::config::T5Config;
+use super::layers::random_linear;
+
+/// Bucket of one relative position `memory_position - query_position`, as HF's
+/// `_relative_position_bucket`.
+///
+/// Bidirectional (encoder): half the buckets for keys after the query, half for keys
+/// before it. Unidirectional (decoder): only keys at or before the query get distinct
+/// buckets; every later key falls in bucket 0. In each half, the first `num_buckets / 2`
+/// distances are exact and the rest are log-spaced up to `max_distance`.
+/// The logarithm is taken in f32, as PyTorch does, so the buckets agree at the edges.
+pub fn relative_position_bucket(
+    relative_position: i64,
+    bidirectional: bool,
+    num_buckets: usize,
+    max_distance: usize,
+) -> i64 {
+    let mut num_buckets = num_buckets as i64;
+    let mut bucket = 0;
+    let distance = if bidirectional {
+        num_buckets /= 2;
+        if relative_position > 0 {
+            bucket += num_buckets;
+        }
+        relative_position.abs()
+    } else {
+        (-relative_position).max(0)
+    };
+    let max_exact = num_buckets / 2;
+    if distance < max_exact {
+        return bucket + distance;
+    }
+    let log_ratio = (distance as f32 / max_exact as f32).ln();
+    let log_range = (max_distance as f64 / max_exact as f64).ln() as f32;
+    let large = max_exact + (log_ratio / log_range * (num_buckets - max_exact) as f32) as i64;
+    bucket + large.min(num_buckets - 1)
+}
+
+/// Keys and values of one attention layer, `[batch, heads, kv_len, d_kv]` each.
+#[derive(Clone, Debug)]
+pub struct KvCache {
+    pub keys: Tensor<4>,
+    pub values: Tensor<4>,
+}
+
+impl KvCache {
+    /// Appends the keys/values of new positions along the sequence axis.
+    pub fn append(self, new: KvCache) -> KvCache {
+        KvCache {
+            keys: Tensor::cat(vec![self.keys, new.keys], 2),
+            values: Tensor::cat(vec![self.values, new.values], 2),
+        }
+    }
+
+    /// Keeps batch rows `rows` in that order (beam reordering).
+    pub fn select_rows(self, rows: Tensor<1, Int>) -> KvCache {
+        KvCache {
+            keys: self.keys.select(0, rows.clone()),
+            values: self.values.select(0, rows),
+        }
+    }
+
+    /// Number of cached positions.
+    pub fn len(&self) -> usize {
+        self.keys.dims()[2]
+    }
+
+    /// Whether nothing is cached yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Multi-head attention (`SelfAttention` / `EncDecAttention` in the checkpoint).
+#[derive(Module, Debug)]
+pub struct T5Attention {
+    pub q: Linear,
+    pub k: Linear,
+    pub v: Linear,
+    pub o: Linear,
+    /// `[num_buckets, num_heads]`; only in the first block of each stack.
+    pub relative_attention_bias: Option<Param<Tensor<2>>>,
+    #[module(skip)]
+    pub num_heads: usize,
+    #[module(skip)]
+    pub d_kv: usize,
+    #[module(skip)]
+    pub num_buckets: usize,
+    #[module(skip)]
+    pub max_distance: usize,
+}
+
+impl T5Attention {
+    /// Random weights with HF's init scales.
+    pub fn random(config: &T5Config, has_bias: bool, device: &Device) -> Self {
+        let (d_model, inner) = (config.d_model, config.inner_dim());
+        let std_q = ((d_model * config.d_kv) as f64).powf(-0.5);
+        let std_kv = (d_model as f64).powf(-0.5);
+        let std_o = (inner as f64).powf(-0.5);
+        let bias = has_bias.then(|| {
+            Param::from_tensor(Tensor::random(
+                [config.relative_attention_num_buckets, config.num_heads],
+                burn::tensor::Distribution::Normal(0.0, std_kv),
+                device,
+            ))
+        });
+        Self {
+            q: random_linear(d_model, inner, std_q, device),
+            k: random_linear(d_model, inner, std_kv, device),
+            v: random_linear(d_model, inner, std_kv, device),
+            o: random_linear(inner, d_model, std_o, device),
+            relative_attention_bias: bias,
+            num_heads: config.num_heads,
+            d_kv: config.d_kv,
+            num_buckets: config.relative_attention_num_buckets,
+            max_distance: config.relative_attention_max_distance,
+        }
+    }
+
+    /// `[batch, seq, heads * d_kv] -> [batch, heads, seq, d_kv]`.
+    fn split_heads(&self, x: Tensor<3>) -> Tensor<4> {
+        let [batch, seq, _] = x.dims();
+        x.reshape([batch, seq, self.num_heads, self.d_kv])
+            .swap_dims(1, 2)
+    }
+
+    /// Projects `hidden` `[batch, kv_len, d_model]` to keys and values.
+    pub fn project_kv(&self, hidden: Tensor<3>) -> KvCache {
+        KvCache {
+            keys: self.split_heads(self.k.forward(hidden.clone())),
+            values: self.split_heads(self.v.forward(hidden)),
+        }
+    }
+
+    /// Attends from `hidden` `[batch, q_len, d_model]` to `kv`, adding `bias`
+    /// (broadcastable to `[batch, heads, q_len, kv_len]`: position bias plus masks).
+    /// T5 does not scale the scores by `d_kv^-0.5`.
+    pub fn attend(&self, hidden: Tensor<3>, kv: &KvCache, bias: Tensor<4>) -> Tensor<3> {
+        let [batch, q_len, _] = hidden.dims();
+        let queries = self.split_heads(self.q.forward(hidden));
+        let scores = queries.matmul(kv.keys.clone().swap_dims(2, 3)) + bias;
+        let weights = softmax(scores, 3);
+        let context = weights.matmul(kv.values.clone());
+        let context = context
+            .swap_dims(1, 2)
+            .reshape([batch, q_len, self.num_heads * self.d_kv]);
+        self.o.forward(context)
+    }
+
+    /// Position bias `[1, heads, q_len, k_len]` for queries at `query_offset..query_offset+q_len`
+    /// and keys at `0..k_len`. Zeros when this layer has no relative attention bias.
+    pub fn position_bias(
+        &self,
+        q_len: usize,
+        k_len: usize,
+        query_offset: usize,
+        bidirectional: bool,
+        device: &Device,
+    ) -> Tensor<4> {
+        let Some(table) = &self.relative_attention_bias else {
+            return Tensor::zeros([1, self.num_heads, q_len, k_len], device);
+        };
+        let mut buckets = Vec::with_capacity(q_len * k_len);
+        for q in 0..q_len {
+            for k in 0..k_len {
+                let relative = k as i64 - (q + query_offset) as i64;
+                buckets.push(relative_position_bucket(
+                    relative,
+                    bidirectional,
+                    self.num_buckets,
+                    self.max_distance,
+                ));
+            }
+        }
+        let buckets = Tensor::<1, Int>::from_data(TensorData::new(buckets, [q_len * k_len]), device);
+        table
+            .val()
+            .select(0, buckets)
+            .reshape([q_len, k_len, self.num_heads])
+            .permute([2, 0, 1])
+            .unsqueeze::<4>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::relative_position_bucket as bucket;
+
+    #[test]
+    fn bidirectional_buckets_match_hf() {
+        // Values from HF's _relative_position_bucket(num_buckets=32, max_distance=128).
+        let cases = [
+            (0, 0),
+            (1, 17),
+            (-1, 1),
+            (7, 23),
+            (-7, 7),
+            (8, 24),
+            (-8, 8),
+            (12, 25),
+            (-20, 10),
+            (64, 30),
+            (-127, 15),
+            (500, 31),
+            (-500, 15),
+        ];
+        for (relative, expected) in cases {
+            assert_eq!(bucket(relative, true, 32, 128), expected, "relative {relative}");
+        }
+    }
+
+    #[test]
+    fn unidirectional_buckets_ignore_future_keys() {
+        let cases = [
+            (0, 0),
+            (5, 0),
+            (-1, 1),
+            (-15, 15),
+            (-16, 16),
+            (-20, 17),
+            (-40, 23),
+            (-127, 31),
+            (-1000, 31),
+        ];
+        for (relative, expected) in cases {
+            assert_eq!(bucket(relative, false, 32, 128), expected, "relative {relative}");
+        }
+    }
+}
