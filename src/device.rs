@@ -63,22 +63,23 @@ pub fn gpu_adapters() -> Vec<String> {
     }
 }
 
-/// Resolves a [`DeviceChoice`] to a device.
+/// Resolves a [`DeviceChoice`] to a device. `auto` takes a hardware GPU only (a software
+/// rasterizer such as lavapipe is slower than the CPU backend); `gpu` takes any wgpu adapter.
 pub fn select(choice: DeviceChoice) -> Result<SelectedDevice> {
     match choice {
         DeviceChoice::Cpu => Ok(cpu()),
-        DeviceChoice::Gpu => gpu_device(),
-        DeviceChoice::Auto => Ok(gpu_device().unwrap_or_else(|_| cpu())),
+        DeviceChoice::Gpu => gpu_device(true),
+        DeviceChoice::Auto => Ok(gpu_device(false).unwrap_or_else(|_| cpu())),
     }
 }
 
 #[cfg(feature = "wgpu")]
-fn gpu_device() -> Result<SelectedDevice> {
-    gpu::device()
+fn gpu_device(allow_software: bool) -> Result<SelectedDevice> {
+    gpu::device(allow_software)
 }
 
 #[cfg(not(feature = "wgpu"))]
-fn gpu_device() -> Result<SelectedDevice> {
+fn gpu_device(_allow_software: bool) -> Result<SelectedDevice> {
     Err(MixtuneError::Device(
         "this build has no GPU support: rebuild with `--features wgpu`".into(),
     ))
@@ -89,33 +90,57 @@ mod gpu {
     use super::*;
     use burn::tensor::{DeviceKind, Tensor};
 
-    /// Adapters through Burn's physical-device listing.
+    /// Adapters through Burn's physical-device listing (hardware GPUs only).
     pub fn adapters() -> Vec<String> {
-        Device::enumerate_physical()
+        quietly(Device::enumerate_physical)
+            .unwrap_or_default()
             .into_iter()
-            .map(|gpu| format!("{gpu:?}"))
+            .map(|gpu| format!("{} ({} device(s))", gpu.name, gpu.devices.into_vec().len()))
             .collect()
     }
 
-    /// The default wgpu device, checked with one tiny op (wgpu panics when no adapter exists,
-    /// so the probe runs behind `catch_unwind`).
-    pub fn device() -> Result<SelectedDevice> {
-        let probe = std::panic::catch_unwind(|| {
+    /// Runs `f` with panics caught and their messages kept off the terminal: wgpu panics when
+    /// no adapter exists.
+    fn quietly<T>(f: impl FnOnce() -> T + std::panic::UnwindSafe) -> Option<T> {
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let result = std::panic::catch_unwind(f);
+        std::panic::set_hook(hook);
+        result.ok()
+    }
+
+    /// The default wgpu device, checked with one tiny op.
+    pub fn device(allow_software: bool) -> Result<SelectedDevice> {
+        let probe = quietly(|| {
             let device = Device::wgpu(DeviceKind::DefaultDevice);
             let sum: f32 = Tensor::<1>::ones([4], &device).sum().into_scalar();
-            (device, sum)
+            let identity = device.identity();
+            (device, sum, identity)
         });
-        match probe {
-            Ok((device, sum)) if sum == 4.0 => {
-                let name = adapters().into_iter().next().unwrap_or_else(|| "default adapter".into());
-                Ok(SelectedDevice {
-                    device,
-                    label: format!("gpu (wgpu: {name})"),
-                    is_gpu: true,
-                })
-            }
-            Ok(_) => Err(MixtuneError::Device("wgpu probe computed a wrong result".into())),
-            Err(_) => Err(MixtuneError::Device("no usable wgpu adapter (Vulkan/Metal/DX12) found".into())),
+        let Some((device, sum, identity)) = probe else {
+            return Err(MixtuneError::Device(
+                "no usable wgpu adapter (Vulkan/Metal/DX12) found".into(),
+            ));
+        };
+        if sum != 4.0 {
+            return Err(MixtuneError::Device(
+                "the wgpu probe computed a wrong result".into(),
+            ));
         }
+        let name = identity
+            .as_ref()
+            .map_or("unnamed adapter".to_string(), |i| i.name.clone());
+        let hardware = identity.as_ref().is_some_and(|i| i.physical.is_some());
+        if !hardware && !allow_software {
+            return Err(MixtuneError::Device(format!(
+                "only a software adapter ({name}) found"
+            )));
+        }
+        let kind = if hardware { "" } else { ", software" };
+        Ok(SelectedDevice {
+            device,
+            label: format!("gpu (wgpu: {name}{kind})"),
+            is_gpu: true,
+        })
     }
 }

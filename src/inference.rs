@@ -1,14 +1,18 @@
 //! Text in, text out: prompts through the tokenizer and generation, and the summary of a chat.
 
+use std::collections::BTreeMap;
+
 use burn::tensor::Tensor;
 use serde::Serialize;
 
+use crate::data::chat::{normalize_text, SpeakerStyle};
 use crate::error::{MixtuneError, Result};
 use crate::generate::{generate, pad_batch, GenerationConfig};
+use crate::mixture::template;
 use crate::model::Pretrained;
 
-/// The canonical Flan-T5 dialogue-summary prompt (as in the Flan-T5 DialogSum lab).
-pub const SUMMARY_PROMPT: &str = "Summarize the following conversation.\n\n{dialogue}\n\nSummary: ";
+/// The task template whose default phrasing `summarize` uses (in `templates/`).
+pub const SUMMARY_TEMPLATE: &str = "dialogue_summary.toml";
 
 /// One generated output.
 #[derive(Debug, Clone, Serialize)]
@@ -19,7 +23,11 @@ pub struct Generated {
 }
 
 /// Generates for each prompt text, batched.
-pub fn generate_text(pretrained: &Pretrained, prompts: &[String], config: &GenerationConfig) -> Result<Vec<Generated>> {
+pub fn generate_text(
+    pretrained: &Pretrained,
+    prompts: &[String],
+    config: &GenerationConfig,
+) -> Result<Vec<Generated>> {
     if prompts.iter().any(|p| p.trim().is_empty()) {
         return Err(MixtuneError::Input("a prompt is empty".into()));
     }
@@ -42,16 +50,32 @@ pub fn generate_text(pretrained: &Pretrained, prompts: &[String], config: &Gener
         .collect()
 }
 
-/// The summary prompt for a dialogue.
-pub fn summary_prompt(dialogue: &str) -> String {
-    SUMMARY_PROMPT.replace("{dialogue}", dialogue.trim())
+/// The summary prompt for a pasted chat: the chat normalised to one `Speaker: text` turn per
+/// line, rendered through the default phrasing of the dialogue-summary template
+/// (`Summarize the following conversation.\n\n{{ dialogue }}\n\nSummary: `).
+pub fn summary_prompt(chat: &str, speakers: SpeakerStyle) -> Result<String> {
+    let dialogue = normalize_text(chat, speakers).map_err(MixtuneError::Input)?;
+    let templates = template::load_file(&template::builtin_dir().join(SUMMARY_TEMPLATE))
+        .map_err(|e| MixtuneError::Input(e.to_string()))?;
+    let fields = BTreeMap::from([
+        ("dialogue".to_string(), dialogue),
+        ("summary".to_string(), String::new()),
+    ]);
+    let (source, _) = templates
+        .render(&fields, templates.default_phrasing(), "chat")
+        .map_err(|e| MixtuneError::Input(e.to_string()))?;
+    Ok(source)
 }
 
 /// Mean token cross-entropy of `target` given `source` (HF's `labels=` loss).
 pub fn loss(pretrained: &Pretrained, source: &str, target: &str) -> Result<f32> {
     let tokenizer = &pretrained.tokenizer;
     let source_ids = tokenizer.encode(source)?;
-    let labels: Vec<i64> = tokenizer.encode(target)?.into_iter().map(i64::from).collect();
+    let labels: Vec<i64> = tokenizer
+        .encode(target)?
+        .into_iter()
+        .map(i64::from)
+        .collect();
     let device = pretrained.model.device();
     let (input_ids, mask) = pad_batch(&[source_ids], pretrained.defaults.pad_token_id, &device)?;
     let loss: Tensor<1> = pretrained.model.loss(input_ids, mask, &[labels]);

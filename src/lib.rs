@@ -1,10 +1,7 @@
 //! Mixtune engine: T5 / Flan-T5 in Burn, data, templates, mixtures, training, generation
 //! and evaluation. Never depends on the desktop shell.
 
-pub mod data {
-    //! Datasets and tokenization.
-    pub mod tokenizer;
-}
+pub mod data;
 pub mod device;
 pub mod eval {
     //! Evaluation metrics.
@@ -14,8 +11,10 @@ pub mod eval {
     pub mod tokenize;
 }
 pub mod error;
+pub mod fsutil;
 pub mod generate;
-pub mod model;
 pub mod inference;
+pub mod mixture;
+pub mod model;
 
 pub use error::{MixtuneError, Result};

@@ -43,13 +43,21 @@ fn respond(mut stream: TcpStream, root: &Path) -> std::io::Result<()> {
         }
         let lower = line.to_ascii_lowercase();
         if let Some(range) = lower.strip_prefix("range: bytes=") {
-            range_start = range.trim().split('-').next().unwrap_or("0").parse().unwrap_or(0);
+            range_start = range
+                .trim()
+                .split('-')
+                .next()
+                .unwrap_or("0")
+                .parse()
+                .unwrap_or(0);
         }
     }
     let path = request.split_whitespace().nth(1).unwrap_or("/");
     let file = path.rsplit("/resolve/main/").next().unwrap_or("");
     let Ok(bytes) = std::fs::read(root.join(file)) else {
-        return stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        return stream.write_all(
+            b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        );
     };
     let body = &bytes[range_start.min(bytes.len())..];
     let head = format!(
@@ -68,7 +76,17 @@ fn mixtune(endpoint: &str, hf_home: &Path, model: &str) -> std::process::Output 
         .env("HF_ENDPOINT", endpoint)
         .env("HF_HOME", hf_home)
         .env_remove("HF_TOKEN")
-        .args(["generate", "--device", "cpu", "--json", "--max-new-tokens", "24", "--model", model, "--prompt"])
+        .args([
+            "generate",
+            "--device",
+            "cpu",
+            "--json",
+            "--max-new-tokens",
+            "24",
+            "--model",
+            model,
+            "--prompt",
+        ])
         .arg(reference_json()["prompts"][2].as_str().unwrap())
         .output()
         .unwrap()
@@ -89,12 +107,20 @@ fn hub_id_downloads_into_hf_home_then_loads_from_cache() {
         .join(COMMIT);
     for file in ["config.json", "model.safetensors", "tokenizer.json"] {
         let cached = std::fs::read(snapshot.join(file)).unwrap();
-        assert_eq!(cached, std::fs::read(tiny_flan().join(file)).unwrap(), "{file} differs");
+        assert_eq!(
+            cached,
+            std::fs::read(tiny_flan().join(file)).unwrap(),
+            "{file} differs"
+        );
     }
     // Second run: served from the cache without any request.
     let before = requests.load(Ordering::SeqCst);
     let again = mixtune("http://127.0.0.1:9", home.path(), "tiny-org/tiny-flan");
-    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
     assert_eq!(requests.load(Ordering::SeqCst), before);
 }
 
@@ -107,7 +133,9 @@ fn unreachable_hub_is_one_clear_error() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(
-        stderr.contains("google/flan-t5-base") && stderr.contains("config.json") && !stderr.contains("panicked"),
+        stderr.contains("google/flan-t5-base")
+            && stderr.contains("config.json")
+            && !stderr.contains("panicked"),
         "{stderr}"
     );
 }
@@ -119,5 +147,8 @@ fn missing_repo_file_is_named() {
     let out = mixtune(&endpoint, home.path(), "tiny-org/absent");
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("tiny-org/absent") && stderr.contains("config.json"), "{stderr}");
+    assert!(
+        stderr.contains("tiny-org/absent") && stderr.contains("config.json"),
+        "{stderr}"
+    );
 }

@@ -210,7 +210,7 @@ fn half_precision_checkpoints_load_as_f32() {
         .val()
         .into_data()
         .convert::<f32>()
-        .into_vec()
+        .try_into_vec()
         .unwrap();
     let b: Vec<f32> = f32_model
         .model
@@ -218,7 +218,7 @@ fn half_precision_checkpoints_load_as_f32() {
         .val()
         .into_data()
         .convert::<f32>()
-        .into_vec()
+        .try_into_vec()
         .unwrap();
     let rounded: Vec<f32> = b
         .iter()

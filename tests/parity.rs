@@ -37,7 +37,10 @@ fn reference_labels() -> Vec<Vec<i64>> {
 }
 
 fn host(t: Tensor<3>) -> Vec<f32> {
-    t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap()
+    t.into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .unwrap()
 }
 
 #[test]
@@ -241,4 +244,28 @@ fn padding_does_not_change_encoder_output() {
     let d = 32;
     let row = &batched[width * d..(width + short.len()) * d];
     assert!(max_abs_diff(&alone, row) < TOLERANCE);
+}
+
+#[test]
+fn summary_prompt_reproduces_the_reference_prompts() {
+    let (prompts, _) = prompts_and_targets();
+    let mut checked = 0;
+    for prompt in &prompts {
+        // The fixture also has a prompt in another format; only the summary ones apply.
+        let Some(dialogue) = prompt
+            .strip_prefix("Summarize the following conversation.\n\n")
+            .and_then(|rest| rest.strip_suffix("\n\nSummary: "))
+        else {
+            continue;
+        };
+        checked += 1;
+        let built =
+            mixtune::inference::summary_prompt(dialogue, mixtune::data::chat::SpeakerStyle::Keep)
+                .unwrap();
+        assert_eq!(&built, prompt);
+    }
+    assert!(
+        checked >= 3,
+        "only {checked} summary prompts in the fixture"
+    );
 }

@@ -1,1 +1,3 @@
-fn main() { println!("mixtune-app: the desktop shell arrives with the app issue; use the `mixtune` CLI"); }
+fn main() {
+    println!("mixtune-app: the desktop shell arrives with the app issue; use the `mixtune` CLI");
+}

@@ -89,7 +89,9 @@ fn bench_generate(args: GenerateBench) -> Result<()> {
         for &batch in &args.batch {
             let prompts: Vec<Vec<u32>> = (0..batch)
                 .map(|_| {
-                    let mut ids: Vec<u32> = (1..args.source_len).map(|_| rng.random_range(3..32000)).collect();
+                    let mut ids: Vec<u32> = (1..args.source_len)
+                        .map(|_| rng.random_range(3..32000))
+                        .collect();
                     ids.push(1);
                     ids
                 })
@@ -99,7 +101,11 @@ fn bench_generate(args: GenerateBench) -> Result<()> {
                 let start = Instant::now();
                 let out = generate(&model, &prompts, &config, &defaults, 32100)?;
                 let ms = start.elapsed().as_secs_f64() * 1000.0;
-                anyhow::ensure!(out[0].len() == args.new_tokens + 1, "generated {} tokens", out[0].len() - 1);
+                anyhow::ensure!(
+                    out[0].len() == args.new_tokens + 1,
+                    "generated {} tokens",
+                    out[0].len() - 1
+                );
                 if run > 0 {
                     times.push(ms);
                 }

@@ -7,6 +7,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use serde_json::json;
 
+use mixtune::data::chat::SpeakerStyle;
 use mixtune::device::{self, DeviceChoice};
 use mixtune::generate::{EarlyStopping, GenerationConfig};
 use mixtune::inference::{generate_text, loss as model_loss, summary_prompt};
@@ -103,7 +104,11 @@ pub struct GenerateArgs {
     #[command(flatten)]
     model: ModelArgs,
     /// The prompt text.
-    #[arg(long, conflicts_with = "prompt_file", required_unless_present = "prompt_file")]
+    #[arg(
+        long,
+        conflicts_with = "prompt_file",
+        required_unless_present = "prompt_file"
+    )]
     prompt: Option<String>,
     /// A file holding the prompt (`-` for standard input).
     #[arg(long)]
@@ -119,6 +124,9 @@ pub struct SummarizeArgs {
     /// The chat to summarize: a file, or `-` for standard input.
     #[arg(long)]
     chat: PathBuf,
+    /// Speaker names: `keep` them, or map them to DialogSum's `person-tags` (#Person1#, ...).
+    #[arg(long, default_value = "keep")]
+    speakers: String,
     #[command(flatten)]
     decode: DecodeArgs,
 }
@@ -160,7 +168,9 @@ fn print_generated(json: bool, generated: &mixtune::inference::Generated) -> Res
     if json {
         println!(
             "{}",
-            serde_json::to_string(&json!({"text": generated.text, "token_ids": generated.token_ids}))?
+            serde_json::to_string(
+                &json!({"text": generated.text, "token_ids": generated.token_ids})
+            )?
         );
     } else {
         println!("{}", generated.text);
@@ -182,9 +192,12 @@ pub fn generate(args: GenerateArgs) -> Result<()> {
 
 pub fn summarize(args: SummarizeArgs) -> Result<()> {
     let config = args.decode.config()?;
+    let speakers: SpeakerStyle = args.speakers.parse().map_err(anyhow::Error::msg)?;
     let chat = read_text(&args.chat)?;
+    let prompt = summary_prompt(&chat, speakers)
+        .with_context(|| format!("reading the chat in {}", args.chat.display()))?;
     let pretrained = args.model.load()?;
-    let outputs = generate_text(&pretrained, &[summary_prompt(&chat)], &config)?;
+    let outputs = generate_text(&pretrained, &[prompt], &config)?;
     print_generated(args.model.json, &outputs[0])
 }
 

@@ -1,7 +1,9 @@
 //! Command-line arguments mapped onto library calls; errors become one line and exit code 1.
 
 mod bench;
+mod data_cmd;
 mod infer;
+mod mix_cmd;
 mod rouge_cmd;
 
 use clap::{Parser, Subcommand};
@@ -24,6 +26,12 @@ enum Command {
     Loss(infer::LossArgs),
     /// GPUs and graphics APIs wgpu sees, and what `--device auto` picks.
     Devices(infer::DevicesArgs),
+    /// Inspect a dataset file: format, schema, rows, lengths, problems.
+    #[command(subcommand)]
+    Data(data_cmd::DataCommand),
+    /// Task mixtures: preview shares, rendered examples and lengths.
+    #[command(subcommand)]
+    Mix(mix_cmd::MixCommand),
     /// ROUGE-1/2/L/Lsum of predictions against references (one example per line).
     Rouge(rouge_cmd::RougeArgs),
     /// Speed benchmarks (not tests): prints figures next to a reference run.
@@ -39,6 +47,8 @@ pub fn main() -> std::process::ExitCode {
         Command::Summarize(args) => infer::summarize(args),
         Command::Loss(args) => infer::loss(args),
         Command::Devices(args) => infer::devices(args),
+        Command::Data(cmd) => data_cmd::run_data(cmd),
+        Command::Mix(cmd) => mix_cmd::run_mix(cmd),
         Command::Rouge(args) => rouge_cmd::run_rouge(args),
         Command::Bench(cmd) => bench::run(cmd),
     };

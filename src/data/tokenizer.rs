@@ -62,8 +62,14 @@ impl T5Tokenizer {
     /// Ids of many texts, encoded in parallel.
     pub fn encode_batch(&self, texts: &[String]) -> Result<Vec<Vec<u32>>> {
         let inputs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        let encodings = self.inner.encode_batch(inputs, true).map_err(|e| self.error(e))?;
-        Ok(encodings.into_iter().map(|e| e.get_ids().to_vec()).collect())
+        let encodings = self
+            .inner
+            .encode_batch(inputs, true)
+            .map_err(|e| self.error(e))?;
+        Ok(encodings
+            .into_iter()
+            .map(|e| e.get_ids().to_vec())
+            .collect())
     }
 
     /// Text of `ids` with special tokens (pad, `</s>`, `<unk>`) left out.

@@ -57,8 +57,13 @@ pub fn beam_search(
     let max_length = prompt_len + config.max_new_tokens;
     let lp = config.length_penalty;
 
-    let expand: Vec<i64> = (0..batch * num_beams).map(|r| (r / num_beams) as i64).collect();
-    let mut state = state.select_rows(Tensor::<1, Int>::from_data(TensorData::new(expand, [batch * num_beams]), &device));
+    let expand: Vec<i64> = (0..batch * num_beams)
+        .map(|r| (r / num_beams) as i64)
+        .collect();
+    let mut state = state.select_rows(Tensor::<1, Int>::from_data(
+        TensorData::new(expand, [batch * num_beams]),
+        &device,
+    ));
     let start = Hypothesis {
         tokens: vec![defaults.decoder_start_token_id],
         score: 0.0,
@@ -71,7 +76,13 @@ pub fn beam_search(
                     ..start.clone()
                 })
                 .collect(),
-            finished: vec![Hypothesis { tokens: vec![], score: NEG }; num_beams],
+            finished: vec![
+                Hypothesis {
+                    tokens: vec![],
+                    score: NEG
+                };
+                num_beams
+            ],
             is_finished: vec![false; num_beams],
             improvable: true,
         })
@@ -81,7 +92,11 @@ pub fn beam_search(
     loop {
         let last: Vec<i64> = groups
             .iter()
-            .flat_map(|g| g.running.iter().map(|h| h.tokens[h.tokens.len() - 1] as i64))
+            .flat_map(|g| {
+                g.running
+                    .iter()
+                    .map(|h| h.tokens[h.tokens.len() - 1] as i64)
+            })
             .collect();
         let rows = batch * num_beams;
         let input = Tensor::<2, Int>::from_data(TensorData::new(last, [rows, 1]), &device);
@@ -133,7 +148,8 @@ pub fn beam_search(
                 .collect();
             // e. the best finished hypotheses so far
             let generated = (cur_len + 1 - prompt_len) as f32;
-            let beams_full = group.is_finished.iter().all(|&f| f) && config.early_stopping == EarlyStopping::True;
+            let beams_full = group.is_finished.iter().all(|&f| f)
+                && config.early_stopping == EarlyStopping::True;
             let mut merged = std::mem::take(&mut group.finished);
             let mut merged_flags = std::mem::take(&mut group.is_finished);
             for (j, &(beam, token, score)) in candidates.iter().enumerate() {
@@ -171,7 +187,11 @@ pub fn beam_search(
                 cur_len - prompt_len
             };
             let best_running = group.running[0].score / (length as f32).powf(lp);
-            let worst_finished = group.finished.iter().map(|h| h.score).fold(f32::INFINITY, f32::min);
+            let worst_finished = group
+                .finished
+                .iter()
+                .map(|h| h.score)
+                .fold(f32::INFINITY, f32::min);
             let possible = group
                 .is_finished
                 .iter()
@@ -189,7 +209,13 @@ pub fn beam_search(
     }
     Ok(groups
         .into_iter()
-        .map(|g| g.finished.into_iter().next().map(|h| h.tokens).unwrap_or_default())
+        .map(|g| {
+            g.finished
+                .into_iter()
+                .next()
+                .map(|h| h.tokens)
+                .unwrap_or_default()
+        })
         .collect())
 }
 

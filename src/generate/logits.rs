@@ -77,7 +77,10 @@ pub fn sample(scores: &[f32], config: &GenerationConfig, rng: &mut impl Rng) -> 
         candidates.truncate(config.top_k);
     }
     let max = candidates[0].1;
-    let mut probs: Vec<f64> = candidates.iter().map(|(_, s)| ((s - max) as f64).exp()).collect();
+    let mut probs: Vec<f64> = candidates
+        .iter()
+        .map(|(_, s)| ((s - max) as f64).exp())
+        .collect();
     let total: f64 = probs.iter().sum();
     probs.iter_mut().for_each(|p| *p /= total);
     if config.top_p < 1.0 {
@@ -158,11 +161,15 @@ mod tests {
             ..Default::default()
         };
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-        let draws: Vec<usize> = (0..200).map(|_| sample(&scores, &config, &mut rng)).collect();
+        let draws: Vec<usize> = (0..200)
+            .map(|_| sample(&scores, &config, &mut rng))
+            .collect();
         assert!(draws.iter().all(|&d| d == 1 || d == 2));
         assert!(draws.contains(&1) && draws.contains(&2));
         let mut again = rand::rngs::StdRng::seed_from_u64(7);
-        let repeat: Vec<usize> = (0..200).map(|_| sample(&scores, &config, &mut again)).collect();
+        let repeat: Vec<usize> = (0..200)
+            .map(|_| sample(&scores, &config, &mut again))
+            .collect();
         assert_eq!(draws, repeat);
         let nucleus = GenerationConfig {
             do_sample: true,

@@ -64,7 +64,9 @@ impl Default for GenerationConfig {
 impl GenerationConfig {
     /// Rejects values HF would reject, naming the field.
     pub fn validate(&self) -> Result<()> {
-        let bad = |field: &str, why: &str| Err(MixtuneError::Input(format!("generation `{field}` {why}")));
+        let bad = |field: &str, why: &str| {
+            Err(MixtuneError::Input(format!("generation `{field}` {why}")))
+        };
         if self.max_new_tokens == 0 {
             return bad("max_new_tokens", "must be at least 1");
         }
@@ -72,12 +74,15 @@ impl GenerationConfig {
             return bad("num_beams", "must be at least 1");
         }
         if self.do_sample && self.num_beams > 1 {
-            return bad("num_beams", "must be 1 when sampling (beam sampling is not supported)");
+            return bad(
+                "num_beams",
+                "must be 1 when sampling (beam sampling is not supported)",
+            );
         }
-        if !(self.temperature > 0.0) || !self.temperature.is_finite() {
+        if !self.temperature.is_finite() || self.temperature <= 0.0 {
             return bad("temperature", "must be a positive number");
         }
-        if !(self.top_p > 0.0 && self.top_p <= 1.0) {
+        if self.top_p.is_nan() || self.top_p <= 0.0 || self.top_p > 1.0 {
             return bad("top_p", "must be in (0, 1]");
         }
         if !self.length_penalty.is_finite() {
@@ -153,7 +158,11 @@ impl GenerationDefaults {
 }
 
 /// Right-padded `input_ids` `[batch, max_len]` and 0/1 `attention_mask` for a batch of prompts.
-pub fn pad_batch(prompts: &[Vec<u32>], pad: u32, device: &Device) -> Result<(Tensor<2, Int>, Tensor<2>)> {
+pub fn pad_batch(
+    prompts: &[Vec<u32>],
+    pad: u32,
+    device: &Device,
+) -> Result<(Tensor<2, Int>, Tensor<2>)> {
     let batch = prompts.len();
     let len = prompts.iter().map(Vec::len).max().unwrap_or(0);
     if batch == 0 || len == 0 {

@@ -180,7 +180,8 @@ impl T5Attention {
                 ));
             }
         }
-        let buckets = Tensor::<1, Int>::from_data(TensorData::new(buckets, [q_len * k_len]), device);
+        let buckets =
+            Tensor::<1, Int>::from_data(TensorData::new(buckets, [q_len * k_len]), device);
         table
             .val()
             .select(0, buckets)
@@ -213,7 +214,11 @@ mod tests {
             (-500, 15),
         ];
         for (relative, expected) in cases {
-            assert_eq!(bucket(relative, true, 32, 128), expected, "relative {relative}");
+            assert_eq!(
+                bucket(relative, true, 32, 128),
+                expected,
+                "relative {relative}"
+            );
         }
     }
 
@@ -231,7 +236,11 @@ mod tests {
             (-1000, 31),
         ];
         for (relative, expected) in cases {
-            assert_eq!(bucket(relative, false, 32, 128), expected, "relative {relative}");
+            assert_eq!(
+                bucket(relative, false, 32, 128),
+                expected,
+                "relative {relative}"
+            );
         }
     }
 }

@@ -72,7 +72,7 @@ pub struct T5Config {
     #[serde(default = "default_true")]
     pub tie_word_embeddings: bool,
     /// transformers 5 writes this separately from `tie_word_embeddings`; older files lack it.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scale_decoder_outputs: Option<bool>,
     #[serde(default)]
     pub pad_token_id: u32,
@@ -109,8 +109,14 @@ impl T5Config {
             ("d_ff", self.d_ff),
             ("num_layers", self.num_layers),
             ("num_heads", self.num_heads),
-            ("relative_attention_num_buckets", self.relative_attention_num_buckets),
-            ("relative_attention_max_distance", self.relative_attention_max_distance),
+            (
+                "relative_attention_num_buckets",
+                self.relative_attention_num_buckets,
+            ),
+            (
+                "relative_attention_max_distance",
+                self.relative_attention_max_distance,
+            ),
         ] {
             if value == 0 {
                 return Err(format!("`{key}` must be positive"));
@@ -119,7 +125,7 @@ impl T5Config {
         if self.relative_attention_num_buckets < 4 {
             return Err("`relative_attention_num_buckets` must be at least 4".into());
         }
-        if !(self.layer_norm_epsilon > 0.0) {
+        if self.layer_norm_epsilon.is_nan() || self.layer_norm_epsilon <= 0.0 {
             return Err("`layer_norm_epsilon` must be positive".into());
         }
         Ok(())
@@ -133,7 +139,11 @@ impl T5Config {
             None => (proj, false),
         };
         // HF maps "gated-gelu" to gelu_new (the T5 v1.1 checkpoints were trained with it).
-        let name = if gated && name == "gelu" { "gelu_new" } else { name };
+        let name = if gated && name == "gelu" {
+            "gelu_new"
+        } else {
+            name
+        };
         match Activation::parse(name) {
             Some(act) if !proj.is_empty() && proj.split('-').count() <= 2 => Ok((act, gated)),
             _ => Err(format!(
@@ -149,7 +159,8 @@ impl T5Config {
 
     /// Whether the decoder output is scaled by `d_model^-0.5` before the lm head.
     pub fn scales_decoder_output(&self) -> bool {
-        self.scale_decoder_outputs.unwrap_or(self.tie_word_embeddings)
+        self.scale_decoder_outputs
+            .unwrap_or(self.tie_word_embeddings)
     }
 
     /// Width of the attention projections (`num_heads * d_kv`).
@@ -202,10 +213,22 @@ mod tests {
 
     #[test]
     fn feed_forward_proj_parses() {
-        assert_eq!(with_proj("relu").feed_forward(), Ok((Activation::Relu, false)));
-        assert_eq!(with_proj("gated-gelu").feed_forward(), Ok((Activation::GeluNew, true)));
-        assert_eq!(with_proj("gated-silu").feed_forward(), Ok((Activation::Silu, true)));
-        assert!(with_proj("tanh").feed_forward().unwrap_err().contains("\"tanh\""));
+        assert_eq!(
+            with_proj("relu").feed_forward(),
+            Ok((Activation::Relu, false))
+        );
+        assert_eq!(
+            with_proj("gated-gelu").feed_forward(),
+            Ok((Activation::GeluNew, true))
+        );
+        assert_eq!(
+            with_proj("gated-silu").feed_forward(),
+            Ok((Activation::Silu, true))
+        );
+        assert!(with_proj("tanh")
+            .feed_forward()
+            .unwrap_err()
+            .contains("\"tanh\""));
         assert!(with_proj("gated-gelu-x").feed_forward().is_err());
     }
 

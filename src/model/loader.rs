@@ -34,7 +34,8 @@ fn is_hub_id(spec: &str) -> bool {
             !p.is_empty()
                 && *p != "."
                 && *p != ".."
-                && p.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+                && p.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
         })
 }
 
@@ -67,7 +68,8 @@ fn cached_snapshot(id: &str) -> Option<PathBuf> {
     repo.get("tokenizer.json")?;
     let dir = config.parent()?.to_path_buf();
     let has_weights = dir.join(WEIGHTS).is_file()
-        || shard_names(&dir.join(WEIGHTS_INDEX)).is_some_and(|names| names.iter().all(|n| dir.join(n).is_file()));
+        || shard_names(&dir.join(WEIGHTS_INDEX))
+            .is_some_and(|names| names.iter().all(|n| dir.join(n).is_file()));
     has_weights.then_some(dir)
 }
 
@@ -98,8 +100,12 @@ fn download(id: &str, show_progress: bool) -> Result<PathBuf> {
         .map_err(|e| hub_error(e.to_string()))?;
     let repo = api.model(id.to_string());
     let fetch = |file: &str| {
-        repo.get(file)
-            .map_err(|e| hub_error(format!("could not download {file} from {}: {e}", repo.url(file))))
+        repo.get(file).map_err(|e| {
+            hub_error(format!(
+                "could not download {file} from {}: {e}",
+                repo.url(file)
+            ))
+        })
     };
     let config = fetch("config.json")?;
     fetch("tokenizer.json")?;
@@ -112,7 +118,8 @@ fn download(id: &str, show_progress: bool) -> Result<PathBuf> {
                 repo.url(WEIGHTS)
             ))
         })?;
-        let names = shard_names(&index).ok_or_else(|| hub_error(format!("{}: unreadable weight_map", index.display())))?;
+        let names = shard_names(&index)
+            .ok_or_else(|| hub_error(format!("{}: unreadable weight_map", index.display())))?;
         for name in names {
             fetch(&name)?;
         }

@@ -2,6 +2,7 @@
 
 pub mod attention;
 pub mod config;
+pub mod export;
 pub mod layers;
 pub mod loader;
 pub mod t5;

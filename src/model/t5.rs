@@ -153,7 +153,11 @@ impl T5ForConditionalGeneration {
             final_layer_norm: norm(),
         };
         let normal = burn::tensor::Distribution::Normal(0.0, 1.0);
-        let shared = Param::from_tensor(Tensor::random([config.vocab_size, config.d_model], normal, device));
+        let shared = Param::from_tensor(Tensor::random(
+            [config.vocab_size, config.d_model],
+            normal,
+            device,
+        ));
         let lm_head = (!config.tie_word_embeddings).then(|| {
             let std = (config.d_model as f64).powf(-0.5);
             Param::from_tensor(Tensor::random(
@@ -182,7 +186,8 @@ impl T5ForConditionalGeneration {
         let [_, src_len] = input_ids.dims();
         let mut hidden = embedding(self.shared.val(), input_ids);
         let first = &self.encoder.blocks[0].self_attention.attention;
-        let bias = first.position_bias(src_len, src_len, 0, true, &device) + padding_bias(attention_mask);
+        let bias =
+            first.position_bias(src_len, src_len, 0, true, &device) + padding_bias(attention_mask);
         for block in &self.encoder.blocks {
             let layer = &block.self_attention;
             let normed = layer.layer_norm.forward(hidden.clone());
@@ -195,12 +200,21 @@ impl T5ForConditionalGeneration {
 
     /// Starts incremental decoding: projects the encoder output to cross-attention keys
     /// and values once, for every decoder block.
-    pub fn start_decoding(&self, encoder_output: Tensor<3>, attention_mask: Tensor<2>) -> DecoderState {
+    pub fn start_decoding(
+        &self,
+        encoder_output: Tensor<3>,
+        attention_mask: Tensor<2>,
+    ) -> DecoderState {
         let cross_kv = self
             .decoder
             .blocks
             .iter()
-            .map(|block| block.cross_attention.attention.project_kv(encoder_output.clone()))
+            .map(|block| {
+                block
+                    .cross_attention
+                    .attention
+                    .project_kv(encoder_output.clone())
+            })
             .collect();
         DecoderState {
             self_kv: vec![None; self.decoder.blocks.len()],
@@ -219,7 +233,8 @@ impl T5ForConditionalGeneration {
         let first = &self.decoder.blocks[0].self_attention.attention;
         let mut self_bias = first.position_bias(new_len, total, state.position, false, &device);
         if new_len > 1 {
-            let causal = causal_bias(total, &device).slice([0..1, 0..1, state.position..total, 0..total]);
+            let causal =
+                causal_bias(total, &device).slice([0..1, 0..1, state.position..total, 0..total]);
             self_bias = self_bias + causal;
         }
         let mut hidden = embedding(self.shared.val(), decoder_input_ids);
@@ -236,7 +251,10 @@ impl T5ForConditionalGeneration {
 
             let layer = &block.cross_attention;
             let normed = layer.layer_norm.forward(hidden.clone());
-            hidden = hidden + layer.attention.attend(normed, &state.cross_kv[i], state.cross_bias.clone());
+            hidden = hidden
+                + layer
+                    .attention
+                    .attend(normed, &state.cross_kv[i], state.cross_bias.clone());
             hidden = block.ff.forward(hidden);
         }
         state.position = total;
@@ -272,7 +290,12 @@ impl T5ForConditionalGeneration {
 
     /// Mean token cross-entropy of `labels` (rows padded with [`IGNORE_INDEX`]), as HF's
     /// `labels=` loss: decoder inputs are the labels shifted right after the start token.
-    pub fn loss(&self, input_ids: Tensor<2, Int>, attention_mask: Tensor<2>, labels: &[Vec<i64>]) -> Tensor<1> {
+    pub fn loss(
+        &self,
+        input_ids: Tensor<2, Int>,
+        attention_mask: Tensor<2>,
+        labels: &[Vec<i64>],
+    ) -> Tensor<1> {
         let device = input_ids.device();
         let batch = labels.len();
         let tgt_len = labels.iter().map(Vec::len).max().unwrap_or(0);
@@ -283,16 +306,26 @@ impl T5ForConditionalGeneration {
         let mut weights = Vec::with_capacity(batch * tgt_len);
         for row in labels {
             for t in 0..tgt_len {
-                let previous = if t == 0 { start } else { row.get(t - 1).copied().unwrap_or(IGNORE_INDEX) };
-                decoder_inputs.push(if previous == IGNORE_INDEX { pad } else { previous });
+                let previous = if t == 0 {
+                    start
+                } else {
+                    row.get(t - 1).copied().unwrap_or(IGNORE_INDEX)
+                };
+                decoder_inputs.push(if previous == IGNORE_INDEX {
+                    pad
+                } else {
+                    previous
+                });
                 let label = row.get(t).copied().unwrap_or(IGNORE_INDEX);
                 targets.push(if label == IGNORE_INDEX { 0 } else { label });
                 weights.push(if label == IGNORE_INDEX { 0.0f32 } else { 1.0 });
             }
         }
         let count: f32 = weights.iter().sum();
-        let decoder_input_ids = Tensor::<2, Int>::from_data(TensorData::new(decoder_inputs, [batch, tgt_len]), &device);
-        let targets = Tensor::<2, Int>::from_data(TensorData::new(targets, [batch * tgt_len, 1]), &device);
+        let decoder_input_ids =
+            Tensor::<2, Int>::from_data(TensorData::new(decoder_inputs, [batch, tgt_len]), &device);
+        let targets =
+            Tensor::<2, Int>::from_data(TensorData::new(targets, [batch * tgt_len, 1]), &device);
         let weights = Tensor::<1>::from_data(TensorData::new(weights, [batch * tgt_len]), &device);
         let logits = self.forward(input_ids, attention_mask, decoder_input_ids);
         let vocab = logits.dims()[2];

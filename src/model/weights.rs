@@ -12,7 +12,9 @@ use safetensors::{Dtype, SafeTensors};
 use super::attention::T5Attention;
 use super::config::T5Config;
 use super::layers::{linear, DenseFeedForward, LayerFf, T5LayerNorm};
-use super::t5::{AttentionLayer, DecoderBlock, EncoderBlock, T5Decoder, T5Encoder, T5ForConditionalGeneration};
+use super::t5::{
+    AttentionLayer, DecoderBlock, EncoderBlock, T5Decoder, T5Encoder, T5ForConditionalGeneration,
+};
 use crate::error::{MixtuneError, Result};
 
 /// Keys that HF may write but that carry nothing of their own (copies of `shared`).
@@ -92,7 +94,10 @@ impl WeightReader {
         }
         let bytes = view.data();
         let values: Vec<f32> = match view.dtype() {
-            Dtype::F32 => bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
+            Dtype::F32 => bytes
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
             Dtype::F16 => bytes
                 .chunks_exact(2)
                 .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
@@ -103,7 +108,9 @@ impl WeightReader {
                 .collect(),
             Dtype::F64 => bytes
                 .chunks_exact(8)
-                .map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32)
+                .map(|b| {
+                    f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32
+                })
                 .collect(),
             other => {
                 return Err(MixtuneError::UnsupportedDtype {
@@ -122,7 +129,9 @@ impl WeightReader {
         self.index
             .keys()
             .filter(|k| !self.used.contains(*k))
-            .filter(|k| !REDUNDANT_KEYS.contains(&k.as_str()) && !also_allowed.contains(&k.as_str()))
+            .filter(|k| {
+                !REDUNDANT_KEYS.contains(&k.as_str()) && !also_allowed.contains(&k.as_str())
+            })
             .cloned()
             .collect()
     }
@@ -171,7 +180,10 @@ impl Loader<'_> {
     /// A tensor stored as is.
     fn tensor<const D: usize>(&mut self, key: &str, shape: [usize; D]) -> Result<Tensor<D>> {
         let values = self.reader.read(key, &shape)?;
-        Ok(Tensor::from_data(TensorData::new(values, shape), self.device))
+        Ok(Tensor::from_data(
+            TensorData::new(values, shape),
+            self.device,
+        ))
     }
 
     /// An HF linear weight `[out, in]`, transposed to Burn's `[in, out]`.
@@ -183,7 +195,10 @@ impl Loader<'_> {
                 t[i * d_out + o] = values[o * d_in + i];
             }
         }
-        Ok(Tensor::from_data(TensorData::new(t, [d_in, d_out]), self.device))
+        Ok(Tensor::from_data(
+            TensorData::new(t, [d_in, d_out]),
+            self.device,
+        ))
     }
 
     fn norm(&mut self, key: &str) -> Result<T5LayerNorm> {
@@ -196,7 +211,10 @@ impl Loader<'_> {
         let c = self.config;
         let bias = if has_bias {
             let key = format!("{prefix}.relative_attention_bias.weight");
-            Some(Param::from_tensor(self.tensor(&key, [c.relative_attention_num_buckets, c.num_heads])?))
+            Some(Param::from_tensor(self.tensor(
+                &key,
+                [c.relative_attention_num_buckets, c.num_heads],
+            )?))
         } else {
             None
         };
@@ -214,7 +232,12 @@ impl Loader<'_> {
     }
 
     /// `{prefix}.layer_norm` + `{prefix}.{SelfAttention|EncDecAttention}`.
-    fn attention_layer(&mut self, prefix: &str, name: &str, has_bias: bool) -> Result<AttentionLayer> {
+    fn attention_layer(
+        &mut self,
+        prefix: &str,
+        name: &str,
+        has_bias: bool,
+    ) -> Result<AttentionLayer> {
         Ok(AttentionLayer {
             layer_norm: self.norm(&format!("{prefix}.layer_norm.weight"))?,
             attention: self.attention(&format!("{prefix}.{name}"), has_bias)?,
@@ -224,18 +247,22 @@ impl Loader<'_> {
     fn feed_forward(&mut self, prefix: &str) -> Result<LayerFf> {
         let (d_model, d_ff) = (self.config.d_model, self.config.d_ff);
         // validate() already rejected unknown activations.
-        let (activation, gated) = self
-            .config
-            .feed_forward()
-            .map_err(|message| MixtuneError::Input(message))?;
+        let (activation, gated) = self.config.feed_forward().map_err(MixtuneError::Input)?;
         let dense = format!("{prefix}.DenseReluDense");
         let (wi_0, wi_1) = if gated {
             (
                 linear(self.transposed(&format!("{dense}.wi_0.weight"), d_ff, d_model)?),
-                Some(linear(self.transposed(&format!("{dense}.wi_1.weight"), d_ff, d_model)?)),
+                Some(linear(self.transposed(
+                    &format!("{dense}.wi_1.weight"),
+                    d_ff,
+                    d_model,
+                )?)),
             )
         } else {
-            (linear(self.transposed(&format!("{dense}.wi.weight"), d_ff, d_model)?), None)
+            (
+                linear(self.transposed(&format!("{dense}.wi.weight"), d_ff, d_model)?),
+                None,
+            )
         };
         Ok(LayerFf {
             layer_norm: self.norm(&format!("{prefix}.layer_norm.weight"))?,
@@ -250,9 +277,18 @@ impl Loader<'_> {
 }
 
 /// Builds the model from the checkpoint tensors; missing, misshapen or unused keys fail by name.
-pub fn load_model(reader: &mut WeightReader, config: &T5Config, device: &Device) -> Result<T5ForConditionalGeneration> {
-    let mut l = Loader { reader, config, device };
-    let shared = Param::from_tensor(l.tensor("shared.weight", [config.vocab_size, config.d_model])?);
+pub fn load_model(
+    reader: &mut WeightReader,
+    config: &T5Config,
+    device: &Device,
+) -> Result<T5ForConditionalGeneration> {
+    let mut l = Loader {
+        reader,
+        config,
+        device,
+    };
+    let shared =
+        Param::from_tensor(l.tensor("shared.weight", [config.vocab_size, config.d_model])?);
     let mut encoder_blocks = Vec::new();
     for i in 0..config.num_layers {
         let p = format!("encoder.block.{i}.layer");
@@ -281,10 +317,18 @@ pub fn load_model(reader: &mut WeightReader, config: &T5Config, device: &Device)
     let lm_head = if config.tie_word_embeddings {
         None
     } else {
-        Some(Param::from_tensor(l.transposed("lm_head.weight", config.vocab_size, config.d_model)?))
+        Some(Param::from_tensor(l.transposed(
+            "lm_head.weight",
+            config.vocab_size,
+            config.d_model,
+        )?))
     };
     // A tied checkpoint may still carry a copy of the head.
-    let allowed: &[&str] = if config.tie_word_embeddings { &["lm_head.weight"] } else { &[] };
+    let allowed: &[&str] = if config.tie_word_embeddings {
+        &["lm_head.weight"]
+    } else {
+        &[]
+    };
     let unused = reader.unused(allowed);
     if !unused.is_empty() {
         let shown: Vec<_> = unused.iter().take(8).cloned().collect();
@@ -305,4 +349,118 @@ pub fn load_model(reader: &mut WeightReader, config: &T5Config, device: &Device)
         lm_head,
         config: config.clone(),
     })
+}
+
+/// Every tensor of `model` under its HF checkpoint key, in HF's layout (`[out, in]` for
+/// linear weights): what [`save_safetensors`] writes and HF transformers loads.
+pub fn hf_tensors(model: &T5ForConditionalGeneration) -> Vec<(String, Tensor<2>)> {
+    let mut out: Vec<(String, Tensor<2>)> = Vec::new();
+    let vector = |t: Tensor<1>| t.unsqueeze::<2>();
+    out.push(("shared.weight".into(), model.shared.val()));
+    let attention = |out: &mut Vec<(String, Tensor<2>)>,
+                     prefix: &str,
+                     layer: &super::t5::AttentionLayer,
+                     name: &str| {
+        out.push((
+            format!("{prefix}.layer_norm.weight"),
+            vector(layer.layer_norm.weight.val()),
+        ));
+        let a = &layer.attention;
+        for (proj, linear) in [("q", &a.q), ("k", &a.k), ("v", &a.v), ("o", &a.o)] {
+            out.push((
+                format!("{prefix}.{name}.{proj}.weight"),
+                linear.weight.val().transpose(),
+            ));
+        }
+        if let Some(bias) = &a.relative_attention_bias {
+            out.push((
+                format!("{prefix}.{name}.relative_attention_bias.weight"),
+                bias.val(),
+            ));
+        }
+    };
+    let ff = |out: &mut Vec<(String, Tensor<2>)>, prefix: &str, layer: &LayerFf| {
+        out.push((
+            format!("{prefix}.layer_norm.weight"),
+            vector(layer.layer_norm.weight.val()),
+        ));
+        let dense = &layer.dense;
+        let first = if dense.wi_1.is_some() { "wi_0" } else { "wi" };
+        out.push((
+            format!("{prefix}.DenseReluDense.{first}.weight"),
+            dense.wi_0.weight.val().transpose(),
+        ));
+        if let Some(wi_1) = &dense.wi_1 {
+            out.push((
+                format!("{prefix}.DenseReluDense.wi_1.weight"),
+                wi_1.weight.val().transpose(),
+            ));
+        }
+        out.push((
+            format!("{prefix}.DenseReluDense.wo.weight"),
+            dense.wo.weight.val().transpose(),
+        ));
+    };
+    for (i, block) in model.encoder.blocks.iter().enumerate() {
+        attention(
+            &mut out,
+            &format!("encoder.block.{i}.layer.0"),
+            &block.self_attention,
+            "SelfAttention",
+        );
+        ff(&mut out, &format!("encoder.block.{i}.layer.1"), &block.ff);
+    }
+    out.push((
+        "encoder.final_layer_norm.weight".into(),
+        vector(model.encoder.final_layer_norm.weight.val()),
+    ));
+    for (i, block) in model.decoder.blocks.iter().enumerate() {
+        attention(
+            &mut out,
+            &format!("decoder.block.{i}.layer.0"),
+            &block.self_attention,
+            "SelfAttention",
+        );
+        attention(
+            &mut out,
+            &format!("decoder.block.{i}.layer.1"),
+            &block.cross_attention,
+            "EncDecAttention",
+        );
+        ff(&mut out, &format!("decoder.block.{i}.layer.2"), &block.ff);
+    }
+    out.push((
+        "decoder.final_layer_norm.weight".into(),
+        vector(model.decoder.final_layer_norm.weight.val()),
+    ));
+    if let Some(head) = &model.lm_head {
+        out.push(("lm_head.weight".into(), head.val().transpose()));
+    }
+    out
+}
+
+/// Writes `model` as an HF `model.safetensors` (f32) at `path`, atomically: a temporary file
+/// in the same folder is renamed over the target only once complete.
+pub fn save_safetensors(model: &T5ForConditionalGeneration, path: &Path) -> Result<()> {
+    let mut buffers: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+    for (key, tensor) in hf_tensors(model) {
+        let mut shape = tensor.dims().to_vec();
+        let values = crate::generate::to_host_f32(tensor)?;
+        if key.ends_with("layer_norm.weight") {
+            shape = vec![shape[1]];
+        }
+        let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        buffers.push((key, shape, bytes));
+    }
+    let views = buffers
+        .iter()
+        .map(|(key, shape, bytes)| {
+            safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), bytes)
+                .map(|view| (key.clone(), view))
+                .map_err(|e| st_error(path, e))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let metadata = std::collections::HashMap::from([("format".to_string(), "pt".to_string())]);
+    let bytes = safetensors::serialize(views, Some(metadata)).map_err(|e| st_error(path, e))?;
+    crate::fsutil::write_atomic(path, &bytes)
 }

@@ -1,0 +1,153 @@
+//! JSON Lines reader: one object per line, streamed line by line.
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::{DataError, RawRow};
+
+/// Streams the rows of a JSON Lines file; blank lines are skipped.
+pub struct JsonlRows<R> {
+    path: PathBuf,
+    reader: R,
+    buffer: Vec<u8>,
+    line: usize,
+    offset: u64,
+    row: usize,
+    done: bool,
+}
+
+impl<R: BufRead> JsonlRows<R> {
+    /// Reads rows from `reader`; `path` is used in error messages.
+    pub fn new(path: &Path, reader: R) -> Self {
+        Self {
+            path: path.into(),
+            reader,
+            buffer: Vec::new(),
+            line: 0,
+            offset: 0,
+            row: 0,
+            done: false,
+        }
+    }
+
+    fn next_row(&mut self) -> Result<Option<RawRow>, DataError> {
+        loop {
+            self.buffer.clear();
+            let line_start = self.offset;
+            let read = self
+                .reader
+                .read_until(b'\n', &mut self.buffer)
+                .map_err(|source| DataError::io(&self.path, source))?;
+            if read == 0 {
+                return Ok(None);
+            }
+            self.line += 1;
+            self.offset += read as u64;
+            let mut bytes = self.buffer.as_slice();
+            if self.line == 1 {
+                bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+            }
+            if let Some(position) = bytes.iter().position(|&byte| byte == 0) {
+                return Err(DataError::Binary {
+                    path: self.path.clone(),
+                    offset: line_start + position as u64,
+                });
+            }
+            let text = std::str::from_utf8(bytes).map_err(|error| DataError::InvalidUtf8 {
+                path: self.path.clone(),
+                line: self.line,
+                offset: line_start + error.valid_up_to() as u64,
+                column: None,
+            })?;
+            if text.trim().is_empty() {
+                continue;
+            }
+            let value: Value =
+                serde_json::from_str(text).map_err(|error| DataError::MalformedJson {
+                    path: self.path.clone(),
+                    line: self.line,
+                    column: error.column(),
+                    message: error.to_string(),
+                })?;
+            let Value::Object(fields) = value else {
+                return Err(DataError::NotAnObject {
+                    path: self.path.clone(),
+                    line: self.line,
+                    found: json_kind(&value).into(),
+                });
+            };
+            self.row += 1;
+            return Ok(Some(RawRow {
+                row: self.row,
+                line: Some(self.line),
+                fields,
+            }));
+        }
+    }
+}
+
+impl<R: BufRead> Iterator for JsonlRows<R> {
+    type Item = Result<RawRow, DataError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let next = self.next_row().transpose();
+        if !matches!(next, Some(Ok(_))) {
+            self.done = true;
+        }
+        next
+    }
+}
+
+/// A short name for the kind of a JSON value, for error messages.
+pub fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(text: &[u8]) -> Vec<Result<RawRow, DataError>> {
+        JsonlRows::new(Path::new("t.jsonl"), text).collect()
+    }
+
+    #[test]
+    fn reads_rows_and_skips_blank_lines() {
+        let rows = rows(b"{\"a\": \"x\"}\n\n{\"a\": \"y\"}\r\n");
+        assert_eq!(rows.len(), 2);
+        let second = rows[1].as_ref().unwrap();
+        assert_eq!((second.row, second.line), (2, Some(3)));
+        assert_eq!(second.fields["a"], "y");
+    }
+
+    #[test]
+    fn reports_line_of_bad_json_and_stops() {
+        let rows = rows(b"{\"a\": 1}\n{\"a\": \n{\"a\": 2}\n");
+        assert_eq!(rows.len(), 2);
+        let message = rows[1].as_ref().err().unwrap().to_string();
+        assert!(message.starts_with("t.jsonl: line 2, column"), "{message}");
+    }
+
+    #[test]
+    fn reports_invalid_utf8_offset() {
+        let rows = rows(b"{\"a\": \"ok\"}\n{\"a\": \"b\xff\"}\n");
+        match &rows[1] {
+            Err(DataError::InvalidUtf8 { line, offset, .. }) => {
+                assert_eq!((*line, *offset), (2, 20))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! Errors of templates, mixture configs and the sampler: each names the file and, where it
+//! applies, the line, task, phrasing or field at fault.
+
+use std::path::PathBuf;
+
+use crate::data::DataError;
+
+/// Any failure while loading templates or a mixture, sampling or rendering.
+#[derive(Debug, thiserror::Error)]
+pub enum MixtureError {
+    /// A dataset of the mixture could not be read.
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// A file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A TOML file (template or mixture config) that does not parse.
+    #[error("{path}:{line}:{column}: invalid TOML: {message}")]
+    TomlSyntax {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    /// A template TOML file that parses but is not a valid template set.
+    #[error("{path}: {message}")]
+    InvalidTemplateFile { path: PathBuf, message: String },
+    /// A phrasing whose Jinja source does not compile.
+    #[error("{path}:{line}: phrasing `{phrasing}` ({part}): template syntax error: {message}")]
+    TemplateSyntax {
+        path: PathBuf,
+        line: usize,
+        phrasing: String,
+        part: &'static str,
+        message: String,
+    },
+    /// A phrasing that uses a field the file does not declare in `fields` / `optional_fields`.
+    #[error("{path}:{line}: phrasing `{phrasing}` ({part}) uses field `{field}`, which the template file does not declare in `fields` or `optional_fields`")]
+    UndeclaredField {
+        path: PathBuf,
+        line: usize,
+        phrasing: String,
+        part: &'static str,
+        field: String,
+    },
+    /// A template needs a field the task's dataset does not provide.
+    #[error("template {template} needs field `{field}`, but dataset {dataset} has only: {available}; map a column to it with columns = {{ {field} = \"...\" }}")]
+    MissingField {
+        template: PathBuf,
+        dataset: PathBuf,
+        field: String,
+        available: String,
+    },
+    /// Rendering a phrasing for an example failed.
+    #[error("{template}: phrasing `{phrasing}`, example `{example}`: {message}")]
+    Render {
+        template: PathBuf,
+        phrasing: String,
+        example: String,
+        message: String,
+    },
+    /// A template name that is neither a built-in template nor a file.
+    #[error("{config}: task `{task}`: no template `{name}` (looked for {searched})")]
+    UnknownTemplate {
+        config: PathBuf,
+        task: String,
+        name: String,
+        searched: String,
+    },
+    /// A mixture config that parses but is not valid.
+    #[error("{path}: {message}")]
+    InvalidConfig { path: PathBuf, message: String },
+    /// A task whose split has no examples to sample.
+    #[error("{config}: task `{task}`: no {split} examples in {data}")]
+    NoExamples {
+        config: PathBuf,
+        task: String,
+        split: String,
+        data: PathBuf,
+    },
+    /// A saved sampler state that belongs to a different mixture.
+    #[error("sampler state does not match this mixture: {message}")]
+    StateMismatch { message: String },
+    /// An engine failure, e.g. a tokenizer that cannot be loaded.
+    #[error(transparent)]
+    Engine(#[from] crate::error::MixtuneError),
+}
+
+impl MixtureError {
+    /// Wraps an I/O error with the path it happened on.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// A TOML parse error of `path`, located by line and column.
+    pub fn toml(path: impl Into<PathBuf>, text: &str, error: &toml::de::Error) -> Self {
+        let (line, column) = error
+            .span()
+            .map_or((1, 1), |span| line_and_column(text, span.start));
+        Self::TomlSyntax {
+            path: path.into(),
+            line,
+            column,
+            message: error.message().trim().to_string(),
+        }
+    }
+}
+
+/// 1-based line and column of byte `offset` in `text`.
+pub fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text.as_bytes()[..offset.min(text.len())];
+    let line = before.iter().filter(|&&byte| byte == b'\n').count() + 1;
+    let line_start = before
+        .iter()
+        .rposition(|&byte| byte == b'\n')
+        .map_or(0, |at| at + 1);
+    (line, offset.min(text.len()) - line_start + 1)
+}

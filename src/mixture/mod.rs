@@ -1,0 +1,223 @@
+//! Task mixtures: datasets paired with template sets and weights, mixed by
+//! examples-proportional, temperature-scaled or explicit rates, sampled deterministically,
+//! rendered into (source, target) pairs, and previewed.
+
+pub mod config;
+pub mod error;
+pub mod preview;
+pub mod sampler;
+pub mod template;
+
+use std::path::Path;
+
+use serde::Serialize;
+
+pub use config::{LoadedConfig, MixtureConfig, MixtureSettings, TaskConfig};
+pub use error::MixtureError;
+pub use preview::{preview, LengthStats, MixturePreview};
+pub use sampler::{mixing_rates, Sample, Sampler, SamplerState, SamplingPlan, Strategy};
+pub use template::TaskTemplates;
+
+use crate::data::{self, Dataset, LoadOptions, Record, Split, SplitSpec};
+
+/// One task of a mixture: its dataset, templates and training examples.
+#[derive(Debug)]
+pub struct Task {
+    /// Task name from the config.
+    pub name: String,
+    /// The whole dataset (all splits).
+    pub dataset: Dataset,
+    /// The task's phrasings.
+    pub templates: TaskTemplates,
+    /// Indices into `dataset.records` of the train split, which is what gets sampled.
+    pub train: Vec<usize>,
+    /// Configured weight (1 when not given).
+    pub weight: f64,
+}
+
+impl Task {
+    /// The `index`-th training example.
+    pub fn train_record(&self, index: usize) -> Option<&Record> {
+        self.train.get(index).map(|&at| &self.dataset.records[at])
+    }
+}
+
+/// A rendered training example.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RenderedExample {
+    /// Task name.
+    pub task: String,
+    /// Example id.
+    pub example_id: String,
+    /// Phrasing name.
+    pub phrasing: String,
+    /// Model input.
+    pub source: String,
+    /// Expected output.
+    pub target: String,
+}
+
+/// A loaded mixture: tasks and their mixing rates.
+#[derive(Debug)]
+pub struct Mixture {
+    /// The config it was built from.
+    pub config: LoadedConfig,
+    /// Tasks in config order.
+    pub tasks: Vec<Task>,
+    /// Mixing rate per task (sums to 1).
+    pub rates: Vec<f64>,
+}
+
+impl Mixture {
+    /// Loads a mixture config file and everything it names.
+    pub fn load(path: &Path) -> Result<Self, MixtureError> {
+        Self::from_config(config::load(path)?)
+    }
+
+    /// Loads the datasets and templates of a parsed config and computes the rates.
+    pub fn from_config(config: LoadedConfig) -> Result<Self, MixtureError> {
+        let settings = &config.config.mixture;
+        let mut tasks = Vec::with_capacity(config.config.tasks.len());
+        for task in &config.config.tasks {
+            let templates = load_task_templates(&config, task)?;
+            let data_path = config.data_path(task);
+            let options = LoadOptions {
+                format: task.format,
+                columns: task.columns.clone(),
+                speakers: settings.speakers,
+                split: task.split,
+                split_spec: SplitSpec {
+                    validation: settings.validation_fraction,
+                    test: settings.test_fraction,
+                },
+                seed: settings.seed,
+            };
+            let dataset = data::load(&data_path, &options)?;
+            templates
+                .require_fields(&data_path, dataset.schema.fields.keys().map(String::as_str))?;
+            let train: Vec<usize> = dataset
+                .records
+                .iter()
+                .enumerate()
+                .filter(|(_, record)| record.split == Split::Train)
+                .map(|(index, _)| index)
+                .collect();
+            if train.is_empty() {
+                return Err(MixtureError::NoExamples {
+                    config: config.path.clone(),
+                    task: task.name.clone(),
+                    split: Split::Train.to_string(),
+                    data: data_path,
+                });
+            }
+            // Render every phrasing once so template/data mismatches fail before training.
+            let first = &dataset.records[train[0]];
+            for phrasing in 0..templates.phrasings.len() {
+                templates.render(&first.fields, phrasing, &first.id)?;
+            }
+            tasks.push(Task {
+                name: task.name.clone(),
+                dataset,
+                templates,
+                train,
+                weight: task.weight.unwrap_or(1.0),
+            });
+        }
+        let sizes: Vec<usize> = tasks.iter().map(|task| task.train.len()).collect();
+        let weights: Vec<f64> = tasks.iter().map(|task| task.weight).collect();
+        let rates = mixing_rates(
+            settings.strategy,
+            &sizes,
+            &weights,
+            settings.cap,
+            settings.temperature,
+        );
+        if rates.iter().all(|&rate| rate == 0.0) {
+            return Err(MixtureError::InvalidConfig {
+                path: config.path.clone(),
+                message: "every task has a zero mixing rate".into(),
+            });
+        }
+        Ok(Self {
+            config,
+            tasks,
+            rates,
+        })
+    }
+
+    /// What the sampler needs: rates, train sizes and phrasing counts.
+    pub fn plan(&self) -> SamplingPlan {
+        SamplingPlan {
+            rates: self.rates.clone(),
+            sizes: self.tasks.iter().map(|task| task.train.len()).collect(),
+            phrasings: self
+                .tasks
+                .iter()
+                .map(|task| task.templates.phrasings.len())
+                .collect(),
+        }
+    }
+
+    /// A sampler from the start, seeded by the config.
+    pub fn sampler(&self) -> Result<Sampler, MixtureError> {
+        Sampler::new(self.plan(), self.config.config.mixture.seed)
+    }
+
+    /// Renders a sample into its (source, target) texts.
+    pub fn render(&self, sample: &Sample) -> Result<RenderedExample, MixtureError> {
+        let task = self
+            .tasks
+            .get(sample.task)
+            .ok_or_else(|| MixtureError::StateMismatch {
+                message: format!("no task {}", sample.task),
+            })?;
+        let record =
+            task.train_record(sample.example)
+                .ok_or_else(|| MixtureError::StateMismatch {
+                    message: format!("task `{}` has no example {}", task.name, sample.example),
+                })?;
+        let (source, target) =
+            task.templates
+                .render(&record.fields, sample.phrasing, &record.id)?;
+        Ok(RenderedExample {
+            task: task.name.clone(),
+            example_id: record.id.clone(),
+            phrasing: task.templates.phrasings[sample.phrasing].name.clone(),
+            source,
+            target,
+        })
+    }
+}
+
+/// Loads the template set a task names: from `templates_dir`, else built-in, else a path.
+fn load_task_templates(
+    config: &LoadedConfig,
+    task: &TaskConfig,
+) -> Result<TaskTemplates, MixtureError> {
+    let mut candidates = Vec::new();
+    let is_path = task.template.contains(['/', '\\']) || task.template.ends_with(".toml");
+    if !is_path {
+        if let Some(dir) = &config.config.mixture.templates_dir {
+            candidates.push(
+                config
+                    .base_dir
+                    .join(dir)
+                    .join(format!("{}.toml", task.template)),
+            );
+        }
+    }
+    candidates.push(template::resolve(&task.template, &config.base_dir));
+    match candidates.iter().find(|path| path.is_file()) {
+        Some(path) => template::load_file(path),
+        None => Err(MixtureError::UnknownTemplate {
+            config: config.path.clone(),
+            task: task.name.clone(),
+            name: task.template.clone(),
+            searched: candidates
+                .iter()
+                .map(|path| path.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        }),
+    }
+}

@@ -1,0 +1,411 @@
+//! Task templates: one TOML file per task under `templates/`, each with several FLAN-style
+//! phrasings (input and target Jinja templates rendered with `minijinja`).
+//!
+//! ```toml
+//! description = "Summarize a dialogue."
+//! fields = ["dialogue", "summary"]      # every dataset of this task must provide these
+//! optional_fields = []                   # may be used with `is defined`
+//!
+//! [[phrasing]]
+//! name = "summarize-following"
+//! default = true                         # the phrasing used for inference
+//! input = "Summarize the following conversation.\n\n{{ dialogue }}\n\nSummary: "
+//! target = "{{ summary }}"
+//! ```
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use minijinja::syntax::SyntaxConfig;
+use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
+use serde::Deserialize;
+
+use super::error::{line_and_column, MixtureError};
+
+/// Environment variable that overrides where built-in templates are found.
+pub const TEMPLATES_ENV: &str = "MIXTUNE_TEMPLATES";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TemplateFile {
+    description: Option<String>,
+    fields: Vec<String>,
+    #[serde(default)]
+    optional_fields: Vec<String>,
+    #[serde(default)]
+    phrasing: Vec<PhrasingEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PhrasingEntry {
+    name: Option<String>,
+    #[serde(default)]
+    default: bool,
+    input: toml::Spanned<String>,
+    target: toml::Spanned<String>,
+}
+
+/// One way of asking for the task: an input template and a target template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Phrasing {
+    /// Name (from the file, or `phrasing-N`).
+    pub name: String,
+    /// Jinja source of the model input.
+    pub input: String,
+    /// Jinja source of the expected output.
+    pub target: String,
+    /// Line of the `input` value in the file.
+    pub line: usize,
+}
+
+/// All phrasings of one task, compiled and checked against the fields the file declares.
+#[derive(Debug)]
+pub struct TaskTemplates {
+    /// Task name: the file stem (`dialogue_summary`).
+    pub name: String,
+    /// The file the templates came from.
+    pub path: PathBuf,
+    /// What the task asks for.
+    pub description: String,
+    /// Fields every example must have.
+    pub fields: Vec<String>,
+    /// Fields phrasings may use when present.
+    pub optional_fields: Vec<String>,
+    /// The phrasings, in file order.
+    pub phrasings: Vec<Phrasing>,
+    default_phrasing: usize,
+    environment: Environment<'static>,
+}
+
+impl TaskTemplates {
+    /// Parses and compiles a template file's text; `path` is used for the name and errors.
+    pub fn parse(path: &Path, text: &str) -> Result<Self, MixtureError> {
+        let file: TemplateFile =
+            toml::from_str(text).map_err(|error| MixtureError::toml(path, text, &error))?;
+        let invalid = |message: String| MixtureError::InvalidTemplateFile {
+            path: path.into(),
+            message,
+        };
+        if file.phrasing.is_empty() {
+            return Err(invalid("no [[phrasing]] entries".into()));
+        }
+        let defaults: Vec<usize> = file
+            .phrasing
+            .iter()
+            .enumerate()
+            .filter(|(_, phrasing)| phrasing.default)
+            .map(|(index, _)| index)
+            .collect();
+        if defaults.len() > 1 {
+            return Err(invalid(format!(
+                "{} phrasings are marked `default = true`; mark at most one",
+                defaults.len()
+            )));
+        }
+        let mut environment = Environment::new();
+        environment.set_undefined_behavior(UndefinedBehavior::Strict);
+        environment.set_auto_escape_callback(|_| AutoEscape::None);
+        let syntax = SyntaxConfig::builder()
+            .keep_trailing_newline(true)
+            .build()
+            .map_err(|error| invalid(error.to_string()))?;
+        environment.set_syntax(syntax);
+        let declared: Vec<&String> = file.fields.iter().chain(&file.optional_fields).collect();
+        let mut phrasings = Vec::with_capacity(file.phrasing.len());
+        for (index, entry) in file.phrasing.into_iter().enumerate() {
+            let name = entry
+                .name
+                .unwrap_or_else(|| format!("phrasing-{}", index + 1));
+            let input_line = line_and_column(text, entry.input.span().start).0;
+            for (part, source) in [("input", &entry.input), ("target", &entry.target)] {
+                let key = template_key(index, part);
+                let value_line = line_and_column(text, source.span().start).0;
+                let file_line = |template_line: Option<usize>| {
+                    let raw = &text[source.span()];
+                    let multiline = raw.starts_with("\"\"\"") || raw.starts_with("'''");
+                    match template_line {
+                        Some(line) if multiline => value_line + line,
+                        _ => value_line,
+                    }
+                };
+                environment
+                    .add_template_owned(key.clone(), source.get_ref().clone())
+                    .map_err(|error| MixtureError::TemplateSyntax {
+                        path: path.into(),
+                        line: file_line(error.line()),
+                        phrasing: name.clone(),
+                        part,
+                        message: error.detail().unwrap_or("invalid template").to_string(),
+                    })?;
+                let template = environment
+                    .get_template(&key)
+                    .map_err(|error| invalid(error.to_string()))?;
+                let mut used: Vec<String> =
+                    template.undeclared_variables(false).into_iter().collect();
+                used.sort();
+                if let Some(field) = used.into_iter().find(|field| !declared.contains(&field)) {
+                    return Err(MixtureError::UndeclaredField {
+                        path: path.into(),
+                        line: value_line,
+                        phrasing: name,
+                        part,
+                        field,
+                    });
+                }
+            }
+            phrasings.push(Phrasing {
+                name,
+                input: entry.input.into_inner(),
+                target: entry.target.into_inner(),
+                line: input_line,
+            });
+        }
+        let name = path
+            .file_stem()
+            .map(|stem| stem.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Ok(Self {
+            name,
+            path: path.into(),
+            description: file.description.unwrap_or_default(),
+            fields: file.fields,
+            optional_fields: file.optional_fields,
+            phrasings,
+            default_phrasing: defaults.first().copied().unwrap_or(0),
+            environment,
+        })
+    }
+
+    /// Index of the phrasing marked `default = true` (else the first).
+    pub fn default_phrasing(&self) -> usize {
+        self.default_phrasing
+    }
+
+    /// Finds a phrasing by name.
+    pub fn phrasing_index(&self, name: &str) -> Option<usize> {
+        self.phrasings
+            .iter()
+            .position(|phrasing| phrasing.name == name)
+    }
+
+    /// Checks that a dataset with `available` fields provides every required field.
+    pub fn require_fields<'a>(
+        &self,
+        dataset: &Path,
+        available: impl IntoIterator<Item = &'a str> + Clone,
+    ) -> Result<(), MixtureError> {
+        for field in &self.fields {
+            if !available.clone().into_iter().any(|have| have == field) {
+                return Err(MixtureError::MissingField {
+                    template: self.path.clone(),
+                    dataset: dataset.into(),
+                    field: field.clone(),
+                    available: available.into_iter().collect::<Vec<_>>().join(", "),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Renders phrasing `phrasing` for an example's fields into (source, target);
+    /// `example` names the example in errors.
+    pub fn render(
+        &self,
+        fields: &BTreeMap<String, String>,
+        phrasing: usize,
+        example: &str,
+    ) -> Result<(String, String), MixtureError> {
+        let name = self
+            .phrasings
+            .get(phrasing)
+            .map_or_else(|| format!("#{phrasing}"), |phrasing| phrasing.name.clone());
+        let error = |message: String| MixtureError::Render {
+            template: self.path.clone(),
+            phrasing: name.clone(),
+            example: example.to_string(),
+            message,
+        };
+        if phrasing >= self.phrasings.len() {
+            return Err(error(format!(
+                "there are only {} phrasings",
+                self.phrasings.len()
+            )));
+        }
+        let context = Value::from(fields);
+        let render = |part: &str| {
+            self.environment
+                .get_template(&template_key(phrasing, part))
+                .and_then(|template| template.render(context.clone()))
+                .map_err(|failure| error(render_message(&failure)))
+        };
+        Ok((render("input")?, render("target")?))
+    }
+}
+
+fn template_key(phrasing: usize, part: &str) -> String {
+    format!("phrasing-{phrasing}-{part}")
+}
+
+fn render_message(error: &minijinja::Error) -> String {
+    match error.detail() {
+        Some(detail) => format!("{}: {detail}", error.kind()),
+        None => error.kind().to_string(),
+    }
+}
+
+/// Loads one template file.
+pub fn load_file(path: &Path) -> Result<TaskTemplates, MixtureError> {
+    let text = fs::read_to_string(path).map_err(|source| MixtureError::io(path, source))?;
+    TaskTemplates::parse(path, &text)
+}
+
+/// Loads every `*.toml` file of a folder, sorted by task name.
+pub fn load_dir(dir: &Path) -> Result<Vec<TaskTemplates>, MixtureError> {
+    let entries = fs::read_dir(dir).map_err(|source| MixtureError::io(dir, source))?;
+    let mut paths = Vec::new();
+    for entry in entries {
+        let path = entry
+            .map_err(|source| MixtureError::io(dir, source))?
+            .path();
+        if path
+            .extension()
+            .is_some_and(|extension| extension == "toml")
+        {
+            paths.push(path);
+        }
+    }
+    paths.sort();
+    paths.iter().map(|path| load_file(path)).collect()
+}
+
+/// The folder of built-in templates: `$MIXTUNE_TEMPLATES`, else `templates/` beside the
+/// executable, else the source tree's `templates/`.
+pub fn builtin_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os(TEMPLATES_ENV) {
+        return PathBuf::from(dir);
+    }
+    let beside_exe = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join("templates")));
+    match beside_exe {
+        Some(dir) if dir.is_dir() => dir,
+        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("templates"),
+    }
+}
+
+/// Resolves a template reference: a path (contains `/` or ends in `.toml`, relative to
+/// `base`) or the name of a built-in template.
+pub fn resolve(reference: &str, base: &Path) -> PathBuf {
+    if reference.contains(['/', '\\']) || reference.ends_with(".toml") {
+        base.join(reference)
+    } else {
+        builtin_dir().join(format!("{reference}.toml"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SUMMARY: &str = r#"
+description = "Summarize"
+fields = ["dialogue", "summary"]
+optional_fields = ["topic"]
+
+[[phrasing]]
+name = "plain"
+input = "{{ dialogue }}\n\nSummary:"
+target = "{{ summary }}"
+
+[[phrasing]]
+name = "canonical"
+default = true
+input = """
+Summarize{% if topic is defined %} ({{ topic }}){% endif %}:
+{{ dialogue }}"""
+target = "{{ summary }}"
+"#;
+
+    fn fields(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn parses_and_renders_phrasings() {
+        let templates = TaskTemplates::parse(Path::new("t/sum.toml"), SUMMARY).unwrap();
+        assert_eq!(templates.name, "sum");
+        assert_eq!(templates.default_phrasing(), 1);
+        let example = fields(&[("dialogue", "A: <hi> & bye"), ("summary", "S")]);
+        let (source, target) = templates.render(&example, 0, "x").unwrap();
+        assert_eq!(
+            (source.as_str(), target.as_str()),
+            ("A: <hi> & bye\n\nSummary:", "S")
+        );
+        let (source, _) = templates.render(&example, 1, "x").unwrap();
+        assert_eq!(source, "Summarize:\nA: <hi> & bye");
+        let with_topic = fields(&[("dialogue", "d"), ("summary", "s"), ("topic", "t")]);
+        assert_eq!(
+            templates.render(&with_topic, 1, "x").unwrap().0,
+            "Summarize (t):\nd"
+        );
+    }
+
+    #[test]
+    fn render_reports_missing_field_and_example() {
+        let templates = TaskTemplates::parse(Path::new("sum.toml"), SUMMARY).unwrap();
+        let error = templates
+            .render(&fields(&[("dialogue", "d")]), 0, "ex-9")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("sum.toml") && error.contains("ex-9") && error.contains("plain"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn syntax_error_line_is_the_file_line() {
+        let text = SUMMARY.replace("({{ topic }})", "({{ topic )");
+        let error = TaskTemplates::parse(Path::new("sum.toml"), &text).unwrap_err();
+        match error {
+            MixtureError::TemplateSyntax {
+                line,
+                ref phrasing,
+                part,
+                ..
+            } => {
+                assert_eq!((line, phrasing.as_str(), part), (15, "canonical", "input"));
+            }
+            other => panic!("{other}"),
+        }
+    }
+
+    #[test]
+    fn undeclared_field_is_rejected() {
+        let text = SUMMARY.replace(
+            "target = \"{{ summary }}\"\n\n[[phrasing]]",
+            "target = \"{{ gist }}\"\n\n[[phrasing]]",
+        );
+        let error = TaskTemplates::parse(Path::new("sum.toml"), &text)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("sum.toml:9:") && error.contains("`gist`"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn toml_syntax_error_has_line() {
+        let text = SUMMARY.replace("name = \"plain\"", "name = plain\"");
+        let error = TaskTemplates::parse(Path::new("sum.toml"), &text)
+            .unwrap_err()
+            .to_string();
+        assert!(error.starts_with("sum.toml:7:"), "{error}");
+    }
+}
