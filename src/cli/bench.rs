@@ -16,6 +16,8 @@ use mixtune::model::{T5Config, T5ForConditionalGeneration};
 pub enum BenchCommand {
     /// Greedy generation latency, batch 1 and batch 32.
     Generate(GenerateBench),
+    /// Rows/s to load, render and tokenize DialogSum-shaped JSONL and Parquet.
+    Data(super::bench_data::DataBench),
 }
 
 #[derive(Args, Debug)]
@@ -53,6 +55,7 @@ fn reference_ms(shapes: &str, batch: usize) -> Option<f64> {
 pub fn run(cmd: BenchCommand) -> Result<()> {
     match cmd {
         BenchCommand::Generate(args) => bench_generate(args),
+        BenchCommand::Data(args) => super::bench_data::bench_data(args),
     }
 }
 

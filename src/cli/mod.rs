@@ -1,6 +1,7 @@
 //! Command-line arguments mapped onto library calls; errors become one line and exit code 1.
 
 mod bench;
+mod bench_data;
 mod data_cmd;
 mod infer;
 mod mix_cmd;
