@@ -116,7 +116,8 @@ fn bench_generate(args: GenerateBench) -> Result<()> {
             times.sort_by(f64::total_cmp);
             let median = times[times.len() / 2];
             let reference = reference_ms(shape, batch);
-            let ratio = reference.map(|r| median / r);
+            // A ratio against an H100 means something only on a GPU.
+            let ratio = reference.filter(|_| selected.is_gpu).map(|r| median / r);
             if !args.json {
                 println!(
                     "{:<6} {:>5} {:>8} {:>11.1} {:>14} {:>8}",

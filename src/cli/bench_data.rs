@@ -45,9 +45,21 @@ fn source_rows(path: &Path) -> Result<Vec<[String; 4]>> {
         if line.trim().is_empty() {
             continue;
         }
-        let value: Value = serde_json::from_str(&line).with_context(|| format!("{}: line {}", path.display(), n + 1))?;
-        let text = |key: &str| value.get(key).and_then(Value::as_str).unwrap_or_default().to_string();
-        rows.push([text("dialogue"), text("summary"), text("topic"), text("fname")]);
+        let value: Value = serde_json::from_str(&line)
+            .with_context(|| format!("{}: line {}", path.display(), n + 1))?;
+        let text = |key: &str| {
+            value
+                .get(key)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        rows.push([
+            text("dialogue"),
+            text("summary"),
+            text("topic"),
+            text("fname"),
+        ]);
     }
     if rows.is_empty() {
         bail!("{}: no rows", path.display());
@@ -68,9 +80,18 @@ fn write_jsonl(path: &Path, rows: &[[String; 4]], count: usize) -> Result<()> {
 
 fn write_parquet(path: &Path, rows: &[[String; 4]], count: usize) -> Result<()> {
     let names = ["dialogue", "summary", "topic", "fname"];
-    let fields: String = names.iter().map(|n| format!("REQUIRED BYTE_ARRAY {n} (UTF8);")).collect();
-    let schema = Arc::new(parse_message_type(&format!("message schema {{ {fields} }}"))?);
-    let properties = Arc::new(WriterProperties::builder().set_compression(Compression::SNAPPY).build());
+    let fields: String = names
+        .iter()
+        .map(|n| format!("REQUIRED BYTE_ARRAY {n} (UTF8);"))
+        .collect();
+    let schema = Arc::new(parse_message_type(&format!(
+        "message schema {{ {fields} }}"
+    ))?);
+    let properties = Arc::new(
+        WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .build(),
+    );
     let mut writer = SerializedFileWriter::new(File::create(path)?, schema, properties)?;
     for start in (0..count).step_by(5000) {
         let end = (start + 5000).min(count);
@@ -87,7 +108,9 @@ fn write_parquet(path: &Path, rows: &[[String; 4]], count: usize) -> Result<()> 
                     }
                 })
                 .collect();
-            column.typed::<ByteArrayType>().write_batch(&values, None, None)?;
+            column
+                .typed::<ByteArrayType>()
+                .write_batch(&values, None, None)?;
             column.close()?;
         }
         group.close()?;
@@ -111,7 +134,9 @@ fn bench_file(path: &Path, tokenizer: &T5Tokenizer) -> Result<Vec<Stage>> {
         let rows = f()?;
         Ok(rows as f64 / start.elapsed().as_secs_f64())
     };
-    let load = timed(&mut || Ok(RecordReader::open(path, &options)?.try_fold(0, |n, r| r.map(|_| n + 1))?))?;
+    let load = timed(&mut || {
+        Ok(RecordReader::open(path, &options)?.try_fold(0, |n, r| r.map(|_| n + 1))?)
+    })?;
     let mut rendered: Vec<(String, String)> = Vec::new();
     let render = timed(&mut || {
         rendered.clear();
@@ -141,11 +166,26 @@ fn bench_file(path: &Path, tokenizer: &T5Tokenizer) -> Result<Vec<Stage>> {
     })?;
     let end_to_end = 1.0 / (1.0 / render + 1.0 / parallel);
     Ok(vec![
-        Stage { name: "load", rows_per_s: load },
-        Stage { name: "load+render", rows_per_s: render },
-        Stage { name: "tokenize, 1 thread", rows_per_s: single },
-        Stage { name: "tokenize, all cores", rows_per_s: parallel },
-        Stage { name: "load+render+tokenize (all cores)", rows_per_s: end_to_end },
+        Stage {
+            name: "load",
+            rows_per_s: load,
+        },
+        Stage {
+            name: "load+render",
+            rows_per_s: render,
+        },
+        Stage {
+            name: "tokenize, 1 thread",
+            rows_per_s: single,
+        },
+        Stage {
+            name: "tokenize, all cores",
+            rows_per_s: parallel,
+        },
+        Stage {
+            name: "load+render+tokenize (all cores)",
+            rows_per_s: end_to_end,
+        },
     ])
 }
 
@@ -160,7 +200,10 @@ pub fn bench_data(args: DataBench) -> Result<()> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut report = Vec::new();
     if !args.json {
-        println!("{} DialogSum-shaped rows per file, {cores} cores", args.rows);
+        println!(
+            "{} DialogSum-shaped rows per file, {cores} cores",
+            args.rows
+        );
         println!("{:<8} {:<34} {:>12}", "format", "stage", "rows/s");
     }
     for (format, path) in [("jsonl", &jsonl), ("parquet", &parquet)] {
@@ -168,11 +211,16 @@ pub fn bench_data(args: DataBench) -> Result<()> {
             if !args.json {
                 println!("{format:<8} {:<34} {:>12.0}", stage.name, stage.rows_per_s);
             }
-            report.push(json!({"format": format, "stage": stage.name, "rows_per_s": stage.rows_per_s}));
+            report.push(
+                json!({"format": format, "stage": stage.name, "rows_per_s": stage.rows_per_s}),
+            );
         }
     }
     if args.json {
-        println!("{}", json!({"rows": args.rows, "cores": cores, "results": report}));
+        println!(
+            "{}",
+            json!({"rows": args.rows, "cores": cores, "results": report})
+        );
     } else {
         println!("a training step of flan-t5-base at batch 8 consumes 8 rows: data preparation is far from the bottleneck at these rates");
     }
