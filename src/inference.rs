@@ -55,8 +55,8 @@ pub fn generate_text(
 /// (`Summarize the following conversation.\n\n{{ dialogue }}\n\nSummary: `).
 pub fn summary_prompt(chat: &str, speakers: SpeakerStyle) -> Result<String> {
     let dialogue = normalize_text(chat, speakers).map_err(MixtuneError::Input)?;
-    let templates = template::load_file(&template::builtin_dir().join(SUMMARY_TEMPLATE))
-        .map_err(|e| MixtuneError::Input(e.to_string()))?;
+    let templates =
+        template::load_builtin(SUMMARY_TEMPLATE).map_err(|e| MixtuneError::Input(e.to_string()))?;
     let fields = BTreeMap::from([
         ("dialogue".to_string(), dialogue),
         ("summary".to_string(), String::new()),

@@ -242,3 +242,47 @@ fn builtin_dir_points_at_the_source_tree() {
         .join("dialogue_summary.toml")
         .is_file());
 }
+
+#[test]
+fn builtin_templates_load_without_the_source_tree() {
+    // With MIXTUNE_TEMPLATES pointing at an empty folder, the compiled-in copy is used.
+    let empty = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mixtune"))
+        .env("MIXTUNE_TEMPLATES", empty.path())
+        .args([
+            "summarize",
+            "--device",
+            "cpu",
+            "--json",
+            "--max-new-tokens",
+            "3",
+            "--chat",
+            "-",
+            "--model",
+        ])
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/fixtures/tiny-flan"
+        ))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(b"Agent: Hello!\nCustomer: My order is late.\n")?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["token_ids"].as_array().unwrap().len(), 4);
+}

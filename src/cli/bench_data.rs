@@ -126,7 +126,7 @@ struct Stage {
 }
 
 fn bench_file(path: &Path, tokenizer: &T5Tokenizer) -> Result<Vec<Stage>> {
-    let templates = template::load_file(&template::builtin_dir().join("dialogue_summary.toml"))?;
+    let templates = template::load_builtin("dialogue_summary.toml")?;
     let phrasings = templates.phrasings.len();
     let options = LoadOptions::default();
     let timed = |f: &mut dyn FnMut() -> Result<usize>| -> Result<f64> {

@@ -26,6 +26,27 @@ use super::error::{line_and_column, MixtureError};
 /// Environment variable that overrides where built-in templates are found.
 pub const TEMPLATES_ENV: &str = "MIXTUNE_TEMPLATES";
 
+/// The built-in template files, compiled in so an installed binary works without the
+/// source tree; a file of the same name in [`builtin_dir`] takes precedence.
+const EMBEDDED: [(&str, &str); 4] = [
+    (
+        "dialogue_summary.toml",
+        include_str!("../../templates/dialogue_summary.toml"),
+    ),
+    (
+        "dialogue_topic.toml",
+        include_str!("../../templates/dialogue_topic.toml"),
+    ),
+    (
+        "dialogue_from_summary.toml",
+        include_str!("../../templates/dialogue_from_summary.toml"),
+    ),
+    (
+        "support_request_action.toml",
+        include_str!("../../templates/support_request_action.toml"),
+    ),
+];
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TemplateFile {
@@ -259,6 +280,19 @@ fn render_message(error: &minijinja::Error) -> String {
 pub fn load_file(path: &Path) -> Result<TaskTemplates, MixtureError> {
     let text = fs::read_to_string(path).map_err(|source| MixtureError::io(path, source))?;
     TaskTemplates::parse(path, &text)
+}
+
+/// Loads the built-in template file `file_name` (e.g. `dialogue_summary.toml`): from
+/// [`builtin_dir`] when it has the file, else the copy compiled into the binary.
+pub fn load_builtin(file_name: &str) -> Result<TaskTemplates, MixtureError> {
+    let path = builtin_dir().join(file_name);
+    if path.is_file() {
+        return load_file(&path);
+    }
+    match EMBEDDED.iter().find(|(name, _)| *name == file_name) {
+        Some((_, text)) => TaskTemplates::parse(&path, text),
+        None => load_file(&path),
+    }
 }
 
 /// Loads every `*.toml` file of a folder, sorted by task name.
