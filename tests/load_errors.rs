@@ -266,3 +266,58 @@ fn cli_rejects_a_path_that_is_no_model() {
         "{stderr}"
     );
 }
+
+#[test]
+fn sharded_checkpoint_loads_like_the_single_file() {
+    let (_keep, dir) = fixture_copy();
+    let bytes = std::fs::read(dir.join("model.safetensors")).unwrap();
+    let tensors = SafeTensors::deserialize(&bytes).unwrap();
+    let mut names: Vec<String> = tensors.names().into_iter().map(String::from).collect();
+    names.sort();
+    let (first, second) = names.split_at(names.len() / 2);
+    let mut weight_map = serde_json::Map::new();
+    for (shard, part) in [
+        ("model-00001-of-00002.safetensors", first),
+        ("model-00002-of-00002.safetensors", second),
+    ] {
+        let views: Vec<(String, TensorView)> = part
+            .iter()
+            .map(|n| (n.clone(), tensors.tensor(n).unwrap()))
+            .collect();
+        std::fs::write(
+            dir.join(shard),
+            safetensors::serialize(views, None).unwrap(),
+        )
+        .unwrap();
+        for name in part {
+            weight_map.insert(name.clone(), serde_json::Value::from(shard));
+        }
+    }
+    std::fs::remove_file(dir.join("model.safetensors")).unwrap();
+    let index = serde_json::json!({"metadata": {}, "weight_map": weight_map});
+    std::fs::write(dir.join("model.safetensors.index.json"), index.to_string()).unwrap();
+    let sharded = load_dir(&dir, &Device::flex()).expect("sharded checkpoint loads");
+    let single = load_dir(&tiny_flan(), &Device::flex()).unwrap();
+    let host = |t: burn::tensor::Tensor<2>| {
+        t.into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .unwrap()
+    };
+    assert_eq!(
+        host(sharded.model.decoder.blocks[1].ff.dense.wo.weight.val()),
+        host(single.model.decoder.blocks[1].ff.dense.wo.weight.val())
+    );
+
+    // An index without `weight_map` is named.
+    std::fs::write(
+        dir.join("model.safetensors.index.json"),
+        "{\"metadata\": {}}",
+    )
+    .unwrap();
+    let message = load_error(&dir);
+    assert!(
+        message.contains("model.safetensors.index.json") && message.contains("weight_map"),
+        "{message}"
+    );
+}
