@@ -16,5 +16,6 @@ pub mod generate;
 pub mod inference;
 pub mod mixture;
 pub mod model;
+pub mod train;
 
 pub use error::{MixtuneError, Result};

@@ -1,0 +1,218 @@
+//! Turns rendered examples into padded model inputs and `-100`-padded labels.
+
+use burn::tensor::{Device, Int, Tensor};
+
+use crate::data::tokenizer::T5Tokenizer;
+use crate::error::{MixtuneError, Result};
+use crate::generate::pad_batch;
+use crate::mixture::RenderedExample;
+use crate::model::t5::IGNORE_INDEX;
+
+/// T5's padding id.
+pub const PAD_ID: u32 = 0;
+/// T5's `</s>` id.
+pub const EOS_ID: u32 = 1;
+
+/// One micro-batch ready for [`T5ForConditionalGeneration::loss`](crate::model::T5ForConditionalGeneration::loss).
+#[derive(Debug, Clone)]
+pub struct TrainBatch {
+    /// Right-padded source ids `[batch, source_len]`.
+    pub input_ids: Tensor<2, Int>,
+    /// 0/1 mask of `input_ids`.
+    pub attention_mask: Tensor<2>,
+    /// Target ids per example, right-padded with `-100` to the longest target.
+    pub labels: Vec<Vec<i64>>,
+    /// Task of each example.
+    pub tasks: Vec<String>,
+    /// Real (non-pad) source tokens in the batch.
+    pub source_tokens: usize,
+    /// Real (non-pad) target tokens in the batch.
+    pub target_tokens: usize,
+}
+
+impl TrainBatch {
+    /// Number of examples.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Whether the batch has no examples.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+}
+
+/// Tokenizes, truncates and pads rendered examples.
+#[derive(Debug, Clone)]
+pub struct Batcher {
+    tokenizer: T5Tokenizer,
+    max_source_tokens: usize,
+    max_target_tokens: usize,
+}
+
+/// Truncates `ids` (ending with `</s>`) to `max` tokens keeping the final `</s>`, as HF's
+/// `truncation=True, max_length=max`: the text ids are cut to `max - 1`, then `</s>` follows.
+pub fn truncate(mut ids: Vec<u32>, max: usize) -> Vec<u32> {
+    if ids.len() <= max {
+        return ids;
+    }
+    if ids.last() == Some(&EOS_ID) {
+        ids.pop();
+    }
+    ids.truncate(max.saturating_sub(1));
+    ids.push(EOS_ID);
+    ids
+}
+
+impl Batcher {
+    /// A batcher cutting sources to `max_source_tokens` and targets to
+    /// `max_target_tokens` (both counting the final `</s>`; at least 1).
+    pub fn new(
+        tokenizer: T5Tokenizer,
+        max_source_tokens: usize,
+        max_target_tokens: usize,
+    ) -> Result<Self> {
+        if max_source_tokens == 0 || max_target_tokens == 0 {
+            return Err(MixtuneError::Input(format!(
+                "max_source_tokens ({max_source_tokens}) and max_target_tokens \
+                 ({max_target_tokens}) must be at least 1"
+            )));
+        }
+        Ok(Self {
+            tokenizer,
+            max_source_tokens,
+            max_target_tokens,
+        })
+    }
+
+    /// Token ids of one source and target, truncated.
+    pub fn encode(&self, example: &RenderedExample) -> Result<(Vec<u32>, Vec<u32>)> {
+        let source = truncate(
+            self.tokenizer.encode(&example.source)?,
+            self.max_source_tokens,
+        );
+        let target = truncate(
+            self.tokenizer.encode(&example.target)?,
+            self.max_target_tokens,
+        );
+        Ok((source, target))
+    }
+
+    /// A padded batch of `examples` on `device`.
+    pub fn batch(&self, examples: &[RenderedExample], device: &Device) -> Result<TrainBatch> {
+        if examples.is_empty() {
+            return Err(MixtuneError::Input("empty training batch".into()));
+        }
+        let mut sources = Vec::with_capacity(examples.len());
+        let mut targets = Vec::with_capacity(examples.len());
+        for example in examples {
+            let (source, target) = self.encode(example)?;
+            sources.push(source);
+            targets.push(target);
+        }
+        let (input_ids, attention_mask) = pad_batch(&sources, PAD_ID, device)?;
+        let target_len = targets.iter().map(Vec::len).max().unwrap_or(0);
+        let labels = targets
+            .iter()
+            .map(|ids| {
+                let mut row: Vec<i64> = ids.iter().map(|&id| id as i64).collect();
+                row.resize(target_len, IGNORE_INDEX);
+                row
+            })
+            .collect();
+        Ok(TrainBatch {
+            input_ids,
+            attention_mask,
+            labels,
+            tasks: examples.iter().map(|e| e.task.clone()).collect(),
+            source_tokens: sources.iter().map(Vec::len).sum(),
+            target_tokens: targets.iter().map(Vec::len).sum(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn tokenizer() -> T5Tokenizer {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/models/t5-tokenizer/tokenizer.json"
+        );
+        T5Tokenizer::from_file(Path::new(path)).unwrap()
+    }
+
+    fn example(task: &str, source: &str, target: &str) -> RenderedExample {
+        RenderedExample {
+            task: task.into(),
+            example_id: "0".into(),
+            phrasing: "p".into(),
+            source: source.into(),
+            target: target.into(),
+        }
+    }
+
+    #[test]
+    fn truncation_keeps_final_eos() {
+        assert_eq!(truncate(vec![5, 6, 7, 1], 4), vec![5, 6, 7, 1]);
+        assert_eq!(truncate(vec![5, 6, 7, 1], 5), vec![5, 6, 7, 1]);
+        assert_eq!(truncate(vec![5, 6, 7, 1], 3), vec![5, 6, 1]);
+        assert_eq!(truncate(vec![5, 6, 7, 1], 2), vec![5, 1]);
+        assert_eq!(truncate(vec![5, 6, 7, 1], 1), vec![1]);
+    }
+
+    #[test]
+    fn rejects_zero_limits() {
+        assert!(Batcher::new(tokenizer(), 0, 4).is_err());
+        assert!(Batcher::new(tokenizer(), 4, 0).is_err());
+    }
+
+    #[test]
+    fn batch_truncates_pads_and_counts() {
+        let tokenizer = tokenizer();
+        let long = "one two three four five six seven eight nine ten";
+        let full = tokenizer.encode(long).unwrap();
+        assert!(full.len() > 6);
+        let batcher = Batcher::new(tokenizer.clone(), 6, 3).unwrap();
+        let device = Device::flex();
+        let batch = batcher
+            .batch(
+                &[example("a", long, long), example("b", "hi", "ok")],
+                &device,
+            )
+            .unwrap();
+        assert_eq!(batch.input_ids.dims(), [2, 6]);
+        let ids: Vec<i64> = batch
+            .input_ids
+            .into_data()
+            .convert::<i64>()
+            .try_to_vec::<i64>()
+            .unwrap();
+        let mut expected: Vec<i64> = full[..5].iter().map(|&i| i as i64).collect();
+        expected.push(1);
+        assert_eq!(&ids[..6], &expected[..]);
+        let short = tokenizer.encode("hi").unwrap();
+        assert_eq!(ids[6 + short.len() - 1], 1);
+        assert!(ids[6 + short.len()..].iter().all(|&i| i == 0));
+        let mask: Vec<f32> = batch
+            .attention_mask
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        assert_eq!(mask.iter().sum::<f32>() as usize, 6 + short.len());
+
+        assert_eq!(batch.labels[0].len(), 3);
+        assert_eq!(batch.labels[0][..2], expected[..2]);
+        assert_eq!(batch.labels[0][2], 1);
+        let ok = tokenizer.encode("ok").unwrap();
+        assert_eq!(batch.labels[1].len(), 3);
+        assert!(batch.labels[1][ok.len()..]
+            .iter()
+            .all(|&l| l == IGNORE_INDEX));
+        assert_eq!(batch.tasks, vec!["a".to_string(), "b".to_string()]);
+        assert_eq!(batch.source_tokens, 6 + short.len());
+        assert_eq!(batch.target_tokens, 3 + ok.len());
+    }
+}

@@ -1,0 +1,167 @@
+//! The optimizer loop: gradient accumulation, global-norm clipping, AdamW and the schedule.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams};
+use burn::tensor::Tensor;
+use serde::Serialize;
+
+use super::batch::TrainBatch;
+use super::config::TrainConfig;
+use crate::error::{MixtuneError, Result};
+use crate::model::T5ForConditionalGeneration;
+
+/// What one optimizer step did, handed to the step callback.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StepMetrics {
+    /// Optimizer steps done, this one included (1 for the first).
+    pub step: usize,
+    /// Mean loss over this step's micro-batches.
+    pub loss: f64,
+    /// Learning rate this step's update used (`schedule.lr_at(step - 1)`).
+    pub learning_rate: f64,
+    /// Global L2 norm of the accumulated gradients, before clipping.
+    pub grad_norm: f64,
+    /// Source plus target tokens (without padding) per second of this step.
+    pub tokens_per_s: f64,
+    /// Examples of each task in this step.
+    pub examples_per_task: BTreeMap<String, usize>,
+}
+
+/// Sum of squared gradients over every parameter, kept on the device.
+struct SquaredNorm<'a> {
+    grads: &'a GradientsParams,
+    total: Option<Tensor<1>>,
+}
+
+impl ModuleVisitor for SquaredNorm<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if let Some(grad) = self.grads.get::<D>(param.id) {
+            let squared = grad.square().sum();
+            self.total = Some(match self.total.take() {
+                Some(total) => total + squared,
+                None => squared,
+            });
+        }
+    }
+}
+
+/// Multiplies every gradient by `factor`.
+struct ScaleGrads<'a> {
+    grads: &'a mut GradientsParams,
+    factor: f64,
+}
+
+impl ModuleVisitor for ScaleGrads<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if let Some(grad) = self.grads.remove::<D>(param.id) {
+            self.grads
+                .register::<D>(param.id, grad.mul_scalar(self.factor));
+        }
+    }
+}
+
+/// Global L2 norm of `grads` over `model`'s parameters.
+pub fn global_grad_norm<M: Module>(model: &M, grads: &GradientsParams) -> f64 {
+    let mut visitor = SquaredNorm { grads, total: None };
+    model.visit(&mut visitor);
+    visitor
+        .total
+        .map_or(0.0, |t| (t.into_scalar::<f32>() as f64).sqrt())
+}
+
+/// Scales `grads` so that their global norm is at most `max_norm`, as PyTorch's
+/// `clip_grad_norm_` (factor `max_norm / (norm + 1e-6)`, applied only when below 1).
+/// Burn's `GradientClippingConfig::Norm` clips each tensor by its own norm, not the global
+/// norm, so it is not used. Returns the norm before clipping.
+pub fn clip_grad_norm<M: Module>(model: &M, grads: &mut GradientsParams, max_norm: f64) -> f64 {
+    let norm = global_grad_norm(model, grads);
+    if max_norm > 0.0 {
+        let factor = max_norm / (norm + 1e-6);
+        if factor < 1.0 {
+            model.visit(&mut ScaleGrads { grads, factor });
+        }
+    }
+    norm
+}
+
+/// Runs `config.max_steps` optimizer steps (fewer if `batches` ends; a partial
+/// accumulation at the end is dropped) of AdamW on `model`, which must live on an
+/// autodiff device, as the batches must. Each step sums the gradients of
+/// `config.grad_accumulation` micro-batches (each loss divided by that count), clips
+/// them to the global norm `config.max_grad_norm` and updates with the schedule's rate.
+/// `on_step` gets every step's metrics; the trained model is returned.
+///
+/// The loop draws no random numbers (the model applies no dropout), so it does not seed
+/// the device: the caller seeds it with `config.seed` before drawing weights or samples
+/// (seeding here would race with other threads drawing from the same generator).
+pub fn train_steps(
+    mut model: T5ForConditionalGeneration,
+    batches: impl Iterator<Item = Result<TrainBatch>>,
+    config: &TrainConfig,
+    on_step: &mut dyn FnMut(&StepMetrics),
+) -> Result<T5ForConditionalGeneration> {
+    config
+        .validate()
+        .map_err(|message| MixtuneError::Input(format!("train config: {message}")))?;
+    let device = model.device();
+    if !device.is_autodiff() {
+        return Err(MixtuneError::Device(
+            "training needs an autodiff device (`Device::autodiff()`)".into(),
+        ));
+    }
+    let schedule = config.lr_schedule();
+    let mut optimizer = AdamWConfig::new()
+        .with_beta_1(config.adam_beta1 as f32)
+        .with_beta_2(config.adam_beta2 as f32)
+        .with_epsilon(config.adam_epsilon as f32)
+        .with_weight_decay(config.weight_decay as f32)
+        .init();
+    let accumulation = config.grad_accumulation;
+    let mut batches = batches;
+    for step in 0..config.max_steps {
+        let started = Instant::now();
+        let mut accumulator = GradientsAccumulator::<T5ForConditionalGeneration>::new();
+        let mut loss_sum = 0.0f64;
+        let mut tokens = 0usize;
+        let mut examples_per_task = BTreeMap::new();
+        for _ in 0..accumulation {
+            let Some(batch) = batches.next() else {
+                return Ok(model);
+            };
+            let batch = batch?;
+            tokens += batch.source_tokens + batch.target_tokens;
+            for task in &batch.tasks {
+                *examples_per_task.entry(task.clone()).or_insert(0) += 1;
+            }
+            let loss = model.loss(batch.input_ids, batch.attention_mask, &batch.labels);
+            let loss = loss / accumulation as f64;
+            let value = loss.clone().into_scalar::<f32>() as f64;
+            if !value.is_finite() {
+                return Err(MixtuneError::Input(format!(
+                    "non-finite loss at step {}",
+                    step + 1
+                )));
+            }
+            loss_sum += value;
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            accumulator.accumulate(&model, grads);
+        }
+        let mut grads = accumulator.grads();
+        let grad_norm = clip_grad_norm(&model, &mut grads, config.max_grad_norm);
+        let learning_rate = schedule.lr_at(step);
+        model = optimizer.step(learning_rate, model, grads);
+        let seconds = started.elapsed().as_secs_f64().max(1e-9);
+        on_step(&StepMetrics {
+            step: step + 1,
+            loss: loss_sum,
+            learning_rate,
+            grad_norm,
+            tokens_per_s: tokens as f64 / seconds,
+            examples_per_task,
+        });
+    }
+    Ok(model)
+}

@@ -1,0 +1,116 @@
+//! The training loop on a tiny random T5 on `flex` with autodiff: the loss falls on a
+//! fixed batch, the reported learning rates follow the schedule, and a seed reproduces a run.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use burn::tensor::Device;
+use mixtune::data::tokenizer::T5Tokenizer;
+use mixtune::mixture::RenderedExample;
+use mixtune::model::{T5Config, T5ForConditionalGeneration};
+use mixtune::train::{train_steps, Batcher, ScheduleKind, StepMetrics, TrainBatch, TrainConfig};
+
+/// Seeding and drawing random weights must not interleave across the file's tests.
+static RANDOM: Mutex<()> = Mutex::new(());
+
+fn tiny_config() -> T5Config {
+    let mut config = T5Config::flan_t5_small();
+    config.d_model = 32;
+    config.d_kv = 8;
+    config.d_ff = 64;
+    config.num_heads = 4;
+    config.num_layers = 2;
+    config.num_decoder_layers = Some(2);
+    config.vocab_size = 32128;
+    config
+}
+
+fn model(seed: u64, device: &Device) -> T5ForConditionalGeneration {
+    let _guard = RANDOM.lock().unwrap_or_else(|e| e.into_inner());
+    device.seed(seed);
+    T5ForConditionalGeneration::random(&tiny_config(), device)
+}
+
+fn example(task: &str, source: &str, target: &str) -> RenderedExample {
+    RenderedExample {
+        task: task.into(),
+        example_id: "0".into(),
+        phrasing: "p".into(),
+        source: source.into(),
+        target: target.into(),
+    }
+}
+
+fn fixed_batch(device: &Device) -> TrainBatch {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/models/t5-tokenizer/tokenizer.json"
+    );
+    let tokenizer = T5Tokenizer::from_file(Path::new(path)).unwrap();
+    let batcher = Batcher::new(tokenizer, 32, 8).unwrap();
+    let examples = [
+        example("translate", "translate to German: hello", "hallo"),
+        example("translate", "translate to German: thank you", "danke"),
+        example("sentiment", "Is this review positive? I loved it.", "yes"),
+        example("sentiment", "Is this review positive? Awful.", "no"),
+    ];
+    batcher.batch(&examples, device).unwrap()
+}
+
+fn config(steps: usize) -> TrainConfig {
+    let mut config = TrainConfig::new("tiny", "mix.toml", steps);
+    config.learning_rate = 1e-2;
+    config
+}
+
+fn run(config: &TrainConfig, seed: u64) -> Vec<StepMetrics> {
+    let device = Device::flex().autodiff();
+    let model = model(seed, &device);
+    let batch = fixed_batch(&device);
+    let batches = std::iter::repeat_n(batch, config.max_steps * config.grad_accumulation).map(Ok);
+    let mut metrics = Vec::new();
+    train_steps(model, batches, config, &mut |m| metrics.push(m.clone())).unwrap();
+    metrics
+}
+
+#[test]
+fn loss_falls_on_a_fixed_batch() {
+    let mut config = config(30);
+    config.warmup_steps = 3;
+    config.schedule = ScheduleKind::Linear;
+    let metrics = run(&config, 1);
+    assert_eq!(metrics.len(), 30);
+    let losses: Vec<f64> = metrics.iter().map(|m| m.loss).collect();
+    eprintln!("losses: {losses:?}");
+    // Step 1 runs at lr 0 (warmup), so step 2 sees the same weights.
+    assert_eq!(losses[1], losses[0]);
+    let first = losses[0];
+    let last5 = losses[25..].iter().sum::<f64>() / 5.0;
+    assert!(last5 < first * 0.5, "losses {losses:?}");
+
+    let schedule = config.lr_schedule();
+    for (i, m) in metrics.iter().enumerate() {
+        assert_eq!(m.step, i + 1);
+        assert_eq!(m.learning_rate, schedule.lr_at(i));
+        assert!(m.grad_norm.is_finite() && m.grad_norm > 0.0);
+        assert!(m.tokens_per_s > 0.0);
+        assert_eq!(m.examples_per_task["translate"], 2);
+        assert_eq!(m.examples_per_task["sentiment"], 2);
+    }
+    assert_eq!(metrics[0].learning_rate, 0.0);
+    assert_eq!(metrics[3].learning_rate, 1e-2);
+}
+
+#[test]
+fn same_seed_gives_identical_losses() {
+    let mut config = config(4);
+    config.grad_accumulation = 2;
+    config.schedule = ScheduleKind::Cosine;
+    let a = run(&config, 3);
+    let b = run(&config, 3);
+    let losses = |m: &[StepMetrics]| m.iter().map(|m| m.loss).collect::<Vec<_>>();
+    assert_eq!(losses(&a), losses(&b));
+    assert_eq!(a[0].examples_per_task["translate"], 4);
+    let c = run(&config, 4);
+    assert_ne!(losses(&a), losses(&c));
+}
