@@ -94,8 +94,9 @@ fn loss_falls_on_a_fixed_batch() {
         assert_eq!(m.learning_rate, schedule.lr_at(i));
         assert!(m.grad_norm.is_finite() && m.grad_norm > 0.0);
         assert!(m.tokens_per_s > 0.0);
-        assert_eq!(m.examples_per_task["translate"], 2);
-        assert_eq!(m.examples_per_task["sentiment"], 2);
+        // Cumulative: two examples of each task per step.
+        assert_eq!(m.examples_per_task["translate"], 2 * (i + 1));
+        assert_eq!(m.examples_per_task["sentiment"], 2 * (i + 1));
     }
     assert_eq!(metrics[0].learning_rate, 0.0);
     assert_eq!(metrics[3].learning_rate, 1e-2);

@@ -6,6 +6,7 @@ mod data_cmd;
 mod infer;
 mod mix_cmd;
 mod rouge_cmd;
+mod train_cmd;
 
 use clap::{Parser, Subcommand};
 
@@ -33,6 +34,8 @@ enum Command {
     /// Task mixtures: preview shares, rendered examples and lengths.
     #[command(subcommand)]
     Mix(mix_cmd::MixCommand),
+    /// Fine-tune on a task mixture as a run config (TOML) describes.
+    Train(train_cmd::TrainArgs),
     /// ROUGE-1/2/L/Lsum of predictions against references (one example per line).
     Rouge(rouge_cmd::RougeArgs),
     /// Speed benchmarks (not tests): prints figures next to a reference run.
@@ -50,6 +53,7 @@ pub fn main() -> std::process::ExitCode {
         Command::Devices(args) => infer::devices(args),
         Command::Data(cmd) => data_cmd::run_data(cmd),
         Command::Mix(cmd) => mix_cmd::run_mix(cmd),
+        Command::Train(args) => train_cmd::run_train(args),
         Command::Rouge(args) => rouge_cmd::run_rouge(args),
         Command::Bench(cmd) => bench::run(cmd),
     };

@@ -26,7 +26,7 @@ pub struct StepMetrics {
     pub grad_norm: f64,
     /// Source plus target tokens (without padding) per second of this step.
     pub tokens_per_s: f64,
-    /// Examples of each task in this step.
+    /// Examples of each task seen so far in the run (this step included).
     pub examples_per_task: BTreeMap<String, usize>,
 }
 
@@ -121,12 +121,12 @@ pub fn train_steps(
         .init();
     let accumulation = config.grad_accumulation;
     let mut batches = batches;
+    let mut examples_seen: BTreeMap<String, usize> = BTreeMap::new();
     for step in 0..config.max_steps {
         let started = Instant::now();
         let mut accumulator = GradientsAccumulator::<T5ForConditionalGeneration>::new();
         let mut loss_sum = 0.0f64;
         let mut tokens = 0usize;
-        let mut examples_per_task = BTreeMap::new();
         for _ in 0..accumulation {
             let Some(batch) = batches.next() else {
                 return Ok(model);
@@ -134,7 +134,7 @@ pub fn train_steps(
             let batch = batch?;
             tokens += batch.source_tokens + batch.target_tokens;
             for task in &batch.tasks {
-                *examples_per_task.entry(task.clone()).or_insert(0) += 1;
+                *examples_seen.entry(task.clone()).or_insert(0) += 1;
             }
             let loss = model.loss(batch.input_ids, batch.attention_mask, &batch.labels);
             let loss = loss / accumulation as f64;
@@ -160,7 +160,7 @@ pub fn train_steps(
             learning_rate,
             grad_norm,
             tokens_per_s: tokens as f64 / seconds,
-            examples_per_task,
+            examples_per_task: examples_seen.clone(),
         });
     }
     Ok(model)
