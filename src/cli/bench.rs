@@ -18,6 +18,8 @@ pub enum BenchCommand {
     Generate(GenerateBench),
     /// Rows/s to load, render and tokenize DialogSum-shaped JSONL and Parquet.
     Data(super::bench_data::DataBench),
+    /// Training tokens/s and peak memory, batch 8, source 512 / target 128.
+    Train(super::bench_train::TrainBench),
 }
 
 #[derive(Args, Debug)]
@@ -56,6 +58,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
     match cmd {
         BenchCommand::Generate(args) => bench_generate(args),
         BenchCommand::Data(args) => super::bench_data::bench_data(args),
+        BenchCommand::Train(args) => super::bench_train::bench_train(args),
     }
 }
 
