@@ -3,6 +3,7 @@
 
 pub mod batch;
 pub mod config;
+pub mod events;
 pub mod run;
 pub mod schedule;
 pub mod trainer;

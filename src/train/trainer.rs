@@ -6,7 +6,7 @@ use std::time::Instant;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams};
 use burn::tensor::Tensor;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::batch::TrainBatch;
 use super::config::TrainConfig;
@@ -14,7 +14,7 @@ use crate::error::{MixtuneError, Result};
 use crate::model::T5ForConditionalGeneration;
 
 /// What one optimizer step did, handed to the step callback.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepMetrics {
     /// Optimizer steps done, this one included (1 for the first).
     pub step: usize,
@@ -28,6 +28,15 @@ pub struct StepMetrics {
     pub tokens_per_s: f64,
     /// Examples of each task seen so far in the run (this step included).
     pub examples_per_task: BTreeMap<String, usize>,
+    /// Passes over the mixture's training examples so far (fractional).
+    #[serde(default)]
+    pub epoch: f64,
+    /// Seconds of training so far in this process (pauses excluded).
+    #[serde(default)]
+    pub elapsed_s: f64,
+    /// Estimated seconds to `max_steps` at the recent step rate.
+    #[serde(default)]
+    pub eta_s: Option<f64>,
 }
 
 /// Sum of squared gradients over every parameter, kept on the device.
@@ -161,6 +170,9 @@ pub fn train_steps(
             grad_norm,
             tokens_per_s: tokens as f64 / seconds,
             examples_per_task: examples_seen.clone(),
+            epoch: 0.0,
+            elapsed_s: 0.0,
+            eta_s: None,
         });
     }
     Ok(model)
