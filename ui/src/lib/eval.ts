@@ -1,0 +1,144 @@
+/**
+ * Evaluate page logic: the lab's ROUGE table, per-example rows with filter and sort, CSV.
+ */
+import type { EvalReport, MeanRouge } from './ipc';
+
+export const METRICS = ['rouge1', 'rouge2', 'rougeL', 'rougeLsum'] as const;
+export type Metric = (typeof METRICS)[number];
+export const METRIC_LABELS: Record<Metric, string> = {
+  rouge1: 'ROUGE-1',
+  rouge2: 'ROUGE-2',
+  rougeL: 'ROUGE-L',
+  rougeLsum: 'ROUGE-Lsum',
+};
+
+export interface ScoreRow {
+  label: string;
+  kind: 'model' | 'improvement';
+  scores: MeanRouge;
+}
+
+function subtract(a: MeanRouge, b: MeanRouge): MeanRouge {
+  return {
+    rouge1: a.rouge1 - b.rouge1,
+    rouge2: a.rouge2 - b.rouge2,
+    rougeL: a.rougeL - b.rougeL,
+    rougeLsum: a.rougeLsum - b.rougeLsum,
+  };
+}
+
+/**
+ * One row per model, then the absolute improvement (fine-tuned minus base) when two models
+ * were evaluated. `report.models[0]` is the fine-tuned model, `[1]` the base.
+ */
+export function scoreTable(report: EvalReport): ScoreRow[] {
+  const rows: ScoreRow[] = report.models.map((m) => ({ label: m.model, kind: 'model', scores: m.rouge }));
+  if (report.models.length >= 2) {
+    const improvement = report.improvement ?? subtract(report.models[0].rouge, report.models[1].rouge);
+    rows.push({ label: 'Absolute improvement', kind: 'improvement', scores: improvement });
+  }
+  return rows;
+}
+
+/** A score as percent with two decimals (`23.45`); improvements signed (`+4.10`). */
+export function formatScore(value: number, signed = false): string {
+  if (!Number.isFinite(value)) return '—';
+  const text = (value * 100).toFixed(2);
+  return signed && value >= 0 ? `+${text}` : text;
+}
+
+/** One example flattened for the table. */
+export interface ExampleRow {
+  id: string;
+  input: string;
+  reference: string;
+  /** Prediction of the fine-tuned model (first). */
+  prediction: string;
+  /** Prediction of the base model, when compared. */
+  basePrediction: string | null;
+  /** ROUGE-L F of the fine-tuned and base predictions. */
+  rougeL: number;
+  baseRougeL: number | null;
+  /** Fine-tuned minus base ROUGE-L. */
+  delta: number | null;
+}
+
+export function exampleRows(report: EvalReport): ExampleRow[] {
+  return report.examples.map((e) => {
+    const [first, second] = e.predictions;
+    return {
+      id: e.id,
+      input: e.input,
+      reference: e.reference,
+      prediction: first?.prediction ?? '',
+      basePrediction: second ? second.prediction : null,
+      rougeL: first?.rouge.rougeL ?? 0,
+      baseRougeL: second ? second.rouge.rougeL : null,
+      delta: second && first ? first.rouge.rougeL - second.rouge.rougeL : null,
+    };
+  });
+}
+
+/** Rows whose id, input, reference or predictions contain `query` (case-insensitive). */
+export function filterRows(rows: ExampleRow[], query: string): ExampleRow[] {
+  const q = query.trim().toLowerCase();
+  if (!q) return rows;
+  return rows.filter((r) =>
+    [r.id, r.input, r.reference, r.prediction, r.basePrediction ?? ''].some((text) => text.toLowerCase().includes(q)),
+  );
+}
+
+export type SortKey = 'id' | 'rougeL' | 'baseRougeL' | 'delta';
+export type SortDirection = 'asc' | 'desc';
+
+/** A sorted copy; ids compare naturally (`ex2` before `ex10`), nulls always last. */
+export function sortRows(rows: ExampleRow[], key: SortKey, direction: SortDirection): ExampleRow[] {
+  const sign = direction === 'asc' ? 1 : -1;
+  const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: 'base' });
+  return [...rows].sort((a, b) => {
+    if (key === 'id') return sign * collator.compare(a.id, b.id);
+    const x = a[key];
+    const y = b[key];
+    if (x === null && y === null) return 0;
+    if (x === null) return 1;
+    if (y === null) return -1;
+    return sign * (x - y) || collator.compare(a.id, b.id);
+  });
+}
+
+/**
+ * One CSV cell (RFC 4180): quoted when it holds a comma, quote, CR or LF, quotes doubled.
+ * Text starting with `=`, `+`, `@` gets a leading `'` so spreadsheets do not run it.
+ */
+export function csvCell(value: string | number | null | undefined): string {
+  if (value === null || value === undefined) return '';
+  let text = typeof value === 'number' ? (Number.isFinite(value) ? String(value) : '') : value;
+  if (typeof value === 'string' && /^[=+@]/.test(text)) text = `'${text}`;
+  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+export function toCsv(header: string[], rows: (string | number | null | undefined)[][]): string {
+  return [header, ...rows].map((row) => row.map(csvCell).join(',')).join('\r\n') + '\r\n';
+}
+
+/** The (filtered, sorted) example rows as CSV. */
+export function examplesCsv(rows: ExampleRow[], compared: boolean): string {
+  const header = ['id', 'input', 'reference', 'prediction', 'rougeL'];
+  if (compared) header.push('base_prediction', 'base_rougeL', 'delta_rougeL');
+  return toCsv(
+    header,
+    rows.map((r) => {
+      const row: (string | number | null)[] = [r.id, r.input, r.reference, r.prediction, r.rougeL];
+      if (compared) row.push(r.basePrediction, r.baseRougeL, r.delta);
+      return row;
+    }),
+  );
+}
+
+/** The score table as CSV. */
+export function scoresCsv(rows: ScoreRow[]): string {
+  return toCsv(
+    ['model', ...METRICS],
+    rows.map((r) => [r.label, ...METRICS.map((m) => r.scores[m])]),
+  );
+}

@@ -1,0 +1,130 @@
+/** Summarize page state: one chat streamed token by token, or a whole file in batch. */
+import * as ipc from '../ipc';
+import type { Progress, SpeakerStyle, SummaryRow } from '../ipc';
+import { newTaskId } from '../format';
+import { notices } from './notices.svelte';
+
+export interface Decoding {
+  maxNewTokens: number;
+  numBeams: number;
+  doSample: boolean;
+  temperature: number;
+  topP: number;
+  speakers: SpeakerStyle;
+}
+
+/** The request's decoding keys; sampling keys only when sampling. */
+export function decodingRequest(d: Decoding) {
+  return {
+    max_new_tokens: d.maxNewTokens,
+    num_beams: d.doSample ? 1 : d.numBeams,
+    do_sample: d.doSample,
+    ...(d.doSample ? { temperature: d.temperature, top_p: d.topP } : {}),
+    speakers: d.speakers,
+  };
+}
+
+export class SummarizeStore {
+  model = $state('');
+  chat = $state('');
+  decoding = $state<Decoding>({
+    maxNewTokens: 96,
+    numBeams: 4,
+    doSample: false,
+    temperature: 0.7,
+    topP: 0.9,
+    speakers: 'keep',
+  });
+  output = $state('');
+  prompt = $state('');
+  running = $state(false);
+  filePath = $state('');
+  batchRunning = $state(false);
+  batchProgress = $state<Progress | null>(null);
+  batchTaskId = $state<string | null>(null);
+  rows = $state.raw<SummaryRow[]>([]);
+  #request = 0;
+
+  async run(): Promise<void> {
+    if (!this.model) return notices.error('Choose a model');
+    if (!this.chat.trim()) return notices.error('Paste a chat to summarize');
+    const request = ++this.#request;
+    this.running = true;
+    this.output = '';
+    this.prompt = '';
+    try {
+      const result = await ipc.summarize(
+        { model: this.model, chat: this.chat, ...decodingRequest(this.decoding) },
+        (text) => {
+          if (request === this.#request) this.output = text;
+        },
+      );
+      if (request === this.#request) {
+        this.output = result.summary;
+        this.prompt = result.prompt;
+      }
+    } catch (error) {
+      notices.error(error, 'Summarize');
+    } finally {
+      if (request === this.#request) this.running = false;
+    }
+  }
+
+  async pickFile(): Promise<void> {
+    try {
+      const path = await ipc.pickDataFile();
+      if (path) this.filePath = path;
+    } catch (error) {
+      notices.error(error);
+    }
+  }
+
+  async runFile(): Promise<void> {
+    if (!this.model) return notices.error('Choose a model');
+    if (!this.filePath.trim()) return notices.error('Choose a file to summarize');
+    const taskId = newTaskId('summaries');
+    this.batchTaskId = taskId;
+    this.batchRunning = true;
+    this.batchProgress = { done: 0, total: 0 };
+    try {
+      const result = await ipc.summarizeFile(
+        { model: this.model, path: this.filePath.trim(), ...decodingRequest(this.decoding) },
+        (p) => {
+          if (this.batchTaskId === taskId) this.batchProgress = p;
+        },
+        taskId,
+      );
+      this.rows = result.rows;
+    } catch (error) {
+      notices.error(error, 'Batch summarize');
+    } finally {
+      if (this.batchTaskId === taskId) {
+        this.batchRunning = false;
+        this.batchTaskId = null;
+      }
+    }
+  }
+
+  async cancelFile(): Promise<void> {
+    if (!this.batchTaskId) return;
+    try {
+      await ipc.cancelTask(this.batchTaskId);
+    } catch (error) {
+      notices.error(error, 'Cancelling');
+    }
+  }
+
+  async exportRows(): Promise<void> {
+    if (this.rows.length === 0) return;
+    try {
+      const path = await ipc.pickCsvSavePath('summaries.csv');
+      if (!path) return;
+      await ipc.exportSummariesCsv(this.rows, path);
+      notices.info(`Saved ${path}`);
+    } catch (error) {
+      notices.error(error, 'Exporting summaries');
+    }
+  }
+}
+
+export const summarizer = new SummarizeStore();

@@ -1,0 +1,186 @@
+/**
+ * Train page state: the form, the live run (events from the Channel folded into series),
+ * run history and replaying a stored run's `metrics.jsonl`.
+ */
+import * as ipc from '../ipc';
+import type { MixSpec, RunEvent, RunInfo } from '../ipc';
+import { configToForm, formToConfig, presetForm, validateForm, type TrainForm } from '../presets';
+import { emptyRun, foldEvent, isActive, replay, type RunState } from '../training';
+import { notices } from './notices.svelte';
+
+/** Seconds between `run_events` polls of an active run this window did not start. */
+const POLL_MS = 2000;
+
+export class TrainingStore {
+  preset = $state('lora-small');
+  form = $state<TrainForm>(presetForm('lora-small'));
+  /** The run shown: plain object (not deeply reactive, it can hold 100k points); `version` drives redraws. */
+  run = $state.raw<RunState>(emptyRun());
+  version = $state(0);
+  runId = $state<string | null>(null);
+  /** Whether the shown run's events arrive live through our Channel. */
+  live = $state(false);
+  busy = $state(false);
+  runs = $state<RunInfo[]>([]);
+  runsLoading = $state(false);
+  #poll: ReturnType<typeof setInterval> | null = null;
+  #liveRunId: string | null = null;
+
+  applyPreset(id: string): void {
+    const model = this.form.model;
+    this.preset = id;
+    this.form = presetForm(id);
+    // Keep a model the user already chose unless the preset is about a different size.
+    if (model && !model.includes('flan-t5-small') && !model.includes('flan-t5-base')) this.form.model = model;
+  }
+
+  get problems(): string[] {
+    return validateForm(this.form);
+  }
+
+  /** Applies one event to the shown run. */
+  fold(event: RunEvent): void {
+    foldEvent(this.run, event);
+    this.#commit();
+  }
+
+  /** Publishes in-place changes of `run` (a shallow copy; the series arrays are shared). */
+  #commit(): void {
+    this.run = { ...this.run };
+    this.version = this.run.version;
+  }
+
+  async start(mix: MixSpec): Promise<void> {
+    const problems = this.problems;
+    if (problems.length > 0) {
+      notices.error(problems.join('; '));
+      return;
+    }
+    this.#stopPolling();
+    this.busy = true;
+    const run = emptyRun();
+    run.status = 'starting';
+    run.totalSteps = this.form.maxSteps;
+    this.run = run;
+    this.version = run.version;
+    this.runId = null;
+    this.live = true;
+    const buffered: RunEvent[] = [];
+    try {
+      const started = await ipc.startTraining(
+        { mix, config: formToConfig($state.snapshot(this.form)) },
+        (event) => {
+          // Events from an older run's channel never touch the run shown now.
+          if (this.#liveRunId === null) buffered.push(event);
+          else if (this.runId === this.#liveRunId && this.live) this.fold(event);
+        },
+      );
+      this.runId = started.run_id;
+      this.#liveRunId = started.run_id;
+      for (const event of buffered) this.fold(event);
+      if (!this.run.outputDir) {
+        this.run.outputDir = started.output_dir;
+        this.#commit();
+      }
+      void this.refreshRuns();
+    } catch (error) {
+      this.run.status = 'failed';
+      this.run.message = ipc.errorMessage(error);
+      this.run.version += 1;
+      this.#commit();
+      this.live = false;
+      notices.error(error, 'Starting training');
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  async #control(action: (runId: string) => Promise<void>, label: string): Promise<void> {
+    if (!this.runId) return;
+    this.busy = true;
+    try {
+      await action(this.runId);
+    } catch (error) {
+      notices.error(error, label);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  pause = () => this.#control(ipc.pauseTraining, 'Pausing');
+  resume = () => this.#control(ipc.resumeTraining, 'Resuming');
+  cancel = () => this.#control(ipc.cancelTraining, 'Cancelling');
+
+  async refreshRuns(): Promise<void> {
+    this.runsLoading = true;
+    try {
+      this.runs = await ipc.listRuns();
+    } catch (error) {
+      notices.error(error, 'Listing runs');
+    } finally {
+      this.runsLoading = false;
+    }
+  }
+
+  /** Shows a stored run, rebuilt from its events; an active one is polled for more. */
+  async open(runId: string): Promise<void> {
+    this.#stopPolling();
+    if (runId === this.#liveRunId) {
+      // Our own live run: its state is rebuilt from disk, then the channel keeps it current.
+      this.live = true;
+    } else {
+      this.live = false;
+    }
+    try {
+      const events = await ipc.runEvents(runId);
+      this.run = replay(events);
+      this.version = this.run.version;
+      this.runId = runId;
+      if (!this.live && isActive(this.run.status)) this.#startPolling(runId);
+    } catch (error) {
+      notices.error(error, `Opening run ${runId}`);
+    }
+  }
+
+  /** After the window was reloaded: shows the newest active run, if any. */
+  async restore(): Promise<void> {
+    await this.refreshRuns();
+    if (this.runId) return;
+    const active = this.runs.find((r) => r.status === 'running' || r.status === 'paused');
+    if (active) await this.open(active.run_id);
+  }
+
+  /** "New run from these settings": the form (and mix, when stored) from a run. */
+  settingsFrom(info: RunInfo): MixSpec | undefined {
+    if (info.config) {
+      this.form = configToForm(info.config, this.form);
+      this.preset = '';
+    } else {
+      notices.info(`Run ${info.run_id} has no stored settings; the form is unchanged`);
+    }
+    return info.mix;
+  }
+
+  #startPolling(runId: string): void {
+    this.#poll = setInterval(async () => {
+      if (this.runId !== runId) return this.#stopPolling();
+      try {
+        const events = await ipc.runEvents(runId);
+        if (this.runId !== runId) return;
+        this.run = replay(events);
+        this.version = this.run.version;
+        if (!isActive(this.run.status)) this.#stopPolling();
+      } catch (error) {
+        this.#stopPolling();
+        notices.error(error, `Reading run ${runId}`);
+      }
+    }, POLL_MS);
+  }
+
+  #stopPolling(): void {
+    if (this.#poll !== null) clearInterval(this.#poll);
+    this.#poll = null;
+  }
+}
+
+export const training = new TrainingStore();
