@@ -49,6 +49,8 @@ export interface RunState {
   /** Per validation pass (x = step). */
   evalSteps: number[];
   valLoss: number[];
+  /** Whether each pass was the best so far (by the config's `best_metric`). */
+  evalBest: boolean[];
   /** Task -> ROUGE variant -> values aligned with `evalSteps` (null where the task was missing). */
   rouge: Record<string, Record<RougeKey, (number | null)[]>>;
   bestStep: number | null;
@@ -81,6 +83,7 @@ export function emptyRun(): RunState {
     examplesPerTask: {},
     evalSteps: [],
     valLoss: [],
+    evalBest: [],
     rouge: {},
     bestStep: null,
     samples: [],
@@ -118,10 +121,12 @@ function truncateFrom(run: RunState, step: number): void {
   if (e < run.evalSteps.length) {
     run.evalSteps.length = e;
     run.valLoss.length = e;
+    run.evalBest.length = e;
     for (const variants of Object.values(run.rouge)) {
       for (const key of ROUGE_KEYS) variants[key].length = e;
     }
-    if (run.bestStep !== null && run.bestStep >= step) run.bestStep = null;
+    const best = run.evalBest.lastIndexOf(true);
+    run.bestStep = best < 0 ? null : run.evalSteps[best];
   }
   run.checkpoints = run.checkpoints.filter((c) => c.step < step);
 }
@@ -185,6 +190,7 @@ export function foldEvent(run: RunState, event: RunEvent): RunState {
       if (last !== undefined && event.step <= last) truncateFrom(run, event.step);
       run.evalSteps.push(event.step);
       run.valLoss.push(event.val_loss);
+      run.evalBest.push(event.best);
       addEval(run, event.tasks);
       if (event.best) run.bestStep = event.step;
       run.samples = event.samples;

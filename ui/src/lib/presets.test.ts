@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import { configToForm, formToConfig, presetForm, PRESETS, validateForm } from './presets';
+
+describe('presets', () => {
+  it('offers the four presets with their models and methods', () => {
+    expect(PRESETS.map((p) => p.label)).toEqual(['LoRA small', 'LoRA base', 'Full small', 'Full base']);
+    expect(presetForm('lora-base')).toMatchObject({ model: 'google/flan-t5-base', method: 'lora' });
+    expect(presetForm('full-base')).toMatchObject({ model: 'google/flan-t5-base', method: 'full', optimizer: 'adafactor' });
+    expect(presetForm('unknown').model).toBe('google/flan-t5-small');
+  });
+
+  it('returns independent copies', () => {
+    const a = presetForm('lora-small');
+    a.loraTargets.push('k');
+    expect(presetForm('lora-small').loraTargets).toEqual(['q', 'v']);
+  });
+
+  it('maps a LoRA form to TrainConfig keys', () => {
+    const config = formToConfig(presetForm('lora-small'));
+    expect(config).toMatchObject({
+      model: 'google/flan-t5-small',
+      method: 'lora',
+      optimizer: 'adamw',
+      max_steps: 1000,
+      weight_decay: 0.01,
+      lora: { rank: 16, alpha: 32, dropout: 0.05, target_modules: ['q', 'v'] },
+    });
+    expect(config).not.toHaveProperty('mixture');
+    expect(config).not.toHaveProperty('output_dir');
+  });
+
+  it('leaves LoRA and AdamW-only keys out where they do not apply', () => {
+    const config = formToConfig(presetForm('full-base'));
+    expect(config).not.toHaveProperty('lora');
+    expect(config).not.toHaveProperty('weight_decay');
+    expect(config.optimizer).toBe('adafactor');
+  });
+
+  it('round-trips a stored config back into the form', () => {
+    const form = { ...presetForm('lora-base'), maxSteps: 777, seed: 7 };
+    expect(configToForm(formToConfig(form))).toEqual(form);
+    const partial = configToForm({ model: '/models/x', max_steps: 5 });
+    expect(partial).toMatchObject({ model: '/models/x', maxSteps: 5, method: 'full', batchSize: 8, learningRate: 3e-4 });
+  });
+
+  it('validates the fields the engine would reject', () => {
+    expect(validateForm(presetForm('lora-small'))).toEqual([]);
+    const bad = { ...presetForm('lora-small'), model: ' ', maxSteps: 0, learningRate: 0, loraTargets: [] };
+    expect(validateForm(bad)).toEqual([
+      'Choose a model',
+      'Max steps must be a whole number of at least 1',
+      'Learning rate must be positive',
+      'Pick at least one LoRA target module',
+    ]);
+  });
+});

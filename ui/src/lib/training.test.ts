@@ -1,0 +1,179 @@
+import { describe, expect, it, vi } from 'vitest';
+import {
+  alignSeries,
+  downsample,
+  emptyRun,
+  foldEvent,
+  formatDuration,
+  isActive,
+  lossChartData,
+  rafThrottle,
+  replay,
+  rougeChartData,
+  stepLabel,
+} from './training';
+import { evalEvent, started, step } from '../test/fixtures';
+
+describe('foldEvent', () => {
+  it('folds a live run into series and status', () => {
+    const run = emptyRun();
+    foldEvent(run, started(0, 100));
+    expect(run.status).toBe('running');
+    expect(run.totalSteps).toBe(100);
+    expect(run.device).toBe('cpu (flex)');
+    for (const n of [10, 20, 30]) foldEvent(run, step(n));
+    expect(run.steps).toEqual([10, 20, 30]);
+    expect(run.loss).toEqual([4.9, 4.8, 4.7]);
+    expect(run.tokensPerS).toEqual([1010, 1020, 1030]);
+    expect(run.learningRate[2]).toBeCloseTo(3e-4);
+    expect(run.step).toBe(30);
+    expect(run.etaS).toBe(70);
+    expect(run.examplesPerTask).toEqual({ dialogsum: 240 });
+    expect(run.version).toBe(4);
+  });
+
+  it('tracks pause, resume, checkpoints and the finished summary', () => {
+    const run = replay([started(), step(10), { kind: 'paused', step: 10 }]);
+    expect(run.status).toBe('paused');
+    expect(isActive(run.status)).toBe(true);
+    foldEvent(run, { kind: 'resumed', step: 10 });
+    expect(run.status).toBe('running');
+    foldEvent(run, { kind: 'checkpoint', step: 10, path: '/runs/r1/checkpoints/step-10' });
+    foldEvent(run, {
+      kind: 'finished',
+      output_dir: '/runs/r1',
+      model_dir: '/runs/r1/model',
+      adapter_dir: null,
+      steps: 20,
+      first_loss: 5,
+      last_loss: 2,
+      best_checkpoint: null,
+      best_metric: null,
+      stopped_early: false,
+    });
+    expect(run.status).toBe('finished');
+    expect(isActive(run.status)).toBe(false);
+    expect(run.summary?.model_dir).toBe('/runs/r1/model');
+    expect(run.summary).not.toHaveProperty('kind');
+    expect(run.step).toBe(20);
+    expect(run.etaS).toBeNull();
+    expect(run.checkpoints).toEqual([{ step: 10, path: '/runs/r1/checkpoints/step-10' }]);
+  });
+
+  it('keeps failure and cancel messages', () => {
+    expect(replay([started(), { kind: 'failed', step: 3, message: 'out of memory on wgpu' }]).message).toBe(
+      'out of memory on wgpu',
+    );
+    const cancelled = replay([started(), { kind: 'cancelled', step: 7, checkpoint: '/c/step-5' }]);
+    expect(cancelled.status).toBe('cancelled');
+    expect(cancelled.message).toContain('/c/step-5');
+  });
+
+  it('rebuilds a resumed run from metrics.jsonl without duplicate steps', () => {
+    // First session ran to step 40 (checkpoint at 20), was cancelled; resumed from step 20.
+    const events = [
+      started(0),
+      step(10),
+      evalEvent(20, { dialogsum: 0.3 }, true),
+      step(20),
+      { kind: 'checkpoint', step: 20, path: '/c/step-20' } as const,
+      step(30),
+      evalEvent(40, { dialogsum: 0.35 }, true),
+      step(40),
+      { kind: 'checkpoint', step: 40, path: '/c/step-40' } as const,
+      { kind: 'cancelled', step: 40, checkpoint: '/c/step-20' } as const,
+      started(20),
+      step(30, 9),
+      step(40, 8),
+      step(50, 7),
+    ];
+    const run = replay(events);
+    expect(run.status).toBe('running');
+    expect(run.startStep).toBe(20);
+    expect(run.steps).toEqual([10, 20, 30, 40, 50]);
+    expect(run.loss.slice(2)).toEqual([9, 8, 7]);
+    expect(run.evalSteps).toEqual([20]);
+    expect(run.bestStep).toBe(20);
+    expect(run.checkpoints.map((c) => c.step)).toEqual([20]);
+    expect(run.message).toBeNull();
+  });
+
+  it('replaces repeated steps even without a started event', () => {
+    const run = replay([step(1), step(2), step(3), step(2, 1.5)]);
+    expect(run.steps).toEqual([1, 2]);
+    expect(run.loss).toEqual([4.99, 1.5]);
+  });
+
+  it('keeps ROUGE per task aligned with eval steps when tasks come and go', () => {
+    const run = replay([
+      started(),
+      evalEvent(10, { dialogsum: 0.2 }),
+      evalEvent(20, { dialogsum: 0.3, topic: 0.5 }),
+      evalEvent(30, { topic: 0.6 }),
+    ]);
+    expect(run.evalSteps).toEqual([10, 20, 30]);
+    expect(run.rouge.dialogsum.rouge1).toEqual([0.2, 0.3, null]);
+    expect(run.rouge.topic.rouge1).toEqual([null, 0.5, 0.6]);
+    expect(run.samples[0].example_id).toBe('ex30');
+    const chart = rougeChartData(run, 'rouge1');
+    expect(chart.tasks).toEqual(['dialogsum', 'topic']);
+    expect(chart.data).toEqual([
+      [10, 20, 30],
+      [0.2, 0.3, null],
+      [null, 0.5, 0.6],
+    ]);
+  });
+});
+
+describe('display helpers', () => {
+  it('formats durations', () => {
+    expect(formatDuration(45)).toBe('45s');
+    expect(formatDuration(185)).toBe('3m 05s');
+    expect(formatDuration(3720)).toBe('1h 02m');
+    expect(formatDuration(null)).toBe('—');
+    expect(formatDuration(Number.NaN)).toBe('—');
+  });
+
+  it('labels the step counter', () => {
+    expect(stepLabel({ step: 120, totalSteps: 1000 })).toBe('step 120 / 1000 (12%)');
+    expect(stepLabel({ step: 5, totalSteps: 0 })).toBe('step 5');
+  });
+});
+
+describe('chart data', () => {
+  it('aligns train and validation loss on the union of steps', () => {
+    expect(alignSeries({ x: [1, 2, 3], y: [5, 4, 3] }, { x: [2, 4], y: [3.5, 2.5] })).toEqual([
+      [1, 2, 3, 4],
+      [5, 4, 3, null],
+      [null, 3.5, null, 2.5],
+    ]);
+  });
+
+  it('downsamples long runs keeping the ends', () => {
+    const values = Array.from({ length: 10_001 }, (_, i) => i);
+    const out = downsample(values, 101);
+    expect(out).toHaveLength(101);
+    expect(out[0]).toBe(0);
+    expect(out[100]).toBe(10_000);
+    const run = replay([started(), ...Array.from({ length: 50 }, (_, i) => step(i + 1))]);
+    const [xs, train] = lossChartData(run, 10);
+    expect(xs).toHaveLength(10);
+    expect(xs[9]).toBe(50);
+    expect(train[9]).toBeCloseTo(4.5);
+  });
+
+  it('redraws at most once per animation frame', () => {
+    const frames: FrameRequestCallback[] = [];
+    vi.stubGlobal('requestAnimationFrame', (cb: FrameRequestCallback) => frames.push(cb));
+    vi.stubGlobal('cancelAnimationFrame', () => {});
+    const draw = vi.fn();
+    const throttle = rafThrottle(draw);
+    for (let i = 0; i < 100; i++) throttle.schedule();
+    expect(frames).toHaveLength(1);
+    frames[0](0);
+    expect(draw).toHaveBeenCalledTimes(1);
+    throttle.schedule();
+    expect(frames).toHaveLength(2);
+    vi.unstubAllGlobals();
+  });
+});

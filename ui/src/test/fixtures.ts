@@ -1,0 +1,133 @@
+/** Builders of engine payloads for tests. */
+import type { EvalReport, RunEvent, DatasetReport, LengthStats } from '../lib/ipc';
+
+export function started(startStep = 0, totalSteps = 100): RunEvent {
+  return {
+    kind: 'started',
+    output_dir: '/runs/r1',
+    device: 'cpu (flex)',
+    total_steps: totalSteps,
+    start_step: startStep,
+    trainable_parameters: 1000,
+    total_parameters: 77_000_000,
+  };
+}
+
+export function step(n: number, loss = 5 - n * 0.01, eta: number | null = 100 - n): RunEvent {
+  return {
+    kind: 'step',
+    step: n,
+    loss,
+    learning_rate: 1e-3 * (n / 100),
+    grad_norm: 1.5,
+    tokens_per_s: 1000 + n,
+    examples_per_task: { dialogsum: n * 8 },
+    epoch: n / 50,
+    elapsed_s: n * 2,
+    eta_s: eta,
+  };
+}
+
+export function evalEvent(n: number, tasks: Record<string, number>, best = false): RunEvent {
+  return {
+    kind: 'eval',
+    step: n,
+    val_loss: 3 - n * 0.01,
+    tasks: Object.fromEntries(
+      Object.entries(tasks).map(([name, r]) => [
+        name,
+        { loss: 2, rouge1: r, rouge2: r / 2, rougeL: r * 0.9, rougeLsum: r * 0.95, examples: 32 },
+      ]),
+    ),
+    metric: 3 - n * 0.01,
+    best,
+    samples: [{ task: 'dialogsum', example_id: `ex${n}`, source: 's', reference: 'r', prediction: 'p' }],
+    seconds: 4,
+  };
+}
+
+export function stats(limit: number): LengthStats {
+  return {
+    count: 3,
+    min: 1,
+    median: 5,
+    p95: 9,
+    max: 700,
+    mean: 5.5,
+    limit,
+    over_limit: 1,
+    histogram: [
+      { low: 0, high: limit, count: 2 },
+      { low: limit + 1, high: null, count: 1 },
+    ],
+  };
+}
+
+export function datasetReport(overrides: Partial<DatasetReport> = {}): DatasetReport {
+  const empty = { count: 0, example_ids: [] };
+  return {
+    file: '/data/dialogsum.jsonl',
+    format: 'jsonl',
+    columns: ['id', 'dialogue', 'summary', 'topic'],
+    schema: { kind: 'dialogsum', fields: { dialogue: 'dialogue', summary: 'summary', topic: 'topic' }, id_column: 'id', split_column: null },
+    rows: 3,
+    splits: { train: 2, validation: 1 },
+    preview: [
+      { id: 'a1', split: 'train', location: { row: 1, line: 1 }, fields: { dialogue: '#Person1#: hi', summary: 'A greeting.' } },
+    ],
+    length_unit: 'words',
+    input_lengths: stats(512),
+    target_lengths: stats(128),
+    checks: {
+      records: 3,
+      empty_fields: { summary: { count: 1, example_ids: ['a3'] } },
+      duplicates: { count: 2, example_ids: ['a2', 'a3'] },
+      split_overlap: empty,
+      cross_dataset_overlap: empty,
+      over_long_inputs: empty,
+      over_long_targets: empty,
+    },
+    ...overrides,
+  };
+}
+
+export function evalReport(): EvalReport {
+  const r = (x: number) => ({ rouge1: x, rouge2: x / 2, rougeL: x - 0.05, rougeLsum: x - 0.04 });
+  return {
+    data: '/data/test.jsonl',
+    models: [
+      { model: 'run-1/model', rouge: r(0.45), examples: 3 },
+      { model: 'google/flan-t5-small', rouge: r(0.4), examples: 3 },
+    ],
+    improvement: null,
+    examples: [
+      {
+        id: 'ex10',
+        input: 'Alice: lunch?',
+        reference: 'They plan lunch.',
+        predictions: [
+          { model: 'run-1/model', prediction: 'Lunch plans, "today"', rouge: r(0.6) },
+          { model: 'google/flan-t5-small', prediction: 'Alice asks.', rouge: r(0.3) },
+        ],
+      },
+      {
+        id: 'ex2',
+        input: 'Bob: the invoice, again',
+        reference: 'Bob asks about an invoice.',
+        predictions: [
+          { model: 'run-1/model', prediction: 'Invoice question.', rouge: r(0.5) },
+          { model: 'google/flan-t5-small', prediction: 'Bob talks.', rouge: r(0.5) },
+        ],
+      },
+      {
+        id: 'ex1',
+        input: 'Carol: refund\nDan: ok',
+        reference: 'Carol gets a refund.',
+        predictions: [
+          { model: 'run-1/model', prediction: '=SUM(A1)', rouge: r(0.2) },
+          { model: 'google/flan-t5-small', prediction: 'Refund.', rouge: r(0.4) },
+        ],
+      },
+    ],
+  };
+}
