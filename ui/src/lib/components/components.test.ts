@@ -1,0 +1,97 @@
+import '../../test/mock-tauri-modules';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { render, screen, within } from '@testing-library/svelte';
+import userEvent from '@testing-library/user-event';
+import EvalTable from './EvalTable.svelte';
+import ExampleTable from './ExampleTable.svelte';
+import NoticeRegion from './NoticeRegion.svelte';
+import Histogram from './Histogram.svelte';
+import ProgressBar from './ProgressBar.svelte';
+import { exampleRows, scoreTable } from '../eval';
+import { evalReport, stats } from '../../test/fixtures';
+import { enterTauri, leaveTauri, reset } from '../../test/tauri-mock';
+
+beforeEach(() => {
+  reset();
+  enterTauri();
+});
+afterEach(() => leaveTauri());
+
+describe('EvalTable', () => {
+  it("renders the lab's table: ROUGE per model and the signed improvement", () => {
+    render(EvalTable, { rows: scoreTable(evalReport()) });
+    const table = screen.getByTestId('eval-table');
+    const headers = within(table).getAllByRole('columnheader').map((h) => h.textContent?.trim());
+    expect(headers).toEqual(['Model', 'ROUGE-1', 'ROUGE-2', 'ROUGE-L', 'ROUGE-Lsum']);
+    const rows = within(table).getAllByRole('row').slice(1);
+    expect(rows.map((r) => within(r).getByRole('rowheader').textContent)).toEqual([
+      'run-1/model',
+      'google/flan-t5-small',
+      'Absolute improvement',
+    ]);
+    const cells = (row: HTMLElement) => within(row).getAllByRole('cell').map((c) => c.textContent?.trim());
+    expect(cells(rows[0])).toEqual(['45.00', '22.50', '40.00', '41.00']);
+    expect(cells(rows[2])).toEqual(['+5.00', '+2.50', '+5.00', '+5.00']);
+  });
+});
+
+describe('ExampleTable', () => {
+  it('shows both predictions and asks to sort when a header is clicked', async () => {
+    const onsort = vi.fn();
+    render(ExampleTable, { rows: exampleRows(evalReport()), compared: true, sortKey: 'rougeL', sortDirection: 'desc', onsort });
+    const table = screen.getByTestId('eval-examples');
+    expect(within(table).getAllByRole('row')).toHaveLength(4);
+    expect(within(table).getByText('Lunch plans, "today"')).toBeInTheDocument();
+    const rougeHeader = within(table).getByRole('columnheader', { name: /^ROUGE-L/ });
+    expect(rougeHeader).toHaveAttribute('aria-sort', 'descending');
+    await userEvent.click(within(table).getByRole('button', { name: /Δ/ }));
+    expect(onsort).toHaveBeenCalledWith('delta');
+  });
+
+  it('says when nothing matches', () => {
+    render(ExampleTable, { rows: [], compared: false, sortKey: 'id', sortDirection: 'asc', onsort: () => {} });
+    expect(screen.getByText('No examples match.')).toBeInTheDocument();
+  });
+});
+
+describe('NoticeRegion', () => {
+  it('shows errors in an alert region and dismisses them', async () => {
+    const ondismiss = vi.fn();
+    render(NoticeRegion, {
+      items: [
+        { id: 1, kind: 'error', message: 'mix.toml line 4: unknown key `rate`' },
+        { id: 2, kind: 'info', message: 'Saved /tmp/x.csv' },
+      ],
+      ondismiss,
+    });
+    const alert = screen.getByRole('alert');
+    expect(alert).toHaveAttribute('data-testid', 'error-banner');
+    expect(alert).toHaveTextContent('mix.toml line 4: unknown key `rate`');
+    expect(alert).not.toHaveTextContent('Saved');
+    expect(screen.getByRole('status')).toHaveTextContent('Saved /tmp/x.csv');
+    await userEvent.click(within(alert).getByRole('button', { name: 'Dismiss error' }));
+    expect(ondismiss).toHaveBeenCalledWith(1);
+  });
+
+  it('renders no alert without errors', () => {
+    render(NoticeRegion, { items: [], ondismiss: () => {} });
+    expect(screen.queryByTestId('error-banner')).toBeNull();
+  });
+});
+
+describe('Histogram and progress', () => {
+  it('labels buckets and the open-ended bucket', () => {
+    render(Histogram, { stats: stats(512), title: 'Input length', unit: 'words' });
+    expect(screen.getByText('0-512')).toBeInTheDocument();
+    expect(screen.getByText('513+')).toBeInTheDocument();
+    expect(screen.getByText(/over 512: 1 of 3/)).toBeInTheDocument();
+  });
+
+  it('exposes progress to assistive technology', () => {
+    render(ProgressBar, { done: 3, total: 12, label: 'Scoring' });
+    const bar = screen.getByRole('progressbar', { name: 'Scoring' });
+    expect(bar).toHaveAttribute('aria-valuenow', '3');
+    expect(bar).toHaveAttribute('aria-valuemax', '12');
+    expect(screen.getByText('Scoring — 3 / 12')).toBeInTheDocument();
+  });
+});

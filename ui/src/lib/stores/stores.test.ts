@@ -1,0 +1,243 @@
+import '../../test/mock-tauri-modules';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { enterTauri, handle, invoke, leaveTauri, MockChannel, reset } from '../../test/tauri-mock';
+import { datasetReport, evalEvent, evalReport, started, step } from '../../test/fixtures';
+import type { RunEvent } from '../ipc';
+import { TrainingStore } from './training.svelte';
+import { DatasetsStore, cleanMapping, mappingFromReport } from './datasets.svelte';
+import { EvaluateStore } from './evaluate.svelte';
+import { Notices, notices } from './notices.svelte';
+import { SummarizeStore, decodingRequest } from './summarize.svelte';
+import type { MixSpec } from '../ipc';
+
+const mix: MixSpec = {
+  mixture: { strategy: 'proportional', seed: 0, max_source_tokens: 512, max_target_tokens: 128 },
+  task: [{ name: 't', data: '/d.jsonl', template: 'dialogue_summary', weight: 1 }],
+};
+
+beforeEach(() => {
+  reset();
+  enterTauri();
+  notices.clear();
+});
+afterEach(() => {
+  leaveTauri();
+  vi.useRealTimers();
+});
+
+describe('notices', () => {
+  it('keeps readable messages, drops immediate repeats, dismisses', () => {
+    const n = new Notices();
+    n.error('file not found: /x', 'Loading');
+    n.error('file not found: /x', 'Loading');
+    n.error(new Error('boom'));
+    expect(n.items.map((i) => i.message)).toEqual(['Loading: file not found: /x', 'boom']);
+    n.dismiss(n.items[0].id);
+    expect(n.items.map((i) => i.message)).toEqual(['boom']);
+  });
+});
+
+describe('training store', () => {
+  it('starts a run and folds channel events, including ones sent before the id came back', async () => {
+    let channel: MockChannel<RunEvent> | undefined;
+    handle({
+      start_training: (args) => {
+        channel = args.onEvent as MockChannel<RunEvent>;
+        channel.send(started(0, 50));
+        return { run_id: 'run-1', output_dir: '/runs/run-1' };
+      },
+      list_runs: () => [],
+    });
+    const store = new TrainingStore();
+    store.form.maxSteps = 50;
+    await store.start(mix);
+    const [, args] = invoke.mock.calls.find(([c]) => c === 'start_training')!;
+    expect(args).toMatchObject({ spec: { mix, config: { model: 'google/flan-t5-small', max_steps: 50, method: 'lora' } } });
+    expect(store.runId).toBe('run-1');
+    expect(store.run.status).toBe('running');
+    channel!.send(step(1));
+    channel!.send(step(2));
+    channel!.send(evalEvent(2, { t: 0.4 }, true));
+    expect(store.run.steps).toEqual([1, 2]);
+    expect(store.run.evalSteps).toEqual([2]);
+    expect(store.version).toBe(store.run.version);
+    channel!.send({ kind: 'paused', step: 2 });
+    expect(store.run.status).toBe('paused');
+  });
+
+  it('does not start with invalid settings and says why', async () => {
+    const store = new TrainingStore();
+    store.form.maxSteps = 0;
+    await store.start(mix);
+    expect(invoke).not.toHaveBeenCalled();
+    expect(notices.items[0].message).toMatch(/Max steps/);
+  });
+
+  it('shows a start failure as the run message and an error notice', async () => {
+    handle({ start_training: () => Promise.reject('model `x` not found') });
+    const store = new TrainingStore();
+    await store.start(mix);
+    expect(store.run.status).toBe('failed');
+    expect(store.run.message).toBe('model `x` not found');
+    expect(notices.items[0].message).toBe('Starting training: model `x` not found');
+  });
+
+  it('pause/resume/cancel call the shell with the run id', async () => {
+    handle({ pause_training: () => null, resume_training: () => null, cancel_training: () => Promise.reject('run is not active') });
+    const store = new TrainingStore();
+    store.runId = 'run-9';
+    await store.pause();
+    await store.resume();
+    await store.cancel();
+    expect(invoke.mock.calls.map(([c, a]) => [c, a])).toEqual([
+      ['pause_training', { runId: 'run-9' }],
+      ['resume_training', { runId: 'run-9' }],
+      ['cancel_training', { runId: 'run-9' }],
+    ]);
+    expect(notices.items[0].message).toBe('Cancelling: run is not active');
+  });
+
+  it('rebuilds charts after the page was reopened and polls an active run', async () => {
+    vi.useFakeTimers();
+    let events: RunEvent[] = [started(0, 100), step(10), step(20)];
+    handle({
+      list_runs: () => [{ run_id: 'old', output_dir: '/r/old', status: 'finished' }, { run_id: 'live', output_dir: '/r/live', status: 'running' }],
+      run_events: () => events,
+    });
+    const store = new TrainingStore();
+    await store.restore();
+    expect(store.runId).toBe('live');
+    expect(store.run.steps).toEqual([10, 20]);
+    events = [...events, step(30)];
+    await vi.advanceTimersByTimeAsync(2100);
+    expect(store.run.steps).toEqual([10, 20, 30]);
+    events = [...events, { kind: 'cancelled', step: 30, checkpoint: null }];
+    await vi.advanceTimersByTimeAsync(2100);
+    expect(store.run.status).toBe('cancelled');
+    const calls = invoke.mock.calls.length;
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(invoke.mock.calls.length).toBe(calls);
+  });
+
+  it('fills the form from a stored run ("new run from these settings")', () => {
+    const store = new TrainingStore();
+    const spec = store.settingsFrom({ run_id: 'r', output_dir: '/r', config: { model: '/m/base', max_steps: 321, method: 'full', optimizer: 'adafactor' }, mix });
+    expect(store.form).toMatchObject({ model: '/m/base', maxSteps: 321, method: 'full', optimizer: 'adafactor' });
+    expect(spec).toEqual(mix);
+  });
+});
+
+describe('datasets store', () => {
+  it('loads a path (drop, Open and typed path share this) and re-inspects with a mapping', async () => {
+    handle({ inspect_dataset: (args) => datasetReport({ file: args.path as string }) });
+    const store = new DatasetsStore();
+    const loading = store.load(' /d/a.jsonl ');
+    expect(store.items[0]).toMatchObject({ path: '/d/a.jsonl', loading: true });
+    await loading;
+    expect(store.current?.report?.file).toBe('/d/a.jsonl');
+    expect(store.current?.loading).toBe(false);
+    expect(invoke).toHaveBeenLastCalledWith('inspect_dataset', { path: '/d/a.jsonl', options: null });
+    await store.load('/d/a.jsonl', { columns: { dialogue: 'chat' } });
+    expect(store.items).toHaveLength(1);
+    expect(invoke).toHaveBeenLastCalledWith('inspect_dataset', { path: '/d/a.jsonl', options: { columns: { dialogue: 'chat' } } });
+    expect(store.ready).toHaveLength(1);
+  });
+
+  it('keeps the error on the file and shows it', async () => {
+    handle({ inspect_dataset: () => Promise.reject('/d/bad.csv: no header row') });
+    const store = new DatasetsStore();
+    await store.loadMany(['/d/bad.csv']);
+    expect(store.items[0].error).toBe('/d/bad.csv: no header row');
+    expect(store.ready).toHaveLength(0);
+    expect(notices.items[0].message).toBe('/d/bad.csv: no header row');
+  });
+
+  it('derives the editable mapping from the schema', () => {
+    expect(mappingFromReport(datasetReport())).toEqual({ dialogue: 'dialogue', summary: 'summary', topic: 'topic', id: 'id' });
+    expect(cleanMapping({ dialogue: 'chat', topic: '', ' ': 'x' })).toEqual({ dialogue: 'chat' });
+  });
+});
+
+describe('evaluate store', () => {
+  it('runs with progress, then filters and sorts the rows', async () => {
+    const progress: unknown[] = [];
+    handle({
+      evaluate: (args) => {
+        (args.onProgress as MockChannel).send({ done: 1, total: 3 });
+        return evalReport();
+      },
+    });
+    const store = new EvaluateStore();
+    store.model = '/runs/1/model';
+    store.compare = '';
+    store.data = '/d/test.jsonl';
+    const running = store.run();
+    expect(store.running).toBe(true);
+    progress.push(store.progress);
+    await running;
+    expect(store.running).toBe(false);
+    const [, args] = invoke.mock.calls[0];
+    expect(args).toMatchObject({ request: { model: '/runs/1/model', data: '/d/test.jsonl', limit: 100 } });
+    expect((args as { request: object }).request).not.toHaveProperty('compare', '');
+    expect(store.scores).toHaveLength(3);
+    store.sortBy('rougeL');
+    expect(store.rows.map((r) => r.id)).toEqual(['ex10', 'ex2', 'ex1']);
+    store.sortBy('rougeL');
+    expect(store.rows.map((r) => r.id)).toEqual(['ex1', 'ex2', 'ex10']);
+    store.query = 'invoice';
+    expect(store.rows.map((r) => r.id)).toEqual(['ex2']);
+    expect(store.csv.split('\r\n')).toHaveLength(3);
+  });
+
+  it('cancels the running task by its id', async () => {
+    let release: (v: unknown) => void = () => {};
+    handle({ evaluate: () => new Promise((r) => (release = r)), cancel_task: () => null });
+    const store = new EvaluateStore();
+    store.model = 'm';
+    store.data = 'd';
+    const running = store.run();
+    const taskId = store.taskId;
+    expect(taskId).toMatch(/^eval-/);
+    await store.cancel();
+    expect(invoke).toHaveBeenLastCalledWith('cancel_task', { taskId });
+    release(evalReport());
+    await running;
+    expect(store.running).toBe(false);
+  });
+});
+
+describe('summarize store', () => {
+  it('streams the summary text as tokens arrive', async () => {
+    const seen: string[] = [];
+    const store = new SummarizeStore();
+    handle({
+      summarize: (args) => {
+        const ch = args.onToken as MockChannel<{ text: string }>;
+        ch.send({ text: 'Bob' });
+        seen.push(store.output);
+        ch.send({ text: 'Bob pays' });
+        seen.push(store.output);
+        return { summary: 'Bob pays.', prompt: 'Summarize the following conversation.' };
+      },
+    });
+    store.model = 'm';
+    store.chat = 'Bob: I will pay.';
+    await store.run();
+    expect(seen).toEqual(['Bob', 'Bob pays']);
+    expect(store.output).toBe('Bob pays.');
+    expect(store.running).toBe(false);
+  });
+
+  it('sends sampling keys only when sampling', () => {
+    const base = { maxNewTokens: 50, numBeams: 4, doSample: false, temperature: 0.7, topP: 0.9, speakers: 'keep' as const };
+    expect(decodingRequest(base)).toEqual({ max_new_tokens: 50, num_beams: 4, do_sample: false, speakers: 'keep' });
+    expect(decodingRequest({ ...base, doSample: true })).toEqual({
+      max_new_tokens: 50,
+      num_beams: 1,
+      do_sample: true,
+      temperature: 0.7,
+      top_p: 0.9,
+      speakers: 'keep',
+    });
+  });
+});

@@ -1,0 +1,89 @@
+import '../test/mock-tauri-modules';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { render, screen, waitFor, within } from '@testing-library/svelte';
+import userEvent from '@testing-library/user-event';
+import App from '../App.svelte';
+import { enterTauri, handle, leaveTauri, listen, reset } from '../test/tauri-mock';
+import { datasetReport, evalEvent, started, step } from '../test/fixtures';
+import { nav } from '../lib/stores/nav.svelte';
+import { notices } from '../lib/stores/notices.svelte';
+
+const model = {
+  id: 'google/flan-t5-small',
+  path: '/hf/flan-t5-small',
+  source: 'cache',
+  architecture: 'T5ForConditionalGeneration',
+  d_model: 512,
+  num_layers: 8,
+  num_decoder_layers: 8,
+  vocab_size: 32128,
+  parameters: 76_961_152,
+  size_bytes: 308_000_000,
+};
+
+beforeEach(() => {
+  reset();
+  enterTauri();
+  notices.clear();
+  listen.mockResolvedValue(() => {});
+  handle({
+    app_info: () => ({ version: '0.1.0', device: { label: 'NVIDIA H100 (Vulkan)', is_gpu: true }, runs_dir: '/runs', cache_dir: '/cache' }),
+    list_models: () => [model],
+    list_templates: () => [],
+    list_runs: () => [{ run_id: 'r1', output_dir: '/runs/r1', status: 'finished', model: 'google/flan-t5-small' }],
+    run_events: () => [started(0, 100), step(10), step(20), step(30), evalEvent(30, { dialogsum: 0.4 }), { kind: 'cancelled', step: 30, checkpoint: null }],
+    inspect_dataset: (args) => (String(args.path).endsWith('bad.csv') ? Promise.reject(`${args.path}: line 2: unterminated quote`) : datasetReport({ file: String(args.path) })),
+  });
+  nav.go('models');
+});
+afterEach(() => leaveTauri());
+
+describe('App', () => {
+  it('navigates with the left nav and marks the current page', async () => {
+    render(App);
+    expect(await screen.findByTestId('device-label')).toHaveTextContent('NVIDIA H100 (Vulkan)');
+    expect(screen.getByText('77M')).toBeInTheDocument();
+    const link = screen.getByTestId('nav-evaluate');
+    await userEvent.click(link);
+    expect(link).toHaveAttribute('aria-current', 'page');
+    expect(screen.getByRole('heading', { level: 1 })).toHaveTextContent('Evaluate');
+    for (const id of ['nav-models', 'nav-datasets', 'nav-mix', 'nav-train', 'nav-summarize']) {
+      expect(screen.getByTestId(id)).toBeInTheDocument();
+    }
+  });
+
+  it('loads a typed dataset path and shows its preview, histograms and problems', async () => {
+    render(App);
+    await userEvent.click(screen.getByTestId('nav-datasets'));
+    await userEvent.type(screen.getByTestId('dataset-path-input'), '/data/dialogsum.jsonl');
+    await userEvent.click(screen.getByTestId('dataset-load-button'));
+    const table = await screen.findByTestId('dataset-preview-table');
+    expect(within(table).getByText('A greeting.')).toBeInTheDocument();
+    expect(screen.getByTestId('dataset-schema')).toHaveTextContent('dialogsum');
+    expect(screen.getByTestId('dataset-problems')).toHaveTextContent('Exact duplicates: 2');
+    expect(screen.getByText('Input length')).toBeInTheDocument();
+  });
+
+  it('shows a failing inspect as a readable alert', async () => {
+    render(App);
+    await userEvent.click(screen.getByTestId('nav-datasets'));
+    await userEvent.type(screen.getByTestId('dataset-path-input'), '/data/bad.csv');
+    await userEvent.click(screen.getByTestId('dataset-load-button'));
+    const banner = await screen.findByTestId('error-banner');
+    expect(banner).toHaveTextContent('/data/bad.csv: line 2: unterminated quote');
+  });
+
+  it('rebuilds a stored run on the Train page', async () => {
+    render(App);
+    await userEvent.click(screen.getByTestId('nav-train'));
+    const open = await screen.findByTestId('train-run-open');
+    await userEvent.click(open);
+    await waitFor(() => expect(screen.getByTestId('train-step-counter')).toHaveTextContent('step 30 / 100 (30%)'));
+    expect(screen.getByTestId('loss-chart')).toHaveAttribute('data-points', '3');
+    expect(screen.getByTestId('train-status')).toHaveTextContent('cancelled');
+    expect(screen.getByTestId('train-samples')).toHaveTextContent('ex30');
+    // No task mix yet: Start stays disabled and says why.
+    expect(screen.getByTestId('train-start')).toBeDisabled();
+    expect(screen.getByText('Add at least one task')).toBeInTheDocument();
+  });
+});
