@@ -45,7 +45,7 @@ describe('example rows', () => {
   it('sorts ids naturally and scores numerically both ways', () => {
     expect(sortRows(rows, 'id', 'asc').map((r) => r.id)).toEqual(['ex1', 'ex2', 'ex10']);
     expect(sortRows(rows, 'id', 'desc').map((r) => r.id)).toEqual(['ex10', 'ex2', 'ex1']);
-    expect(sortRows(rows, 'rougeL', 'desc').map((r) => r.id)).toEqual(['ex10', 'ex2', 'ex1']);
+    expect(sortRows(rows, 'rouge1', 'desc').map((r) => r.id)).toEqual(['ex10', 'ex2', 'ex1']);
     expect(sortRows(rows, 'delta', 'asc').map((r) => r.id)).toEqual(['ex1', 'ex2', 'ex10']);
     expect(rows.map((r) => r.id)).toEqual(['ex10', 'ex2', 'ex1']);
   });
@@ -53,7 +53,8 @@ describe('example rows', () => {
   it('puts missing values last whatever the direction', () => {
     const single = evalReport();
     single.models = single.models.slice(0, 1);
-    const mixed = [...exampleRows(evalReport()).slice(0, 1), ...exampleRows({ ...single, examples: single.examples.map((e) => ({ ...e, id: `${e.id}-b`, predictions: e.predictions.slice(0, 1) })) })];
+    single.rows = single.rows.map((e) => ({ ...e, id: `${e.id}-b`, predictions: e.predictions.slice(0, 1), rouge1: e.rouge1.slice(0, 1) }));
+    const mixed = [...exampleRows(evalReport()).slice(0, 1), ...exampleRows(single)];
     expect(sortRows(mixed, 'delta', 'asc')[0].id).toBe('ex10');
     expect(sortRows(mixed, 'delta', 'desc')[0].id).toBe('ex10');
   });
@@ -83,10 +84,10 @@ describe('CSV', () => {
     const rows = sortRows(exampleRows(evalReport()), 'id', 'asc');
     const csv = examplesCsv(rows, true);
     const lines = csv.split('\r\n');
-    expect(lines[0]).toBe('id,input,reference,prediction,rougeL,base_prediction,base_rougeL,delta_rougeL');
-    expect(lines[1]).toBe(`ex1,"Carol: refund\nDan: ok",Carol gets a refund.,'=SUM(A1),0.15000000000000002,Refund.,0.35000000000000003,-0.2`);
+    expect(lines[0]).toBe('id,input,reference,prediction,rouge1,base_prediction,base_rouge1,delta_rouge1');
+    expect(lines[1]).toBe(`ex1,"Carol: refund\nDan: ok",Carol gets a refund.,'=SUM(A1),0.2,Refund.,0.4,-0.2`);
     expect(csv).toContain('"Lunch plans, ""today"""');
-    expect(examplesCsv(rows, false).split('\r\n')[0]).toBe('id,input,reference,prediction,rougeL');
+    expect(examplesCsv(rows, false).split('\r\n')[0]).toBe('id,input,reference,prediction,rouge1');
     expect(scoresCsv(scoreTable(evalReport())).split('\r\n')[0]).toBe('model,rouge1,rouge2,rougeL,rougeLsum');
   });
 });

@@ -56,25 +56,27 @@ export interface ExampleRow {
   prediction: string;
   /** Prediction of the base model, when compared. */
   basePrediction: string | null;
-  /** ROUGE-L F of the fine-tuned and base predictions. */
-  rougeL: number;
-  baseRougeL: number | null;
-  /** Fine-tuned minus base ROUGE-L. */
+  /** ROUGE-1 F of the fine-tuned and base predictions (what the engine scores per example). */
+  rouge1: number;
+  baseRouge1: number | null;
+  /** Fine-tuned minus base ROUGE-1. */
   delta: number | null;
 }
 
 export function exampleRows(report: EvalReport): ExampleRow[] {
-  return report.examples.map((e) => {
-    const [first, second] = e.predictions;
+  return report.rows.map((e) => {
+    const compared = e.predictions.length >= 2;
+    const first = e.rouge1[0] ?? 0;
+    const second = compared ? (e.rouge1[1] ?? 0) : null;
     return {
       id: e.id,
-      input: e.input,
+      input: e.source,
       reference: e.reference,
-      prediction: first?.prediction ?? '',
-      basePrediction: second ? second.prediction : null,
-      rougeL: first?.rouge.rougeL ?? 0,
-      baseRougeL: second ? second.rouge.rougeL : null,
-      delta: second && first ? first.rouge.rougeL - second.rouge.rougeL : null,
+      prediction: e.predictions[0] ?? '',
+      basePrediction: compared ? e.predictions[1] : null,
+      rouge1: first,
+      baseRouge1: second,
+      delta: second === null ? null : first - second,
     };
   });
 }
@@ -88,7 +90,7 @@ export function filterRows(rows: ExampleRow[], query: string): ExampleRow[] {
   );
 }
 
-export type SortKey = 'id' | 'rougeL' | 'baseRougeL' | 'delta';
+export type SortKey = 'id' | 'rouge1' | 'baseRouge1' | 'delta';
 export type SortDirection = 'asc' | 'desc';
 
 /** A sorted copy; ids compare naturally (`ex2` before `ex10`), nulls always last. */
@@ -123,13 +125,13 @@ export function toCsv(header: string[], rows: (string | number | null | undefine
 
 /** The (filtered, sorted) example rows as CSV. */
 export function examplesCsv(rows: ExampleRow[], compared: boolean): string {
-  const header = ['id', 'input', 'reference', 'prediction', 'rougeL'];
-  if (compared) header.push('base_prediction', 'base_rougeL', 'delta_rougeL');
+  const header = ['id', 'input', 'reference', 'prediction', 'rouge1'];
+  if (compared) header.push('base_prediction', 'base_rouge1', 'delta_rouge1');
   return toCsv(
     header,
     rows.map((r) => {
-      const row: (string | number | null)[] = [r.id, r.input, r.reference, r.prediction, r.rougeL];
-      if (compared) row.push(r.basePrediction, r.baseRougeL, r.delta);
+      const row: (string | number | null)[] = [r.id, r.input, r.reference, r.prediction, r.rouge1];
+      if (compared) row.push(r.basePrediction, r.baseRouge1, r.delta);
       return row;
     }),
   );

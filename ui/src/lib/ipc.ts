@@ -375,19 +375,32 @@ export type RunEvent =
 
 export type RunEventKind = RunEvent['kind'];
 
-/** One run folder under `runs_dir` (`mixtune::train::runs::list_runs`). */
+/** `src/train/runs.rs` `RunStatus`: from the last event of the run's log. */
+export type RunInfoStatus = 'running' | 'paused' | 'finished' | 'cancelled' | 'failed';
+
+/** One run of the history (`src/train/runs.rs` `RunInfo`). */
 export interface RunInfo {
-  run_id: string;
+  /** The folder name: the `run_id` of the other training commands. */
+  id: string;
   output_dir: string;
-  /** e.g. `running`, `finished`, `cancelled`, `failed`. */
-  status?: string;
-  model?: string;
-  created?: string;
-  steps?: number;
-  max_steps?: number;
-  /** The settings the run was started with, when the shell reports them. */
-  config?: TrainConfig;
-  mix?: MixSpec;
+  /** The base model the config names. */
+  model: string;
+  method: TrainMethod;
+  /** `running` also for a run that was killed (resumable from its checkpoints). */
+  status: RunInfoStatus;
+  steps: number;
+  total_steps: number;
+  last_loss: number | null;
+  val_loss: number | null;
+  /** Mean ROUGE-1 over tasks of the last validation pass. */
+  rouge1: number | null;
+  best_metric: number | null;
+  best_metric_name: string;
+  checkpoints: number;
+  model_dir: string | null;
+  error: string | null;
+  /** Seconds since the epoch of the log's last change. */
+  modified: number;
 }
 
 // ---------------------------------------------------------------- evaluation and ROUGE (src/eval/rouge.rs)
@@ -400,13 +413,21 @@ export interface MeanRouge {
   rougeLsum: number;
 }
 
+/** `src/eval/compare.rs` `EvalRequest` (unset keys take the engine's defaults). */
 export interface EvalRequest {
+  /** A folder or a hub id. */
   model: string;
+  /** A second model to compare with (typically the base the first was tuned from). */
   compare?: string;
   data: string;
+  /** Built-in template name or path; default `dialogue_summary`. */
+  template?: string;
   limit?: number;
   max_new_tokens?: number;
   num_beams?: number;
+  batch_size?: number;
+  /** Porter-stem tokens before matching (default true, as `use_stemmer=True`). */
+  stem?: boolean;
 }
 
 export interface Progress {
@@ -414,34 +435,34 @@ export interface Progress {
   total: number;
 }
 
-export interface EvalModelScores {
+/** `src/eval/compare.rs` `ModelScores`. */
+export interface ModelScores {
   model: string;
   rouge: MeanRouge;
-  examples: number;
+  /** Seconds spent generating. */
+  seconds: number;
 }
 
-export interface EvalPrediction {
-  model: string;
-  prediction: string;
-  rouge: MeanRouge;
-}
-
-export interface EvalExample {
+/** `src/eval/compare.rs` `EvalRow`: one example with every model's prediction. */
+export interface EvalRow {
   id: string;
-  input: string;
+  source: string;
   reference: string;
-  /** One per evaluated model, in the order of `EvalReport.models`. */
-  predictions: EvalPrediction[];
+  /** In the order of `EvalReport.models`. */
+  predictions: string[];
+  /** ROUGE-1 F-measure of each prediction. */
+  rouge1: number[];
 }
 
-/** What `mixtune eval --json` prints. */
+/** `src/eval/compare.rs` `EvalReport` (what `mixtune eval --json` prints). */
 export interface EvalReport {
   data: string;
-  /** The fine-tuned model first, then the compared (base) model when given. */
-  models: EvalModelScores[];
-  /** First model minus second, absolute, when two models were evaluated. */
+  examples: number;
+  /** The model, then the comparison model when given. */
+  models: ModelScores[];
+  /** First model minus the comparison model, absolute F-measure points. */
   improvement: MeanRouge | null;
-  examples: EvalExample[];
+  rows: EvalRow[];
 }
 
 // ---------------------------------------------------------------- summarize

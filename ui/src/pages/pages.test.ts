@@ -4,7 +4,7 @@ import { render, screen, waitFor, within } from '@testing-library/svelte';
 import userEvent from '@testing-library/user-event';
 import App from '../App.svelte';
 import { enterTauri, handle, leaveTauri, listen, reset } from '../test/tauri-mock';
-import { datasetReport, evalEvent, started, step } from '../test/fixtures';
+import { datasetReport, evalEvent, runInfo, started, step } from '../test/fixtures';
 import { nav } from '../lib/stores/nav.svelte';
 import { notices } from '../lib/stores/notices.svelte';
 
@@ -30,7 +30,7 @@ beforeEach(() => {
     app_info: () => ({ version: '0.1.0', device: { label: 'NVIDIA H100 (Vulkan)', is_gpu: true }, runs_dir: '/runs', cache_dir: '/cache' }),
     list_models: () => [model],
     list_templates: () => [],
-    list_runs: () => [{ run_id: 'r1', output_dir: '/runs/r1', status: 'finished', model: 'google/flan-t5-small' }],
+    list_runs: () => [runInfo({ id: 'r1', status: 'cancelled', steps: 30 })],
     run_events: () => [started(0, 100), step(10), step(20), step(30), evalEvent(30, { dialogsum: 0.4 }), { kind: 'cancelled', step: 30, checkpoint: null }],
     inspect_dataset: (args) => (String(args.path).endsWith('bad.csv') ? Promise.reject(`${args.path}: line 2: unterminated quote`) : datasetReport({ file: String(args.path) })),
   });

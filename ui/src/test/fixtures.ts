@@ -1,5 +1,5 @@
 /** Builders of engine payloads for tests. */
-import type { EvalReport, RunEvent, DatasetReport, LengthStats } from '../lib/ipc';
+import type { EvalReport, RunEvent, DatasetReport, LengthStats, RunInfo } from '../lib/ipc';
 
 export function started(startStep = 0, totalSteps = 100): RunEvent {
   return {
@@ -95,39 +95,56 @@ export function evalReport(): EvalReport {
   const r = (x: number) => ({ rouge1: x, rouge2: x / 2, rougeL: x - 0.05, rougeLsum: x - 0.04 });
   return {
     data: '/data/test.jsonl',
+    examples: 3,
     models: [
-      { model: 'run-1/model', rouge: r(0.45), examples: 3 },
-      { model: 'google/flan-t5-small', rouge: r(0.4), examples: 3 },
+      { model: 'run-1/model', rouge: r(0.45), seconds: 12.5 },
+      { model: 'google/flan-t5-small', rouge: r(0.4), seconds: 10 },
     ],
     improvement: null,
-    examples: [
+    rows: [
       {
         id: 'ex10',
-        input: 'Alice: lunch?',
+        source: 'Alice: lunch?',
         reference: 'They plan lunch.',
-        predictions: [
-          { model: 'run-1/model', prediction: 'Lunch plans, "today"', rouge: r(0.6) },
-          { model: 'google/flan-t5-small', prediction: 'Alice asks.', rouge: r(0.3) },
-        ],
+        predictions: ['Lunch plans, "today"', 'Alice asks.'],
+        rouge1: [0.6, 0.3],
       },
       {
         id: 'ex2',
-        input: 'Bob: the invoice, again',
+        source: 'Bob: the invoice, again',
         reference: 'Bob asks about an invoice.',
-        predictions: [
-          { model: 'run-1/model', prediction: 'Invoice question.', rouge: r(0.5) },
-          { model: 'google/flan-t5-small', prediction: 'Bob talks.', rouge: r(0.5) },
-        ],
+        predictions: ['Invoice question.', 'Bob talks.'],
+        rouge1: [0.5, 0.5],
       },
       {
         id: 'ex1',
-        input: 'Carol: refund\nDan: ok',
+        source: 'Carol: refund\nDan: ok',
         reference: 'Carol gets a refund.',
-        predictions: [
-          { model: 'run-1/model', prediction: '=SUM(A1)', rouge: r(0.2) },
-          { model: 'google/flan-t5-small', prediction: 'Refund.', rouge: r(0.4) },
-        ],
+        predictions: ['=SUM(A1)', 'Refund.'],
+        rouge1: [0.2, 0.4],
       },
     ],
+  };
+}
+
+export function runInfo(overrides: Partial<RunInfo> = {}): RunInfo {
+  return {
+    id: 'run-20261125-101500',
+    output_dir: '/runs/run-20261125-101500',
+    model: 'google/flan-t5-small',
+    method: 'lora',
+    status: 'finished',
+    steps: 100,
+    total_steps: 100,
+    last_loss: 1.25,
+    val_loss: 1.4,
+    rouge1: 0.412,
+    best_metric: 1.4,
+    best_metric_name: 'val_loss',
+    checkpoints: 1,
+    model_dir: '/runs/run-20261125-101500/model',
+    error: null,
+    modified: 1_700_000_000,
+    ...overrides,
   };
 }

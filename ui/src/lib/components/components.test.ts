@@ -38,11 +38,11 @@ describe('EvalTable', () => {
 describe('ExampleTable', () => {
   it('shows both predictions and asks to sort when a header is clicked', async () => {
     const onsort = vi.fn();
-    render(ExampleTable, { rows: exampleRows(evalReport()), compared: true, sortKey: 'rougeL', sortDirection: 'desc', onsort });
+    render(ExampleTable, { rows: exampleRows(evalReport()), compared: true, sortKey: 'rouge1', sortDirection: 'desc', onsort });
     const table = screen.getByTestId('eval-examples');
     expect(within(table).getAllByRole('row')).toHaveLength(4);
     expect(within(table).getByText('Lunch plans, "today"')).toBeInTheDocument();
-    const rougeHeader = within(table).getByRole('columnheader', { name: /^ROUGE-L/ });
+    const rougeHeader = within(table).getByRole('columnheader', { name: /^ROUGE-1/ });
     expect(rougeHeader).toHaveAttribute('aria-sort', 'descending');
     await userEvent.click(within(table).getByRole('button', { name: /Δ/ }));
     expect(onsort).toHaveBeenCalledWith('delta');

@@ -9,6 +9,7 @@ export class EvaluateStore {
   model = $state('');
   compare = $state('');
   data = $state('');
+  template = $state('dialogue_summary');
   limit = $state<number | null>(100);
   maxNewTokens = $state(64);
   numBeams = $state(1);
@@ -69,6 +70,7 @@ export class EvaluateStore {
           model: this.model,
           compare: this.compare || undefined,
           data: this.data.trim(),
+          template: this.template || undefined,
           limit: this.limit ?? undefined,
           max_new_tokens: this.maxNewTokens,
           num_beams: this.numBeams,

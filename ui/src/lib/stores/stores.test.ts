@@ -1,7 +1,7 @@
 import '../../test/mock-tauri-modules';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { enterTauri, handle, invoke, leaveTauri, MockChannel, reset } from '../../test/tauri-mock';
-import { datasetReport, evalEvent, evalReport, started, step } from '../../test/fixtures';
+import { datasetReport, evalEvent, evalReport, runInfo, started, step } from '../../test/fixtures';
 import type { RunEvent } from '../ipc';
 import { TrainingStore } from './training.svelte';
 import { DatasetsStore, cleanMapping, mappingFromReport } from './datasets.svelte';
@@ -101,7 +101,11 @@ describe('training store', () => {
     vi.useFakeTimers();
     let events: RunEvent[] = [started(0, 100), step(10), step(20)];
     handle({
-      list_runs: () => [{ run_id: 'old', output_dir: '/r/old', status: 'finished' }, { run_id: 'live', output_dir: '/r/live', status: 'running' }],
+      list_runs: () => [
+        runInfo({ id: 'old', status: 'finished', modified: 3 }),
+        runInfo({ id: 'killed', status: 'running', modified: 1 }),
+        runInfo({ id: 'live', status: 'running', modified: 2 }),
+      ],
       run_events: () => events,
     });
     const store = new TrainingStore();
@@ -119,11 +123,27 @@ describe('training store', () => {
     expect(invoke.mock.calls.length).toBe(calls);
   });
 
-  it('fills the form from a stored run ("new run from these settings")', () => {
-    const store = new TrainingStore();
-    const spec = store.settingsFrom({ run_id: 'r', output_dir: '/r', config: { model: '/m/base', max_steps: 321, method: 'full', optimizer: 'adafactor' }, mix });
-    expect(store.form).toMatchObject({ model: '/m/base', maxSteps: 321, method: 'full', optimizer: 'adafactor' });
+  it('remembers the settings of runs it started ("new run from these settings")', async () => {
+    localStorage.clear();
+    handle({ start_training: () => ({ run_id: 'run-a', output_dir: '/runs/run-a' }), list_runs: () => [] });
+    const first = new TrainingStore();
+    first.applyPreset('full-base');
+    first.form.maxSteps = 321;
+    await first.start(mix);
+    // A later window (page reopened) knows the run only from the history.
+    const later = new TrainingStore();
+    const spec = later.settingsFrom(runInfo({ id: 'run-a', model: 'google/flan-t5-base', method: 'full' }));
+    expect(later.form).toMatchObject({ model: 'google/flan-t5-base', maxSteps: 321, method: 'full', optimizer: 'adafactor' });
     expect(spec).toEqual(mix);
+  });
+
+  it('falls back to what the history reports for runs started elsewhere', () => {
+    localStorage.clear();
+    const store = new TrainingStore();
+    const spec = store.settingsFrom(runInfo({ id: 'cli-run', model: '/m/base', method: 'full', total_steps: 77 }));
+    expect(spec).toBeUndefined();
+    expect(store.form).toMatchObject({ model: '/m/base', method: 'full', maxSteps: 77, batchSize: 8 });
+    expect(notices.items[0].message).toMatch(/Only the model, method and steps of cli-run/);
   });
 });
 
@@ -180,9 +200,9 @@ describe('evaluate store', () => {
     expect(args).toMatchObject({ request: { model: '/runs/1/model', data: '/d/test.jsonl', limit: 100 } });
     expect((args as { request: object }).request).not.toHaveProperty('compare', '');
     expect(store.scores).toHaveLength(3);
-    store.sortBy('rougeL');
+    store.sortBy('rouge1');
     expect(store.rows.map((r) => r.id)).toEqual(['ex10', 'ex2', 'ex1']);
-    store.sortBy('rougeL');
+    store.sortBy('rouge1');
     expect(store.rows.map((r) => r.id)).toEqual(['ex1', 'ex2', 'ex10']);
     store.query = 'invoice';
     expect(store.rows.map((r) => r.id)).toEqual(['ex2']);

@@ -6,6 +6,7 @@ import * as ipc from '../ipc';
 import type { MixSpec, RunEvent, RunInfo } from '../ipc';
 import { configToForm, formToConfig, presetForm, validateForm, type TrainForm } from '../presets';
 import { emptyRun, foldEvent, isActive, replay, type RunState } from '../training';
+import { recallSpec, rememberSpec } from '../runSpecs';
 import { notices } from './notices.svelte';
 
 /** Seconds between `run_events` polls of an active run this window did not start. */
@@ -66,9 +67,10 @@ export class TrainingStore {
     this.runId = null;
     this.live = true;
     const buffered: RunEvent[] = [];
+    const spec = { mix, config: formToConfig($state.snapshot(this.form)) };
     try {
       const started = await ipc.startTraining(
-        { mix, config: formToConfig($state.snapshot(this.form)) },
+        spec,
         (event) => {
           // Events from an older run's channel never touch the run shown now.
           if (this.#liveRunId === null) buffered.push(event);
@@ -77,6 +79,7 @@ export class TrainingStore {
       );
       this.runId = started.run_id;
       this.#liveRunId = started.run_id;
+      rememberSpec(started.run_id, spec);
       for (const event of buffered) this.fold(event);
       if (!this.run.outputDir) {
         this.run.outputDir = started.output_dir;
@@ -146,19 +149,27 @@ export class TrainingStore {
   async restore(): Promise<void> {
     await this.refreshRuns();
     if (this.runId) return;
-    const active = this.runs.find((r) => r.status === 'running' || r.status === 'paused');
-    if (active) await this.open(active.run_id);
+    // The most recently changed run that is not over (a killed run also reads `running`).
+    const active = [...this.runs]
+      .sort((a, b) => b.modified - a.modified)
+      .find((r) => r.status === 'running' || r.status === 'paused');
+    if (active) await this.open(active.id);
   }
 
-  /** "New run from these settings": the form (and mix, when stored) from a run. */
+  /**
+   * "New run from these settings": the whole form and mix when this window started the run,
+   * else what the history knows (model, method, steps) over the current form.
+   */
   settingsFrom(info: RunInfo): MixSpec | undefined {
-    if (info.config) {
-      this.form = configToForm(info.config, this.form);
-      this.preset = '';
-    } else {
-      notices.info(`Run ${info.run_id} has no stored settings; the form is unchanged`);
+    const spec = recallSpec(info.id);
+    this.preset = '';
+    if (spec) {
+      this.form = configToForm(spec.config, this.form);
+      return spec.mix;
     }
-    return info.mix;
+    this.form = { ...this.form, model: info.model, method: info.method, maxSteps: info.total_steps || this.form.maxSteps };
+    notices.info(`Only the model, method and steps of ${info.id} are known; the other settings are unchanged`);
+    return undefined;
   }
 
   #startPolling(runId: string): void {
