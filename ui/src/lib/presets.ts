@@ -52,7 +52,8 @@ const BASE: TrainForm = {
   maxSteps: 1000,
   weightDecay: 0.01,
   maxGradNorm: 1.0,
-  logEvery: 10,
+  // Every step: live charts; the engine's default (10) makes a short run's chart sparse.
+  logEvery: 1,
   evalEvery: 100,
   evalExamples: 32,
   saveEvery: 200,
