@@ -137,6 +137,24 @@ describe('events and dialogs', () => {
     expect(unlisten).toHaveBeenCalled();
   });
 
+  it('reports drag hover from the native drag events', async () => {
+    const handlers = new Map<string, () => void>();
+    const unlisten = vi.fn();
+    listen.mockImplementation(async (name: string, cb: () => void) => {
+      handlers.set(name, cb);
+      return unlisten;
+    });
+    const seen: boolean[] = [];
+    const stop = await ipc.onDragHover((h) => seen.push(h));
+    handlers.get('tauri://drag-enter')!();
+    handlers.get('tauri://drag-leave')!();
+    handlers.get('tauri://drag-enter')!();
+    handlers.get('tauri://drag-drop')!();
+    expect(seen).toEqual([true, false, true, false]);
+    stop();
+    expect(unlisten).toHaveBeenCalledTimes(3);
+  });
+
   it('opens one dataset file with dataset filters', async () => {
     open.mockResolvedValue('/data/x.parquet');
     expect(await ipc.pickDataFile()).toBe('/data/x.parquet');

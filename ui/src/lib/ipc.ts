@@ -605,6 +605,20 @@ export async function onDatasetDropped(handler: (paths: string[]) => void): Prom
   return listen<DatasetDropped>('dataset-dropped', (event) => handler(event.payload.paths));
 }
 
+/**
+ * Whether files are being dragged over the window (Tauri's native drag events), so the page
+ * can show where they will go. Returns one function that stops listening.
+ */
+export async function onDragHover(handler: (hovering: boolean) => void): Promise<UnlistenFn> {
+  if (!inTauri()) return () => {};
+  const stops = await Promise.all([
+    listen('tauri://drag-enter', () => handler(true)),
+    listen('tauri://drag-leave', () => handler(false)),
+    listen('tauri://drag-drop', () => handler(false)),
+  ]);
+  return () => stops.forEach((stop) => stop());
+}
+
 const DATA_EXTENSIONS = ['jsonl', 'json', 'csv', 'tsv', 'parquet'];
 
 /** The native open dialog for a dataset file; null when cancelled. */

@@ -7,6 +7,8 @@ import { enterTauri, handle, leaveTauri, listen, reset } from '../test/tauri-moc
 import { datasetReport, evalEvent, runInfo, started, step } from '../test/fixtures';
 import { nav } from '../lib/stores/nav.svelte';
 import { notices } from '../lib/stores/notices.svelte';
+import { datasets } from '../lib/stores/datasets.svelte';
+import { mix } from '../lib/stores/mix.svelte';
 
 const model = {
   id: 'google/flan-t5-small',
@@ -25,6 +27,14 @@ beforeEach(() => {
   reset();
   enterTauri();
   notices.clear();
+  // The page stores are app-wide singletons: start every test from an empty app.
+  datasets.items = [];
+  datasets.selected = null;
+  mix.entries = [];
+  mix.preview = null;
+  mix.previewError = null;
+  mix.templates = [];
+  mix.templatesLoaded = false;
   listen.mockResolvedValue(() => {});
   handle({
     app_info: () => ({ version: '0.1.0', device: { label: 'NVIDIA H100 (Vulkan)', is_gpu: true }, runs_dir: '/runs', cache_dir: '/cache' }),
@@ -71,6 +81,46 @@ describe('App', () => {
     await userEvent.click(screen.getByTestId('dataset-load-button'));
     const banner = await screen.findByTestId('error-banner');
     expect(banner).toHaveTextContent('/data/bad.csv: line 2: unterminated quote');
+  });
+
+  it('builds a task mix with live shares and asks the engine for a preview', async () => {
+    const previews: unknown[] = [];
+    handle({
+      app_info: () => ({ version: '0.1.0', device: { label: 'cpu', is_gpu: false }, runs_dir: '/runs', cache_dir: '/cache' }),
+      list_models: () => [model],
+      list_runs: () => [],
+      inspect_dataset: (args) =>
+        datasetReport({ file: String(args.path), splits: String(args.path).includes('big') ? { train: 300 } : { train: 100 } }),
+      list_templates: () => [
+        { name: 'dialogue_summary', file: 'dialogue_summary.toml', description: 'Summarize a dialogue.', fields: ['dialogue', 'summary'], phrasings: [{ name: 'p1', source: 'Summarize: {{ dialogue }}', target: '{{ summary }}' }] },
+      ],
+      preview_mix: (args) => {
+        previews.push(args.mix);
+        return Promise.reject('dialogue_summary needs field `summary`');
+      },
+    });
+    render(App);
+    await userEvent.click(screen.getByTestId('nav-datasets'));
+    for (const path of ['/d/small.jsonl', '/d/big.jsonl']) {
+      await userEvent.clear(screen.getByTestId('dataset-path-input'));
+      await userEvent.type(screen.getByTestId('dataset-path-input'), path);
+      await userEvent.click(screen.getByTestId('dataset-load-button'));
+      await screen.findAllByTestId('dataset-preview-table');
+    }
+    await userEvent.click(screen.getByTestId('nav-mix'));
+    await waitFor(() => expect(within(screen.getByTestId('mix-template-select')).getAllByRole('option')).toHaveLength(1));
+    await userEvent.click(screen.getByTestId('mix-task-add'));
+    await userEvent.selectOptions(screen.getByTestId('mix-dataset-select'), '/d/big.jsonl');
+    await userEvent.click(screen.getByTestId('mix-task-add'));
+    expect(screen.getAllByTestId('mix-task-row')).toHaveLength(2);
+    expect(screen.getAllByTestId('mix-share').map((c) => c.textContent)).toEqual(['25.0%', '75.0%']);
+    await userEvent.click(screen.getByTestId('mix-strategy-explicit'));
+    await waitFor(() => expect(screen.getAllByTestId('mix-share').map((c) => c.textContent)).toEqual(['50.0%', '50.0%']));
+    const error = await screen.findByTestId('mix-preview-error', {}, { timeout: 2000 });
+    expect(error).toHaveTextContent('dialogue_summary needs field `summary`');
+    const last = previews[previews.length - 1] as { mixture: { strategy: string }; task: { name: string; weight: number }[] };
+    expect(last.mixture.strategy).toBe('explicit');
+    expect(last.task.map((t) => t.name)).toEqual(['small_dialogue_summary', 'big_dialogue_summary']);
   });
 
   it('rebuilds a stored run on the Train page', async () => {

@@ -23,7 +23,7 @@ export class MixStore {
   #next = 1;
 
   async ensureTemplates(): Promise<void> {
-    if (this.templatesLoaded) return;
+    if (this.templatesLoaded && this.templates.length > 0) return;
     try {
       this.templates = await ipc.listTemplates();
       this.templatesLoaded = true;
