@@ -29,7 +29,8 @@ export class SummarizeStore {
   chat = $state('');
   decoding = $state<Decoding>({
     maxNewTokens: 96,
-    numBeams: 4,
+    // Greedy by default: the summary streams token by token; beams are a click away.
+    numBeams: 1,
     doSample: false,
     temperature: 0.7,
     topP: 0.9,
