@@ -7,10 +7,24 @@ cd "$(dirname "$0")/.."
 
 if command -v apt-get >/dev/null 2>&1; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get update -qq
   # gcc/pkg-config for crates with C parts; the Vulkan loader and Mesa's drivers (lavapipe
   # included) so wgpu finds a device even on machines without a GPU driver.
-  $SUDO apt-get install -y -qq build-essential pkg-config libvulkan1 mesa-vulkan-drivers
+  # Desktop app (Tauri 2 on WebKitGTK) and its E2E test: GTK/WebKit headers, Xvfb, the
+  # WebKit WebDriver; Node.js/npm build ui/.
+  PACKAGES="build-essential pkg-config libvulkan1 mesa-vulkan-drivers
+    libwebkit2gtk-4.1-dev libgtk-3-dev librsvg2-dev libayatana-appindicator3-dev
+    libsoup-3.0-dev libjavascriptcoregtk-4.1-dev xvfb xauth webkit2gtk-driver"
+  command -v npm >/dev/null 2>&1 || PACKAGES="$PACKAGES nodejs npm"
+  MISSING=""
+  for package in $PACKAGES; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
+      || MISSING="$MISSING $package"
+  done
+  if [ -n "$MISSING" ]; then
+    $SUDO apt-get update -qq
+    # shellcheck disable=SC2086
+    $SUDO apt-get install -y -qq $MISSING
+  fi
 fi
 
 command -v cargo >/dev/null || { echo "error: Rust is needed: https://rustup.rs" >&2; exit 1; }
@@ -21,3 +35,11 @@ else
   cargo install --locked --path . --root "$HOME/.cargo" --features wgpu
 fi
 echo "installed: $(command -v mixtune || echo "$HOME/.cargo/bin/mixtune")"
+
+# Desktop app: the web front end's packages, and tauri-driver for the E2E test.
+if command -v npm >/dev/null 2>&1; then
+  (cd ui && npm ci --no-audit --no-fund)
+fi
+command -v tauri-driver >/dev/null 2>&1 || [ -x "$HOME/.cargo/bin/tauri-driver" ] \
+  || cargo install tauri-driver --locked
+

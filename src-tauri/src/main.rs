@@ -1,3 +1,6 @@
+// No console window on Windows release builds.
+#![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
+
 fn main() {
-    println!("mixtune-app: the desktop shell arrives with the app issue; use the `mixtune` CLI");
+    mixtune_app::run();
 }

@@ -1,17 +1,12 @@
 //! `mixtune data ...`: inspect a dataset file.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context;
-use serde::Serialize;
 
-use mixtune::data::{
-    Checker, ColumnMapping, Format, LengthLimits, LoadOptions, Record, RecordReader, Schema,
-    SpeakerStyle,
-};
-use mixtune::mixture::preview::{clip, write_checks, LengthMeasure};
-use mixtune::mixture::LengthStats;
+use mixtune::data::report::{inspect, Limits};
+use mixtune::data::{ColumnMapping, Format, LoadOptions, SpeakerStyle};
+use mixtune::mixture::preview::LengthMeasure;
 
 /// Dataset commands.
 #[derive(Debug, clap::Subcommand)]
@@ -78,7 +73,8 @@ pub fn run_data(cmd: DataCommand) -> anyhow::Result<()> {
                 source: max_source_tokens,
                 target: max_target_tokens,
             };
-            let report = inspect(&file, &options, &measure, limits, preview)?;
+            let report = inspect(&file, &options, &measure, limits, preview)
+                .with_context(|| format!("reading {}", file.display()))?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
@@ -95,139 +91,5 @@ fn parse_column(text: &str) -> Result<(String, String), String> {
             Ok((field.trim().to_string(), column.trim().to_string()))
         }
         _ => Err(format!("expected FIELD=COLUMN, got `{text}`")),
-    }
-}
-
-/// Length limits of the over-long check.
-#[derive(Debug, Clone, Copy)]
-struct Limits {
-    source: usize,
-    target: usize,
-}
-
-/// What `data inspect` reports.
-#[derive(Debug, Serialize)]
-struct InspectReport {
-    file: PathBuf,
-    format: Format,
-    columns: Vec<String>,
-    schema: Schema,
-    rows: usize,
-    splits: BTreeMap<String, usize>,
-    preview: Vec<Record>,
-    length_unit: String,
-    input_lengths: LengthStats,
-    target_lengths: Option<LengthStats>,
-    checks: mixtune::data::CheckReport,
-}
-
-/// Streams the whole file once: counts, lengths, checks and the first records.
-fn inspect(
-    file: &Path,
-    options: &LoadOptions,
-    measure: &LengthMeasure,
-    limits: Limits,
-    preview_count: usize,
-) -> anyhow::Result<InspectReport> {
-    let reader = RecordReader::open(file, options)?;
-    let format = reader.format();
-    let columns = reader.columns().to_vec();
-    let schema = reader.schema().clone();
-    let count = &*measure.count;
-    let mut checker = Checker::new(Some(LengthLimits {
-        measure: count,
-        max_input: limits.source,
-        max_target: limits.target,
-    }));
-    let dataset = checker.dataset(&file.display().to_string());
-    let mut splits = BTreeMap::new();
-    let mut preview = Vec::new();
-    let mut input_lengths = Vec::new();
-    let mut target_lengths = Vec::new();
-    let mut rows = 0;
-    for record in reader {
-        let record = record.with_context(|| format!("reading {}", file.display()))?;
-        rows += 1;
-        *splits.entry(record.split.to_string()).or_insert(0) += 1;
-        input_lengths.push(count(record.input_text()));
-        if let Some(target) = record.target_text() {
-            target_lengths.push(count(target));
-        }
-        checker.add(dataset, &record);
-        if preview.len() < preview_count {
-            preview.push(record);
-        }
-    }
-    Ok(InspectReport {
-        file: file.into(),
-        format,
-        columns,
-        schema,
-        rows,
-        splits,
-        preview,
-        length_unit: measure.unit.to_string(),
-        input_lengths: LengthStats::new(&input_lengths, limits.source),
-        target_lengths: (!target_lengths.is_empty())
-            .then(|| LengthStats::new(&target_lengths, limits.target)),
-        checks: checker.finish(),
-    })
-}
-
-impl InspectReport {
-    fn to_text(&self) -> String {
-        let mut text = String::new();
-        let mut line = |line: String| {
-            text.push_str(&line);
-            text.push('\n');
-        };
-        line(format!("file:    {}", self.file.display()));
-        line(format!("format:  {}", self.format));
-        line(format!("columns: {}", self.columns.join(", ")));
-        line(format!("schema:  {}", self.schema.kind));
-        for (field, column) in &self.schema.fields {
-            line(format!("  {field:<10} <- {column}"));
-        }
-        line(format!(
-            "  id: {}  split: {}",
-            self.schema.id_column.as_deref().unwrap_or("(row number)"),
-            self.schema.split_column.as_deref().unwrap_or("(seeded)")
-        ));
-        let splits: Vec<String> = self
-            .splits
-            .iter()
-            .map(|(split, count)| format!("{split} {count}"))
-            .collect();
-        line(format!("rows:    {} ({})", self.rows, splits.join(", ")));
-        for record in &self.preview {
-            line(format!(
-                "\n-- {} [{}] {}",
-                record.id, record.split, record.location
-            ));
-            for (field, value) in &record.fields {
-                line(format!("  {field}: {}", clip(value, 300)));
-            }
-        }
-        line(
-            format!(
-                "\ninput length ({}): {}",
-                self.length_unit, self.input_lengths
-            )
-            .trim_end()
-            .to_string(),
-        );
-        if let Some(target) = &self.target_lengths {
-            line(
-                format!("target length ({}): {}", self.length_unit, target)
-                    .trim_end()
-                    .to_string(),
-            );
-        }
-        line(format!("\nproblems: {}", self.checks.problem_count()));
-        let mut findings = String::new();
-        // Writing into a String cannot fail.
-        let _ = write_checks(&mut findings, &self.checks);
-        text.push_str(&findings);
-        text
     }
 }

@@ -10,6 +10,7 @@ pub mod format;
 pub mod json;
 pub mod jsonl;
 pub mod parquet;
+pub mod report;
 pub mod schema;
 pub mod split;
 pub mod tokenizer;

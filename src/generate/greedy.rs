@@ -12,11 +12,33 @@ use crate::model::T5ForConditionalGeneration;
 /// Greedy (or, with `do_sample`, sampled) generation for `batch` rows of `state`.
 pub fn greedy_or_sample(
     model: &T5ForConditionalGeneration,
+    state: DecoderState,
+    batch: usize,
+    config: &GenerationConfig,
+    defaults: &GenerationDefaults,
+    vocab_limit: usize,
+) -> Result<Vec<Vec<u32>>> {
+    greedy_or_sample_streaming(
+        model,
+        state,
+        batch,
+        config,
+        defaults,
+        vocab_limit,
+        &mut |_, _| {},
+    )
+}
+
+/// [`greedy_or_sample`], calling `on_token(row, token)` as soon as each token is chosen (in
+/// order per row; finished rows get no further calls). The tokens are the same.
+pub fn greedy_or_sample_streaming(
+    model: &T5ForConditionalGeneration,
     mut state: DecoderState,
     batch: usize,
     config: &GenerationConfig,
     defaults: &GenerationDefaults,
     vocab_limit: usize,
+    on_token: &mut dyn FnMut(usize, u32),
 ) -> Result<Vec<Vec<u32>>> {
     let device = model.device();
     let start = defaults.decoder_start_token_id;
@@ -43,6 +65,7 @@ pub fn greedy_or_sample(
                 argmax(&row_scores)
             } as u32;
             sequence.push(token);
+            on_token(row, token);
             next[row] = token;
             finished[row] = defaults.eos_token_ids.contains(&token);
         }

@@ -3,6 +3,7 @@
 pub mod beam;
 pub mod greedy;
 pub mod logits;
+pub mod stream;
 
 use std::path::Path;
 
@@ -192,15 +193,52 @@ pub fn generate(
     defaults: &GenerationDefaults,
     vocab_limit: usize,
 ) -> Result<Vec<Vec<u32>>> {
+    generate_streaming(
+        model,
+        prompts,
+        config,
+        defaults,
+        vocab_limit,
+        &mut |_, _| {},
+    )
+}
+
+/// [`generate`], calling `on_token(row, token)` for every generated token of every row, in
+/// order, the decoder start token excluded. Greedy and sampling report each token as soon as
+/// it is chosen; beam search reports the winning sequence once the search ends (its beams
+/// change until then). The results are exactly those of [`generate`].
+pub fn generate_streaming(
+    model: &T5ForConditionalGeneration,
+    prompts: &[Vec<u32>],
+    config: &GenerationConfig,
+    defaults: &GenerationDefaults,
+    vocab_limit: usize,
+    on_token: &mut dyn FnMut(usize, u32),
+) -> Result<Vec<Vec<u32>>> {
     config.validate()?;
     let device = model.device();
     let (input_ids, mask) = pad_batch(prompts, defaults.pad_token_id, &device)?;
     let encoded = model.encode(input_ids, mask.clone());
     let state = model.start_decoding(encoded, mask);
     if config.num_beams > 1 {
-        beam::beam_search(model, state, prompts.len(), config, defaults, vocab_limit)
+        let sequences =
+            beam::beam_search(model, state, prompts.len(), config, defaults, vocab_limit)?;
+        for (row, sequence) in sequences.iter().enumerate() {
+            for &token in sequence.iter().skip(1) {
+                on_token(row, token);
+            }
+        }
+        Ok(sequences)
     } else {
-        greedy::greedy_or_sample(model, state, prompts.len(), config, defaults, vocab_limit)
+        greedy::greedy_or_sample_streaming(
+            model,
+            state,
+            prompts.len(),
+            config,
+            defaults,
+            vocab_limit,
+            on_token,
+        )
     }
 }
 

@@ -1,0 +1,67 @@
+//! Datasets: the inspect report of a file (the Open button, a typed path and a drop all land
+//! here).
+
+use std::path::PathBuf;
+
+use mixtune::data::report::{inspect, InspectReport, Limits};
+use mixtune::data::{ColumnMapping, Format, LoadOptions, SpeakerStyle};
+use mixtune::mixture::preview::LengthMeasure;
+use serde::Deserialize;
+
+use crate::error::{blocking, CmdResult};
+use crate::state::absolute;
+
+/// Records shown in the preview table.
+pub const PREVIEW_RECORDS: usize = 20;
+
+/// `inspect_dataset`'s optional settings.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InspectOptions {
+    #[serde(default)]
+    pub format: Option<Format>,
+    #[serde(default)]
+    pub columns: Option<ColumnMapping>,
+    /// `keep` or `person-tags` (`person_tags` accepted).
+    #[serde(default)]
+    pub speakers: Option<String>,
+}
+
+impl InspectOptions {
+    /// The engine's load options.
+    pub fn load_options(&self) -> anyhow::Result<LoadOptions> {
+        let speakers = match &self.speakers {
+            Some(name) => name.parse::<SpeakerStyle>().map_err(anyhow::Error::msg)?,
+            None => SpeakerStyle::default(),
+        };
+        Ok(LoadOptions {
+            format: self.format,
+            columns: self.columns.clone().unwrap_or_default(),
+            speakers,
+            ..LoadOptions::default()
+        })
+    }
+}
+
+/// Detects format and schema, counts rows per split, previews records, measures lengths
+/// (in words) and runs the data checks.
+#[tauri::command]
+pub async fn inspect_dataset(
+    path: PathBuf,
+    options: Option<InspectOptions>,
+) -> CmdResult<InspectReport> {
+    blocking(move || {
+        let path = absolute(&path);
+        let options = options.unwrap_or_default().load_options()?;
+        let measure = LengthMeasure::new(None)?;
+        // Engine errors name the file (and line) already.
+        Ok(inspect(
+            &path,
+            &options,
+            &measure,
+            Limits::default(),
+            PREVIEW_RECORDS,
+        )?)
+    })
+    .await
+}

@@ -1,0 +1,60 @@
+//! The Tauri commands of docs/ipc.md, grouped by page. Each returns `Result<T, String>` (the
+//! error's whole context chain on one line) and runs heavy work off the main thread.
+
+pub mod datasets;
+pub mod eval;
+pub mod mix;
+pub mod models;
+pub mod summarize;
+pub mod train;
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+
+use serde::Serialize;
+use tauri::State;
+
+use crate::error::CmdResult;
+use crate::state::{lock, AppState};
+
+/// The device the engine runs on.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeviceInfo {
+    pub label: String,
+    pub is_gpu: bool,
+}
+
+/// `app_info()`.
+#[derive(Debug, Clone, Serialize)]
+pub struct AppInfo {
+    pub version: String,
+    pub device: DeviceInfo,
+    pub runs_dir: PathBuf,
+    pub cache_dir: PathBuf,
+}
+
+/// Version, device, runs folder and HF cache folder.
+#[tauri::command]
+pub fn app_info(state: State<'_, AppState>) -> AppInfo {
+    AppInfo {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        device: DeviceInfo {
+            label: state.device.label.clone(),
+            is_gpu: state.device.is_gpu,
+        },
+        runs_dir: state.runs_dir.clone(),
+        cache_dir: mixtune::catalog::hf_hub_dir(),
+    }
+}
+
+/// Cancels a running `evaluate` / `summarize_file` started with this `task_id`.
+#[tauri::command]
+pub fn cancel_task(state: State<'_, AppState>, task_id: String) -> CmdResult<()> {
+    match lock(&state.tasks).get(&task_id) {
+        Some(flag) => {
+            flag.store(true, Ordering::SeqCst);
+            Ok(())
+        }
+        None => Err(format!("no running task `{task_id}`")),
+    }
+}

@@ -1,0 +1,202 @@
+//! Summarize: a pasted chat with the summary streamed token by token, or every dialogue of a
+//! file with progress and cancel.
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+
+use anyhow::{bail, Context};
+use mixtune::data::{LoadOptions, RecordReader, SpeakerStyle};
+use mixtune::generate::stream::stream_text;
+use mixtune::generate::GenerationConfig;
+use mixtune::inference::{generate_text, summary_prompt};
+use serde::{Deserialize, Serialize};
+use tauri::ipc::Channel;
+use tauri::{AppHandle, Manager};
+
+use crate::error::{blocking, CmdResult};
+use crate::state::{absolute, lock, AppState};
+
+/// Generation settings shared by `summarize` and `summarize_file` (unset: engine defaults).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct GenerationOptions {
+    pub max_new_tokens: Option<usize>,
+    pub num_beams: Option<usize>,
+    pub do_sample: Option<bool>,
+    pub temperature: Option<f32>,
+    pub top_p: Option<f32>,
+    pub top_k: Option<usize>,
+    /// `keep` or `person-tags`.
+    pub speakers: Option<String>,
+}
+
+impl GenerationOptions {
+    pub fn config(&self) -> GenerationConfig {
+        let defaults = GenerationConfig::default();
+        GenerationConfig {
+            max_new_tokens: self.max_new_tokens.unwrap_or(defaults.max_new_tokens),
+            num_beams: self.num_beams.unwrap_or(defaults.num_beams),
+            do_sample: self.do_sample.unwrap_or(defaults.do_sample),
+            temperature: self.temperature.unwrap_or(defaults.temperature),
+            top_p: self.top_p.unwrap_or(defaults.top_p),
+            top_k: self.top_k.unwrap_or(defaults.top_k),
+            ..defaults
+        }
+    }
+
+    pub fn speakers(&self) -> anyhow::Result<SpeakerStyle> {
+        match &self.speakers {
+            Some(name) => name.parse().map_err(anyhow::Error::msg),
+            None => Ok(SpeakerStyle::default()),
+        }
+    }
+}
+
+/// `summarize`'s request.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SummarizeRequest {
+    pub model: String,
+    pub chat: String,
+    #[serde(flatten)]
+    pub options: GenerationOptions,
+}
+
+/// The text generated so far.
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenText {
+    pub text: String,
+}
+
+/// The summary and the prompt the model saw.
+#[derive(Debug, Clone, Serialize)]
+pub struct SummarizeResult {
+    pub summary: String,
+    pub prompt: String,
+}
+
+/// Summarizes a pasted chat; `on_token` gets the decoded summary after every new token.
+#[tauri::command]
+pub async fn summarize(
+    app: AppHandle,
+    request: SummarizeRequest,
+    on_token: Channel<TokenText>,
+) -> CmdResult<SummarizeResult> {
+    blocking(move || {
+        let prompt = summary_prompt(&request.chat, request.options.speakers()?)?;
+        let config = request.options.config();
+        let model = app.state::<AppState>().model(&request.model)?;
+        let pretrained = lock(&model);
+        let generated = stream_text(&pretrained, &prompt, &config, &mut |text| {
+            let _ = on_token.send(TokenText {
+                text: text.to_string(),
+            });
+        })
+        .context("generating the summary")?;
+        Ok(SummarizeResult {
+            summary: generated.text,
+            prompt,
+        })
+    })
+    .await
+}
+
+/// `summarize_file`'s request.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SummarizeFileRequest {
+    pub model: String,
+    pub path: PathBuf,
+    #[serde(flatten)]
+    pub options: GenerationOptions,
+}
+
+/// Done / total.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Progress {
+    pub done: usize,
+    pub total: usize,
+}
+
+/// One summarized dialogue.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SummaryRow {
+    pub id: String,
+    pub dialogue: String,
+    pub summary: String,
+}
+
+/// The rows of `summarize_file`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SummaryRows {
+    pub rows: Vec<SummaryRow>,
+}
+
+/// Dialogues generated per batch.
+const FILE_BATCH: usize = 8;
+
+/// Summarizes every record of a dataset file (any split), with progress; cancellable through
+/// `cancel_task(task_id)`.
+#[tauri::command]
+pub async fn summarize_file(
+    app: AppHandle,
+    request: SummarizeFileRequest,
+    on_progress: Channel<Progress>,
+    task_id: Option<String>,
+) -> CmdResult<SummaryRows> {
+    blocking(move || {
+        let state = app.state::<AppState>();
+        let task = state.task(task_id);
+        let speakers = request.options.speakers()?;
+        let path = absolute(&request.path);
+        let options = LoadOptions {
+            speakers,
+            ..LoadOptions::default()
+        };
+        let records = RecordReader::open(&path, &options)?.collect::<Result<Vec<_>, _>>()?;
+        let config = request.options.config();
+        let model = state.model(&request.model)?;
+        let pretrained = lock(&model);
+        let total = records.len();
+        let mut rows = Vec::with_capacity(total);
+        let _ = on_progress.send(Progress { done: 0, total });
+        for chunk in records.chunks(FILE_BATCH) {
+            if task.flag.load(Ordering::SeqCst) {
+                bail!("cancelled after {} of {total} dialogues", rows.len());
+            }
+            let prompts = chunk
+                .iter()
+                .map(|record| summary_prompt(record.input_text(), speakers))
+                .collect::<Result<Vec<_>, _>>()?;
+            let generated = generate_text(&pretrained, &prompts, &config)
+                .with_context(|| format!("summarizing `{}`", chunk[0].id))?;
+            for (record, output) in chunk.iter().zip(generated) {
+                rows.push(SummaryRow {
+                    id: record.id.clone(),
+                    dialogue: record.input_text().to_string(),
+                    summary: output.text,
+                });
+            }
+            let _ = on_progress.send(Progress {
+                done: rows.len(),
+                total,
+            });
+        }
+        Ok(SummaryRows { rows })
+    })
+    .await
+}
+
+/// Writes summaries as CSV (`id,dialogue,summary`).
+#[tauri::command]
+pub async fn export_summaries_csv(rows: Vec<SummaryRow>, path: PathBuf) -> CmdResult<()> {
+    blocking(move || {
+        let path = absolute(&path);
+        let mut writer = csv::Writer::from_path(&path)
+            .with_context(|| format!("creating {}", path.display()))?;
+        for row in &rows {
+            writer.serialize(row)?;
+        }
+        writer
+            .flush()
+            .with_context(|| format!("writing {}", path.display()))
+    })
+    .await
+}

@@ -1,0 +1,254 @@
+//! Training: a run folder per start (`mix.toml`, `run.toml`, then the engine's
+//! `metrics.jsonl`, checkpoints and `model/`), events streamed over a channel, and
+//! pause / resume / cancel through the engine's `RunControl`.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context};
+use mixtune::train::events::RunEvent;
+use mixtune::train::runs::{self, RunInfo};
+use mixtune::train::session::{self, RunControl};
+use mixtune::train::TrainConfig;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tauri::ipc::Channel;
+use tauri::{AppHandle, Manager, State};
+
+use super::mix::write_mix;
+use crate::error::{blocking, CmdResult};
+use crate::state::{lock, AppState};
+
+/// A running training.
+#[derive(Debug, Clone)]
+pub struct RunHandle {
+    pub control: RunControl,
+    pub output_dir: PathBuf,
+}
+
+/// `start_training`'s spec: the mix and the run config (TOML keys as JSON; `mixture` and
+/// `output_dir` are filled in here).
+#[derive(Debug, Clone, Deserialize)]
+pub struct TrainSpec {
+    pub mix: Value,
+    pub config: Value,
+}
+
+/// The started run.
+#[derive(Debug, Clone, Serialize)]
+pub struct StartedRun {
+    pub run_id: String,
+    pub output_dir: PathBuf,
+}
+
+/// Writes the run folder and starts training on a background thread; every event goes to
+/// `on_event` (and to the run's `metrics.jsonl`).
+#[tauri::command]
+pub async fn start_training(
+    app: AppHandle,
+    spec: TrainSpec,
+    on_event: Channel<RunEvent>,
+) -> CmdResult<StartedRun> {
+    blocking(move || {
+        let state = app.state::<AppState>();
+        let (run_id, dir) = new_run_dir(&state.runs_dir)?;
+        let prepared = prepare_run(&dir, spec);
+        let config_path = match prepared {
+            Ok(path) => path,
+            Err(error) => {
+                // Leave no half-written run behind for a spec that never started.
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(error);
+            }
+        };
+        let control = RunControl::new();
+        lock(&state.runs).insert(
+            run_id.clone(),
+            RunHandle {
+                control: control.clone(),
+                output_dir: dir.clone(),
+            },
+        );
+        let ended = Arc::new(AtomicBool::new(false));
+        let ended_in_events = ended.clone();
+        let events = on_event.clone();
+        let handle = session::spawn(
+            config_path,
+            state.device.device.clone(),
+            control,
+            move |event: &RunEvent| {
+                if matches!(
+                    event,
+                    RunEvent::Finished(_) | RunEvent::Cancelled { .. } | RunEvent::Failed { .. }
+                ) {
+                    ended_in_events.store(true, Ordering::SeqCst);
+                }
+                let _ = events.send(event.clone());
+            },
+        );
+        // Watch the run: forget it when it ends; report a failure the events did not carry.
+        let watcher_app = app.clone();
+        let watched_id = run_id.clone();
+        std::thread::Builder::new()
+            .name(format!("watch-{run_id}"))
+            .spawn(move || {
+                let outcome = match handle.join() {
+                    Ok(Ok(_)) => None,
+                    Ok(Err(error)) => Some(error.to_string()),
+                    Err(_) => Some("the training thread panicked".to_string()),
+                };
+                if let Some(message) = outcome {
+                    if !ended.load(Ordering::SeqCst) {
+                        let _ = on_event.send(RunEvent::Failed { step: 0, message });
+                    }
+                }
+                lock(&watcher_app.state::<AppState>().runs).remove(&watched_id);
+            })
+            .context("starting the run watcher")?;
+        Ok(StartedRun {
+            run_id,
+            output_dir: dir,
+        })
+    })
+    .await
+}
+
+/// Writes `mix.toml` and `run.toml` into `dir`; returns the run config's path.
+fn prepare_run(dir: &Path, spec: TrainSpec) -> anyhow::Result<PathBuf> {
+    let mix_path = write_mix(spec.mix, dir)?;
+    let Value::Object(mut config) = spec.config else {
+        bail!("the training config must be an object of run.toml keys");
+    };
+    config.retain(|_, v| !v.is_null());
+    config.insert(
+        "mixture".into(),
+        Value::String(mix_path.display().to_string()),
+    );
+    config.insert(
+        "output_dir".into(),
+        Value::String(dir.display().to_string()),
+    );
+    let text = toml::to_string(&Value::Object(config)).context("writing the config as TOML")?;
+    let path = dir.join("run.toml");
+    std::fs::write(&path, &text).with_context(|| format!("writing {}", path.display()))?;
+    // The engine's own check, so a bad value is named before the thread starts.
+    TrainConfig::parse(&path, &text)?;
+    Ok(path)
+}
+
+/// A new folder `run-YYYYMMDD-HHMMSS[-N]` under `runs_dir`.
+fn new_run_dir(runs_dir: &Path) -> anyhow::Result<(String, PathBuf)> {
+    std::fs::create_dir_all(runs_dir)
+        .with_context(|| format!("creating {}", runs_dir.display()))?;
+    let stamp = utc_stamp(SystemTime::now());
+    for n in 0..1000 {
+        let id = if n == 0 {
+            format!("run-{stamp}")
+        } else {
+            format!("run-{stamp}-{n}")
+        };
+        let dir = runs_dir.join(&id);
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok((id, dir)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e).with_context(|| format!("creating {}", dir.display())),
+        }
+    }
+    bail!("could not name a new run folder in {}", runs_dir.display())
+}
+
+/// `YYYYMMDD-HHMMSS` in UTC.
+fn utc_stamp(time: SystemTime) -> String {
+    let secs = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}{month:02}{day:02}-{:02}{:02}{:02}",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+fn running(state: &AppState, run_id: &str) -> CmdResult<RunControl> {
+    lock(&state.runs)
+        .get(run_id)
+        .map(|run| run.control.clone())
+        .ok_or_else(|| format!("no running training `{run_id}`"))
+}
+
+/// Pauses a run before its next step.
+#[tauri::command]
+pub fn pause_training(state: State<'_, AppState>, run_id: String) -> CmdResult<()> {
+    running(&state, &run_id)?.pause();
+    Ok(())
+}
+
+/// Resumes a paused run.
+#[tauri::command]
+pub fn resume_training(state: State<'_, AppState>, run_id: String) -> CmdResult<()> {
+    running(&state, &run_id)?.resume();
+    Ok(())
+}
+
+/// Cancels a run (it writes a checkpoint and reports `cancelled`).
+#[tauri::command]
+pub fn cancel_training(state: State<'_, AppState>, run_id: String) -> CmdResult<()> {
+    running(&state, &run_id)?.cancel();
+    Ok(())
+}
+
+/// Every run under the runs folder.
+#[tauri::command]
+pub async fn list_runs(state: State<'_, AppState>) -> CmdResult<Vec<RunInfo>> {
+    let runs_dir = state.runs_dir.clone();
+    blocking(move || Ok(runs::list_runs(&runs_dir)?)).await
+}
+
+/// A run's recorded events (`metrics.jsonl`).
+#[tauri::command]
+pub async fn run_events(state: State<'_, AppState>, run_id: String) -> CmdResult<Vec<RunEvent>> {
+    let dir = run_dir(&state.runs_dir, &run_id)?;
+    blocking(move || Ok(runs::read_events(&dir)?)).await
+}
+
+/// The folder of `run_id`, refusing ids that would leave the runs folder.
+fn run_dir(runs_dir: &Path, run_id: &str) -> CmdResult<PathBuf> {
+    let plain =
+        !run_id.is_empty() && run_id != "." && run_id != ".." && !run_id.contains(['/', '\\']);
+    if !plain {
+        return Err(format!("`{run_id}` is not a run id"));
+    }
+    Ok(runs_dir.join(run_id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps_are_utc_calendar_times() {
+        let t = UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        assert_eq!(utc_stamp(t), "20231114-221320");
+        assert_eq!(utc_stamp(UNIX_EPOCH), "19700101-000000");
+    }
+
+    #[test]
+    fn run_ids_cannot_escape_the_runs_folder() {
+        let root = Path::new("/runs");
+        assert!(run_dir(root, "../x").is_err());
+        assert!(run_dir(root, "a/b").is_err());
+        assert_eq!(run_dir(root, "run-1").unwrap(), root.join("run-1"));
+    }
+}

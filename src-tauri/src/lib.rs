@@ -1,0 +1,65 @@
+//! The Mixtune desktop shell: Tauri commands over the `mixtune` engine (docs/ipc.md), progress
+//! through `tauri::ipc::Channel`, the window's file drops as `dataset-dropped` events. Thin by
+//! design: every decision about data, models and training lives in the engine.
+
+pub mod commands;
+pub mod error;
+pub mod state;
+
+use tauri::{DragDropEvent, Emitter, Manager, WindowEvent};
+
+/// The payload of the `dataset-dropped` event.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DatasetDropped {
+    pub paths: Vec<std::path::PathBuf>,
+}
+
+/// Builds and runs the app; returns when the last window closes.
+pub fn run() {
+    let started = std::time::Instant::now();
+    tauri::Builder::default()
+        .plugin(tauri_plugin_dialog::init())
+        .setup(move |app| {
+            app.manage(state::AppState::from_env()?);
+            if std::env::var_os("MIXTUNE_TIMING").is_some() {
+                eprintln!(
+                    "mixtune-app: setup done {} ms after start",
+                    started.elapsed().as_millis()
+                );
+            }
+            Ok(())
+        })
+        .on_window_event(|window, event| {
+            if let WindowEvent::DragDrop(DragDropEvent::Drop { paths, .. }) = event {
+                let payload = DatasetDropped {
+                    paths: paths.clone(),
+                };
+                if let Err(error) = window.emit("dataset-dropped", payload) {
+                    eprintln!("mixtune-app: could not emit dataset-dropped: {error}");
+                }
+            }
+        })
+        .invoke_handler(tauri::generate_handler![
+            commands::app_info,
+            commands::models::list_models,
+            commands::models::add_model_folder,
+            commands::models::download_model,
+            commands::datasets::inspect_dataset,
+            commands::mix::list_templates,
+            commands::mix::preview_mix,
+            commands::train::start_training,
+            commands::train::pause_training,
+            commands::train::resume_training,
+            commands::train::cancel_training,
+            commands::train::list_runs,
+            commands::train::run_events,
+            commands::eval::evaluate,
+            commands::eval::export_eval_csv,
+            commands::summarize::summarize,
+            commands::summarize::summarize_file,
+            commands::summarize::export_summaries_csv,
+            commands::cancel_task,
+        ])
+        .run(tauri::generate_context!())
+        .expect("error while running the Mixtune app");
+}

@@ -1,0 +1,129 @@
+//! What the app keeps between commands: the device, the runs folder, model folders the user
+//! added, loaded models (loading is slow), running trainings and cancellable tasks.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use anyhow::Context;
+use mixtune::device::{self, DeviceChoice, SelectedDevice};
+use mixtune::model::{load_pretrained, resolve_model_dir, Pretrained};
+
+/// Env var: the runs folder (default `$XDG_DATA_HOME/mixtune/runs`).
+pub const RUNS_DIR_ENV: &str = "MIXTUNE_RUNS_DIR";
+/// Env var: model folders to list, separated like `PATH`.
+pub const EXTRA_MODELS_ENV: &str = "MIXTUNE_EXTRA_MODELS";
+
+/// A loaded model shared by commands; the mutex serializes generation on it.
+pub type SharedModel = Arc<Mutex<Pretrained>>;
+
+/// App state, managed by Tauri.
+pub struct AppState {
+    pub device: SelectedDevice,
+    pub runs_dir: PathBuf,
+    /// Folders added with `add_model_folder` or `MIXTUNE_EXTRA_MODELS`.
+    pub model_folders: Mutex<Vec<PathBuf>>,
+    /// Loaded models by resolved folder.
+    models: Mutex<HashMap<PathBuf, SharedModel>>,
+    /// Running trainings by run id.
+    pub runs: Mutex<HashMap<String, crate::commands::train::RunHandle>>,
+    /// Cancel flags of long evaluate / summarize_file tasks by task id.
+    pub tasks: Mutex<HashMap<String, Arc<AtomicBool>>>,
+}
+
+impl AppState {
+    /// State from the environment: device `auto`, runs folder, extra model folders.
+    pub fn from_env() -> anyhow::Result<Self> {
+        let device = device::select(DeviceChoice::Auto).context("selecting a device")?;
+        let runs_dir = runs_dir();
+        std::fs::create_dir_all(&runs_dir)
+            .with_context(|| format!("creating the runs folder {}", runs_dir.display()))?;
+        let model_folders = std::env::var_os(EXTRA_MODELS_ENV)
+            .map(|list| {
+                std::env::split_paths(&list)
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Self {
+            device,
+            runs_dir,
+            model_folders: Mutex::new(model_folders),
+            models: Mutex::new(HashMap::new()),
+            runs: Mutex::new(HashMap::new()),
+            tasks: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The model for `spec` (a folder or hub id), loaded once per folder and then reused.
+    pub fn model(&self, spec: &str) -> anyhow::Result<SharedModel> {
+        let dir =
+            resolve_model_dir(spec, false).with_context(|| format!("finding model `{spec}`"))?;
+        let key = dir.canonicalize().unwrap_or_else(|_| dir.clone());
+        if let Some(model) = lock(&self.models).get(&key) {
+            return Ok(model.clone());
+        }
+        // Loaded outside the lock: other models stay usable meanwhile.
+        let loaded = load_pretrained(&dir.to_string_lossy(), &self.device.device, false)
+            .with_context(|| format!("loading model {}", dir.display()))?;
+        let model = Arc::new(Mutex::new(loaded));
+        Ok(lock(&self.models).entry(key).or_insert(model).clone())
+    }
+
+    /// Registers a cancel flag for `task_id` (when given); removed by [`TaskGuard`]'s drop.
+    pub fn task(&self, task_id: Option<String>) -> TaskGuard<'_> {
+        let flag = Arc::new(AtomicBool::new(false));
+        if let Some(id) = &task_id {
+            lock(&self.tasks).insert(id.clone(), flag.clone());
+        }
+        TaskGuard {
+            state: self,
+            id: task_id,
+            flag,
+        }
+    }
+}
+
+/// A registered cancel flag, unregistered when dropped.
+pub struct TaskGuard<'a> {
+    state: &'a AppState,
+    id: Option<String>,
+    pub flag: Arc<AtomicBool>,
+}
+
+impl Drop for TaskGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(id) = &self.id {
+            lock(&self.state.tasks).remove(id);
+        }
+    }
+}
+
+/// Locks a mutex, recovering the data when a panicking thread poisoned it.
+pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// `$MIXTUNE_RUNS_DIR`, else `$XDG_DATA_HOME/mixtune/runs`, else `~/.local/share/mixtune/runs`.
+pub fn runs_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os(RUNS_DIR_ENV).filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    data_home().join("mixtune").join("runs")
+}
+
+fn data_home() -> PathBuf {
+    if let Some(dir) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
+    home.join(".local").join("share")
+}
+
+/// `path` made absolute against the current folder (paths typed in the UI may be relative).
+pub fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}

@@ -1,0 +1,196 @@
+//! The dataset-inspect report: one streaming pass over a file for its format, schema, row
+//! counts per split, preview records, length statistics and data-check problems. Shared by
+//! `mixtune data inspect` and the desktop app's `inspect_dataset`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::{
+    CheckReport, Checker, Format, LengthLimits, LoadOptions, Record, RecordReader, Schema,
+};
+use crate::mixture::preview::{clip, write_checks, LengthMeasure};
+use crate::mixture::{LengthStats, MixtureError};
+
+/// Length limits of the over-long check (in the measure's unit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub source: usize,
+    pub target: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            source: 512,
+            target: 128,
+        }
+    }
+}
+
+/// What `data inspect` reports (`--json` prints it as is).
+#[derive(Debug, Clone, Serialize)]
+pub struct InspectReport {
+    pub file: PathBuf,
+    pub format: Format,
+    pub columns: Vec<String>,
+    pub schema: Schema,
+    pub rows: usize,
+    /// Split name -> rows.
+    pub splits: BTreeMap<String, usize>,
+    /// The first records.
+    pub preview: Vec<Record>,
+    /// `tokens` or `words`.
+    pub length_unit: String,
+    pub input_lengths: LengthStats,
+    pub target_lengths: Option<LengthStats>,
+    pub checks: CheckReport,
+}
+
+/// Streams the whole file once: counts, lengths, checks and the first `preview_count` records.
+pub fn inspect(
+    file: &Path,
+    options: &LoadOptions,
+    measure: &LengthMeasure,
+    limits: Limits,
+    preview_count: usize,
+) -> Result<InspectReport, MixtureError> {
+    let reader = RecordReader::open(file, options)?;
+    let format = reader.format();
+    let columns = reader.columns().to_vec();
+    let schema = reader.schema().clone();
+    let count = &*measure.count;
+    let mut checker = Checker::new(Some(LengthLimits {
+        measure: count,
+        max_input: limits.source,
+        max_target: limits.target,
+    }));
+    let dataset = checker.dataset(&file.display().to_string());
+    let mut splits = BTreeMap::new();
+    let mut preview = Vec::new();
+    let mut input_lengths = Vec::new();
+    let mut target_lengths = Vec::new();
+    let mut rows = 0;
+    for record in reader {
+        let record = record?;
+        rows += 1;
+        *splits.entry(record.split.to_string()).or_insert(0) += 1;
+        input_lengths.push(count(record.input_text()));
+        if let Some(target) = record.target_text() {
+            target_lengths.push(count(target));
+        }
+        checker.add(dataset, &record);
+        if preview.len() < preview_count {
+            preview.push(record);
+        }
+    }
+    Ok(InspectReport {
+        file: file.into(),
+        format,
+        columns,
+        schema,
+        rows,
+        splits,
+        preview,
+        length_unit: measure.unit.to_string(),
+        input_lengths: LengthStats::new(&input_lengths, limits.source),
+        target_lengths: (!target_lengths.is_empty())
+            .then(|| LengthStats::new(&target_lengths, limits.target)),
+        checks: checker.finish(),
+    })
+}
+
+impl InspectReport {
+    /// The human-readable report `data inspect` prints.
+    pub fn to_text(&self) -> String {
+        let mut text = String::new();
+        let mut line = |line: String| {
+            text.push_str(&line);
+            text.push('\n');
+        };
+        line(format!("file:    {}", self.file.display()));
+        line(format!("format:  {}", self.format));
+        line(format!("columns: {}", self.columns.join(", ")));
+        line(format!("schema:  {}", self.schema.kind));
+        for (field, column) in &self.schema.fields {
+            line(format!("  {field:<10} <- {column}"));
+        }
+        line(format!(
+            "  id: {}  split: {}",
+            self.schema.id_column.as_deref().unwrap_or("(row number)"),
+            self.schema.split_column.as_deref().unwrap_or("(seeded)")
+        ));
+        let splits: Vec<String> = self
+            .splits
+            .iter()
+            .map(|(split, count)| format!("{split} {count}"))
+            .collect();
+        line(format!("rows:    {} ({})", self.rows, splits.join(", ")));
+        for record in &self.preview {
+            line(format!(
+                "\n-- {} [{}] {}",
+                record.id, record.split, record.location
+            ));
+            for (field, value) in &record.fields {
+                line(format!("  {field}: {}", clip(value, 300)));
+            }
+        }
+        line(
+            format!(
+                "\ninput length ({}): {}",
+                self.length_unit, self.input_lengths
+            )
+            .trim_end()
+            .to_string(),
+        );
+        if let Some(target) = &self.target_lengths {
+            line(
+                format!("target length ({}): {}", self.length_unit, target)
+                    .trim_end()
+                    .to_string(),
+            );
+        }
+        line(format!("\nproblems: {}", self.checks.problem_count()));
+        let mut findings = String::new();
+        // Writing into a String cannot fail.
+        let _ = write_checks(&mut findings, &self.checks);
+        text.push_str(&findings);
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inspects_a_jsonl_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("chats.jsonl");
+        let rows: String = (0..5)
+            .map(|i| {
+                format!(
+                    "{{\"id\": \"d{i}\", \"dialogue\": \"#Person1#: hi {i}\\n#Person2#: hello\", \"summary\": \"they greet\"}}\n"
+                )
+            })
+            .collect();
+        std::fs::write(&path, rows).unwrap();
+        let measure = LengthMeasure::new(None).unwrap();
+        let report = inspect(
+            &path,
+            &LoadOptions::default(),
+            &measure,
+            Limits::default(),
+            2,
+        )
+        .unwrap();
+        assert_eq!(report.rows, 5);
+        assert_eq!(report.format, Format::Jsonl);
+        assert_eq!(report.preview.len(), 2);
+        assert_eq!(report.length_unit, "words");
+        assert!(report.to_text().contains("rows:    5"));
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["rows"], 5);
+    }
+}

@@ -1,0 +1,314 @@
+// Mixtune desktop E2E: the built app under Xvfb, driven through tauri-driver (WebDriver).
+// Started by scripts/e2e.sh, which sets the environment read below. Every page gets a
+// screenshot in $MIXTUNE_E2E_ARTIFACTS; a screenshot that looks blank fails the test.
+// Measurements (cold start, idle RSS, binary size, chart updates/s) are printed and written
+// to measurements.json beside the screenshots.
+
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { Session, waitForServer, waitUntil } from './webdriver.mjs';
+
+const env = (name, fallback) => {
+  const value = process.env[name] ?? fallback;
+  if (value === undefined) throw new Error(`e2e: ${name} is not set (run scripts/e2e.sh)`);
+  return value;
+};
+const APP = env('MIXTUNE_E2E_APP');
+const DATA = env('MIXTUNE_E2E_DATA');
+const ARTIFACTS = env('MIXTUNE_E2E_ARTIFACTS');
+const MODEL_DIR = env('MIXTUNE_EXTRA_MODELS');
+const TAURI_DRIVER = env('TAURI_DRIVER', 'tauri-driver');
+const NATIVE_DRIVER = env('WEBKIT_WEBDRIVER', '/usr/bin/WebKitWebDriver');
+const PORT = Number(env('MIXTUNE_E2E_PORT', '4444'));
+const TRAIN_TIMEOUT_MS = Number(env('MIXTUNE_E2E_TRAIN_TIMEOUT_MS', '240000'));
+
+const CHAT = [
+  'Alice: Hi Bob, are we still meeting at noon to plan the trip?',
+  'Bob: Yes, at the cafe next to the station. I will bring the maps.',
+  'Alice: Great, I will book the train tickets tonight.',
+].join('\n');
+
+const measurements = {};
+const log = (...args) => console.log('[e2e]', ...args);
+fs.mkdirSync(ARTIFACTS, { recursive: true });
+
+// ---------------------------------------------------------------- processes and memory
+
+function appPid() {
+  const target = fs.realpathSync(APP);
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (fs.readlinkSync(`/proc/${entry}/exe`) === target) return Number(entry);
+    } catch {
+      // Not ours or gone.
+    }
+  }
+  return null;
+}
+
+function status(pid) {
+  try {
+    const text = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    const field = (name) => text.match(new RegExp(`^${name}:\\s*(.*)$`, 'm'))?.[1]?.trim();
+    return { name: field('Name'), ppid: Number(field('PPid')), rssKb: parseInt(field('VmRSS') ?? '0', 10) };
+  } catch {
+    return null;
+  }
+}
+
+/** RSS of the app process and of the WebKit processes it started (web content, network). */
+function memory() {
+  const pid = appPid();
+  if (!pid) return null;
+  const app = status(pid);
+  const children = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const s = status(Number(entry));
+    if (s && s.ppid === pid) children.push(s);
+  }
+  const mb = (kb) => Math.round((kb / 1024) * 10) / 10;
+  return {
+    app_rss_mb: mb(app?.rssKb ?? 0),
+    webkit_rss_mb: mb(children.reduce((sum, c) => sum + c.rssKb, 0)),
+    total_rss_mb: mb((app?.rssKb ?? 0) + children.reduce((sum, c) => sum + c.rssKb, 0)),
+    webkit_processes: children.map((c) => c.name),
+  };
+}
+
+// ---------------------------------------------------------------- screenshots
+
+/** Rough blank check: a rendered page has many distinct byte values after inflating. */
+function looksBlank(png) {
+  let offset = 8;
+  const idat = [];
+  while (offset < png.length) {
+    const length = png.readUInt32BE(offset);
+    const type = png.toString('ascii', offset + 4, offset + 8);
+    if (type === 'IDAT') idat.push(png.subarray(offset + 8, offset + 8 + length));
+    offset += 12 + length;
+  }
+  const raw = zlib.inflateSync(Buffer.concat(idat));
+  const counts = new Map();
+  for (let i = 0; i < raw.length; i += 7) counts.set(raw[i], (counts.get(raw[i]) ?? 0) + 1);
+  // A uniform window inflates to (nearly) one repeated value.
+  const top = Math.max(...counts.values());
+  return counts.size < 12 || top / (raw.length / 7) > 0.985;
+}
+
+async function shot(session, name) {
+  const png = await session.screenshot();
+  const file = path.join(ARTIFACTS, `${name}.png`);
+  fs.writeFileSync(file, png);
+  if (looksBlank(png)) throw new Error(`screenshot ${file} looks blank (a uniform window)`);
+  log(`screenshot ${file} (${png.length} bytes)`);
+}
+
+// ---------------------------------------------------------------- steps
+
+async function go(session, page) {
+  const link = await session.testid(`nav-${page}`);
+  await link.click();
+  await waitUntil(async () => (await link.attribute('aria-current')) === 'page', {
+    what: `the ${page} page to be current`,
+  });
+}
+
+async function typeInto(session, testid, text) {
+  const input = await session.testid(testid);
+  await input.clear();
+  await input.type(text);
+  return input;
+}
+
+/** Selects the option of `<select data-testid=testid>` whose text or value contains `want`. */
+async function choose(session, testid, want) {
+  const select = await session.testid(testid);
+  const options = await waitUntil(
+    async () => {
+      const found = await select.find('option');
+      for (const option of found) {
+        const label = `${await option.text()} ${await option.property('value')}`;
+        if (label.includes(want)) return [option];
+      }
+      return null;
+    },
+    { what: `an option containing "${want}" in ${testid}`, onTimeout: () => session.describePage() },
+  );
+  await options[0].click();
+  // WebKitWebDriver clicks on <option> do not always fire `change`: set it explicitly too.
+  await session.exec(
+    `const s = arguments[0]; const want = arguments[1];
+     const o = [...s.options].find((o) => (o.text + ' ' + o.value).includes(want));
+     if (o && s.value !== o.value) { s.value = o.value; }
+     s.dispatchEvent(new Event('input', { bubbles: true }));
+     s.dispatchEvent(new Event('change', { bubbles: true }));`,
+    [{ 'element-6066-11e4-a52e-4f735466cecf': select.id }, want],
+  );
+}
+
+async function errorBanner(session) {
+  const banner = await session.findOne('[data-testid="error-banner"]');
+  return banner ? await banner.text() : '';
+}
+
+async function scenario(session, launchedAt) {
+  // Cold start: launch until the first page answered from Rust (device label filled in).
+  const device = await session.testid('device-label', { timeoutMs: 60000 });
+  await waitUntil(async () => (await device.text()).trim().length > 0, { what: 'the device label' });
+  measurements.cold_start_to_interactive_ms = Date.now() - launchedAt;
+  log(`interactive after ${measurements.cold_start_to_interactive_ms} ms; device: ${await device.text()}`);
+
+  // Models: the fixture comes from MIXTUNE_EXTRA_MODELS.
+  await go(session, 'models');
+  const models = await session.testid('models-table');
+  await waitUntil(async () => (await models.text()).includes('tiny-flan'), {
+    what: 'tiny-flan in the models table',
+    onTimeout: () => session.describePage(),
+  });
+  await new Promise((r) => setTimeout(r, 1500));
+  measurements.idle_memory_at_start = memory();
+  await shot(session, '01-models');
+
+  // Datasets: a typed path takes the same Rust path as a drop.
+  await go(session, 'datasets');
+  await typeInto(session, 'dataset-path-input', DATA);
+  await (await session.testid('dataset-load-button')).click();
+  const table = await session.testid('dataset-preview-table', { timeoutMs: 30000 });
+  await waitUntil(async () => (await table.find('tbody tr')).length > 0, {
+    what: 'rows in the dataset preview table',
+    onTimeout: async () => `error banner: ${await errorBanner(session)}\n${await session.describePage()}`,
+  });
+  await shot(session, '02-datasets');
+
+  await mixPage(session);
+  await trainPage(session);
+
+  await go(session, 'evaluate');
+  await session.testid('eval-run', { timeoutMs: 10000 }).catch(() => null);
+  await new Promise((r) => setTimeout(r, 500));
+  await shot(session, '05-evaluate');
+
+  await summarizePage(session);
+  await new Promise((r) => setTimeout(r, 1500));
+  measurements.memory_after_scenario = memory();
+}
+
+async function mixPage(session) {
+  await go(session, 'mix');
+  for (const template of ['dialogue_summary', 'dialogue_topic']) {
+    await choose(session, 'mix-dataset-select', path.basename(DATA, '.jsonl'));
+    await choose(session, 'mix-template-select', template);
+    await (await session.testid('mix-task-add')).click();
+  }
+  await waitUntil(async () => (await session.find('[data-testid="mix-task-row"]')).length === 2, {
+    what: 'two tasks in the mix',
+    onTimeout: () => session.describePage(),
+  });
+  const shares = await session.testid('mix-shares');
+  await waitUntil(async () => /\d/.test(await shares.text()), { what: 'mix shares' });
+  await new Promise((r) => setTimeout(r, 1500));
+  const previewError = await session.findOne('[data-testid="mix-preview-error"]');
+  if (previewError) throw new Error(`mix preview failed: ${await previewError.text()}`);
+  await shot(session, '03-mix');
+}
+
+async function trainPage(session) {
+  await go(session, 'train');
+  await choose(session, 'train-model-select', 'tiny-flan');
+  await typeInto(session, 'train-max-steps', '30');
+  await typeInto(session, 'train-batch-size', '2');
+  // Validation at the end only, so the chart's points come from steps.
+  await typeInto(session, 'train-eval-every', '0');
+  await (await session.testid('train-start')).click();
+  const chart = await session.testid('loss-chart', { timeoutMs: 30000 });
+  // Count the chart's data changes as they happen.
+  await session.exec(
+    `const el = arguments[0]; window.__chartUpdates = [];
+     new MutationObserver(() => window.__chartUpdates.push([performance.now(), Number(el.getAttribute('data-points'))]))
+       .observe(el, { attributes: true, attributeFilter: ['data-points'] });`,
+    [{ 'element-6066-11e4-a52e-4f735466cecf': chart.id }],
+  );
+  await waitUntil(async () => Number(await chart.attribute('data-points')) > 0, {
+    timeoutMs: TRAIN_TIMEOUT_MS,
+    what: 'points on the loss chart',
+    onTimeout: async () => `error banner: ${await errorBanner(session)}\n${await session.describePage()}`,
+  });
+  await shot(session, '04-train-running');
+  // Let it finish (or time out), then measure the chart's update rate.
+  await waitUntil(
+    async () => /finished|cancelled|failed/i.test(await (await session.testid('train-status')).text()),
+    { timeoutMs: TRAIN_TIMEOUT_MS, what: 'the run to end', onTimeout: () => session.describePage() },
+  ).catch((error) => log(`note: ${error.message.split('\n')[0]}`));
+  const updates = await session.exec('return window.__chartUpdates || []');
+  if (updates.length >= 2) {
+    const seconds = (updates[updates.length - 1][0] - updates[0][0]) / 1000;
+    measurements.chart_updates = updates.length;
+    measurements.chart_points = updates[updates.length - 1][1];
+    measurements.chart_updates_per_s = seconds > 0 ? Math.round((updates.length / seconds) * 10) / 10 : null;
+  }
+  const status = await (await session.testid('train-status')).text();
+  if (/failed/i.test(status)) throw new Error(`training failed: ${status}`);
+  await shot(session, '04-train');
+}
+
+async function summarizePage(session) {
+  await go(session, 'summarize');
+  await choose(session, 'summarize-model-select', 'tiny-flan');
+  await typeInto(session, 'summarize-input', CHAT);
+  await (await session.testid('summarize-run')).click();
+  const output = await session.testid('summarize-output', { timeoutMs: 60000 });
+  await waitUntil(async () => (await output.text()).trim().length > 0, {
+    timeoutMs: 60000,
+    what: 'a non-empty summary',
+    onTimeout: async () => `error banner: ${await errorBanner(session)}\n${await session.describePage()}`,
+  });
+  log(`summary: ${JSON.stringify((await output.text()).slice(0, 200))}`);
+  await shot(session, '06-summarize');
+}
+
+// ---------------------------------------------------------------- main
+
+async function main() {
+  measurements.binary = APP;
+  measurements.binary_size_mb = Math.round((fs.statSync(APP).size / 1048576) * 10) / 10;
+  const driver = spawn(TAURI_DRIVER, ['--port', String(PORT), '--native-driver', NATIVE_DRIVER], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const base = `http://127.0.0.1:${PORT}`;
+  let session = null;
+  let failure = null;
+  try {
+    await waitForServer(`${base}/status`);
+    const launchedAt = Date.now();
+    session = await Session.create(base, {
+      alwaysMatch: { 'tauri:options': { application: APP } },
+    });
+    await scenario(session, launchedAt);
+  } catch (error) {
+    failure = error;
+    if (session) {
+      try {
+        fs.writeFileSync(path.join(ARTIFACTS, 'failure.png'), await session.screenshot());
+        log(`failure screenshot: ${path.join(ARTIFACTS, 'failure.png')}`);
+      } catch {
+        // No window left to capture.
+      }
+    }
+  } finally {
+    if (session) await session.delete();
+    driver.kill('SIGTERM');
+  }
+  fs.writeFileSync(path.join(ARTIFACTS, 'measurements.json'), JSON.stringify(measurements, null, 2));
+  log('measurements', JSON.stringify(measurements, null, 2));
+  if (failure) {
+    console.error(`[e2e] FAILED: ${failure.stack ?? failure}`);
+    process.exit(1);
+  }
+  log('PASSED');
+}
+
+await main();
