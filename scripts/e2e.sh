@@ -46,6 +46,10 @@ export MIXTUNE_EXTRA_MODELS="$(cd "$SHARED/fixtures/tiny-flan" && pwd)"
 export MIXTUNE_TIMING=1
 # WebKitGTK under Xvfb renders a blank window with compositing on.
 export WEBKIT_DISABLE_COMPOSITING_MODE=1
+# navigator.language comes from the locale; under LANG=C (CI containers) it is "C", which
+# Intl rejects ("invalid language tag: C") and the UI fails to mount. Pin an English one.
+unset LC_ALL
+export LANG=en_US.UTF-8 LANGUAGE=en_US
 export MIXTUNE_E2E_APP="$APP"
 export MIXTUNE_E2E_DATA="$WORK/data/dialogsum-e2e.jsonl"
 export MIXTUNE_E2E_ARTIFACTS="$ARTIFACTS"

@@ -81,22 +81,73 @@ function memory() {
 
 // ---------------------------------------------------------------- screenshots
 
-/** Rough blank check: a rendered page has many distinct byte values after inflating. */
-function looksBlank(png) {
+/** Decodes an 8-bit RGB/RGBA PNG (what WebDriver returns) to { width, height, channels, pixels }. */
+function decodePng(png) {
   let offset = 8;
+  let width = 0;
+  let height = 0;
+  let channels = 4;
   const idat = [];
   while (offset < png.length) {
     const length = png.readUInt32BE(offset);
     const type = png.toString('ascii', offset + 4, offset + 8);
-    if (type === 'IDAT') idat.push(png.subarray(offset + 8, offset + 8 + length));
+    const data = png.subarray(offset + 8, offset + 8 + length);
+    if (type === 'IHDR') {
+      width = data.readUInt32BE(0);
+      height = data.readUInt32BE(4);
+      if (data[8] !== 8 || ![2, 6].includes(data[9]) || data[12] !== 0) {
+        throw new Error(`unsupported PNG (bit depth ${data[8]}, colour type ${data[9]}, interlace ${data[12]})`);
+      }
+      channels = data[9] === 6 ? 4 : 3;
+    } else if (type === 'IDAT') {
+      idat.push(data);
+    }
     offset += 12 + length;
   }
   const raw = zlib.inflateSync(Buffer.concat(idat));
+  const stride = width * channels;
+  const pixels = Buffer.alloc(stride * height);
+  for (let y = 0; y < height; y++) {
+    const filter = raw[y * (stride + 1)];
+    const line = raw.subarray(y * (stride + 1) + 1, (y + 1) * (stride + 1));
+    const out = pixels.subarray(y * stride, (y + 1) * stride);
+    const prev = y > 0 ? pixels.subarray((y - 1) * stride, y * stride) : null;
+    for (let x = 0; x < stride; x++) {
+      const a = x >= channels ? out[x - channels] : 0;
+      const b = prev ? prev[x] : 0;
+      const c = prev && x >= channels ? prev[x - channels] : 0;
+      let value = line[x];
+      if (filter === 1) value += a;
+      else if (filter === 2) value += b;
+      else if (filter === 3) value += (a + b) >> 1;
+      else if (filter === 4) {
+        const p = a + b - c;
+        const pa = Math.abs(p - a);
+        const pb = Math.abs(p - b);
+        const pc = Math.abs(p - c);
+        value += pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+      }
+      out[x] = value & 0xff;
+    }
+  }
+  return { width, height, channels, pixels };
+}
+
+/** Blank: (nearly) one colour everywhere, as a window that rendered nothing. */
+function looksBlank(png) {
+  const { width, height, channels, pixels } = decodePng(png);
   const counts = new Map();
-  for (let i = 0; i < raw.length; i += 7) counts.set(raw[i], (counts.get(raw[i]) ?? 0) + 1);
-  // A uniform window inflates to (nearly) one repeated value.
-  const top = Math.max(...counts.values());
-  return counts.size < 12 || top / (raw.length / 7) > 0.985;
+  let samples = 0;
+  for (let y = 0; y < height; y += 3) {
+    for (let x = 0; x < width; x += 3) {
+      const i = (y * width + x) * channels;
+      const key = (pixels[i] << 16) | (pixels[i + 1] << 8) | pixels[i + 2];
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+      samples++;
+    }
+  }
+  const dominant = Math.max(...counts.values()) / samples;
+  return counts.size < 8 || dominant > 0.995;
 }
 
 async function shot(session, name) {
@@ -120,7 +171,8 @@ async function go(session, page) {
 async function typeInto(session, testid, text) {
   const input = await session.testid(testid);
   await input.clear();
-  await input.type(text);
+  // WebKitWebDriver drops a plain "\n": send the Enter key for line breaks.
+  await input.type(text.replaceAll('\n', '\uE007'));
   return input;
 }
 
@@ -187,10 +239,7 @@ async function scenario(session, launchedAt) {
   await mixPage(session);
   await trainPage(session);
 
-  await go(session, 'evaluate');
-  await session.testid('eval-run', { timeoutMs: 10000 }).catch(() => null);
-  await new Promise((r) => setTimeout(r, 500));
-  await shot(session, '05-evaluate');
+  await evaluatePage(session);
 
   await summarizePage(session);
   await new Promise((r) => setTimeout(r, 1500));
@@ -237,6 +286,7 @@ async function trainPage(session) {
     what: 'points on the loss chart',
     onTimeout: async () => `error banner: ${await errorBanner(session)}\n${await session.describePage()}`,
   });
+  await session.exec('arguments[0].scrollIntoView({ block: "center" })', [{ 'element-6066-11e4-a52e-4f735466cecf': chart.id }]);
   await shot(session, '04-train-running');
   // Let it finish (or time out), then measure the chart's update rate.
   await waitUntil(
@@ -252,7 +302,26 @@ async function trainPage(session) {
   }
   const status = await (await session.testid('train-status')).text();
   if (/failed/i.test(status)) throw new Error(`training failed: ${status}`);
+  await session.exec('arguments[0].scrollIntoView({ block: "center" })', [{ 'element-6066-11e4-a52e-4f735466cecf': chart.id }]);
+  await new Promise((r) => setTimeout(r, 500));
   await shot(session, '04-train');
+}
+
+async function evaluatePage(session) {
+  await go(session, 'evaluate');
+  await choose(session, 'eval-model-select', 'tiny-flan');
+  await typeInto(session, 'eval-data-input', DATA);
+  const run = await session.testid('eval-run');
+  await waitUntil(() => run.enabled(), { what: 'the Evaluate button to be enabled', onTimeout: () => session.describePage() });
+  await run.click();
+  const table = await session.testid('eval-table', { timeoutMs: 180000 });
+  await waitUntil(async () => /\d/.test(await table.text()), {
+    timeoutMs: 180000,
+    what: 'ROUGE scores in the evaluation table',
+    onTimeout: async () => `error banner: ${await errorBanner(session)}\n${await session.describePage()}`,
+  });
+  log(`evaluation: ${JSON.stringify((await table.text()).replace(/\s+/g, ' ').slice(0, 200))}`);
+  await shot(session, '05-evaluate');
 }
 
 async function summarizePage(session) {
@@ -266,6 +335,8 @@ async function summarizePage(session) {
     what: 'a non-empty summary',
     onTimeout: async () => `error banner: ${await errorBanner(session)}\n${await session.describePage()}`,
   });
+  const run = await session.testid('summarize-run');
+  await waitUntil(() => run.enabled(), { timeoutMs: 60000, what: 'the summary to finish streaming' });
   log(`summary: ${JSON.stringify((await output.text()).slice(0, 200))}`);
   await shot(session, '06-summarize');
 }

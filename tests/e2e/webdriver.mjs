@@ -63,8 +63,21 @@ export class Session {
     return this.cmd('POST', '/execute/async', { script, args });
   }
 
+  /**
+   * A PNG of the window. WebKitWebDriver snapshots after the next presentation update, and
+   * with compositing off (needed under Xvfb) an idle page never presents again, so the
+   * request hangs: a 1-px element that changes colour every 50 ms keeps frames coming.
+   */
   async screenshot() {
-    return Buffer.from(await this.cmd('GET', '/screenshot'), 'base64');
+    await this.exec(`if (!window.__e2eNudge) {
+      const d = document.createElement('div');
+      d.setAttribute('aria-hidden', 'true');
+      d.style.cssText = 'position:fixed;right:0;bottom:0;width:1px;height:1px;pointer-events:none;z-index:2147483647';
+      document.body.appendChild(d);
+      let i = 0;
+      window.__e2eNudge = setInterval(() => { d.style.background = i++ % 2 ? 'rgba(0,0,0,0.01)' : 'rgba(0,0,0,0.02)'; }, 50);
+    }`);
+    return Buffer.from(await request(this.base, 'GET', `/session/${this.id}/screenshot`, undefined, 30000), 'base64');
   }
 
   /** The visible text of the page (for failure messages). */
