@@ -307,7 +307,7 @@ mod tests {
         )
         .unwrap();
         let runs = tempfile::tempdir().unwrap();
-        let listed = list_models(hub.path(), &[fixture.clone()], runs.path());
+        let listed = list_models(hub.path(), std::slice::from_ref(&fixture), runs.path());
         let ids: Vec<&str> = listed.iter().map(|m| m.id.as_str()).collect();
         assert_eq!(ids, ["google/tiny", "tiny-flan"]);
         assert_eq!(listed[0].source, ModelSource::Cache);
