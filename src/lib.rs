@@ -5,7 +5,8 @@ pub mod catalog;
 pub mod data;
 pub mod device;
 pub mod eval {
-    //! Evaluation metrics.
+    //! Evaluation metrics and model comparison.
+    pub mod compare;
     pub mod lcs;
     pub mod porter;
     pub mod rouge;

@@ -56,7 +56,8 @@ fn train_writes_metrics_and_a_loadable_trained_model() {
     let metrics = std::fs::read_to_string(out_dir.join("metrics.jsonl")).unwrap();
     let steps: Vec<serde_json::Value> = metrics
         .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|event| event["kind"] == "step")
         .collect();
     assert_eq!(steps.len(), 4);
     for (i, step) in steps.iter().enumerate() {

@@ -88,7 +88,7 @@ fn loss_falls_on_a_fixed_batch() {
     let last5 = losses[25..].iter().sum::<f64>() / 5.0;
     assert!(last5 < first * 0.5, "losses {losses:?}");
 
-    let schedule = config.lr_schedule();
+    let schedule = config.lr_schedule(config.max_steps);
     for (i, m) in metrics.iter().enumerate() {
         assert_eq!(m.step, i + 1);
         assert_eq!(m.learning_rate, schedule.lr_at(i));

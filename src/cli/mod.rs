@@ -4,9 +4,11 @@ mod bench;
 mod bench_data;
 mod bench_train;
 mod data_cmd;
+mod eval_cmd;
 mod infer;
 mod mix_cmd;
 mod rouge_cmd;
+mod runs_cmd;
 mod train_cmd;
 
 use clap::{Parser, Subcommand};
@@ -37,6 +39,10 @@ enum Command {
     Mix(mix_cmd::MixCommand),
     /// Fine-tune on a task mixture as a run config (TOML) describes.
     Train(train_cmd::TrainArgs),
+    /// Evaluate a model (optionally against another) on a dataset: ROUGE table and predictions.
+    Eval(eval_cmd::EvalArgs),
+    /// List training runs under a folder.
+    Runs(runs_cmd::RunsArgs),
     /// ROUGE-1/2/L/Lsum of predictions against references (one example per line).
     Rouge(rouge_cmd::RougeArgs),
     /// Speed benchmarks (not tests): prints figures next to a reference run.
@@ -55,6 +61,8 @@ pub fn main() -> std::process::ExitCode {
         Command::Data(cmd) => data_cmd::run_data(cmd),
         Command::Mix(cmd) => mix_cmd::run_mix(cmd),
         Command::Train(args) => train_cmd::run_train(args),
+        Command::Eval(args) => eval_cmd::run_eval(args),
+        Command::Runs(args) => runs_cmd::run_runs(args),
         Command::Rouge(args) => rouge_cmd::run_rouge(args),
         Command::Bench(cmd) => bench::run(cmd),
     };

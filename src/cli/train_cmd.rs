@@ -1,4 +1,5 @@
-//! `mixtune train --config run.toml`: a training run with a progress bar and a metrics log.
+//! `mixtune train --config run.toml [--resume]`: a training run with a progress bar, live
+//! validation lines and the event log (`metrics.jsonl`) in the run folder.
 
 use std::path::PathBuf;
 
@@ -7,18 +8,22 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use mixtune::device::{self, DeviceChoice};
-use mixtune::train::run::run_from_file;
-use mixtune::train::{StepMetrics, TrainConfig};
+use mixtune::train::events::RunEvent;
+use mixtune::train::session::{run_from_file, RunControl, RunOptions};
+use mixtune::train::TrainConfig;
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
-    /// The run config (TOML): model, mixture, output_dir, max_steps, optimizer settings.
+    /// The run config (TOML): model, mixture, output_dir, max_steps or epochs, method, optimizer...
     #[arg(long)]
     config: PathBuf,
+    /// Continue from the latest checkpoint in the run's output_dir.
+    #[arg(long)]
+    resume: bool,
     /// auto, gpu or cpu.
     #[arg(long, default_value = "auto")]
     device: String,
-    /// Print each step's metrics and the summary as JSON lines instead of a progress bar.
+    /// Print every event as a JSON line instead of a progress bar.
     #[arg(long)]
     json: bool,
 }
@@ -26,42 +31,111 @@ pub struct TrainArgs {
 pub fn run_train(args: TrainArgs) -> Result<()> {
     let selected = device::select(args.device.parse::<DeviceChoice>()?)?;
     // Read once up front so a bad config fails before the model loads.
-    let config = TrainConfig::from_file(&args.config)?;
+    TrainConfig::from_file(&args.config)?;
     let bar = if args.json {
         ProgressBar::hidden()
     } else {
         eprintln!("training on {}", selected.label);
-        ProgressBar::new(config.max_steps as u64).with_style(
+        ProgressBar::new(0).with_style(
             ProgressStyle::with_template("{bar:40} {pos}/{len} steps  {msg}  [{elapsed} < {eta}]")
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
         )
     };
     let json = args.json;
-    let mut on_step = |m: &StepMetrics| {
+    let mut on_event = |event: &RunEvent| {
         if json {
-            if let Ok(line) = serde_json::to_string(m) {
+            if let Ok(line) = serde_json::to_string(event) {
                 println!("{line}");
             }
-        } else {
-            bar.set_position(m.step as u64);
-            bar.set_message(format!(
-                "loss {:.4}  lr {:.2e}  |g| {:.3}  {:.0} tok/s",
-                m.loss, m.learning_rate, m.grad_norm, m.tokens_per_s
-            ));
+            return;
+        }
+        match event {
+            RunEvent::Started {
+                total_steps,
+                start_step,
+                trainable_parameters,
+                total_parameters,
+                ..
+            } => {
+                bar.set_length(*total_steps as u64);
+                bar.set_position(*start_step as u64);
+                bar.println(format!(
+                    "trainable parameters: {trainable_parameters} of {total_parameters}{}",
+                    if *start_step > 0 {
+                        format!("; resuming at step {start_step}")
+                    } else {
+                        String::new()
+                    }
+                ));
+            }
+            RunEvent::Step(m) => {
+                bar.set_position(m.step as u64);
+                bar.set_message(format!(
+                    "loss {:.4}  lr {:.2e}  |g| {:.3}  {:.0} tok/s",
+                    m.loss, m.learning_rate, m.grad_norm, m.tokens_per_s
+                ));
+            }
+            RunEvent::Eval(e) => {
+                let tasks: Vec<String> = e
+                    .tasks
+                    .iter()
+                    .map(|(task, t)| {
+                        format!(
+                            "{task}: loss {:.3} R1 {:.4} RL {:.4}",
+                            t.loss, t.rouge1, t.rouge_l
+                        )
+                    })
+                    .collect();
+                bar.println(format!(
+                    "step {}: val_loss {:.4}{}  {}",
+                    e.step,
+                    e.val_loss,
+                    if e.best { " (best)" } else { "" },
+                    tasks.join("; ")
+                ));
+            }
+            RunEvent::Checkpoint { path, .. } => {
+                bar.println(format!("checkpoint {}", path.display()));
+            }
+            RunEvent::Cancelled { step, .. } => bar.println(format!("cancelled at step {step}")),
+            RunEvent::Failed { .. }
+            | RunEvent::Finished(_)
+            | RunEvent::Paused { .. }
+            | RunEvent::Resumed { .. } => {}
         }
     };
-    let summary = run_from_file(&args.config, &selected.device, !json, &mut on_step)
-        .with_context(|| format!("training with {}", args.config.display()))?;
+    let options = RunOptions {
+        show_progress: !json,
+        resume: args.resume,
+    };
+    let control = RunControl::new();
+    let summary = run_from_file(
+        &args.config,
+        &selected.device,
+        &options,
+        &control,
+        &mut on_event,
+    )
+    .with_context(|| format!("training with {}", args.config.display()))?;
     bar.finish();
     if json {
         println!("{}", serde_json::json!({ "summary": summary }));
     } else {
         println!(
-            "{} steps, loss {} -> {}; model in {}",
+            "{} steps, loss {} -> {}{}; model in {}{}",
             summary.steps,
             summary.first_loss.map_or("-".into(), |l| format!("{l:.4}")),
             summary.last_loss.map_or("-".into(), |l| format!("{l:.4}")),
-            summary.model_dir.display()
+            if summary.stopped_early {
+                " (stopped early)"
+            } else {
+                ""
+            },
+            summary.model_dir.display(),
+            summary
+                .adapter_dir
+                .as_ref()
+                .map_or(String::new(), |d| format!(", adapter in {}", d.display()))
         );
     }
     Ok(())

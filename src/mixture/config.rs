@@ -102,6 +102,10 @@ pub struct TaskConfig {
     pub format: Option<Format>,
     /// Treat the whole file as this split instead of splitting it.
     pub split: Option<Split>,
+    /// A separate file of held-out examples for validation during training (same columns
+    /// and format as `data`); when absent, `data`'s validation split is used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_data: Option<PathBuf>,
 }
 
 /// A parsed config with the folder its relative paths resolve against.
@@ -119,6 +123,11 @@ impl LoadedConfig {
     /// A task's data path, resolved against the config folder.
     pub fn data_path(&self, task: &TaskConfig) -> PathBuf {
         self.base_dir.join(&task.data)
+    }
+
+    /// A task's validation file, resolved against the config folder.
+    pub fn eval_data_path(&self, task: &TaskConfig) -> Option<PathBuf> {
+        task.eval_data.as_ref().map(|path| self.base_dir.join(path))
     }
 }
 

@@ -33,6 +33,9 @@ pub struct Task {
     pub train: Vec<usize>,
     /// Configured weight (1 when not given).
     pub weight: f64,
+    /// Held-out records for validation: `eval_data`'s records, else `dataset`'s
+    /// validation split.
+    pub validation: Vec<Record>,
 }
 
 impl Task {
@@ -115,12 +118,28 @@ impl Mixture {
             for phrasing in 0..templates.phrasings.len() {
                 templates.render(&first.fields, phrasing, &first.id)?;
             }
+            let validation = match config.eval_data_path(task) {
+                Some(eval_path) => {
+                    let eval_options = LoadOptions {
+                        split: Some(Split::Validation),
+                        ..options.clone()
+                    };
+                    let eval = data::load(&eval_path, &eval_options)?;
+                    templates.require_fields(
+                        &eval_path,
+                        eval.schema.fields.keys().map(String::as_str),
+                    )?;
+                    eval.records
+                }
+                None => dataset.split(Split::Validation).cloned().collect(),
+            };
             tasks.push(Task {
                 name: task.name.clone(),
                 dataset,
                 templates,
                 train,
                 weight: task.weight.unwrap_or(1.0),
+                validation,
             });
         }
         let sizes: Vec<usize> = tasks.iter().map(|task| task.train.len()).collect();
@@ -161,6 +180,30 @@ impl Mixture {
     /// A sampler from the start, seeded by the config.
     pub fn sampler(&self) -> Result<Sampler, MixtureError> {
         Sampler::new(self.plan(), self.config.config.mixture.seed)
+    }
+
+    /// The first `limit` validation examples of every task, rendered with the task's first
+    /// (default) phrasing.
+    pub fn validation_examples(&self, limit: usize) -> Result<Vec<RenderedExample>, MixtureError> {
+        let mut out = Vec::new();
+        for task in &self.tasks {
+            for record in task.validation.iter().take(limit) {
+                let (source, target) = task.templates.render(&record.fields, 0, &record.id)?;
+                out.push(RenderedExample {
+                    task: task.name.clone(),
+                    example_id: record.id.clone(),
+                    phrasing: task.templates.phrasings[0].name.clone(),
+                    source,
+                    target,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Training examples in the mixture (all tasks' train splits).
+    pub fn train_examples(&self) -> usize {
+        self.tasks.iter().map(|task| task.train.len()).sum()
     }
 
     /// Renders a sample into its (source, target) texts.

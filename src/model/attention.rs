@@ -7,7 +7,7 @@ use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use super::config::T5Config;
-use super::layers::random_linear;
+use super::layers::{project, random_linear};
 
 /// Bucket of one relative position `memory_position - query_position`, as HF's
 /// `_relative_position_bucket`.
@@ -96,6 +96,9 @@ pub struct T5Attention {
     pub num_buckets: usize,
     #[module(skip)]
     pub max_distance: usize,
+    /// Dropout on LoRA adapters' inputs while training (0 without LoRA).
+    #[module(skip)]
+    pub lora_dropout: f64,
 }
 
 impl T5Attention {
@@ -122,6 +125,7 @@ impl T5Attention {
             d_kv: config.d_kv,
             num_buckets: config.relative_attention_num_buckets,
             max_distance: config.relative_attention_max_distance,
+            lora_dropout: 0.0,
         }
     }
 
@@ -135,8 +139,8 @@ impl T5Attention {
     /// Projects `hidden` `[batch, kv_len, d_model]` to keys and values.
     pub fn project_kv(&self, hidden: Tensor<3>) -> KvCache {
         KvCache {
-            keys: self.split_heads(self.k.forward(hidden.clone())),
-            values: self.split_heads(self.v.forward(hidden)),
+            keys: self.split_heads(project(&self.k, hidden.clone(), self.lora_dropout)),
+            values: self.split_heads(project(&self.v, hidden, self.lora_dropout)),
         }
     }
 
@@ -145,14 +149,14 @@ impl T5Attention {
     /// T5 does not scale the scores by `d_kv^-0.5`.
     pub fn attend(&self, hidden: Tensor<3>, kv: &KvCache, bias: Tensor<4>) -> Tensor<3> {
         let [batch, q_len, _] = hidden.dims();
-        let queries = self.split_heads(self.q.forward(hidden));
+        let queries = self.split_heads(project(&self.q, hidden, self.lora_dropout));
         let scores = queries.matmul(kv.keys.clone().swap_dims(2, 3)) + bias;
         let weights = softmax(scores, 3);
         let context = weights.matmul(kv.values.clone());
         let context = context
             .swap_dims(1, 2)
             .reshape([batch, q_len, self.num_heads * self.d_kv]);
-        self.o.forward(context)
+        project(&self.o, context, self.lora_dropout)
     }
 
     /// Position bias `[1, heads, q_len, k_len]` for queries at `query_offset..query_offset+q_len`

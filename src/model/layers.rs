@@ -24,6 +24,30 @@ pub fn random_linear(d_input: usize, d_output: usize, std: f64, device: &Device)
     ))
 }
 
+/// `x · W` through `linear`. With a LoRA adapter on `W` and `lora_dropout > 0` on an autodiff
+/// (training) device, computes PEFT's `x·W_base + dropout(x)·A·B·scale` instead, which a
+/// weight-level adapter (`W_base + A·B·scale`, Burn's LoRA) cannot express.
+pub fn project(linear: &Linear, x: Tensor<3>, lora_dropout: f64) -> Tensor<3> {
+    if lora_dropout > 0.0 && x.device().is_autodiff() {
+        if let Some(adapter) = linear.weight.adapter() {
+            let device = x.device();
+            let keep = Tensor::<3>::random(
+                x.shape(),
+                burn::tensor::Distribution::Bernoulli(1.0 - lora_dropout),
+                &device,
+            );
+            let dropped = (x.clone() * keep).div_scalar(1.0 - lora_dropout);
+            let base = x.matmul(linear.weight.base().unsqueeze::<3>());
+            let delta = dropped
+                .matmul(adapter.a.val().unsqueeze::<3>())
+                .matmul(adapter.b.val().unsqueeze::<3>())
+                .mul_scalar(adapter.scale);
+            return base + delta;
+        }
+    }
+    linear.forward(x)
+}
+
 /// RMS norm without mean subtraction or bias: `x * rsqrt(mean(x^2) + eps) * weight`.
 #[derive(Module, Debug)]
 pub struct T5LayerNorm {
@@ -59,6 +83,9 @@ pub struct DenseFeedForward {
     pub wo: Linear,
     #[module(skip)]
     pub activation: Activation,
+    /// Dropout on LoRA adapters' inputs while training (0 without LoRA).
+    #[module(skip)]
+    pub lora_dropout: f64,
 }
 
 impl DenseFeedForward {
@@ -72,6 +99,7 @@ impl DenseFeedForward {
             wi_1: gated.then(|| random_linear(d_model, d_ff, std_in, device)),
             wo: random_linear(d_ff, d_model, (d_ff as f64).powf(-0.5), device),
             activation,
+            lora_dropout: 0.0,
         }
     }
 
@@ -86,12 +114,13 @@ impl DenseFeedForward {
 
     /// `[batch, seq_len, d_model] -> [batch, seq_len, d_model]`.
     pub fn forward(&self, hidden: Tensor<3>) -> Tensor<3> {
-        let inner = self.act(self.wi_0.forward(hidden.clone()));
+        let p = self.lora_dropout;
+        let inner = self.act(project(&self.wi_0, hidden.clone(), p));
         let inner = match &self.wi_1 {
-            Some(wi_1) => inner * wi_1.forward(hidden),
+            Some(wi_1) => inner * project(wi_1, hidden, p),
             None => inner,
         };
-        self.wo.forward(inner)
+        project(&self.wo, inner, p)
     }
 }
 

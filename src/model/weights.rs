@@ -228,6 +228,7 @@ impl Loader<'_> {
             d_kv: c.d_kv,
             num_buckets: c.relative_attention_num_buckets,
             max_distance: c.relative_attention_max_distance,
+            lora_dropout: 0.0,
         })
     }
 
@@ -271,6 +272,7 @@ impl Loader<'_> {
                 wi_1,
                 wo: linear(self.transposed(&format!("{dense}.wo.weight"), d_model, d_ff)?),
                 activation,
+                lora_dropout: 0.0,
             },
         })
     }

@@ -24,8 +24,21 @@ pub struct TrainConfig {
     /// Micro-batches whose gradients are summed (each loss divided by this) per optimizer step.
     #[serde(default = "defaults::grad_accumulation")]
     pub grad_accumulation: usize,
-    /// Number of optimizer steps.
+    /// Number of optimizer steps (or give `epochs`).
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub max_steps: usize,
+    /// Passes over the mixture's training examples, instead of `max_steps` (may be fractional).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epochs: Option<f64>,
+    /// `full` fine-tuning or `lora` adapters (see `[lora]`).
+    #[serde(default)]
+    pub method: Method,
+    /// LoRA settings, used when `method = "lora"`.
+    #[serde(default)]
+    pub lora: LoraSettings,
+    /// `adamw` (PyTorch defaults) or `adafactor` (T5's own).
+    #[serde(default)]
+    pub optimizer: OptimizerKind,
     /// Peak learning rate (after warmup).
     #[serde(default = "defaults::learning_rate")]
     pub learning_rate: f64,
@@ -56,7 +69,106 @@ pub struct TrainConfig {
     /// Report metrics every this many optimizer steps.
     #[serde(default = "defaults::log_every")]
     pub log_every: usize,
+    /// Adafactor: scale the step by the parameter's RMS (HF `scale_parameter`).
+    #[serde(default)]
+    pub adafactor_scale_parameter: bool,
+    /// Adafactor: cap the rate by `1/sqrt(step)` (HF `relative_step`); off uses the schedule.
+    #[serde(default)]
+    pub adafactor_relative_step: bool,
+    /// Validate every this many steps (0: only at the end when validation data exists).
+    #[serde(default)]
+    pub eval_every: usize,
+    /// Also validate before the first step (the baseline point of the charts; it does not
+    /// count for best checkpoint or early stopping).
+    #[serde(default)]
+    pub eval_at_start: bool,
+    /// Held-out examples per task for validation loss and ROUGE.
+    #[serde(default = "defaults::eval_examples")]
+    pub eval_examples: usize,
+    /// New tokens generated per validation example (greedy).
+    #[serde(default = "defaults::eval_max_new_tokens")]
+    pub eval_max_new_tokens: usize,
+    /// Predictions shown with each validation pass.
+    #[serde(default = "defaults::sample_predictions")]
+    pub sample_predictions: usize,
+    /// Write a checkpoint every this many steps (0: only at the end).
+    #[serde(default)]
+    pub save_every: usize,
+    /// Keep this many most recent checkpoints (0 keeps all).
+    #[serde(default = "defaults::keep_last")]
+    pub keep_last: usize,
+    /// Also keep the checkpoint with the best `best_metric`.
+    #[serde(default = "defaults::keep_best")]
+    pub keep_best: bool,
+    /// `val_loss` (lower is better), or `rouge1`/`rouge2`/`rougeL`/`rougeLsum` (mean over
+    /// tasks) or `TASK/rouge1` etc. (higher is better).
+    #[serde(default = "defaults::best_metric")]
+    pub best_metric: String,
+    /// Stop after this many validation passes without improvement (0: never).
+    #[serde(default)]
+    pub early_stopping_patience: usize,
+    /// Improvement smaller than this does not count for early stopping.
+    #[serde(default)]
+    pub early_stopping_threshold: f64,
 }
+
+fn is_zero(value: &usize) -> bool {
+    *value == 0
+}
+
+/// How the model is adapted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    /// Every weight is trained.
+    #[default]
+    Full,
+    /// Low-rank adapters on `lora.target_modules`; the base stays frozen.
+    Lora,
+}
+
+/// The optimizer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    /// AdamW with PyTorch's defaults (eps 1e-8, weight decay 0.01).
+    #[default]
+    Adamw,
+    /// Adafactor (factored second moments, no first moment), as T5 was trained.
+    Adafactor,
+}
+
+/// LoRA adapter settings (PEFT's `LoraConfig` names).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoraSettings {
+    /// Rank `r` of the update.
+    #[serde(default = "defaults::lora_rank")]
+    pub rank: usize,
+    /// Scale numerator: the update is `alpha / rank · A·B`.
+    #[serde(default = "defaults::lora_alpha")]
+    pub alpha: f64,
+    /// Dropout on the adapter's input during training.
+    #[serde(default)]
+    pub dropout: f64,
+    /// T5 module names to adapt: `q`, `k`, `v`, `o` (attention), `wi`, `wi_0`, `wi_1`, `wo`.
+    #[serde(default = "defaults::lora_targets")]
+    pub target_modules: Vec<String>,
+}
+
+impl Default for LoraSettings {
+    fn default() -> Self {
+        Self {
+            rank: defaults::lora_rank(),
+            alpha: defaults::lora_alpha(),
+            dropout: 0.0,
+            target_modules: defaults::lora_targets(),
+        }
+    }
+}
+
+/// Module names LoRA can target.
+pub const LORA_MODULES: [&str; 8] = ["q", "k", "v", "o", "wi", "wi_0", "wi_1", "wo"];
 
 mod defaults {
     pub fn batch_size() -> usize {
@@ -89,6 +201,33 @@ mod defaults {
     pub fn log_every() -> usize {
         10
     }
+    pub fn eval_examples() -> usize {
+        32
+    }
+    pub fn eval_max_new_tokens() -> usize {
+        64
+    }
+    pub fn sample_predictions() -> usize {
+        3
+    }
+    pub fn keep_last() -> usize {
+        2
+    }
+    pub fn keep_best() -> bool {
+        true
+    }
+    pub fn best_metric() -> String {
+        "val_loss".into()
+    }
+    pub fn lora_rank() -> usize {
+        8
+    }
+    pub fn lora_alpha() -> f64 {
+        16.0
+    }
+    pub fn lora_targets() -> Vec<String> {
+        vec!["q".into(), "v".into()]
+    }
 }
 
 impl TrainConfig {
@@ -101,6 +240,10 @@ impl TrainConfig {
             batch_size: defaults::batch_size(),
             grad_accumulation: defaults::grad_accumulation(),
             max_steps,
+            epochs: None,
+            method: Method::Full,
+            lora: LoraSettings::default(),
+            optimizer: OptimizerKind::Adamw,
             learning_rate: defaults::learning_rate(),
             schedule: ScheduleKind::default(),
             warmup_steps: 0,
@@ -111,6 +254,19 @@ impl TrainConfig {
             max_grad_norm: defaults::max_grad_norm(),
             seed: defaults::seed(),
             log_every: defaults::log_every(),
+            adafactor_scale_parameter: false,
+            adafactor_relative_step: false,
+            eval_every: 0,
+            eval_at_start: false,
+            eval_examples: defaults::eval_examples(),
+            eval_max_new_tokens: defaults::eval_max_new_tokens(),
+            sample_predictions: defaults::sample_predictions(),
+            save_every: 0,
+            keep_last: defaults::keep_last(),
+            keep_best: defaults::keep_best(),
+            best_metric: defaults::best_metric(),
+            early_stopping_patience: 0,
+            early_stopping_threshold: 0.0,
         }
     }
 
@@ -143,8 +299,8 @@ impl TrainConfig {
         let positive = [
             ("batch_size", self.batch_size),
             ("grad_accumulation", self.grad_accumulation),
-            ("max_steps", self.max_steps),
             ("log_every", self.log_every),
+            ("eval_max_new_tokens", self.eval_max_new_tokens),
         ];
         for (key, value) in positive {
             if value == 0 {
@@ -173,6 +329,53 @@ impl TrainConfig {
                 return Err(format!("`{key}` must be 0 or more, got {value}"));
             }
         }
+        match (self.max_steps, self.epochs) {
+            (0, None) => return Err("give `max_steps` or `epochs`".into()),
+            (n, Some(_)) if n > 0 => {
+                return Err("give either `max_steps` or `epochs`, not both".into())
+            }
+            (_, Some(epochs)) if !(epochs.is_finite() && epochs > 0.0) => {
+                return Err(format!("`epochs` must be positive, got {epochs}"))
+            }
+            _ => {}
+        }
+        if self.method == Method::Lora {
+            let lora = &self.lora;
+            if lora.rank == 0 {
+                return Err("`lora.rank` must be at least 1".into());
+            }
+            if !(lora.alpha.is_finite() && lora.alpha > 0.0) {
+                return Err(format!("`lora.alpha` must be positive, got {}", lora.alpha));
+            }
+            if !(0.0..1.0).contains(&lora.dropout) {
+                return Err(format!(
+                    "`lora.dropout` must be in [0, 1), got {}",
+                    lora.dropout
+                ));
+            }
+            if lora.target_modules.is_empty() {
+                return Err("`lora.target_modules` is empty".into());
+            }
+            if let Some(bad) = lora
+                .target_modules
+                .iter()
+                .find(|m| !LORA_MODULES.contains(&m.as_str()))
+            {
+                return Err(format!(
+                    "`lora.target_modules`: unknown module `{bad}` (expected one of {})",
+                    LORA_MODULES.join(", ")
+                ));
+            }
+        }
+        if !crate::train::metric::is_valid_metric(&self.best_metric) {
+            return Err(format!(
+                "`best_metric` `{}`: expected val_loss, rouge1, rouge2, rougeL, rougeLsum or TASK/<one of those>",
+                self.best_metric
+            ));
+        }
+        if !(self.early_stopping_threshold.is_finite() && self.early_stopping_threshold >= 0.0) {
+            return Err("`early_stopping_threshold` must be 0 or more".into());
+        }
         if !(self.adam_epsilon.is_finite() && self.adam_epsilon > 0.0) {
             return Err(format!(
                 "`adam_epsilon` must be positive, got {}",
@@ -182,12 +385,29 @@ impl TrainConfig {
         Ok(())
     }
 
-    /// The learning-rate schedule over `max_steps`.
-    pub fn lr_schedule(&self) -> LrSchedule {
+    /// Examples one optimizer step consumes.
+    pub fn examples_per_step(&self) -> usize {
+        self.batch_size * self.grad_accumulation
+    }
+
+    /// Optimizer steps of the run: `max_steps`, or `epochs` over `train_examples`
+    /// (rounded up, at least 1).
+    pub fn total_steps(&self, train_examples: usize) -> usize {
+        match self.epochs {
+            Some(epochs) => {
+                let steps = epochs * train_examples as f64 / self.examples_per_step() as f64;
+                (steps.ceil() as usize).max(1)
+            }
+            None => self.max_steps,
+        }
+    }
+
+    /// The learning-rate schedule over `total_steps`.
+    pub fn lr_schedule(&self, total_steps: usize) -> LrSchedule {
         LrSchedule {
             kind: self.schedule,
             warmup_steps: self.warmup_steps,
-            total_steps: self.max_steps,
+            total_steps,
             peak_lr: self.learning_rate,
         }
     }
@@ -223,7 +443,7 @@ mod tests {
             format!("{MINIMAL}schedule = \"cosine\"\nwarmup_steps = 10\nmax_grad_norm = 0.0\n");
         let c = TrainConfig::parse(Path::new("t.toml"), &text).unwrap();
         assert_eq!(c.schedule, ScheduleKind::Cosine);
-        let s = c.lr_schedule();
+        let s = c.lr_schedule(c.total_steps(0));
         assert_eq!((s.warmup_steps, s.total_steps, s.peak_lr), (10, 100, 3e-4));
         let again = TrainConfig::parse(Path::new("t.toml"), &toml::to_string(&c).unwrap()).unwrap();
         assert_eq!(again, c);
@@ -248,6 +468,11 @@ mod tests {
             "adam_beta2 = 1.0",
             "max_grad_norm = -1.0",
             "schedule = \"step\"",
+            "epochs = 2.0",
+            "method = \"lora\"\n[lora]\nrank = 0",
+            "method = \"lora\"\n[lora]\ntarget_modules = [\"query\"]",
+            "best_metric = \"bleu\"",
+            "optimizer = \"sgd\"",
         ] {
             let text = format!("{MINIMAL}{extra}\n");
             assert!(

@@ -2,11 +2,16 @@
 //! and the optimizer loop.
 
 pub mod batch;
+pub mod checkpoint;
 pub mod config;
 pub mod events;
-pub mod run;
+pub mod lora;
+pub mod metric;
+pub mod runs;
 pub mod schedule;
+pub mod session;
 pub mod trainer;
+pub mod validate;
 
 pub use batch::{Batcher, TrainBatch};
 pub use config::TrainConfig;

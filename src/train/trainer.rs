@@ -4,12 +4,15 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use burn::module::{Module, ModuleVisitor, Param};
-use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams};
+use burn::optim::{
+    AdafactorConfig, AdamWConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer,
+};
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use super::batch::TrainBatch;
-use super::config::TrainConfig;
+use super::config::{OptimizerKind, TrainConfig};
+use super::schedule::LrSchedule;
 use crate::error::{MixtuneError, Result};
 use crate::model::T5ForConditionalGeneration;
 
@@ -96,62 +99,120 @@ pub fn clip_grad_norm<M: Module>(model: &M, grads: &mut GradientsParams, max_nor
     norm
 }
 
-/// Runs `config.max_steps` optimizer steps (fewer if `batches` ends; a partial
-/// accumulation at the end is dropped) of AdamW on `model`, which must live on an
-/// autodiff device, as the batches must. Each step sums the gradients of
-/// `config.grad_accumulation` micro-batches (each loss divided by that count), clips
-/// them to the global norm `config.max_grad_norm` and updates with the schedule's rate.
-/// `on_step` gets every step's metrics; the trained model is returned.
-///
-/// The loop draws no random numbers (the model applies no dropout), so it does not seed
-/// the device: the caller seeds it with `config.seed` before drawing weights or samples
-/// (seeding here would race with other threads drawing from the same generator).
-pub fn train_steps(
-    mut model: T5ForConditionalGeneration,
-    batches: impl Iterator<Item = Result<TrainBatch>>,
-    config: &TrainConfig,
-    on_step: &mut dyn FnMut(&StepMetrics),
-) -> Result<T5ForConditionalGeneration> {
-    config
-        .validate()
-        .map_err(|message| MixtuneError::Input(format!("train config: {message}")))?;
-    let device = model.device();
-    if !device.is_autodiff() {
-        return Err(MixtuneError::Device(
-            "training needs an autodiff device (`Device::autodiff()`)".into(),
-        ));
+/// The optimizer the config asks for, with its settings.
+pub fn build_optimizer(config: &TrainConfig) -> ModuleOptimizer {
+    match config.optimizer {
+        OptimizerKind::Adamw => AdamWConfig::new()
+            .with_beta_1(config.adam_beta1 as f32)
+            .with_beta_2(config.adam_beta2 as f32)
+            .with_epsilon(config.adam_epsilon as f32)
+            .with_weight_decay(config.weight_decay as f32)
+            .init(),
+        OptimizerKind::Adafactor => AdafactorConfig::new()
+            .with_relative_step(config.adafactor_relative_step)
+            .with_scale_parameter(config.adafactor_scale_parameter)
+            .init(),
     }
-    let schedule = config.lr_schedule();
-    let mut optimizer = AdamWConfig::new()
-        .with_beta_1(config.adam_beta1 as f32)
-        .with_beta_2(config.adam_beta2 as f32)
-        .with_epsilon(config.adam_epsilon as f32)
-        .with_weight_decay(config.weight_decay as f32)
-        .init();
-    let accumulation = config.grad_accumulation;
-    let mut batches = batches;
-    let mut examples_seen: BTreeMap<String, usize> = BTreeMap::new();
-    for step in 0..config.max_steps {
+}
+
+/// The model under training with its optimizer, schedule and counters. One call of
+/// [`Trainer::step`] is one optimizer step over `grad_accumulation` micro-batches.
+pub struct Trainer {
+    model: Option<T5ForConditionalGeneration>,
+    optimizer: ModuleOptimizer,
+    schedule: LrSchedule,
+    config: TrainConfig,
+    /// Optimizer steps done.
+    pub step: usize,
+    /// Examples of each task seen so far.
+    pub examples_seen: BTreeMap<String, usize>,
+}
+
+impl Trainer {
+    /// A trainer for `model` (on an autodiff device) over `total_steps` steps.
+    pub fn new(
+        model: T5ForConditionalGeneration,
+        config: &TrainConfig,
+        total_steps: usize,
+    ) -> Result<Self> {
+        config
+            .validate()
+            .map_err(|message| MixtuneError::Input(format!("train config: {message}")))?;
+        if !model.device().is_autodiff() {
+            return Err(MixtuneError::Device(
+                "training needs an autodiff device (`Device::autodiff()`)".into(),
+            ));
+        }
+        Ok(Self {
+            model: Some(model),
+            optimizer: build_optimizer(config),
+            schedule: config.lr_schedule(total_steps),
+            config: config.clone(),
+            step: 0,
+            examples_seen: BTreeMap::new(),
+        })
+    }
+
+    /// The model as trained so far.
+    pub fn model(&self) -> &T5ForConditionalGeneration {
+        self.model
+            .as_ref()
+            .expect("the model is only taken during a step")
+    }
+
+    /// Takes the trained model out.
+    pub fn into_model(mut self) -> T5ForConditionalGeneration {
+        self.model
+            .take()
+            .expect("the model is only taken during a step")
+    }
+
+    /// The optimizer (for checkpoints).
+    pub fn optimizer(&self) -> &ModuleOptimizer {
+        &self.optimizer
+    }
+
+    /// Replaces the optimizer state (from a checkpoint).
+    pub fn set_optimizer(&mut self, optimizer: ModuleOptimizer) {
+        self.optimizer = optimizer;
+    }
+
+    /// A fresh optimizer of this run's kind, to load a checkpoint's state into.
+    pub fn new_optimizer(&self) -> ModuleOptimizer {
+        build_optimizer(&self.config)
+    }
+
+    /// One optimizer step over `micro_batches` (each loss divided by their count): sums the
+    /// gradients, clips them to the global norm `max_grad_norm`, updates with the schedule's
+    /// rate. `elapsed_s`, `epoch` and `eta_s` of the result are left for the caller.
+    pub fn step(&mut self, micro_batches: Vec<TrainBatch>) -> Result<StepMetrics> {
         let started = Instant::now();
+        let count = micro_batches.len();
+        if count == 0 {
+            return Err(MixtuneError::Input(
+                "a step needs at least one batch".into(),
+            ));
+        }
+        let model = self
+            .model
+            .take()
+            .expect("the model is only taken during a step");
         let mut accumulator = GradientsAccumulator::<T5ForConditionalGeneration>::new();
         let mut loss_sum = 0.0f64;
         let mut tokens = 0usize;
-        for _ in 0..accumulation {
-            let Some(batch) = batches.next() else {
-                return Ok(model);
-            };
-            let batch = batch?;
+        for batch in micro_batches {
             tokens += batch.source_tokens + batch.target_tokens;
             for task in &batch.tasks {
-                *examples_seen.entry(task.clone()).or_insert(0) += 1;
+                *self.examples_seen.entry(task.clone()).or_insert(0) += 1;
             }
             let loss = model.loss(batch.input_ids, batch.attention_mask, &batch.labels);
-            let loss = loss / accumulation as f64;
+            let loss = loss / count as f64;
             let value = loss.clone().into_scalar::<f32>() as f64;
             if !value.is_finite() {
+                self.model = Some(model);
                 return Err(MixtuneError::Input(format!(
                     "non-finite loss at step {}",
-                    step + 1
+                    self.step + 1
                 )));
             }
             loss_sum += value;
@@ -159,21 +220,50 @@ pub fn train_steps(
             accumulator.accumulate(&model, grads);
         }
         let mut grads = accumulator.grads();
-        let grad_norm = clip_grad_norm(&model, &mut grads, config.max_grad_norm);
-        let learning_rate = schedule.lr_at(step);
-        model = optimizer.step(learning_rate, model, grads);
+        let grad_norm = clip_grad_norm(&model, &mut grads, self.config.max_grad_norm);
+        let learning_rate = self.schedule.lr_at(self.step);
+        self.model = Some(self.optimizer.step(learning_rate, model, grads));
+        self.step += 1;
         let seconds = started.elapsed().as_secs_f64().max(1e-9);
-        on_step(&StepMetrics {
-            step: step + 1,
+        Ok(StepMetrics {
+            step: self.step,
             loss: loss_sum,
             learning_rate,
             grad_norm,
             tokens_per_s: tokens as f64 / seconds,
-            examples_per_task: examples_seen.clone(),
+            examples_per_task: self.examples_seen.clone(),
             epoch: 0.0,
             elapsed_s: 0.0,
             eta_s: None,
-        });
+        })
     }
-    Ok(model)
+}
+
+/// Runs `config.max_steps` optimizer steps (fewer if `batches` ends; a partial
+/// accumulation at the end is dropped) on `model`, which must live on an autodiff device,
+/// as the batches must. `on_step` gets every step's metrics; the trained model is returned.
+///
+/// The loop draws no random numbers (the model applies no dropout), so it does not seed
+/// the device: the caller seeds it with `config.seed` before drawing weights or samples.
+pub fn train_steps(
+    model: T5ForConditionalGeneration,
+    batches: impl Iterator<Item = Result<TrainBatch>>,
+    config: &TrainConfig,
+    on_step: &mut dyn FnMut(&StepMetrics),
+) -> Result<T5ForConditionalGeneration> {
+    let mut trainer = Trainer::new(model, config, config.max_steps)?;
+    let mut batches = batches;
+    let started = Instant::now();
+    while trainer.step < config.max_steps {
+        let micro: Vec<TrainBatch> = (&mut batches)
+            .take(config.grad_accumulation)
+            .collect::<Result<_>>()?;
+        if micro.len() < config.grad_accumulation {
+            break;
+        }
+        let mut metrics = trainer.step(micro)?;
+        metrics.elapsed_s = started.elapsed().as_secs_f64();
+        on_step(&metrics);
+    }
+    Ok(trainer.into_model())
 }

@@ -1,6 +1,8 @@
 //! Shared helpers of the integration tests: the tiny Flan-T5 fixture and its reference values.
 #![allow(dead_code)]
 
+pub mod runs;
+
 use std::path::PathBuf;
 
 use safetensors::SafeTensors;

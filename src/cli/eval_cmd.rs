@@ -1,0 +1,155 @@
+//! `mixtune eval --model M --data F [--compare M2]`: ROUGE of one model or two side by side,
+//! the improvement, and per-example predictions exported as CSV or JSONL.
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use mixtune::device::{self, DeviceChoice};
+use mixtune::eval::compare::{evaluate, write_csv, write_jsonl, EvalReport, EvalRequest};
+
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// The model to evaluate: a folder (e.g. a run's `model/`) or a hub id.
+    #[arg(long)]
+    model: String,
+    /// A model to compare with, e.g. the base model; the improvement is model minus this.
+    #[arg(long)]
+    compare: Option<String>,
+    /// Dataset file (.jsonl, .json, .csv, .tsv, .parquet); every record is used.
+    #[arg(long)]
+    data: PathBuf,
+    /// Template that renders prompt and reference (built-in name or .toml path).
+    #[arg(long, default_value = "dialogue_summary")]
+    template: String,
+    /// Only the first N examples.
+    #[arg(long)]
+    limit: Option<usize>,
+    #[arg(long, default_value_t = 128)]
+    max_new_tokens: usize,
+    #[arg(long, default_value_t = 1)]
+    num_beams: usize,
+    #[arg(long, default_value_t = 8)]
+    batch_size: usize,
+    /// Match tokens without Porter stemming.
+    #[arg(long)]
+    no_stem: bool,
+    /// Write the per-example predictions here: .csv or .jsonl.
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// auto, gpu or cpu.
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// Print the report (with every example) as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run_eval(args: EvalArgs) -> Result<()> {
+    let output_kind = match &args.output {
+        Some(path) => match path.extension().and_then(|e| e.to_str()) {
+            Some("csv") => Some("csv"),
+            Some("jsonl") => Some("jsonl"),
+            _ => bail!(
+                "--output {}: use a .csv or .jsonl file name",
+                path.display()
+            ),
+        },
+        None => None,
+    };
+    let selected = device::select(args.device.parse::<DeviceChoice>()?)?;
+    let request = EvalRequest {
+        model: args.model,
+        compare: args.compare,
+        data: args.data,
+        template: args.template,
+        limit: args.limit,
+        max_new_tokens: args.max_new_tokens,
+        num_beams: args.num_beams,
+        batch_size: args.batch_size,
+        stem: !args.no_stem,
+    };
+    let bar = if args.json {
+        ProgressBar::hidden()
+    } else {
+        eprintln!("evaluating on {}", selected.label);
+        ProgressBar::new(0).with_style(
+            ProgressStyle::with_template("{bar:40} {pos}/{len} generations  [{elapsed} < {eta}]")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        )
+    };
+    let cancel = AtomicBool::new(false);
+    let report = evaluate(
+        &request,
+        &selected.device,
+        &mut |done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        },
+        &cancel,
+    )
+    .with_context(|| format!("evaluating {}", request.model))?;
+    bar.finish_and_clear();
+    if let (Some(path), Some(kind)) = (&args.output, output_kind) {
+        match kind {
+            "csv" => write_csv(&report, path)?,
+            _ => write_jsonl(&report, path)?,
+        }
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", table(&report));
+        if let Some(path) = &args.output {
+            println!("predictions written to {}", path.display());
+        }
+    }
+    Ok(())
+}
+
+/// The lab's table: one line per model, then the improvement, in percent.
+fn table(report: &EvalReport) -> String {
+    let width = report
+        .models
+        .iter()
+        .map(|m| m.model.len())
+        .max()
+        .unwrap_or(5)
+        .max(11);
+    let mut out = format!(
+        "{} examples from {}\n{:width$}  {:>8} {:>8} {:>8} {:>9}\n",
+        report.examples,
+        report.data.display(),
+        "model",
+        "ROUGE-1",
+        "ROUGE-2",
+        "ROUGE-L",
+        "ROUGE-Lsum"
+    );
+    let pct = |v: f64| format!("{:.2}%", v * 100.0);
+    for m in &report.models {
+        out.push_str(&format!(
+            "{:width$}  {:>8} {:>8} {:>8} {:>9}\n",
+            m.model,
+            pct(m.rouge.rouge1),
+            pct(m.rouge.rouge2),
+            pct(m.rouge.rouge_l),
+            pct(m.rouge.rouge_lsum)
+        ));
+    }
+    if let Some(d) = &report.improvement {
+        let signed = |v: f64| format!("{:+.2}%", v * 100.0);
+        out.push_str(&format!(
+            "{:width$}  {:>8} {:>8} {:>8} {:>9}\n",
+            "improvement",
+            signed(d.rouge1),
+            signed(d.rouge2),
+            signed(d.rouge_l),
+            signed(d.rouge_lsum)
+        ));
+    }
+    out
+}

@@ -1,0 +1,273 @@
+//! `mixtune eval`: one model, or a model against another, on a dataset: ROUGE per model, the
+//! absolute improvement, and every example's predictions (the Flan-T5 DialogSum lab's
+//! table), with CSV and JSONL export.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+
+use super::rouge::{self, MeanRouge};
+use crate::data::{self, LoadOptions, Split};
+use crate::error::{MixtuneError, Result};
+use crate::fsutil::write_atomic;
+use crate::generate::{generate, GenerationConfig};
+use crate::mixture::template;
+use crate::model::load_pretrained;
+
+/// What to evaluate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalRequest {
+    /// The model: a folder or a hub id.
+    pub model: String,
+    /// A second model to compare with (typically the base the first was tuned from).
+    #[serde(default)]
+    pub compare: Option<String>,
+    /// Dataset file (every record is used, whatever its split).
+    pub data: PathBuf,
+    /// Template giving prompt and reference (built-in name or path); default `dialogue_summary`.
+    #[serde(default = "default_template")]
+    pub template: String,
+    /// Only the first this many examples.
+    #[serde(default)]
+    pub limit: Option<usize>,
+    #[serde(default = "default_max_new_tokens")]
+    pub max_new_tokens: usize,
+    #[serde(default = "default_num_beams")]
+    pub num_beams: usize,
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    /// Porter-stem tokens before matching (as `rouge_score`'s `use_stemmer=True`).
+    #[serde(default = "default_stem")]
+    pub stem: bool,
+}
+
+fn default_template() -> String {
+    "dialogue_summary".into()
+}
+fn default_max_new_tokens() -> usize {
+    128
+}
+fn default_num_beams() -> usize {
+    1
+}
+fn default_batch_size() -> usize {
+    8
+}
+fn default_stem() -> bool {
+    true
+}
+
+impl EvalRequest {
+    /// A request with defaults for everything but the model and data.
+    pub fn new(model: impl Into<String>, data: impl Into<PathBuf>) -> Self {
+        Self {
+            model: model.into(),
+            compare: None,
+            data: data.into(),
+            template: default_template(),
+            limit: None,
+            max_new_tokens: default_max_new_tokens(),
+            num_beams: default_num_beams(),
+            batch_size: default_batch_size(),
+            stem: default_stem(),
+        }
+    }
+}
+
+/// One model's scores.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelScores {
+    pub model: String,
+    pub rouge: MeanRouge,
+    /// Seconds spent generating.
+    pub seconds: f64,
+}
+
+/// One example with every model's prediction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalRow {
+    pub id: String,
+    pub source: String,
+    pub reference: String,
+    /// In the order of [`EvalReport::models`].
+    pub predictions: Vec<String>,
+    /// ROUGE-1 F-measure of each prediction.
+    pub rouge1: Vec<f64>,
+}
+
+/// The evaluation's result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalReport {
+    pub data: PathBuf,
+    pub examples: usize,
+    /// The model, then the comparison model when given.
+    pub models: Vec<ModelScores>,
+    /// First model minus the comparison model, in absolute F-measure points.
+    pub improvement: Option<MeanRouge>,
+    pub rows: Vec<EvalRow>,
+}
+
+fn template_of(name: &str) -> Result<template::TaskTemplates> {
+    let as_path = Path::new(name);
+    let result = if name.ends_with(".toml") && as_path.exists() {
+        template::load_file(as_path)
+    } else {
+        let file = if name.ends_with(".toml") {
+            name.to_string()
+        } else {
+            format!("{name}.toml")
+        };
+        template::load_builtin(&file)
+    };
+    result.map_err(|e| MixtuneError::Input(e.to_string()))
+}
+
+/// Runs the evaluation on `device`; `progress(done, total)` is called after every batch
+/// (total = examples × models); setting `cancel` stops it with an error.
+pub fn evaluate(
+    request: &EvalRequest,
+    device: &Device,
+    progress: &mut dyn FnMut(usize, usize),
+    cancel: &AtomicBool,
+) -> Result<EvalReport> {
+    let templates = template_of(&request.template)?;
+    let options = LoadOptions {
+        split: Some(Split::Test),
+        ..LoadOptions::default()
+    };
+    let dataset =
+        data::load(&request.data, &options).map_err(|e| MixtuneError::Input(e.to_string()))?;
+    templates
+        .require_fields(
+            &request.data,
+            dataset.schema.fields.keys().map(String::as_str),
+        )
+        .map_err(|e| MixtuneError::Input(e.to_string()))?;
+    let limit = request.limit.unwrap_or(usize::MAX);
+    let mut rows = Vec::new();
+    for record in dataset.records.iter().take(limit) {
+        let (source, reference) = templates
+            .render(&record.fields, 0, &record.id)
+            .map_err(|e| MixtuneError::Input(e.to_string()))?;
+        rows.push(EvalRow {
+            id: record.id.clone(),
+            source,
+            reference,
+            predictions: Vec::new(),
+            rouge1: Vec::new(),
+        });
+    }
+    if rows.is_empty() {
+        return Err(MixtuneError::Input(format!(
+            "{}: no examples to evaluate",
+            request.data.display()
+        )));
+    }
+    let specs: Vec<&String> = std::iter::once(&request.model)
+        .chain(request.compare.as_ref())
+        .collect();
+    let total = rows.len() * specs.len();
+    let config = GenerationConfig {
+        max_new_tokens: request.max_new_tokens,
+        num_beams: request.num_beams,
+        ..GenerationConfig::default()
+    };
+    let mut models = Vec::new();
+    let mut done = 0;
+    for spec in specs {
+        let pretrained = load_pretrained(spec, device, false)?;
+        let started = std::time::Instant::now();
+        let vocab = pretrained.tokenizer.vocab_size();
+        for chunk in rows.chunks_mut(request.batch_size.max(1)) {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(MixtuneError::Input("evaluation cancelled".into()));
+            }
+            let prompts: Vec<String> = chunk.iter().map(|row| row.source.clone()).collect();
+            let ids = pretrained.tokenizer.encode_batch(&prompts)?;
+            let outputs = generate(
+                &pretrained.model,
+                &ids,
+                &config,
+                &pretrained.defaults,
+                vocab,
+            )?;
+            for (row, output) in chunk.iter_mut().zip(outputs) {
+                let prediction = pretrained.tokenizer.decode(&output)?;
+                row.rouge1.push(
+                    rouge::score(&prediction, &row.reference, request.stem)
+                        .rouge1
+                        .fmeasure,
+                );
+                row.predictions.push(prediction);
+            }
+            done += chunk.len();
+            progress(done, total);
+        }
+        let index = models.len();
+        let predictions: Vec<String> = rows.iter().map(|r| r.predictions[index].clone()).collect();
+        let references: Vec<String> = rows.iter().map(|r| r.reference.clone()).collect();
+        let rouge = rouge::mean_fmeasures(&predictions, &references, request.stem)
+            .map_err(|e| MixtuneError::Input(e.to_string()))?;
+        models.push(ModelScores {
+            model: spec.clone(),
+            rouge,
+            seconds: started.elapsed().as_secs_f64(),
+        });
+    }
+    let improvement = (models.len() == 2).then(|| {
+        let (a, b) = (&models[0].rouge, &models[1].rouge);
+        MeanRouge {
+            rouge1: a.rouge1 - b.rouge1,
+            rouge2: a.rouge2 - b.rouge2,
+            rouge_l: a.rouge_l - b.rouge_l,
+            rouge_lsum: a.rouge_lsum - b.rouge_lsum,
+        }
+    });
+    Ok(EvalReport {
+        data: request.data.clone(),
+        examples: rows.len(),
+        models,
+        improvement,
+        rows,
+    })
+}
+
+/// Writes the per-example rows as CSV (`id, reference, prediction per model, rouge1 per
+/// model, source`), atomically.
+pub fn write_csv(report: &EvalReport, path: &Path) -> Result<()> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let mut header = vec!["id".to_string(), "reference".to_string()];
+    for (i, model) in report.models.iter().enumerate() {
+        header.push(format!("prediction_{} ({})", i + 1, model.model));
+    }
+    for (i, _) in report.models.iter().enumerate() {
+        header.push(format!("rouge1_{}", i + 1));
+    }
+    header.push("source".into());
+    let csv_error = |e: csv::Error| MixtuneError::Input(format!("{}: {e}", path.display()));
+    writer.write_record(&header).map_err(csv_error)?;
+    for row in &report.rows {
+        let mut record = vec![row.id.clone(), row.reference.clone()];
+        record.extend(row.predictions.iter().cloned());
+        record.extend(row.rouge1.iter().map(|r| format!("{r:.6}")));
+        record.push(row.source.clone());
+        writer.write_record(&record).map_err(csv_error)?;
+    }
+    let bytes = writer
+        .into_inner()
+        .map_err(|e| MixtuneError::Input(format!("{}: {e}", path.display())))?;
+    write_atomic(path, &bytes)
+}
+
+/// Writes the per-example rows as JSON lines, atomically.
+pub fn write_jsonl(report: &EvalReport, path: &Path) -> Result<()> {
+    let mut text = String::new();
+    for row in &report.rows {
+        let line = serde_json::to_string(row).map_err(|e| MixtuneError::Input(e.to_string()))?;
+        text.push_str(&line);
+        text.push('\n');
+    }
+    write_atomic(path, text.as_bytes())
+}

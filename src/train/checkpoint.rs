@@ -1,0 +1,215 @@
+//! Checkpoints: the trainable weights (Burn record: the whole model, or only the LoRA
+//! adapters), the optimizer state, and the loop's state (step, sampler position, counters,
+//! best metric) in `checkpoints/step-NNNNNNN/`. A checkpoint is written into a hidden
+//! temporary folder and renamed into place only once complete, so a crash never leaves a
+//! half-written one where a resume looks; rotation keeps the last K and the best.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use burn::module::Module;
+use burn::optim::ModuleOptimizer;
+use burn::store::ModuleRecord;
+use serde::{Deserialize, Serialize};
+
+use super::config::Method;
+use super::lora;
+use crate::error::{MixtuneError, Result};
+use crate::fsutil::write_atomic;
+use crate::mixture::SamplerState;
+use crate::model::T5ForConditionalGeneration;
+
+/// Folder of a run's checkpoints.
+pub const CHECKPOINTS_DIR: &str = "checkpoints";
+const MODEL_FILE: &str = "model.bpk";
+const OPTIMIZER_FILE: &str = "optimizer.bpk";
+const STATE_FILE: &str = "state.json";
+/// Set to `model@STEP` or `optimizer@STEP` to abort the process right after that file of
+/// step STEP's checkpoint is written (fault injection for the crash-safety test).
+pub const FAULT_ENV: &str = "MIXTUNE_FAULT_ABORT_IN_CHECKPOINT";
+
+/// The training loop's state in a checkpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoopState {
+    /// Optimizer steps done.
+    pub step: usize,
+    /// Steps the run was planned for.
+    pub total_steps: usize,
+    /// The mixture sampler's position.
+    pub sampler: SamplerState,
+    pub examples_per_task: BTreeMap<String, usize>,
+    pub first_loss: Option<f64>,
+    pub last_loss: Option<f64>,
+    /// Best value of the config's `best_metric` so far and the step it was reached at.
+    pub best_metric: Option<f64>,
+    pub best_step: Option<usize>,
+    /// Validation passes since the last improvement (early stopping).
+    pub evals_without_improvement: usize,
+    /// Training seconds so far.
+    pub elapsed_s: f64,
+    /// The method the weights belong to.
+    pub method: Method,
+}
+
+/// `checkpoints/step-0000042` for step 42 (zero-padded so names sort by step).
+pub fn checkpoint_dir(output_dir: &Path, step: usize) -> PathBuf {
+    output_dir
+        .join(CHECKPOINTS_DIR)
+        .join(format!("step-{step:07}"))
+}
+
+fn fault(stage: &str, step: usize) {
+    if std::env::var(FAULT_ENV).is_ok_and(|v| v == format!("{stage}@{step}")) {
+        std::process::abort();
+    }
+}
+
+fn record_error(path: &Path, e: impl std::fmt::Display) -> MixtuneError {
+    MixtuneError::Input(format!("{}: {e}", path.display()))
+}
+
+/// Writes a checkpoint of `model`, `optimizer` and `state` atomically; returns its folder.
+pub fn save(
+    output_dir: &Path,
+    model: &T5ForConditionalGeneration,
+    optimizer: &ModuleOptimizer,
+    state: &LoopState,
+) -> Result<PathBuf> {
+    let final_dir = checkpoint_dir(output_dir, state.step);
+    let parent = output_dir.join(CHECKPOINTS_DIR);
+    std::fs::create_dir_all(&parent).map_err(|e| MixtuneError::io(&parent, e))?;
+    let tmp = parent.join(format!(
+        ".tmp-step-{:07}-{}",
+        state.step,
+        std::process::id()
+    ));
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(|e| MixtuneError::io(&tmp, e))?;
+    }
+    std::fs::create_dir_all(&tmp).map_err(|e| MixtuneError::io(&tmp, e))?;
+    let result = (|| {
+        let record = match state.method {
+            Method::Full => model.clone().into_record(),
+            Method::Lora => model.clone().into_record_group(lora::adapter_group(model)),
+        };
+        let model_path = tmp.join(MODEL_FILE);
+        let bytes = record
+            .into_bytes()
+            .map_err(|e| record_error(&model_path, e))?;
+        write_atomic(&model_path, &bytes[..])?;
+        fault("model", state.step);
+        let optimizer_path = tmp.join(OPTIMIZER_FILE);
+        let bytes = optimizer
+            .into_bytes()
+            .map_err(|e| record_error(&optimizer_path, e))?;
+        write_atomic(&optimizer_path, &bytes[..])?;
+        fault("optimizer", state.step);
+        let text =
+            serde_json::to_vec_pretty(state).map_err(|e| MixtuneError::Input(e.to_string()))?;
+        write_atomic(&tmp.join(STATE_FILE), &text)?;
+        if final_dir.exists() {
+            std::fs::remove_dir_all(&final_dir).map_err(|e| MixtuneError::io(&final_dir, e))?;
+        }
+        std::fs::rename(&tmp, &final_dir).map_err(|e| MixtuneError::io(&final_dir, e))?;
+        if let Ok(dir) = std::fs::File::open(&parent) {
+            let _ = dir.sync_all();
+        }
+        Ok(final_dir.clone())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    result
+}
+
+/// Complete checkpoints of a run, oldest first: `(step, folder)`. Temporary folders of an
+/// interrupted write are ignored.
+pub fn list(output_dir: &Path) -> Result<Vec<(usize, PathBuf)>> {
+    let parent = output_dir.join(CHECKPOINTS_DIR);
+    let entries = match std::fs::read_dir(&parent) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(MixtuneError::io(&parent, e)),
+    };
+    let mut found = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| MixtuneError::io(&parent, e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(step) = name
+            .strip_prefix("step-")
+            .and_then(|n| n.parse::<usize>().ok())
+        else {
+            continue;
+        };
+        let dir = entry.path();
+        if [MODEL_FILE, OPTIMIZER_FILE, STATE_FILE]
+            .iter()
+            .all(|f| dir.join(f).is_file())
+        {
+            found.push((step, dir));
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// Removes temporary folders left by an interrupted write.
+pub fn clean_partial(output_dir: &Path) {
+    let parent = output_dir.join(CHECKPOINTS_DIR);
+    if let Ok(entries) = std::fs::read_dir(&parent) {
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().starts_with(".tmp-") {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+}
+
+/// Deletes checkpoints beyond the last `keep_last` (0 keeps all), sparing `best_step`.
+pub fn rotate(output_dir: &Path, keep_last: usize, best_step: Option<usize>) -> Result<()> {
+    if keep_last == 0 {
+        return Ok(());
+    }
+    let all = list(output_dir)?;
+    let cut = all.len().saturating_sub(keep_last);
+    for (step, dir) in &all[..cut] {
+        if Some(*step) != best_step {
+            std::fs::remove_dir_all(dir).map_err(|e| MixtuneError::io(dir, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Reads a checkpoint's loop state.
+pub fn load_state(dir: &Path) -> Result<LoopState> {
+    let path = dir.join(STATE_FILE);
+    let text = std::fs::read(&path).map_err(|e| MixtuneError::io(&path, e))?;
+    serde_json::from_slice(&text).map_err(|e| MixtuneError::Config {
+        path,
+        message: e.to_string(),
+    })
+}
+
+/// Loads a checkpoint's weights into `model` (built as the run built it: same base, LoRA
+/// applied for LoRA runs) and its optimizer state into `optimizer`.
+pub fn load_weights(
+    dir: &Path,
+    model: T5ForConditionalGeneration,
+    optimizer: ModuleOptimizer,
+    method: Method,
+) -> Result<(T5ForConditionalGeneration, ModuleOptimizer)> {
+    let model_path = dir.join(MODEL_FILE);
+    let bytes = std::fs::read(&model_path).map_err(|e| MixtuneError::io(&model_path, e))?;
+    let record = ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
+        .map_err(|e| record_error(&model_path, e))?
+        .allow_partial(method == Method::Lora);
+    let model = model
+        .try_load_record(record)
+        .map_err(|e| record_error(&model_path, e))?;
+    let optimizer_path = dir.join(OPTIMIZER_FILE);
+    let bytes = std::fs::read(&optimizer_path).map_err(|e| MixtuneError::io(&optimizer_path, e))?;
+    let optimizer = optimizer
+        .from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
+        .map_err(|e| record_error(&optimizer_path, e))?;
+    Ok((model, optimizer))
+}

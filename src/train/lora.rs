@@ -1,0 +1,191 @@
+//! LoRA on T5: Burn's `apply_lora` restricted to the chosen projections (PEFT's
+//! `target_modules`), and the adapter written as a PEFT folder (`adapter_config.json` +
+//! `adapter_model.safetensors`) that `peft.PeftModel.from_pretrained` loads.
+
+use std::path::Path;
+
+use burn::module::{Lora, LoraAdapter, Module, ParamGroup};
+use burn::nn::Linear;
+use safetensors::Dtype;
+use serde_json::json;
+
+use super::config::LoraSettings;
+use crate::error::{MixtuneError, Result};
+use crate::fsutil::write_atomic;
+use crate::model::T5ForConditionalGeneration;
+
+/// Every linear map of the model with its HF module name
+/// (`encoder.block.0.layer.0.SelfAttention.q`) and PEFT's short name (`q`, `wi_0`, ...).
+pub fn named_linears(model: &T5ForConditionalGeneration) -> Vec<(String, &'static str, &Linear)> {
+    let mut attentions = Vec::new();
+    for (i, block) in model.encoder.blocks.iter().enumerate() {
+        attentions.push((
+            format!("encoder.block.{i}.layer.0.SelfAttention"),
+            &block.self_attention.attention,
+        ));
+    }
+    for (i, block) in model.decoder.blocks.iter().enumerate() {
+        attentions.push((
+            format!("decoder.block.{i}.layer.0.SelfAttention"),
+            &block.self_attention.attention,
+        ));
+        attentions.push((
+            format!("decoder.block.{i}.layer.1.EncDecAttention"),
+            &block.cross_attention.attention,
+        ));
+    }
+    let mut result: Vec<(String, &'static str, &Linear)> = Vec::new();
+    for (prefix, a) in attentions {
+        for (short, linear) in [("q", &a.q), ("k", &a.k), ("v", &a.v), ("o", &a.o)] {
+            result.push((format!("{prefix}.{short}"), short, linear));
+        }
+    }
+    let ff_blocks = model
+        .encoder
+        .blocks
+        .iter()
+        .enumerate()
+        .map(|(i, b)| (format!("encoder.block.{i}.layer.1.DenseReluDense"), &b.ff))
+        .chain(
+            model
+                .decoder
+                .blocks
+                .iter()
+                .enumerate()
+                .map(|(i, b)| (format!("decoder.block.{i}.layer.2.DenseReluDense"), &b.ff)),
+        );
+    for (prefix, ff) in ff_blocks {
+        let dense = &ff.dense;
+        match &dense.wi_1 {
+            Some(wi_1) => {
+                result.push((format!("{prefix}.wi_0"), "wi_0", &dense.wi_0));
+                result.push((format!("{prefix}.wi_1"), "wi_1", wi_1));
+            }
+            None => result.push((format!("{prefix}.wi"), "wi", &dense.wi_0)),
+        }
+        result.push((format!("{prefix}.wo"), "wo", &dense.wo));
+    }
+    result
+}
+
+/// Whether PEFT's `target_modules` name `short` (`wi` also matches a gated model's `wi_0`
+/// and `wi_1`, as PEFT's suffix match would not; we accept it as the user's intent).
+fn targeted(targets: &[String], short: &str) -> bool {
+    targets
+        .iter()
+        .any(|t| t == short || (t == "wi" && short.starts_with("wi_")))
+}
+
+/// Attaches LoRA adapters (A ~ N(0, 1/rank), B = 0, so the model is unchanged at first) to
+/// the targeted projections and freezes every other weight. Draws A from the device's
+/// generator: seed it first for reproducible runs.
+pub fn apply(
+    model: T5ForConditionalGeneration,
+    settings: &LoraSettings,
+) -> Result<T5ForConditionalGeneration> {
+    let targets: Vec<Linear> = named_linears(&model)
+        .into_iter()
+        .filter(|(_, short, _)| targeted(&settings.target_modules, short))
+        .map(|(_, _, linear)| linear.clone())
+        .collect();
+    if targets.is_empty() {
+        return Err(MixtuneError::Input(format!(
+            "lora.target_modules {:?} match no weight of this model",
+            settings.target_modules
+        )));
+    }
+    let group = ParamGroup::ids_from_module(targets);
+    let mut model =
+        model.apply_lora(Lora::new(settings.rank, settings.alpha).set_param_group(group));
+    let p = settings.dropout;
+    for block in model.encoder.blocks.iter_mut() {
+        block.self_attention.attention.lora_dropout = p;
+        block.ff.dense.lora_dropout = p;
+    }
+    for block in model.decoder.blocks.iter_mut() {
+        block.self_attention.attention.lora_dropout = p;
+        block.cross_attention.attention.lora_dropout = p;
+        block.ff.dense.lora_dropout = p;
+    }
+    Ok(model)
+}
+
+/// The adapters of the model, with their HF module names.
+pub fn adapters(model: &T5ForConditionalGeneration) -> Vec<(String, &LoraAdapter)> {
+    named_linears(model)
+        .into_iter()
+        .filter_map(|(name, _, linear)| linear.weight.adapter().map(|a| (name, a)))
+        .collect()
+}
+
+/// The trainable adapter parameters, for records of only what LoRA trains.
+pub fn adapter_group(model: &T5ForConditionalGeneration) -> ParamGroup {
+    let adapters: Vec<LoraAdapter> = adapters(model)
+        .into_iter()
+        .map(|(_, a)| a.clone())
+        .collect();
+    ParamGroup::ids_from_module(adapters)
+}
+
+/// Writes a PEFT adapter folder: `adapter_config.json` and `adapter_model.safetensors` with
+/// `base_model.model.<module>.lora_A.weight` `[r, in]` and `lora_B.weight` `[out, r]`
+/// (Burn's factors are `a: [in, r]`, `b: [r, out]`, so both are transposed).
+pub fn export_peft_adapter(
+    model: &T5ForConditionalGeneration,
+    settings: &LoraSettings,
+    base_model: &str,
+    dir: &Path,
+) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| MixtuneError::io(dir, e))?;
+    let path = dir.join("adapter_model.safetensors");
+    let mut buffers: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+    for (name, adapter) in adapters(model) {
+        for (suffix, tensor) in [
+            ("lora_A", adapter.a.val().transpose()),
+            ("lora_B", adapter.b.val().transpose()),
+        ] {
+            let shape = tensor.dims().to_vec();
+            let values = crate::generate::to_host_f32(tensor)?;
+            let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+            buffers.push((
+                format!("base_model.model.{name}.{suffix}.weight"),
+                shape,
+                bytes,
+            ));
+        }
+    }
+    let error = |e: safetensors::SafeTensorError| MixtuneError::Safetensors {
+        path: path.clone(),
+        message: e.to_string(),
+    };
+    let views = buffers
+        .iter()
+        .map(|(key, shape, bytes)| {
+            safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), bytes)
+                .map(|view| (key.clone(), view))
+                .map_err(error)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let metadata = std::collections::HashMap::from([("format".to_string(), "pt".to_string())]);
+    let bytes = safetensors::serialize(views, Some(metadata)).map_err(error)?;
+    write_atomic(&path, &bytes)?;
+    let config = json!({
+        "peft_type": "LORA",
+        "task_type": "SEQ_2_SEQ_LM",
+        "base_model_name_or_path": base_model,
+        "r": settings.rank,
+        "lora_alpha": settings.alpha,
+        "lora_dropout": settings.dropout,
+        "target_modules": settings.target_modules,
+        "bias": "none",
+        "fan_in_fan_out": false,
+        "inference_mode": true,
+        "init_lora_weights": true,
+        "modules_to_save": null,
+        "use_rslora": false,
+        "use_dora": false,
+    });
+    let text =
+        serde_json::to_vec_pretty(&config).map_err(|e| MixtuneError::Input(e.to_string()))?;
+    write_atomic(&dir.join("adapter_config.json"), &text)
+}

@@ -1,0 +1,278 @@
+//! Whole runs on the tiny fixture: resume continues bit-for-bit, a crash in the middle of a
+//! checkpoint leaves the previous one loadable, pause/resume/cancel from another thread,
+//! early stopping, validation events and the run history.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Mutex;
+
+use burn::tensor::Device;
+use common::runs::{tensors, write_run};
+use mixtune::train::events::RunEvent;
+use mixtune::train::runs::{list_runs, RunStatus};
+use mixtune::train::session::{run_from_file, spawn, RunControl, RunOptions};
+
+/// Runs seed the (process-wide) device generator: one at a time.
+static RUN: Mutex<()> = Mutex::new(());
+
+fn run(
+    dir: &Path,
+    resume: bool,
+    control: &RunControl,
+    events: &mut Vec<RunEvent>,
+) -> mixtune::Result<mixtune::train::events::RunSummary> {
+    let _guard = RUN.lock().unwrap_or_else(|e| e.into_inner());
+    let options = RunOptions {
+        show_progress: false,
+        resume,
+    };
+    run_from_file(
+        &dir.join("run.toml"),
+        &Device::flex(),
+        &options,
+        control,
+        &mut |e| events.push(e.clone()),
+    )
+}
+
+fn cli(dir: &Path, args: &[&str], fault: Option<&str>) -> std::process::Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mixtune"));
+    command
+        .args(["train", "--device", "cpu", "--json", "--config"])
+        .arg(dir.join("run.toml"))
+        .args(args);
+    if let Some(fault) = fault {
+        command.env("MIXTUNE_FAULT_ABORT_IN_CHECKPOINT", fault);
+    }
+    command.output().unwrap()
+}
+
+#[test]
+fn resumed_run_ends_with_the_weights_of_an_uninterrupted_one() {
+    let straight = tempfile::tempdir().unwrap();
+    write_run(straight.path(), 30, 4, "max_steps = 6\nsave_every = 2\neval_every = 3\neval_examples = 2\neval_max_new_tokens = 8\nkeep_best = false\n");
+    let mut events = Vec::new();
+    let summary = run(straight.path(), false, &RunControl::new(), &mut events).unwrap();
+    assert_eq!(summary.steps, 6);
+    let evals = events
+        .iter()
+        .filter(|e| matches!(e, RunEvent::Eval(_)))
+        .count();
+    assert_eq!(evals, 2, "validation at steps 3 and 6");
+
+    // Same run, cancelled after step 3, then resumed.
+    let split = tempfile::tempdir().unwrap();
+    write_run(split.path(), 30, 4, "max_steps = 6\nsave_every = 2\neval_every = 3\neval_examples = 2\neval_max_new_tokens = 8\nkeep_best = false\n");
+    let control = RunControl::new();
+    let mut first = Vec::new();
+    {
+        let _guard = RUN.lock().unwrap_or_else(|e| e.into_inner());
+        let options = RunOptions::default();
+        let c = control.clone();
+        let summary = run_from_file(
+            &split.path().join("run.toml"),
+            &Device::flex(),
+            &options,
+            &control,
+            &mut |e| {
+                if matches!(e, RunEvent::Step(m) if m.step == 3) {
+                    c.cancel();
+                }
+                first.push(e.clone());
+            },
+        )
+        .unwrap();
+        assert_eq!(summary.steps, 3);
+    }
+    assert!(
+        matches!(
+            first.last(),
+            Some(RunEvent::Cancelled {
+                step: 3,
+                checkpoint: Some(_)
+            })
+        ),
+        "{:?}",
+        first.last()
+    );
+    let mut second = Vec::new();
+    let summary = run(split.path(), true, &RunControl::new(), &mut second).unwrap();
+    assert_eq!(summary.steps, 6);
+    assert!(matches!(
+        second.first(),
+        Some(RunEvent::Started { start_step: 3, .. })
+    ));
+
+    let a = tensors(&straight.path().join("out/model/model.safetensors"));
+    let b = tensors(&split.path().join("out/model/model.safetensors"));
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    for (name, (_, values)) in &a {
+        assert!(values == &b[name].1, "{name} differs after resume");
+    }
+    // The resumed log reads as one run: steps 1..=6 once each.
+    let log = mixtune::train::runs::read_events(&split.path().join("out")).unwrap();
+    let steps: Vec<usize> = log
+        .iter()
+        .filter_map(|e| match e {
+            RunEvent::Step(m) => Some(m.step),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(steps, vec![1, 2, 3, 4, 5, 6]);
+    let losses = |events: &[RunEvent]| -> Vec<f64> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                RunEvent::Step(m) => Some(m.loss),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(losses(&events), losses(&log));
+}
+
+#[test]
+fn crash_mid_checkpoint_keeps_the_previous_checkpoint_loadable() {
+    let dir = tempfile::tempdir().unwrap();
+    write_run(
+        dir.path(),
+        30,
+        0,
+        "max_steps = 6\nsave_every = 2\nkeep_last = 5\n",
+    );
+    let out = cli(dir.path(), &[], Some("optimizer@4"));
+    assert!(
+        !out.status.success(),
+        "the fault should have killed the process"
+    );
+    let checkpoints = dir.path().join("out/checkpoints");
+    let mut names: Vec<String> = std::fs::read_dir(&checkpoints)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert_eq!(names[1], "step-0000002");
+    assert!(names[0].starts_with(".tmp-step-0000004"), "{names:?}");
+
+    let out = cli(dir.path(), &["--resume"], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("\"start_step\":2"), "{stdout}");
+    assert!(dir.path().join("out/model/model.safetensors").is_file());
+    let left: Vec<String> = std::fs::read_dir(&checkpoints)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(left.iter().all(|n| !n.starts_with(".tmp")), "{left:?}");
+}
+
+#[test]
+fn starting_over_an_existing_run_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    write_run(dir.path(), 20, 0, "max_steps = 2\n");
+    assert!(cli(dir.path(), &[], None).status.success());
+    let out = cli(dir.path(), &[], None);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("already holds a run") && stderr.contains("--resume"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn pause_resume_and_cancel_from_another_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    write_run(dir.path(), 20, 0, "max_steps = 50\nsave_every = 100\n");
+    let _guard = RUN.lock().unwrap_or_else(|e| e.into_inner());
+    let control = RunControl::new();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let handle = spawn(
+        dir.path().join("run.toml"),
+        Device::flex(),
+        control.clone(),
+        move |e| {
+            let _ = tx.send(e.clone());
+        },
+    );
+    let mut seen = Vec::new();
+    let mut paused_at = None;
+    for event in rx.iter() {
+        match &event {
+            RunEvent::Step(m) if m.step == 2 && paused_at.is_none() => control.pause(),
+            RunEvent::Paused { step } => {
+                paused_at = Some(*step);
+                // Nothing happens while paused.
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                control.resume();
+            }
+            RunEvent::Step(m) if m.step == 4 => control.cancel(),
+            _ => {}
+        }
+        seen.push(event);
+    }
+    let summary = handle.join().unwrap().unwrap();
+    assert_eq!(paused_at, Some(2));
+    let kinds: Vec<String> = seen
+        .iter()
+        .map(|e| {
+            serde_json::to_value(e).unwrap()["kind"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let paused = kinds.iter().position(|k| k == "paused").unwrap();
+    assert_eq!(kinds[paused + 1], "resumed", "{kinds:?}");
+    assert_eq!(summary.steps, 4);
+    assert_eq!(kinds.last().unwrap(), "cancelled", "{kinds:?}");
+    assert!(
+        dir.path().join("out/checkpoints/step-0000004").is_dir(),
+        "cancel writes a checkpoint"
+    );
+    let runs = list_runs(dir.path()).unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].status, RunStatus::Cancelled);
+    assert_eq!((runs[0].steps, runs[0].total_steps), (4, 50));
+}
+
+#[test]
+fn early_stopping_ends_the_run_and_keeps_the_best_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    // A threshold no pass can beat: the first pass sets the best, the next one is no better.
+    write_run(dir.path(), 20, 2, "max_steps = 20\neval_every = 2\neval_examples = 1\neval_max_new_tokens = 4\nearly_stopping_patience = 1\nearly_stopping_threshold = 1000.0\nkeep_last = 1\n");
+    let mut events = Vec::new();
+    let summary = run(dir.path(), false, &RunControl::new(), &mut events).unwrap();
+    assert!(summary.stopped_early);
+    assert_eq!(summary.steps, 4);
+    let evals: Vec<(usize, bool)> = events
+        .iter()
+        .filter_map(|e| match e {
+            RunEvent::Eval(e) => Some((e.step, e.best)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(evals, vec![(2, true), (4, false)]);
+    let best = summary.best_checkpoint.expect("best kept");
+    assert!(best.ends_with("step-0000002") && best.is_dir(), "{best:?}");
+    let RunEvent::Eval(eval) = events
+        .iter()
+        .find(|e| matches!(e, RunEvent::Eval(_)))
+        .unwrap()
+    else {
+        unreachable!()
+    };
+    assert_eq!(eval.tasks.len(), 2, "ROUGE per task");
+    assert!(eval.tasks.contains_key("summary") && eval.tasks.contains_key("topic"));
+    assert!(!eval.samples.is_empty() && !eval.samples[0].reference.is_empty());
+    // The exported model is the best checkpoint's.
+    let runs = list_runs(dir.path()).unwrap();
+    assert_eq!(runs[0].status, RunStatus::Finished);
+}
