@@ -213,13 +213,15 @@ fn pause_resume_and_cancel_from_another_thread() {
                 std::thread::sleep(std::time::Duration::from_millis(300));
                 control.resume();
             }
-            RunEvent::Step(m) if m.step == 4 => control.cancel(),
+            RunEvent::Step(m) if paused_at.is_some_and(|p| m.step >= p + 2) => control.cancel(),
             _ => {}
         }
         seen.push(event);
     }
     let summary = handle.join().unwrap().unwrap();
-    assert_eq!(paused_at, Some(2));
+    // The pause lands before whichever step comes after the request arrives.
+    let paused_at = paused_at.expect("paused");
+    assert!(paused_at >= 2, "{paused_at}");
     let kinds: Vec<String> = seen
         .iter()
         .map(|e| {
@@ -231,16 +233,22 @@ fn pause_resume_and_cancel_from_another_thread() {
         .collect();
     let paused = kinds.iter().position(|k| k == "paused").unwrap();
     assert_eq!(kinds[paused + 1], "resumed", "{kinds:?}");
-    assert_eq!(summary.steps, 4);
+    assert!(
+        summary.steps >= paused_at + 2 && summary.steps < 50,
+        "{}",
+        summary.steps
+    );
     assert_eq!(kinds.last().unwrap(), "cancelled", "{kinds:?}");
     assert!(
-        dir.path().join("out/checkpoints/step-0000004").is_dir(),
+        dir.path()
+            .join(format!("out/checkpoints/step-{:07}", summary.steps))
+            .is_dir(),
         "cancel writes a checkpoint"
     );
     let runs = list_runs(dir.path()).unwrap();
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].status, RunStatus::Cancelled);
-    assert_eq!((runs[0].steps, runs[0].total_steps), (4, 50));
+    assert_eq!((runs[0].steps, runs[0].total_steps), (summary.steps, 50));
 }
 
 #[test]

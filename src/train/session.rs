@@ -478,8 +478,9 @@ fn run_logged(
 
         let step = trainer.step;
         let eval_due = config.eval_every > 0 && step % config.eval_every == 0;
+        let mut improved = false;
         if let (true, Some(validator)) = (eval_due, &validator) {
-            let improved = evaluate(
+            improved = evaluate(
                 validator,
                 trainer.model(),
                 config,
@@ -497,7 +498,8 @@ fn run_logged(
             }
         }
         let save_due = config.save_every > 0 && step % config.save_every == 0;
-        if save_due || stopped_early {
+        // Keep-best needs the weights of every new best.
+        if save_due || stopped_early || (improved && config.keep_best) {
             last_checkpoint = Some(save(&trainer, &mut state, &sampler, log).map_err(at(step))?);
         }
         log.check().map_err(at(step))?;

@@ -17,11 +17,17 @@ pub fn write_run(dir: &Path, train_rows: usize, eval_rows: usize, extra: &str) {
         std::fs::read_to_string(shared().join("data/dialogsum/dialogsum.test.jsonl")).unwrap();
     let rows: Vec<&str> = test.lines().take(eval_rows).collect();
     std::fs::write(dir.join("heldout.jsonl"), rows.join("\n")).unwrap();
+    let eval = if eval_rows > 0 {
+        "eval_data = \"heldout.jsonl\"\n"
+    } else {
+        ""
+    };
     std::fs::write(
         dir.join("mix.toml"),
-        "[mixture]\nstrategy = \"proportional\"\nseed = 3\nmax_source_tokens = 96\nmax_target_tokens = 32\n\n\
-         [[task]]\nname = \"summary\"\ndata = \"dialogs.jsonl\"\ntemplate = \"dialogue_summary\"\nsplit = \"train\"\neval_data = \"heldout.jsonl\"\n\n\
-         [[task]]\nname = \"topic\"\ndata = \"dialogs.jsonl\"\ntemplate = \"dialogue_topic\"\nsplit = \"train\"\neval_data = \"heldout.jsonl\"\n",
+        format!("[mixture]\nstrategy = \"proportional\"\nseed = 3\nmax_source_tokens = 96\nmax_target_tokens = 32\n\n\
+         [[task]]\nname = \"summary\"\ndata = \"dialogs.jsonl\"\ntemplate = \"dialogue_summary\"\nsplit = \"train\"\n{eval}\n\
+         [[task]]\nname = \"topic\"\ndata = \"dialogs.jsonl\"\ntemplate = \"dialogue_topic\"\nsplit = \"train\"\n{eval}",
+        ),
     )
     .unwrap();
     std::fs::write(
