@@ -19,6 +19,8 @@ cargo fmt --all -- --check
 if command -v npm >/dev/null 2>&1; then
   step "ui build"
   (cd ui && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && npm run build)
+  step "ui lint, type-check and unit tests"
+  (cd ui && npm run lint && npm run check && npm test)
 else
   echo "note: npm not found: mixtune-app builds with a placeholder page and the E2E test is skipped"
   export MIXTUNE_SKIP_E2E=1
