@@ -144,3 +144,16 @@ mod gpu {
         })
     }
 }
+
+/// A short name for a device (`cpu (flex)`, `gpu (wgpu)`), for logs and the app. Burn's
+/// `Device` offers only its `Debug` text, so this reads the backend name from it.
+pub fn describe(device: &Device) -> String {
+    let text = format!("{device:?}");
+    if text.contains("Flex") {
+        "cpu (flex)".into()
+    } else if text.contains("Wgpu") || text.contains("Vulkan") || text.contains("WebGpu") {
+        "gpu (wgpu)".into()
+    } else {
+        text
+    }
+}

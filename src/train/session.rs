@@ -389,7 +389,7 @@ fn run_logged(
 
     log.emit(RunEvent::Started {
         output_dir: output_dir.to_path_buf(),
-        device: format!("{:?}", device),
+        device: crate::device::describe(&device),
         total_steps,
         start_step: state.step,
         trainable_parameters,
