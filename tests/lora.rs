@@ -5,15 +5,11 @@
 mod common;
 
 use std::path::Path;
-use std::sync::Mutex;
 
-use burn::tensor::Device;
 use common::runs::{tensors, write_run};
 use common::tiny_flan;
 use mixtune::train::events::RunEvent;
-use mixtune::train::session::{run_from_file, RunControl, RunOptions};
-
-static RUN: Mutex<()> = Mutex::new(());
+use mixtune::train::session::RunControl;
 
 fn run(
     dir: &Path,
@@ -21,19 +17,7 @@ fn run(
     control: &RunControl,
     on: &mut dyn FnMut(&RunEvent),
 ) -> mixtune::train::events::RunSummary {
-    let _guard = RUN.lock().unwrap_or_else(|e| e.into_inner());
-    let options = RunOptions {
-        show_progress: false,
-        resume,
-    };
-    run_from_file(
-        &dir.join("run.toml"),
-        &Device::flex(),
-        &options,
-        control,
-        on,
-    )
-    .unwrap()
+    common::runs::run(dir, resume, control, on).unwrap()
 }
 
 const LORA: &str = "max_steps = 4\nmethod = \"lora\"\nkeep_best = false\n[lora]\nrank = 4\nalpha = 8.0\ntarget_modules = [\"q\", \"v\"]\n";

@@ -6,16 +6,12 @@ mod common;
 
 use std::path::Path;
 use std::process::Command;
-use std::sync::Mutex;
 
 use burn::tensor::Device;
-use common::runs::{tensors, write_run};
+use common::runs::{tensors, write_run, RUN};
 use mixtune::train::events::RunEvent;
 use mixtune::train::runs::{list_runs, RunStatus};
 use mixtune::train::session::{run_from_file, spawn, RunControl, RunOptions};
-
-/// Runs seed the (process-wide) device generator: one at a time.
-static RUN: Mutex<()> = Mutex::new(());
 
 fn run(
     dir: &Path,
@@ -23,18 +19,7 @@ fn run(
     control: &RunControl,
     events: &mut Vec<RunEvent>,
 ) -> mixtune::Result<mixtune::train::events::RunSummary> {
-    let _guard = RUN.lock().unwrap_or_else(|e| e.into_inner());
-    let options = RunOptions {
-        show_progress: false,
-        resume,
-    };
-    run_from_file(
-        &dir.join("run.toml"),
-        &Device::flex(),
-        &options,
-        control,
-        &mut |e| events.push(e.clone()),
-    )
+    common::runs::run(dir, resume, control, &mut |e| events.push(e.clone()))
 }
 
 fn cli(dir: &Path, args: &[&str], fault: Option<&str>) -> std::process::Output {

@@ -444,13 +444,26 @@ pub fn hf_tensors(model: &T5ForConditionalGeneration) -> Vec<(String, Tensor<2>)
 /// Writes `model` as an HF `model.safetensors` (f32) at `path`, atomically: a temporary file
 /// in the same folder is renamed over the target only once complete.
 pub fn save_safetensors(model: &T5ForConditionalGeneration, path: &Path) -> Result<()> {
+    let tensors = hf_tensors(model).into_iter().map(|(key, tensor)| {
+        let shape = if key.ends_with("layer_norm.weight") {
+            vec![tensor.dims()[1]]
+        } else {
+            tensor.dims().to_vec()
+        };
+        (key, shape, tensor)
+    });
+    write_f32_safetensors(path, tensors)
+}
+
+/// Writes `(key, stored shape, tensor)` triples as an f32 safetensors file (`format: pt`
+/// metadata, as PyTorch writes), atomically.
+pub fn write_f32_safetensors(
+    path: &Path,
+    tensors: impl IntoIterator<Item = (String, Vec<usize>, Tensor<2>)>,
+) -> Result<()> {
     let mut buffers: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
-    for (key, tensor) in hf_tensors(model) {
-        let mut shape = tensor.dims().to_vec();
+    for (key, shape, tensor) in tensors {
         let values = crate::generate::to_host_f32(tensor)?;
-        if key.ends_with("layer_norm.weight") {
-            shape = vec![shape[1]];
-        }
         let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
         buffers.push((key, shape, bytes));
     }

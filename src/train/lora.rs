@@ -6,12 +6,12 @@ use std::path::Path;
 
 use burn::module::{Lora, LoraAdapter, Module, ParamGroup};
 use burn::nn::Linear;
-use safetensors::Dtype;
 use serde_json::json;
 
 use super::config::LoraSettings;
 use crate::error::{MixtuneError, Result};
 use crate::fsutil::write_atomic;
+use crate::model::weights::write_f32_safetensors;
 use crate::model::T5ForConditionalGeneration;
 
 /// Every linear map of the model with its HF module name
@@ -137,38 +137,21 @@ pub fn export_peft_adapter(
     dir: &Path,
 ) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| MixtuneError::io(dir, e))?;
-    let path = dir.join("adapter_model.safetensors");
-    let mut buffers: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
-    for (name, adapter) in adapters(model) {
-        for (suffix, tensor) in [
+    let tensors = adapters(model).into_iter().flat_map(|(name, adapter)| {
+        [
             ("lora_A", adapter.a.val().transpose()),
             ("lora_B", adapter.b.val().transpose()),
-        ] {
+        ]
+        .map(|(suffix, tensor)| {
             let shape = tensor.dims().to_vec();
-            let values = crate::generate::to_host_f32(tensor)?;
-            let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-            buffers.push((
+            (
                 format!("base_model.model.{name}.{suffix}.weight"),
                 shape,
-                bytes,
-            ));
-        }
-    }
-    let error = |e: safetensors::SafeTensorError| MixtuneError::Safetensors {
-        path: path.clone(),
-        message: e.to_string(),
-    };
-    let views = buffers
-        .iter()
-        .map(|(key, shape, bytes)| {
-            safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), bytes)
-                .map(|view| (key.clone(), view))
-                .map_err(error)
+                tensor,
+            )
         })
-        .collect::<Result<Vec<_>>>()?;
-    let metadata = std::collections::HashMap::from([("format".to_string(), "pt".to_string())]);
-    let bytes = safetensors::serialize(views, Some(metadata)).map_err(error)?;
-    write_atomic(&path, &bytes)?;
+    });
+    write_f32_safetensors(&dir.join("adapter_model.safetensors"), tensors)?;
     let config = json!({
         "peft_type": "LORA",
         "task_type": "SEQ_2_SEQ_LM",

@@ -54,34 +54,51 @@ pub struct RunInfo {
     pub modified: u64,
 }
 
+impl RunInfo {
+    /// A run in `dir` known only by its folder: failed, no steps ([`run_info`] fills in
+    /// the rest from the config and the log).
+    fn blank(dir: &Path) -> Self {
+        Self {
+            id: dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            output_dir: dir.to_path_buf(),
+            model: String::new(),
+            method: Method::Full,
+            status: RunStatus::Failed,
+            steps: 0,
+            total_steps: 0,
+            last_loss: None,
+            val_loss: None,
+            rouge1: None,
+            best_metric: None,
+            best_metric_name: String::new(),
+            checkpoints: 0,
+            model_dir: None,
+            error: None,
+            modified: 0,
+        }
+    }
+}
+
 /// Summarises the run in `dir` (which holds `metrics.jsonl`).
 pub fn run_info(dir: &Path) -> Result<RunInfo> {
     let config = TrainConfig::from_file(&dir.join(CONFIG_FILE))?;
     let events = read_events(dir)?;
     let mut info = RunInfo {
-        id: dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        output_dir: dir.to_path_buf(),
         model: config.model.clone(),
         method: config.method,
         status: RunStatus::Running,
-        steps: 0,
         total_steps: config.max_steps,
-        last_loss: None,
-        val_loss: None,
-        rouge1: None,
-        best_metric: None,
         best_metric_name: config.best_metric.clone(),
         checkpoints: checkpoint::list(dir)?.len(),
-        model_dir: None,
-        error: None,
         modified: std::fs::metadata(dir.join(METRICS_FILE))
             .and_then(|m| m.modified())
             .ok()
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .map_or(0, |d| d.as_secs()),
+        ..RunInfo::blank(dir)
     };
     for event in &events {
         match event {
@@ -140,28 +157,9 @@ pub fn list_runs(root: &Path) -> Result<Vec<RunInfo>> {
         if !dir.join(METRICS_FILE).is_file() {
             continue;
         }
-        runs.push(run_info(&dir).unwrap_or_else(|error| {
-            RunInfo {
-                id: dir
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
-                output_dir: dir.clone(),
-                model: String::new(),
-                method: Method::Full,
-                status: RunStatus::Failed,
-                steps: 0,
-                total_steps: 0,
-                last_loss: None,
-                val_loss: None,
-                rouge1: None,
-                best_metric: None,
-                best_metric_name: String::new(),
-                checkpoints: 0,
-                model_dir: None,
-                error: Some(error.to_string()),
-                modified: 0,
-            }
+        runs.push(run_info(&dir).unwrap_or_else(|error| RunInfo {
+            error: Some(error.to_string()),
+            ..RunInfo::blank(&dir)
         }));
     }
     runs.sort_by(|a, b| b.modified.cmp(&a.modified).then(a.id.cmp(&b.id)));

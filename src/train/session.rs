@@ -509,26 +509,21 @@ fn run_logged(
     }
 
     let step = trainer.step;
+    // A checkpoint of the last step, unless the loop just wrote it.
+    let current = checkpoint::checkpoint_dir(output_dir, step);
     if cancelled {
-        let current = checkpoint::checkpoint_dir(output_dir, step);
         if step > 0 && last_checkpoint.as_ref() != Some(&current) {
             last_checkpoint = Some(save(&trainer, &mut state, &sampler, log).map_err(at(step))?);
         }
         log.emit(RunEvent::Cancelled {
             step,
-            checkpoint: last_checkpoint.clone(),
+            checkpoint: last_checkpoint,
         });
-        return Ok(summary(
-            output_dir,
-            &state,
-            step,
-            None,
-            last_checkpoint,
-            false,
-        ));
+        return Ok(summary(output_dir, &state, step, None, false));
     }
 
-    if let (Some(validator), true) = (&validator, last_eval_step != Some(step)) {
+    let final_eval = last_eval_step != Some(step);
+    if let (Some(validator), true) = (&validator, final_eval) {
         evaluate(
             validator,
             trainer.model(),
@@ -539,7 +534,8 @@ fn run_logged(
         )
         .map_err(at(step))?;
     }
-    if !stopped_early {
+    // Saved again after a final validation pass, whose best-metric state it records.
+    if (final_eval && validator.is_some()) || last_checkpoint.as_ref() != Some(&current) {
         save(&trainer, &mut state, &sampler, log).map_err(at(step))?;
     }
 
@@ -571,18 +567,7 @@ fn run_logged(
         &model_dir,
     )
     .map_err(at(step))?;
-    let best_checkpoint = state
-        .best_step
-        .map(|s| checkpoint::checkpoint_dir(output_dir, s))
-        .filter(|dir| dir.exists());
-    let mut result = summary(
-        output_dir,
-        &state,
-        step,
-        adapter_dir,
-        best_checkpoint,
-        stopped_early,
-    );
+    let mut result = summary(output_dir, &state, step, adapter_dir, stopped_early);
     result.model_dir = model_dir;
     log.emit(RunEvent::Finished(result.clone()));
     Ok(result)
@@ -593,9 +578,13 @@ fn summary(
     state: &LoopState,
     steps: usize,
     adapter_dir: Option<PathBuf>,
-    best_checkpoint: Option<PathBuf>,
     stopped_early: bool,
 ) -> RunSummary {
+    // The best step's checkpoint, while rotation has kept it.
+    let best_checkpoint = state
+        .best_step
+        .map(|step| checkpoint::checkpoint_dir(output_dir, step))
+        .filter(|dir| dir.exists());
     RunSummary {
         output_dir: output_dir.to_path_buf(),
         model_dir: output_dir.join(MODEL_DIR),

@@ -56,3 +56,27 @@ pub fn tensors(path: &Path) -> std::collections::BTreeMap<String, (Vec<usize>, V
         })
         .collect()
 }
+
+/// Runs seed the (process-wide) device generator: one at a time per test binary.
+pub static RUN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Runs `dir/run.toml` on flex (holding [`RUN`]), handing every event to `on`.
+pub fn run(
+    dir: &Path,
+    resume: bool,
+    control: &mixtune::train::session::RunControl,
+    on: &mut dyn FnMut(&mixtune::train::events::RunEvent),
+) -> mixtune::Result<mixtune::train::events::RunSummary> {
+    let _guard = RUN.lock().unwrap_or_else(|e| e.into_inner());
+    let options = mixtune::train::session::RunOptions {
+        show_progress: false,
+        resume,
+    };
+    mixtune::train::session::run_from_file(
+        &dir.join("run.toml"),
+        &burn::tensor::Device::flex(),
+        &options,
+        control,
+        on,
+    )
+}
