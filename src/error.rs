@@ -1,6 +1,13 @@
-//! The engine's error type: every variant names the file, key or field at fault.
+//! The engine's error type: every variant names the file, key or field at fault, and each
+//! module's own error type is kept whole inside it (`#[from]`), so callers can match on it.
 
 use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::DataError;
+use crate::eval::rouge::RougeError;
+use crate::mixture::MixtureError;
 
 /// Any failure of the Mixtune engine.
 #[derive(Debug, thiserror::Error)]
@@ -38,16 +45,56 @@ pub enum MixtuneError {
     Hub { model: String, message: String },
     #[error("no model at `{0}`: not a folder with config.json, and not a hub id like `google/flan-t5-base`")]
     ModelNotFound(String),
+    /// A dataset file that could not be read or mapped.
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// A template, mixture config or sampler failure (boxed: it can wrap this type).
+    #[error(transparent)]
+    Mixture(Box<MixtureError>),
+    /// Predictions and references that cannot be scored.
+    #[error(transparent)]
+    Rouge(#[from] RougeError),
+    /// The device cannot hold the work: names what to lower.
+    #[error("out of device memory {during}: {message}; lower {advice}")]
+    OutOfMemory {
+        during: String,
+        message: String,
+        advice: String,
+    },
     #[error("device: {0}")]
     Device(String),
     #[error("invalid input: {0}")]
     Input(String),
     #[error("tensor backend: {0}")]
     Backend(String),
+    /// A value that could not be written as JSON (a bug, not bad input).
+    #[error("writing JSON: {0}")]
+    Json(#[from] serde_json::Error),
 }
 
 /// Result with [`MixtuneError`].
 pub type Result<T, E = MixtuneError> = std::result::Result<T, E>;
+
+/// What kind of failure an error is, for callers that act on it (the app shows a
+/// different hint for a bad file than for a busy or too small GPU).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// A file, setting or text the user gave is wrong: fix it and retry.
+    Input,
+    /// A model, file or folder does not exist.
+    NotFound,
+    /// The model hub could not be reached or refused.
+    Network,
+    /// The device is missing, unusable or busy.
+    Device,
+    /// The work does not fit in device memory: lower the batch size or lengths.
+    OutOfMemory,
+    /// Reading or writing a file failed (permissions, disk full).
+    Io,
+    /// A bug in Mixtune: report it.
+    Internal,
+}
 
 impl MixtuneError {
     /// Wraps an I/O error with the path it happened on.
@@ -55,6 +102,55 @@ impl MixtuneError {
         Self::Io {
             path: path.into(),
             source,
+        }
+    }
+
+    /// The kind of failure, for callers that act on it.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                ErrorKind::NotFound
+            }
+            Self::Io { .. } => ErrorKind::Io,
+            Self::ModelNotFound(_) => ErrorKind::NotFound,
+            Self::Hub { .. } => ErrorKind::Network,
+            Self::OutOfMemory { .. } => ErrorKind::OutOfMemory,
+            Self::Device(_) => ErrorKind::Device,
+            Self::Backend(_) | Self::Json(_) => ErrorKind::Internal,
+            Self::Mixture(inner) => match inner.as_ref() {
+                MixtureError::Engine(engine) => engine.kind(),
+                MixtureError::Io { source, .. } | MixtureError::Data(DataError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    ErrorKind::NotFound
+                }
+                _ => ErrorKind::Input,
+            },
+            Self::Data(DataError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                ErrorKind::NotFound
+            }
+            Self::Config { .. }
+            | Self::Safetensors { .. }
+            | Self::MissingWeight { .. }
+            | Self::ShapeMismatch { .. }
+            | Self::UnsupportedDtype { .. }
+            | Self::UnusedWeights { .. }
+            | Self::Tokenizer { .. }
+            | Self::Data(_)
+            | Self::Rouge(_)
+            | Self::Input(_) => ErrorKind::Input,
+        }
+    }
+}
+
+impl From<MixtureError> for MixtuneError {
+    fn from(error: MixtureError) -> Self {
+        match error {
+            // Not wrapped twice: an engine error inside a mixture error is the engine error.
+            MixtureError::Engine(engine) => engine,
+            other => Self::Mixture(Box::new(other)),
         }
     }
 }

@@ -56,14 +56,13 @@ pub fn generate_text(
 pub fn summary_prompt(chat: &str, speakers: SpeakerStyle) -> Result<String> {
     let dialogue = normalize_text(chat, speakers).map_err(MixtuneError::Input)?;
     let templates =
-        template::load_builtin(SUMMARY_TEMPLATE).map_err(|e| MixtuneError::Input(e.to_string()))?;
+        template::load_builtin(SUMMARY_TEMPLATE)?;
     let fields = BTreeMap::from([
         ("dialogue".to_string(), dialogue),
         ("summary".to_string(), String::new()),
     ]);
     let (source, _) = templates
-        .render(&fields, templates.default_phrasing(), "chat")
-        .map_err(|e| MixtuneError::Input(e.to_string()))?;
+        .render(&fields, templates.default_phrasing(), "chat")?;
     Ok(source)
 }
 

@@ -121,7 +121,7 @@ fn template_of(name: &str) -> Result<template::TaskTemplates> {
         };
         template::load_builtin(&file)
     };
-    result.map_err(|e| MixtuneError::Input(e.to_string()))
+    result.map_err(MixtuneError::from)
 }
 
 /// Runs the evaluation on `device`; `progress(done, total)` is called after every batch
@@ -138,19 +138,17 @@ pub fn evaluate(
         ..LoadOptions::default()
     };
     let dataset =
-        data::load(&request.data, &options).map_err(|e| MixtuneError::Input(e.to_string()))?;
+        data::load(&request.data, &options)?;
     templates
         .require_fields(
             &request.data,
             dataset.schema.fields.keys().map(String::as_str),
-        )
-        .map_err(|e| MixtuneError::Input(e.to_string()))?;
+        )?;
     let limit = request.limit.unwrap_or(usize::MAX);
     let mut rows = Vec::new();
     for record in dataset.records.iter().take(limit) {
         let (source, reference) = templates
-            .render(&record.fields, 0, &record.id)
-            .map_err(|e| MixtuneError::Input(e.to_string()))?;
+            .render(&record.fields, 0, &record.id)?;
         rows.push(EvalRow {
             id: record.id.clone(),
             source,
@@ -208,8 +206,7 @@ pub fn evaluate(
         let index = models.len();
         let predictions: Vec<String> = rows.iter().map(|r| r.predictions[index].clone()).collect();
         let references: Vec<String> = rows.iter().map(|r| r.reference.clone()).collect();
-        let rouge = rouge::mean_fmeasures(&predictions, &references, request.stem)
-            .map_err(|e| MixtuneError::Input(e.to_string()))?;
+        let rouge = rouge::mean_fmeasures(&predictions, &references, request.stem)?;
         models.push(ModelScores {
             model: spec.clone(),
             rouge,
@@ -265,7 +262,7 @@ pub fn write_csv(report: &EvalReport, path: &Path) -> Result<()> {
 pub fn write_jsonl(report: &EvalReport, path: &Path) -> Result<()> {
     let mut text = String::new();
     for row in &report.rows {
-        let line = serde_json::to_string(row).map_err(|e| MixtuneError::Input(e.to_string()))?;
+        let line = serde_json::to_string(row)?;
         text.push_str(&line);
         text.push('\n');
     }

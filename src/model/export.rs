@@ -15,7 +15,7 @@ use crate::generate::GenerationDefaults;
 /// HF's `config.json` for `model` (transformers 5 keys, readable by older versions too).
 pub fn hf_config_json(model: &T5ForConditionalGeneration) -> Result<serde_json::Value> {
     let config = &model.config;
-    let mut value = serde_json::to_value(config).map_err(|e| MixtuneError::Input(e.to_string()))?;
+    let mut value = serde_json::to_value(config)?;
     let (_, gated) = config.feed_forward().map_err(MixtuneError::Input)?;
     if let Some(object) = value.as_object_mut() {
         object.insert(
@@ -44,7 +44,7 @@ pub fn export_hf_dir(
 ) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| MixtuneError::io(dir, e))?;
     let pretty = |value: &serde_json::Value| {
-        serde_json::to_vec_pretty(value).map_err(|e| MixtuneError::Input(e.to_string()))
+        serde_json::to_vec_pretty(value).map_err(MixtuneError::from)
     };
     save_safetensors(model, &dir.join("model.safetensors"))?;
     write_atomic(&dir.join("config.json"), &pretty(&hf_config_json(model)?)?)?;

@@ -105,7 +105,7 @@ pub fn save(
         write_atomic(&optimizer_path, &bytes[..])?;
         fault("optimizer", state.step);
         let text =
-            serde_json::to_vec_pretty(state).map_err(|e| MixtuneError::Input(e.to_string()))?;
+            serde_json::to_vec_pretty(state)?;
         write_atomic(&tmp.join(STATE_FILE), &text)?;
         if final_dir.exists() {
             std::fs::remove_dir_all(&final_dir).map_err(|e| MixtuneError::io(&final_dir, e))?;

@@ -169,6 +169,6 @@ pub fn export_peft_adapter(
         "use_dora": false,
     });
     let text =
-        serde_json::to_vec_pretty(&config).map_err(|e| MixtuneError::Input(e.to_string()))?;
+        serde_json::to_vec_pretty(&config)?;
     write_atomic(&dir.join("adapter_config.json"), &text)
 }
