@@ -119,7 +119,8 @@ impl MixtuneError {
             Self::Backend(_) | Self::Json(_) => ErrorKind::Internal,
             Self::Mixture(inner) => match inner.as_ref() {
                 MixtureError::Engine(engine) => engine.kind(),
-                MixtureError::Io { source, .. } | MixtureError::Data(DataError::Io { source, .. })
+                MixtureError::Io { source, .. }
+                | MixtureError::Data(DataError::Io { source, .. })
                     if source.kind() == std::io::ErrorKind::NotFound =>
                 {
                     ErrorKind::NotFound

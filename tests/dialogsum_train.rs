@@ -10,7 +10,7 @@ use burn::tensor::Device;
 use common::{shared, tiny_flan};
 use mixtune::eval::compare::{evaluate, EvalRequest};
 use mixtune::train::events::RunEvent;
-use mixtune::train::session::{run_from_file, RunControl, RunOptions};
+use mixtune::train::{run_from_file, RunControl, RunOptions};
 
 #[test]
 fn training_on_dev_lowers_validation_loss_and_raises_rouge1_on_test() {

@@ -8,7 +8,7 @@ mod common;
 use burn::tensor::{Int, Tensor, TensorData};
 use common::*;
 use mixtune::device::{select, DeviceChoice};
-use mixtune::generate::{generate, GenerationConfig};
+use mixtune::generate::{generate, Decoding, GenerationConfig};
 use mixtune::model::loader::load_dir;
 
 /// f32 on a GPU sums in another order than PyTorch on CPU; 1e-4 still holds on this model.
@@ -46,9 +46,11 @@ fn gpu_forward_and_greedy_match_reference() {
     let out = generate(
         &pretrained.model,
         &prompt_ids,
-        &config,
-        &pretrained.defaults,
-        32128,
+        Decoding {
+            config: &config,
+            defaults: &pretrained.defaults,
+            vocab_limit: 32128,
+        },
     )
     .unwrap();
     let expected: Vec<Vec<u32>> = reference_json()["generate"]

@@ -103,8 +103,8 @@ fn gradients_match_reference() {
     };
     // Linear weights are stored [in, out]: transpose to HF's [out, in].
     let linear_grad = |t: Tensor<2>| host2(t.grad(&grads).expect("gradient").transpose());
-    let enc0 = &model.encoder.blocks[0].self_attention.attention;
-    let dec0 = &model.decoder.blocks[0].cross_attention.attention;
+    let enc0 = &model.encoder.blocks[0].self_attention.self_attention;
+    let dec0 = &model.decoder.blocks[0].cross_attention.enc_dec_attention;
     let cases: Vec<(&str, Vec<f32>)> = vec![
         ("grad.shared.weight", grad(model.shared.val())),
         (

@@ -305,8 +305,22 @@ fn sharded_checkpoint_loads_like_the_single_file() {
             .unwrap()
     };
     assert_eq!(
-        host(sharded.model.decoder.blocks[1].ff.dense.wo.weight.val()),
-        host(single.model.decoder.blocks[1].ff.dense.wo.weight.val())
+        host(
+            sharded.model.decoder.blocks[1]
+                .ff
+                .dense_relu_dense
+                .wo()
+                .weight
+                .val()
+        ),
+        host(
+            single.model.decoder.blocks[1]
+                .ff
+                .dense_relu_dense
+                .wo()
+                .weight
+                .val()
+        )
     );
 
     // An index without `weight_map` is named.

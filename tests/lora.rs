@@ -9,7 +9,7 @@ use std::path::Path;
 use common::runs::{tensors, write_run};
 use common::tiny_flan;
 use mixtune::train::events::RunEvent;
-use mixtune::train::session::RunControl;
+use mixtune::train::RunControl;
 
 fn run(
     dir: &Path,

@@ -3,7 +3,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use mixtune::mixture::{self, preview, Mixture, MixtureError, Sampler, SamplerState, Strategy};
+use mixtune::mixture::{preview, Mixture, MixtureError, Sampler, SamplerState, Strategy};
 
 const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared");
 
@@ -350,7 +350,7 @@ fn preview_reports_shares_phrasings_and_truncation() {
 #[test]
 fn real_t5_tokenizer_counts_without_baked_in_truncation() {
     let path = PathBuf::from(format!("{SHARED}/models/t5-tokenizer/tokenizer.json"));
-    let count = mixture::preview::token_counter(&path).unwrap();
+    let count = mixtune::data::lengths::token_counter(&path).unwrap();
     // "Hello world" is ["▁Hello", "▁world", "</s>"].
     assert_eq!(count("Hello world"), 3);
     let long = "word ".repeat(100);

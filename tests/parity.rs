@@ -5,7 +5,7 @@ mod common;
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use common::*;
-use mixtune::generate::{generate, pad_batch, EarlyStopping, GenerationConfig};
+use mixtune::generate::{generate, pad_batch, Decoding, EarlyStopping, GenerationConfig};
 use mixtune::model::loader::load_dir;
 use mixtune::model::Pretrained;
 
@@ -127,19 +127,25 @@ fn incremental_decoding_matches_full_forward() {
             .forward(ids.clone(), mask.clone(), full_inputs),
     );
     let encoded = pretrained.model.encode(ids, mask.clone());
-    let mut state = pretrained.model.start_decoding(encoded, mask);
     let vocab = 32128;
-    for t in 0..steps {
-        let column: Vec<i64> = (0..batch).map(|b| decoder_inputs[b * steps + t]).collect();
-        let step = Tensor::<2, Int>::from_data(TensorData::new(column, [batch, 1]), &device);
-        let logits = host(pretrained.model.decode(step, &mut state));
-        for b in 0..batch {
-            let expected = &full[(b * steps + t) * vocab..(b * steps + t + 1) * vocab];
-            let diff = max_abs_diff(&logits[b * vocab..(b + 1) * vocab], expected);
-            assert!(
-                diff < TOLERANCE,
-                "step {t} row {b}: cached decoding differs by {diff}"
-            );
+    // Caches that grow by concatenation, and caches preallocated (with room to spare) and
+    // written in place: both equal the full pass.
+    for capacity in [None, Some(steps + 3)] {
+        let mut state = pretrained
+            .model
+            .start_decoding(encoded.clone(), mask.clone(), capacity);
+        for t in 0..steps {
+            let column: Vec<i64> = (0..batch).map(|b| decoder_inputs[b * steps + t]).collect();
+            let step = Tensor::<2, Int>::from_data(TensorData::new(column, [batch, 1]), &device);
+            let logits = host(pretrained.model.decode(step, &mut state));
+            for b in 0..batch {
+                let expected = &full[(b * steps + t) * vocab..(b * steps + t + 1) * vocab];
+                let diff = max_abs_diff(&logits[b * vocab..(b + 1) * vocab], expected);
+                assert!(
+                    diff < TOLERANCE,
+                    "capacity {capacity:?}, step {t} row {b}: cached decoding differs by {diff}"
+                );
+            }
         }
     }
 }
@@ -191,18 +197,22 @@ fn greedy_ids_match_reference() {
     let batched = generate(
         &pretrained.model,
         &prompts,
-        &config,
-        &pretrained.defaults,
-        32128,
+        Decoding {
+            config: &config,
+            defaults: &pretrained.defaults,
+            vocab_limit: 32128,
+        },
     )
     .unwrap();
     assert_eq!(batched, reference_generation("greedy"));
     let single = generate(
         &pretrained.model,
         &prompts[2..3],
-        &config,
-        &pretrained.defaults,
-        32128,
+        Decoding {
+            config: &config,
+            defaults: &pretrained.defaults,
+            vocab_limit: 32128,
+        },
     )
     .unwrap();
     assert_eq!(single[0], reference_generation("greedy")[2]);
@@ -222,9 +232,11 @@ fn beam4_ids_match_reference() {
     let ids = generate(
         &pretrained.model,
         &prompts,
-        &config,
-        &pretrained.defaults,
-        32128,
+        Decoding {
+            config: &config,
+            defaults: &pretrained.defaults,
+            vocab_limit: 32128,
+        },
     )
     .unwrap();
     assert_eq!(ids, reference_generation("beam4"));

@@ -8,7 +8,7 @@ use burn::tensor::Device;
 use mixtune::data::tokenizer::T5Tokenizer;
 use mixtune::mixture::RenderedExample;
 use mixtune::model::{T5Config, T5ForConditionalGeneration};
-use mixtune::train::{train_steps, Batcher, ScheduleKind, StepMetrics, TrainBatch, TrainConfig};
+use mixtune::train::{Batcher, ScheduleKind, StepMetrics, TrainBatch, TrainConfig, Trainer};
 
 /// Seeding and drawing random weights must not interleave across the file's tests.
 static RANDOM: Mutex<()> = Mutex::new(());
@@ -67,10 +67,13 @@ fn run(config: &TrainConfig, seed: u64) -> Vec<StepMetrics> {
     let device = Device::flex().autodiff();
     let model = model(seed, &device);
     let batch = fixed_batch(&device);
-    let batches = std::iter::repeat_n(batch, config.max_steps * config.grad_accumulation).map(Ok);
-    let mut metrics = Vec::new();
-    train_steps(model, batches, config, &mut |m| metrics.push(m.clone())).unwrap();
-    metrics
+    let mut trainer = Trainer::new(model, config, config.max_steps).unwrap();
+    (0..config.max_steps)
+        .map(|_| {
+            let micro_batches = vec![batch.clone(); config.grad_accumulation];
+            trainer.step(micro_batches).unwrap()
+        })
+        .collect()
 }
 
 #[test]

@@ -9,8 +9,8 @@ use rand::{Rng, SeedableRng};
 use serde_json::json;
 
 use mixtune::device::{self, DeviceChoice};
-use mixtune::generate::{generate, GenerationConfig, GenerationDefaults};
-use mixtune::model::{T5Config, T5ForConditionalGeneration};
+use mixtune::generate::{generate, Decoding, GenerationConfig};
+use mixtune::model::{GenerationDefaults, T5Config, T5ForConditionalGeneration};
 
 #[derive(Subcommand, Debug)]
 pub enum BenchCommand {
@@ -105,7 +105,12 @@ fn bench_generate(args: GenerateBench) -> Result<()> {
             let mut times = Vec::new();
             for run in 0..=args.runs {
                 let start = Instant::now();
-                let out = generate(&model, &prompts, &config, &defaults, 32100)?;
+                let decoding = Decoding {
+                    config: &config,
+                    defaults: &defaults,
+                    vocab_limit: 32100,
+                };
+                let out = generate(&model, &prompts, decoding)?;
                 let ms = start.elapsed().as_secs_f64() * 1000.0;
                 anyhow::ensure!(
                     out[0].len() == args.new_tokens + 1,

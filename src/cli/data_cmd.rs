@@ -4,9 +4,9 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
+use mixtune::data::lengths::LengthMeasure;
 use mixtune::data::report::{inspect, Limits};
 use mixtune::data::{ColumnMapping, Format, LoadOptions, SpeakerStyle};
-use mixtune::mixture::preview::LengthMeasure;
 
 /// Dataset commands.
 #[derive(Debug, clap::Subcommand)]

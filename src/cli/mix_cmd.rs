@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
-use mixtune::mixture::preview::LengthMeasure;
+use mixtune::data::lengths::LengthMeasure;
 use mixtune::mixture::{preview, Mixture};
 
 /// Mixture commands.

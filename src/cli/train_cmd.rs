@@ -9,8 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use mixtune::device::{self, DeviceChoice};
 use mixtune::train::events::RunEvent;
-use mixtune::train::session::{run_from_file, RunControl, RunOptions};
-use mixtune::train::TrainConfig;
+use mixtune::train::{run, RunControl, RunOptions, RunPaths, TrainConfig};
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
@@ -30,8 +29,9 @@ pub struct TrainArgs {
 
 pub fn run_train(args: TrainArgs) -> Result<()> {
     let selected = device::select(args.device.parse::<DeviceChoice>()?)?;
-    // Read once up front so a bad config fails before the model loads.
-    TrainConfig::from_file(&args.config)?;
+    // Parsed once, up front, so a bad config fails before the model loads.
+    let config = TrainConfig::from_file(&args.config)?;
+    let paths = RunPaths::resolve(&args.config, &config);
     let bar = if args.json {
         ProgressBar::hidden()
     } else {
@@ -109,8 +109,9 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
         resume: args.resume,
     };
     let control = RunControl::new();
-    let summary = run_from_file(
-        &args.config,
+    let summary = run(
+        &config,
+        &paths,
         &selected.device,
         &options,
         &control,

@@ -2,6 +2,7 @@
 //! dataset and across datasets, over-long examples. Each finding has a count and example ids.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
 
 use serde::Serialize;
 
@@ -199,6 +200,36 @@ impl<'a> Checker<'a> {
         }
         self.report
     }
+}
+
+/// Writes the non-empty findings of a check report, one per line.
+pub fn write_checks(f: &mut dyn fmt::Write, checks: &CheckReport) -> fmt::Result {
+    let mut findings: Vec<(String, &Finding)> = checks
+        .empty_fields
+        .iter()
+        .map(|(field, finding)| (format!("empty `{field}`"), finding))
+        .collect();
+    findings.extend([
+        ("exact duplicates".to_string(), &checks.duplicates),
+        ("train/eval overlap".to_string(), &checks.split_overlap),
+        (
+            "cross-dataset train/eval overlap".to_string(),
+            &checks.cross_dataset_overlap,
+        ),
+        ("over-long inputs".to_string(), &checks.over_long_inputs),
+        ("over-long targets".to_string(), &checks.over_long_targets),
+    ]);
+    for (label, finding) in findings {
+        if finding.count > 0 {
+            writeln!(
+                f,
+                "  {label}: {} (e.g. {})",
+                finding.count,
+                finding.example_ids.join(", ")
+            )?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

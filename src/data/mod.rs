@@ -9,6 +9,7 @@ pub mod error;
 pub mod format;
 pub mod json;
 pub mod jsonl;
+pub mod lengths;
 pub mod parquet;
 pub mod report;
 pub mod schema;

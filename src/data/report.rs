@@ -7,11 +7,12 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use super::checks::write_checks;
+use super::lengths::{LengthMeasure, LengthStats};
 use super::{
-    CheckReport, Checker, Format, LengthLimits, LoadOptions, Record, RecordReader, Schema,
+    CheckReport, Checker, DataError, Format, LengthLimits, LoadOptions, Record, RecordReader,
+    Schema,
 };
-use crate::mixture::preview::{clip, write_checks, LengthMeasure};
-use crate::mixture::{LengthStats, MixtureError};
 
 /// Length limits of the over-long check (in the measure's unit).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,7 +56,7 @@ pub fn inspect(
     measure: &LengthMeasure,
     limits: Limits,
     preview_count: usize,
-) -> Result<InspectReport, MixtureError> {
+) -> Result<InspectReport, DataError> {
     let reader = RecordReader::open(file, options)?;
     let format = reader.format();
     let columns = reader.columns().to_vec();
@@ -160,8 +161,24 @@ impl InspectReport {
     }
 }
 
+/// Shortens `text` to `limit` characters, marking the cut, on one line.
+pub fn clip(text: &str, limit: usize) -> String {
+    let flat = text.replace('\n', "⏎");
+    match flat.char_indices().nth(limit) {
+        Some((cut, _)) => format!("{}…", &flat[..cut]),
+        None => flat,
+    }
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn clip_marks_cuts() {
+        assert_eq!(clip("ab\ncd", 10), "ab⏎cd");
+        assert_eq!(clip("abcdef", 3), "abc…");
+    }
+
     use super::*;
 
     #[test]

@@ -12,7 +12,7 @@ use super::rouge::{self, MeanRouge};
 use crate::data::{self, LoadOptions, Split};
 use crate::error::{MixtuneError, Result};
 use crate::fsutil::write_atomic;
-use crate::generate::{generate, GenerationConfig};
+use crate::generate::{generate, Decoding, GenerationConfig};
 use crate::mixture::template;
 use crate::model::load_pretrained;
 
@@ -137,18 +137,15 @@ pub fn evaluate(
         split: Some(Split::Test),
         ..LoadOptions::default()
     };
-    let dataset =
-        data::load(&request.data, &options)?;
-    templates
-        .require_fields(
-            &request.data,
-            dataset.schema.fields.keys().map(String::as_str),
-        )?;
+    let dataset = data::load(&request.data, &options)?;
+    templates.require_fields(
+        &request.data,
+        dataset.schema.fields.keys().map(String::as_str),
+    )?;
     let limit = request.limit.unwrap_or(usize::MAX);
     let mut rows = Vec::new();
     for record in dataset.records.iter().take(limit) {
-        let (source, reference) = templates
-            .render(&record.fields, 0, &record.id)?;
+        let (source, reference) = templates.render(&record.fields, 0, &record.id)?;
         rows.push(EvalRow {
             id: record.id.clone(),
             source,
@@ -187,9 +184,11 @@ pub fn evaluate(
             let outputs = generate(
                 &pretrained.model,
                 &ids,
-                &config,
-                &pretrained.defaults,
-                vocab,
+                Decoding {
+                    config: &config,
+                    defaults: &pretrained.defaults,
+                    vocab_limit: vocab,
+                },
             )?;
             for (row, output) in chunk.iter_mut().zip(outputs) {
                 let prediction = pretrained.tokenizer.decode(&output)?;

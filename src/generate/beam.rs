@@ -5,9 +5,10 @@
 use burn::tensor::{Int, Tensor, TensorData};
 
 use super::logits::{log_softmax, process_row};
-use super::{to_host_f32, EarlyStopping, GenerationConfig, GenerationDefaults};
+use super::{Decoding, EarlyStopping};
 use crate::error::Result;
 use crate::model::t5::DecoderState;
+use crate::model::to_host_f32;
 use crate::model::T5ForConditionalGeneration;
 
 /// HF's stand-in for minus infinity in beam bookkeeping.
@@ -45,10 +46,11 @@ pub fn beam_search(
     model: &T5ForConditionalGeneration,
     state: DecoderState,
     batch: usize,
-    config: &GenerationConfig,
-    defaults: &GenerationDefaults,
-    vocab_limit: usize,
+    decoding: Decoding,
 ) -> Result<Vec<Vec<u32>>> {
+    let Decoding {
+        config, defaults, ..
+    } = decoding;
     let device = model.device();
     let num_beams = config.num_beams;
     let eos = &defaults.eos_token_ids;
@@ -113,7 +115,7 @@ pub fn beam_search(
                 let row = g * num_beams + b;
                 let mut log_probs = scores[row * vocab..(row + 1) * vocab].to_vec();
                 log_softmax(&mut log_probs);
-                process_row(&mut log_probs, &hyp.tokens, config, defaults, vocab_limit);
+                process_row(&mut log_probs, &hyp.tokens, decoding);
                 accumulated.extend(log_probs.iter().map(|lp| lp + hyp.score));
             }
             // b. the best `beams_to_keep` candidates

@@ -4,17 +4,16 @@ use std::collections::HashSet;
 
 use rand::Rng;
 
-use super::{GenerationConfig, GenerationDefaults};
+use super::{Decoding, GenerationConfig};
 
 /// Applies the vocabulary limit, `min_new_tokens` and `no_repeat_ngram_size` to one row of
 /// scores. `sequence` is the decoder input so far, start token included (as HF sees it).
-pub fn process_row(
-    scores: &mut [f32],
-    sequence: &[u32],
-    config: &GenerationConfig,
-    defaults: &GenerationDefaults,
-    vocab_limit: usize,
-) {
+pub fn process_row(scores: &mut [f32], sequence: &[u32], decoding: Decoding) {
+    let Decoding {
+        config,
+        defaults,
+        vocab_limit,
+    } = decoding;
     for score in scores.iter_mut().skip(vocab_limit) {
         *score = f32::NEG_INFINITY;
     }
@@ -118,6 +117,7 @@ pub fn log_softmax(row: &mut [f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::GenerationDefaults;
     use rand::SeedableRng;
 
     #[test]
@@ -143,12 +143,17 @@ mod tests {
             pad_token_id: 0,
         };
         let mut scores = vec![0.0; 6];
-        process_row(&mut scores, &[0, 3], &config, &defaults, 4);
+        let decoding = |vocab_limit| Decoding {
+            config: &config,
+            defaults: &defaults,
+            vocab_limit,
+        };
+        process_row(&mut scores, &[0, 3], decoding(4));
         assert_eq!(scores[1], f32::NEG_INFINITY);
         assert_eq!(scores[4], f32::NEG_INFINITY);
         assert_eq!(scores[3], 0.0);
         let mut scores = vec![0.0; 6];
-        process_row(&mut scores, &[0, 3, 3], &config, &defaults, 6);
+        process_row(&mut scores, &[0, 3, 3], decoding(6));
         assert_eq!(scores[1], 0.0);
     }
 

@@ -3,15 +3,13 @@
 pub mod beam;
 pub mod greedy;
 pub mod logits;
-pub mod stream;
-
-use std::path::Path;
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{MixtuneError, Result};
-use crate::model::{T5Config, T5ForConditionalGeneration};
+use crate::model::GenerationDefaults;
+use crate::model::T5ForConditionalGeneration;
 
 /// When beam search may stop (HF's `early_stopping`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -93,79 +91,25 @@ impl GenerationConfig {
     }
 }
 
-/// Token ids the model generates with (from `generation_config.json`, else `config.json`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct GenerationDefaults {
-    pub decoder_start_token_id: u32,
-    pub eos_token_ids: Vec<u32>,
-    pub pad_token_id: u32,
-}
-
-impl GenerationDefaults {
-    /// Ids from a model's config.
-    pub fn from_config(config: &T5Config) -> Self {
-        Self {
-            decoder_start_token_id: config.decoder_start_token_id,
-            eos_token_ids: vec![config.eos_token_id],
-            pad_token_id: config.pad_token_id,
-        }
-    }
-
-    /// Reads the optional `generation_config.json` in `dir`, falling back to the config's ids.
-    pub fn from_dir(dir: &Path, config: &T5Config) -> Result<Self> {
-        let mut defaults = Self::from_config(config);
-        let path = dir.join("generation_config.json");
-        if !path.is_file() {
-            return Ok(defaults);
-        }
-        let text = std::fs::read_to_string(&path).map_err(|e| MixtuneError::io(&path, e))?;
-        let invalid = |message: String| MixtuneError::Config {
-            path: path.clone(),
-            message,
-        };
-        let json: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| invalid(format!("line {}, column {}: {e}", e.line(), e.column())))?;
-        let id = |key: &str| -> Result<Option<u32>> {
-            match json.get(key) {
-                None | Some(serde_json::Value::Null) => Ok(None),
-                Some(v) => v
-                    .as_u64()
-                    .map(|v| Some(v as u32))
-                    .ok_or_else(|| invalid(format!("`{key}` must be a token id"))),
-            }
-        };
-        if let Some(start) = id("decoder_start_token_id")? {
-            defaults.decoder_start_token_id = start;
-        }
-        if let Some(pad) = id("pad_token_id")? {
-            defaults.pad_token_id = pad;
-        }
-        match json.get("eos_token_id") {
-            Some(serde_json::Value::Array(ids)) => {
-                defaults.eos_token_ids = ids
-                    .iter()
-                    .map(|v| v.as_u64().map(|v| v as u32))
-                    .collect::<Option<Vec<_>>>()
-                    .ok_or_else(|| invalid("`eos_token_id` must be token ids".into()))?;
-            }
-            _ => {
-                if let Some(eos) = id("eos_token_id")? {
-                    defaults.eos_token_ids = vec![eos];
-                }
-            }
-        }
-        Ok(defaults)
-    }
-}
-
 /// Right-padded `input_ids` `[batch, max_len]` and 0/1 `attention_mask` for a batch of prompts.
 pub fn pad_batch(
     prompts: &[Vec<u32>],
     pad: u32,
     device: &Device,
 ) -> Result<(Tensor<2, Int>, Tensor<2>)> {
-    let batch = prompts.len();
     let len = prompts.iter().map(Vec::len).max().unwrap_or(0);
+    pad_batch_to(prompts, pad, len, device)
+}
+
+/// [`pad_batch`] to `len` positions (at least the longest prompt).
+pub fn pad_batch_to(
+    prompts: &[Vec<u32>],
+    pad: u32,
+    len: usize,
+    device: &Device,
+) -> Result<(Tensor<2, Int>, Tensor<2>)> {
+    let batch = prompts.len();
+    let len = len.max(prompts.iter().map(Vec::len).max().unwrap_or(0));
     if batch == 0 || len == 0 {
         return Err(MixtuneError::Input("empty prompt batch".into()));
     }
@@ -183,24 +127,25 @@ pub fn pad_batch(
     ))
 }
 
+/// What every decoding loop and logits processor needs besides the model and its state:
+/// the settings, the model's special token ids and the vocabulary limit.
+#[derive(Debug, Clone, Copy)]
+pub struct Decoding<'a> {
+    pub config: &'a GenerationConfig,
+    pub defaults: &'a GenerationDefaults,
+    /// Logits of ids at or past this are masked (the embedding has padding rows: T5 has
+    /// 32100 tokens but 32128 rows).
+    pub vocab_limit: usize,
+}
+
 /// Generates for each prompt (token ids, `</s>` included); returns each output's ids,
 /// starting with the decoder start token and ending with `</s>` unless cut by the length limit.
-/// `vocab_limit` masks logits of ids at or past it (the embedding has padding rows).
 pub fn generate(
     model: &T5ForConditionalGeneration,
     prompts: &[Vec<u32>],
-    config: &GenerationConfig,
-    defaults: &GenerationDefaults,
-    vocab_limit: usize,
+    decoding: Decoding,
 ) -> Result<Vec<Vec<u32>>> {
-    generate_streaming(
-        model,
-        prompts,
-        config,
-        defaults,
-        vocab_limit,
-        &mut |_, _| {},
-    )
+    generate_streaming(model, prompts, decoding, &mut |_, _| {})
 }
 
 /// [`generate`], calling `on_token(row, token)` for every generated token of every row, in
@@ -210,19 +155,18 @@ pub fn generate(
 pub fn generate_streaming(
     model: &T5ForConditionalGeneration,
     prompts: &[Vec<u32>],
-    config: &GenerationConfig,
-    defaults: &GenerationDefaults,
-    vocab_limit: usize,
+    decoding: Decoding,
     on_token: &mut dyn FnMut(usize, u32),
 ) -> Result<Vec<Vec<u32>>> {
-    config.validate()?;
+    decoding.config.validate()?;
     let device = model.device();
-    let (input_ids, mask) = pad_batch(prompts, defaults.pad_token_id, &device)?;
+    let (input_ids, mask) = pad_batch(prompts, decoding.defaults.pad_token_id, &device)?;
     let encoded = model.encode(input_ids, mask.clone());
-    let state = model.start_decoding(encoded, mask);
-    if config.num_beams > 1 {
-        let sequences =
-            beam::beam_search(model, state, prompts.len(), config, defaults, vocab_limit)?;
+    // The start token plus every new token: the caches never grow, every step has one shape.
+    let capacity = decoding.config.max_new_tokens + 1;
+    let state = model.start_decoding(encoded, mask, Some(capacity));
+    if decoding.config.num_beams > 1 {
+        let sequences = beam::beam_search(model, state, prompts.len(), decoding)?;
         for (row, sequence) in sequences.iter().enumerate() {
             for &token in sequence.iter().skip(1) {
                 on_token(row, token);
@@ -230,22 +174,6 @@ pub fn generate_streaming(
         }
         Ok(sequences)
     } else {
-        greedy::greedy_or_sample_streaming(
-            model,
-            state,
-            prompts.len(),
-            config,
-            defaults,
-            vocab_limit,
-            on_token,
-        )
+        greedy::greedy_or_sample(model, state, prompts.len(), decoding, on_token)
     }
-}
-
-/// Reads a tensor's values to the host, turning backend failures into errors.
-pub(crate) fn to_host_f32<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
-    t.into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .map_err(|e| MixtuneError::Backend(format!("{e:?}")))
 }

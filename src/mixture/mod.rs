@@ -12,9 +12,10 @@ use std::path::Path;
 
 use serde::Serialize;
 
+pub use crate::data::lengths::LengthStats;
 pub use config::{LoadedConfig, MixtureConfig, MixtureSettings, TaskConfig};
 pub use error::MixtureError;
-pub use preview::{preview, LengthStats, MixturePreview};
+pub use preview::{preview, MixturePreview};
 pub use sampler::{mixing_rates, Sample, Sampler, SamplerState, SamplingPlan, Strategy};
 pub use template::TaskTemplates;
 

@@ -2,12 +2,12 @@
 //! and the key/value cache used by incremental decoding.
 
 use burn::module::{Module, Param};
-use burn::nn::Linear;
+use burn::nn::{Initializer, Linear};
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use super::config::T5Config;
-use super::layers::{project, random_linear};
+use super::layers::{linear, project, T5LayerNorm};
 
 /// Bucket of one relative position `memory_position - query_position`, as HF's
 /// `_relative_position_bucket`.
@@ -52,11 +52,37 @@ pub struct KvCache {
 }
 
 impl KvCache {
+    /// An empty cache with room for `capacity` positions (zeros; unwritten positions must
+    /// be masked by the caller's bias).
+    pub fn with_capacity(
+        batch: usize,
+        heads: usize,
+        capacity: usize,
+        d_kv: usize,
+        device: &Device,
+    ) -> Self {
+        Self {
+            keys: Tensor::zeros([batch, heads, capacity, d_kv], device),
+            values: Tensor::zeros([batch, heads, capacity, d_kv], device),
+        }
+    }
+
     /// Appends the keys/values of new positions along the sequence axis.
     pub fn append(self, new: KvCache) -> KvCache {
         KvCache {
             keys: Tensor::cat(vec![self.keys, new.keys], 2),
             values: Tensor::cat(vec![self.values, new.values], 2),
+        }
+    }
+
+    /// Writes `new` at positions `position..position + new_len` of a preallocated cache
+    /// (in place when the cache's buffers are not shared).
+    pub fn write(self, position: usize, new: KvCache) -> KvCache {
+        let [batch, heads, new_len, d_kv] = new.keys.dims();
+        let range = [0..batch, 0..heads, position..position + new_len, 0..d_kv];
+        KvCache {
+            keys: self.keys.slice_assign(range.clone(), new.keys),
+            values: self.values.slice_assign(range, new.values),
         }
     }
 
@@ -68,12 +94,12 @@ impl KvCache {
         }
     }
 
-    /// Number of cached positions.
+    /// Number of positions the cache holds (written or not).
     pub fn len(&self) -> usize {
         self.keys.dims()[2]
     }
 
-    /// Whether nothing is cached yet.
+    /// Whether it holds no position.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -102,24 +128,28 @@ pub struct T5Attention {
 }
 
 impl T5Attention {
-    /// Random weights with HF's init scales.
-    pub fn random(config: &T5Config, has_bias: bool, device: &Device) -> Self {
+    /// Projections from the config with HF's init scales; `has_relative_attention_bias` for
+    /// the first block of a stack.
+    pub fn new(config: &T5Config, has_relative_attention_bias: bool, device: &Device) -> Self {
         let (d_model, inner) = (config.d_model, config.inner_dim());
         let std_q = ((d_model * config.d_kv) as f64).powf(-0.5);
         let std_kv = (d_model as f64).powf(-0.5);
         let std_o = (inner as f64).powf(-0.5);
-        let bias = has_bias.then(|| {
-            Param::from_tensor(Tensor::random(
+        let bias = has_relative_attention_bias.then(|| {
+            Initializer::Normal {
+                mean: 0.0,
+                std: std_kv,
+            }
+            .init(
                 [config.relative_attention_num_buckets, config.num_heads],
-                burn::tensor::Distribution::Normal(0.0, std_kv),
                 device,
-            ))
+            )
         });
         Self {
-            q: random_linear(d_model, inner, std_q, device),
-            k: random_linear(d_model, inner, std_kv, device),
-            v: random_linear(d_model, inner, std_kv, device),
-            o: random_linear(inner, d_model, std_o, device),
+            q: linear(d_model, inner, std_q, device),
+            k: linear(d_model, inner, std_kv, device),
+            v: linear(d_model, inner, std_kv, device),
+            o: linear(inner, d_model, std_o, device),
             relative_attention_bias: bias,
             num_heads: config.num_heads,
             d_kv: config.d_kv,
@@ -160,7 +190,10 @@ impl T5Attention {
     }
 
     /// Position bias `[1, heads, q_len, k_len]` for queries at `query_offset..query_offset+q_len`
-    /// and keys at `0..k_len`. Zeros when this layer has no relative attention bias.
+    /// and keys at `0..k_len`, built on the device: only the `q_len + k_len - 1` distinct
+    /// relative positions are bucketed on the host (a few hundred numbers), and the
+    /// `[q_len, k_len]` index into them is made on the device. Zeros when this layer has no
+    /// relative attention bias.
     pub fn position_bias(
         &self,
         q_len: usize,
@@ -172,26 +205,103 @@ impl T5Attention {
         let Some(table) = &self.relative_attention_bias else {
             return Tensor::zeros([1, self.num_heads, q_len, k_len], device);
         };
-        let mut buckets = Vec::with_capacity(q_len * k_len);
-        for q in 0..q_len {
-            for k in 0..k_len {
-                let relative = k as i64 - (q + query_offset) as i64;
-                buckets.push(relative_position_bucket(
+        // relative = k - (q + offset) runs from -(q_len - 1 + offset) to k_len - 1.
+        let lowest = -((q_len - 1 + query_offset) as i64);
+        let buckets: Vec<i64> = (lowest..k_len as i64)
+            .map(|relative| {
+                relative_position_bucket(
                     relative,
                     bidirectional,
                     self.num_buckets,
                     self.max_distance,
-                ));
-            }
-        }
-        let buckets =
-            Tensor::<1, Int>::from_data(TensorData::new(buckets, [q_len * k_len]), device);
-        table
-            .val()
-            .select(0, buckets)
+                )
+            })
+            .collect();
+        let count = buckets.len();
+        let buckets = Tensor::<1, Int>::from_data(TensorData::new(buckets, [count]), device);
+        // [relatives, heads]: the bias of each distinct relative position.
+        let per_relative = table.val().select(0, buckets);
+        // index[q][k] = k - q + (q_len - 1) = relative - lowest.
+        let keys = Tensor::<1, Int>::arange(0..k_len as i64, device).reshape([1, k_len]);
+        let queries = Tensor::<1, Int>::arange(0..q_len as i64, device).reshape([q_len, 1]);
+        let index = (keys - queries + (q_len as i64 - 1)).reshape([q_len * k_len]);
+        per_relative
+            .select(0, index)
             .reshape([q_len, k_len, self.num_heads])
             .permute([2, 0, 1])
             .unsqueeze::<4>()
+    }
+}
+
+/// Self-attention with its pre-norm and residual (`T5LayerSelfAttention`, `layer.0`).
+#[derive(Module, Debug)]
+pub struct T5LayerSelfAttention {
+    pub layer_norm: T5LayerNorm,
+    pub self_attention: T5Attention,
+}
+
+impl T5LayerSelfAttention {
+    /// Norm and attention from the config.
+    pub fn new(config: &T5Config, has_relative_attention_bias: bool, device: &Device) -> Self {
+        Self {
+            layer_norm: T5LayerNorm::new(config, device),
+            self_attention: T5Attention::new(config, has_relative_attention_bias, device),
+        }
+    }
+
+    /// `x + attention(norm(x))` over `x` itself, with `bias` (position bias and masks).
+    pub fn forward(&self, hidden: Tensor<3>, bias: Tensor<4>) -> Tensor<3> {
+        let normed = self.layer_norm.forward(hidden.clone());
+        let kv = self.self_attention.project_kv(normed.clone());
+        let update = self.self_attention.attend(normed, &kv, bias);
+        hidden + update
+    }
+
+    /// As [`forward`](Self::forward) for new decoder positions `position..`: their keys and
+    /// values join `cache` (appended, or written in place when preallocated).
+    pub fn forward_cached(
+        &self,
+        hidden: Tensor<3>,
+        bias: Tensor<4>,
+        cache: &mut Option<KvCache>,
+        position: usize,
+        preallocated: bool,
+    ) -> Tensor<3> {
+        let normed = self.layer_norm.forward(hidden.clone());
+        let new_kv = self.self_attention.project_kv(normed.clone());
+        let kv = match cache.take() {
+            Some(past) if preallocated => past.write(position, new_kv),
+            Some(past) => past.append(new_kv),
+            None => new_kv,
+        };
+        let update = self.self_attention.attend(normed, &kv, bias);
+        *cache = Some(kv);
+        hidden + update
+    }
+}
+
+/// Cross-attention to the encoder output with its pre-norm and residual
+/// (`T5LayerCrossAttention`, `layer.1`).
+#[derive(Module, Debug)]
+pub struct T5LayerCrossAttention {
+    pub layer_norm: T5LayerNorm,
+    pub enc_dec_attention: T5Attention,
+}
+
+impl T5LayerCrossAttention {
+    /// Norm and attention from the config (cross-attention has no position bias).
+    pub fn new(config: &T5Config, device: &Device) -> Self {
+        Self {
+            layer_norm: T5LayerNorm::new(config, device),
+            enc_dec_attention: T5Attention::new(config, false, device),
+        }
+    }
+
+    /// `x + attention(norm(x), encoder keys/values)`, with the encoder's padding `bias`.
+    pub fn forward(&self, hidden: Tensor<3>, encoder_kv: &KvCache, bias: Tensor<4>) -> Tensor<3> {
+        let normed = self.layer_norm.forward(hidden.clone());
+        let update = self.enc_dec_attention.attend(normed, encoder_kv, bias);
+        hidden + update
     }
 }
 

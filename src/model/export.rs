@@ -7,10 +7,10 @@ use serde_json::json;
 
 use super::t5::T5ForConditionalGeneration;
 use super::weights::save_safetensors;
+use super::GenerationDefaults;
 use crate::data::tokenizer::T5Tokenizer;
 use crate::error::{MixtuneError, Result};
 use crate::fsutil::write_atomic;
-use crate::generate::GenerationDefaults;
 
 /// HF's `config.json` for `model` (transformers 5 keys, readable by older versions too).
 pub fn hf_config_json(model: &T5ForConditionalGeneration) -> Result<serde_json::Value> {
@@ -43,9 +43,8 @@ pub fn export_hf_dir(
     dir: &Path,
 ) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| MixtuneError::io(dir, e))?;
-    let pretty = |value: &serde_json::Value| {
-        serde_json::to_vec_pretty(value).map_err(MixtuneError::from)
-    };
+    let pretty =
+        |value: &serde_json::Value| serde_json::to_vec_pretty(value).map_err(MixtuneError::from);
     save_safetensors(model, &dir.join("model.safetensors"))?;
     write_atomic(&dir.join("config.json"), &pretty(&hf_config_json(model)?)?)?;
     let generation = json!({

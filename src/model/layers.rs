@@ -1,27 +1,22 @@
-//! T5's layer norm and feed-forward layers, field names as in the checkpoint.
+//! T5's layer norm and feed-forward layers, named as HF's `T5LayerNorm`, `T5DenseActDense`,
+//! `T5DenseGatedActDense` and `T5LayerFF`. Each layer is built by one constructor from the
+//! config, with HF's initialisation drawn lazily: loading a checkpoint replaces the values
+//! before they are ever drawn (see `weights.rs`).
 
 use burn::module::{Module, Param};
-use burn::nn::Linear;
+use burn::nn::{Initializer, Linear};
 use burn::tensor::activation::{gelu, gelu_approximate, relu, silu};
 use burn::tensor::{Device, Tensor};
 
 use super::config::{Activation, T5Config};
 
-/// A bias-free linear map; `weight` is `[d_input, d_output]` (the checkpoint's transpose).
-pub fn linear(weight: Tensor<2>) -> Linear {
+/// A bias-free linear map `[d_input, d_output]` (the checkpoint's transpose), drawn lazily
+/// from `N(0, std)` as HF's `_init_weights`.
+pub fn linear(d_input: usize, d_output: usize, std: f64, device: &Device) -> Linear {
     Linear {
-        weight: Param::from_tensor(weight),
+        weight: Initializer::Normal { mean: 0.0, std }.init([d_input, d_output], device),
         bias: None,
     }
-}
-
-/// A randomly initialised bias-free linear map, `N(0, std)` as HF's `_init_weights`.
-pub fn random_linear(d_input: usize, d_output: usize, std: f64, device: &Device) -> Linear {
-    linear(Tensor::random(
-        [d_input, d_output],
-        burn::tensor::Distribution::Normal(0.0, std),
-        device,
-    ))
 }
 
 /// `x · W` through `linear`. With a LoRA adapter on `W` and `lora_dropout > 0` on an autodiff
@@ -51,17 +46,18 @@ pub fn project(linear: &Linear, x: Tensor<3>, lora_dropout: f64) -> Tensor<3> {
 /// RMS norm without mean subtraction or bias: `x * rsqrt(mean(x^2) + eps) * weight`.
 #[derive(Module, Debug)]
 pub struct T5LayerNorm {
+    /// Scale `[d_model]`, ones at first.
     pub weight: Param<Tensor<1>>,
     #[module(skip)]
     pub eps: f64,
 }
 
 impl T5LayerNorm {
-    /// A norm with the given scale vector `[d_model]`.
-    pub fn new(weight: Tensor<1>, eps: f64) -> Self {
+    /// A norm over `d_model` with the config's epsilon (T5: 1e-6, not Burn's 1e-5).
+    pub fn new(config: &T5Config, device: &Device) -> Self {
         Self {
-            weight: Param::from_tensor(weight),
-            eps,
+            weight: Initializer::Ones.init([config.d_model], device),
+            eps: config.layer_norm_epsilon,
         }
     }
 
@@ -73,13 +69,27 @@ impl T5LayerNorm {
     }
 }
 
-/// The feed-forward block: plain (`wi`) or gated (`wi_0`, `wi_1`), then `wo`.
+fn activate(activation: Activation, x: Tensor<3>) -> Tensor<3> {
+    match activation {
+        Activation::Relu => relu(x),
+        Activation::Gelu => gelu(x),
+        Activation::GeluNew => gelu_approximate(x),
+        Activation::Silu => silu(x),
+    }
+}
+
+/// HF's init scales: `d_model^-0.5` into the feed-forward, `d_ff^-0.5` out of it.
+fn ff_scales(config: &T5Config) -> (f64, f64) {
+    (
+        (config.d_model as f64).powf(-0.5),
+        (config.d_ff as f64).powf(-0.5),
+    )
+}
+
+/// `wo(act(wi(x)))`: T5 v1.0's feed-forward (`T5DenseActDense`).
 #[derive(Module, Debug)]
-pub struct DenseFeedForward {
-    /// `wi` (plain) or `wi_0` (gated).
-    pub wi_0: Linear,
-    /// Present only in the gated variant.
-    pub wi_1: Option<Linear>,
+pub struct DenseActDense {
+    pub wi: Linear,
     pub wo: Linear,
     #[module(skip)]
     pub activation: Activation,
@@ -88,53 +98,117 @@ pub struct DenseFeedForward {
     pub lora_dropout: f64,
 }
 
-impl DenseFeedForward {
-    /// Random weights with HF's init scales (for benchmarks and tests).
-    pub fn random(config: &T5Config, device: &Device) -> Self {
-        let (activation, gated) = config.feed_forward().unwrap_or((Activation::Relu, false));
-        let (d_model, d_ff) = (config.d_model, config.d_ff);
-        let std_in = (d_model as f64).powf(-0.5);
-        Self {
-            wi_0: random_linear(d_model, d_ff, std_in, device),
-            wi_1: gated.then(|| random_linear(d_model, d_ff, std_in, device)),
-            wo: random_linear(d_ff, d_model, (d_ff as f64).powf(-0.5), device),
-            activation,
-            lora_dropout: 0.0,
-        }
-    }
-
-    fn act(&self, x: Tensor<3>) -> Tensor<3> {
-        match self.activation {
-            Activation::Relu => relu(x),
-            Activation::Gelu => gelu(x),
-            Activation::GeluNew => gelu_approximate(x),
-            Activation::Silu => silu(x),
-        }
-    }
-
+impl DenseActDense {
     /// `[batch, seq_len, d_model] -> [batch, seq_len, d_model]`.
     pub fn forward(&self, hidden: Tensor<3>) -> Tensor<3> {
         let p = self.lora_dropout;
-        let inner = self.act(project(&self.wi_0, hidden.clone(), p));
-        let inner = match &self.wi_1 {
-            Some(wi_1) => inner * project(wi_1, hidden, p),
-            None => inner,
-        };
+        let inner = activate(self.activation, project(&self.wi, hidden, p));
         project(&self.wo, inner, p)
     }
 }
 
-/// `x + FF(norm(x))`: the feed-forward sub-layer with its pre-norm and residual.
+/// `wo(act(wi_0(x)) * wi_1(x))`: T5 v1.1 / Flan-T5's gated feed-forward
+/// (`T5DenseGatedActDense`).
 #[derive(Module, Debug)]
-pub struct LayerFf {
-    pub layer_norm: T5LayerNorm,
-    pub dense: DenseFeedForward,
+pub struct DenseGatedActDense {
+    pub wi_0: Linear,
+    pub wi_1: Linear,
+    pub wo: Linear,
+    #[module(skip)]
+    pub activation: Activation,
+    /// Dropout on LoRA adapters' inputs while training (0 without LoRA).
+    #[module(skip)]
+    pub lora_dropout: f64,
 }
 
-impl LayerFf {
+impl DenseGatedActDense {
     /// `[batch, seq_len, d_model] -> [batch, seq_len, d_model]`.
     pub fn forward(&self, hidden: Tensor<3>) -> Tensor<3> {
-        let update = self.dense.forward(self.layer_norm.forward(hidden.clone()));
+        let p = self.lora_dropout;
+        let gate = activate(self.activation, project(&self.wi_0, hidden.clone(), p));
+        let inner = gate * project(&self.wi_1, hidden, p);
+        project(&self.wo, inner, p)
+    }
+}
+
+/// The checkpoint's `DenseReluDense`: plain or gated, as `feed_forward_proj` says.
+#[derive(Module, Debug)]
+pub enum DenseReluDense {
+    Act(DenseActDense),
+    GatedAct(DenseGatedActDense),
+}
+
+impl DenseReluDense {
+    /// The variant and activation of `config.feed_forward_proj` (validated on load; an
+    /// unknown one falls back to ReLU here), with HF's init scales.
+    pub fn new(config: &T5Config, device: &Device) -> Self {
+        let (activation, gated) = config.feed_forward().unwrap_or((Activation::Relu, false));
+        let (std_in, std_out) = ff_scales(config);
+        let (d_model, d_ff) = (config.d_model, config.d_ff);
+        let wo = linear(d_ff, d_model, std_out, device);
+        if gated {
+            Self::GatedAct(DenseGatedActDense {
+                wi_0: linear(d_model, d_ff, std_in, device),
+                wi_1: linear(d_model, d_ff, std_in, device),
+                wo,
+                activation,
+                lora_dropout: 0.0,
+            })
+        } else {
+            Self::Act(DenseActDense {
+                wi: linear(d_model, d_ff, std_in, device),
+                wo,
+                activation,
+                lora_dropout: 0.0,
+            })
+        }
+    }
+
+    /// `[batch, seq_len, d_model] -> [batch, seq_len, d_model]`.
+    pub fn forward(&self, hidden: Tensor<3>) -> Tensor<3> {
+        match self {
+            Self::Act(dense) => dense.forward(hidden),
+            Self::GatedAct(dense) => dense.forward(hidden),
+        }
+    }
+
+    /// The output projection `wo` of either variant.
+    pub fn wo(&self) -> &Linear {
+        match self {
+            Self::Act(dense) => &dense.wo,
+            Self::GatedAct(dense) => &dense.wo,
+        }
+    }
+
+    /// Sets the dropout on LoRA adapters' inputs.
+    pub fn set_lora_dropout(&mut self, p: f64) {
+        match self {
+            Self::Act(dense) => dense.lora_dropout = p,
+            Self::GatedAct(dense) => dense.lora_dropout = p,
+        }
+    }
+}
+
+/// The feed-forward sub-layer with its pre-norm and residual (`T5LayerFF`).
+#[derive(Module, Debug)]
+pub struct T5LayerFF {
+    pub layer_norm: T5LayerNorm,
+    pub dense_relu_dense: DenseReluDense,
+}
+
+impl T5LayerFF {
+    /// Norm and feed-forward from the config.
+    pub fn new(config: &T5Config, device: &Device) -> Self {
+        Self {
+            layer_norm: T5LayerNorm::new(config, device),
+            dense_relu_dense: DenseReluDense::new(config, device),
+        }
+    }
+
+    /// `x + FF(norm(x))`, `[batch, seq_len, d_model]` in and out.
+    pub fn forward(&self, hidden: Tensor<3>) -> Tensor<3> {
+        let normed = self.layer_norm.forward(hidden.clone());
+        let update = self.dense_relu_dense.forward(normed);
         hidden + update
     }
 }

@@ -9,9 +9,9 @@ use hf_hub::{Cache, Repo, RepoType};
 use super::config::T5Config;
 use super::t5::T5ForConditionalGeneration;
 use super::weights::{load_model, WeightReader};
+use super::GenerationDefaults;
 use crate::data::tokenizer::T5Tokenizer;
 use crate::error::{MixtuneError, Result};
-use crate::generate::GenerationDefaults;
 
 /// A loaded model with its tokenizer and generation defaults.
 pub struct Pretrained {

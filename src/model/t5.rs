@@ -5,33 +5,62 @@ use burn::tensor::activation::log_softmax;
 use burn::tensor::module::embedding;
 use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 
-use super::attention::{KvCache, T5Attention};
+use burn::nn::Initializer;
+
+use super::attention::{KvCache, T5LayerCrossAttention, T5LayerSelfAttention};
 use super::config::T5Config;
-use super::layers::{DenseFeedForward, LayerFf, T5LayerNorm};
+use super::layers::{T5LayerFF, T5LayerNorm};
+use super::weights::Weight;
 
 /// Label id that the loss ignores (HF's `-100`).
 pub const IGNORE_INDEX: i64 = -100;
 
-/// Attention with its pre-norm: `layer.0.SelfAttention` or `layer.1.EncDecAttention`.
-#[derive(Module, Debug)]
-pub struct AttentionLayer {
-    pub layer_norm: T5LayerNorm,
-    pub attention: T5Attention,
-}
-
-/// One encoder block: self-attention, then feed-forward.
+/// One encoder block (`encoder.block.{i}`): self-attention, then feed-forward.
 #[derive(Module, Debug)]
 pub struct EncoderBlock {
-    pub self_attention: AttentionLayer,
-    pub ff: LayerFf,
+    /// `layer.0`
+    pub self_attention: T5LayerSelfAttention,
+    /// `layer.1`
+    pub ff: T5LayerFF,
 }
 
-/// One decoder block: causal self-attention, cross-attention, feed-forward.
+impl EncoderBlock {
+    /// The block from the config; the first of the stack owns the position bias table.
+    pub fn new(config: &T5Config, is_first: bool, device: &Device) -> Self {
+        Self {
+            self_attention: T5LayerSelfAttention::new(config, is_first, device),
+            ff: T5LayerFF::new(config, device),
+        }
+    }
+
+    /// `[batch, src_len, d_model]` in and out; `bias` is the position bias plus padding mask.
+    pub fn forward(&self, hidden: Tensor<3>, bias: Tensor<4>) -> Tensor<3> {
+        let hidden = self.self_attention.forward(hidden, bias);
+        self.ff.forward(hidden)
+    }
+}
+
+/// One decoder block (`decoder.block.{i}`): causal self-attention, cross-attention,
+/// feed-forward.
 #[derive(Module, Debug)]
 pub struct DecoderBlock {
-    pub self_attention: AttentionLayer,
-    pub cross_attention: AttentionLayer,
-    pub ff: LayerFf,
+    /// `layer.0`
+    pub self_attention: T5LayerSelfAttention,
+    /// `layer.1`
+    pub cross_attention: T5LayerCrossAttention,
+    /// `layer.2`
+    pub ff: T5LayerFF,
+}
+
+impl DecoderBlock {
+    /// The block from the config; the first of the stack owns the position bias table.
+    pub fn new(config: &T5Config, is_first: bool, device: &Device) -> Self {
+        Self {
+            self_attention: T5LayerSelfAttention::new(config, is_first, device),
+            cross_attention: T5LayerCrossAttention::new(config, device),
+            ff: T5LayerFF::new(config, device),
+        }
+    }
 }
 
 /// The encoder stack.
@@ -72,6 +101,11 @@ pub struct DecoderState {
     pub cross_bias: Tensor<4>,
     /// Number of positions decoded so far.
     pub position: usize,
+    /// With a capacity: the self-attention caches are preallocated `[batch, heads, capacity,
+    /// d_kv]` and written in place, and this holds the position bias plus causal mask of every
+    /// (query, key) pair `[1, heads, capacity, capacity]`, built once; every step then has the
+    /// same shapes. Without one, caches grow by concatenation.
+    pub self_bias: Option<Tensor<4>>,
 }
 
 impl DecoderState {
@@ -101,7 +135,13 @@ impl DecoderState {
                 .collect(),
             cross_bias: self.cross_bias.select(0, rows),
             position: self.position,
+            self_bias: self.self_bias,
         }
+    }
+
+    /// Positions the preallocated caches hold (`None` when they grow).
+    pub fn capacity(&self) -> Option<usize> {
+        self.self_bias.as_ref().map(|bias| bias.dims()[3])
     }
 }
 
@@ -112,59 +152,44 @@ pub fn padding_bias(attention_mask: Tensor<2>) -> Tensor<4> {
     ((attention_mask.neg() + 1.0) * f32::MIN as f64).reshape([batch, 1, 1, len])
 }
 
-/// Causal mask `[1, 1, len, len]`: the most negative f32 above the diagonal.
-fn causal_bias(len: usize, device: &Device) -> Tensor<4> {
-    let future: Tensor<2, Bool> = Tensor::<2, Bool>::tril_mask([len, len], 0, device);
-    Tensor::<2>::zeros([len, len], device)
+/// Causal mask `[1, 1, q_len, k_len]` for queries at `offset..offset + q_len`: the most
+/// negative f32 where the key comes after the query.
+fn causal_bias(q_len: usize, k_len: usize, offset: usize, device: &Device) -> Tensor<4> {
+    // True where key - query > offset: the keys after each query.
+    let future: Tensor<2, Bool> =
+        Tensor::<2, Bool>::tril_mask([q_len, k_len], offset as i64, device);
+    Tensor::<2>::zeros([q_len, k_len], device)
         .mask_fill(future, f32::MIN)
-        .reshape([1, 1, len, len])
+        .reshape([1, 1, q_len, k_len])
 }
 
 impl T5ForConditionalGeneration {
-    /// A model with random weights (HF's init scales), for benchmarks and tests.
-    pub fn random(config: &T5Config, device: &Device) -> Self {
-        let eps = config.layer_norm_epsilon;
-        let norm = || T5LayerNorm::new(Tensor::ones([config.d_model], device), eps);
-        let attention_layer = |has_bias| AttentionLayer {
-            layer_norm: norm(),
-            attention: T5Attention::random(config, has_bias, device),
-        };
-        let ff = || LayerFf {
-            layer_norm: norm(),
-            dense: DenseFeedForward::random(config, device),
-        };
+    /// The model of `config` with HF's initialisation, drawn lazily: [`Self::load`] callers
+    /// replace every value before it is drawn; `random` models draw on first use.
+    pub fn new(config: &T5Config, device: &Device) -> Self {
         let encoder = T5Encoder {
             blocks: (0..config.num_layers)
-                .map(|i| EncoderBlock {
-                    self_attention: attention_layer(i == 0),
-                    ff: ff(),
-                })
+                .map(|i| EncoderBlock::new(config, i == 0, device))
                 .collect(),
-            final_layer_norm: norm(),
+            final_layer_norm: T5LayerNorm::new(config, device),
         };
         let decoder = T5Decoder {
             blocks: (0..config.decoder_layers())
-                .map(|i| DecoderBlock {
-                    self_attention: attention_layer(i == 0),
-                    cross_attention: attention_layer(false),
-                    ff: ff(),
-                })
+                .map(|i| DecoderBlock::new(config, i == 0, device))
                 .collect(),
-            final_layer_norm: norm(),
+            final_layer_norm: T5LayerNorm::new(config, device),
         };
-        let normal = burn::tensor::Distribution::Normal(0.0, 1.0);
-        let shared = Param::from_tensor(Tensor::random(
-            [config.vocab_size, config.d_model],
-            normal,
-            device,
-        ));
+        let shared = Initializer::Normal {
+            mean: 0.0,
+            std: 1.0,
+        }
+        .init([config.vocab_size, config.d_model], device);
         let lm_head = (!config.tie_word_embeddings).then(|| {
-            let std = (config.d_model as f64).powf(-0.5);
-            Param::from_tensor(Tensor::random(
-                [config.d_model, config.vocab_size],
-                burn::tensor::Distribution::Normal(0.0, std),
-                device,
-            ))
+            Initializer::Normal {
+                mean: 0.0,
+                std: (config.d_model as f64).powf(-0.5),
+            }
+            .init([config.d_model, config.vocab_size], device)
         });
         Self {
             shared,
@@ -173,6 +198,22 @@ impl T5ForConditionalGeneration {
             lm_head,
             config: config.clone(),
         }
+    }
+
+    /// A model with random weights (HF's init scales), for benchmarks and tests, drawn now
+    /// in checkpoint order, so the device's seed at this call decides them.
+    pub fn random(config: &T5Config, device: &Device) -> Self {
+        let mut model = Self::new(config, device);
+        let drawn = super::weights::walk(&mut model, &mut |_, weight| {
+            match weight {
+                Weight::Vector(param) => drop(param.val()),
+                Weight::Matrix(param) | Weight::TransposedMatrix(param) => drop(param.val()),
+                Weight::Linear(linear) => drop(linear.weight.val()),
+            }
+            Ok(())
+        });
+        debug_assert!(drawn.is_ok(), "this visitor does not fail");
+        model
     }
 
     /// The device the weights live on.
@@ -185,26 +226,26 @@ impl T5ForConditionalGeneration {
         let device = input_ids.device();
         let [_, src_len] = input_ids.dims();
         let mut hidden = embedding(self.shared.val(), input_ids);
-        let first = &self.encoder.blocks[0].self_attention.attention;
+        let first = &self.encoder.blocks[0].self_attention.self_attention;
         let bias =
             first.position_bias(src_len, src_len, 0, true, &device) + padding_bias(attention_mask);
         for block in &self.encoder.blocks {
-            let layer = &block.self_attention;
-            let normed = layer.layer_norm.forward(hidden.clone());
-            let kv = layer.attention.project_kv(normed.clone());
-            hidden = hidden + layer.attention.attend(normed, &kv, bias.clone());
-            hidden = block.ff.forward(hidden);
+            hidden = block.forward(hidden, bias.clone());
         }
         self.encoder.final_layer_norm.forward(hidden)
     }
 
     /// Starts incremental decoding: projects the encoder output to cross-attention keys
-    /// and values once, for every decoder block.
+    /// and values once, for every decoder block. With `capacity`, the self-attention caches
+    /// are preallocated for that many positions and written in place (see [`DecoderState`]).
     pub fn start_decoding(
         &self,
         encoder_output: Tensor<3>,
         attention_mask: Tensor<2>,
+        capacity: Option<usize>,
     ) -> DecoderState {
+        let device = encoder_output.device();
+        let batch = encoder_output.dims()[0];
         let cross_kv = self
             .decoder
             .blocks
@@ -212,58 +253,100 @@ impl T5ForConditionalGeneration {
             .map(|block| {
                 block
                     .cross_attention
-                    .attention
+                    .enc_dec_attention
                     .project_kv(encoder_output.clone())
             })
             .collect();
+        let (heads, d_kv) = (self.config.num_heads, self.config.d_kv);
+        let blocks = self.decoder.blocks.len();
+        let (self_kv, self_bias) = match capacity {
+            Some(capacity) => (
+                (0..blocks)
+                    .map(|_| {
+                        Some(KvCache::with_capacity(
+                            batch, heads, capacity, d_kv, &device,
+                        ))
+                    })
+                    .collect(),
+                Some(self.decoder_self_bias(capacity, capacity, 0, &device)),
+            ),
+            None => (vec![None; blocks], None),
+        };
         DecoderState {
-            self_kv: vec![None; self.decoder.blocks.len()],
+            self_kv,
             cross_kv,
             cross_bias: padding_bias(attention_mask),
             position: 0,
+            self_bias,
         }
+    }
+
+    /// The decoder's causal position bias `[1, heads, q_len, k_len]` for queries at
+    /// `offset..offset + q_len`.
+    fn decoder_self_bias(
+        &self,
+        q_len: usize,
+        k_len: usize,
+        offset: usize,
+        device: &Device,
+    ) -> Tensor<4> {
+        let first = &self.decoder.blocks[0].self_attention.self_attention;
+        first.position_bias(q_len, k_len, offset, false, device)
+            + causal_bias(q_len, k_len, offset, device)
     }
 
     /// Decodes `decoder_input_ids` `[batch, new_len]` after the positions already in `state`,
     /// returning logits `[batch, new_len, vocab]` and updating the caches.
+    ///
+    /// # Panics
+    /// With preallocated caches, when the new positions do not fit in their capacity.
     pub fn decode(&self, decoder_input_ids: Tensor<2, Int>, state: &mut DecoderState) -> Tensor<3> {
-        let device = decoder_input_ids.device();
-        let [_, new_len] = decoder_input_ids.dims();
-        let total = state.position + new_len;
-        let first = &self.decoder.blocks[0].self_attention.attention;
-        let mut self_bias = first.position_bias(new_len, total, state.position, false, &device);
-        if new_len > 1 {
-            let causal =
-                causal_bias(total, &device).slice([0..1, 0..1, state.position..total, 0..total]);
-            self_bias = self_bias + causal;
-        }
-        let mut hidden = embedding(self.shared.val(), decoder_input_ids);
-        for (i, block) in self.decoder.blocks.iter().enumerate() {
-            let layer = &block.self_attention;
-            let normed = layer.layer_norm.forward(hidden.clone());
-            let new_kv = layer.attention.project_kv(normed.clone());
-            let kv = match state.self_kv[i].take() {
-                Some(past) => past.append(new_kv),
-                None => new_kv,
-            };
-            hidden = hidden + layer.attention.attend(normed, &kv, self_bias.clone());
-            state.self_kv[i] = Some(kv);
-
-            let layer = &block.cross_attention;
-            let normed = layer.layer_norm.forward(hidden.clone());
-            hidden = hidden
-                + layer
-                    .attention
-                    .attend(normed, &state.cross_kv[i], state.cross_bias.clone());
-            hidden = block.ff.forward(hidden);
-        }
-        state.position = total;
-        let hidden = self.decoder.final_layer_norm.forward(hidden);
+        let hidden = self.decode_hidden(decoder_input_ids, state);
         self.lm_logits(hidden)
     }
 
+    /// The decoder's final hidden states `[batch, new_len, d_model]` (before the head).
+    pub fn decode_hidden(
+        &self,
+        decoder_input_ids: Tensor<2, Int>,
+        state: &mut DecoderState,
+    ) -> Tensor<3> {
+        let device = decoder_input_ids.device();
+        let [_, new_len] = decoder_input_ids.dims();
+        let position = state.position;
+        let total = position + new_len;
+        let self_bias = match (&state.self_bias, state.capacity()) {
+            (Some(table), Some(capacity)) => {
+                assert!(total <= capacity, "decoding past the cache's capacity");
+                let heads = table.dims()[1];
+                table
+                    .clone()
+                    .slice([0..1, 0..heads, position..total, 0..capacity])
+            }
+            _ => self.decoder_self_bias(new_len, total, position, &device),
+        };
+        let preallocated = state.self_bias.is_some();
+        let mut hidden = embedding(self.shared.val(), decoder_input_ids);
+        for (i, block) in self.decoder.blocks.iter().enumerate() {
+            hidden = block.self_attention.forward_cached(
+                hidden,
+                self_bias.clone(),
+                &mut state.self_kv[i],
+                position,
+                preallocated,
+            );
+            hidden =
+                block
+                    .cross_attention
+                    .forward(hidden, &state.cross_kv[i], state.cross_bias.clone());
+            hidden = block.ff.forward(hidden);
+        }
+        state.position = total;
+        self.decoder.final_layer_norm.forward(hidden)
+    }
+
     /// Decoder output `[batch, len, d_model]` -> logits `[batch, len, vocab]`.
-    fn lm_logits(&self, hidden: Tensor<3>) -> Tensor<3> {
+    pub fn lm_logits(&self, hidden: Tensor<3>) -> Tensor<3> {
         let hidden = if self.config.scales_decoder_output() {
             hidden * (self.config.d_model as f64).powf(-0.5)
         } else {
@@ -284,7 +367,7 @@ impl T5ForConditionalGeneration {
         decoder_input_ids: Tensor<2, Int>,
     ) -> Tensor<3> {
         let encoder_output = self.encode(input_ids, attention_mask.clone());
-        let mut state = self.start_decoding(encoder_output, attention_mask);
+        let mut state = self.start_decoding(encoder_output, attention_mask, None);
         self.decode(decoder_input_ids, &mut state)
     }
 

@@ -9,12 +9,12 @@ use burn::tensor::{Device, Tensor, TensorData};
 use memmap2::Mmap;
 use safetensors::{Dtype, SafeTensors};
 
+use burn::nn::Linear;
+
 use super::attention::T5Attention;
 use super::config::T5Config;
-use super::layers::{linear, DenseFeedForward, LayerFf, T5LayerNorm};
-use super::t5::{
-    AttentionLayer, DecoderBlock, EncoderBlock, T5Decoder, T5Encoder, T5ForConditionalGeneration,
-};
+use super::layers::{DenseReluDense, T5LayerFF};
+use super::t5::T5ForConditionalGeneration;
 use crate::error::{MixtuneError, Result};
 
 /// Keys that HF may write but that carry nothing of their own (copies of `shared`).
@@ -169,113 +169,125 @@ fn shard_paths(index_path: &Path) -> Result<Vec<PathBuf>> {
     Ok(shards.into_iter().collect())
 }
 
-/// Reads checkpoint tensors into the model's layout, on one device.
-struct Loader<'a> {
-    reader: &'a mut WeightReader,
-    config: &'a T5Config,
-    device: &'a Device,
+/// One parameter of the model as the checkpoint stores it.
+pub enum Weight<'a> {
+    /// A vector stored as is (layer norm scales, `[d_model]`).
+    Vector(&'a mut Param<Tensor<1>>),
+    /// A matrix stored as is (`shared` `[vocab, d_model]`, position bias tables
+    /// `[buckets, heads]`).
+    Matrix(&'a mut Param<Tensor<2>>),
+    /// A matrix stored transposed: the untied `lm_head` (HF `[vocab, d_model]`).
+    TransposedMatrix(&'a mut Param<Tensor<2>>),
+    /// A linear map: HF stores `[out, in]`, Burn `[in, out]`; LoRA adapts these.
+    Linear(&'a mut Linear),
 }
 
-impl Loader<'_> {
-    /// A tensor stored as is.
-    fn tensor<const D: usize>(&mut self, key: &str, shape: [usize; D]) -> Result<Tensor<D>> {
-        let values = self.reader.read(key, &shape)?;
-        Ok(Tensor::from_data(
-            TensorData::new(values, shape),
-            self.device,
-        ))
-    }
+/// A visitor of [`walk`]: the HF module path (the checkpoint key without `.weight`) and
+/// the parameter there.
+pub type Visit<'v> = dyn FnMut(&str, Weight<'_>) -> Result<()> + 'v;
 
-    /// An HF linear weight `[out, in]`, transposed to Burn's `[in, out]`.
-    fn transposed(&mut self, key: &str, d_out: usize, d_in: usize) -> Result<Tensor<2>> {
-        let values = self.reader.read(key, &[d_out, d_in])?;
-        let mut t = vec![0f32; values.len()];
-        for o in 0..d_out {
-            for i in 0..d_in {
-                t[i * d_out + o] = values[o * d_in + i];
-            }
+/// Calls `visit` for every parameter of `model` with its HF module path, in checkpoint
+/// order. The one place that knows the checkpoint's key names: loading, HF export and
+/// LoRA's module names all walk the model through it, as candle's `vb.pp(..)` builder paths.
+pub fn walk(model: &mut T5ForConditionalGeneration, visit: &mut Visit) -> Result<()> {
+    visit("shared", Weight::Matrix(&mut model.shared))?;
+    for (i, block) in model.encoder.blocks.iter_mut().enumerate() {
+        let p = format!("encoder.block.{i}.layer");
+        let layer = &mut block.self_attention;
+        visit(
+            &format!("{p}.0.layer_norm"),
+            Weight::Vector(&mut layer.layer_norm.weight),
+        )?;
+        attention(
+            &format!("{p}.0.SelfAttention"),
+            &mut layer.self_attention,
+            visit,
+        )?;
+        feed_forward(&format!("{p}.1"), &mut block.ff, visit)?;
+    }
+    let norm = &mut model.encoder.final_layer_norm.weight;
+    visit("encoder.final_layer_norm", Weight::Vector(norm))?;
+    for (i, block) in model.decoder.blocks.iter_mut().enumerate() {
+        let p = format!("decoder.block.{i}.layer");
+        let layer = &mut block.self_attention;
+        visit(
+            &format!("{p}.0.layer_norm"),
+            Weight::Vector(&mut layer.layer_norm.weight),
+        )?;
+        attention(
+            &format!("{p}.0.SelfAttention"),
+            &mut layer.self_attention,
+            visit,
+        )?;
+        let layer = &mut block.cross_attention;
+        visit(
+            &format!("{p}.1.layer_norm"),
+            Weight::Vector(&mut layer.layer_norm.weight),
+        )?;
+        attention(
+            &format!("{p}.1.EncDecAttention"),
+            &mut layer.enc_dec_attention,
+            visit,
+        )?;
+        feed_forward(&format!("{p}.2"), &mut block.ff, visit)?;
+    }
+    let norm = &mut model.decoder.final_layer_norm.weight;
+    visit("decoder.final_layer_norm", Weight::Vector(norm))?;
+    if let Some(head) = &mut model.lm_head {
+        visit("lm_head", Weight::TransposedMatrix(head))?;
+    }
+    Ok(())
+}
+
+fn attention(prefix: &str, a: &mut T5Attention, visit: &mut Visit) -> Result<()> {
+    for (name, linear) in [
+        ("q", &mut a.q),
+        ("k", &mut a.k),
+        ("v", &mut a.v),
+        ("o", &mut a.o),
+    ] {
+        visit(&format!("{prefix}.{name}"), Weight::Linear(linear))?;
+    }
+    if let Some(table) = &mut a.relative_attention_bias {
+        visit(
+            &format!("{prefix}.relative_attention_bias"),
+            Weight::Matrix(table),
+        )?;
+    }
+    Ok(())
+}
+
+fn feed_forward(prefix: &str, ff: &mut T5LayerFF, visit: &mut Visit) -> Result<()> {
+    visit(
+        &format!("{prefix}.layer_norm"),
+        Weight::Vector(&mut ff.layer_norm.weight),
+    )?;
+    let dense = format!("{prefix}.DenseReluDense");
+    let linears = match &mut ff.dense_relu_dense {
+        DenseReluDense::Act(d) => vec![("wi", &mut d.wi), ("wo", &mut d.wo)],
+        DenseReluDense::GatedAct(d) => {
+            vec![
+                ("wi_0", &mut d.wi_0),
+                ("wi_1", &mut d.wi_1),
+                ("wo", &mut d.wo),
+            ]
         }
-        Ok(Tensor::from_data(
-            TensorData::new(t, [d_in, d_out]),
-            self.device,
-        ))
+    };
+    for (name, linear) in linears {
+        visit(&format!("{dense}.{name}"), Weight::Linear(linear))?;
     }
+    Ok(())
+}
 
-    fn norm(&mut self, key: &str) -> Result<T5LayerNorm> {
-        let weight = self.tensor(key, [self.config.d_model])?;
-        Ok(T5LayerNorm::new(weight, self.config.layer_norm_epsilon))
+/// `[rows, cols]` values, row-major, transposed to `[cols, rows]`.
+fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut t = vec![0f32; values.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            t[c * rows + r] = values[r * cols + c];
+        }
     }
-
-    fn attention(&mut self, prefix: &str, has_bias: bool) -> Result<T5Attention> {
-        let (d_model, inner) = (self.config.d_model, self.config.inner_dim());
-        let c = self.config;
-        let bias = if has_bias {
-            let key = format!("{prefix}.relative_attention_bias.weight");
-            Some(Param::from_tensor(self.tensor(
-                &key,
-                [c.relative_attention_num_buckets, c.num_heads],
-            )?))
-        } else {
-            None
-        };
-        Ok(T5Attention {
-            q: linear(self.transposed(&format!("{prefix}.q.weight"), inner, d_model)?),
-            k: linear(self.transposed(&format!("{prefix}.k.weight"), inner, d_model)?),
-            v: linear(self.transposed(&format!("{prefix}.v.weight"), inner, d_model)?),
-            o: linear(self.transposed(&format!("{prefix}.o.weight"), d_model, inner)?),
-            relative_attention_bias: bias,
-            num_heads: c.num_heads,
-            d_kv: c.d_kv,
-            num_buckets: c.relative_attention_num_buckets,
-            max_distance: c.relative_attention_max_distance,
-            lora_dropout: 0.0,
-        })
-    }
-
-    /// `{prefix}.layer_norm` + `{prefix}.{SelfAttention|EncDecAttention}`.
-    fn attention_layer(
-        &mut self,
-        prefix: &str,
-        name: &str,
-        has_bias: bool,
-    ) -> Result<AttentionLayer> {
-        Ok(AttentionLayer {
-            layer_norm: self.norm(&format!("{prefix}.layer_norm.weight"))?,
-            attention: self.attention(&format!("{prefix}.{name}"), has_bias)?,
-        })
-    }
-
-    fn feed_forward(&mut self, prefix: &str) -> Result<LayerFf> {
-        let (d_model, d_ff) = (self.config.d_model, self.config.d_ff);
-        // validate() already rejected unknown activations.
-        let (activation, gated) = self.config.feed_forward().map_err(MixtuneError::Input)?;
-        let dense = format!("{prefix}.DenseReluDense");
-        let (wi_0, wi_1) = if gated {
-            (
-                linear(self.transposed(&format!("{dense}.wi_0.weight"), d_ff, d_model)?),
-                Some(linear(self.transposed(
-                    &format!("{dense}.wi_1.weight"),
-                    d_ff,
-                    d_model,
-                )?)),
-            )
-        } else {
-            (
-                linear(self.transposed(&format!("{dense}.wi.weight"), d_ff, d_model)?),
-                None,
-            )
-        };
-        Ok(LayerFf {
-            layer_norm: self.norm(&format!("{prefix}.layer_norm.weight"))?,
-            dense: DenseFeedForward {
-                wi_0,
-                wi_1,
-                wo: linear(self.transposed(&format!("{dense}.wo.weight"), d_model, d_ff)?),
-                activation,
-                lora_dropout: 0.0,
-            },
-        })
-    }
+    t
 }
 
 /// Builds the model from the checkpoint tensors; missing, misshapen or unused keys fail by name.
@@ -284,47 +296,33 @@ pub fn load_model(
     config: &T5Config,
     device: &Device,
 ) -> Result<T5ForConditionalGeneration> {
-    let mut l = Loader {
-        reader,
-        config,
-        device,
-    };
-    let shared =
-        Param::from_tensor(l.tensor("shared.weight", [config.vocab_size, config.d_model])?);
-    let mut encoder_blocks = Vec::new();
-    for i in 0..config.num_layers {
-        let p = format!("encoder.block.{i}.layer");
-        encoder_blocks.push(EncoderBlock {
-            self_attention: l.attention_layer(&format!("{p}.0"), "SelfAttention", i == 0)?,
-            ff: l.feed_forward(&format!("{p}.1"))?,
-        });
-    }
-    let encoder = T5Encoder {
-        blocks: encoder_blocks,
-        final_layer_norm: l.norm("encoder.final_layer_norm.weight")?,
-    };
-    let mut decoder_blocks = Vec::new();
-    for i in 0..config.decoder_layers() {
-        let p = format!("decoder.block.{i}.layer");
-        decoder_blocks.push(DecoderBlock {
-            self_attention: l.attention_layer(&format!("{p}.0"), "SelfAttention", i == 0)?,
-            cross_attention: l.attention_layer(&format!("{p}.1"), "EncDecAttention", false)?,
-            ff: l.feed_forward(&format!("{p}.2"))?,
-        });
-    }
-    let decoder = T5Decoder {
-        blocks: decoder_blocks,
-        final_layer_norm: l.norm("decoder.final_layer_norm.weight")?,
-    };
-    let lm_head = if config.tie_word_embeddings {
-        None
-    } else {
-        Some(Param::from_tensor(l.transposed(
-            "lm_head.weight",
-            config.vocab_size,
-            config.d_model,
-        )?))
-    };
+    // Validated on load already; checked again so a bad config never builds a ReLU model.
+    config.feed_forward().map_err(MixtuneError::Input)?;
+    let mut model = T5ForConditionalGeneration::new(config, device);
+    walk(&mut model, &mut |path, weight| {
+        let key = format!("{path}.weight");
+        match weight {
+            Weight::Vector(param) => {
+                let shape = param.lazy_shape().dims::<1>();
+                let values = reader.read(&key, &shape)?;
+                *param =
+                    Param::from_tensor(Tensor::from_data(TensorData::new(values, shape), device));
+            }
+            Weight::Matrix(param) => {
+                let shape = param.lazy_shape().dims::<2>();
+                let values = reader.read(&key, &shape)?;
+                *param =
+                    Param::from_tensor(Tensor::from_data(TensorData::new(values, shape), device));
+            }
+            Weight::TransposedMatrix(param) => {
+                *param = read_transposed(reader, &key, param, device)?
+            }
+            Weight::Linear(linear) => {
+                linear.weight = read_transposed(reader, &key, &linear.weight, device)?
+            }
+        }
+        Ok(())
+    })?;
     // A tied checkpoint may still carry a copy of the head.
     let allowed: &[&str] = if config.tie_word_embeddings {
         &["lm_head.weight"]
@@ -344,115 +342,56 @@ pub fn load_model(
             keys,
         });
     }
-    Ok(T5ForConditionalGeneration {
-        shared,
-        encoder,
-        decoder,
-        lm_head,
-        config: config.clone(),
-    })
+    Ok(model)
+}
+
+/// Reads `key`, stored `[out, in]`, into a parameter shaped `[in, out]` like `like`.
+fn read_transposed(
+    reader: &mut WeightReader,
+    key: &str,
+    like: &Param<Tensor<2>>,
+    device: &Device,
+) -> Result<Param<Tensor<2>>> {
+    let [d_in, d_out] = like.lazy_shape().dims::<2>();
+    let values = reader.read(key, &[d_out, d_in])?;
+    let values = transpose(&values, d_out, d_in);
+    Ok(Param::from_tensor(Tensor::from_data(
+        TensorData::new(values, [d_in, d_out]),
+        device,
+    )))
 }
 
 /// Every tensor of `model` under its HF checkpoint key, in HF's layout (`[out, in]` for
-/// linear weights): what [`save_safetensors`] writes and HF transformers loads.
-pub fn hf_tensors(model: &T5ForConditionalGeneration) -> Vec<(String, Tensor<2>)> {
-    let mut out: Vec<(String, Tensor<2>)> = Vec::new();
-    let vector = |t: Tensor<1>| t.unsqueeze::<2>();
-    out.push(("shared.weight".into(), model.shared.val()));
-    let attention = |out: &mut Vec<(String, Tensor<2>)>,
-                     prefix: &str,
-                     layer: &super::t5::AttentionLayer,
-                     name: &str| {
-        out.push((
-            format!("{prefix}.layer_norm.weight"),
-            vector(layer.layer_norm.weight.val()),
-        ));
-        let a = &layer.attention;
-        for (proj, linear) in [("q", &a.q), ("k", &a.k), ("v", &a.v), ("o", &a.o)] {
-            out.push((
-                format!("{prefix}.{name}.{proj}.weight"),
-                linear.weight.val().transpose(),
-            ));
-        }
-        if let Some(bias) = &a.relative_attention_bias {
-            out.push((
-                format!("{prefix}.{name}.relative_attention_bias.weight"),
-                bias.val(),
-            ));
-        }
-    };
-    let ff = |out: &mut Vec<(String, Tensor<2>)>, prefix: &str, layer: &LayerFf| {
-        out.push((
-            format!("{prefix}.layer_norm.weight"),
-            vector(layer.layer_norm.weight.val()),
-        ));
-        let dense = &layer.dense;
-        let first = if dense.wi_1.is_some() { "wi_0" } else { "wi" };
-        out.push((
-            format!("{prefix}.DenseReluDense.{first}.weight"),
-            dense.wi_0.weight.val().transpose(),
-        ));
-        if let Some(wi_1) = &dense.wi_1 {
-            out.push((
-                format!("{prefix}.DenseReluDense.wi_1.weight"),
-                wi_1.weight.val().transpose(),
-            ));
-        }
-        out.push((
-            format!("{prefix}.DenseReluDense.wo.weight"),
-            dense.wo.weight.val().transpose(),
-        ));
-    };
-    for (i, block) in model.encoder.blocks.iter().enumerate() {
-        attention(
-            &mut out,
-            &format!("encoder.block.{i}.layer.0"),
-            &block.self_attention,
-            "SelfAttention",
-        );
-        ff(&mut out, &format!("encoder.block.{i}.layer.1"), &block.ff);
-    }
-    out.push((
-        "encoder.final_layer_norm.weight".into(),
-        vector(model.encoder.final_layer_norm.weight.val()),
-    ));
-    for (i, block) in model.decoder.blocks.iter().enumerate() {
-        attention(
-            &mut out,
-            &format!("decoder.block.{i}.layer.0"),
-            &block.self_attention,
-            "SelfAttention",
-        );
-        attention(
-            &mut out,
-            &format!("decoder.block.{i}.layer.1"),
-            &block.cross_attention,
-            "EncDecAttention",
-        );
-        ff(&mut out, &format!("decoder.block.{i}.layer.2"), &block.ff);
-    }
-    out.push((
-        "decoder.final_layer_norm.weight".into(),
-        vector(model.decoder.final_layer_norm.weight.val()),
-    ));
-    if let Some(head) = &model.lm_head {
-        out.push(("lm_head.weight".into(), head.val().transpose()));
-    }
+/// linear weights) with its stored shape: what [`save_safetensors`] writes and HF
+/// transformers loads.
+pub fn hf_tensors(model: &T5ForConditionalGeneration) -> Vec<(String, Vec<usize>, Tensor<2>)> {
+    let mut out = Vec::new();
+    // Cloning a module clones tensor handles, not their data.
+    let mut model = model.clone();
+    let walked = walk(&mut model, &mut |path, weight| {
+        let key = format!("{path}.weight");
+        let tensor: Tensor<2> = match weight {
+            Weight::Vector(param) => {
+                let value = param.val();
+                let shape = value.dims().to_vec();
+                out.push((key, shape, value.unsqueeze::<2>()));
+                return Ok(());
+            }
+            Weight::Matrix(param) => param.val(),
+            Weight::TransposedMatrix(param) => param.val().transpose(),
+            Weight::Linear(linear) => linear.weight.val().transpose(),
+        };
+        out.push((key, tensor.dims().to_vec(), tensor));
+        Ok(())
+    });
+    debug_assert!(walked.is_ok(), "this visitor does not fail");
     out
 }
 
 /// Writes `model` as an HF `model.safetensors` (f32) at `path`, atomically: a temporary file
 /// in the same folder is renamed over the target only once complete.
 pub fn save_safetensors(model: &T5ForConditionalGeneration, path: &Path) -> Result<()> {
-    let tensors = hf_tensors(model).into_iter().map(|(key, tensor)| {
-        let shape = if key.ends_with("layer_norm.weight") {
-            vec![tensor.dims()[1]]
-        } else {
-            tensor.dims().to_vec()
-        };
-        (key, shape, tensor)
-    });
-    write_f32_safetensors(path, tensors)
+    write_f32_safetensors(path, hf_tensors(model))
 }
 
 /// Writes `(key, stored shape, tensor)` triples as an f32 safetensors file (`format: pt`
@@ -463,7 +402,7 @@ pub fn write_f32_safetensors(
 ) -> Result<()> {
     let mut buffers: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
     for (key, shape, tensor) in tensors {
-        let values = crate::generate::to_host_f32(tensor)?;
+        let values = super::to_host_f32(tensor)?;
         let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
         buffers.push((key, shape, bytes));
     }

@@ -4,9 +4,30 @@ use burn::tensor::{Device, Int, Tensor};
 
 use crate::data::tokenizer::T5Tokenizer;
 use crate::error::{MixtuneError, Result};
-use crate::generate::pad_batch;
+use crate::generate::pad_batch_to;
 use crate::mixture::RenderedExample;
 use crate::model::t5::IGNORE_INDEX;
+
+/// Padded lengths a batch may take: multiples of 16 up to 64, then powers of two and the
+/// midpoints between them. Padding every batch up to one of these keeps the number of
+/// distinct tensor shapes of a run small (ten per side for 512 tokens), so the
+/// GPU compiles and tunes its kernels once per shape, early in the run, instead of for every
+/// new longest example.
+pub fn length_bucket(len: usize, max: usize) -> usize {
+    let bucket = if len <= 64 {
+        len.div_ceil(16).max(1) * 16
+    } else {
+        let power = len.next_power_of_two();
+        let midpoint = power / 2 + power / 4;
+        if len <= midpoint {
+            midpoint
+        } else {
+            power
+        }
+    };
+    // Never past the limit (a batch at the limit is already one shape).
+    bucket.min(max.max(len))
+}
 
 /// T5's padding id.
 pub const PAD_ID: u32 = 0;
@@ -48,6 +69,8 @@ pub struct Batcher {
     tokenizer: T5Tokenizer,
     max_source_tokens: usize,
     max_target_tokens: usize,
+    /// Pad to [`length_bucket`]s rather than to the longest example.
+    buckets: bool,
 }
 
 /// Truncates `ids` (ending with `</s>`) to `max` tokens keeping the final `</s>`, as HF's
@@ -82,7 +105,15 @@ impl Batcher {
             tokenizer,
             max_source_tokens,
             max_target_tokens,
+            buckets: true,
         })
+    }
+
+    /// Pads to the longest example instead of a [`length_bucket`] (exact shapes, more of
+    /// them).
+    pub fn without_buckets(mut self) -> Self {
+        self.buckets = false;
+        self
     }
 
     /// Token ids of one source and target, truncated.
@@ -110,8 +141,13 @@ impl Batcher {
             sources.push(source);
             targets.push(target);
         }
-        let (input_ids, attention_mask) = pad_batch(&sources, PAD_ID, device)?;
-        let target_len = targets.iter().map(Vec::len).max().unwrap_or(0);
+        let longest = |ids: &[Vec<u32>]| ids.iter().map(Vec::len).max().unwrap_or(0);
+        let (mut source_len, mut target_len) = (longest(&sources), longest(&targets));
+        if self.buckets {
+            source_len = length_bucket(source_len, self.max_source_tokens);
+            target_len = length_bucket(target_len, self.max_target_tokens);
+        }
+        let (input_ids, attention_mask) = pad_batch_to(&sources, PAD_ID, source_len, device)?;
         let labels = targets
             .iter()
             .map(|ids| {
@@ -155,6 +191,28 @@ mod tests {
     }
 
     #[test]
+    fn lengths_pad_to_few_buckets() {
+        assert_eq!(length_bucket(1, 512), 16);
+        assert_eq!(length_bucket(16, 512), 16);
+        assert_eq!(length_bucket(17, 512), 32);
+        assert_eq!(length_bucket(64, 512), 64);
+        assert_eq!(length_bucket(65, 512), 96);
+        assert_eq!(length_bucket(97, 512), 128);
+        assert_eq!(length_bucket(129, 512), 192);
+        assert_eq!(length_bucket(200, 512), 256);
+        assert_eq!(length_bucket(300, 512), 384);
+        assert_eq!(length_bucket(385, 512), 512);
+        // Capped at the limit; a limit between buckets is a bucket of its own.
+        assert_eq!(length_bucket(100, 100), 100);
+        assert_eq!(length_bucket(70, 100), 96);
+        // Every length up to 512 falls in one of ten shapes.
+        let shapes: std::collections::BTreeSet<usize> =
+            (1..=512).map(|len| length_bucket(len, 512)).collect();
+        assert_eq!(shapes.len(), 10, "{shapes:?}");
+        assert!((1..=512).all(|len| length_bucket(len, 512) >= len));
+    }
+
+    #[test]
     fn truncation_keeps_final_eos() {
         assert_eq!(truncate(vec![5, 6, 7, 1], 4), vec![5, 6, 7, 1]);
         assert_eq!(truncate(vec![5, 6, 7, 1], 5), vec![5, 6, 7, 1]);
@@ -175,7 +233,9 @@ mod tests {
         let long = "one two three four five six seven eight nine ten";
         let full = tokenizer.encode(long).unwrap();
         assert!(full.len() > 6);
-        let batcher = Batcher::new(tokenizer.clone(), 6, 3).unwrap();
+        let batcher = Batcher::new(tokenizer.clone(), 6, 3)
+            .unwrap()
+            .without_buckets();
         let device = Device::flex();
         let batch = batcher
             .batch(
@@ -214,5 +274,19 @@ mod tests {
         assert_eq!(batch.tasks, vec!["a".to_string(), "b".to_string()]);
         assert_eq!(batch.source_tokens, 6 + short.len());
         assert_eq!(batch.target_tokens, 3 + ok.len());
+
+        // With buckets (the default) the shapes round up; the real tokens stay the same.
+        let bucketed = Batcher::new(tokenizer.clone(), 64, 64)
+            .unwrap()
+            .batch(
+                &[example("a", long, long), example("b", "hi", "ok")],
+                &device,
+            )
+            .unwrap();
+        assert_eq!(bucketed.input_ids.dims(), [2, 16]);
+        assert_eq!(bucketed.labels[0].len(), 16);
+        assert_eq!(bucketed.source_tokens, full.len() + short.len());
+        let mask: Vec<f32> = bucketed.attention_mask.into_data().try_to_vec().unwrap();
+        assert_eq!(mask.iter().sum::<f32>() as usize, full.len() + short.len());
     }
 }

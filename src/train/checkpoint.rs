@@ -51,6 +51,25 @@ pub struct LoopState {
     pub method: Method,
 }
 
+impl LoopState {
+    /// The state of a run about to take its first step.
+    pub fn new(total_steps: usize, sampler: SamplerState, method: Method) -> Self {
+        Self {
+            step: 0,
+            total_steps,
+            sampler,
+            examples_per_task: BTreeMap::new(),
+            first_loss: None,
+            last_loss: None,
+            best_metric: None,
+            best_step: None,
+            evals_without_improvement: 0,
+            elapsed_s: 0.0,
+            method,
+        }
+    }
+}
+
 /// `checkpoints/step-0000042` for step 42 (zero-padded so names sort by step).
 pub fn checkpoint_dir(output_dir: &Path, step: usize) -> PathBuf {
     output_dir
@@ -104,8 +123,7 @@ pub fn save(
             .map_err(|e| record_error(&optimizer_path, e))?;
         write_atomic(&optimizer_path, &bytes[..])?;
         fault("optimizer", state.step);
-        let text =
-            serde_json::to_vec_pretty(state)?;
+        let text = serde_json::to_vec_pretty(state)?;
         write_atomic(&tmp.join(STATE_FILE), &text)?;
         if final_dir.exists() {
             std::fs::remove_dir_all(&final_dir).map_err(|e| MixtuneError::io(&final_dir, e))?;

@@ -8,9 +8,11 @@ use super::schedule::{LrSchedule, ScheduleKind};
 use crate::error::{MixtuneError, Result};
 use crate::mixture::error::line_and_column;
 
-/// Settings of one training run (`train.toml`). Unknown keys are rejected.
+/// Settings of one training run (`run.toml`). Unknown keys are rejected; every key but
+/// `model`, `mixture`, `output_dir` and one of `max_steps` / `epochs` has the default of
+/// [`TrainConfig::default`], written once there.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct TrainConfig {
     /// Model to start from: a folder with `config.json` or a hub id like `google/flan-t5-base`.
     pub model: String,
@@ -19,96 +21,68 @@ pub struct TrainConfig {
     /// Folder for checkpoints, logs and the final model.
     pub output_dir: PathBuf,
     /// Examples per micro-batch.
-    #[serde(default = "defaults::batch_size")]
     pub batch_size: usize,
     /// Micro-batches whose gradients are summed (each loss divided by this) per optimizer step.
-    #[serde(default = "defaults::grad_accumulation")]
     pub grad_accumulation: usize,
     /// Number of optimizer steps (or give `epochs`).
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(skip_serializing_if = "is_zero")]
     pub max_steps: usize,
     /// Passes over the mixture's training examples, instead of `max_steps` (may be fractional).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub epochs: Option<f64>,
     /// `full` fine-tuning or `lora` adapters (see `[lora]`).
-    #[serde(default)]
     pub method: Method,
     /// LoRA settings, used when `method = "lora"`.
-    #[serde(default)]
     pub lora: LoraSettings,
     /// `adamw` (PyTorch defaults) or `adafactor` (T5's own).
-    #[serde(default)]
     pub optimizer: OptimizerKind,
     /// Peak learning rate (after warmup).
-    #[serde(default = "defaults::learning_rate")]
     pub learning_rate: f64,
     /// Learning-rate shape after warmup: `constant`, `linear` or `cosine`.
-    #[serde(default)]
     pub schedule: ScheduleKind,
     /// Optimizer steps of linear warmup from 0.
-    #[serde(default)]
     pub warmup_steps: usize,
     /// AdamW decoupled weight decay.
-    #[serde(default = "defaults::weight_decay")]
     pub weight_decay: f64,
     /// AdamW beta 1.
-    #[serde(default = "defaults::adam_beta1")]
     pub adam_beta1: f64,
     /// AdamW beta 2.
-    #[serde(default = "defaults::adam_beta2")]
     pub adam_beta2: f64,
     /// AdamW epsilon (PyTorch's default 1e-8, not Burn's 1e-5).
-    #[serde(default = "defaults::adam_epsilon")]
     pub adam_epsilon: f64,
     /// Clip gradients to this global L2 norm; 0 turns clipping off.
-    #[serde(default = "defaults::max_grad_norm")]
     pub max_grad_norm: f64,
     /// Seed for the run's randomness (device generator, mixture sampling), applied by the caller.
-    #[serde(default = "defaults::seed")]
     pub seed: u64,
     /// Report metrics every this many optimizer steps.
-    #[serde(default = "defaults::log_every")]
     pub log_every: usize,
     /// Adafactor: scale the step by the parameter's RMS (HF `scale_parameter`).
-    #[serde(default)]
     pub adafactor_scale_parameter: bool,
     /// Adafactor: cap the rate by `1/sqrt(step)` (HF `relative_step`); off uses the schedule.
-    #[serde(default)]
     pub adafactor_relative_step: bool,
     /// Validate every this many steps (0: only at the end when validation data exists).
-    #[serde(default)]
     pub eval_every: usize,
     /// Also validate before the first step (the baseline point of the charts; it does not
     /// count for best checkpoint or early stopping).
-    #[serde(default)]
     pub eval_at_start: bool,
     /// Held-out examples per task for validation loss and ROUGE.
-    #[serde(default = "defaults::eval_examples")]
     pub eval_examples: usize,
     /// New tokens generated per validation example (greedy).
-    #[serde(default = "defaults::eval_max_new_tokens")]
     pub eval_max_new_tokens: usize,
     /// Predictions shown with each validation pass.
-    #[serde(default = "defaults::sample_predictions")]
     pub sample_predictions: usize,
     /// Write a checkpoint every this many steps (0: only at the end).
-    #[serde(default)]
     pub save_every: usize,
     /// Keep this many most recent checkpoints (0 keeps all).
-    #[serde(default = "defaults::keep_last")]
     pub keep_last: usize,
     /// Also keep the checkpoint with the best `best_metric`.
-    #[serde(default = "defaults::keep_best")]
     pub keep_best: bool,
     /// `val_loss` (lower is better), or `rouge1`/`rouge2`/`rougeL`/`rougeLsum` (mean over
     /// tasks) or `TASK/rouge1` etc. (higher is better).
-    #[serde(default = "defaults::best_metric")]
     pub best_metric: String,
     /// Stop after this many validation passes without improvement (0: never).
-    #[serde(default)]
     pub early_stopping_patience: usize,
     /// Improvement smaller than this does not count for early stopping.
-    #[serde(default)]
     pub early_stopping_threshold: f64,
 }
 
@@ -140,29 +114,25 @@ pub enum OptimizerKind {
 
 /// LoRA adapter settings (PEFT's `LoraConfig` names).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct LoraSettings {
     /// Rank `r` of the update.
-    #[serde(default = "defaults::lora_rank")]
     pub rank: usize,
     /// Scale numerator: the update is `alpha / rank · A·B`.
-    #[serde(default = "defaults::lora_alpha")]
     pub alpha: f64,
     /// Dropout on the adapter's input during training.
-    #[serde(default)]
     pub dropout: f64,
     /// T5 module names to adapt: `q`, `k`, `v`, `o` (attention), `wi`, `wi_0`, `wi_1`, `wo`.
-    #[serde(default = "defaults::lora_targets")]
     pub target_modules: Vec<String>,
 }
 
 impl Default for LoraSettings {
     fn default() -> Self {
         Self {
-            rank: defaults::lora_rank(),
-            alpha: defaults::lora_alpha(),
+            rank: 8,
+            alpha: 16.0,
             dropout: 0.0,
-            target_modules: defaults::lora_targets(),
+            target_modules: vec!["q".into(), "v".into()],
         }
     }
 }
@@ -170,63 +140,44 @@ impl Default for LoraSettings {
 /// Module names LoRA can target.
 pub const LORA_MODULES: [&str; 8] = ["q", "k", "v", "o", "wi", "wi_0", "wi_1", "wo"];
 
-mod defaults {
-    pub fn batch_size() -> usize {
-        8
-    }
-    pub fn grad_accumulation() -> usize {
-        1
-    }
-    pub fn learning_rate() -> f64 {
-        3e-4
-    }
-    pub fn weight_decay() -> f64 {
-        0.01
-    }
-    pub fn adam_beta1() -> f64 {
-        0.9
-    }
-    pub fn adam_beta2() -> f64 {
-        0.999
-    }
-    pub fn adam_epsilon() -> f64 {
-        1e-8
-    }
-    pub fn max_grad_norm() -> f64 {
-        1.0
-    }
-    pub fn seed() -> u64 {
-        42
-    }
-    pub fn log_every() -> usize {
-        10
-    }
-    pub fn eval_examples() -> usize {
-        32
-    }
-    pub fn eval_max_new_tokens() -> usize {
-        64
-    }
-    pub fn sample_predictions() -> usize {
-        3
-    }
-    pub fn keep_last() -> usize {
-        2
-    }
-    pub fn keep_best() -> bool {
-        true
-    }
-    pub fn best_metric() -> String {
-        "val_loss".into()
-    }
-    pub fn lora_rank() -> usize {
-        8
-    }
-    pub fn lora_alpha() -> f64 {
-        16.0
-    }
-    pub fn lora_targets() -> Vec<String> {
-        vec!["q".into(), "v".into()]
+impl Default for TrainConfig {
+    /// Every default; `model`, `mixture`, `output_dir` and `max_steps` are left empty.
+    fn default() -> Self {
+        Self {
+            model: String::new(),
+            mixture: PathBuf::new(),
+            output_dir: PathBuf::new(),
+            batch_size: 8,
+            grad_accumulation: 1,
+            max_steps: 0,
+            epochs: None,
+            method: Method::Full,
+            lora: LoraSettings::default(),
+            optimizer: OptimizerKind::Adamw,
+            learning_rate: 3e-4,
+            schedule: ScheduleKind::default(),
+            warmup_steps: 0,
+            weight_decay: 0.01,
+            adam_beta1: 0.9,
+            adam_beta2: 0.999,
+            adam_epsilon: 1e-8,
+            max_grad_norm: 1.0,
+            seed: 42,
+            log_every: 10,
+            adafactor_scale_parameter: false,
+            adafactor_relative_step: false,
+            eval_every: 0,
+            eval_at_start: false,
+            eval_examples: 32,
+            eval_max_new_tokens: 64,
+            sample_predictions: 3,
+            save_every: 0,
+            keep_last: 2,
+            keep_best: true,
+            best_metric: "val_loss".into(),
+            early_stopping_patience: 0,
+            early_stopping_threshold: 0.0,
+        }
     }
 }
 
@@ -237,36 +188,8 @@ impl TrainConfig {
             model: model.into(),
             mixture: mixture.into(),
             output_dir: PathBuf::from("output"),
-            batch_size: defaults::batch_size(),
-            grad_accumulation: defaults::grad_accumulation(),
             max_steps,
-            epochs: None,
-            method: Method::Full,
-            lora: LoraSettings::default(),
-            optimizer: OptimizerKind::Adamw,
-            learning_rate: defaults::learning_rate(),
-            schedule: ScheduleKind::default(),
-            warmup_steps: 0,
-            weight_decay: defaults::weight_decay(),
-            adam_beta1: defaults::adam_beta1(),
-            adam_beta2: defaults::adam_beta2(),
-            adam_epsilon: defaults::adam_epsilon(),
-            max_grad_norm: defaults::max_grad_norm(),
-            seed: defaults::seed(),
-            log_every: defaults::log_every(),
-            adafactor_scale_parameter: false,
-            adafactor_relative_step: false,
-            eval_every: 0,
-            eval_at_start: false,
-            eval_examples: defaults::eval_examples(),
-            eval_max_new_tokens: defaults::eval_max_new_tokens(),
-            sample_predictions: defaults::sample_predictions(),
-            save_every: 0,
-            keep_last: defaults::keep_last(),
-            keep_best: defaults::keep_best(),
-            best_metric: defaults::best_metric(),
-            early_stopping_patience: 0,
-            early_stopping_threshold: 0.0,
+            ..Self::default()
         }
     }
 
@@ -296,6 +219,14 @@ impl TrainConfig {
 
     /// Checks value ranges; the message names the key.
     pub fn validate(&self) -> std::result::Result<(), String> {
+        let required = [
+            ("model", self.model.is_empty()),
+            ("mixture", self.mixture.as_os_str().is_empty()),
+            ("output_dir", self.output_dir.as_os_str().is_empty()),
+        ];
+        if let Some((key, _)) = required.iter().find(|(_, missing)| *missing) {
+            return Err(format!("`{key}` is required"));
+        }
         let positive = [
             ("batch_size", self.batch_size),
             ("grad_accumulation", self.grad_accumulation),

@@ -2,11 +2,17 @@
 //! the same values the desktop app receives live.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use super::trainer::StepMetrics;
+use crate::error::{MixtuneError, Result};
+use crate::fsutil::write_atomic;
+
+/// The event log of a run, one JSON [`RunEvent`] per line.
+pub const METRICS_FILE: &str = "metrics.jsonl";
 
 /// ROUGE F-measures and loss of one task on the validation sample.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -50,6 +56,36 @@ pub struct EvalMetrics {
     pub samples: Vec<SamplePrediction>,
     /// Seconds the pass took.
     pub seconds: f64,
+}
+
+/// What one optimizer step did, handed to the step callback.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepMetrics {
+    /// Optimizer steps done, this one included (1 for the first).
+    pub step: usize,
+    /// Mean loss over this step's micro-batches.
+    pub loss: f64,
+    /// Learning rate this step's update used (`schedule.lr_at(step - 1)`).
+    pub learning_rate: f64,
+    /// Global L2 norm of the accumulated gradients, before clipping.
+    pub grad_norm: f64,
+    /// Source plus target tokens (without padding) per second of this step.
+    pub tokens_per_s: f64,
+    /// Examples of each task seen so far in the run (this step included).
+    pub examples_per_task: BTreeMap<String, usize>,
+    /// Distinct batch shapes stepped on so far in this process (batches are padded to
+    /// length buckets, so this stays small; each new shape compiles kernels on a GPU).
+    #[serde(default)]
+    pub distinct_shapes: usize,
+    /// Passes over the mixture's training examples so far (fractional).
+    #[serde(default)]
+    pub epoch: f64,
+    /// Seconds of training so far in this process (pauses excluded).
+    #[serde(default)]
+    pub elapsed_s: f64,
+    /// Estimated seconds to `max_steps` at the recent step rate.
+    #[serde(default)]
+    pub eta_s: Option<f64>,
 }
 
 /// What a finished (or stopped) run left behind.
@@ -103,6 +139,111 @@ pub enum RunEvent {
     },
     /// The run failed; the message names what was wrong.
     Failed { step: usize, message: String },
+}
+
+impl RunEvent {
+    /// The optimizer step the event belongs to.
+    pub fn step(&self) -> usize {
+        match self {
+            Self::Started { start_step, .. } => *start_step,
+            Self::Step(m) => m.step,
+            Self::Eval(e) => e.step,
+            Self::Checkpoint { step, .. }
+            | Self::Paused { step }
+            | Self::Resumed { step }
+            | Self::Cancelled { step, .. }
+            | Self::Failed { step, .. } => *step,
+            Self::Finished(summary) => summary.steps,
+        }
+    }
+
+    /// Whether the event ends a run.
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self,
+            Self::Cancelled { .. } | Self::Failed { .. } | Self::Finished(_)
+        )
+    }
+}
+
+/// Reads a run's event log; lines that do not parse (a line cut by a crash) are skipped.
+pub fn read_events(output_dir: &Path) -> Result<Vec<RunEvent>> {
+    let path = output_dir.join(METRICS_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|e| MixtuneError::io(&path, e))?;
+    Ok(text
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect())
+}
+
+/// Appends events to `metrics.jsonl` and hands them on to the caller's callback. Write
+/// errors are kept and reported by [`EventLog::check`], so a full disk stops the run at the
+/// next check without losing the event the callback got.
+pub struct EventLog<'a> {
+    file: std::fs::File,
+    path: PathBuf,
+    on_event: &'a mut dyn FnMut(&RunEvent),
+    error: Option<std::io::Error>,
+    /// The step of the latest event (failures are reported at it).
+    pub step: usize,
+}
+
+impl<'a> EventLog<'a> {
+    /// Opens the log of `output_dir`. A fresh run starts it empty; a run resumed from the
+    /// checkpoint of `resume_step` keeps the events up to that step and drops the later ones
+    /// (and any final event), so the log reads as one uninterrupted run.
+    pub fn open(
+        output_dir: &Path,
+        resume_step: Option<usize>,
+        on_event: &'a mut dyn FnMut(&RunEvent),
+    ) -> Result<Self> {
+        let path = output_dir.join(METRICS_FILE);
+        if let Some(step) = resume_step {
+            let kept: Vec<String> = read_events(output_dir)
+                .unwrap_or_default()
+                .iter()
+                .filter(|event| event.step() <= step && !event.is_final())
+                .filter_map(|event| serde_json::to_string(event).ok())
+                .collect();
+            let mut text = kept.join("\n");
+            if !text.is_empty() {
+                text.push('\n');
+            }
+            write_atomic(&path, text.as_bytes())?;
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .append(resume_step.is_some())
+            .write(true)
+            .truncate(resume_step.is_none())
+            .open(&path)
+            .map_err(|e| MixtuneError::io(&path, e))?;
+        Ok(Self {
+            file,
+            path,
+            on_event,
+            error: None,
+            step: resume_step.unwrap_or(0),
+        })
+    }
+
+    /// Writes `event` as one line and hands it to the callback.
+    pub fn emit(&mut self, event: RunEvent) {
+        self.step = event.step();
+        let line = serde_json::to_string(&event).unwrap_or_default();
+        if let Err(e) = writeln!(self.file, "{line}").and_then(|_| self.file.flush()) {
+            self.error.get_or_insert(e);
+        }
+        (self.on_event)(&event);
+    }
+
+    /// The first write error since the last check, naming the log file.
+    pub fn check(&mut self) -> Result<()> {
+        match self.error.take() {
+            Some(e) => Err(MixtuneError::io(&self.path, e)),
+            None => Ok(()),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -11,60 +11,23 @@ use serde_json::json;
 use super::config::LoraSettings;
 use crate::error::{MixtuneError, Result};
 use crate::fsutil::write_atomic;
-use crate::model::weights::write_f32_safetensors;
+use crate::model::weights::{walk, write_f32_safetensors, Weight};
 use crate::model::T5ForConditionalGeneration;
 
 /// Every linear map of the model with its HF module name
-/// (`encoder.block.0.layer.0.SelfAttention.q`) and PEFT's short name (`q`, `wi_0`, ...).
-pub fn named_linears(model: &T5ForConditionalGeneration) -> Vec<(String, &'static str, &Linear)> {
-    let mut attentions = Vec::new();
-    for (i, block) in model.encoder.blocks.iter().enumerate() {
-        attentions.push((
-            format!("encoder.block.{i}.layer.0.SelfAttention"),
-            &block.self_attention.attention,
-        ));
-    }
-    for (i, block) in model.decoder.blocks.iter().enumerate() {
-        attentions.push((
-            format!("decoder.block.{i}.layer.0.SelfAttention"),
-            &block.self_attention.attention,
-        ));
-        attentions.push((
-            format!("decoder.block.{i}.layer.1.EncDecAttention"),
-            &block.cross_attention.attention,
-        ));
-    }
-    let mut result: Vec<(String, &'static str, &Linear)> = Vec::new();
-    for (prefix, a) in attentions {
-        for (short, linear) in [("q", &a.q), ("k", &a.k), ("v", &a.v), ("o", &a.o)] {
-            result.push((format!("{prefix}.{short}"), short, linear));
+/// (`encoder.block.0.layer.0.SelfAttention.q`) and PEFT's short name (`q`, `wi_0`, ...),
+/// from the checkpoint walker. The maps are handles to the model's tensors, not copies.
+pub fn named_linears(model: &T5ForConditionalGeneration) -> Vec<(String, String, Linear)> {
+    let mut result = Vec::new();
+    let mut model = model.clone();
+    let walked = walk(&mut model, &mut |path, weight| {
+        if let Weight::Linear(linear) = weight {
+            let short = path.rsplit('.').next().unwrap_or(path).to_string();
+            result.push((path.to_string(), short, linear.clone()));
         }
-    }
-    let ff_blocks = model
-        .encoder
-        .blocks
-        .iter()
-        .enumerate()
-        .map(|(i, b)| (format!("encoder.block.{i}.layer.1.DenseReluDense"), &b.ff))
-        .chain(
-            model
-                .decoder
-                .blocks
-                .iter()
-                .enumerate()
-                .map(|(i, b)| (format!("decoder.block.{i}.layer.2.DenseReluDense"), &b.ff)),
-        );
-    for (prefix, ff) in ff_blocks {
-        let dense = &ff.dense;
-        match &dense.wi_1 {
-            Some(wi_1) => {
-                result.push((format!("{prefix}.wi_0"), "wi_0", &dense.wi_0));
-                result.push((format!("{prefix}.wi_1"), "wi_1", wi_1));
-            }
-            None => result.push((format!("{prefix}.wi"), "wi", &dense.wi_0)),
-        }
-        result.push((format!("{prefix}.wo"), "wo", &dense.wo));
-    }
+        Ok(())
+    });
+    debug_assert!(walked.is_ok(), "this visitor does not fail");
     result
 }
 
@@ -86,7 +49,7 @@ pub fn apply(
     let targets: Vec<Linear> = named_linears(&model)
         .into_iter()
         .filter(|(_, short, _)| targeted(&settings.target_modules, short))
-        .map(|(_, _, linear)| linear.clone())
+        .map(|(_, _, linear)| linear)
         .collect();
     if targets.is_empty() {
         return Err(MixtuneError::Input(format!(
@@ -99,31 +62,28 @@ pub fn apply(
         model.apply_lora(Lora::new(settings.rank, settings.alpha).set_param_group(group));
     let p = settings.dropout;
     for block in model.encoder.blocks.iter_mut() {
-        block.self_attention.attention.lora_dropout = p;
-        block.ff.dense.lora_dropout = p;
+        block.self_attention.self_attention.lora_dropout = p;
+        block.ff.dense_relu_dense.set_lora_dropout(p);
     }
     for block in model.decoder.blocks.iter_mut() {
-        block.self_attention.attention.lora_dropout = p;
-        block.cross_attention.attention.lora_dropout = p;
-        block.ff.dense.lora_dropout = p;
+        block.self_attention.self_attention.lora_dropout = p;
+        block.cross_attention.enc_dec_attention.lora_dropout = p;
+        block.ff.dense_relu_dense.set_lora_dropout(p);
     }
     Ok(model)
 }
 
 /// The adapters of the model, with their HF module names.
-pub fn adapters(model: &T5ForConditionalGeneration) -> Vec<(String, &LoraAdapter)> {
+pub fn adapters(model: &T5ForConditionalGeneration) -> Vec<(String, LoraAdapter)> {
     named_linears(model)
         .into_iter()
-        .filter_map(|(name, _, linear)| linear.weight.adapter().map(|a| (name, a)))
+        .filter_map(|(name, _, linear)| linear.weight.adapter().map(|a| (name, a.clone())))
         .collect()
 }
 
 /// The trainable adapter parameters, for records of only what LoRA trains.
 pub fn adapter_group(model: &T5ForConditionalGeneration) -> ParamGroup {
-    let adapters: Vec<LoraAdapter> = adapters(model)
-        .into_iter()
-        .map(|(_, a)| a.clone())
-        .collect();
+    let adapters: Vec<LoraAdapter> = adapters(model).into_iter().map(|(_, a)| a).collect();
     ParamGroup::ids_from_module(adapters)
 }
 
@@ -168,7 +128,6 @@ pub fn export_peft_adapter(
         "use_rslora": false,
         "use_dora": false,
     });
-    let text =
-        serde_json::to_vec_pretty(&config)?;
+    let text = serde_json::to_vec_pretty(&config)?;
     write_atomic(&dir.join("adapter_config.json"), &text)
 }

@@ -1,19 +1,23 @@
-//! Training: learning-rate schedules, batching of rendered examples, the run config
-//! and the optimizer loop.
+//! Training: the run (setup → step → evaluate → checkpoint → finish), its config, control
+//! and events, the optimizer step, checkpoints, LoRA, schedules, batching and validation.
 
 pub mod batch;
 pub mod checkpoint;
 pub mod config;
+pub mod control;
 pub mod events;
 pub mod lora;
 pub mod metric;
+pub mod run;
 pub mod runs;
 pub mod schedule;
-pub mod session;
 pub mod trainer;
 pub mod validate;
 
 pub use batch::{Batcher, TrainBatch};
 pub use config::TrainConfig;
+pub use control::RunControl;
+pub use events::{RunEvent, StepMetrics};
+pub use run::{run, run_from_file, spawn, RunOptions, RunPaths};
 pub use schedule::{LrSchedule, ScheduleKind};
-pub use trainer::{train_steps, StepMetrics};
+pub use trainer::Trainer;

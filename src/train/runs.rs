@@ -7,9 +7,10 @@ use serde::{Deserialize, Serialize};
 
 use super::checkpoint;
 use super::config::{Method, TrainConfig};
+pub use super::events::read_events;
 use super::events::RunEvent;
-pub use super::session::read_events;
-use super::session::{CONFIG_FILE, METRICS_FILE, MODEL_DIR};
+use super::events::METRICS_FILE;
+use super::run::{CONFIG_FILE, MODEL_DIR};
 use crate::error::{MixtuneError, Result};
 
 /// Where a run stands, from the last event of its log.

@@ -1,46 +1,20 @@
-//! The optimizer loop: gradient accumulation, global-norm clipping, AdamW and the schedule.
+//! One optimizer step: gradient accumulation, global-norm clipping, AdamW or Adafactor and
+//! the schedule. The run loop (`run.rs`) and `mixtune bench train` both step through it.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
 
+use super::batch::TrainBatch;
+use super::config::{OptimizerKind, TrainConfig};
+use super::events::StepMetrics;
+use super::schedule::LrSchedule;
+use crate::error::{MixtuneError, Result};
+use crate::model::T5ForConditionalGeneration;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{
     AdafactorConfig, AdamWConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer,
 };
 use burn::tensor::Tensor;
-use serde::{Deserialize, Serialize};
-
-use super::batch::TrainBatch;
-use super::config::{OptimizerKind, TrainConfig};
-use super::schedule::LrSchedule;
-use crate::error::{MixtuneError, Result};
-use crate::model::T5ForConditionalGeneration;
-
-/// What one optimizer step did, handed to the step callback.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StepMetrics {
-    /// Optimizer steps done, this one included (1 for the first).
-    pub step: usize,
-    /// Mean loss over this step's micro-batches.
-    pub loss: f64,
-    /// Learning rate this step's update used (`schedule.lr_at(step - 1)`).
-    pub learning_rate: f64,
-    /// Global L2 norm of the accumulated gradients, before clipping.
-    pub grad_norm: f64,
-    /// Source plus target tokens (without padding) per second of this step.
-    pub tokens_per_s: f64,
-    /// Examples of each task seen so far in the run (this step included).
-    pub examples_per_task: BTreeMap<String, usize>,
-    /// Passes over the mixture's training examples so far (fractional).
-    #[serde(default)]
-    pub epoch: f64,
-    /// Seconds of training so far in this process (pauses excluded).
-    #[serde(default)]
-    pub elapsed_s: f64,
-    /// Estimated seconds to `max_steps` at the recent step rate.
-    #[serde(default)]
-    pub eta_s: Option<f64>,
-}
 
 /// Sum of squared gradients over every parameter, kept on the device.
 struct SquaredNorm<'a> {
@@ -126,6 +100,9 @@ pub struct Trainer {
     pub step: usize,
     /// Examples of each task seen so far.
     pub examples_seen: BTreeMap<String, usize>,
+    /// The `[batch, source_len, target_len]` shapes stepped on in this process: each new one
+    /// compiles (and with autotune, tunes) kernels on a GPU.
+    shapes: std::collections::BTreeSet<[usize; 3]>,
 }
 
 impl Trainer {
@@ -150,6 +127,7 @@ impl Trainer {
             config: config.clone(),
             step: 0,
             examples_seen: BTreeMap::new(),
+            shapes: Default::default(),
         })
     }
 
@@ -172,14 +150,17 @@ impl Trainer {
         &self.optimizer
     }
 
-    /// Replaces the optimizer state (from a checkpoint).
-    pub fn set_optimizer(&mut self, optimizer: ModuleOptimizer) {
+    /// Continues from a checkpoint: its optimizer state, steps done and examples seen.
+    pub fn resumed(
+        mut self,
+        optimizer: ModuleOptimizer,
+        step: usize,
+        examples_seen: BTreeMap<String, usize>,
+    ) -> Self {
         self.optimizer = optimizer;
-    }
-
-    /// A fresh optimizer of this run's kind, to load a checkpoint's state into.
-    pub fn new_optimizer(&self) -> ModuleOptimizer {
-        build_optimizer(&self.config)
+        self.step = step;
+        self.examples_seen = examples_seen;
+        self
     }
 
     /// One optimizer step over `micro_batches` (each loss divided by their count): sums the
@@ -202,6 +183,9 @@ impl Trainer {
         let mut tokens = 0usize;
         for batch in micro_batches {
             tokens += batch.source_tokens + batch.target_tokens;
+            let [rows, source_len] = batch.input_ids.dims();
+            let target_len = batch.labels.first().map_or(0, Vec::len);
+            self.shapes.insert([rows, source_len, target_len]);
             for task in &batch.tasks {
                 *self.examples_seen.entry(task.clone()).or_insert(0) += 1;
             }
@@ -232,38 +216,10 @@ impl Trainer {
             grad_norm,
             tokens_per_s: tokens as f64 / seconds,
             examples_per_task: self.examples_seen.clone(),
+            distinct_shapes: self.shapes.len(),
             epoch: 0.0,
             elapsed_s: 0.0,
             eta_s: None,
         })
     }
-}
-
-/// Runs `config.max_steps` optimizer steps (fewer if `batches` ends; a partial
-/// accumulation at the end is dropped) on `model`, which must live on an autodiff device,
-/// as the batches must. `on_step` gets every step's metrics; the trained model is returned.
-///
-/// The loop draws no random numbers (the model applies no dropout), so it does not seed
-/// the device: the caller seeds it with `config.seed` before drawing weights or samples.
-pub fn train_steps(
-    model: T5ForConditionalGeneration,
-    batches: impl Iterator<Item = Result<TrainBatch>>,
-    config: &TrainConfig,
-    on_step: &mut dyn FnMut(&StepMetrics),
-) -> Result<T5ForConditionalGeneration> {
-    let mut trainer = Trainer::new(model, config, config.max_steps)?;
-    let mut batches = batches;
-    let started = Instant::now();
-    while trainer.step < config.max_steps {
-        let micro: Vec<TrainBatch> = (&mut batches)
-            .take(config.grad_accumulation)
-            .collect::<Result<_>>()?;
-        if micro.len() < config.grad_accumulation {
-            break;
-        }
-        let mut metrics = trainer.step(micro)?;
-        metrics.elapsed_s = started.elapsed().as_secs_f64();
-        on_step(&metrics);
-    }
-    Ok(trainer.into_model())
 }

@@ -11,9 +11,9 @@ use super::events::{EvalMetrics, SamplePrediction, TaskEval};
 use crate::data::tokenizer::T5Tokenizer;
 use crate::error::Result;
 use crate::eval::rouge;
-use crate::generate::{generate, GenerationConfig, GenerationDefaults};
+use crate::generate::{generate, Decoding, GenerationConfig};
 use crate::mixture::RenderedExample;
-use crate::model::T5ForConditionalGeneration;
+use crate::model::{GenerationDefaults, T5ForConditionalGeneration};
 
 /// A fixed validation sample and how to score it.
 pub struct Validator {
@@ -73,7 +73,12 @@ impl Validator {
                 .iter()
                 .map(|example| self.batcher.encode(example).map(|(source, _)| source))
                 .collect::<Result<Vec<_>>>()?;
-            let outputs = generate(&model, &prompts, &config, &self.defaults, vocab)?;
+            let decoding = Decoding {
+                config: &config,
+                defaults: &self.defaults,
+                vocab_limit: vocab,
+            };
+            let outputs = generate(&model, &prompts, decoding)?;
             for (example, ids) in chunk.iter().zip(outputs) {
                 let prediction = self.tokenizer.decode(&ids)?;
                 let scores = rouge::score(&prediction, &example.target, true);

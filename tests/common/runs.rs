@@ -64,15 +64,15 @@ pub static RUN: std::sync::Mutex<()> = std::sync::Mutex::new(());
 pub fn run(
     dir: &Path,
     resume: bool,
-    control: &mixtune::train::session::RunControl,
+    control: &mixtune::train::RunControl,
     on: &mut dyn FnMut(&mixtune::train::events::RunEvent),
 ) -> mixtune::Result<mixtune::train::events::RunSummary> {
     let _guard = RUN.lock().unwrap_or_else(|e| e.into_inner());
-    let options = mixtune::train::session::RunOptions {
+    let options = mixtune::train::RunOptions {
         show_progress: false,
         resume,
     };
-    mixtune::train::session::run_from_file(
+    mixtune::train::run_from_file(
         &dir.join("run.toml"),
         &burn::tensor::Device::flex(),
         &options,

@@ -3,9 +3,9 @@
 
 use std::path::PathBuf;
 
+use mixtune::data::lengths::LengthMeasure;
 use mixtune::data::report::{inspect, InspectReport, Limits};
 use mixtune::data::{ColumnMapping, Format, LoadOptions, SpeakerStyle};
-use mixtune::mixture::preview::LengthMeasure;
 use serde::Deserialize;
 
 use crate::error::{blocking, CmdResult};

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use mixtune::mixture::preview::LengthMeasure;
+use mixtune::data::lengths::LengthMeasure;
 use mixtune::mixture::template::{self, TaskTemplates};
 use mixtune::mixture::{preview, Mixture, MixtureConfig, MixturePreview};
 use serde::{Deserialize, Serialize};

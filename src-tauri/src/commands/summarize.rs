@@ -6,9 +6,8 @@ use std::sync::atomic::Ordering;
 
 use anyhow::{bail, Context};
 use mixtune::data::{LoadOptions, RecordReader, SpeakerStyle};
-use mixtune::generate::stream::stream_text;
 use mixtune::generate::GenerationConfig;
-use mixtune::inference::{generate_text, summary_prompt};
+use mixtune::inference::{generate_text, stream_text, summary_prompt};
 use serde::{Deserialize, Serialize};
 use tauri::ipc::Channel;
 use tauri::{AppHandle, Manager};

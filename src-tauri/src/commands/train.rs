@@ -10,8 +10,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{bail, Context};
 use mixtune::train::events::RunEvent;
 use mixtune::train::runs::{self, RunInfo};
-use mixtune::train::session::{self, RunControl};
 use mixtune::train::TrainConfig;
+use mixtune::train::{self, RunControl, RunPaths};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tauri::ipc::Channel;
@@ -55,8 +55,8 @@ pub async fn start_training(
         let state = app.state::<AppState>();
         let (run_id, dir) = new_run_dir(&state.runs_dir)?;
         let prepared = prepare_run(&dir, spec);
-        let config_path = match prepared {
-            Ok(path) => path,
+        let (config, paths) = match prepared {
+            Ok(prepared) => prepared,
             Err(error) => {
                 // Leave no half-written run behind for a spec that never started.
                 let _ = std::fs::remove_dir_all(&dir);
@@ -74,8 +74,9 @@ pub async fn start_training(
         let ended = Arc::new(AtomicBool::new(false));
         let ended_in_events = ended.clone();
         let events = on_event.clone();
-        let handle = session::spawn(
-            config_path,
+        let handle = train::spawn(
+            config,
+            paths,
             state.device.device.clone(),
             control,
             move |event: &RunEvent| {
@@ -116,7 +117,7 @@ pub async fn start_training(
 }
 
 /// Writes `mix.toml` and `run.toml` into `dir`; returns the run config's path.
-fn prepare_run(dir: &Path, spec: TrainSpec) -> anyhow::Result<PathBuf> {
+fn prepare_run(dir: &Path, spec: TrainSpec) -> anyhow::Result<(TrainConfig, RunPaths)> {
     let mix_path = write_mix(spec.mix, dir)?;
     let Value::Object(mut config) = spec.config else {
         bail!("the training config must be an object of run.toml keys");
@@ -133,9 +134,10 @@ fn prepare_run(dir: &Path, spec: TrainSpec) -> anyhow::Result<PathBuf> {
     let text = toml::to_string(&Value::Object(config)).context("writing the config as TOML")?;
     let path = dir.join("run.toml");
     std::fs::write(&path, &text).with_context(|| format!("writing {}", path.display()))?;
-    // The engine's own check, so a bad value is named before the thread starts.
-    TrainConfig::parse(&path, &text)?;
-    Ok(path)
+    // Parsed once, by the engine, so a bad value is named before the thread starts.
+    let config = TrainConfig::parse(&path, &text)?;
+    let paths = RunPaths::resolve(&path, &config);
+    Ok((config, paths))
 }
 
 /// A new folder `run-YYYYMMDD-HHMMSS[-N]` under `runs_dir`.

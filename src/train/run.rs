@@ -1,0 +1,578 @@
+//! A whole training run from a parsed run config, read top-down as Burn's custom training
+//! loop: setup → step → evaluate → checkpoint → finish. Everything lands in the run's
+//! output folder: the configs as used, the event log (`metrics.jsonl`), checkpoints and the
+//! exported model.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::tensor::Device;
+
+use super::batch::Batcher;
+use super::checkpoint::{self, LoopState};
+use super::config::{Method, TrainConfig};
+use super::control::RunControl;
+use super::events::{EvalMetrics, EventLog, RunEvent, RunSummary, StepMetrics};
+use super::lora;
+use super::metric;
+use super::trainer::{build_optimizer, Trainer};
+use super::validate::Validator;
+use crate::error::{MixtuneError, Result};
+use crate::fsutil::write_atomic;
+use crate::mixture::{Mixture, Sampler};
+use crate::model::export::export_hf_dir;
+use crate::model::{load_pretrained, Pretrained};
+
+/// The run config as it was used.
+pub const CONFIG_FILE: &str = "run.toml";
+/// The mixture config as it was used.
+pub const MIXTURE_FILE: &str = "mixture.toml";
+/// The trained model, an HF-format folder (for LoRA: base with the adapters merged in).
+pub const MODEL_DIR: &str = "model";
+/// A LoRA run's adapter, a PEFT folder.
+pub const ADAPTER_DIR: &str = "adapter";
+/// The last validation pass, as JSON.
+pub const EVAL_FILE: &str = "eval.json";
+
+/// Where a run reads and writes: the config's paths resolved against its file's folder.
+#[derive(Debug, Clone)]
+pub struct RunPaths {
+    /// The run config file, copied into the run folder as `run.toml`.
+    pub config_file: PathBuf,
+    /// The mixture TOML.
+    pub mixture: PathBuf,
+    /// The run folder.
+    pub output_dir: PathBuf,
+    /// A local model folder, or the hub id as written.
+    pub model: String,
+}
+
+impl RunPaths {
+    /// Resolves `config`'s relative paths against the folder of `config_file`.
+    pub fn resolve(config_file: &Path, config: &TrainConfig) -> Self {
+        let beside = |path: &Path| {
+            if path.is_absolute() {
+                path.to_path_buf()
+            } else {
+                config_file.parent().unwrap_or(Path::new(".")).join(path)
+            }
+        };
+        // A relative model path is a folder beside the config when one exists, else a hub id.
+        let model = match beside(Path::new(&config.model)) {
+            local if Path::new(&config.model).is_relative() && local.is_dir() => {
+                local.to_string_lossy().into_owned()
+            }
+            _ => config.model.clone(),
+        };
+        Self {
+            config_file: config_file.to_path_buf(),
+            mixture: beside(&config.mixture),
+            output_dir: beside(&config.output_dir),
+            model,
+        }
+    }
+}
+
+/// How to start a run.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Show a download progress bar when the model comes from the hub.
+    pub show_progress: bool,
+    /// Continue from the run folder's latest checkpoint.
+    pub resume: bool,
+}
+
+/// Reads and resolves the run config at `config_file`, then [`run`]s it.
+pub fn run_from_file(
+    config_file: &Path,
+    device: &Device,
+    options: &RunOptions,
+    control: &RunControl,
+    on_event: &mut dyn FnMut(&RunEvent),
+) -> Result<RunSummary> {
+    let config = TrainConfig::from_file(config_file)?;
+    let paths = RunPaths::resolve(config_file, &config);
+    run(&config, &paths, device, options, control, on_event)
+}
+
+/// Runs training on a background thread; `on_event` sees every event (also written to
+/// `metrics.jsonl`). Errors are also reported as a [`RunEvent::Failed`].
+pub fn spawn(
+    config: TrainConfig,
+    paths: RunPaths,
+    device: Device,
+    control: RunControl,
+    mut on_event: impl FnMut(&RunEvent) + Send + 'static,
+) -> std::thread::JoinHandle<Result<RunSummary>> {
+    std::thread::spawn(move || {
+        let options = RunOptions::default();
+        run(&config, &paths, &device, &options, &control, &mut on_event)
+    })
+}
+
+/// Runs training as `config` describes on `device` (made autodiff here). On failure a
+/// [`RunEvent::Failed`] is emitted (once the log is open) and the error returned.
+pub fn run(
+    config: &TrainConfig,
+    paths: &RunPaths,
+    device: &Device,
+    options: &RunOptions,
+    control: &RunControl,
+    on_event: &mut dyn FnMut(&RunEvent),
+) -> Result<RunSummary> {
+    let output_dir = &paths.output_dir;
+    std::fs::create_dir_all(output_dir).map_err(|e| MixtuneError::io(output_dir, e))?;
+    let resume_from = resume_point(output_dir, options.resume)?;
+    let mut log = EventLog::open(output_dir, resume_from.as_ref().map(|r| r.0), on_event)?;
+    match train(
+        config,
+        paths,
+        device,
+        options,
+        resume_from,
+        control,
+        &mut log,
+    ) {
+        Ok(summary) => {
+            log.check()?;
+            Ok(summary)
+        }
+        Err(error) => {
+            let step = log.step;
+            log.emit(RunEvent::Failed {
+                step,
+                message: error.to_string(),
+            });
+            Err(error)
+        }
+    }
+}
+
+/// The checkpoint to resume from (`--resume`), or `None` for a fresh run, which a folder
+/// that already holds a run refuses.
+fn resume_point(output_dir: &Path, resume: bool) -> Result<Option<(usize, PathBuf)>> {
+    let checkpoints = checkpoint::list(output_dir)?;
+    if resume {
+        checkpoint::clean_partial(output_dir);
+        return checkpoints.last().cloned().map(Some).ok_or_else(|| {
+            MixtuneError::Input(format!(
+                "{}: no checkpoint to resume from",
+                output_dir.join(checkpoint::CHECKPOINTS_DIR).display()
+            ))
+        });
+    }
+    if !checkpoints.is_empty() || output_dir.join(MODEL_DIR).exists() {
+        return Err(MixtuneError::Input(format!(
+            "{}: already holds a run; resume it (`--resume`) or choose another output_dir",
+            output_dir.display()
+        )));
+    }
+    Ok(None)
+}
+
+/// The loop: setup, then step → evaluate → checkpoint until the last step, early stopping
+/// or a cancel, then finish.
+fn train(
+    config: &TrainConfig,
+    paths: &RunPaths,
+    device: &Device,
+    options: &RunOptions,
+    resume_from: Option<(usize, PathBuf)>,
+    control: &RunControl,
+    log: &mut EventLog,
+) -> Result<RunSummary> {
+    let mut run = Run::setup(config, paths, device, options, resume_from, log)?;
+    if config.eval_at_start && run.trainer.step == 0 {
+        run.evaluate_baseline(log)?;
+    }
+    while run.trainer.step < run.state.total_steps {
+        let step = run.trainer.step;
+        let cancelled = control.wait_if_paused(&mut |paused| {
+            log.emit(if paused {
+                RunEvent::Paused { step }
+            } else {
+                RunEvent::Resumed { step }
+            })
+        });
+        if cancelled {
+            return run.cancel(log);
+        }
+        let metrics = run.step()?;
+        log.emit(RunEvent::Step(metrics));
+        let improved = match run.eval_due() {
+            true => Some(run.evaluate(log)?),
+            false => None,
+        };
+        let stop_early = improved == Some(false) && run.patience_spent();
+        // Keep-best needs the weights of every new best.
+        let best_to_keep = improved == Some(true) && config.keep_best;
+        if run.save_due() || stop_early || best_to_keep {
+            run.checkpoint(log)?;
+        }
+        log.check()?;
+        if stop_early {
+            return run.finish(true, log);
+        }
+    }
+    run.finish(false, log)
+}
+
+/// A run's working set between setup and finish.
+struct Run<'a> {
+    config: &'a TrainConfig,
+    output_dir: &'a Path,
+    pretrained: Pretrained,
+    mixture: Mixture,
+    sampler: Sampler,
+    batcher: Batcher,
+    trainer: Trainer,
+    validator: Option<Validator>,
+    state: LoopState,
+    /// The autodiff device the run trains on.
+    device: Device,
+    /// When this process started training, and the training seconds before it (resume).
+    started: Instant,
+    elapsed_before: f64,
+    start_step: usize,
+    last_checkpoint: Option<PathBuf>,
+    last_eval_step: Option<usize>,
+}
+
+impl<'a> Run<'a> {
+    /// Loads the mixture and the model (LoRA applied), restores a checkpoint when resuming,
+    /// copies the configs into the run folder and emits `started`.
+    fn setup(
+        config: &'a TrainConfig,
+        paths: &'a RunPaths,
+        device: &Device,
+        options: &RunOptions,
+        resume_from: Option<(usize, PathBuf)>,
+        log: &mut EventLog,
+    ) -> Result<Self> {
+        let output_dir = paths.output_dir.as_path();
+        let mixture = Mixture::load(&paths.mixture)?;
+        let total_steps = config.total_steps(mixture.train_examples());
+        let device = device.clone().autodiff();
+        device.seed(config.seed);
+        let pretrained = load_pretrained(&paths.model, &device, options.show_progress)?;
+        let settings = &mixture.config.config.mixture;
+        let batcher = Batcher::new(
+            pretrained.tokenizer.clone(),
+            settings.max_source_tokens,
+            settings.max_target_tokens,
+        )?;
+        copy_into(output_dir, CONFIG_FILE, &paths.config_file)?;
+        copy_into(output_dir, MIXTURE_FILE, &paths.mixture)?;
+
+        let mut model = pretrained.model.clone();
+        if config.method == Method::Lora {
+            model = lora::apply(model, &config.lora)?;
+        }
+        let mut sampler = mixture.sampler()?;
+        let mut state = LoopState::new(total_steps, sampler.state(), config.method);
+        let trainer = match &resume_from {
+            None => Trainer::new(model, config, total_steps)?,
+            Some((_, dir)) => {
+                let saved = checkpoint::load_state(dir)?;
+                if saved.method != config.method {
+                    return Err(MixtuneError::Input(format!(
+                        "{}: checkpoint is for a {:?} run, the config asks for {:?}",
+                        dir.display(),
+                        saved.method,
+                        config.method
+                    )));
+                }
+                let (model, optimizer) =
+                    checkpoint::load_weights(dir, model, build_optimizer(config), config.method)?;
+                sampler = Sampler::restore(mixture.plan(), saved.sampler.clone())
+                    .map_err(|e| MixtuneError::Input(format!("{}: {e}", dir.display())))?;
+                let examples_seen = saved.examples_per_task.clone();
+                let step = saved.step;
+                state = LoopState {
+                    total_steps,
+                    ..saved
+                };
+                Trainer::new(model, config, total_steps)?.resumed(optimizer, step, examples_seen)
+            }
+        };
+
+        let validation = mixture.validation_examples(config.eval_examples)?;
+        let validator = (!validation.is_empty() && config.eval_examples > 0).then(|| Validator {
+            examples: validation,
+            batcher: batcher.clone(),
+            tokenizer: pretrained.tokenizer.clone(),
+            defaults: pretrained.defaults.clone(),
+            batch_size: config.batch_size,
+            max_new_tokens: config.eval_max_new_tokens,
+            samples: config.sample_predictions,
+        });
+        let (total_parameters, trainable_parameters) = parameter_counts(trainer.model());
+        log.emit(RunEvent::Started {
+            output_dir: output_dir.to_path_buf(),
+            device: crate::device::describe(&device),
+            total_steps,
+            start_step: state.step,
+            trainable_parameters,
+            total_parameters,
+        });
+        Ok(Self {
+            config,
+            output_dir,
+            pretrained,
+            mixture,
+            sampler,
+            batcher,
+            trainer,
+            validator,
+            elapsed_before: state.elapsed_s,
+            start_step: state.step,
+            state,
+            device,
+            started: Instant::now(),
+            last_checkpoint: resume_from.map(|(_, dir)| dir),
+            last_eval_step: None,
+        })
+    }
+
+    /// One optimizer step over `grad_accumulation` micro-batches drawn from the mixture.
+    fn step(&mut self) -> Result<StepMetrics> {
+        let config = self.config;
+        // Reseeded per step so a resumed run draws what an uninterrupted one would.
+        let step = self.trainer.step;
+        self.device.seed(config.seed.wrapping_add(step as u64));
+        let mut micro_batches = Vec::with_capacity(config.grad_accumulation);
+        for _ in 0..config.grad_accumulation {
+            let examples = (&mut self.sampler)
+                .take(config.batch_size)
+                .map(|sample| self.mixture.render(&sample).map_err(MixtuneError::from))
+                .collect::<Result<Vec<_>>>()?;
+            micro_batches.push(self.batcher.batch(&examples, &self.device)?);
+        }
+        let mut metrics = self.trainer.step(micro_batches)?;
+
+        let elapsed = self.started.elapsed().as_secs_f64();
+        let steps_here = (self.trainer.step - self.start_step).max(1);
+        let train_examples = self.mixture.train_examples().max(1) as f64;
+        metrics.elapsed_s = self.elapsed_before + elapsed;
+        metrics.epoch =
+            self.trainer.step as f64 * config.examples_per_step() as f64 / train_examples;
+        let steps_left = self.state.total_steps - self.trainer.step;
+        metrics.eta_s = Some(elapsed / steps_here as f64 * steps_left as f64);
+        self.state.first_loss.get_or_insert(metrics.loss);
+        self.state.last_loss = Some(metrics.loss);
+        self.state.elapsed_s = metrics.elapsed_s;
+        self.state.step = self.trainer.step;
+        Ok(metrics)
+    }
+
+    /// Whether a validation pass is due after this step.
+    fn eval_due(&self) -> bool {
+        let every = self.config.eval_every;
+        self.validator.is_some() && every > 0 && self.trainer.step % every == 0
+    }
+
+    /// Whether a regular checkpoint is due after this step.
+    fn save_due(&self) -> bool {
+        let every = self.config.save_every;
+        every > 0 && self.trainer.step % every == 0
+    }
+
+    /// Whether early stopping's patience has run out.
+    fn patience_spent(&self) -> bool {
+        let patience = self.config.early_stopping_patience;
+        patience > 0 && self.state.evals_without_improvement >= patience
+    }
+
+    /// The baseline validation pass before the first step: logged, not counted for the best
+    /// checkpoint or early stopping.
+    fn evaluate_baseline(&mut self, log: &mut EventLog) -> Result<()> {
+        let Some(validator) = &self.validator else {
+            return Ok(());
+        };
+        let eval = validator.run(self.trainer.model(), 0)?;
+        let metric = metric::value(&self.config.best_metric, eval.val_loss, &eval.tasks);
+        log.emit(RunEvent::Eval(EvalMetrics {
+            metric: metric.unwrap_or(f64::NAN),
+            ..eval
+        }));
+        Ok(())
+    }
+
+    /// One validation pass: scores, updates the best/early-stopping state, logs the event and
+    /// writes `eval.json`. Returns whether it improved on the best so far.
+    fn evaluate(&mut self, log: &mut EventLog) -> Result<bool> {
+        let Some(validator) = &self.validator else {
+            return Ok(false);
+        };
+        let config = self.config;
+        let mut eval = validator.run(self.trainer.model(), self.state.step)?;
+        let value =
+            metric::value(&config.best_metric, eval.val_loss, &eval.tasks).ok_or_else(|| {
+                MixtuneError::Input(format!(
+                    "best_metric `{}` names no task of the mixture",
+                    config.best_metric
+                ))
+            })?;
+        let improved = metric::improves(
+            &config.best_metric,
+            value,
+            self.state.best_metric,
+            config.early_stopping_threshold,
+        );
+        eval.metric = value;
+        eval.best = improved;
+        if improved {
+            self.state.best_metric = Some(value);
+            self.state.best_step = Some(eval.step);
+            self.state.evals_without_improvement = 0;
+        } else {
+            self.state.evals_without_improvement += 1;
+        }
+        let text = serde_json::to_vec_pretty(&eval)?;
+        write_atomic(&self.output_dir.join(EVAL_FILE), &text)?;
+        log.emit(RunEvent::Eval(eval));
+        self.last_eval_step = Some(self.state.step);
+        Ok(improved)
+    }
+
+    /// Writes a checkpoint of this step and rotates the old ones.
+    fn checkpoint(&mut self, log: &mut EventLog) -> Result<()> {
+        self.state.step = self.trainer.step;
+        self.state.sampler = self.sampler.state();
+        self.state.examples_per_task = self.trainer.examples_seen.clone();
+        let dir = checkpoint::save(
+            self.output_dir,
+            self.trainer.model(),
+            self.trainer.optimizer(),
+            &self.state,
+        )?;
+        let best = self.state.best_step.filter(|_| self.config.keep_best);
+        checkpoint::rotate(self.output_dir, self.config.keep_last, best)?;
+        log.emit(RunEvent::Checkpoint {
+            step: self.trainer.step,
+            path: dir.clone(),
+        });
+        self.last_checkpoint = Some(dir);
+        Ok(())
+    }
+
+    /// Whether the latest checkpoint is of the current step.
+    fn checkpointed(&self) -> bool {
+        let current = checkpoint::checkpoint_dir(self.output_dir, self.trainer.step);
+        self.last_checkpoint.as_ref() == Some(&current)
+    }
+
+    /// A cancel: a checkpoint of the last step (unless just written), then `cancelled`.
+    fn cancel(mut self, log: &mut EventLog) -> Result<RunSummary> {
+        let step = self.trainer.step;
+        if step > 0 && !self.checkpointed() {
+            self.checkpoint(log)?;
+        }
+        log.emit(RunEvent::Cancelled {
+            step,
+            checkpoint: self.last_checkpoint.clone(),
+        });
+        Ok(summary(self.output_dir, &self.state, step, None, false))
+    }
+
+    /// The end of the loop: a last validation pass and checkpoint, then the export of the
+    /// best weights (or the last) as an HF folder, plus a PEFT adapter for LoRA.
+    fn finish(mut self, stopped_early: bool, log: &mut EventLog) -> Result<RunSummary> {
+        let step = self.trainer.step;
+        let final_eval = self.validator.is_some() && self.last_eval_step != Some(step);
+        if final_eval {
+            self.evaluate(log)?;
+        }
+        // Saved again after a final validation pass, whose best-metric state it records.
+        if final_eval || !self.checkpointed() {
+            self.checkpoint(log)?;
+        }
+        let config = self.config;
+        let mut final_model = self.trainer.into_model();
+        if let (true, Some(best_step)) = (config.keep_best, self.state.best_step) {
+            if best_step != step {
+                let dir = checkpoint::checkpoint_dir(self.output_dir, best_step);
+                let optimizer = build_optimizer(config);
+                final_model =
+                    checkpoint::load_weights(&dir, final_model, optimizer, config.method)?.0;
+            }
+        }
+        let final_model = final_model.valid();
+        let adapter_dir = match config.method {
+            Method::Lora => {
+                let dir = self.output_dir.join(ADAPTER_DIR);
+                lora::export_peft_adapter(&final_model, &config.lora, &config.model, &dir)?;
+                Some(dir)
+            }
+            Method::Full => None,
+        };
+        let model_dir = self.output_dir.join(MODEL_DIR);
+        let pretrained = &self.pretrained;
+        export_hf_dir(
+            &final_model,
+            &pretrained.tokenizer,
+            &pretrained.defaults,
+            &model_dir,
+        )?;
+        let mut result = summary(
+            self.output_dir,
+            &self.state,
+            step,
+            adapter_dir,
+            stopped_early,
+        );
+        result.model_dir = model_dir;
+        log.emit(RunEvent::Finished(result.clone()));
+        Ok(result)
+    }
+}
+
+/// Copies `from` into the run folder as `name`.
+fn copy_into(output_dir: &Path, name: &str, from: &Path) -> Result<()> {
+    let bytes = std::fs::read(from).map_err(|e| MixtuneError::io(from, e))?;
+    write_atomic(&output_dir.join(name), &bytes)
+}
+
+fn summary(
+    output_dir: &Path,
+    state: &LoopState,
+    steps: usize,
+    adapter_dir: Option<PathBuf>,
+    stopped_early: bool,
+) -> RunSummary {
+    // The best step's checkpoint, while rotation has kept it.
+    let best_checkpoint = state
+        .best_step
+        .map(|step| checkpoint::checkpoint_dir(output_dir, step))
+        .filter(|dir| dir.exists());
+    RunSummary {
+        output_dir: output_dir.to_path_buf(),
+        model_dir: output_dir.join(MODEL_DIR),
+        adapter_dir,
+        steps,
+        first_loss: state.first_loss,
+        last_loss: state.last_loss,
+        best_checkpoint,
+        best_metric: state.best_metric,
+        stopped_early,
+    }
+}
+
+/// Total and trainable parameter counts.
+fn parameter_counts(model: &crate::model::T5ForConditionalGeneration) -> (usize, usize) {
+    let total = model.num_params();
+    let adapters = lora::adapters(model);
+    let trainable = if adapters.is_empty() {
+        total
+    } else {
+        adapters
+            .iter()
+            .map(|(_, a)| {
+                a.a.val().dims().iter().product::<usize>()
+                    + a.b.val().dims().iter().product::<usize>()
+            })
+            .sum()
+    };
+    (total, trainable)
+}
