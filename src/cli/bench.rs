@@ -1,6 +1,7 @@
 //! `mixtune bench generate`: greedy 64-token generation on random Flan-T5-shaped models.
 //! Speed is measured here, never in a pass/fail test.
 
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Result;
@@ -8,7 +9,8 @@ use clap::{Args, Subcommand};
 use rand::{Rng, SeedableRng};
 use serde_json::json;
 
-use mixtune::device::{self, DeviceChoice};
+use super::bench_reference::Reference;
+use mixtune::device::{self, profile, DeviceChoice};
 use mixtune::generate::{generate, Decoding, GenerationConfig};
 use mixtune::model::{GenerationDefaults, T5Config, T5ForConditionalGeneration};
 
@@ -41,17 +43,16 @@ pub struct GenerateBench {
     runs: usize,
     #[arg(long, default_value = "auto")]
     device: String,
+    /// The output of `../shared/bench/hf_same_work.py` measured on this same card: adds its
+    /// figures and the ratio. Without one, no reference is printed.
+    #[arg(long)]
+    reference: Option<PathBuf>,
+    /// Also count kernel launches and host syncs per decode step (GPU builds count
+    /// launches; the CPU backend launches none).
+    #[arg(long)]
+    profile: bool,
     #[arg(long)]
     json: bool,
-}
-
-/// HF transformers 5.17 + PyTorch 2.11, eager fp32, flan-t5-base shapes, on an H100.
-fn reference_ms(shapes: &str, batch: usize) -> Option<f64> {
-    match (shapes, batch) {
-        ("base", 1) => Some(1081.0),
-        ("base", 32) => Some(1361.0),
-        _ => None,
-    }
 }
 
 pub fn run(cmd: BenchCommand) -> Result<()> {
@@ -64,12 +65,14 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
 
 fn bench_generate(args: GenerateBench) -> Result<()> {
     let selected = device::select(args.device.parse::<DeviceChoice>()?)?;
+    let reference = args.reference.as_deref().map(Reference::load).transpose()?;
     let shapes: Vec<&str> = match args.shapes.as_str() {
         "both" => vec!["small", "base"],
         "small" => vec!["small"],
         "base" => vec!["base"],
         other => anyhow::bail!("--shapes `{other}`: expected small, base or both"),
     };
+    anyhow::ensure!(args.runs > 0, "--runs must be at least 1");
     let config = GenerationConfig {
         max_new_tokens: args.new_tokens,
         min_new_tokens: args.new_tokens,
@@ -78,9 +81,12 @@ fn bench_generate(args: GenerateBench) -> Result<()> {
     let mut rows = Vec::new();
     if !args.json {
         println!("device: {}", selected.label);
+        if let Some(reference) = &reference {
+            println!("{}", reference.describe());
+        }
         println!(
-            "{:<6} {:>5} {:>8} {:>11} {:>14} {:>8}",
-            "shapes", "batch", "tokens", "mixtune ms", "reference ms", "ratio"
+            "{:<6} {:>5} {:>7} {:>11} {:>9} {:>9} {:>10} {:>8}",
+            "shapes", "batch", "tokens", "mixtune ms", "ms/token", "HF fp32", "HF bf16", "ratio"
         );
     }
     for shape in shapes {
@@ -89,7 +95,8 @@ fn bench_generate(args: GenerateBench) -> Result<()> {
         } else {
             T5Config::flan_t5_base()
         };
-        let model = T5ForConditionalGeneration::random(&model_config, &selected.device);
+        let device = &selected.device;
+        let model = T5ForConditionalGeneration::random(&model_config, device);
         let defaults = GenerationDefaults::from_config(&model_config);
         let mut rng = rand::rngs::StdRng::seed_from_u64(0);
         for &batch in &args.batch {
@@ -102,50 +109,100 @@ fn bench_generate(args: GenerateBench) -> Result<()> {
                     ids
                 })
                 .collect();
-            let mut times = Vec::new();
-            for run in 0..=args.runs {
-                let start = Instant::now();
+            let run = |config: &GenerationConfig| -> Result<f64> {
                 let decoding = Decoding {
-                    config: &config,
+                    config,
                     defaults: &defaults,
                     vocab_limit: 32100,
                 };
+                let start = Instant::now();
                 let out = generate(&model, &prompts, decoding)?;
                 let ms = start.elapsed().as_secs_f64() * 1000.0;
                 anyhow::ensure!(
-                    out[0].len() == args.new_tokens + 1,
+                    out[0].len() == config.max_new_tokens + 1,
                     "generated {} tokens",
                     out[0].len() - 1
                 );
-                if run > 0 {
-                    times.push(ms);
-                }
-            }
+                Ok(ms)
+            };
+            run(&config)?; // warm-up: compiles (and tunes) this shape's kernels
+            let mut times = (0..args.runs)
+                .map(|_| run(&config))
+                .collect::<Result<Vec<f64>>>()?;
             times.sort_by(f64::total_cmp);
             let median = times[times.len() / 2];
-            let reference = reference_ms(shape, batch);
-            // A ratio against an H100 means something only on a GPU.
-            let ratio = reference.filter(|_| selected.is_gpu).map(|r| median / r);
+            let per_token = median / args.new_tokens as f64;
+            let profile = if args.profile {
+                // Per decode step: the difference between a long and a short call, so the
+                // encoder and set-up cancel out.
+                let short = GenerationConfig {
+                    max_new_tokens: 2,
+                    min_new_tokens: 2,
+                    ..config.clone()
+                };
+                run(&short)?;
+                let (_, long) = profile::measure(device, || run(&config));
+                let (_, brief) = profile::measure(device, || run(&short));
+                let steps = args.new_tokens.saturating_sub(2).max(1) as f64;
+                let per_step = |long: Option<usize>, brief: Option<usize>| {
+                    long.zip(brief)
+                        .map(|(l, b)| l.saturating_sub(b) as f64 / steps)
+                };
+                Some((
+                    per_step(long.launches, brief.launches),
+                    per_step(Some(long.host_reads), Some(brief.host_reads)),
+                ))
+            } else {
+                None
+            };
+            let hf = |dtype: &str| {
+                reference
+                    .as_ref()
+                    .and_then(|r| r.find("generate", shape, dtype, batch))
+                    .and_then(|row| row.median_ms)
+            };
+            let (hf_fp32, hf_bf16) = (hf("fp32"), hf("bf16"));
+            let ratio = hf_fp32.map(|r| median / r);
             if !args.json {
+                let show = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.0}"));
                 println!(
-                    "{:<6} {:>5} {:>8} {:>11.1} {:>14} {:>8}",
+                    "{:<6} {:>5} {:>7} {:>11.1} {:>9.2} {:>9} {:>10} {:>8}",
                     shape,
                     batch,
                     args.new_tokens,
                     median,
-                    reference.map_or("-".into(), |r| format!("{r:.0} (H100)")),
+                    per_token,
+                    show(hf_fp32),
+                    show(hf_bf16),
                     ratio.map_or("-".into(), |r| format!("{r:.2}x"))
                 );
+                if let Some((launches, reads)) = profile {
+                    println!(
+                        "       per decode step: {} kernel launches, {} host syncs",
+                        launches.map_or("n/a (cpu)".into(), |l| format!("{l:.1}")),
+                        reads.map_or("-".into(), |r| format!("{r:.1}"))
+                    );
+                }
             }
-            rows.push(json!({"shapes": shape, "batch": batch, "source_len": args.source_len,
-                "new_tokens": args.new_tokens, "median_ms": median, "runs_ms": times,
-                "reference_ms": reference, "reference": "HF transformers 5.17, PyTorch 2.11 eager fp32, H100"}));
+            rows.push(
+                json!({"shapes": shape, "batch": batch, "source_len": args.source_len,
+                "new_tokens": args.new_tokens, "median_ms": median, "ms_per_token": per_token,
+                "runs_ms": times, "hf_fp32_ms": hf_fp32, "hf_bf16_ms": hf_bf16,
+                "ratio_to_hf_fp32": ratio,
+                "launches_per_step": profile.and_then(|p| p.0),
+                "host_syncs_per_step": profile.and_then(|p| p.1)}),
+            );
         }
     }
     if args.json {
-        println!("{}", json!({"device": selected.label, "results": rows}));
-    } else {
-        println!("reference: HF transformers 5.17 + PyTorch 2.11, eager fp32, on an H100; compare only like devices.");
+        println!(
+            "{}",
+            json!({"device": selected.label,
+                "reference_device": reference.as_ref().map(|r| r.device.clone()),
+                "results": rows})
+        );
+    } else if reference.is_none() {
+        println!("no reference: pass --reference hf.json from ../shared/bench/hf_same_work.py run on this card");
     }
     Ok(())
 }

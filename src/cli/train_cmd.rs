@@ -42,6 +42,8 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
         )
     };
     let json = args.json;
+    let on_gpu = selected.is_gpu;
+    let mut shapes_seen = 0;
     let mut on_event = |event: &RunEvent| {
         if json {
             if let Ok(line) = serde_json::to_string(event) {
@@ -69,6 +71,26 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
                 ));
             }
             RunEvent::Step(m) => {
+                if m.distinct_shapes > shapes_seen {
+                    shapes_seen = m.distinct_shapes;
+                    // The cost of a new shape is paid once; show it rather than a slow step.
+                    bar.println(format!(
+                        "step {}: new batch shape ({} so far): {} took {:.1} s{}",
+                        m.step,
+                        m.distinct_shapes,
+                        if on_gpu {
+                            "compiling and tuning its kernels"
+                        } else {
+                            "the step"
+                        },
+                        m.seconds,
+                        if on_gpu {
+                            "; tuned kernels are cached for later runs"
+                        } else {
+                            ""
+                        }
+                    ));
+                }
                 bar.set_position(m.step as u64);
                 bar.set_message(format!(
                     "loss {:.4}  lr {:.2e}  |g| {:.3}  {:.0} tok/s",

@@ -2,7 +2,8 @@
 //!
 //! Greedy steps stay on the device: the vocabulary limit and `min_new_tokens` mask the
 //! logits there and `argmax` picks the tokens, which feed the next step directly; only the
-//! chosen ids come back to the host (one sync per step, to stop at `</s>` and stream them).
+//! chosen ids come back to the host, several steps at a time (to stop at `</s>`), or every
+//! step when they are streamed.
 //! Sampling and `no_repeat_ngram_size` need each row's history, so they read the scores.
 
 use burn::tensor::{Int, Tensor, TensorData};
@@ -10,18 +11,25 @@ use rand::SeedableRng;
 
 use super::logits::{argmax, process_row, sample};
 use super::Decoding;
-use crate::error::{MixtuneError, Result};
+use crate::error::Result;
 use crate::model::t5::DecoderState;
-use crate::model::{to_host_f32, T5ForConditionalGeneration};
+use crate::model::{to_host_f32, to_host_ids, T5ForConditionalGeneration};
 
 /// Greedy (or, with `do_sample`, sampled) generation for `batch` rows of `state`, calling
-/// `on_token(row, token)` as soon as each token is chosen (in order per row; finished rows
-/// get no further calls).
+/// `on_token(row, token)` for each chosen token (in order per row; finished rows get no
+/// further calls).
+///
+/// On the device path the chosen ids are read back every `sync_every` steps, in one read:
+/// between reads the host queues the next steps while the device runs the last ones. Rows
+/// that finish in between go on decoding, which changes nothing (rows never see each other,
+/// and tokens after `</s>` are dropped); at most `sync_every - 1` steps are spent after the
+/// last row finishes. `sync_every = 1` reports every token as soon as it is chosen.
 pub fn greedy_or_sample(
     model: &T5ForConditionalGeneration,
     mut state: DecoderState,
     batch: usize,
     decoding: Decoding,
+    sync_every: usize,
     on_token: &mut dyn FnMut(usize, u32),
 ) -> Result<Vec<Vec<u32>>> {
     let Decoding {
@@ -30,6 +38,7 @@ pub fn greedy_or_sample(
     let device = model.device();
     let start = defaults.decoder_start_token_id;
     let on_device = !config.do_sample && config.no_repeat_ngram_size == 0;
+    let sync_every = if on_device { sync_every.max(1) } else { 1 };
     let mut sequences: Vec<Vec<u32>> = vec![vec![start]; batch];
     let mut finished = vec![false; batch];
     let mut rng = rand::rngs::StdRng::seed_from_u64(config.seed);
@@ -37,17 +46,26 @@ pub fn greedy_or_sample(
         TensorData::new(vec![start as i64; batch], [batch, 1]),
         &device,
     );
+    // Chosen ids `[batch, 1]` of the steps since the last read.
+    let mut pending: Vec<Tensor<2, Int>> = Vec::with_capacity(sync_every);
     for step in 0..config.max_new_tokens {
         let logits = model.decode(next, &mut state);
         let vocab = logits.dims()[2];
         let scores = logits.reshape([batch, vocab]);
-        let tokens: Vec<u32> = if on_device {
+        // Columns of token ids, one per step, to hand out in order.
+        let columns: Vec<Vec<u32>> = if on_device {
             let chosen = device_argmax(scores, step, decoding);
-            let ids = to_host_ids(chosen.clone())?;
-            // Finished rows go on decoding whatever they chose; their outputs are
-            // already complete and rows never see each other.
+            pending.push(chosen.clone());
             next = chosen;
-            ids
+            let last = step + 1 == config.max_new_tokens;
+            if pending.len() < sync_every && !last {
+                continue;
+            }
+            let steps = pending.len();
+            let ids = to_host_ids(Tensor::cat(std::mem::take(&mut pending), 1))?;
+            (0..steps)
+                .map(|s| (0..batch).map(|row| ids[row * steps + s]).collect())
+                .collect()
         } else {
             let scores = to_host_f32(scores)?;
             let tokens: Vec<u32> = sequences
@@ -65,16 +83,18 @@ pub fn greedy_or_sample(
                 .collect();
             let ids = tokens.iter().map(|&t| t as i64).collect();
             next = Tensor::from_data(TensorData::new(ids, [batch, 1]), &device);
-            tokens
+            vec![tokens]
         };
-        for (row, sequence) in sequences.iter_mut().enumerate() {
-            if finished[row] {
-                continue;
+        for tokens in columns {
+            for (row, sequence) in sequences.iter_mut().enumerate() {
+                if finished[row] {
+                    continue;
+                }
+                let token = tokens[row];
+                sequence.push(token);
+                on_token(row, token);
+                finished[row] = defaults.eos_token_ids.contains(&token);
             }
-            let token = tokens[row];
-            sequence.push(token);
-            on_token(row, token);
-            finished[row] = defaults.eos_token_ids.contains(&token);
         }
         if finished.iter().all(|&f| f) {
             break;
@@ -99,14 +119,4 @@ fn device_argmax(scores: Tensor<2>, step: usize, decoding: Decoding) -> Tensor<2
         }
     }
     scores.argmax(1)
-}
-
-/// Token ids to the host (one device sync).
-fn to_host_ids(ids: Tensor<2, Int>) -> Result<Vec<u32>> {
-    let values = ids
-        .into_data()
-        .convert::<i64>()
-        .try_into_vec::<i64>()
-        .map_err(|e| MixtuneError::Backend(format!("{e:?}")))?;
-    Ok(values.into_iter().map(|id| id as u32).collect())
 }

@@ -145,8 +145,12 @@ pub fn generate(
     prompts: &[Vec<u32>],
     decoding: Decoding,
 ) -> Result<Vec<Vec<u32>>> {
-    generate_streaming(model, prompts, decoding, &mut |_, _| {})
+    run(model, prompts, decoding, BATCH_SYNC_EVERY, &mut |_, _| {})
 }
+
+/// Greedy steps between reads of the chosen ids when nothing streams them: the device runs
+/// ahead of the host by this many steps.
+const BATCH_SYNC_EVERY: usize = 8;
 
 /// [`generate`], calling `on_token(row, token)` for every generated token of every row, in
 /// order, the decoder start token excluded. Greedy and sampling report each token as soon as
@@ -156,6 +160,16 @@ pub fn generate_streaming(
     model: &T5ForConditionalGeneration,
     prompts: &[Vec<u32>],
     decoding: Decoding,
+    on_token: &mut dyn FnMut(usize, u32),
+) -> Result<Vec<Vec<u32>>> {
+    run(model, prompts, decoding, 1, on_token)
+}
+
+fn run(
+    model: &T5ForConditionalGeneration,
+    prompts: &[Vec<u32>],
+    decoding: Decoding,
+    sync_every: usize,
     on_token: &mut dyn FnMut(usize, u32),
 ) -> Result<Vec<Vec<u32>>> {
     decoding.config.validate()?;
@@ -174,6 +188,6 @@ pub fn generate_streaming(
         }
         Ok(sequences)
     } else {
-        greedy::greedy_or_sample(model, state, prompts.len(), decoding, on_token)
+        greedy::greedy_or_sample(model, state, prompts.len(), decoding, sync_every, on_token)
     }
 }

@@ -32,13 +32,25 @@ pub fn project(linear: &Linear, x: Tensor<3>, lora_dropout: f64) -> Tensor<3> {
                 &device,
             );
             let dropped = (x.clone() * keep).div_scalar(1.0 - lora_dropout);
-            let base = x.matmul(linear.weight.base().unsqueeze::<3>());
-            let delta = dropped
-                .matmul(adapter.a.val().unsqueeze::<3>())
-                .matmul(adapter.b.val().unsqueeze::<3>())
+            // Rows, not a matmul broadcast over the batch: one 2-D gradient per weight.
+            let [batch, len, d_input] = x.dims();
+            let rows = |t: Tensor<3>| t.reshape([batch * len, d_input]);
+            let base = rows(x).matmul(linear.weight.base());
+            let delta = rows(dropped)
+                .matmul(adapter.a.val())
+                .matmul(adapter.b.val())
                 .mul_scalar(adapter.scale);
-            return base + delta;
+            let out = base + delta;
+            let d_output = out.dims()[1];
+            return out.reshape([batch, len, d_output]);
         }
+    }
+    if x.device() == Device::flex() {
+        // Decode-sized products on every core (see `cpu.rs`).
+        let [batch, len, d_input] = x.dims();
+        let out = super::cpu::matmul(x.reshape([batch * len, d_input]), linear.weight.val());
+        let d_output = out.dims()[1];
+        return out.reshape([batch, len, d_output]);
     }
     linear.forward(x)
 }

@@ -2,6 +2,7 @@
 
 pub mod attention;
 pub mod config;
+pub mod cpu;
 pub mod defaults;
 pub mod export;
 pub mod layers;
@@ -14,15 +15,45 @@ pub use defaults::GenerationDefaults;
 pub use loader::{load_pretrained, resolve_model_dir, Pretrained};
 pub use t5::T5ForConditionalGeneration;
 
-use burn::tensor::Tensor;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use burn::tensor::{Int, Tensor};
 
 use crate::error::{MixtuneError, Result};
+
+/// Host reads of device data so far in this process (each is a sync): what
+/// `mixtune bench --profile` reports per step.
+static HOST_READS: AtomicUsize = AtomicUsize::new(0);
+
+/// Host reads of device data so far in this process.
+pub fn host_reads() -> usize {
+    HOST_READS.load(Ordering::Relaxed)
+}
+
+/// Counts one host read (for reads made outside [`to_host_f32`] / [`to_host_ids`]).
+pub fn count_host_read() {
+    HOST_READS.fetch_add(1, Ordering::Relaxed);
+}
 
 /// Reads a tensor's values to the host (one device sync), turning backend failures into
 /// errors.
 pub fn to_host_f32<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
-    t.into_data()
+    count_host_read();
+    t.try_into_data()
+        .map_err(|e| MixtuneError::Backend(e.to_string()))?
         .convert::<f32>()
         .try_into_vec::<f32>()
         .map_err(|e| MixtuneError::Backend(format!("{e:?}")))
+}
+
+/// Reads token ids to the host (one device sync).
+pub fn to_host_ids<const D: usize>(ids: Tensor<D, Int>) -> Result<Vec<u32>> {
+    count_host_read();
+    let values = ids
+        .try_into_data()
+        .map_err(|e| MixtuneError::Backend(e.to_string()))?
+        .convert::<i64>()
+        .try_into_vec::<i64>()
+        .map_err(|e| MixtuneError::Backend(format!("{e:?}")))?;
+    Ok(values.into_iter().map(|id| id as u32).collect())
 }

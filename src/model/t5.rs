@@ -1,7 +1,6 @@
 //! T5 blocks, stacks and the encoder-decoder with its language-model head.
 
 use burn::module::{Module, Param};
-use burn::tensor::activation::log_softmax;
 use burn::tensor::module::embedding;
 use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 
@@ -11,6 +10,9 @@ use super::attention::{KvCache, T5LayerCrossAttention, T5LayerSelfAttention};
 use super::config::T5Config;
 use super::layers::{T5LayerFF, T5LayerNorm};
 use super::weights::Weight;
+
+/// Most logits the loss materialises at once (rows × vocab): 2^26 f32 values, 256 MiB.
+const LOSS_CHUNK_ELEMENTS: usize = 1 << 26;
 
 /// Label id that the loss ignores (HF's `-100`).
 pub const IGNORE_INDEX: i64 = -100;
@@ -347,6 +349,16 @@ impl T5ForConditionalGeneration {
 
     /// Decoder output `[batch, len, d_model]` -> logits `[batch, len, vocab]`.
     pub fn lm_logits(&self, hidden: Tensor<3>) -> Tensor<3> {
+        let [batch, len, d_model] = hidden.dims();
+        let logits = self.lm_logits_rows(hidden.reshape([batch * len, d_model]));
+        let vocab = logits.dims()[1];
+        logits.reshape([batch, len, vocab])
+    }
+
+    /// Head over rows: `[rows, d_model]` -> `[rows, vocab]`. One 2-D matmul, so the head's
+    /// gradient is one `[d_model, vocab]` product (a matmul broadcast over the batch would
+    /// build a `[batch, d_model, vocab]` gradient first: 3 GB for base at batch 32).
+    fn lm_logits_rows(&self, hidden: Tensor<2>) -> Tensor<2> {
         let hidden = if self.config.scales_decoder_output() {
             hidden * (self.config.d_model as f64).powf(-0.5)
         } else {
@@ -356,7 +368,7 @@ impl T5ForConditionalGeneration {
             Some(head) => head.val(),
             None => self.shared.val().transpose(),
         };
-        hidden.matmul(head.unsqueeze::<3>())
+        super::cpu::matmul(hidden, head)
     }
 
     /// Full teacher-forced forward pass: logits `[batch, tgt_len, vocab]`.
@@ -410,10 +422,32 @@ impl T5ForConditionalGeneration {
         let targets =
             Tensor::<2, Int>::from_data(TensorData::new(targets, [batch * tgt_len, 1]), &device);
         let weights = Tensor::<1>::from_data(TensorData::new(weights, [batch * tgt_len]), &device);
-        let logits = self.forward(input_ids, attention_mask, decoder_input_ids);
-        let vocab = logits.dims()[2];
-        let log_probs = log_softmax(logits.reshape([batch * tgt_len, vocab]), 1);
-        let picked = log_probs.gather(1, targets).reshape([batch * tgt_len]);
-        (picked * weights).sum().neg() / count.max(1.0) as f64
+        let encoder_output = self.encode(input_ids, attention_mask.clone());
+        let mut state = self.start_decoding(encoder_output, attention_mask, None);
+        let hidden = self.decode_hidden(decoder_input_ids, &mut state);
+        let rows = batch * tgt_len;
+        let hidden = hidden.reshape([rows, self.config.d_model]);
+        // Cross-entropy in row chunks: `logsumexp - logit[target]`, never a full-size
+        // log-softmax copy, and no logits tensor past LOSS_CHUNK_ELEMENTS (wgpu binds at most
+        // 2 GiB per buffer).
+        let chunk = (LOSS_CHUNK_ELEMENTS / self.config.vocab_size.max(1)).max(1);
+        let mut total: Option<Tensor<1>> = None;
+        for start in (0..rows).step_by(chunk) {
+            let end = (start + chunk).min(rows);
+            let logits =
+                self.lm_logits_rows(hidden.clone().slice([start..end, 0..self.config.d_model]));
+            let max = logits.clone().detach().max_dim(1);
+            let logsumexp = (logits.clone() - max.clone()).exp().sum_dim(1).log() + max;
+            let picked = logits.gather(1, targets.clone().slice([start..end, 0..1]));
+            let nll =
+                (logsumexp - picked).reshape([end - start]) * weights.clone().slice([start..end]);
+            let sum = nll.sum();
+            total = Some(match total {
+                Some(total) => total + sum,
+                None => sum,
+            });
+        }
+        let total = total.unwrap_or_else(|| Tensor::zeros([1], &device));
+        total / count.max(1.0) as f64
     }
 }

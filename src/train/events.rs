@@ -71,6 +71,10 @@ pub struct StepMetrics {
     pub grad_norm: f64,
     /// Source plus target tokens (without padding) per second of this step.
     pub tokens_per_s: f64,
+    /// Seconds this step took (a step on a new batch shape includes compiling, and on a
+    /// GPU tuning, its kernels).
+    #[serde(default)]
+    pub seconds: f64,
     /// Examples of each task seen so far in the run (this step included).
     pub examples_per_task: BTreeMap<String, usize>,
     /// Distinct batch shapes stepped on so far in this process (batches are padded to

@@ -14,7 +14,7 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{
     AdafactorConfig, AdamWConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer,
 };
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Tensor, Transaction};
 
 /// Sum of squared gradients over every parameter, kept on the device.
 struct SquaredNorm<'a> {
@@ -49,28 +49,24 @@ impl ModuleVisitor for ScaleGrads<'_> {
     }
 }
 
-/// Global L2 norm of `grads` over `model`'s parameters.
-pub fn global_grad_norm<M: Module>(model: &M, grads: &GradientsParams) -> f64 {
+/// Sum of the squared gradients of `model`'s parameters, on the device (`[1]`).
+fn squared_grad_norm<M: Module>(model: &M, grads: &GradientsParams) -> Tensor<1> {
     let mut visitor = SquaredNorm { grads, total: None };
     model.visit(&mut visitor);
+    let device = model
+        .devices()
+        .first()
+        .cloned()
+        .unwrap_or_else(Device::flex);
+    // Gradients live on the inner (non-autodiff) device.
     visitor
         .total
-        .map_or(0.0, |t| (t.into_scalar::<f32>() as f64).sqrt())
+        .unwrap_or_else(|| Tensor::zeros([1], &device.inner()))
 }
 
-/// Scales `grads` so that their global norm is at most `max_norm`, as PyTorch's
-/// `clip_grad_norm_` (factor `max_norm / (norm + 1e-6)`, applied only when below 1).
-/// Burn's `GradientClippingConfig::Norm` clips each tensor by its own norm, not the global
-/// norm, so it is not used. Returns the norm before clipping.
-pub fn clip_grad_norm<M: Module>(model: &M, grads: &mut GradientsParams, max_norm: f64) -> f64 {
-    let norm = global_grad_norm(model, grads);
-    if max_norm > 0.0 {
-        let factor = max_norm / (norm + 1e-6);
-        if factor < 1.0 {
-            model.visit(&mut ScaleGrads { grads, factor });
-        }
-    }
-    norm
+/// Global L2 norm of `grads` over `model`'s parameters.
+pub fn global_grad_norm<M: Module>(model: &M, grads: &GradientsParams) -> f64 {
+    (squared_grad_norm(model, grads).into_scalar::<f32>() as f64).sqrt()
 }
 
 /// The optimizer the config asks for, with its settings.
@@ -166,22 +162,28 @@ impl Trainer {
     /// One optimizer step over `micro_batches` (each loss divided by their count): sums the
     /// gradients, clips them to the global norm `max_grad_norm`, updates with the schedule's
     /// rate. `elapsed_s`, `epoch` and `eta_s` of the result are left for the caller.
+    ///
+    /// The loss and the gradient norm come back to the host together, once per step (one
+    /// device sync). A step the device cannot hold fails with
+    /// [`MixtuneError::OutOfMemory`] naming the batch and what to lower; the trainer is
+    /// unusable after a failed step (the run stops; its last checkpoint stays).
     pub fn step(&mut self, micro_batches: Vec<TrainBatch>) -> Result<StepMetrics> {
         let started = Instant::now();
         let count = micro_batches.len();
-        if count == 0 {
+        let Some(first) = micro_batches.first() else {
             return Err(MixtuneError::Input(
                 "a step needs at least one batch".into(),
             ));
-        }
+        };
+        let [rows, source_len] = first.input_ids.dims();
+        let target_len = first.labels.first().map_or(0, Vec::len);
         let model = self
             .model
             .take()
             .expect("the model is only taken during a step");
-        let mut accumulator = GradientsAccumulator::<T5ForConditionalGeneration>::new();
-        let mut loss_sum = 0.0f64;
+        let device = model.device();
         let mut tokens = 0usize;
-        for batch in micro_batches {
+        for batch in &micro_batches {
             tokens += batch.source_tokens + batch.target_tokens;
             let [rows, source_len] = batch.input_ids.dims();
             let target_len = batch.labels.first().map_or(0, Vec::len);
@@ -189,32 +191,106 @@ impl Trainer {
             for task in &batch.tasks {
                 *self.examples_seen.entry(task.clone()).or_insert(0) += 1;
             }
-            let loss = model.loss(batch.input_ids, batch.attention_mask, &batch.labels);
-            let loss = loss / count as f64;
-            let value = loss.clone().into_scalar::<f32>() as f64;
-            if !value.is_finite() {
-                self.model = Some(model);
-                return Err(MixtuneError::Input(format!(
-                    "non-finite loss at step {}",
-                    self.step + 1
-                )));
-            }
-            loss_sum += value;
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            accumulator.accumulate(&model, grads);
         }
-        let mut grads = accumulator.grads();
-        let grad_norm = clip_grad_norm(&model, &mut grads, self.config.max_grad_norm);
         let learning_rate = self.schedule.lr_at(self.step);
-        self.model = Some(self.optimizer.step(learning_rate, model, grads));
+        let max_grad_norm = self.config.max_grad_norm;
+        let optimizer = &mut self.optimizer;
+        // Allocation failures surface as errors at the read below, or as panics from the
+        // backend on the way there; both become one error naming what to lower.
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut accumulator = GradientsAccumulator::<T5ForConditionalGeneration>::new();
+            let mut loss_sum: Option<Tensor<1>> = None;
+            for batch in micro_batches {
+                let loss = model.loss(batch.input_ids, batch.attention_mask, &batch.labels);
+                let loss = loss / count as f64;
+                let grads = GradientsParams::from_grads(loss.backward(), &model);
+                accumulator.accumulate(&model, grads);
+                // The value without its graph, on the inner device like the gradients, so both
+                // come back in one transaction.
+                let loss = loss.inner();
+                loss_sum = Some(match loss_sum {
+                    Some(sum) => sum + loss,
+                    None => loss,
+                });
+            }
+            let mut grads = accumulator.grads();
+            let squared_norm = squared_grad_norm(&model, &grads);
+            let loss = loss_sum.unwrap_or_else(|| Tensor::zeros([1], &device.clone().inner()));
+            crate::model::count_host_read();
+            let values = Transaction::default()
+                .register(loss)
+                .register(squared_norm.clone())
+                .try_execute()
+                .map_err(|e| e.to_string())?;
+            let scalar = |data: &burn::tensor::TensorData| {
+                data.clone()
+                    .convert::<f32>()
+                    .try_into_vec::<f32>()
+                    .ok()
+                    .and_then(|v| v.first().copied())
+                    .unwrap_or(f32::NAN) as f64
+            };
+            let (loss, grad_norm) = (scalar(&values[0]), scalar(&values[1]).sqrt());
+            if !loss.is_finite() {
+                return Ok((None, loss, grad_norm));
+            }
+            // Clipped to the global norm as PyTorch's `clip_grad_norm_` (factor
+            // `max_norm / (norm + 1e-6)`, applied only when below 1); Burn's
+            // `GradientClippingConfig::Norm` clips each tensor by its own norm instead.
+            if max_grad_norm > 0.0 {
+                let factor = max_grad_norm / (grad_norm + 1e-6);
+                if factor < 1.0 {
+                    model.visit(&mut ScaleGrads {
+                        grads: &mut grads,
+                        factor,
+                    });
+                }
+            }
+            let model = optimizer.step(learning_rate, model, grads);
+            Ok::<_, String>((Some(model), loss, grad_norm))
+        }));
+        let failure = |message: String| {
+            device.memory_cleanup();
+            MixtuneError::OutOfMemory {
+                during: format!(
+                    "in training step {} (batch {rows} × source {source_len} / target {target_len} tokens{})",
+                    self.step + 1,
+                    if count > 1 { format!(", {count} micro-batches") } else { String::new() }
+                ),
+                message,
+                advice: "batch_size, or max_source_tokens / max_target_tokens in the mixture; \
+                         raise grad_accumulation to keep the effective batch"
+                    .into(),
+            }
+        };
+        let (model, loss, grad_norm) = match outcome {
+            Ok(Ok(result)) => result,
+            Ok(Err(message)) => return Err(failure(message)),
+            Err(panic) => {
+                let message = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "the backend panicked".into());
+                return Err(failure(message));
+            }
+        };
+        let Some(model) = model else {
+            return Err(MixtuneError::Input(format!(
+                "non-finite loss at step {}: lower the learning rate or check the data",
+                self.step + 1
+            )));
+        };
+        self.model = Some(model);
         self.step += 1;
         let seconds = started.elapsed().as_secs_f64().max(1e-9);
         Ok(StepMetrics {
             step: self.step,
-            loss: loss_sum,
+            loss,
             learning_rate,
             grad_norm,
             tokens_per_s: tokens as f64 / seconds,
+            seconds,
             examples_per_task: self.examples_seen.clone(),
             distinct_shapes: self.shapes.len(),
             epoch: 0.0,

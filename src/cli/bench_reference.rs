@@ -1,0 +1,118 @@
+//! The reference column of `mixtune bench`: figures measured by
+//! `../shared/bench/hf_same_work.py` (HF transformers + PyTorch, eager), read from the JSON
+//! file it prints. Without one, benches print no reference and no ratio: a ratio means
+//! something only against the same card, measured in the same session.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+
+/// What `hf_same_work.py` prints.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Reference {
+    /// The card it ran on (`torch.cuda.get_device_name()`).
+    pub device: String,
+    #[serde(default)]
+    pub torch: String,
+    pub results: Vec<ReferenceRow>,
+}
+
+/// One timing of the reference run.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ReferenceRow {
+    /// `generate` or `train`.
+    pub job: String,
+    /// `small` or `base`.
+    pub shapes: String,
+    /// `fp32`, `bf16` or `bf16-autocast`.
+    pub dtype: String,
+    pub batch: usize,
+    /// Generation: median milliseconds for the whole call.
+    #[serde(default)]
+    pub median_ms: Option<f64>,
+    /// Training: tokens (source + target) per second and peak memory.
+    #[serde(default)]
+    pub tokens_per_s: Option<f64>,
+    #[serde(default)]
+    pub peak_gib: Option<f64>,
+}
+
+impl Reference {
+    /// Reads `path`; errors name the file and what is wrong.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the reference {}", path.display()))?;
+        // The script prints progress lines on stderr; a file captured with `2>&1` still
+        // ends with the JSON object, so take the last line that parses.
+        text.lines()
+            .rev()
+            .find_map(|line| serde_json::from_str::<Reference>(line.trim()).ok())
+            .or_else(|| serde_json::from_str(&text).ok())
+            .with_context(|| {
+                format!(
+                    "{}: not the output of hf_same_work.py (a JSON object with `device` and `results`)",
+                    path.display()
+                )
+            })
+    }
+
+    /// The row for `job` on `shapes` at `batch` in `dtype`.
+    pub fn find(
+        &self,
+        job: &str,
+        shapes: &str,
+        dtype: &str,
+        batch: usize,
+    ) -> Option<&ReferenceRow> {
+        self.results
+            .iter()
+            .find(|r| r.job == job && r.shapes == shapes && r.dtype == dtype && r.batch == batch)
+    }
+
+    /// A line naming the reference run.
+    pub fn describe(&self) -> String {
+        format!(
+            "reference: HF transformers (PyTorch {}, eager) on {}",
+            if self.torch.is_empty() {
+                "?"
+            } else {
+                &self.torch
+            },
+            self.device
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_script_output_and_finds_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hf.json");
+        std::fs::write(
+            &path,
+            "{\"job\": \"generate\"}\n{\"device\": \"NVIDIA H200\", \"torch\": \"2.11\", \"results\": [\
+             {\"job\": \"generate\", \"shapes\": \"base\", \"dtype\": \"fp32\", \"batch\": 1, \"median_ms\": 705.0},\
+             {\"job\": \"train\", \"shapes\": \"base\", \"dtype\": \"fp32\", \"batch\": 8, \"median_step_ms\": 139.0, \"tokens_per_s\": 36900.0, \"peak_gib\": 11.4}]}\n",
+        )
+        .unwrap();
+        let reference = Reference::load(&path).unwrap();
+        assert_eq!(reference.device, "NVIDIA H200");
+        let row = reference.find("generate", "base", "fp32", 1).unwrap();
+        assert_eq!(row.median_ms, Some(705.0));
+        assert_eq!(
+            reference
+                .find("train", "base", "fp32", 8)
+                .unwrap()
+                .tokens_per_s,
+            Some(36900.0)
+        );
+        assert!(reference.find("generate", "small", "fp32", 1).is_none());
+        std::fs::write(&path, "not json").unwrap();
+        let error = Reference::load(&path).unwrap_err().to_string();
+        assert!(error.contains("hf.json"), "{error}");
+    }
+}
