@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use anyhow::Context;
 use mixtune::device::{self, DeviceChoice, SelectedDevice};
 use mixtune::model::{load_pretrained, resolve_model_dir, Pretrained};
+use mixtune::train::session::RunControl;
 
 /// Env var: the runs folder (default `$XDG_DATA_HOME/mixtune/runs`).
 pub const RUNS_DIR_ENV: &str = "MIXTUNE_RUNS_DIR";
@@ -17,6 +18,13 @@ pub const EXTRA_MODELS_ENV: &str = "MIXTUNE_EXTRA_MODELS";
 
 /// A loaded model shared by commands; the mutex serializes generation on it.
 pub type SharedModel = Arc<Mutex<Pretrained>>;
+
+/// A running training: how to pause, resume or cancel it, and where it writes.
+#[derive(Debug, Clone)]
+pub struct RunHandle {
+    pub control: RunControl,
+    pub output_dir: PathBuf,
+}
 
 /// App state, managed by Tauri.
 pub struct AppState {
@@ -27,7 +35,7 @@ pub struct AppState {
     /// Loaded models by resolved folder.
     models: Mutex<HashMap<PathBuf, SharedModel>>,
     /// Running trainings by run id.
-    pub runs: Mutex<HashMap<String, crate::commands::train::RunHandle>>,
+    pub runs: Mutex<HashMap<String, RunHandle>>,
     /// Cancel flags of long evaluate / summarize_file tasks by task id.
     pub tasks: Mutex<HashMap<String, Arc<AtomicBool>>>,
 }

@@ -19,14 +19,7 @@ use tauri::{AppHandle, Manager, State};
 
 use super::mix::write_mix;
 use crate::error::{blocking, CmdResult};
-use crate::state::{lock, AppState};
-
-/// A running training.
-#[derive(Debug, Clone)]
-pub struct RunHandle {
-    pub control: RunControl,
-    pub output_dir: PathBuf,
-}
+use crate::state::{lock, AppState, RunHandle};
 
 /// `start_training`'s spec: the mix and the run config (TOML keys as JSON; `mixture` and
 /// `output_dir` are filled in here).
