@@ -17,7 +17,7 @@ use crate::mixture::template;
 use crate::model::load_pretrained;
 
 /// What to evaluate.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct EvalRequest {
     /// The model: a folder or a hub id.
     pub model: String,
@@ -77,7 +77,7 @@ impl EvalRequest {
 }
 
 /// One model's scores.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct ModelScores {
     pub model: String,
     pub rouge: MeanRouge,
@@ -86,7 +86,7 @@ pub struct ModelScores {
 }
 
 /// One example with every model's prediction.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct EvalRow {
     pub id: String,
     pub source: String,
@@ -98,7 +98,7 @@ pub struct EvalRow {
 }
 
 /// The evaluation's result.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct EvalReport {
     pub data: PathBuf,
     pub examples: usize,
@@ -137,18 +137,15 @@ pub fn evaluate(
         split: Some(Split::Test),
         ..LoadOptions::default()
     };
-    let dataset =
-        data::load(&request.data, &options)?;
-    templates
-        .require_fields(
-            &request.data,
-            dataset.schema.fields.keys().map(String::as_str),
-        )?;
+    let dataset = data::load(&request.data, &options)?;
+    templates.require_fields(
+        &request.data,
+        dataset.schema.fields.keys().map(String::as_str),
+    )?;
     let limit = request.limit.unwrap_or(usize::MAX);
     let mut rows = Vec::new();
     for record in dataset.records.iter().take(limit) {
-        let (source, reference) = templates
-            .render(&record.fields, 0, &record.id)?;
+        let (source, reference) = templates.render(&record.fields, 0, &record.id)?;
         rows.push(EvalRow {
             id: record.id.clone(),
             source,

@@ -14,7 +14,7 @@ use crate::data::{CheckReport, Checker};
 const BUCKETS: usize = 8;
 
 /// Length statistics of a set of texts against a limit.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ts_rs::TS)]
 pub struct LengthStats {
     /// Texts measured.
     pub count: usize,
@@ -37,7 +37,7 @@ pub struct LengthStats {
 }
 
 /// One histogram bucket: lengths in `low..=high` (`high` is `None` for "above the limit").
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
 pub struct Bucket {
     /// Smallest length in the bucket.
     pub low: usize,
@@ -133,7 +133,7 @@ impl fmt::Display for LengthStats {
 }
 
 /// Preview of one task.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ts_rs::TS)]
 pub struct TaskPreview {
     /// Task name.
     pub name: String,
@@ -154,7 +154,7 @@ pub struct TaskPreview {
 }
 
 /// Everything `mix preview` shows.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ts_rs::TS)]
 pub struct MixturePreview {
     /// The config file.
     pub config: PathBuf,

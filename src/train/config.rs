@@ -9,7 +9,7 @@ use crate::error::{MixtuneError, Result};
 use crate::mixture::error::line_and_column;
 
 /// Settings of one training run (`train.toml`). Unknown keys are rejected.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
 pub struct TrainConfig {
     /// Model to start from: a folder with `config.json` or a hub id like `google/flan-t5-base`.
@@ -117,7 +117,7 @@ fn is_zero(value: &usize) -> bool {
 }
 
 /// How the model is adapted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "lowercase")]
 pub enum Method {
     /// Every weight is trained.
@@ -128,7 +128,7 @@ pub enum Method {
 }
 
 /// The optimizer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "lowercase")]
 pub enum OptimizerKind {
     /// AdamW with PyTorch's defaults (eps 1e-8, weight decay 0.01).
@@ -139,7 +139,7 @@ pub enum OptimizerKind {
 }
 
 /// LoRA adapter settings (PEFT's `LoraConfig` names).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
 pub struct LoraSettings {
     /// Rank `r` of the update.

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 pub use super::trainer::StepMetrics;
 
 /// ROUGE F-measures and loss of one task on the validation sample.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct TaskEval {
     /// Mean cross-entropy of the references (teacher forcing).
     pub loss: f64,
@@ -24,7 +24,7 @@ pub struct TaskEval {
 }
 
 /// One generated validation example, shown next to its reference.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct SamplePrediction {
     pub task: String,
     pub example_id: String,
@@ -34,7 +34,7 @@ pub struct SamplePrediction {
 }
 
 /// A validation pass: loss over all tasks' held-out examples and ROUGE per task.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct EvalMetrics {
     /// Optimizer steps done when it ran.
     pub step: usize,
@@ -53,7 +53,7 @@ pub struct EvalMetrics {
 }
 
 /// What a finished (or stopped) run left behind.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct RunSummary {
     pub output_dir: PathBuf,
     /// The exported model: an HF folder, or for LoRA the merged model.
@@ -72,7 +72,7 @@ pub struct RunSummary {
 }
 
 /// An event of a run, tagged by `kind` in JSON (`{"kind": "step", "step": 3, ...}`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum RunEvent {
     /// The model is loaded and the loop is about to start (`start_step` > 0 on resume).

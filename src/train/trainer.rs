@@ -17,7 +17,7 @@ use crate::error::{MixtuneError, Result};
 use crate::model::T5ForConditionalGeneration;
 
 /// What one optimizer step did, handed to the step callback.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct StepMetrics {
     /// Optimizer steps done, this one included (1 for the first).
     pub step: usize,
