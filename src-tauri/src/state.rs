@@ -11,6 +11,8 @@ use mixtune::device::{self, DeviceChoice, SelectedDevice};
 use mixtune::model::{load_pretrained, resolve_model_dir, Pretrained};
 use mixtune::train::session::RunControl;
 
+use crate::error::CmdError;
+
 /// Env var: the runs folder (default `$XDG_DATA_HOME/mixtune/runs`).
 pub const RUNS_DIR_ENV: &str = "MIXTUNE_RUNS_DIR";
 /// Env var: model folders to list, separated like `PATH`.
@@ -80,16 +82,21 @@ impl AppState {
     }
 
     /// Registers a cancel flag for `task_id` (when given); removed by [`TaskGuard`]'s drop.
-    pub fn task(&self, task_id: Option<String>) -> TaskGuard<'_> {
+    /// Refused (`busy`) while a task of the same id runs.
+    pub fn task(&self, task_id: Option<String>) -> Result<TaskGuard<'_>, CmdError> {
         let flag = Arc::new(AtomicBool::new(false));
         if let Some(id) = &task_id {
-            lock(&self.tasks).insert(id.clone(), flag.clone());
+            let mut tasks = lock(&self.tasks);
+            if tasks.contains_key(id) {
+                return Err(CmdError::busy(format!("task `{id}` is already running")));
+            }
+            tasks.insert(id.clone(), flag.clone());
         }
-        TaskGuard {
+        Ok(TaskGuard {
             state: self,
             id: task_id,
             flag,
-        }
+        })
     }
 }
 

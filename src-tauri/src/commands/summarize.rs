@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 
 use anyhow::{bail, Context};
 use mixtune::data::{LoadOptions, RecordReader, SpeakerStyle};
+use mixtune::error::MixtuneError;
 use mixtune::generate::stream::stream_text;
 use mixtune::generate::GenerationConfig;
 use mixtune::inference::{generate_text, summary_prompt};
@@ -13,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use tauri::ipc::Channel;
 use tauri::{AppHandle, Manager};
 
-use crate::error::{blocking, CmdResult};
+use crate::error::{blocking, CmdError, CmdResult};
 use crate::state::{absolute, lock, AppState};
 
 /// Generation settings shared by `summarize` and `summarize_file` (unset: engine defaults).
@@ -45,7 +46,9 @@ impl GenerationOptions {
 
     pub fn speakers(&self) -> anyhow::Result<SpeakerStyle> {
         match &self.speakers {
-            Some(name) => name.parse().map_err(anyhow::Error::msg),
+            Some(name) => name
+                .parse()
+                .map_err(|message: String| CmdError::input(message).into()),
             None => Ok(SpeakerStyle::default()),
         }
     }
@@ -143,14 +146,16 @@ pub async fn summarize_file(
 ) -> CmdResult<SummaryRows> {
     blocking(move || {
         let state = app.state::<AppState>();
-        let task = state.task(task_id);
+        let task = state.task(task_id)?;
         let speakers = request.options.speakers()?;
         let path = absolute(&request.path);
         let options = LoadOptions {
             speakers,
             ..LoadOptions::default()
         };
-        let records = RecordReader::open(&path, &options)?.collect::<Result<Vec<_>, _>>()?;
+        let records = RecordReader::open(&path, &options)
+            .and_then(|reader| reader.collect::<Result<Vec<_>, _>>())
+            .map_err(MixtuneError::from)?;
         let config = request.options.config();
         let model = state.model(&request.model)?;
         let pretrained = lock(&model);
@@ -159,7 +164,8 @@ pub async fn summarize_file(
         let _ = on_progress.send(Progress { done: 0, total });
         for chunk in records.chunks(FILE_BATCH) {
             if task.flag.load(Ordering::SeqCst) {
-                bail!("cancelled after {} of {total} dialogues", rows.len());
+                let message = format!("cancelled after {} of {total} dialogues", rows.len());
+                bail!(CmdError::cancelled(message));
             }
             let prompts = chunk
                 .iter()

@@ -18,7 +18,7 @@ use tauri::ipc::Channel;
 use tauri::{AppHandle, Manager, State};
 
 use super::mix::write_mix;
-use crate::error::{blocking, CmdResult};
+use crate::error::{blocking, CmdError, CmdResult};
 use crate::state::{lock, AppState, RunHandle};
 
 /// `start_training`'s spec: the mix and the run config (TOML keys as JSON; `mixture` and
@@ -112,7 +112,9 @@ pub async fn start_training(
 fn prepare_run(dir: &Path, spec: TrainSpec) -> anyhow::Result<PathBuf> {
     let mix_path = write_mix(spec.mix, dir)?;
     let Value::Object(mut config) = spec.config else {
-        bail!("the training config must be an object of run.toml keys");
+        bail!(CmdError::input(
+            "the training config must be an object of run.toml keys"
+        ));
     };
     config.retain(|_, v| !v.is_null());
     config.insert(
@@ -178,7 +180,7 @@ fn running(state: &AppState, run_id: &str) -> CmdResult<RunControl> {
     lock(&state.runs)
         .get(run_id)
         .map(|run| run.control.clone())
-        .ok_or_else(|| format!("no running training `{run_id}`"))
+        .ok_or_else(|| CmdError::not_found(format!("no running training `{run_id}`")))
 }
 
 /// Pauses a run before its next step.
@@ -221,7 +223,7 @@ fn run_dir(runs_dir: &Path, run_id: &str) -> CmdResult<PathBuf> {
     let plain =
         !run_id.is_empty() && run_id != "." && run_id != ".." && !run_id.contains(['/', '\\']);
     if !plain {
-        return Err(format!("`{run_id}` is not a run id"));
+        return Err(CmdError::input(format!("`{run_id}` is not a run id")));
     }
     Ok(runs_dir.join(run_id))
 }
