@@ -6,13 +6,14 @@ use std::fmt;
 
 use mixtune::error::{ErrorKind as EngineKind, MixtuneError};
 use serde::Serialize;
+use ts_rs::TS;
 
 /// What a command returns to the front end.
 pub type CmdResult<T> = Result<T, CmdError>;
 
 /// What kind of failure a command hit: the engine's kinds ([`mixtune::error::ErrorKind`])
 /// plus the shell's own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
     /// A file, setting or text the user gave is wrong: fix it and retry.
@@ -50,7 +51,7 @@ impl From<EngineKind> for ErrorKind {
 }
 
 /// A failed command as the UI receives it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
 pub struct CmdError {
     pub kind: ErrorKind,
     /// One readable line: the error with its context chain (`outer: inner: root cause`).

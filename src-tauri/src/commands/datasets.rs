@@ -8,6 +8,7 @@ use mixtune::data::{ColumnMapping, Format, LoadOptions, SpeakerStyle};
 use mixtune::error::MixtuneError;
 use mixtune::mixture::preview::LengthMeasure;
 use serde::Deserialize;
+use ts_rs::TS;
 
 use crate::error::{blocking, CmdError, CmdResult};
 use crate::state::absolute;
@@ -16,8 +17,9 @@ use crate::state::absolute;
 pub const PREVIEW_RECORDS: usize = 20;
 
 /// `inspect_dataset`'s optional settings.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, TS)]
 #[serde(deny_unknown_fields)]
+#[ts(optional_fields)]
 pub struct InspectOptions {
     #[serde(default)]
     pub format: Option<Format>,
@@ -26,6 +28,7 @@ pub struct InspectOptions {
     pub columns: Option<ColumnMapping>,
     /// `keep` or `person-tags` (`person_tags` accepted).
     #[serde(default)]
+    #[ts(as = "Option<SpeakerStyle>")]
     pub speakers: Option<String>,
 }
 

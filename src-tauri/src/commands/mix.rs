@@ -11,6 +11,7 @@ use mixtune::mixture::template::{self, TaskTemplates};
 use mixtune::mixture::{preview, Mixture, MixtureConfig, MixturePreview};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use ts_rs::TS;
 
 use crate::error::{blocking, CmdError, CmdResult};
 
@@ -18,7 +19,7 @@ use crate::error::{blocking, CmdError, CmdResult};
 pub const PREVIEW_SAMPLES: usize = 2000;
 
 /// One phrasing as the UI shows and edits it (the engine's `Phrasing` calls `source` `input`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct PhrasingInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -28,7 +29,7 @@ pub struct PhrasingInfo {
 }
 
 /// A task template file.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, TS)]
 pub struct TemplateInfo {
     pub name: String,
     pub file: PathBuf,

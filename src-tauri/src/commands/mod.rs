@@ -14,19 +14,20 @@ use std::sync::atomic::Ordering;
 
 use serde::Serialize;
 use tauri::State;
+use ts_rs::TS;
 
 use crate::error::{CmdError, CmdResult};
 use crate::state::{lock, AppState};
 
 /// The device the engine runs on.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, TS)]
 pub struct DeviceInfo {
     pub label: String,
     pub is_gpu: bool,
 }
 
 /// `app_info()`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, TS)]
 pub struct AppInfo {
     pub version: String,
     pub device: DeviceInfo,

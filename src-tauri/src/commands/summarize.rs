@@ -13,12 +13,14 @@ use mixtune::inference::{generate_text, summary_prompt};
 use serde::{Deserialize, Serialize};
 use tauri::ipc::Channel;
 use tauri::{AppHandle, Manager};
+use ts_rs::TS;
 
 use crate::error::{blocking, CmdError, CmdResult};
 use crate::state::{absolute, lock, AppState};
 
 /// Generation settings shared by `summarize` and `summarize_file` (unset: engine defaults).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, TS)]
+#[ts(optional_fields)]
 pub struct GenerationOptions {
     pub max_new_tokens: Option<usize>,
     pub num_beams: Option<usize>,
@@ -27,6 +29,7 @@ pub struct GenerationOptions {
     pub top_p: Option<f32>,
     pub top_k: Option<usize>,
     /// `keep` or `person-tags`.
+    #[ts(as = "Option<SpeakerStyle>")]
     pub speakers: Option<String>,
 }
 
@@ -55,7 +58,7 @@ impl GenerationOptions {
 }
 
 /// `summarize`'s request.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, TS)]
 pub struct SummarizeRequest {
     pub model: String,
     pub chat: String,
@@ -64,13 +67,13 @@ pub struct SummarizeRequest {
 }
 
 /// The text generated so far.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, TS)]
 pub struct TokenText {
     pub text: String,
 }
 
 /// The summary and the prompt the model saw.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, TS)]
 pub struct SummarizeResult {
     pub summary: String,
     pub prompt: String,
@@ -103,7 +106,7 @@ pub async fn summarize(
 }
 
 /// `summarize_file`'s request.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, TS)]
 pub struct SummarizeFileRequest {
     pub model: String,
     pub path: PathBuf,
@@ -112,14 +115,14 @@ pub struct SummarizeFileRequest {
 }
 
 /// Done / total.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, TS)]
 pub struct Progress {
     pub done: usize,
     pub total: usize,
 }
 
 /// One summarized dialogue.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
 pub struct SummaryRow {
     pub id: String,
     pub dialogue: String,
@@ -127,7 +130,7 @@ pub struct SummaryRow {
 }
 
 /// The rows of `summarize_file`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, TS)]
 pub struct SummaryRows {
     pub rows: Vec<SummaryRow>,
 }

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tauri::ipc::Channel;
 use tauri::{AppHandle, Manager, State};
+use ts_rs::TS;
 
 use super::mix::write_mix;
 use crate::error::{blocking, CmdError, CmdResult};
@@ -30,7 +31,7 @@ pub struct TrainSpec {
 }
 
 /// The started run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, TS)]
 pub struct StartedRun {
     pub run_id: String,
     pub output_dir: PathBuf,
