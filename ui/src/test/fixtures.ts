@@ -1,5 +1,5 @@
 /** Builders of engine payloads for tests. */
-import type { EvalReport, RunEvent, DatasetReport, LengthStats, RunInfo } from '../lib/ipc';
+import type { EvalReport, InspectReport, LengthStats, RunEvent, RunInfo } from '../lib/ipc';
 
 export function started(startStep = 0, totalSteps = 100): RunEvent {
   return {
@@ -63,7 +63,7 @@ export function stats(limit: number): LengthStats {
   };
 }
 
-export function datasetReport(overrides: Partial<DatasetReport> = {}): DatasetReport {
+export function datasetReport(overrides: Partial<InspectReport> = {}): InspectReport {
   const empty = { count: 0, example_ids: [] };
   return {
     file: '/data/dialogsum.jsonl',

@@ -59,7 +59,7 @@ describe('NoticeRegion', () => {
     const ondismiss = vi.fn();
     render(NoticeRegion, {
       items: [
-        { id: 1, kind: 'error', message: 'mix.toml line 4: unknown key `rate`' },
+        { id: 1, kind: 'error', message: 'mix.toml line 4: unknown key `rate`', hint: 'Check the file or setting named above.' },
         { id: 2, kind: 'info', message: 'Saved /tmp/x.csv' },
       ],
       ondismiss,
@@ -67,6 +67,7 @@ describe('NoticeRegion', () => {
     const alert = screen.getByRole('alert');
     expect(alert).toHaveAttribute('data-testid', 'error-banner');
     expect(alert).toHaveTextContent('mix.toml line 4: unknown key `rate`');
+    expect(screen.getByTestId('error-hint')).toHaveTextContent('Check the file or setting named above.');
     expect(alert).not.toHaveTextContent('Saved');
     expect(screen.getByRole('status')).toHaveTextContent('Saved /tmp/x.csv');
     await userEvent.click(within(alert).getByRole('button', { name: 'Dismiss error' }));
