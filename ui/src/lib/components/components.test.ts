@@ -95,4 +95,10 @@ describe('Histogram and progress', () => {
     expect(bar).toHaveAttribute('aria-valuemax', '12');
     expect(screen.getByText('Scoring — 3 / 12')).toBeInTheDocument();
   });
+
+  it('leaves the caption out when the page shows the counts itself', () => {
+    render(ProgressBar, { done: 5, total: 10, label: 'Training steps', caption: false });
+    expect(screen.getByRole('progressbar', { name: 'Training steps' })).toHaveAttribute('aria-valuenow', '5');
+    expect(screen.queryByText(/Training steps/)).not.toBeInTheDocument();
+  });
 });
