@@ -32,7 +32,8 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/mixtune-target}"
 if [ "${MIXTUNE_CPU_ONLY:-0}" = "1" ]; then
   cargo install --locked --path . --root "$HOME/.cargo"
 else
-  cargo install --locked --path . --root "$HOME/.cargo" --features wgpu
+  # wgpu + fusion + autotune, with the on-disk cache of tuned kernels.
+  cargo install --locked --path . --root "$HOME/.cargo" --features gpu-cache
 fi
 echo "installed: $(command -v mixtune || echo "$HOME/.cargo/bin/mixtune")"
 

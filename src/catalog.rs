@@ -11,7 +11,7 @@ use crate::error::{MixtuneError, Result};
 use crate::model::T5Config;
 
 /// Where a listed model comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
 pub enum ModelSource {
     /// A snapshot in the HF cache (`$HF_HOME/hub/models--owner--name`).
@@ -23,7 +23,7 @@ pub enum ModelSource {
 }
 
 /// One model, described from its `config.json` and weight headers (nothing is loaded).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct ModelInfo {
     /// Hub id (`google/flan-t5-base`), folder name, or run name.
     pub id: String,

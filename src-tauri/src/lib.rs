@@ -5,11 +5,13 @@
 pub mod commands;
 pub mod error;
 pub mod state;
+#[cfg(test)]
+mod ts_types;
 
 use tauri::{DragDropEvent, Emitter, Manager, WindowEvent};
 
 /// The payload of the `dataset-dropped` event.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, ts_rs::TS)]
 pub struct DatasetDropped {
     pub paths: Vec<std::path::PathBuf>,
 }

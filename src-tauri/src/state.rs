@@ -9,6 +9,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use anyhow::Context;
 use mixtune::device::{self, DeviceChoice, SelectedDevice};
 use mixtune::model::{load_pretrained, resolve_model_dir, Pretrained};
+use mixtune::train::RunControl;
+
+use crate::error::CmdError;
 
 /// Env var: the runs folder (default `$XDG_DATA_HOME/mixtune/runs`).
 pub const RUNS_DIR_ENV: &str = "MIXTUNE_RUNS_DIR";
@@ -17,6 +20,13 @@ pub const EXTRA_MODELS_ENV: &str = "MIXTUNE_EXTRA_MODELS";
 
 /// A loaded model shared by commands; the mutex serializes generation on it.
 pub type SharedModel = Arc<Mutex<Pretrained>>;
+
+/// A running training: how to pause, resume or cancel it, and where it writes.
+#[derive(Debug, Clone)]
+pub struct RunHandle {
+    pub control: RunControl,
+    pub output_dir: PathBuf,
+}
 
 /// App state, managed by Tauri.
 pub struct AppState {
@@ -27,7 +37,7 @@ pub struct AppState {
     /// Loaded models by resolved folder.
     models: Mutex<HashMap<PathBuf, SharedModel>>,
     /// Running trainings by run id.
-    pub runs: Mutex<HashMap<String, crate::commands::train::RunHandle>>,
+    pub runs: Mutex<HashMap<String, RunHandle>>,
     /// Cancel flags of long evaluate / summarize_file tasks by task id.
     pub tasks: Mutex<HashMap<String, Arc<AtomicBool>>>,
 }
@@ -72,16 +82,21 @@ impl AppState {
     }
 
     /// Registers a cancel flag for `task_id` (when given); removed by [`TaskGuard`]'s drop.
-    pub fn task(&self, task_id: Option<String>) -> TaskGuard<'_> {
+    /// Refused (`busy`) while a task of the same id runs.
+    pub fn task(&self, task_id: Option<String>) -> Result<TaskGuard<'_>, CmdError> {
         let flag = Arc::new(AtomicBool::new(false));
         if let Some(id) = &task_id {
-            lock(&self.tasks).insert(id.clone(), flag.clone());
+            let mut tasks = lock(&self.tasks);
+            if tasks.contains_key(id) {
+                return Err(CmdError::busy(format!("task `{id}` is already running")));
+            }
+            tasks.insert(id.clone(), flag.clone());
         }
-        TaskGuard {
+        Ok(TaskGuard {
             state: self,
             id: task_id,
             flag,
-        }
+        })
     }
 }
 

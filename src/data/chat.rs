@@ -18,7 +18,7 @@ const SPEAKER_KEYS: [&str; 6] = ["role", "author", "speaker", "name", "from", "u
 const TEXT_KEYS: [&str; 5] = ["content", "text", "message", "value", "utterance"];
 
 /// How speakers appear in the canonical dialogue.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "kebab-case")]
 pub enum SpeakerStyle {
     /// Speaker names as written (`Alice: hi`).

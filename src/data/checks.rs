@@ -13,7 +13,7 @@ use super::Record;
 const MAX_EXAMPLE_IDS: usize = 5;
 
 /// One kind of problem: how often it occurs and a few ids to look at.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ts_rs::TS)]
 pub struct Finding {
     /// Number of examples affected.
     pub count: usize,
@@ -31,7 +31,7 @@ impl Finding {
 }
 
 /// Everything the checks found.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ts_rs::TS)]
 pub struct CheckReport {
     /// Records checked.
     pub records: usize,

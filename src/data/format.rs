@@ -15,7 +15,7 @@ use super::DataError;
 const SNIFF_BYTES: usize = 64 * 1024;
 
 /// A supported dataset file format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     /// One JSON object per line.

@@ -14,7 +14,7 @@ use crate::error::Result;
 const BUCKETS: usize = 8;
 
 /// Length statistics of a set of texts against a limit.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ts_rs::TS)]
 pub struct LengthStats {
     /// Texts measured.
     pub count: usize,
@@ -37,7 +37,7 @@ pub struct LengthStats {
 }
 
 /// One histogram bucket: lengths in `low..=high` (`high` is `None` for "above the limit").
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
 pub struct Bucket {
     /// Smallest length in the bucket.
     pub low: usize,

@@ -31,7 +31,7 @@ impl Default for Limits {
 }
 
 /// What `data inspect` reports (`--json` prints it as is).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct InspectReport {
     pub file: PathBuf,
     pub format: Format,

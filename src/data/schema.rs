@@ -28,7 +28,7 @@ const GENERIC_PAIRS: [(&str, &str); 3] = [
 ];
 
 /// Which known layout a file's columns matched.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ts_rs::TS)]
 #[serde(rename_all = "kebab-case")]
 pub enum SchemaKind {
     /// `dialogue`, `summary`, `topic`.
@@ -63,7 +63,7 @@ impl fmt::Display for SchemaKind {
 pub type ColumnMapping = BTreeMap<String, String>;
 
 /// The detected layout of a file: which column feeds which canonical field.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
 pub struct Schema {
     /// The layout recognised.
     pub kind: SchemaKind,
@@ -76,7 +76,8 @@ pub struct Schema {
 }
 
 /// One example with canonical fields, an id and a split.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
+#[ts(rename = "DataRecord")]
 pub struct Record {
     /// The id column's value, or `<file stem>:<row>` without one.
     pub id: String,

@@ -17,7 +17,7 @@ use crate::mixture::template;
 use crate::model::load_pretrained;
 
 /// What to evaluate.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct EvalRequest {
     /// The model: a folder or a hub id.
     pub model: String,
@@ -77,7 +77,7 @@ impl EvalRequest {
 }
 
 /// One model's scores.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct ModelScores {
     pub model: String,
     pub rouge: MeanRouge,
@@ -86,7 +86,7 @@ pub struct ModelScores {
 }
 
 /// One example with every model's prediction.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct EvalRow {
     pub id: String,
     pub source: String,
@@ -98,7 +98,7 @@ pub struct EvalRow {
 }
 
 /// The evaluation's result.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct EvalReport {
     pub data: PathBuf,
     pub examples: usize,

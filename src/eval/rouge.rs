@@ -56,7 +56,7 @@ pub struct RougeScores {
 
 /// Mean F-measure of each variant over a set of examples (plain arithmetic
 /// mean of per-example F-measures, no bootstrap).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct MeanRouge {
     pub rouge1: f64,
     pub rouge2: f64,

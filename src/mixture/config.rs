@@ -29,7 +29,7 @@ use super::sampler::Strategy;
 use crate::data::{ColumnMapping, Format, SpeakerStyle, Split};
 
 /// A whole mixture config file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
 pub struct MixtureConfig {
     /// Global settings.
@@ -41,7 +41,7 @@ pub struct MixtureConfig {
 }
 
 /// The `[mixture]` table.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(deny_unknown_fields, default)]
 pub struct MixtureSettings {
     /// How task rates are computed.
@@ -84,7 +84,7 @@ impl Default for MixtureSettings {
 }
 
 /// One `[[task]]`: a dataset, a template set and an optional weight.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
 pub struct TaskConfig {
     /// Unique task name.

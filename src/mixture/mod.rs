@@ -47,7 +47,7 @@ impl Task {
 }
 
 /// A rendered training example.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
 pub struct RenderedExample {
     /// Task name.
     pub task: String,

@@ -13,7 +13,7 @@ use crate::data::report::clip;
 use crate::data::{CheckReport, Checker};
 
 /// Preview of one task.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ts_rs::TS)]
 pub struct TaskPreview {
     /// Task name.
     pub name: String,
@@ -34,7 +34,7 @@ pub struct TaskPreview {
 }
 
 /// Everything `mix preview` shows.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ts_rs::TS)]
 pub struct MixturePreview {
     /// The config file.
     pub config: PathBuf,

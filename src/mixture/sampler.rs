@@ -22,7 +22,7 @@ const TAG_EXAMPLES: u64 = 3;
 const TAG_PHRASING: u64 = 4;
 
 /// How tasks are weighted against each other.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "lowercase")]
 pub enum Strategy {
     /// Examples-proportional with an optional cap K: rate_i = min(n_i, K) / Σ min(n_j, K).

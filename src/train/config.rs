@@ -11,7 +11,7 @@ use crate::mixture::error::line_and_column;
 /// Settings of one training run (`run.toml`). Unknown keys are rejected; every key but
 /// `model`, `mixture`, `output_dir` and one of `max_steps` / `epochs` has the default of
 /// [`TrainConfig::default`], written once there.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrainConfig {
     /// Model to start from: a folder with `config.json` or a hub id like `google/flan-t5-base`.
@@ -25,10 +25,10 @@ pub struct TrainConfig {
     /// Micro-batches whose gradients are summed (each loss divided by this) per optimizer step.
     pub grad_accumulation: usize,
     /// Number of optimizer steps (or give `epochs`).
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub max_steps: usize,
     /// Passes over the mixture's training examples, instead of `max_steps` (may be fractional).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub epochs: Option<f64>,
     /// `full` fine-tuning or `lora` adapters (see `[lora]`).
     pub method: Method,
@@ -91,7 +91,7 @@ fn is_zero(value: &usize) -> bool {
 }
 
 /// How the model is adapted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "lowercase")]
 pub enum Method {
     /// Every weight is trained.
@@ -102,7 +102,7 @@ pub enum Method {
 }
 
 /// The optimizer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "lowercase")]
 pub enum OptimizerKind {
     /// AdamW with PyTorch's defaults (eps 1e-8, weight decay 0.01).
@@ -113,7 +113,7 @@ pub enum OptimizerKind {
 }
 
 /// LoRA adapter settings (PEFT's `LoraConfig` names).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(deny_unknown_fields, default)]
 pub struct LoraSettings {
     /// Rank `r` of the update.

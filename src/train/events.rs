@@ -15,7 +15,7 @@ use crate::fsutil::write_atomic;
 pub const METRICS_FILE: &str = "metrics.jsonl";
 
 /// ROUGE F-measures and loss of one task on the validation sample.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct TaskEval {
     /// Mean cross-entropy of the references (teacher forcing).
     pub loss: f64,
@@ -30,7 +30,7 @@ pub struct TaskEval {
 }
 
 /// One generated validation example, shown next to its reference.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct SamplePrediction {
     pub task: String,
     pub example_id: String,
@@ -40,7 +40,7 @@ pub struct SamplePrediction {
 }
 
 /// A validation pass: loss over all tasks' held-out examples and ROUGE per task.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct EvalMetrics {
     /// Optimizer steps done when it ran.
     pub step: usize,
@@ -59,7 +59,7 @@ pub struct EvalMetrics {
 }
 
 /// What one optimizer step did, handed to the step callback.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct StepMetrics {
     /// Optimizer steps done, this one included (1 for the first).
     pub step: usize,
@@ -93,7 +93,7 @@ pub struct StepMetrics {
 }
 
 /// What a finished (or stopped) run left behind.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct RunSummary {
     pub output_dir: PathBuf,
     /// The exported model: an HF folder, or for LoRA the merged model.
@@ -112,7 +112,7 @@ pub struct RunSummary {
 }
 
 /// An event of a run, tagged by `kind` in JSON (`{"kind": "step", "step": 3, ...}`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum RunEvent {
     /// The model is loaded and the loop is about to start (`start_step` > 0 on resume).

@@ -14,7 +14,7 @@ use super::run::{CONFIG_FILE, MODEL_DIR};
 use crate::error::{MixtuneError, Result};
 
 /// Where a run stands, from the last event of its log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     /// Started and not ended (running now, or killed: resumable from its checkpoints).
@@ -26,7 +26,7 @@ pub enum RunStatus {
 }
 
 /// One run of the history.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct RunInfo {
     /// The folder name.
     pub id: String,

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Shape of the schedule after warmup.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "lowercase")]
 pub enum ScheduleKind {
     /// Peak rate after warmup.

@@ -6,24 +6,29 @@ use std::path::PathBuf;
 use mixtune::data::lengths::LengthMeasure;
 use mixtune::data::report::{inspect, InspectReport, Limits};
 use mixtune::data::{ColumnMapping, Format, LoadOptions, SpeakerStyle};
+use mixtune::error::MixtuneError;
 use serde::Deserialize;
+use ts_rs::TS;
 
-use crate::error::{blocking, CmdResult};
+use crate::error::{blocking, CmdError, CmdResult};
 use crate::state::absolute;
 
 /// Records shown in the preview table.
 pub const PREVIEW_RECORDS: usize = 20;
 
 /// `inspect_dataset`'s optional settings.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, TS)]
 #[serde(deny_unknown_fields)]
+#[ts(optional_fields)]
 pub struct InspectOptions {
     #[serde(default)]
     pub format: Option<Format>,
+    /// Canonical field -> column; the keys `id` and `split` name those columns.
     #[serde(default)]
     pub columns: Option<ColumnMapping>,
     /// `keep` or `person-tags` (`person_tags` accepted).
     #[serde(default)]
+    #[ts(as = "Option<SpeakerStyle>")]
     pub speakers: Option<String>,
 }
 
@@ -31,7 +36,7 @@ impl InspectOptions {
     /// The engine's load options.
     pub fn load_options(&self) -> anyhow::Result<LoadOptions> {
         let speakers = match &self.speakers {
-            Some(name) => name.parse::<SpeakerStyle>().map_err(anyhow::Error::msg)?,
+            Some(name) => name.parse::<SpeakerStyle>().map_err(CmdError::input)?,
             None => SpeakerStyle::default(),
         };
         Ok(LoadOptions {
@@ -53,15 +58,17 @@ pub async fn inspect_dataset(
     blocking(move || {
         let path = absolute(&path);
         let options = options.unwrap_or_default().load_options()?;
-        let measure = LengthMeasure::new(None)?;
+        let measure = LengthMeasure::new(None).map_err(MixtuneError::from)?;
         // Engine errors name the file (and line) already.
-        Ok(inspect(
+        let report = inspect(
             &path,
             &options,
             &measure,
             Limits::default(),
             PREVIEW_RECORDS,
-        )?)
+        )
+        .map_err(MixtuneError::from)?;
+        Ok(report)
     })
     .await
 }

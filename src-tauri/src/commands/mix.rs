@@ -6,18 +6,20 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use mixtune::data::lengths::LengthMeasure;
+use mixtune::error::MixtuneError;
 use mixtune::mixture::template::{self, TaskTemplates};
 use mixtune::mixture::{preview, Mixture, MixtureConfig, MixturePreview};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use ts_rs::TS;
 
-use crate::error::{blocking, CmdResult};
+use crate::error::{blocking, CmdError, CmdResult};
 
 /// Samples drawn to measure task shares and lengths (as `mixtune mix preview`).
 pub const PREVIEW_SAMPLES: usize = 2000;
 
-/// One phrasing as the UI shows and edits it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One phrasing as the UI shows and edits it (the engine's `Phrasing` calls `source` `input`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct PhrasingInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -27,7 +29,7 @@ pub struct PhrasingInfo {
 }
 
 /// A task template file.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, TS)]
 pub struct TemplateInfo {
     pub name: String,
     pub file: PathBuf,
@@ -66,7 +68,8 @@ pub async fn list_templates() -> CmdResult<Vec<TemplateInfo>> {
             _ => BUILTIN_NAMES
                 .iter()
                 .map(|name| template::load_builtin(&format!("{name}.toml")))
-                .collect::<Result<_, _>>()?,
+                .collect::<Result<_, _>>()
+                .map_err(MixtuneError::from)?,
         };
         Ok(templates.iter().map(TemplateInfo::from).collect())
     })
@@ -87,14 +90,11 @@ pub async fn preview_mix(mix: Value) -> CmdResult<MixturePreview> {
     blocking(move || {
         let dir = tempfile::tempdir().context("creating a temporary folder")?;
         let path = write_mix(mix, dir.path())?;
-        let mixture = Mixture::load(&path)?;
-        let measure = LengthMeasure::new(None)?;
-        Ok(preview(
-            &mixture,
-            &*measure.count,
-            measure.unit,
-            PREVIEW_SAMPLES,
-        )?)
+        let mixture = Mixture::load(&path).map_err(MixtuneError::from)?;
+        let measure = LengthMeasure::new(None).map_err(MixtuneError::from)?;
+        let preview = preview(&mixture, &*measure.count, measure.unit, PREVIEW_SAMPLES)
+            .map_err(MixtuneError::from)?;
+        Ok(preview)
     })
     .await
 }
@@ -106,14 +106,15 @@ pub fn write_mix(mut spec: Value, dir: &Path) -> anyhow::Result<PathBuf> {
     if let Some(tasks) = spec.get_mut("task").and_then(Value::as_array_mut) {
         for task in tasks {
             let Some(task) = task.as_object_mut() else {
-                bail!("every task of the mix must be an object");
+                bail!(CmdError::input("every task of the mix must be an object"));
             };
             if let Some(rate) = task.remove("rate") {
                 task.entry("weight").or_insert(rate);
             }
             if let Some(phrasings) = task.remove("phrasings") {
-                let phrasings: Vec<PhrasingInfo> = serde_json::from_value(phrasings)
-                    .context("a task's `phrasings` must be [{ source, target }]")?;
+                let phrasings: Vec<PhrasingInfo> = serde_json::from_value(phrasings).context(
+                    CmdError::input("a task's `phrasings` must be [{ source, target }]"),
+                )?;
                 let name = task.get("name").and_then(Value::as_str).unwrap_or("task");
                 let base = task.get("template").and_then(Value::as_str).unwrap_or("");
                 let file = write_template(dir, name, base, &phrasings)
@@ -122,8 +123,8 @@ pub fn write_mix(mut spec: Value, dir: &Path) -> anyhow::Result<PathBuf> {
             }
         }
     }
-    let config: MixtureConfig =
-        serde_json::from_value(spec).context("the mix is not a valid mixture config")?;
+    let config: MixtureConfig = serde_json::from_value(spec)
+        .context(CmdError::input("the mix is not a valid mixture config"))?;
     let text = toml::to_string(&config).context("writing the mix as TOML")?;
     let path = dir.join("mix.toml");
     std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
@@ -152,7 +153,7 @@ fn write_template(
         target: &'a str,
     }
     if phrasings.is_empty() {
-        bail!("a task needs at least one phrasing");
+        bail!(CmdError::input("a task needs at least one phrasing"));
     }
     let base = load_template(base, dir)?;
     let file = File {
@@ -188,17 +189,18 @@ fn write_template(
     let path = folder.join(format!("{safe}.toml"));
     std::fs::write(&path, toml::to_string(&file)?)?;
     // Fail here, naming the phrasing, rather than later in the mixture.
-    template::load_file(&path)?;
+    template::load_file(&path).map_err(MixtuneError::from)?;
     Ok(path)
 }
 
 /// A template by built-in name or path.
 fn load_template(reference: &str, base: &Path) -> anyhow::Result<TaskTemplates> {
-    if reference.contains(['/', '\\']) || reference.ends_with(".toml") {
-        Ok(template::load_file(&template::resolve(reference, base))?)
+    let loaded = if reference.contains(['/', '\\']) || reference.ends_with(".toml") {
+        template::load_file(&template::resolve(reference, base))
     } else {
-        Ok(template::load_builtin(&format!("{reference}.toml"))?)
-    }
+        template::load_builtin(&format!("{reference}.toml"))
+    };
+    Ok(loaded.map_err(MixtuneError::from)?)
 }
 
 /// Removes `null` members of objects (TOML has no null; the engine's defaults apply).
@@ -252,5 +254,9 @@ mod tests {
         let error =
             write_mix(json!({ "mixture": { "bogus": 1 }, "task": [] }), dir.path()).unwrap_err();
         assert!(format!("{error:#}").contains("bogus"), "{error:#}");
+        assert_eq!(
+            crate::error::kind_of(&error),
+            crate::error::ErrorKind::Input
+        );
     }
 }

@@ -1,5 +1,6 @@
-//! The Tauri commands of docs/ipc.md, grouped by page. Each returns `Result<T, String>` (the
-//! error's whole context chain on one line) and runs heavy work off the main thread.
+//! The Tauri commands of docs/ipc.md, grouped by page. Each returns `Result<T, CmdError>` (the
+//! error's kind and its whole context chain on one line) and runs heavy work off the main
+//! thread.
 
 pub mod datasets;
 pub mod eval;
@@ -13,19 +14,20 @@ use std::sync::atomic::Ordering;
 
 use serde::Serialize;
 use tauri::State;
+use ts_rs::TS;
 
-use crate::error::CmdResult;
+use crate::error::{CmdError, CmdResult};
 use crate::state::{lock, AppState};
 
 /// The device the engine runs on.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, TS)]
 pub struct DeviceInfo {
     pub label: String,
     pub is_gpu: bool,
 }
 
 /// `app_info()`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, TS)]
 pub struct AppInfo {
     pub version: String,
     pub device: DeviceInfo,
@@ -55,6 +57,6 @@ pub fn cancel_task(state: State<'_, AppState>, task_id: String) -> CmdResult<()>
             flag.store(true, Ordering::SeqCst);
             Ok(())
         }
-        None => Err(format!("no running task `{task_id}`")),
+        None => Err(CmdError::not_found(format!("no running task `{task_id}`"))),
     }
 }

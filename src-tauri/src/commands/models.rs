@@ -10,6 +10,7 @@ use mixtune::catalog::{self, ModelInfo, ModelSource};
 use serde::Serialize;
 use tauri::ipc::Channel;
 use tauri::State;
+use ts_rs::TS;
 
 use crate::error::{blocking, CmdResult};
 use crate::state::{absolute, lock, AppState};
@@ -46,7 +47,7 @@ pub async fn add_model_folder(state: State<'_, AppState>, path: PathBuf) -> CmdR
 }
 
 /// Byte progress of one file of a download.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, TS)]
 pub struct DownloadProgress {
     pub file: String,
     pub downloaded_bytes: u64,

@@ -6,17 +6,20 @@ use std::sync::atomic::Ordering;
 
 use anyhow::{bail, Context};
 use mixtune::data::{LoadOptions, RecordReader, SpeakerStyle};
+use mixtune::error::MixtuneError;
 use mixtune::generate::GenerationConfig;
 use mixtune::inference::{generate_text, stream_text, summary_prompt};
 use serde::{Deserialize, Serialize};
 use tauri::ipc::Channel;
 use tauri::{AppHandle, Manager};
+use ts_rs::TS;
 
-use crate::error::{blocking, CmdResult};
+use crate::error::{blocking, CmdError, CmdResult};
 use crate::state::{absolute, lock, AppState};
 
 /// Generation settings shared by `summarize` and `summarize_file` (unset: engine defaults).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, TS)]
+#[ts(optional_fields)]
 pub struct GenerationOptions {
     pub max_new_tokens: Option<usize>,
     pub num_beams: Option<usize>,
@@ -25,6 +28,7 @@ pub struct GenerationOptions {
     pub top_p: Option<f32>,
     pub top_k: Option<usize>,
     /// `keep` or `person-tags`.
+    #[ts(as = "Option<SpeakerStyle>")]
     pub speakers: Option<String>,
 }
 
@@ -44,14 +48,16 @@ impl GenerationOptions {
 
     pub fn speakers(&self) -> anyhow::Result<SpeakerStyle> {
         match &self.speakers {
-            Some(name) => name.parse().map_err(anyhow::Error::msg),
+            Some(name) => name
+                .parse()
+                .map_err(|message: String| CmdError::input(message).into()),
             None => Ok(SpeakerStyle::default()),
         }
     }
 }
 
 /// `summarize`'s request.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, TS)]
 pub struct SummarizeRequest {
     pub model: String,
     pub chat: String,
@@ -60,13 +66,13 @@ pub struct SummarizeRequest {
 }
 
 /// The text generated so far.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, TS)]
 pub struct TokenText {
     pub text: String,
 }
 
 /// The summary and the prompt the model saw.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, TS)]
 pub struct SummarizeResult {
     pub summary: String,
     pub prompt: String,
@@ -99,7 +105,7 @@ pub async fn summarize(
 }
 
 /// `summarize_file`'s request.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, TS)]
 pub struct SummarizeFileRequest {
     pub model: String,
     pub path: PathBuf,
@@ -108,14 +114,14 @@ pub struct SummarizeFileRequest {
 }
 
 /// Done / total.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, TS)]
 pub struct Progress {
     pub done: usize,
     pub total: usize,
 }
 
 /// One summarized dialogue.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
 pub struct SummaryRow {
     pub id: String,
     pub dialogue: String,
@@ -123,7 +129,7 @@ pub struct SummaryRow {
 }
 
 /// The rows of `summarize_file`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, TS)]
 pub struct SummaryRows {
     pub rows: Vec<SummaryRow>,
 }
@@ -142,14 +148,16 @@ pub async fn summarize_file(
 ) -> CmdResult<SummaryRows> {
     blocking(move || {
         let state = app.state::<AppState>();
-        let task = state.task(task_id);
+        let task = state.task(task_id)?;
         let speakers = request.options.speakers()?;
         let path = absolute(&request.path);
         let options = LoadOptions {
             speakers,
             ..LoadOptions::default()
         };
-        let records = RecordReader::open(&path, &options)?.collect::<Result<Vec<_>, _>>()?;
+        let records = RecordReader::open(&path, &options)
+            .and_then(|reader| reader.collect::<Result<Vec<_>, _>>())
+            .map_err(MixtuneError::from)?;
         let config = request.options.config();
         let model = state.model(&request.model)?;
         let pretrained = lock(&model);
@@ -158,7 +166,8 @@ pub async fn summarize_file(
         let _ = on_progress.send(Progress { done: 0, total });
         for chunk in records.chunks(FILE_BATCH) {
             if task.flag.load(Ordering::SeqCst) {
-                bail!("cancelled after {} of {total} dialogues", rows.len());
+                let message = format!("cancelled after {} of {total} dialogues", rows.len());
+                bail!(CmdError::cancelled(message));
             }
             let prompts = chunk
                 .iter()

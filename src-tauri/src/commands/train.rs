@@ -16,17 +16,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tauri::ipc::Channel;
 use tauri::{AppHandle, Manager, State};
+use ts_rs::TS;
 
 use super::mix::write_mix;
-use crate::error::{blocking, CmdResult};
-use crate::state::{lock, AppState};
-
-/// A running training.
-#[derive(Debug, Clone)]
-pub struct RunHandle {
-    pub control: RunControl,
-    pub output_dir: PathBuf,
-}
+use crate::error::{blocking, CmdError, CmdResult};
+use crate::state::{lock, AppState, RunHandle};
 
 /// `start_training`'s spec: the mix and the run config (TOML keys as JSON; `mixture` and
 /// `output_dir` are filled in here).
@@ -37,7 +31,7 @@ pub struct TrainSpec {
 }
 
 /// The started run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, TS)]
 pub struct StartedRun {
     pub run_id: String,
     pub output_dir: PathBuf,
@@ -120,7 +114,9 @@ pub async fn start_training(
 fn prepare_run(dir: &Path, spec: TrainSpec) -> anyhow::Result<(TrainConfig, RunPaths)> {
     let mix_path = write_mix(spec.mix, dir)?;
     let Value::Object(mut config) = spec.config else {
-        bail!("the training config must be an object of run.toml keys");
+        bail!(CmdError::input(
+            "the training config must be an object of run.toml keys"
+        ));
     };
     config.retain(|_, v| !v.is_null());
     config.insert(
@@ -187,7 +183,7 @@ fn running(state: &AppState, run_id: &str) -> CmdResult<RunControl> {
     lock(&state.runs)
         .get(run_id)
         .map(|run| run.control.clone())
-        .ok_or_else(|| format!("no running training `{run_id}`"))
+        .ok_or_else(|| CmdError::not_found(format!("no running training `{run_id}`")))
 }
 
 /// Pauses a run before its next step.
@@ -230,7 +226,7 @@ fn run_dir(runs_dir: &Path, run_id: &str) -> CmdResult<PathBuf> {
     let plain =
         !run_id.is_empty() && run_id != "." && run_id != ".." && !run_id.contains(['/', '\\']);
     if !plain {
-        return Err(format!("`{run_id}` is not a run id"));
+        return Err(CmdError::input(format!("`{run_id}` is not a run id")));
     }
     Ok(runs_dir.join(run_id))
 }

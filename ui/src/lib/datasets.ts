@@ -1,5 +1,5 @@
 /** Dataset page helpers: problems list, histogram labels, preview columns. */
-import type { Bucket, CheckReport, DatasetReport } from './ipc';
+import type { Bucket, CheckReport, InspectReport } from './ipc';
 
 export interface Problem {
   label: string;
@@ -34,7 +34,7 @@ export function bucketLabel(bucket: Bucket): string {
 }
 
 /** Canonical fields shown as preview columns, in a stable order (dialogue/input first). */
-export function previewFields(report: DatasetReport): string[] {
+export function previewFields(report: InspectReport): string[] {
   const fields = new Set<string>();
   for (const record of report.preview) for (const key of Object.keys(record.fields)) fields.add(key);
   const order = ['dialogue', 'input', 'summary', 'target', 'topic'];
@@ -46,7 +46,7 @@ export function previewFields(report: DatasetReport): string[] {
 }
 
 /** Fields a mapping can name: the detected ones plus the usual canonical names. */
-export function mappableFields(report: DatasetReport): string[] {
+export function mappableFields(report: InspectReport): string[] {
   const fields = new Set(['dialogue', 'summary', 'topic', 'input', 'target', 'id', 'split']);
   for (const key of Object.keys(report.schema.fields)) fields.add(key);
   return [...fields];

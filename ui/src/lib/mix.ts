@@ -2,7 +2,7 @@
  * Task-mix logic: client-side mixing rates (the engine's `mixing_rates`, for instant
  * feedback while `preview_mix` runs), and building the `MixSpec` sent to the shell.
  */
-import type { DatasetReport, MixSettings, MixSpec, MixTask, Strategy, TemplateInfo, TemplatePhrasing } from './ipc';
+import type { InspectReport, MixSettings, MixSpec, MixTask, PhrasingInfo, Strategy, TemplateInfo } from './ipc';
 
 /** One task of the mix as the page edits it. */
 export interface MixEntry {
@@ -13,7 +13,7 @@ export interface MixEntry {
   weight: number;
   columns: Record<string, string>;
   /** The template's phrasings as edited; null keeps the template's own. */
-  phrasings: TemplatePhrasing[] | null;
+  phrasings: PhrasingInfo[] | null;
 }
 
 /**
@@ -45,7 +45,7 @@ export function mixingRates(
 }
 
 /** Training examples of a dataset: its `train` split (all rows when it has no split info). */
-export function trainSize(report: DatasetReport | undefined): number {
+export function trainSize(report: InspectReport | undefined): number {
   if (!report) return 0;
   return report.splits.train ?? report.rows;
 }
@@ -66,7 +66,7 @@ export function uniqueTaskName(data: string, template: string, taken: string[]):
   }
 }
 
-function phrasingsEqual(a: TemplatePhrasing[], b: TemplatePhrasing[]): boolean {
+function phrasingsEqual(a: PhrasingInfo[], b: PhrasingInfo[]): boolean {
   return a.length === b.length && a.every((p, i) => p.source === b[i].source && p.target === b[i].target);
 }
 

@@ -2,11 +2,11 @@
  * The Train page's form: presets filling hyperparameters, and the form <-> `TrainConfig`
  * mapping (keys left out fall back to the engine's defaults; unknown keys are rejected there).
  */
-import type { OptimizerKind, ScheduleKind, TrainConfig, TrainMethod } from './ipc';
+import type { Method, OptimizerKind, ScheduleKind, TrainConfigKeys } from './ipc';
 
 export interface TrainForm {
   model: string;
-  method: TrainMethod;
+  method: Method;
   loraRank: number;
   loraAlpha: number;
   loraDropout: number;
@@ -144,8 +144,8 @@ export function validateForm(form: TrainForm): string[] {
 }
 
 /** The `TrainConfig` JSON the shell writes to `run.toml` (it fills `mixture`, `output_dir`). */
-export function formToConfig(form: TrainForm): TrainConfig {
-  const config: TrainConfig = {
+export function formToConfig(form: TrainForm): TrainConfigKeys {
+  const config: TrainConfigKeys = {
     model: form.model.trim(),
     max_steps: form.maxSteps,
     method: form.method,
@@ -177,7 +177,7 @@ export function formToConfig(form: TrainForm): TrainConfig {
 }
 
 /** A form from a stored run's config ("new run from these settings"); missing keys from `fallback`. */
-export function configToForm(config: TrainConfig, fallback: TrainForm = presetForm('lora-small')): TrainForm {
+export function configToForm(config: TrainConfigKeys, fallback: TrainForm = presetForm('lora-small')): TrainForm {
   return {
     model: config.model ?? fallback.model,
     method: config.method ?? 'full',

@@ -129,6 +129,7 @@ describe('App', () => {
     const open = await screen.findByTestId('train-run-open');
     await userEvent.click(open);
     await waitFor(() => expect(screen.getByTestId('train-step-counter')).toHaveTextContent('step 30 / 100 (30%)'));
+    expect(screen.getByRole('progressbar', { name: 'Training steps' })).toHaveAttribute('aria-valuenow', '30');
     expect(screen.getByTestId('loss-chart')).toHaveAttribute('data-points', '3');
     expect(screen.getByTestId('train-status')).toHaveTextContent('cancelled');
     expect(screen.getByTestId('train-samples')).toHaveTextContent('ex30');

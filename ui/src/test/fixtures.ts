@@ -1,5 +1,5 @@
 /** Builders of engine payloads for tests. */
-import type { EvalReport, RunEvent, DatasetReport, LengthStats, RunInfo } from '../lib/ipc';
+import type { EvalReport, InspectReport, LengthStats, RunEvent, RunInfo } from '../lib/ipc';
 
 export function started(startStep = 0, totalSteps = 100): RunEvent {
   return {
@@ -21,7 +21,9 @@ export function step(n: number, loss = 5 - n * 0.01, eta: number | null = 100 - 
     learning_rate: 1e-3 * (n / 100),
     grad_norm: 1.5,
     tokens_per_s: 1000 + n,
+    seconds: 0.5,
     examples_per_task: { dialogsum: n * 8 },
+    distinct_shapes: 1,
     epoch: n / 50,
     elapsed_s: n * 2,
     eta_s: eta,
@@ -63,7 +65,7 @@ export function stats(limit: number): LengthStats {
   };
 }
 
-export function datasetReport(overrides: Partial<DatasetReport> = {}): DatasetReport {
+export function datasetReport(overrides: Partial<InspectReport> = {}): InspectReport {
   const empty = { count: 0, example_ids: [] };
   return {
     file: '/data/dialogsum.jsonl',

@@ -1,4 +1,4 @@
-/** `vi.mock` registrations shared by tests that go through the real ipc.ts. Import first. */
+/** `vi.mock` registrations shared by tests that go through the real `lib/ipc/` modules. Import first. */
 import { vi } from 'vitest';
 
 vi.mock('@tauri-apps/api/core', async () => {

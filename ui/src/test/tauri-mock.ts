@@ -21,7 +21,7 @@ export const listen = vi.fn();
 export const open = vi.fn();
 export const save = vi.fn();
 
-/** Marks the window as the Tauri webview (ipc.ts refuses to call otherwise). */
+/** Marks the window as the Tauri webview (`lib/ipc/` refuses to call otherwise). */
 export function enterTauri(): void {
   (window as unknown as Record<string, unknown>).__TAURI_INTERNALS__ = {};
 }

@@ -59,7 +59,7 @@ describe('NoticeRegion', () => {
     const ondismiss = vi.fn();
     render(NoticeRegion, {
       items: [
-        { id: 1, kind: 'error', message: 'mix.toml line 4: unknown key `rate`' },
+        { id: 1, kind: 'error', message: 'mix.toml line 4: unknown key `rate`', hint: 'Check the file or setting named above.' },
         { id: 2, kind: 'info', message: 'Saved /tmp/x.csv' },
       ],
       ondismiss,
@@ -67,6 +67,7 @@ describe('NoticeRegion', () => {
     const alert = screen.getByRole('alert');
     expect(alert).toHaveAttribute('data-testid', 'error-banner');
     expect(alert).toHaveTextContent('mix.toml line 4: unknown key `rate`');
+    expect(screen.getByTestId('error-hint')).toHaveTextContent('Check the file or setting named above.');
     expect(alert).not.toHaveTextContent('Saved');
     expect(screen.getByRole('status')).toHaveTextContent('Saved /tmp/x.csv');
     await userEvent.click(within(alert).getByRole('button', { name: 'Dismiss error' }));
@@ -93,5 +94,11 @@ describe('Histogram and progress', () => {
     expect(bar).toHaveAttribute('aria-valuenow', '3');
     expect(bar).toHaveAttribute('aria-valuemax', '12');
     expect(screen.getByText('Scoring — 3 / 12')).toBeInTheDocument();
+  });
+
+  it('leaves the caption out when the page shows the counts itself', () => {
+    render(ProgressBar, { done: 5, total: 10, label: 'Training steps', caption: false });
+    expect(screen.getByRole('progressbar', { name: 'Training steps' })).toHaveAttribute('aria-valuenow', '5');
+    expect(screen.queryByText(/Training steps/)).not.toBeInTheDocument();
   });
 });

@@ -1,11 +1,11 @@
 /** Datasets page state: every loaded file with its inspection report. */
 import * as ipc from '../ipc';
-import type { DatasetReport, InspectOptions } from '../ipc';
+import type { InspectOptions, InspectReport } from '../ipc';
 import { notices } from './notices.svelte';
 
 export interface LoadedDataset {
   path: string;
-  report: DatasetReport | null;
+  report: InspectReport | null;
   options: InspectOptions;
   loading: boolean;
   error: string | null;
@@ -20,8 +20,8 @@ export class DatasetsStore {
   }
 
   /** Only the datasets that inspected cleanly (what the mix page can use). */
-  get ready(): (LoadedDataset & { report: DatasetReport })[] {
-    return this.items.filter((d): d is LoadedDataset & { report: DatasetReport } => d.report !== null);
+  get ready(): (LoadedDataset & { report: InspectReport })[] {
+    return this.items.filter((d): d is LoadedDataset & { report: InspectReport } => d.report !== null);
   }
 
   /** Loads (or re-inspects) `path`; the drop, the Open button and the path field all end here. */
@@ -42,10 +42,9 @@ export class DatasetsStore {
       const target = this.items.find((d) => d.path === trimmed);
       if (target) target.report = report;
     } catch (error) {
-      const message = ipc.errorMessage(error);
       const target = this.items.find((d) => d.path === trimmed);
-      if (target) target.error = message;
-      notices.error(message);
+      if (target) target.error = ipc.errorMessage(error);
+      notices.error(error);
     } finally {
       const target = this.items.find((d) => d.path === trimmed);
       if (target) target.loading = false;
@@ -76,7 +75,7 @@ function hasOptions(options: InspectOptions): boolean {
 }
 
 /** The mapping the user can edit: the detected schema's fields plus id and split columns. */
-export function mappingFromReport(report: DatasetReport): Record<string, string> {
+export function mappingFromReport(report: InspectReport): Record<string, string> {
   const mapping: Record<string, string> = { ...report.schema.fields };
   if (report.schema.id_column) mapping.id = report.schema.id_column;
   if (report.schema.split_column) mapping.split = report.schema.split_column;

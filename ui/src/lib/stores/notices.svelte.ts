@@ -1,20 +1,22 @@
 /** Error and info messages shown in the window's alert region. */
-import { errorMessage } from '../ipc';
+import { errorHint, errorMessage } from '../ipc';
 
 export interface Notice {
   id: number;
   kind: 'error' | 'info';
   message: string;
+  /** What the user can do about it, from a command error's kind. */
+  hint?: string;
 }
 
 export class Notices {
   items = $state<Notice[]>([]);
   #next = 1;
 
-  /** Shows `error` (a command's rejection string, an Error...) as a readable message. */
+  /** Shows `error` (a command's `CmdError`, a message, an Error...) with what to do about it. */
   error(error: unknown, context?: string): void {
     const message = errorMessage(error);
-    this.#push('error', context ? `${context}: ${message}` : message);
+    this.#push('error', context ? `${context}: ${message}` : message, errorHint(error) ?? undefined);
   }
 
   info(message: string): void {
@@ -29,11 +31,12 @@ export class Notices {
     this.items = [];
   }
 
-  #push(kind: Notice['kind'], message: string): void {
+  #push(kind: Notice['kind'], message: string, hint?: string): void {
     // The same message twice in a row is shown once.
     const last = this.items[this.items.length - 1];
     if (last && last.kind === kind && last.message === message) return;
-    this.items = [...this.items.slice(-4), { id: this.#next++, kind, message }];
+    const notice: Notice = hint ? { id: this.#next++, kind, message, hint } : { id: this.#next++, kind, message };
+    this.items = [...this.items.slice(-4), notice];
   }
 }
 

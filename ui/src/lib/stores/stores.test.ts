@@ -35,6 +35,17 @@ describe('notices', () => {
     n.dismiss(n.items[0].id);
     expect(n.items.map((i) => i.message)).toEqual(['boom']);
   });
+
+  it("adds what to do for a command error's kind, nothing for other errors", () => {
+    const n = new Notices();
+    n.error({ kind: 'out_of_memory', message: 'out of device memory at step 3' }, 'Training');
+    n.error('Choose a model');
+    expect(n.items[0]).toMatchObject({
+      message: 'Training: out of device memory at step 3',
+      hint: 'Lower the batch size or sequence lengths, or switch to CPU.',
+    });
+    expect(n.items[1].hint).toBeUndefined();
+  });
 });
 
 describe('training store', () => {
@@ -74,12 +85,13 @@ describe('training store', () => {
   });
 
   it('shows a start failure as the run message and an error notice', async () => {
-    handle({ start_training: () => Promise.reject('model `x` not found') });
+    handle({ start_training: () => Promise.reject({ kind: 'not_found', message: 'model `x` not found' }) });
     const store = new TrainingStore();
     await store.start(mix);
     expect(store.run.status).toBe('failed');
     expect(store.run.message).toBe('model `x` not found');
     expect(notices.items[0].message).toBe('Starting training: model `x` not found');
+    expect(notices.items[0].hint).toMatch(/download the model/);
   });
 
   it('pause/resume/cancel call the shell with the run id', async () => {

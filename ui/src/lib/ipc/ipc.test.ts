@@ -1,17 +1,17 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { enterTauri, handle, invoke, leaveTauri, listen, MockChannel, open, reset, save } from '../test/tauri-mock';
+import { enterTauri, handle, invoke, leaveTauri, listen, MockChannel, open, reset, save } from '../../test/tauri-mock';
 
 vi.mock('@tauri-apps/api/core', async () => {
-  const mock = await import('../test/tauri-mock');
+  const mock = await import('../../test/tauri-mock');
   return { invoke: mock.invoke, Channel: mock.MockChannel };
 });
-vi.mock('@tauri-apps/api/event', async () => ({ listen: (await import('../test/tauri-mock')).listen }));
+vi.mock('@tauri-apps/api/event', async () => ({ listen: (await import('../../test/tauri-mock')).listen }));
 vi.mock('@tauri-apps/plugin-dialog', async () => {
-  const mock = await import('../test/tauri-mock');
+  const mock = await import('../../test/tauri-mock');
   return { open: mock.open, save: mock.save };
 });
 
-const ipc = await import('./ipc');
+const ipc = await import('.');
 
 beforeEach(() => {
   reset();
@@ -39,9 +39,18 @@ describe('commands', () => {
     });
   });
 
-  it('rejects with the shell error string as is', async () => {
-    handle({ inspect_dataset: () => Promise.reject('data/x.jsonl line 3: expected `,` or `}`') });
-    await expect(ipc.inspectDataset('data/x.jsonl')).rejects.toBe('data/x.jsonl line 3: expected `,` or `}`');
+  it("rejects with the shell's CmdError as is", async () => {
+    const error = { kind: 'input', message: 'data/x.jsonl line 3: expected `,` or `}`' };
+    handle({ inspect_dataset: () => Promise.reject(error) });
+    await expect(ipc.inspectDataset('data/x.jsonl')).rejects.toEqual(error);
+  });
+
+  it('turns other rejections (Tauri\'s own) into internal CmdErrors', async () => {
+    handle({ list_runs: () => Promise.reject('invalid args `runId` for command `run_events`') });
+    await expect(ipc.listRuns()).rejects.toEqual({
+      kind: 'internal',
+      message: 'invalid args `runId` for command `run_events`',
+    });
   });
 
   it('turns Error objects and odd rejections into readable strings', () => {
@@ -110,17 +119,20 @@ describe('channels', () => {
   });
 });
 
-describe('templates', () => {
-  it("accepts the engine's `input` key for a phrasing's source", async () => {
-    handle({
-      list_templates: () => [
-        { name: 't', file: 't.toml', description: '', fields: [], phrasings: [{ name: 'p', input: 'Summarize {{ dialogue }}', target: '{{ summary }}' }] },
-        { name: 'u', file: 'u.toml', description: '', fields: [], phrasings: [{ source: 'S', target: 'T' }] },
-      ],
-    });
-    const templates = await ipc.listTemplates();
-    expect(templates[0].phrasings[0]).toEqual({ name: 'p', source: 'Summarize {{ dialogue }}', target: '{{ summary }}' });
-    expect(templates[1].phrasings[0].source).toBe('S');
+describe('errors', () => {
+  it('tells CmdErrors from other values', () => {
+    expect(ipc.isCmdError({ kind: 'not_found', message: 'no model' })).toBe(true);
+    expect(ipc.isCmdError({ kind: 'bogus', message: 'x' })).toBe(false);
+    expect(ipc.isCmdError({ kind: 'input' })).toBe(false);
+    expect(ipc.isCmdError('input')).toBe(false);
+  });
+
+  it('hints what to do by kind, and nothing for other errors', () => {
+    expect(ipc.errorHint({ kind: 'input', message: 'x' })).toBe('Check the file or setting named above.');
+    expect(ipc.errorHint({ kind: 'out_of_memory', message: 'x' })).toMatch(/batch size/);
+    expect(ipc.errorHint({ kind: 'network', message: 'x' })).toMatch(/connection/);
+    expect(ipc.errorHint('Choose a model')).toBeNull();
+    for (const hint of Object.values(ipc.ERROR_HINTS)) expect(hint).not.toBe('');
   });
 });
 
