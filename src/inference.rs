@@ -219,4 +219,31 @@ mod tests {
             assert_eq!(reported, sequence[1..]);
         }
     }
+
+    #[test]
+    fn greedy_reads_ids_every_eight_steps_unless_streaming() {
+        let Some(pretrained) = fixture() else { return };
+        let ids = pretrained.tokenizer.encode("translate: hello").unwrap();
+        let config = GenerationConfig {
+            max_new_tokens: 16,
+            min_new_tokens: 16,
+            ..GenerationConfig::default()
+        };
+        let device = pretrained.model.device();
+        let prompts = [ids.clone(), ids];
+        let (batched, counts) = crate::device::profile::measure(&device, || {
+            crate::generate::generate(&pretrained.model, &prompts, decoding(&pretrained, &config))
+        });
+        assert_eq!(counts.host_reads, 2, "16 steps, one read per 8");
+        let (streamed, counts) = crate::device::profile::measure(&device, || {
+            generate_streaming(
+                &pretrained.model,
+                &prompts,
+                decoding(&pretrained, &config),
+                &mut |_, _| {},
+            )
+        });
+        assert_eq!(counts.host_reads, 16, "one read per streamed step");
+        assert_eq!(batched.unwrap(), streamed.unwrap());
+    }
 }

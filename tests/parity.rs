@@ -164,6 +164,25 @@ fn loss_matches_reference() {
     );
 }
 
+#[test]
+fn loss_in_chunks_equals_the_whole() {
+    let pretrained = load();
+    let device = Device::flex();
+    let expected = reference_json()["loss"].as_f64().unwrap() as f32;
+    // One target position per chunk, an uneven split, and everything at once.
+    for chunk_rows in [1, 5, 10_000] {
+        let (ids, mask) = reference_inputs(&device);
+        let loss: f32 = pretrained
+            .model
+            .loss_in_chunks(ids, mask, &reference_labels(), chunk_rows)
+            .into_scalar();
+        assert!(
+            (loss - expected).abs() < TOLERANCE,
+            "chunks of {chunk_rows}: loss {loss} vs {expected}"
+        );
+    }
+}
+
 fn reference_generation(kind: &str) -> Vec<Vec<u32>> {
     reference_json()["generate"]
         .as_array()

@@ -99,6 +99,9 @@ fn loss_falls_on_a_fixed_batch() {
         assert!(m.tokens_per_s > 0.0);
         // Cumulative: two examples of each task per step.
         assert_eq!(m.examples_per_task["translate"], 2 * (i + 1));
+        // One fixed batch is one shape for the whole run.
+        assert_eq!(m.distinct_shapes, 1);
+        assert!(m.seconds > 0.0);
         assert_eq!(m.examples_per_task["sentiment"], 2 * (i + 1));
     }
     assert_eq!(metrics[0].learning_rate, 0.0);

@@ -242,7 +242,7 @@ pub fn write_csv(report: &EvalReport, path: &Path) -> Result<()> {
         header.push(format!("rouge1_{}", i + 1));
     }
     header.push("source".into());
-    let csv_error = |e: csv::Error| MixtuneError::Input(format!("{}: {e}", path.display()));
+    let csv_error = |e: csv::Error| MixtuneError::io(path, std::io::Error::other(e));
     writer.write_record(&header).map_err(csv_error)?;
     for row in &report.rows {
         let mut record = vec![row.id.clone(), row.reference.clone()];
@@ -253,7 +253,7 @@ pub fn write_csv(report: &EvalReport, path: &Path) -> Result<()> {
     }
     let bytes = writer
         .into_inner()
-        .map_err(|e| MixtuneError::Input(format!("{}: {e}", path.display())))?;
+        .map_err(|e| MixtuneError::io(path, std::io::Error::other(e.to_string())))?;
     write_atomic(path, &bytes)
 }
 

@@ -15,24 +15,27 @@ pub use defaults::GenerationDefaults;
 pub use loader::{load_pretrained, resolve_model_dir, Pretrained};
 pub use t5::T5ForConditionalGeneration;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::cell::Cell;
 
 use burn::tensor::{Int, Tensor};
 
 use crate::error::{MixtuneError, Result};
 
-/// Host reads of device data so far in this process (each is a sync): what
-/// `mixtune bench --profile` reports per step.
-static HOST_READS: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    /// Host reads of device data made by this thread (each is a sync): what
+    /// `mixtune bench --profile` reports per step. Per thread, so concurrent work elsewhere
+    /// in the process does not count.
+    static HOST_READS: Cell<usize> = const { Cell::new(0) };
+}
 
-/// Host reads of device data so far in this process.
+/// Host reads of device data made by this thread so far.
 pub fn host_reads() -> usize {
-    HOST_READS.load(Ordering::Relaxed)
+    HOST_READS.with(Cell::get)
 }
 
 /// Counts one host read (for reads made outside [`to_host_f32`] / [`to_host_ids`]).
 pub fn count_host_read() {
-    HOST_READS.fetch_add(1, Ordering::Relaxed);
+    HOST_READS.with(|reads| reads.set(reads.get() + 1));
 }
 
 /// Reads a tensor's values to the host (one device sync), turning backend failures into

@@ -391,6 +391,19 @@ impl T5ForConditionalGeneration {
         attention_mask: Tensor<2>,
         labels: &[Vec<i64>],
     ) -> Tensor<1> {
+        let chunk_rows = (LOSS_CHUNK_ELEMENTS / self.config.vocab_size.max(1)).max(1);
+        self.loss_in_chunks(input_ids, attention_mask, labels, chunk_rows)
+    }
+
+    /// [`Self::loss`] with the logits of at most `chunk_rows` target positions materialised
+    /// at once (`loss` picks the most that stay under 256 MiB).
+    pub fn loss_in_chunks(
+        &self,
+        input_ids: Tensor<2, Int>,
+        attention_mask: Tensor<2>,
+        labels: &[Vec<i64>],
+        chunk_rows: usize,
+    ) -> Tensor<1> {
         let device = input_ids.device();
         let batch = labels.len();
         let tgt_len = labels.iter().map(Vec::len).max().unwrap_or(0);
@@ -430,7 +443,7 @@ impl T5ForConditionalGeneration {
         // Cross-entropy in row chunks: `logsumexp - logit[target]`, never a full-size
         // log-softmax copy, and no logits tensor past LOSS_CHUNK_ELEMENTS (wgpu binds at most
         // 2 GiB per buffer).
-        let chunk = (LOSS_CHUNK_ELEMENTS / self.config.vocab_size.max(1)).max(1);
+        let chunk = chunk_rows.max(1);
         let mut total: Option<Tensor<1>> = None;
         for start in (0..rows).step_by(chunk) {
             let end = (start + chunk).min(rows);

@@ -84,7 +84,10 @@ fn fault(stage: &str, step: usize) {
 }
 
 fn record_error(path: &Path, e: impl std::fmt::Display) -> MixtuneError {
-    MixtuneError::Input(format!("{}: {e}", path.display()))
+    MixtuneError::Config {
+        path: path.to_path_buf(),
+        message: format!("checkpoint record: {e}"),
+    }
 }
 
 /// Writes a checkpoint of `model`, `optimizer` and `state` atomically; returns its folder.

@@ -285,8 +285,12 @@ impl<'a> Run<'a> {
                 }
                 let (model, optimizer) =
                     checkpoint::load_weights(dir, model, build_optimizer(config), config.method)?;
-                sampler = Sampler::restore(mixture.plan(), saved.sampler.clone())
-                    .map_err(|e| MixtuneError::Input(format!("{}: {e}", dir.display())))?;
+                sampler = Sampler::restore(mixture.plan(), saved.sampler.clone()).map_err(|e| {
+                    MixtuneError::Config {
+                        path: dir.clone(),
+                        message: e.to_string(),
+                    }
+                })?;
                 let examples_seen = saved.examples_per_task.clone();
                 let step = saved.step;
                 state = LoopState {
