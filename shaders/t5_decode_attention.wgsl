@@ -3,7 +3,7 @@
 //   output[b, h, r, :] = softmax_j(query[b, h, r, :] · keys[b, h, j, :] + bias[b, h, r, j]) · values[b, h, j, :]
 //
 // No 1/sqrt(d) scale (T5). One workgroup per (query row r, batch·head); its threads walk the
-// keys a tile of WG at a time with an online softmax: each thread scores one key of the tile,
+// keys a tile of WG · 4 at a time with an online softmax: each thread scores 4 keys of the tile,
 // the workgroup reduces the tile's max and exp-sum in shared memory, and the thread slots
 // (column c, key group g) fold p · values into per-column partial sums, rescaled whenever the
 // running max grows. The partial sums are reduced at the end and divided by the exp-sum.
@@ -16,6 +16,9 @@
 // Template values: workgroup_size (a power of two, and >= d).
 
 const WG: u32 = {{ workgroup_size }}u;
+// Keys each thread scores per tile: a tile is WG · KPT keys.
+const KPT: u32 = 4u;
+const TILE: u32 = WG * KPT;
 const MIN_F32: f32 = -3.40282346638528859812e+38f;
 
 // Every buffer is declared read_write, inputs too: CubeCL suballocates tensors from shared
@@ -30,7 +33,7 @@ const MIN_F32: f32 = -3.40282346638528859812e+38f;
 @group(0) @binding(5) var<uniform> info: array<vec4<u32>, 5>;
 
 var<workgroup> q_shared: array<f32, WG>;
-var<workgroup> p_shared: array<f32, WG>;
+var<workgroup> p_shared: array<f32, TILE>;
 var<workgroup> scratch: array<f32, WG>;
 
 fn param(i: u32) -> u32 {
@@ -76,21 +79,27 @@ fn main(
     var acc = 0.0;
     workgroupBarrier();
 
-    for (var start = 0u; start < k_len; start += WG) {
-        let j = start + t;
-        let valid = j < k_len;
-        var score = MIN_F32;
-        if valid {
-            let k_at = k_base + j * k_row;
-            var qk = 0.0;
-            for (var cc = 0u; cc < d; cc++) {
-                qk += q_shared[cc] * keys[k_at + cc * k_col];
+    for (var start = 0u; start < k_len; start += TILE) {
+        // Scores of keys start + t + WG·x.
+        var scores: array<f32, KPT>;
+        var tile_max = MIN_F32;
+        for (var x = 0u; x < KPT; x++) {
+            let j = start + t + WG * x;
+            var score = MIN_F32;
+            if j < k_len {
+                let k_at = k_base + j * k_row;
+                var qk = 0.0;
+                for (var cc = 0u; cc < d; cc++) {
+                    qk += q_shared[cc] * keys[k_at + cc * k_col];
+                }
+                score = qk + bias[bias_base + j * bias_col];
             }
-            score = qk + bias[bias_base + j * bias_col];
+            scores[x] = score;
+            tile_max = max(tile_max, score);
         }
 
         // Tile max.
-        scratch[t] = score;
+        scratch[t] = tile_max;
         workgroupBarrier();
         for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
             if t < stride {
@@ -102,12 +111,16 @@ fn main(
         workgroupBarrier();
 
         // Tile exp-sum.
-        var p = 0.0;
-        if valid {
-            p = exp(score - m_new);
+        var sum = 0.0;
+        for (var x = 0u; x < KPT; x++) {
+            var p = 0.0;
+            if start + t + WG * x < k_len {
+                p = exp(scores[x] - m_new);
+            }
+            p_shared[t + WG * x] = p;
+            sum += p;
         }
-        p_shared[t] = p;
-        scratch[t] = p;
+        scratch[t] = sum;
         workgroupBarrier();
         for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
             if t < stride {
@@ -120,7 +133,7 @@ fn main(
 
         // p · values for this tile.
         if has_slot {
-            let len = min(WG, k_len - start);
+            let len = min(TILE, k_len - start);
             var part = 0.0;
             for (var jj = g; jj < len; jj += groups) {
                 part += p_shared[jj] * values[v_base + (start + jj) * v_row + c * v_col];

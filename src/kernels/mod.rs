@@ -37,9 +37,10 @@ pub enum Kernel {
     Attention,
 }
 
-/// Largest head size (`d_kv`) of the training kernels, which hold a query row, an output row
-/// and a gradient row per thread in registers.
-pub const MAX_ATTENTION_HEAD_DIM: usize = 128;
+/// Head sizes (`d_kv`) the training kernels take: multiples of 64 up to 128 (Flan-T5: 64).
+/// 64 needs 32 KiB of workgroup memory, 128 needs 48 KiB; a device offering less gets the
+/// reference.
+pub const ATTENTION_HEAD_DIMS: [usize; 2] = [64, 128];
 /// Largest head size of the decode kernel: one workgroup of this many threads per row.
 pub const MAX_DECODE_HEAD_DIM: usize = 256;
 
@@ -110,8 +111,9 @@ pub fn reference_attention(
 
 /// Whether [`attention`] / [`decode_attention`] would run the WGSL kernel for these inputs
 /// (rather than [`reference_attention`]): built with `wgpu`, kernels enabled, all four tensors
-/// `f32` on one wgpu device, shapes as documented, `d_kv` at most [`MAX_ATTENTION_HEAD_DIM`]
-/// ([`MAX_DECODE_HEAD_DIM`] for decode without autodiff), every tensor under 2^31 elements.
+/// `f32` on one wgpu device, shapes as documented, every tensor under 2^31 elements, and
+/// `d_kv` in [`ATTENTION_HEAD_DIMS`] with the workgroup memory that needs (decode without
+/// autodiff: any `d_kv` up to [`MAX_DECODE_HEAD_DIM`]).
 pub fn kernel_runs(
     kernel: Kernel,
     query: &Tensor<4>,
@@ -130,11 +132,35 @@ pub fn kernel_runs(
     if tensors.iter().any(|t| t.device() != device) || !on_wgpu(&device) {
         return false;
     }
-    let max_d = match kernel {
-        Kernel::Decode if !device.is_autodiff() => MAX_DECODE_HEAD_DIM,
-        _ => MAX_ATTENTION_HEAD_DIM,
+    let training = kernel == Kernel::Attention || device.is_autodiff();
+    let d = query.dims()[3];
+    if training && !training_kernels_fit(&device, d) {
+        return false;
+    }
+    let max_d = if training {
+        ATTENTION_HEAD_DIMS[1]
+    } else {
+        MAX_DECODE_HEAD_DIM
     };
     shapes_fit(query.dims(), key.dims(), value.dims(), bias.dims(), max_d)
+}
+
+/// Whether the training kernels take head size `d` on `device` (see [`ATTENTION_HEAD_DIMS`]).
+fn training_kernels_fit(device: &burn::tensor::Device, d: usize) -> bool {
+    #[cfg(feature = "wgpu")]
+    {
+        let inner = device.clone().inner();
+        let burn::backend::DispatchDevice::Cube(cube) = inner.as_dispatch() else {
+            return false;
+        };
+        ATTENTION_HEAD_DIMS.contains(&d)
+            && wgsl::training_shared_bytes(d) <= wgsl::max_shared_bytes(cube)
+    }
+    #[cfg(not(feature = "wgpu"))]
+    {
+        let _ = (device, d);
+        false
+    }
 }
 
 /// Shapes the kernels take: see [`kernel_runs`].

@@ -6,7 +6,7 @@
 //! contiguous `f32` tensors.
 
 use burn::tensor::{DType, Shape};
-use burn_cubecl::cubecl::prelude::{BufferIOAttr, CubeCount, CubeDim, KernelId};
+use burn_cubecl::cubecl::prelude::{BufferIOAttr, CubeCount, CubeDim, ExecutionMode, KernelId};
 use burn_cubecl::cubecl::server::{KernelArguments, MetadataBindingInfo};
 use burn_cubecl::kernel::into_contiguous;
 use burn_cubecl::template::{KernelSource, SourceKernel, SourceTemplate};
@@ -17,11 +17,34 @@ use super::extension::T5AttentionOps;
 
 /// Threads of the decode kernel's workgroup, and so its largest head size.
 const DECODE_WORKGROUP: u32 = super::MAX_DECODE_HEAD_DIM as u32;
-/// Query (or key) rows per workgroup of the training kernels: one per thread.
-const TRAINING_ROWS: u32 = 64;
-/// Floats of one shared-memory tile (keys, values, queries or output gradients); two tiles
-/// fill the 16 KiB of workgroup memory every WebGPU device offers.
-const TILE_FLOATS: u32 = 2048;
+/// Threads of a training kernel's workgroup (16 × 8).
+const TRAINING_THREADS: u32 = 128;
+/// Query (forward, dq) or key (dkv) rows a training workgroup owns: 4 per thread row.
+const TRAINING_ROWS: usize = 32;
+/// Floats of one shared-memory tile of keys, values, queries or output gradients.
+const TILE_FLOATS: usize = 2048;
+
+/// Keys (forward, dq) or queries (dkv) per shared-memory tile of the training kernels.
+fn training_tile(d: usize) -> usize {
+    TILE_FLOATS / d
+}
+
+/// Workgroup memory the training kernels need for head size `d` (a multiple of 64), in bytes:
+/// the largest of forward (query block, key and value tiles, probabilities, row partials),
+/// dq (query and output-gradient blocks, key and value tiles) and dkv (key block, query and
+/// output-gradient tiles, P and dS tiles). 32 KiB at `d` = 64, 48 KiB at 128.
+pub fn training_shared_bytes(d: usize) -> usize {
+    let (rows, tile) = (TRAINING_ROWS, training_tile(d));
+    let forward = (rows * d + 2 * tile * d + rows * tile + rows * 16) * 4;
+    let dq = (2 * rows * d + 2 * tile * d) * 4;
+    let dkv = (rows * d + 2 * tile * d + 2 * tile * rows) * 4;
+    forward.max(dq).max(dkv)
+}
+
+/// Workgroup memory per workgroup that `device` allows, in bytes.
+pub fn max_shared_bytes(device: &burn_cubecl::CubeDevice) -> usize {
+    device.client().properties().hardware.max_shared_memory_size
+}
 
 /// One of the `shaders/` kernels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -51,8 +74,8 @@ impl Shader {
     }
 }
 
-/// A shader with its template values filled in: `workgroup_size` for decode; `d`, `rows`,
-/// `cols` for the training kernels.
+/// A shader with its template values filled in: `workgroup_size` for decode; `d` and the
+/// tile length (`cols` keys, or `rows` queries for dkv) for the training kernels.
 #[derive(Debug, Clone, Copy)]
 struct AttentionKernel {
     shader: Shader,
@@ -72,12 +95,11 @@ impl AttentionKernel {
     }
 
     fn training(shader: Shader, d: usize) -> Self {
-        let d = d as u32;
         Self {
             shader,
-            workgroup_size: TRAINING_ROWS,
-            d,
-            cols: (TILE_FLOATS / d).clamp(1, 64),
+            workgroup_size: TRAINING_THREADS,
+            d: d as u32,
+            cols: training_tile(d) as u32,
         }
     }
 }
@@ -86,16 +108,21 @@ impl KernelSource for AttentionKernel {
     fn source(&self) -> SourceTemplate {
         SourceTemplate::new(self.shader.text())
             .register("workgroup_size", self.workgroup_size.to_string())
-            .register("rows", self.workgroup_size.to_string())
             .register("d", self.d.to_string())
             .register("cols", self.cols.to_string())
+            .register("rows", self.cols.to_string())
     }
 
     fn id(&self) -> KernelId {
         // The compiled-pipeline cache is keyed by this id alone: it names the text (a hash of
         // the template, which `include_str!` fixes per build) and every template value.
+        // Unchecked: cubecl-wgpu then skips naga's loop bounding (a counter and a break in
+        // every loop, which kept the driver from unrolling the kernels' small loops and put
+        // their register arrays in local memory). WGSL bounds checks are off in either mode;
+        // the kernels guard every global index themselves.
         KernelId::new::<Self>()
             .cube_dim(CubeDim::new_1d(self.workgroup_size).0)
+            .mode(ExecutionMode::Unchecked)
             .info((
                 self.shader,
                 fnv1a(self.shader.text()),
@@ -199,7 +226,7 @@ fn launch(
 }
 
 fn blocks(len: usize) -> usize {
-    len.div_ceil(TRAINING_ROWS as usize)
+    len.div_ceil(TRAINING_ROWS)
 }
 
 impl T5AttentionOps for CubeBackend {
