@@ -16,6 +16,7 @@ pub mod error;
 pub mod fsutil;
 pub mod generate;
 pub mod inference;
+pub mod kernels;
 pub mod mixture;
 pub mod model;
 pub mod train;

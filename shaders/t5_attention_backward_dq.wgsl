@@ -1,0 +1,219 @@
+// T5 attention backward, part 1: the score gradient and the query gradient.
+//
+// With P = softmax(S), S = query · keysᵀ + bias (no scale), dO = grad_output and the row
+// statistics stats[b, h, i] = (lse_i, delta_i = sum_c dO[i, c] · output[i, c]):
+//
+//   P[i, j]       = exp(S[i, j] - lse_i)
+//   dS[i, j]      = P[i, j] · (dO[i, :] · values[j, :] - delta_i)     -> d_scores (= d_bias, unreduced)
+//   d_query[i, :] = sum_j dS[i, j] · keys[j, :]
+//
+// A workgroup of 16 × 8 threads owns BR = 32 query rows of one (batch, head), with their
+// queries and output gradients in shared memory, and walks the keys COLS at a time (keys and
+// values tile in shared memory). Thread (tx, ty) computes S and dO · valuesᵀ for rows
+// ty·4 .. ty·4+3 and keys tx, tx+16, ..., writes dS to `d_scores` (the bias gradient, read
+// again by t5_attention_backward_dkv.wgsl) and to shared memory, then accumulates columns
+// (tx + 16u)·4 .. +3 of its rows of d_query. Inputs are read through their strides (a
+// broadcast dim of `bias` has stride 0); `stats` [B, H, M, 2], `d_query` [B, H, M, D] and
+// `d_scores` [B, H, M, N] are contiguous.
+//
+// Template values: d (head size, a multiple of 64), cols (keys per tile, a multiple of 16).
+
+const D: u32 = {{ d }}u;
+const D4: u32 = D / 4u;
+const TX: u32 = 16u;
+const TY: u32 = 8u;
+const THREADS: u32 = TX * TY;
+const RT: u32 = 4u;
+const BR: u32 = TY * RT;
+const COLS: u32 = {{ cols }}u;
+const KT: u32 = COLS / TX;
+const DU: u32 = D / 64u;
+
+// Every buffer is declared read_write, inputs too: CubeCL suballocates tensors from shared
+// pages, so an input and an output can sit in one wgpu buffer, and wgpu rejects a buffer
+// bound both read-only and read-write in one dispatch.
+@group(0) @binding(0) var<storage, read_write> query: array<f32>;
+@group(0) @binding(1) var<storage, read_write> keys: array<f32>;
+@group(0) @binding(2) var<storage, read_write> values: array<f32>;
+@group(0) @binding(3) var<storage, read_write> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> grad_output: array<f32>;
+@group(0) @binding(5) var<storage, read_write> stats: array<f32>;
+@group(0) @binding(6) var<storage, read_write> d_query: array<f32>;
+@group(0) @binding(7) var<storage, read_write> d_scores: array<f32>;
+// [heads, q_len, k_len, d], then the (b, h, row, col) strides of query, keys, values, bias,
+// grad_output.
+@group(0) @binding(8) var<uniform> info: array<vec4<u32>, 6>;
+
+// Queries and output gradients of the block, row-major; keys and values tile, vec4 columns
+// XOR-swizzled by row. Once dO · valuesᵀ is done, `v_tile` holds the tile's dS, [row][key / 4].
+var<workgroup> q_tile: array<vec4<f32>, BR * D4>;
+var<workgroup> g_tile: array<vec4<f32>, BR * D4>;
+var<workgroup> k_tile: array<vec4<f32>, COLS * D4>;
+var<workgroup> v_tile: array<vec4<f32>, COLS * D4>;
+
+fn param(i: u32) -> u32 {
+    return info[i / 4u][i % 4u];
+}
+
+fn swizzled(row: u32, c4: u32) -> u32 {
+    return row * D4 + (c4 ^ (row & 15u));
+}
+
+@compute @workgroup_size(THREADS)
+fn main(
+    @builtin(workgroup_id) workgroup: vec3<u32>,
+    @builtin(local_invocation_index) t: u32,
+) {
+    let tx = t % TX;
+    let ty = t / TX;
+    let heads = param(0u);
+    let q_len = param(1u);
+    let k_len = param(2u);
+    let bh = workgroup.y;
+    let b = bh / heads;
+    let h = bh % heads;
+    let row0 = workgroup.x * BR;
+
+    let q_base = b * param(4u) + h * param(5u);
+    let q_row = param(6u);
+    let q_col = param(7u);
+    let k_base = b * param(8u) + h * param(9u);
+    let k_row = param(10u);
+    let k_col = param(11u);
+    let v_base = b * param(12u) + h * param(13u);
+    let v_row = param(14u);
+    let v_col = param(15u);
+    let bias_base = b * param(16u) + h * param(17u);
+    let bias_row = param(18u);
+    let bias_col = param(19u);
+    let g_base = b * param(20u) + h * param(21u);
+    let g_row = param(22u);
+    let g_col = param(23u);
+
+    for (var e = t; e < BR * D4; e += THREADS) {
+        let r = row0 + e / D4;
+        var qv = vec4<f32>(0.0);
+        var gv = vec4<f32>(0.0);
+        if r < q_len {
+            let qa = q_base + r * q_row + (e % D4) * 4u * q_col;
+            qv = vec4<f32>(query[qa], query[qa + q_col], query[qa + 2u * q_col], query[qa + 3u * q_col]);
+            let ga = g_base + r * g_row + (e % D4) * 4u * g_col;
+            gv = vec4<f32>(grad_output[ga], grad_output[ga + g_col], grad_output[ga + 2u * g_col], grad_output[ga + 3u * g_col]);
+        }
+        q_tile[e] = qv;
+        g_tile[e] = gv;
+    }
+
+    var lse_row: array<f32, RT>;
+    var delta_row: array<f32, RT>;
+    var acc: array<vec4<f32>, RT * DU>;
+    for (var i = 0u; i < RT; i++) {
+        let row = row0 + ty * RT + i;
+        lse_row[i] = 0.0;
+        delta_row[i] = 0.0;
+        if row < q_len {
+            lse_row[i] = stats[(bh * q_len + row) * 2u];
+            delta_row[i] = stats[(bh * q_len + row) * 2u + 1u];
+        }
+        for (var u = 0u; u < DU; u++) {
+            acc[i * DU + u] = vec4<f32>(0.0);
+        }
+    }
+
+    for (var start = 0u; start < k_len; start += COLS) {
+        workgroupBarrier();
+        for (var e = t; e < COLS * D4; e += THREADS) {
+            let kk = e / D4;
+            let c4 = e % D4;
+            let j = start + kk;
+            var kv = vec4<f32>(0.0);
+            var vv = vec4<f32>(0.0);
+            if j < k_len {
+                let ka = k_base + j * k_row + c4 * 4u * k_col;
+                kv = vec4<f32>(keys[ka], keys[ka + k_col], keys[ka + 2u * k_col], keys[ka + 3u * k_col]);
+                let va = v_base + j * v_row + c4 * 4u * v_col;
+                vv = vec4<f32>(values[va], values[va + v_col], values[va + 2u * v_col], values[va + 3u * v_col]);
+            }
+            k_tile[swizzled(kk, c4)] = kv;
+            v_tile[swizzled(kk, c4)] = vv;
+        }
+        workgroupBarrier();
+
+        // S and dO · valuesᵀ for rows ty·4+i, keys tx + 16j.
+        var s: array<f32, RT * KT>;
+        var dp: array<f32, RT * KT>;
+        for (var x = 0u; x < RT * KT; x++) {
+            s[x] = 0.0;
+            dp[x] = 0.0;
+        }
+        for (var c4 = 0u; c4 < D4; c4++) {
+            var kv: array<vec4<f32>, KT>;
+            var vv: array<vec4<f32>, KT>;
+            for (var j = 0u; j < KT; j++) {
+                kv[j] = k_tile[swizzled(tx + TX * j, c4)];
+                vv[j] = v_tile[swizzled(tx + TX * j, c4)];
+            }
+            for (var i = 0u; i < RT; i++) {
+                let qv = q_tile[(ty * RT + i) * D4 + c4];
+                let gv = g_tile[(ty * RT + i) * D4 + c4];
+                for (var j = 0u; j < KT; j++) {
+                    s[i * KT + j] += dot(qv, kv[j]);
+                    dp[i * KT + j] += dot(gv, vv[j]);
+                }
+            }
+        }
+        var ds: array<f32, RT * KT>;
+        for (var i = 0u; i < RT; i++) {
+            let row = row0 + ty * RT + i;
+            for (var j = 0u; j < KT; j++) {
+                let key = start + tx + TX * j;
+                var grad = 0.0;
+                if row < q_len && key < k_len {
+                    let p = exp(s[i * KT + j] + bias[bias_base + row * bias_row + key * bias_col] - lse_row[i]);
+                    grad = p * (dp[i * KT + j] - delta_row[i]);
+                    d_scores[(bh * q_len + row) * k_len + key] = grad;
+                }
+                ds[i * KT + j] = grad;
+            }
+        }
+        workgroupBarrier();
+        for (var i = 0u; i < RT; i++) {
+            for (var j = 0u; j < KT; j++) {
+                let kk = tx + TX * j;
+                v_tile[(ty * RT + i) * (COLS / 4u) + kk / 4u][kk % 4u] = ds[i * KT + j];
+            }
+        }
+        workgroupBarrier();
+
+        // d_query columns (tx + 16u)·4.. of rows ty·4+i += dS · keys.
+        for (var k4 = 0u; k4 < COLS / 4u; k4++) {
+            var dsv: array<vec4<f32>, RT>;
+            for (var i = 0u; i < RT; i++) {
+                dsv[i] = v_tile[(ty * RT + i) * (COLS / 4u) + k4];
+            }
+            for (var kk = 0u; kk < 4u; kk++) {
+                for (var u = 0u; u < DU; u++) {
+                    let kv = k_tile[swizzled(k4 * 4u + kk, tx + TX * u)];
+                    for (var i = 0u; i < RT; i++) {
+                        acc[i * DU + u] += dsv[i][kk] * kv;
+                    }
+                }
+            }
+        }
+    }
+
+    for (var i = 0u; i < RT; i++) {
+        let row = row0 + ty * RT + i;
+        if row < q_len {
+            let out_base = (bh * q_len + row) * D;
+            for (var u = 0u; u < DU; u++) {
+                let o = acc[i * DU + u];
+                let c = (tx + TX * u) * 4u;
+                d_query[out_base + c] = o.x;
+                d_query[out_base + c + 1u] = o.y;
+                d_query[out_base + c + 2u] = o.z;
+                d_query[out_base + c + 3u] = o.w;
+            }
+        }
+    }
+}

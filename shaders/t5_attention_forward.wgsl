@@ -1,0 +1,232 @@
+// T5 attention forward for training: every query row of a sequence at once.
+//
+//   output[b, h, i, :] = softmax_j(query[b, h, i, :] · keys[b, h, j, :] + bias[b, h, i, j]) · values[b, h, j, :]
+//   lse[b, h, i]       = log(sum_j exp(score[i, j]))   (kept for the backward pass)
+//
+// No 1/sqrt(d) scale (T5). Flash-attention style: a workgroup of 16 × 8 threads owns BR = 32
+// query rows of one (batch, head) and walks the keys COLS at a time, with the query block and
+// the key/value tile in shared memory. Thread (tx, ty) scores rows ty·4 .. ty·4+3 against
+// keys tx, tx+16, ...; the row max and exp-sum of the tile are reduced across the 16 threads
+// of a row in shared memory (online softmax), and the thread accumulates output columns
+// (tx + 16u)·4 .. +3 of its 4 rows from the tile's probabilities. The [q_len, k_len] scores
+// are never stored.
+//
+// Inputs are read through their strides (a broadcast dim of `bias` has stride 0); `output`
+// [B, H, M, D] and `lse` [B, H, M] are contiguous. Masked keys carry a large negative bias
+// (f32::MIN) and get weight 0.
+//
+// Template values: d (head size, a multiple of 64), cols (keys per tile, a multiple of 16).
+
+const D: u32 = {{ d }}u;
+const D4: u32 = D / 4u;
+const TX: u32 = 16u;
+const TY: u32 = 8u;
+const THREADS: u32 = TX * TY;
+const RT: u32 = 4u;
+const BR: u32 = TY * RT;
+const COLS: u32 = {{ cols }}u;
+const KT: u32 = COLS / TX;
+const DU: u32 = D / 64u;
+const MIN_F32: f32 = -3.40282346638528859812e+38f;
+
+// Every buffer is declared read_write, inputs too: CubeCL suballocates tensors from shared
+// pages, so an input and an output can sit in one wgpu buffer, and wgpu rejects a buffer
+// bound both read-only and read-write in one dispatch.
+@group(0) @binding(0) var<storage, read_write> query: array<f32>;
+@group(0) @binding(1) var<storage, read_write> keys: array<f32>;
+@group(0) @binding(2) var<storage, read_write> values: array<f32>;
+@group(0) @binding(3) var<storage, read_write> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> output: array<f32>;
+@group(0) @binding(5) var<storage, read_write> lse: array<f32>;
+// [heads, q_len, k_len, d], then the (b, h, row, col) strides of query, keys, values, bias.
+@group(0) @binding(6) var<uniform> info: array<vec4<u32>, 5>;
+
+// Query block, row-major; keys and values tile, vec4 columns XOR-swizzled by row so that 16
+// threads reading 16 different rows hit different banks.
+var<workgroup> q_tile: array<vec4<f32>, BR * D4>;
+var<workgroup> k_tile: array<vec4<f32>, COLS * D4>;
+var<workgroup> v_tile: array<vec4<f32>, COLS * D4>;
+// Probabilities of the tile, [row][key / 4].
+var<workgroup> p_tile: array<vec4<f32>, BR * COLS / 4u>;
+// Per-row partial max / sum of each of the 16 threads of a row.
+var<workgroup> partial: array<f32, BR * TX>;
+
+fn param(i: u32) -> u32 {
+    return info[i / 4u][i % 4u];
+}
+
+fn swizzled(row: u32, c4: u32) -> u32 {
+    return row * D4 + (c4 ^ (row & 15u));
+}
+
+@compute @workgroup_size(THREADS)
+fn main(
+    @builtin(workgroup_id) workgroup: vec3<u32>,
+    @builtin(local_invocation_index) t: u32,
+) {
+    let tx = t % TX;
+    let ty = t / TX;
+    let heads = param(0u);
+    let q_len = param(1u);
+    let k_len = param(2u);
+    let bh = workgroup.y;
+    let b = bh / heads;
+    let h = bh % heads;
+    let row0 = workgroup.x * BR;
+
+    let q_base = b * param(4u) + h * param(5u);
+    let q_row = param(6u);
+    let q_col = param(7u);
+    let k_base = b * param(8u) + h * param(9u);
+    let k_row = param(10u);
+    let k_col = param(11u);
+    let v_base = b * param(12u) + h * param(13u);
+    let v_row = param(14u);
+    let v_col = param(15u);
+    let bias_base = b * param(16u) + h * param(17u);
+    let bias_row = param(18u);
+    let bias_col = param(19u);
+
+    for (var e = t; e < BR * D4; e += THREADS) {
+        let r = row0 + e / D4;
+        var v = vec4<f32>(0.0);
+        if r < q_len {
+            let at = q_base + r * q_row + (e % D4) * 4u * q_col;
+            v = vec4<f32>(query[at], query[at + q_col], query[at + 2u * q_col], query[at + 3u * q_col]);
+        }
+        q_tile[e] = v;
+    }
+
+    var m: array<f32, RT>;
+    var l: array<f32, RT>;
+    var acc: array<vec4<f32>, RT * DU>;
+    for (var i = 0u; i < RT; i++) {
+        m[i] = MIN_F32;
+        l[i] = 0.0;
+        for (var u = 0u; u < DU; u++) {
+            acc[i * DU + u] = vec4<f32>(0.0);
+        }
+    }
+
+    for (var start = 0u; start < k_len; start += COLS) {
+        workgroupBarrier();
+        for (var e = t; e < COLS * D4; e += THREADS) {
+            let kk = e / D4;
+            let c4 = e % D4;
+            let j = start + kk;
+            var kv = vec4<f32>(0.0);
+            var vv = vec4<f32>(0.0);
+            if j < k_len {
+                let ka = k_base + j * k_row + c4 * 4u * k_col;
+                kv = vec4<f32>(keys[ka], keys[ka + k_col], keys[ka + 2u * k_col], keys[ka + 3u * k_col]);
+                let va = v_base + j * v_row + c4 * 4u * v_col;
+                vv = vec4<f32>(values[va], values[va + v_col], values[va + 2u * v_col], values[va + 3u * v_col]);
+            }
+            k_tile[swizzled(kk, c4)] = kv;
+            v_tile[swizzled(kk, c4)] = vv;
+        }
+        workgroupBarrier();
+
+        // Scores of rows ty·4+i against keys tx + 16j.
+        var s: array<f32, RT * KT>;
+        for (var x = 0u; x < RT * KT; x++) {
+            s[x] = 0.0;
+        }
+        for (var c4 = 0u; c4 < D4; c4++) {
+            var kv: array<vec4<f32>, KT>;
+            for (var j = 0u; j < KT; j++) {
+                kv[j] = k_tile[swizzled(tx + TX * j, c4)];
+            }
+            for (var i = 0u; i < RT; i++) {
+                let qv = q_tile[(ty * RT + i) * D4 + c4];
+                for (var j = 0u; j < KT; j++) {
+                    s[i * KT + j] += dot(qv, kv[j]);
+                }
+            }
+        }
+        for (var i = 0u; i < RT; i++) {
+            let row = row0 + ty * RT + i;
+            var row_max = MIN_F32;
+            for (var j = 0u; j < KT; j++) {
+                let key = start + tx + TX * j;
+                var score = MIN_F32;
+                if row < q_len && key < k_len {
+                    score = s[i * KT + j] + bias[bias_base + row * bias_row + key * bias_col];
+                }
+                s[i * KT + j] = score;
+                row_max = max(row_max, score);
+            }
+            partial[(ty * RT + i) * TX + tx] = row_max;
+        }
+        workgroupBarrier();
+        var m_new: array<f32, RT>;
+        for (var i = 0u; i < RT; i++) {
+            var row_max = m[i];
+            for (var x = 0u; x < TX; x++) {
+                row_max = max(row_max, partial[(ty * RT + i) * TX + x]);
+            }
+            m_new[i] = row_max;
+        }
+        workgroupBarrier();
+        for (var i = 0u; i < RT; i++) {
+            var sum = 0.0;
+            for (var j = 0u; j < KT; j++) {
+                let kk = tx + TX * j;
+                var p = 0.0;
+                if start + kk < k_len {
+                    p = exp(s[i * KT + j] - m_new[i]);
+                }
+                p_tile[(ty * RT + i) * (COLS / 4u) + kk / 4u][kk % 4u] = p;
+                sum += p;
+            }
+            partial[(ty * RT + i) * TX + tx] = sum;
+        }
+        workgroupBarrier();
+        for (var i = 0u; i < RT; i++) {
+            var sum = 0.0;
+            for (var x = 0u; x < TX; x++) {
+                sum += partial[(ty * RT + i) * TX + x];
+            }
+            let scale = exp(m[i] - m_new[i]);
+            l[i] = l[i] * scale + sum;
+            m[i] = m_new[i];
+            for (var u = 0u; u < DU; u++) {
+                acc[i * DU + u] *= scale;
+            }
+        }
+
+        // Output columns (tx + 16u)·4.. of rows ty·4+i += p · values.
+        for (var k4 = 0u; k4 < COLS / 4u; k4++) {
+            var pv: array<vec4<f32>, RT>;
+            for (var i = 0u; i < RT; i++) {
+                pv[i] = p_tile[(ty * RT + i) * (COLS / 4u) + k4];
+            }
+            for (var kk = 0u; kk < 4u; kk++) {
+                for (var u = 0u; u < DU; u++) {
+                    let vv = v_tile[swizzled(k4 * 4u + kk, tx + TX * u)];
+                    for (var i = 0u; i < RT; i++) {
+                        acc[i * DU + u] += pv[i][kk] * vv;
+                    }
+                }
+            }
+        }
+    }
+
+    for (var i = 0u; i < RT; i++) {
+        let row = row0 + ty * RT + i;
+        if row < q_len {
+            let out_base = (bh * q_len + row) * D;
+            for (var u = 0u; u < DU; u++) {
+                let o = acc[i * DU + u] / l[i];
+                let c = (tx + TX * u) * 4u;
+                output[out_base + c] = o.x;
+                output[out_base + c + 1u] = o.y;
+                output[out_base + c + 2u] = o.z;
+                output[out_base + c + 3u] = o.w;
+            }
+            if tx == 0u {
+                lse[bh * q_len + row] = m[i] + log(l[i]);
+            }
+        }
+    }
+}

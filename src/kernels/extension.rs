@@ -1,0 +1,308 @@
+//! The attention kernels as a Burn backend extension: one trait, routed by Burn's dispatch to
+//! the CubeCL backend (`wgsl.rs`), its fusion wrapper (generated: each op is one opaque,
+//! deferred fusion op) and autodiff (below: a `Backward` step running the backward kernels).
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{broadcast_shape, Backward, Ops, OpsKind};
+use burn::backend::autodiff::NodeId;
+use burn::backend::fusion::custom::TensorSpec;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{
+    backend_extension, Autodiff, AutodiffBackend, Backend, Dispatch, TensorMetadata,
+};
+use burn::tensor::{Shape, Tensor};
+
+/// T5 attention ops (shapes and semantics in `kernels::attention`). Implemented by
+/// `burn_cubecl::CubeBackend` with the WGSL kernels; only tensors on a wgpu device may reach
+/// it (any other backend panics in the generated dispatch, which `kernel_runs` rules out).
+#[backend_extension(Cube, Fusion, Autodiff)]
+pub trait T5AttentionOps: Backend {
+    /// `decode_attention`: `[b, h, m, d]` out, one dispatch.
+    #[fusion(meta = output_meta)]
+    fn t5_decode_attention(
+        query: FloatTensor<Self>,
+        key: FloatTensor<Self>,
+        value: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
+
+    /// Forward of `attention`: the output `[b, h, m, d]` and the row log-sum-exp of the
+    /// scores `[b, h, m, 1]`, kept for the backward pass. Not differentiable itself.
+    #[fusion(meta = forward_meta)]
+    fn t5_attention_forward(
+        query: FloatTensor<Self>,
+        key: FloatTensor<Self>,
+        value: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>);
+
+    /// Backward of `attention` from `grad_output` `[b, h, m, d]` and `stats` `[b, h, m, 2]`
+    /// (row log-sum-exp, row `sum(grad_output · output)`): `(d_query, d_key, d_value,
+    /// d_scores)`, where `d_scores` `[b, h, m, n]` is the bias gradient before reducing over
+    /// the bias's broadcast dims. Not differentiable itself.
+    #[fusion(meta = backward_meta)]
+    fn t5_attention_backward(
+        query: FloatTensor<Self>,
+        key: FloatTensor<Self>,
+        value: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        grad_output: FloatTensor<Self>,
+        stats: FloatTensor<Self>,
+    ) -> (
+        FloatTensor<Self>,
+        FloatTensor<Self>,
+        FloatTensor<Self>,
+        FloatTensor<Self>,
+    );
+
+    /// `attention`: the forward's output (autodiff records the backward step).
+    #[fusion(default)]
+    fn t5_attention(
+        query: FloatTensor<Self>,
+        key: FloatTensor<Self>,
+        value: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        Self::t5_attention_forward(query, key, value, bias).0
+    }
+}
+
+/// `kernels::attention` through the extension.
+pub fn attention(query: Tensor<4>, key: Tensor<4>, value: Tensor<4>, bias: Tensor<4>) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as T5AttentionOps>::t5_attention(
+        query.into_dispatch(),
+        key.into_dispatch(),
+        value.into_dispatch(),
+        bias.into_dispatch(),
+    ))
+}
+
+/// `kernels::decode_attention` through the extension.
+pub fn decode_attention(
+    query: Tensor<4>,
+    key: Tensor<4>,
+    value: Tensor<4>,
+    bias: Tensor<4>,
+) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as T5AttentionOps>::t5_decode_attention(
+        query.into_dispatch(),
+        key.into_dispatch(),
+        value.into_dispatch(),
+        bias.into_dispatch(),
+    ))
+}
+
+/// `[b, h, m, d_value]`: the attention output, for fusion's deferred registration.
+fn output_meta(
+    query: &TensorSpec,
+    _key: &TensorSpec,
+    value: &TensorSpec,
+    _bias: &TensorSpec,
+) -> TensorSpec {
+    let (q, v) = (&query.shape, &value.shape);
+    TensorSpec::new(Shape::from([q[0], q[1], q[2], v[3]]), query.dtype)
+}
+
+fn forward_meta(
+    query: &TensorSpec,
+    key: &TensorSpec,
+    value: &TensorSpec,
+    bias: &TensorSpec,
+) -> (TensorSpec, TensorSpec) {
+    let q = &query.shape;
+    (
+        output_meta(query, key, value, bias),
+        TensorSpec::new(Shape::from([q[0], q[1], q[2], 1]), query.dtype),
+    )
+}
+
+fn backward_meta(
+    query: &TensorSpec,
+    key: &TensorSpec,
+    value: &TensorSpec,
+    _bias: &TensorSpec,
+    _grad_output: &TensorSpec,
+    _stats: &TensorSpec,
+) -> (TensorSpec, TensorSpec, TensorSpec, TensorSpec) {
+    let (q, k) = (&query.shape, &key.shape);
+    (
+        query.clone(),
+        key.clone(),
+        value.clone(),
+        TensorSpec::new(Shape::from([q[0], q[1], q[2], k[2]]), query.dtype),
+    )
+}
+
+/// The backward step of `t5_attention`.
+#[derive(Debug)]
+struct AttentionBackward;
+
+/// Checkpointed query, key, value and bias; the forward's output and log-sum-exp; the bias's
+/// own shape (its gradient is summed back to it).
+type AttentionState<B> = (
+    NodeId,
+    NodeId,
+    NodeId,
+    NodeId,
+    FloatTensor<B>,
+    FloatTensor<B>,
+    Shape,
+);
+
+impl<B: T5AttentionOps> Backward<B, 4> for AttentionBackward {
+    type State = AttentionState<B>;
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 4>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let [node_query, node_key, node_value, node_bias] = ops.parents;
+        let grad_output = grads.consume::<B>(&ops.node);
+        let (query, key, value, bias, output, lse, bias_shape) = ops.state;
+        let query = checkpointer.retrieve_node_output::<FloatTensor<B>>(query);
+        let key = checkpointer.retrieve_node_output::<FloatTensor<B>>(key);
+        let value = checkpointer.retrieve_node_output::<FloatTensor<B>>(value);
+        let bias = checkpointer.retrieve_node_output::<FloatTensor<B>>(bias);
+
+        // delta_i = sum_c dO[i, c] · O[i, c], beside lse_i: one [b, h, m, 2] input.
+        let delta = B::float_sum_dim(B::float_mul(grad_output.clone(), output), 3);
+        let stats = B::float_cat(vec![lse, delta], 3);
+        let (d_query, d_key, d_value, d_scores) =
+            B::t5_attention_backward(query, key, value, bias, grad_output, stats);
+
+        if let Some(node) = node_query {
+            grads.register::<B>(node.id, d_query);
+        }
+        if let Some(node) = node_key {
+            grads.register::<B>(node.id, d_key);
+        }
+        if let Some(node) = node_value {
+            grads.register::<B>(node.id, d_value);
+        }
+        if let Some(node) = node_bias {
+            grads.register::<B>(node.id, broadcast_shape::<B>(d_scores, &bias_shape));
+        }
+    }
+}
+
+/// One of the inner backend's attention ops, for `record`'s untracked case.
+type InnerOp<B> =
+    fn(FloatTensor<B>, FloatTensor<B>, FloatTensor<B>, FloatTensor<B>) -> FloatTensor<B>;
+
+/// Records `t5_attention` (forward kernel) when any input needs a gradient, else runs
+/// `untracked` on the inner tensors.
+fn record<B: T5AttentionOps, C: CheckpointStrategy>(
+    query: FloatTensor<Autodiff<B, C>>,
+    key: FloatTensor<Autodiff<B, C>>,
+    value: FloatTensor<Autodiff<B, C>>,
+    bias: FloatTensor<Autodiff<B, C>>,
+    untracked: InnerOp<B>,
+) -> FloatTensor<Autodiff<B, C>> {
+    let bias_shape = bias.primitive().shape();
+    match AttentionBackward
+        .prepare::<C>([query.node(), key.node(), value.node(), bias.node()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(mut prep) => {
+            let query_id = prep.checkpoint(&query);
+            let key_id = prep.checkpoint(&key);
+            let value_id = prep.checkpoint(&value);
+            let bias_id = prep.checkpoint(&bias);
+            let (output, lse) = B::t5_attention_forward(
+                query.into_primitive(),
+                key.into_primitive(),
+                value.into_primitive(),
+                bias.into_primitive(),
+            );
+            prep.finish(
+                (
+                    query_id,
+                    key_id,
+                    value_id,
+                    bias_id,
+                    output.clone(),
+                    lse,
+                    bias_shape,
+                ),
+                output,
+            )
+        }
+        OpsKind::UnTracked(prep) => prep.finish(untracked(
+            query.into_primitive(),
+            key.into_primitive(),
+            value.into_primitive(),
+            bias.into_primitive(),
+        )),
+    }
+}
+
+impl<B: T5AttentionOps, C: CheckpointStrategy> T5AttentionOps for Autodiff<B, C> {
+    fn t5_decode_attention(
+        query: FloatTensor<Self>,
+        key: FloatTensor<Self>,
+        value: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        record::<B, C>(query, key, value, bias, B::t5_decode_attention)
+    }
+
+    fn t5_attention(
+        query: FloatTensor<Self>,
+        key: FloatTensor<Self>,
+        value: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        record::<B, C>(query, key, value, bias, B::t5_attention)
+    }
+
+    /// Detached: the outputs carry no gradient.
+    fn t5_attention_forward(
+        query: FloatTensor<Self>,
+        key: FloatTensor<Self>,
+        value: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let (output, lse) = B::t5_attention_forward(
+            query.into_primitive(),
+            key.into_primitive(),
+            value.into_primitive(),
+            bias.into_primitive(),
+        );
+        (Self::from_inner(output), Self::from_inner(lse))
+    }
+
+    /// Detached: no second-order gradients.
+    fn t5_attention_backward(
+        query: FloatTensor<Self>,
+        key: FloatTensor<Self>,
+        value: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        grad_output: FloatTensor<Self>,
+        stats: FloatTensor<Self>,
+    ) -> (
+        FloatTensor<Self>,
+        FloatTensor<Self>,
+        FloatTensor<Self>,
+        FloatTensor<Self>,
+    ) {
+        let (d_query, d_key, d_value, d_scores) = B::t5_attention_backward(
+            query.into_primitive(),
+            key.into_primitive(),
+            value.into_primitive(),
+            bias.into_primitive(),
+            grad_output.into_primitive(),
+            stats.into_primitive(),
+        );
+        (
+            Self::from_inner(d_query),
+            Self::from_inner(d_key),
+            Self::from_inner(d_value),
+            Self::from_inner(d_scores),
+        )
+    }
+}

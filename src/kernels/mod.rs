@@ -1,0 +1,271 @@
+//! Hand-written WGSL kernels for T5 attention (`shaders/*.wgsl`), behind plain tensor
+//! functions that fall back to the same math in tensor ops wherever the kernels do not apply.
+//!
+//! T5 attention is `softmax(query · keyᵀ + bias) · value`, with **no** `1/sqrt(d_kv)` scale and
+//! an additive `bias` broadcastable to `[batch, heads, q_len, k_len]`: the relative position
+//! bias (`[1, heads, q_len, k_len]`) plus masks, which put a large negative value (`f32::MIN`)
+//! where a key is hidden (padding `[batch, 1, 1, k_len]`, causal `[1, 1, q_len, k_len]`).
+//!
+//! | function | kernels | for |
+//! |---|---|---|
+//! | [`decode_attention`] | `t5_decode_attention.wgsl` | one new query per row over a key/value cache (generation) |
+//! | [`attention`] | `t5_attention_forward.wgsl`, `t5_attention_backward_dq.wgsl`, `t5_attention_backward_dkv.wgsl` | whole sequences, differentiable (training) |
+//! | [`reference_attention`] | none | the plain-Burn math both are tested against |
+//!
+//! The kernels run when the build has the `wgpu` feature, the tensors live on a wgpu device
+//! (with or without autodiff, fusion on or off), all four are `f32`, and the shapes fit
+//! ([`kernel_runs`] says whether they will). Everything else (flex / CPU, CI, f16) gets
+//! [`reference_attention`]. [`set_kernels_enabled`] or `MIXTUNE_WGSL_KERNELS=0` turns the
+//! kernels off, for A/B comparisons.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use burn::tensor::activation::softmax;
+use burn::tensor::{DType, Tensor};
+
+#[cfg(feature = "wgpu")]
+mod extension;
+#[cfg(feature = "wgpu")]
+mod wgsl;
+
+/// Which kernel a call would use, for [`kernel_runs`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kernel {
+    /// [`decode_attention`].
+    Decode,
+    /// [`attention`] (forward, and backward under autodiff).
+    Attention,
+}
+
+/// Head sizes (`d_kv`) the training kernels take: multiples of 64 up to 128 (Flan-T5: 64).
+/// 64 needs 32 KiB of workgroup memory, 128 needs 48 KiB; a device offering less gets the
+/// reference.
+pub const ATTENTION_HEAD_DIMS: [usize; 2] = [64, 128];
+/// Largest head size of the decode kernel: one workgroup of this many threads per row.
+pub const MAX_DECODE_HEAD_DIM: usize = 256;
+
+/// T5 attention over whole sequences: `softmax(query · keyᵀ + bias) · value`, unscaled.
+///
+/// - `query` `[batch, heads, q_len, d_kv]`
+/// - `key`, `value` `[batch, heads, k_len, d_kv]`
+/// - `bias` broadcastable to `[batch, heads, q_len, k_len]` (each dim 1 or full): position bias
+///   plus masks as large negative values (`f32::MIN`), e.g. `[1, heads, q, k]`,
+///   `[batch, 1, 1, k]`, or their sum `[batch, heads, q, k]`.
+///
+/// Returns `[batch, heads, q_len, d_kv]`. Differentiable in all four inputs: on an autodiff
+/// wgpu device `loss.backward()` runs the backward kernels, and `bias` gets `dS` summed over
+/// the dims it was broadcast along (so the relative position table is trained). A row whose
+/// keys are all masked with `f32::MIN` averages the values uniformly, as softmax does.
+///
+/// # Panics
+/// On shapes that do not match the above (from the tensor ops, as `matmul` would).
+pub fn attention(query: Tensor<4>, key: Tensor<4>, value: Tensor<4>, bias: Tensor<4>) -> Tensor<4> {
+    #[cfg(feature = "wgpu")]
+    if kernel_runs(Kernel::Attention, &query, &key, &value, &bias) {
+        return extension::attention(query, key, value, bias);
+    }
+    reference_attention(query, key, value, bias)
+}
+
+/// T5 attention for incremental decoding: a few query rows (usually one new token per
+/// sequence) over a preallocated key/value cache, in one dispatch.
+///
+/// - `query` `[batch, heads, q_len, d_kv]`, usually `q_len = 1`
+/// - `key`, `value` `[batch, heads, capacity, d_kv]`: the cache; views (a slice of a larger
+///   cache, swapped dims) are read in place through their strides
+/// - `bias` broadcastable to `[batch, heads, q_len, capacity]`: position bias with the causal
+///   mask folded in (`f32::MIN` on slots not yet written), plus the padding bias
+///   `[batch, 1, 1, capacity]` for cross-attention, either separately summed beforehand or
+///   already `[batch, heads, q_len, capacity]`.
+///
+/// Returns `[batch, heads, q_len, d_kv]`, the same as [`attention`]. Masked slots get weight
+/// exactly 0, but they must hold finite values (zeros from `Tensor::zeros` are fine): `0 · NaN`
+/// is still NaN. Differentiable too (through [`attention`]'s kernels when a gradient is needed).
+///
+/// # Panics
+/// On shapes that do not match the above.
+pub fn decode_attention(
+    query: Tensor<4>,
+    key: Tensor<4>,
+    value: Tensor<4>,
+    bias: Tensor<4>,
+) -> Tensor<4> {
+    #[cfg(feature = "wgpu")]
+    if kernel_runs(Kernel::Decode, &query, &key, &value, &bias) {
+        return extension::decode_attention(query, key, value, bias);
+    }
+    reference_attention(query, key, value, bias)
+}
+
+/// The plain-Burn math of [`attention`] and [`decode_attention`]:
+/// `softmax(query · keyᵀ + bias, dim 3) · value` (what `T5Attention::attend` computes).
+pub fn reference_attention(
+    query: Tensor<4>,
+    key: Tensor<4>,
+    value: Tensor<4>,
+    bias: Tensor<4>,
+) -> Tensor<4> {
+    let scores = query.matmul(key.swap_dims(2, 3)) + bias;
+    softmax(scores, 3).matmul(value)
+}
+
+/// Whether [`attention`] / [`decode_attention`] would run the WGSL kernel for these inputs
+/// (rather than [`reference_attention`]): built with `wgpu`, kernels enabled, all four tensors
+/// `f32` on one wgpu device, shapes as documented, every tensor under 2^31 elements, and
+/// `d_kv` in [`ATTENTION_HEAD_DIMS`] with the workgroup memory that needs (decode without
+/// autodiff: any `d_kv` up to [`MAX_DECODE_HEAD_DIM`]).
+pub fn kernel_runs(
+    kernel: Kernel,
+    query: &Tensor<4>,
+    key: &Tensor<4>,
+    value: &Tensor<4>,
+    bias: &Tensor<4>,
+) -> bool {
+    if !kernels_enabled() || !cfg!(feature = "wgpu") {
+        return false;
+    }
+    let tensors = [query, key, value, bias];
+    if tensors.iter().any(|t| t.dtype() != DType::F32) {
+        return false;
+    }
+    let device = query.device();
+    if tensors.iter().any(|t| t.device() != device) || !on_wgpu(&device) {
+        return false;
+    }
+    let training = kernel == Kernel::Attention || device.is_autodiff();
+    let d = query.dims()[3];
+    if training && !training_kernels_fit(&device, d) {
+        return false;
+    }
+    let max_d = if training {
+        ATTENTION_HEAD_DIMS[1]
+    } else {
+        MAX_DECODE_HEAD_DIM
+    };
+    shapes_fit(query.dims(), key.dims(), value.dims(), bias.dims(), max_d)
+}
+
+/// Whether the training kernels take head size `d` on `device` (see [`ATTENTION_HEAD_DIMS`]).
+fn training_kernels_fit(device: &burn::tensor::Device, d: usize) -> bool {
+    #[cfg(feature = "wgpu")]
+    {
+        let inner = device.clone().inner();
+        let burn::backend::DispatchDevice::Cube(cube) = inner.as_dispatch() else {
+            return false;
+        };
+        ATTENTION_HEAD_DIMS.contains(&d)
+            && wgsl::training_shared_bytes(d) <= wgsl::max_shared_bytes(cube)
+    }
+    #[cfg(not(feature = "wgpu"))]
+    {
+        let _ = (device, d);
+        false
+    }
+}
+
+/// Shapes the kernels take: see [`kernel_runs`].
+fn shapes_fit(
+    query: [usize; 4],
+    key: [usize; 4],
+    value: [usize; 4],
+    bias: [usize; 4],
+    max_d: usize,
+) -> bool {
+    let [batch, heads, q_len, d] = query;
+    let k_len = key[2];
+    let full_bias = [batch, heads, q_len, k_len];
+    let limit = 1usize << 31;
+    // Workgroup counts per dispatch axis (WebGPU's minimum limit is 65535).
+    let groups = 65_535;
+    key == [batch, heads, k_len, d]
+        && value == key
+        && bias.iter().zip(full_bias).all(|(&b, f)| b == 1 || b == f)
+        && batch * heads * q_len * k_len > 0
+        && (1..=max_d).contains(&d)
+        && batch * heads <= groups
+        && q_len <= groups
+        && k_len <= groups
+        && [query, key, full_bias]
+            .iter()
+            .all(|dims| dims.iter().product::<usize>() < limit)
+}
+
+/// Whether tensors on `device` are computed by Burn's CubeCL backend, which in this crate's
+/// builds means wgpu (the only CubeCL runtime enabled) compiling WGSL.
+fn on_wgpu(device: &burn::tensor::Device) -> bool {
+    #[cfg(feature = "wgpu")]
+    {
+        matches!(
+            device.clone().inner().as_dispatch(),
+            burn::backend::DispatchDevice::Cube(_)
+        )
+    }
+    #[cfg(not(feature = "wgpu"))]
+    {
+        let _ = device;
+        false
+    }
+}
+
+/// 0: not read yet, 1: on, 2: off.
+static ENABLED: AtomicU8 = AtomicU8::new(0);
+
+/// Turns the WGSL kernels on or off for the whole process (on by default, off when the
+/// environment has `MIXTUNE_WGSL_KERNELS=0`). Off, every call takes [`reference_attention`].
+pub fn set_kernels_enabled(enabled: bool) {
+    ENABLED.store(if enabled { 1 } else { 2 }, Ordering::Relaxed);
+}
+
+/// Whether the WGSL kernels are on (see [`set_kernels_enabled`]).
+pub fn kernels_enabled() -> bool {
+    match ENABLED.load(Ordering::Relaxed) {
+        0 => {
+            let off = std::env::var("MIXTUNE_WGSL_KERNELS")
+                .is_ok_and(|v| matches!(v.trim(), "0" | "off" | "false"));
+            // Another thread may have set it meanwhile; keep its choice.
+            let _ = ENABLED.compare_exchange(
+                0,
+                if off { 2 } else { 1 },
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+            ENABLED.load(Ordering::Relaxed) == 1
+        }
+        state => state == 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes_fit_takes_broadcast_bias_and_rejects_mismatches() {
+        let q = [2, 3, 5, 8];
+        let kv = [2, 3, 7, 8];
+        assert!(shapes_fit(q, kv, kv, [1, 3, 5, 7], 128));
+        assert!(shapes_fit(q, kv, kv, [2, 1, 1, 7], 128));
+        assert!(shapes_fit(q, kv, kv, [2, 3, 5, 7], 128));
+        assert!(!shapes_fit(q, kv, kv, [2, 3, 5, 6], 128));
+        assert!(!shapes_fit(q, [2, 3, 7, 4], kv, [1, 1, 1, 1], 128));
+        assert!(!shapes_fit(q, kv, [2, 3, 6, 8], [1, 1, 1, 1], 128));
+        assert!(!shapes_fit(q, kv, kv, [1, 1, 1, 1], 4));
+        assert!(!shapes_fit(
+            [2, 3, 5, 8],
+            [2, 3, 0, 8],
+            [2, 3, 0, 8],
+            [1, 1, 1, 1],
+            128
+        ));
+    }
+
+    #[test]
+    fn flex_tensors_take_the_reference() {
+        let device = burn::tensor::Device::flex();
+        let q = Tensor::<4>::ones([1, 2, 3, 4], &device);
+        let k = Tensor::<4>::ones([1, 2, 5, 4], &device);
+        let bias = Tensor::<4>::zeros([1, 2, 3, 5], &device);
+        assert!(!kernel_runs(Kernel::Attention, &q, &k, &k, &bias));
+        assert!(!kernel_runs(Kernel::Decode, &q, &k, &k, &bias));
+    }
+}

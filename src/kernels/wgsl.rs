@@ -1,0 +1,322 @@
+//! The CubeCL backend's side of `T5AttentionOps`: the `shaders/*.wgsl` kernels, launched as
+//! raw WGSL through burn-cubecl's `template` route (`KernelSource` → `SourceKernel`).
+//!
+//! Inputs are read in place through their strides (the kernels take them in a uniform of
+//! `u32` parameters); only a storage-tiled tensor is copied to rows first. Outputs are fresh,
+//! contiguous `f32` tensors.
+
+use burn::tensor::{DType, Shape};
+use burn_cubecl::cubecl::prelude::{BufferIOAttr, CubeCount, CubeDim, ExecutionMode, KernelId};
+use burn_cubecl::cubecl::server::{KernelArguments, MetadataBindingInfo};
+use burn_cubecl::kernel::into_contiguous;
+use burn_cubecl::template::{KernelSource, SourceKernel, SourceTemplate};
+use burn_cubecl::tensor::CubeTensor;
+use burn_cubecl::CubeBackend;
+
+use super::extension::T5AttentionOps;
+
+/// Threads of the decode kernel's workgroup, and so its largest head size.
+const DECODE_WORKGROUP: u32 = super::MAX_DECODE_HEAD_DIM as u32;
+/// Threads of a training kernel's workgroup (16 × 8).
+const TRAINING_THREADS: u32 = 128;
+/// Query (forward, dq) or key (dkv) rows a training workgroup owns: 4 per thread row.
+const TRAINING_ROWS: usize = 32;
+/// Floats of one shared-memory tile of keys, values, queries or output gradients.
+const TILE_FLOATS: usize = 2048;
+
+/// Keys (forward, dq) or queries (dkv) per shared-memory tile of the training kernels.
+fn training_tile(d: usize) -> usize {
+    TILE_FLOATS / d
+}
+
+/// Workgroup memory the training kernels need for head size `d` (a multiple of 64), in bytes:
+/// the largest of forward (query block, key and value tiles, probabilities, row partials),
+/// dq (query and output-gradient blocks, key and value tiles) and dkv (key block, query and
+/// output-gradient tiles, P and dS tiles). 32 KiB at `d` = 64, 48 KiB at 128.
+pub fn training_shared_bytes(d: usize) -> usize {
+    let (rows, tile) = (TRAINING_ROWS, training_tile(d));
+    let forward = (rows * d + 2 * tile * d + rows * tile + rows * 16) * 4;
+    let dq = (2 * rows * d + 2 * tile * d) * 4;
+    let dkv = (rows * d + 2 * tile * d + 2 * tile * rows) * 4;
+    forward.max(dq).max(dkv)
+}
+
+/// Workgroup memory per workgroup that `device` allows, in bytes.
+pub fn max_shared_bytes(device: &burn_cubecl::CubeDevice) -> usize {
+    device.client().properties().hardware.max_shared_memory_size
+}
+
+/// One of the `shaders/` kernels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Shader {
+    Decode,
+    Forward,
+    BackwardDq,
+    BackwardDkv,
+}
+
+impl Shader {
+    const fn text(self) -> &'static str {
+        match self {
+            Shader::Decode => include_str!("../../shaders/t5_decode_attention.wgsl"),
+            Shader::Forward => include_str!("../../shaders/t5_attention_forward.wgsl"),
+            Shader::BackwardDq => include_str!("../../shaders/t5_attention_backward_dq.wgsl"),
+            Shader::BackwardDkv => include_str!("../../shaders/t5_attention_backward_dkv.wgsl"),
+        }
+    }
+
+    /// Length of the `info` uniform, in `vec4<u32>`.
+    const fn info_vec4s(self) -> usize {
+        match self {
+            Shader::BackwardDq => 6,
+            _ => 5,
+        }
+    }
+}
+
+/// A shader with its template values filled in: `workgroup_size` for decode; `d` and the
+/// tile length (`cols` keys, or `rows` queries for dkv) for the training kernels.
+#[derive(Debug, Clone, Copy)]
+struct AttentionKernel {
+    shader: Shader,
+    workgroup_size: u32,
+    d: u32,
+    cols: u32,
+}
+
+impl AttentionKernel {
+    fn decode() -> Self {
+        Self {
+            shader: Shader::Decode,
+            workgroup_size: DECODE_WORKGROUP,
+            d: 0,
+            cols: 0,
+        }
+    }
+
+    fn training(shader: Shader, d: usize) -> Self {
+        Self {
+            shader,
+            workgroup_size: TRAINING_THREADS,
+            d: d as u32,
+            cols: training_tile(d) as u32,
+        }
+    }
+}
+
+impl KernelSource for AttentionKernel {
+    fn source(&self) -> SourceTemplate {
+        SourceTemplate::new(self.shader.text())
+            .register("workgroup_size", self.workgroup_size.to_string())
+            .register("d", self.d.to_string())
+            .register("cols", self.cols.to_string())
+            .register("rows", self.cols.to_string())
+    }
+
+    fn id(&self) -> KernelId {
+        // The compiled-pipeline cache is keyed by this id alone: it names the text (a hash of
+        // the template, which `include_str!` fixes per build) and every template value.
+        // Unchecked: cubecl-wgpu then skips naga's loop bounding (a counter and a break in
+        // every loop, which kept the driver from unrolling the kernels' small loops and put
+        // their register arrays in local memory). WGSL bounds checks are off in either mode;
+        // the kernels guard every global index themselves.
+        KernelId::new::<Self>()
+            .cube_dim(CubeDim::new_1d(self.workgroup_size).0)
+            .mode(ExecutionMode::Unchecked)
+            .info((
+                self.shader,
+                fnv1a(self.shader.text()),
+                self.workgroup_size,
+                self.d,
+                self.cols,
+            ))
+    }
+
+    fn lang(&self) -> &'static str {
+        "wgsl"
+    }
+}
+
+/// FNV-1a of `text`, a stable hash for the kernel id.
+fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+fn dims(tensor: &CubeTensor) -> [usize; 4] {
+    let shape = tensor.meta.shape();
+    [shape[0], shape[1], shape[2], shape[3]]
+}
+
+/// `tensor` in a layout the kernels can index by strides.
+fn readable(tensor: CubeTensor) -> CubeTensor {
+    assert_eq!(
+        tensor.dtype,
+        DType::F32,
+        "the T5 attention kernels take f32 tensors"
+    );
+    if tensor.meta.is_tiled() {
+        into_contiguous(tensor)
+    } else {
+        tensor
+    }
+}
+
+/// The element strides of `tensor` as `u32`, 0 along a broadcast (size-1) dim.
+fn strides(tensor: &CubeTensor) -> [u32; 4] {
+    let (shape, strides) = (tensor.meta.shape(), tensor.meta.strides());
+    std::array::from_fn(|i| if shape[i] == 1 { 0 } else { strides[i] as u32 })
+}
+
+/// A new contiguous f32 tensor of `shape` on `like`'s device.
+fn empty(like: &CubeTensor, shape: [usize; 4]) -> CubeTensor {
+    let bytes = shape.iter().product::<usize>() * std::mem::size_of::<f32>();
+    let handle = like.client.empty(bytes);
+    CubeTensor::new_contiguous(
+        like.client.clone(),
+        like.device.clone(),
+        Shape::from(shape),
+        handle,
+        DType::F32,
+    )
+}
+
+/// `[heads, q_len, k_len, d]` then the strides of each of `strided`.
+fn params(query: &CubeTensor, key: &CubeTensor, strided: &[&CubeTensor]) -> Vec<u32> {
+    let [_, heads, q_len, d] = dims(query);
+    let k_len = dims(key)[2];
+    let mut params = vec![heads as u32, q_len as u32, k_len as u32, d as u32];
+    for tensor in strided {
+        params.extend(strides(tensor));
+    }
+    params
+}
+
+/// Launches `kernel` on `groups` workgroups with `inputs` (read) then `outputs` (written) as
+/// storage bindings 0.., and `params` as the `info` uniform after them.
+fn launch(
+    kernel: AttentionKernel,
+    groups: (usize, usize),
+    inputs: &[&CubeTensor],
+    outputs: &[&CubeTensor],
+    params: Vec<u32>,
+) {
+    assert_eq!(params.len(), 4 * kernel.shader.info_vec4s());
+    let info = params
+        .chunks(2)
+        .map(|pair| u64::from(pair[0]) | (u64::from(pair[1]) << 32))
+        .collect();
+    let mut arguments = KernelArguments::new();
+    for tensor in inputs {
+        arguments =
+            arguments.with_buffer_io(tensor.handle.clone().binding(), BufferIOAttr::ReadOnly);
+    }
+    for tensor in outputs {
+        arguments =
+            arguments.with_buffer_io(tensor.handle.clone().binding(), BufferIOAttr::WriteOnly);
+    }
+    let arguments = arguments.with_info(MetadataBindingInfo::custom(info));
+    let cube_dim = CubeDim::new_1d(kernel.workgroup_size);
+    outputs[0].client.launch(
+        Box::new(SourceKernel::new(kernel, cube_dim)),
+        CubeCount::Static(groups.0 as u32, groups.1 as u32, 1),
+        arguments,
+    );
+}
+
+fn blocks(len: usize) -> usize {
+    len.div_ceil(TRAINING_ROWS)
+}
+
+impl T5AttentionOps for CubeBackend {
+    fn t5_decode_attention(
+        query: CubeTensor,
+        key: CubeTensor,
+        value: CubeTensor,
+        bias: CubeTensor,
+    ) -> CubeTensor {
+        let (query, key, value, bias) = (
+            readable(query),
+            readable(key),
+            readable(value),
+            readable(bias),
+        );
+        let [batch, heads, q_len, d] = dims(&query);
+        let output = empty(&query, [batch, heads, q_len, d]);
+        launch(
+            AttentionKernel::decode(),
+            (q_len, batch * heads),
+            &[&query, &key, &value, &bias],
+            &[&output],
+            params(&query, &key, &[&query, &key, &value, &bias]),
+        );
+        output
+    }
+
+    fn t5_attention_forward(
+        query: CubeTensor,
+        key: CubeTensor,
+        value: CubeTensor,
+        bias: CubeTensor,
+    ) -> (CubeTensor, CubeTensor) {
+        let (query, key, value, bias) = (
+            readable(query),
+            readable(key),
+            readable(value),
+            readable(bias),
+        );
+        let [batch, heads, q_len, d] = dims(&query);
+        let output = empty(&query, [batch, heads, q_len, d]);
+        let lse = empty(&query, [batch, heads, q_len, 1]);
+        launch(
+            AttentionKernel::training(Shader::Forward, d),
+            (blocks(q_len), batch * heads),
+            &[&query, &key, &value, &bias],
+            &[&output, &lse],
+            params(&query, &key, &[&query, &key, &value, &bias]),
+        );
+        (output, lse)
+    }
+
+    fn t5_attention_backward(
+        query: CubeTensor,
+        key: CubeTensor,
+        value: CubeTensor,
+        bias: CubeTensor,
+        grad_output: CubeTensor,
+        stats: CubeTensor,
+    ) -> (CubeTensor, CubeTensor, CubeTensor, CubeTensor) {
+        let (query, key, value, bias, grad_output) = (
+            readable(query),
+            readable(key),
+            readable(value),
+            readable(bias),
+            readable(grad_output),
+        );
+        let stats = into_contiguous(readable(stats));
+        let [batch, heads, q_len, d] = dims(&query);
+        let k_len = dims(&key)[2];
+
+        let d_query = empty(&query, [batch, heads, q_len, d]);
+        let d_scores = empty(&query, [batch, heads, q_len, k_len]);
+        launch(
+            AttentionKernel::training(Shader::BackwardDq, d),
+            (blocks(q_len), batch * heads),
+            &[&query, &key, &value, &bias, &grad_output, &stats],
+            &[&d_query, &d_scores],
+            params(&query, &key, &[&query, &key, &value, &bias, &grad_output]),
+        );
+
+        let d_key = empty(&key, [batch, heads, k_len, d]);
+        let d_value = empty(&value, [batch, heads, k_len, d]);
+        launch(
+            AttentionKernel::training(Shader::BackwardDkv, d),
+            (blocks(k_len), batch * heads),
+            &[&query, &key, &bias, &grad_output, &stats, &d_scores],
+            &[&d_key, &d_value],
+            params(&query, &key, &[&query, &key, &bias, &grad_output]),
+        );
+        (d_query, d_key, d_value, d_scores)
+    }
+}

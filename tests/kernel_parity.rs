@@ -1,0 +1,431 @@
+//! The WGSL attention kernels (`shaders/*.wgsl`, through `mixtune::kernels`) on a wgpu device
+//! (a real GPU, or lavapipe in CI) against the plain-Burn reference on flex, for several
+//! shapes: broadcast, padding and causal biases, lengths that are not multiples of the
+//! workgroup or tile sizes, batch > 1, strided key/value views, head sizes other than 64.
+//! Built only with `--features wgpu`; without a usable adapter each test prints why it skipped.
+//!
+//! Tolerance: `max |kernel - reference| <= 1e-4 · max(1, max |reference|)` per tensor (f32 on
+//! GPU and CPU sum in different orders).
+#![cfg(feature = "wgpu")]
+
+use std::time::Instant;
+
+use burn::tensor::{Device, Tensor, TensorData};
+use mixtune::device::{select, DeviceChoice};
+use mixtune::kernels::{attention, decode_attention, kernel_runs, reference_attention, Kernel};
+
+const TOLERANCE: f32 = 1e-4;
+
+fn gpu() -> Option<Device> {
+    match select(DeviceChoice::Gpu) {
+        Ok(selected) => {
+            println!("device: {}", selected.label);
+            Some(selected.device)
+        }
+        Err(reason) => {
+            println!("skipped: no wgpu device: {reason}");
+            None
+        }
+    }
+}
+
+/// Deterministic values in `[-scale, scale)`.
+fn random(shape: [usize; 4], seed: u64, scale: f32) -> TensorData {
+    let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let values: Vec<f32> = (0..shape.iter().product::<usize>())
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            ((state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale
+        })
+        .collect();
+    TensorData::new(values, shape)
+}
+
+fn host(tensor: Tensor<4>) -> Vec<f32> {
+    tensor.into_data().convert::<f32>().try_into_vec().unwrap()
+}
+
+fn assert_close(what: &str, got: Vec<f32>, expected: Vec<f32>) {
+    assert_eq!(got.len(), expected.len(), "{what}: length");
+    let peak = expected.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+    let diff = got
+        .iter()
+        .zip(&expected)
+        .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+    println!("{what}: max diff {diff:.2e} (peak {peak:.2e})");
+    assert!(
+        diff <= TOLERANCE * peak,
+        "{what}: kernel differs from reference by {diff} (peak {peak})"
+    );
+}
+
+/// `[batch, 1, 1, k_len]`: 0 on the first `lengths[b]` keys, `f32::MIN` after.
+fn padding_bias(lengths: &[usize], k_len: usize) -> TensorData {
+    let values: Vec<f32> = lengths
+        .iter()
+        .flat_map(|&len| (0..k_len).map(move |j| if j < len { 0.0 } else { f32::MIN }))
+        .collect();
+    TensorData::new(values, [lengths.len(), 1, 1, k_len])
+}
+
+/// `[1, 1, q_len, k_len]`: `f32::MIN` on keys after query `i + offset`.
+fn causal_bias(q_len: usize, k_len: usize, offset: usize) -> TensorData {
+    let values: Vec<f32> = (0..q_len)
+        .flat_map(|i| (0..k_len).map(move |j| if j <= i + offset { 0.0 } else { f32::MIN }))
+        .collect();
+    TensorData::new(values, [1, 1, q_len, k_len])
+}
+
+fn on(data: &TensorData, device: &Device) -> Tensor<4> {
+    Tensor::from_data(data.clone(), device)
+}
+
+/// One attention problem, as host data.
+struct Case {
+    name: &'static str,
+    query: TensorData,
+    key: TensorData,
+    value: TensorData,
+    /// Summed into one bias on the device, in order (broadcasting).
+    biases: Vec<TensorData>,
+}
+
+impl Case {
+    fn new(name: &'static str, [b, h, m, n, d]: [usize; 5], seed: u64) -> Self {
+        Self {
+            name,
+            query: random([b, h, m, d], seed, 1.0),
+            key: random([b, h, n, d], seed + 1, 1.0),
+            value: random([b, h, n, d], seed + 2, 1.0),
+            biases: vec![random([1, h, m, n], seed + 3, 2.0)],
+        }
+    }
+
+    fn with_bias(mut self, bias: TensorData) -> Self {
+        self.biases.push(bias);
+        self
+    }
+
+    fn bias(&self, device: &Device) -> Tensor<4> {
+        let mut biases = self.biases.iter().map(|b| on(b, device));
+        let first = biases.next().expect("a bias");
+        biases.fold(first, |sum, b| sum + b)
+    }
+
+    fn inputs(&self, device: &Device) -> [Tensor<4>; 4] {
+        [
+            on(&self.query, device),
+            on(&self.key, device),
+            on(&self.value, device),
+            self.bias(device),
+        ]
+    }
+}
+
+/// The training kernels run on every case with `d_kv` 64; 128 needs 48 KiB of workgroup
+/// memory (lavapipe offers less, then the reference runs).
+fn assert_kernel_runs(case: &Case, q: &Tensor<4>, k: &Tensor<4>, v: &Tensor<4>, bias: &Tensor<4>) {
+    let runs = kernel_runs(Kernel::Attention, q, k, v, bias);
+    println!(
+        "{}: {}",
+        case.name,
+        if runs { "kernel" } else { "reference" }
+    );
+    assert!(runs || q.dims()[3] != 64, "{}: kernel expected", case.name);
+}
+
+fn forward_cases() -> Vec<Case> {
+    vec![
+        Case::new("self, 37x37, position bias only", [2, 3, 37, 37, 64], 10),
+        Case::new("self, padding + causal", [3, 2, 45, 45, 64], 20)
+            .with_bias(padding_bias(&[45, 30, 1], 45))
+            .with_bias(causal_bias(45, 45, 0)),
+        Case::new(
+            "cross, 130 queries x 70 keys, padding",
+            [2, 2, 130, 70, 64],
+            30,
+        )
+        .with_bias(padding_bias(&[70, 33], 70)),
+        Case::new("d_kv 128, one key", [1, 2, 5, 1, 128], 40),
+        Case::new("d_kv 128, 70x45, padding", [2, 2, 70, 45, 128], 45)
+            .with_bias(padding_bias(&[45, 12], 45)),
+        Case::new("200x257", [2, 1, 200, 257, 64], 50),
+    ]
+}
+
+#[test]
+fn attention_forward_matches_reference() {
+    let Some(gpu) = gpu() else { return };
+    let cpu = Device::flex();
+    for case in forward_cases() {
+        let [q, k, v, bias] = case.inputs(&gpu);
+        assert_kernel_runs(&case, &q, &k, &v, &bias);
+        let start = Instant::now();
+        let got = host(attention(q, k, v, bias));
+        println!("{}: kernel {:.2?}", case.name, start.elapsed());
+        let [q, k, v, bias] = case.inputs(&cpu);
+        assert_close(case.name, got, host(reference_attention(q, k, v, bias)));
+    }
+}
+
+/// Head sizes the training kernels do not take (here 32) get the reference, on the GPU too.
+#[test]
+fn attention_with_other_head_sizes_takes_the_reference() {
+    let Some(gpu) = gpu() else { return };
+    let case = Case::new("d_kv 32", [2, 2, 9, 11, 32], 55);
+    let [q, k, v, bias] = case.inputs(&gpu);
+    assert!(!kernel_runs(Kernel::Attention, &q, &k, &v, &bias));
+    let got = host(attention(q, k, v, bias));
+    let [q, k, v, bias] = case.inputs(&Device::flex());
+    assert_close(case.name, got, host(reference_attention(q, k, v, bias)));
+}
+
+/// Loss `sum(attention(..) · weights)` and the gradients of query, key, value and each bias
+/// part, on `device` (autodiff), through `attend`.
+fn gradients(
+    case: &Case,
+    device: &Device,
+    attend: fn(Tensor<4>, Tensor<4>, Tensor<4>, Tensor<4>) -> Tensor<4>,
+) -> Vec<(String, Vec<f32>)> {
+    let leaf = |data: &TensorData| on(data, device).require_grad();
+    let [q, k, v] = [&case.query, &case.key, &case.value].map(leaf);
+    // The first bias part is trained (position bias); the rest are masks.
+    let position = leaf(&case.biases[0]);
+    let bias = case.biases[1..]
+        .iter()
+        .fold(position.clone(), |sum, b| sum + on(b, device));
+    let out = attend(q.clone(), k.clone(), v.clone(), bias);
+    let weights = on(&random(out.dims(), 99, 1.0), device);
+    let grads = (out * weights).sum().backward();
+    let grad = |name: &str, t: &Tensor<4>| {
+        let g = t
+            .grad(&grads)
+            .unwrap_or_else(|| panic!("{name} has a gradient"));
+        (name.to_string(), host(g))
+    };
+    vec![
+        grad("d_query", &q),
+        grad("d_key", &k),
+        grad("d_value", &v),
+        grad("d_position_bias", &position),
+    ]
+}
+
+#[test]
+fn attention_backward_matches_reference() {
+    let Some(gpu) = gpu() else { return };
+    let gpu = gpu.autodiff();
+    let cpu = Device::flex().autodiff();
+    let mut cases = forward_cases();
+    cases.push(
+        Case::new(
+            "batch-1 bias broadcast over batch 4",
+            [4, 2, 33, 33, 64],
+            60,
+        )
+        .with_bias(causal_bias(33, 33, 0)),
+    );
+    for case in cases {
+        let [q, k, v, bias] = case.inputs(&gpu);
+        assert_kernel_runs(&case, &q, &k, &v, &bias);
+        let start = Instant::now();
+        let got = gradients(&case, &gpu, attention);
+        println!("{}: kernel fwd+bwd {:.2?}", case.name, start.elapsed());
+        let expected = gradients(&case, &cpu, reference_attention);
+        for ((name, got), (_, expected)) in got.into_iter().zip(expected) {
+            assert_close(&format!("{}: {name}", case.name), got, expected);
+        }
+    }
+}
+
+#[test]
+fn decode_attention_matches_reference() {
+    let Some(gpu) = gpu() else { return };
+    let cpu = Device::flex();
+    // Decoder self-attention at step `len - 1` of a cache of `capacity` slots: position bias
+    // with the causal mask folded in (f32::MIN on slots not yet written, which hold zeros).
+    let self_attention = |name, [b, h, capacity, d]: [usize; 4], len: usize, seed| {
+        let mut case = Case::new(name, [b, h, 1, capacity, d], seed);
+        let mut key = random([b, h, capacity, d], seed + 1, 1.0)
+            .try_into_vec::<f32>()
+            .unwrap();
+        let mut value = random([b, h, capacity, d], seed + 2, 1.0)
+            .try_into_vec::<f32>()
+            .unwrap();
+        for (i, (k, v)) in key.iter_mut().zip(value.iter_mut()).enumerate() {
+            if (i / d) % capacity >= len {
+                (*k, *v) = (0.0, 0.0);
+            }
+        }
+        case.key = TensorData::new(key, [b, h, capacity, d]);
+        case.value = TensorData::new(value, [b, h, capacity, d]);
+        case.with_bias(causal_bias(1, capacity, len - 1))
+    };
+    let cases = vec![
+        self_attention("self, capacity 1", [1, 2, 1, 64], 1, 120),
+        self_attention("self, step 17 of 300", [3, 4, 300, 64], 17, 130),
+        self_attention("self, step 999 of 1000", [2, 2, 1000, 64], 999, 140),
+        self_attention("self, step 1500 of 2100", [1, 2, 2100, 64], 1500, 150),
+        // Cross-attention: the encoder keys of every source position, padding per row.
+        Case::new("cross, 77 source positions, padding", [3, 2, 1, 77, 64], 70)
+            .with_bias(padding_bias(&[77, 40, 5], 77)),
+        Case::new("two query rows, d_kv 32", [2, 2, 2, 129, 32], 80),
+        Case::new("d_kv 256", [1, 2, 1, 513, 256], 90),
+        Case::new("every key masked", [1, 1, 1, 20, 64], 100).with_bias(padding_bias(&[0], 20)),
+    ];
+    for case in cases {
+        let [q, k, v, bias] = case.inputs(&gpu);
+        assert!(
+            kernel_runs(Kernel::Decode, &q, &k, &v, &bias),
+            "{}",
+            case.name
+        );
+        let start = Instant::now();
+        let got = host(decode_attention(q, k, v, bias));
+        println!("{}: kernel {:.2?}", case.name, start.elapsed());
+        let [q, k, v, bias] = case.inputs(&cpu);
+        assert_close(case.name, got, host(reference_attention(q, k, v, bias)));
+    }
+}
+
+/// Keys and values as views: `[batch, capacity, heads, d]` caches read as
+/// `[batch, heads, len, d]` (swapped dims, then a slice), with the bias unsummed.
+#[test]
+fn decode_attention_reads_strided_cache_views() {
+    let Some(gpu) = gpu() else { return };
+    let cpu = Device::flex();
+    let [b, h, capacity, len, d] = [2, 3, 64, 40, 64];
+    let query = random([b, h, 1, d], 1, 1.0);
+    let key = random([b, capacity, h, d], 2, 1.0);
+    let value = random([b, capacity, h, d], 3, 1.0);
+    let position = random([1, h, 1, len], 4, 2.0);
+    let run = |device: &Device, decode: bool| {
+        let view = |data: &TensorData| on(data, device).swap_dims(1, 2).slice([0..b, 0..h, 0..len]);
+        let (q, k, v) = (on(&query, device), view(&key), view(&value));
+        let bias = on(&position, device);
+        if decode {
+            assert!(kernel_runs(Kernel::Decode, &q, &k, &v, &bias));
+            host(decode_attention(q, k, v, bias))
+        } else {
+            host(reference_attention(q, k, v, bias))
+        }
+    };
+    assert_close("strided cache", run(&gpu, true), run(&cpu, false));
+}
+
+/// Decoding inside an autodiff graph (e.g. a generation pass on the training device): the
+/// untracked case runs the decode kernel, the tracked one records the training kernels.
+#[test]
+fn decode_attention_on_autodiff_device_matches_reference() {
+    let Some(gpu) = gpu() else { return };
+    let gpu = gpu.autodiff();
+    let cpu = Device::flex().autodiff();
+    let case = Case::new("decode under autodiff", [2, 2, 1, 50, 64], 110)
+        .with_bias(padding_bias(&[50, 20], 50));
+    let [q, k, v, bias] = case.inputs(&gpu);
+    let got = host(decode_attention(q, k, v, bias));
+    let [q, k, v, bias] = case.inputs(&cpu);
+    assert_close(case.name, got, host(reference_attention(q, k, v, bias)));
+    let got = gradients(&case, &gpu, decode_attention);
+    let expected = gradients(&case, &cpu, reference_attention);
+    for ((name, got), (_, expected)) in got.into_iter().zip(expected) {
+        assert_close(&format!("{}: {name}", case.name), got, expected);
+    }
+}
+
+/// Mean time of one `step` over `iters` calls after warm-ups (autotune, shader compilation),
+/// keeping every output alive until the device has finished them.
+fn time_per_call<T>(device: &Device, iters: u32, mut step: impl FnMut() -> T) -> f64 {
+    for _ in 0..10 {
+        drop(step());
+        device.sync().expect("device sync");
+    }
+    let start = Instant::now();
+    let outputs: Vec<T> = (0..iters).map(|_| step()).collect();
+    device.sync().expect("device sync");
+    let seconds = start.elapsed().as_secs_f64() / f64::from(iters);
+    drop(outputs);
+    seconds * 1e6
+}
+
+/// Kernel against reference timings on one device (a report, not a check). Shapes follow
+/// Flan-T5-base work: generation with 200-token prompts (batch 1 and 32), training batch 8
+/// with 512 source / 128 target tokens, and the 32 × 512 upper bound.
+/// `cargo test --features wgpu --test kernel_parity kernel_timings -- --ignored --nocapture`
+/// (`MIXTUNE_BENCH_SMALL=1` for a quick run on a software adapter).
+#[test]
+#[ignore = "timing report; meant for a hardware GPU"]
+fn kernel_timings() {
+    let Some(gpu) = gpu() else { return };
+    let small = std::env::var("MIXTUNE_BENCH_SMALL").is_ok();
+    let iters = if small { 2 } else { 50 };
+    let scale = |n: usize| if small { n.div_ceil(8) } else { n };
+    let h = 12;
+
+    let decode = [
+        ("decode self b1 cap264", 1, 264, 232, false),
+        ("decode self b32 cap264", 32, 264, 232, false),
+        ("decode cross b32 src200", 32, 200, 200, true),
+        ("decode self b8 cap2048", 8, 2048, 2000, false),
+    ];
+    for (name, b, capacity, len, cross) in decode {
+        let (b, capacity, len) = (scale(b), scale(capacity), scale(len));
+        let mut case = Case::new(name, [b, h, 1, capacity, 64], 7);
+        case = if cross {
+            let lengths: Vec<usize> = (0..b).map(|i| capacity - i % capacity).collect();
+            case.with_bias(padding_bias(&lengths, capacity))
+        } else {
+            case.with_bias(causal_bias(1, capacity, len - 1))
+        };
+        let [q, k, v, bias] = case.inputs(&gpu);
+        let kernel = time_per_call(&gpu, iters * 4, || {
+            decode_attention(q.clone(), k.clone(), v.clone(), bias.clone())
+        });
+        let reference = time_per_call(&gpu, iters * 4, || {
+            reference_attention(q.clone(), k.clone(), v.clone(), bias.clone())
+        });
+        println!("{name}: kernel {kernel:.1} µs, reference {reference:.1} µs");
+    }
+
+    let training = [
+        ("train enc self b8 512x512", 8, 512, 512),
+        ("train cross b8 128x512", 8, 128, 512),
+        ("train dec self b8 128x128", 8, 128, 128),
+        ("train self b32 512x512", 32, 512, 512),
+    ];
+    for (name, b, m, n) in training {
+        let (b, m, n) = (scale(b), scale(m), scale(n));
+        let case = Case::new(name, [b, h, m, n, 64], 8).with_bias(padding_bias(
+            &(0..b).map(|i| n - i % n).collect::<Vec<_>>(),
+            n,
+        ));
+        let [q, k, v, bias] = case.inputs(&gpu);
+        let kernel = time_per_call(&gpu, iters, || {
+            attention(q.clone(), k.clone(), v.clone(), bias.clone())
+        });
+        let reference = time_per_call(&gpu, iters, || {
+            reference_attention(q.clone(), k.clone(), v.clone(), bias.clone())
+        });
+        println!("{name} forward: kernel {kernel:.1} µs, reference {reference:.1} µs");
+
+        let autodiff = gpu.clone().autodiff();
+        let backward = |attend: fn(Tensor<4>, Tensor<4>, Tensor<4>, Tensor<4>) -> Tensor<4>| {
+            let leaf = |data: &TensorData| on(data, &autodiff).require_grad();
+            let [q, k, v] = [&case.query, &case.key, &case.value].map(leaf);
+            let position = leaf(&case.biases[0]);
+            let mask = on(&case.biases[1], &autodiff);
+            let weights = on(&random([b, h, m, 64], 9, 1.0), &autodiff);
+            time_per_call(&autodiff, iters, || {
+                let bias = position.clone() + mask.clone();
+                let out = attend(q.clone(), k.clone(), v.clone(), bias);
+                let grads = (out * weights.clone()).sum().backward();
+                [&q, &k, &v, &position].map(|t| t.grad(&grads))
+            })
+        };
+        let kernel = backward(attention);
+        let reference = backward(reference_attention);
+        println!("{name} forward+backward: kernel {kernel:.1} µs, reference {reference:.1} µs");
+    }
+}
