@@ -3,11 +3,11 @@
 
 use burn::module::{Module, Param};
 use burn::nn::{Initializer, Linear};
-use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use super::config::T5Config;
 use super::layers::{linear, project, T5LayerNorm};
+use crate::kernels;
 
 /// Bucket of one relative position `memory_position - query_position`, as HF's
 /// `_relative_position_bucket`.
@@ -180,9 +180,15 @@ impl T5Attention {
     pub fn attend(&self, hidden: Tensor<3>, kv: &KvCache, bias: Tensor<4>) -> Tensor<3> {
         let [batch, q_len, _] = hidden.dims();
         let queries = self.split_heads(project(&self.q, hidden, self.lora_dropout));
-        let scores = queries.matmul(kv.keys.clone().swap_dims(2, 3)) + bias;
-        let weights = softmax(scores, 3);
-        let context = weights.matmul(kv.values.clone());
+        let (keys, values) = (kv.keys.clone(), kv.values.clone());
+        // On a wgpu device the WGSL kernels in `shaders/` (one dispatch per decode step's
+        // attention; fused forward and backward in training); elsewhere the same math in
+        // tensor ops (`kernels::reference_attention`).
+        let context = if q_len == 1 {
+            kernels::decode_attention(queries, keys, values, bias)
+        } else {
+            kernels::attention(queries, keys, values, bias)
+        };
         let context = context
             .swap_dims(1, 2)
             .reshape([batch, q_len, self.num_heads * self.d_kv]);
