@@ -33,8 +33,8 @@ step "clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 
 if [ "${MIXTUNE_SKIP_GPU:-0}" != "1" ]; then
-  step "GPU build (wgpu) and its parity test"
-  cargo test --features wgpu --test gpu_parity -- --nocapture
+  step "GPU build (wgpu) and its parity tests (the model, the WGSL kernels)"
+  cargo test --features wgpu --test gpu_parity --test kernel_parity -- --nocapture
 fi
 if [ "${MIXTUNE_SKIP_E2E:-0}" != "1" ]; then
   step "desktop app E2E (Xvfb + WebDriver)"

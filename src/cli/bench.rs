@@ -194,15 +194,6 @@ fn bench_generate(args: GenerateBench) -> Result<()> {
             );
         }
     }
-    if args.json {
-        println!(
-            "{}",
-            json!({"device": selected.label,
-                "reference_device": reference.as_ref().map(|r| r.device.clone()),
-                "results": rows})
-        );
-    } else if reference.is_none() {
-        println!("no reference: pass --reference hf.json from ../shared/bench/hf_same_work.py run on this card");
-    }
+    super::bench_reference::print_end(args.json, &selected.label, reference.as_ref(), rows);
     Ok(())
 }

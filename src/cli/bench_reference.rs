@@ -84,6 +84,25 @@ impl Reference {
     }
 }
 
+/// The end of a bench: with `--json` the one JSON object (device, reference device, rows);
+/// otherwise a hint when no reference was given.
+pub fn print_end(
+    json: bool,
+    device: &str,
+    reference: Option<&Reference>,
+    rows: Vec<serde_json::Value>,
+) {
+    if json {
+        let reference_device = reference.map(|r| r.device.clone());
+        println!(
+            "{}",
+            serde_json::json!({"device": device, "reference_device": reference_device, "results": rows})
+        );
+    } else if reference.is_none() {
+        println!("no reference: pass --reference hf.json from ../shared/bench/hf_same_work.py run on this card");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,11 +13,9 @@ use super::bench_reference::Reference;
 use mixtune::data::tokenizer::T5Tokenizer;
 use mixtune::data::LoadOptions;
 use mixtune::device::{self, profile, DeviceChoice};
-use mixtune::generate::pad_batch_to;
 use mixtune::mixture::template;
-use mixtune::model::t5::IGNORE_INDEX;
 use mixtune::model::{T5Config, T5ForConditionalGeneration};
-use mixtune::train::batch::length_bucket;
+use mixtune::train::batch::{length_bucket, padded_batch};
 use mixtune::train::{TrainBatch, TrainConfig, Trainer};
 
 #[derive(Args, Debug)]
@@ -163,23 +161,8 @@ pub fn bench_train(args: TrainBench) -> Result<()> {
             } else {
                 (args.source_len, args.target_len)
             };
-            let (input_ids, attention_mask) = pad_batch_to(&sources, 0, source_len, &device)?;
-            let labels = targets
-                .iter()
-                .map(|row| {
-                    let mut row: Vec<i64> = row.iter().map(|&id| id as i64).collect();
-                    row.resize(target_len, IGNORE_INDEX);
-                    row
-                })
-                .collect();
-            Ok(TrainBatch {
-                input_ids,
-                attention_mask,
-                labels,
-                tasks: vec!["bench".into(); args.batch],
-                source_tokens: sources.iter().map(Vec::len).sum(),
-                target_tokens: targets.iter().map(Vec::len).sum(),
-            })
+            let tasks = vec!["bench".to_string(); args.batch];
+            padded_batch(&sources, &targets, tasks, [source_len, target_len], &device)
         };
         let batches: Vec<mixtune::Result<TrainBatch>> =
             (0..=args.steps).map(|_| make_batch()).collect();
@@ -288,15 +271,6 @@ pub fn bench_train(args: TrainBench) -> Result<()> {
             "launches_per_step": counts.and_then(|c| c.launches),
             "host_syncs_per_step": counts.map(|c| c.host_reads)}));
     }
-    if args.json {
-        println!(
-            "{}",
-            json!({"device": selected.label,
-                "reference_device": reference.as_ref().map(|r| r.device.clone()),
-                "results": rows})
-        );
-    } else if reference.is_none() {
-        println!("no reference: pass --reference hf.json from ../shared/bench/hf_same_work.py run on this card");
-    }
+    super::bench_reference::print_end(args.json, &selected.label, reference.as_ref(), rows);
     Ok(())
 }

@@ -11,7 +11,7 @@ use safetensors::{Dtype, SafeTensors};
 
 use burn::nn::Linear;
 
-use super::attention::T5Attention;
+use super::attention::{T5Attention, T5LayerSelfAttention};
 use super::config::T5Config;
 use super::layers::{DenseReluDense, T5LayerFF};
 use super::t5::T5ForConditionalGeneration;
@@ -193,42 +193,19 @@ pub fn walk(model: &mut T5ForConditionalGeneration, visit: &mut Visit) -> Result
     visit("shared", Weight::Matrix(&mut model.shared))?;
     for (i, block) in model.encoder.blocks.iter_mut().enumerate() {
         let p = format!("encoder.block.{i}.layer");
-        let layer = &mut block.self_attention;
-        visit(
-            &format!("{p}.0.layer_norm"),
-            Weight::Vector(&mut layer.layer_norm.weight),
-        )?;
-        attention(
-            &format!("{p}.0.SelfAttention"),
-            &mut layer.self_attention,
-            visit,
-        )?;
+        self_attention_layer(&format!("{p}.0"), &mut block.self_attention, visit)?;
         feed_forward(&format!("{p}.1"), &mut block.ff, visit)?;
     }
     let norm = &mut model.encoder.final_layer_norm.weight;
     visit("encoder.final_layer_norm", Weight::Vector(norm))?;
     for (i, block) in model.decoder.blocks.iter_mut().enumerate() {
         let p = format!("decoder.block.{i}.layer");
-        let layer = &mut block.self_attention;
-        visit(
-            &format!("{p}.0.layer_norm"),
-            Weight::Vector(&mut layer.layer_norm.weight),
-        )?;
-        attention(
-            &format!("{p}.0.SelfAttention"),
-            &mut layer.self_attention,
-            visit,
-        )?;
+        self_attention_layer(&format!("{p}.0"), &mut block.self_attention, visit)?;
         let layer = &mut block.cross_attention;
-        visit(
-            &format!("{p}.1.layer_norm"),
-            Weight::Vector(&mut layer.layer_norm.weight),
-        )?;
-        attention(
-            &format!("{p}.1.EncDecAttention"),
-            &mut layer.enc_dec_attention,
-            visit,
-        )?;
+        let norm = &mut layer.layer_norm.weight;
+        visit(&format!("{p}.1.layer_norm"), Weight::Vector(norm))?;
+        let attention_prefix = format!("{p}.1.EncDecAttention");
+        attention(&attention_prefix, &mut layer.enc_dec_attention, visit)?;
         feed_forward(&format!("{p}.2"), &mut block.ff, visit)?;
     }
     let norm = &mut model.decoder.final_layer_norm.weight;
@@ -237,6 +214,21 @@ pub fn walk(model: &mut T5ForConditionalGeneration, visit: &mut Visit) -> Result
         visit("lm_head", Weight::TransposedMatrix(head))?;
     }
     Ok(())
+}
+
+/// `{prefix}.layer_norm` and `{prefix}.SelfAttention` (`layer.0` of either stack).
+fn self_attention_layer(
+    prefix: &str,
+    layer: &mut T5LayerSelfAttention,
+    visit: &mut Visit,
+) -> Result<()> {
+    let norm = &mut layer.layer_norm.weight;
+    visit(&format!("{prefix}.layer_norm"), Weight::Vector(norm))?;
+    attention(
+        &format!("{prefix}.SelfAttention"),
+        &mut layer.self_attention,
+        visit,
+    )
 }
 
 fn attention(prefix: &str, a: &mut T5Attention, visit: &mut Visit) -> Result<()> {

@@ -63,6 +63,35 @@ impl TrainBatch {
     }
 }
 
+/// A batch of token ids on `device`, padded to `[source_len, target_len]` (at least the
+/// longest of each): sources with [`PAD_ID`] and a 0/1 mask, targets with `-100`.
+pub fn padded_batch(
+    sources: &[Vec<u32>],
+    targets: &[Vec<u32>],
+    tasks: Vec<String>,
+    [source_len, target_len]: [usize; 2],
+    device: &Device,
+) -> Result<TrainBatch> {
+    let target_len = target_len.max(targets.iter().map(Vec::len).max().unwrap_or(0));
+    let (input_ids, attention_mask) = pad_batch_to(sources, PAD_ID, source_len, device)?;
+    let labels = targets
+        .iter()
+        .map(|ids| {
+            let mut row: Vec<i64> = ids.iter().map(|&id| id as i64).collect();
+            row.resize(target_len, IGNORE_INDEX);
+            row
+        })
+        .collect();
+    Ok(TrainBatch {
+        input_ids,
+        attention_mask,
+        labels,
+        tasks,
+        source_tokens: sources.iter().map(Vec::len).sum(),
+        target_tokens: targets.iter().map(Vec::len).sum(),
+    })
+}
+
 /// Tokenizes, truncates and pads rendered examples.
 #[derive(Debug, Clone)]
 pub struct Batcher {
@@ -147,23 +176,8 @@ impl Batcher {
             source_len = length_bucket(source_len, self.max_source_tokens);
             target_len = length_bucket(target_len, self.max_target_tokens);
         }
-        let (input_ids, attention_mask) = pad_batch_to(&sources, PAD_ID, source_len, device)?;
-        let labels = targets
-            .iter()
-            .map(|ids| {
-                let mut row: Vec<i64> = ids.iter().map(|&id| id as i64).collect();
-                row.resize(target_len, IGNORE_INDEX);
-                row
-            })
-            .collect();
-        Ok(TrainBatch {
-            input_ids,
-            attention_mask,
-            labels,
-            tasks: examples.iter().map(|e| e.task.clone()).collect(),
-            source_tokens: sources.iter().map(Vec::len).sum(),
-            target_tokens: targets.iter().map(Vec::len).sum(),
-        })
+        let tasks = examples.iter().map(|e| e.task.clone()).collect();
+        padded_batch(&sources, &targets, tasks, [source_len, target_len], device)
     }
 }
 
