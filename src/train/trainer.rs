@@ -69,6 +69,22 @@ pub fn global_grad_norm<M: Module>(model: &M, grads: &GradientsParams) -> f64 {
     (squared_grad_norm(model, grads).into_scalar::<f32>() as f64).sqrt()
 }
 
+/// Whether a backend failure reads as device memory running out (CubeCL reports "can't
+/// allocate buffer of size", wgpu "out of memory"; a buffer past the 2 GiB binding limit
+/// is "too big").
+fn is_out_of_memory(message: &str) -> bool {
+    let message = message.to_lowercase();
+    [
+        "allocate",
+        "out of memory",
+        "outofmemory",
+        "too big",
+        "buffertoobig",
+    ]
+    .iter()
+    .any(|needle| message.contains(needle))
+}
+
 /// The optimizer the config asks for, with its settings.
 pub fn build_optimizer(config: &TrainConfig) -> ModuleOptimizer {
     match config.optimizer {
@@ -251,6 +267,12 @@ impl Trainer {
         }));
         let failure = |message: String| {
             device.memory_cleanup();
+            if !is_out_of_memory(&message) {
+                return MixtuneError::Backend(format!(
+                    "training step {}: {message}",
+                    self.step + 1
+                ));
+            }
             MixtuneError::OutOfMemory {
                 during: format!(
                     "in training step {} (batch {rows} × source {source_len} / target {target_len} tokens{})",
@@ -297,5 +319,20 @@ impl Trainer {
             elapsed_s: 0.0,
             eta_s: None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_out_of_memory;
+
+    #[test]
+    fn allocation_failures_read_as_out_of_memory() {
+        assert!(is_out_of_memory(
+            "can't allocate buffer of size: 3160000000"
+        ));
+        assert!(is_out_of_memory("Out of memory"));
+        assert!(is_out_of_memory("IoError::BufferTooBig"));
+        assert!(!is_out_of_memory("shape mismatch: [2, 3] vs [3, 2]"));
     }
 }
