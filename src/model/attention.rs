@@ -44,6 +44,12 @@ pub fn relative_position_bucket(
     bucket + large.min(num_buckets - 1)
 }
 
+/// Largest `q_len × k_len` that takes the WGSL training kernels. Measured on an H200 (h 12,
+/// d 64, forward + backward): the kernels beat the tensor ops on the decoder's shapes (128²:
+/// 0.3 vs 0.5–0.7 ms; cross 128×512 at batch 8: 1.1 vs 1.1–3.1 ms) but not on 512² encoder
+/// self-attention (batch 8 inconclusive, batch 32: 13.6 vs 7.1 ms), which keeps the tensor ops.
+pub const KERNEL_MAX_TRAINING_SCORES: usize = 128 * 512;
+
 /// Keys and values of one attention layer, `[batch, heads, kv_len, d_kv]` each.
 #[derive(Clone, Debug)]
 pub struct KvCache {
@@ -181,13 +187,16 @@ impl T5Attention {
         let [batch, q_len, _] = hidden.dims();
         let queries = self.split_heads(project(&self.q, hidden, self.lora_dropout));
         let (keys, values) = (kv.keys.clone(), kv.values.clone());
-        // On a wgpu device the WGSL kernels in `shaders/` (one dispatch per decode step's
-        // attention; fused forward and backward in training); elsewhere the same math in
-        // tensor ops (`kernels::reference_attention`).
+        // On a wgpu device the WGSL kernels in `shaders/`: one dispatch per decode step's
+        // attention, and the fused forward and backward for the decoder's shorter training
+        // shapes; elsewhere (and for long encoder inputs) the same math in tensor ops.
+        let k_len = keys.dims()[2];
         let context = if q_len == 1 {
             kernels::decode_attention(queries, keys, values, bias)
-        } else {
+        } else if q_len * k_len <= KERNEL_MAX_TRAINING_SCORES {
             kernels::attention(queries, keys, values, bias)
+        } else {
+            kernels::reference_attention(queries, keys, values, bias)
         };
         let context = context
             .swap_dims(1, 2)
