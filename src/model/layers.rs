@@ -45,13 +45,6 @@ pub fn project(linear: &Linear, x: Tensor<3>, lora_dropout: f64) -> Tensor<3> {
             return out.reshape([batch, len, d_output]);
         }
     }
-    if x.device() == Device::flex() {
-        // Decode-sized products on every core (see `cpu.rs`).
-        let [batch, len, d_input] = x.dims();
-        let out = super::cpu::matmul(x.reshape([batch * len, d_input]), linear.weight.val());
-        let d_output = out.dims()[1];
-        return out.reshape([batch, len, d_output]);
-    }
     linear.forward(x)
 }
 

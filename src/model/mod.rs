@@ -2,7 +2,6 @@
 
 pub mod attention;
 pub mod config;
-pub mod cpu;
 pub mod defaults;
 pub mod export;
 pub mod layers;

@@ -368,7 +368,7 @@ impl T5ForConditionalGeneration {
             Some(head) => head.val(),
             None => self.shared.val().transpose(),
         };
-        super::cpu::matmul(hidden, head)
+        hidden.matmul(head)
     }
 
     /// Full teacher-forced forward pass: logits `[batch, tgt_len, vocab]`.
