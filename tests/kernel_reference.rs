@@ -30,7 +30,7 @@ fn padding_bias(lengths: &[usize], k_len: usize, device: &Device) -> Tensor<4> {
 fn reference_matches_model_attention() {
     let device = Device::flex();
     let config = T5Config::flan_t5_small();
-    let layer = T5Attention::random(&config, true, &device);
+    let layer = T5Attention::new(&config, true, &device);
     let [batch, q_len, k_len] = [2, 5, 7];
     let (heads, d_kv) = (config.num_heads, config.d_kv);
     let normal = Distribution::Normal(0.0, 1.0);
