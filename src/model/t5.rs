@@ -453,7 +453,7 @@ impl T5ForConditionalGeneration {
             let logsumexp = (logits.clone() - max.clone()).exp().sum_dim(1).log() + max;
             let picked = logits.gather(1, targets.clone().slice([start..end, 0..1]));
             let nll =
-                (logsumexp - picked).reshape([end - start]) * weights.clone().slice([start..end]);
+                (logsumexp - picked).reshape([end - start]) * weights.clone().slice(start..end);
             let sum = nll.sum();
             total = Some(match total {
                 Some(total) => total + sum,

@@ -285,7 +285,7 @@ impl<'a> Run<'a> {
                 }
                 let (model, optimizer) =
                     checkpoint::load_weights(dir, model, build_optimizer(config), config.method)?;
-                sampler = Sampler::restore(mixture.plan(), saved.sampler.clone()).map_err(|e| {
+                sampler = Sampler::restore(mixture.plan(), saved.sampler).map_err(|e| {
                     MixtuneError::Config {
                         path: dir.clone(),
                         message: e.to_string(),
@@ -373,13 +373,13 @@ impl<'a> Run<'a> {
     /// Whether a validation pass is due after this step.
     fn eval_due(&self) -> bool {
         let every = self.config.eval_every;
-        self.validator.is_some() && every > 0 && self.trainer.step % every == 0
+        self.validator.is_some() && every > 0 && self.trainer.step.is_multiple_of(every)
     }
 
     /// Whether a regular checkpoint is due after this step.
     fn save_due(&self) -> bool {
         let every = self.config.save_every;
-        every > 0 && self.trainer.step % every == 0
+        every > 0 && self.trainer.step.is_multiple_of(every)
     }
 
     /// Whether early stopping's patience has run out.

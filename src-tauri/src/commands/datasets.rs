@@ -58,7 +58,7 @@ pub async fn inspect_dataset(
     blocking(move || {
         let path = absolute(&path);
         let options = options.unwrap_or_default().load_options()?;
-        let measure = LengthMeasure::new(None).map_err(MixtuneError::from)?;
+        let measure = LengthMeasure::new(None)?;
         // Engine errors name the file (and line) already.
         let report = inspect(
             &path,

@@ -91,7 +91,7 @@ pub async fn preview_mix(mix: Value) -> CmdResult<MixturePreview> {
         let dir = tempfile::tempdir().context("creating a temporary folder")?;
         let path = write_mix(mix, dir.path())?;
         let mixture = Mixture::load(&path).map_err(MixtuneError::from)?;
-        let measure = LengthMeasure::new(None).map_err(MixtuneError::from)?;
+        let measure = LengthMeasure::new(None)?;
         let preview = preview(&mixture, &*measure.count, measure.unit, PREVIEW_SAMPLES)
             .map_err(MixtuneError::from)?;
         Ok(preview)
