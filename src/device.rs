@@ -66,11 +66,17 @@ pub fn gpu_adapters() -> Vec<String> {
 /// Resolves a [`DeviceChoice`] to a device. `auto` takes a hardware GPU only (a software
 /// rasterizer such as lavapipe is slower than the CPU backend); `gpu` takes any wgpu adapter.
 pub fn select(choice: DeviceChoice) -> Result<SelectedDevice> {
-    match choice {
-        DeviceChoice::Cpu => Ok(cpu()),
-        DeviceChoice::Gpu => gpu_device(true),
-        DeviceChoice::Auto => Ok(gpu_device(false).unwrap_or_else(|_| cpu())),
+    let selected = match choice {
+        DeviceChoice::Cpu => cpu(),
+        DeviceChoice::Gpu => gpu_device(true)?,
+        DeviceChoice::Auto => gpu_device(false).unwrap_or_else(|_| cpu()),
+    };
+    if !selected.is_gpu && std::env::var_os("BURN_DEVICE").is_none() {
+        // Burn puts some tensors on its default device first (a checkpoint's optimizer
+        // state), which in a GPU build would start the GPU stack for a CPU run.
+        std::env::set_var("BURN_DEVICE", "flex");
     }
+    Ok(selected)
 }
 
 #[cfg(feature = "wgpu")]

@@ -12,11 +12,12 @@ use crate::mixture::MixtureError;
 /// Any failure of the Mixtune engine.
 #[derive(Debug, thiserror::Error)]
 pub enum MixtuneError {
-    #[error("{path}: {source}")]
+    /// The message already carries the cause, so it is not also chained as a `source`
+    /// (which printed it twice: "Permission denied: Permission denied").
+    #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{path}: invalid config: {message}")]
     Config { path: PathBuf, message: String },
@@ -61,6 +62,9 @@ pub enum MixtuneError {
         message: String,
         advice: String,
     },
+    /// Another live process runs in this run folder.
+    #[error("{dir}: a run is in progress there (process {pid}); wait for it to end or cancel it, or choose another output_dir")]
+    RunLocked { dir: PathBuf, pid: u32 },
     #[error("device: {0}")]
     Device(String),
     #[error("invalid input: {0}")]
@@ -88,6 +92,8 @@ pub enum ErrorKind {
     Network,
     /// The device is missing, unusable or busy.
     Device,
+    /// The same work is already running (a run folder in use).
+    Busy,
     /// The work does not fit in device memory: lower the batch size or lengths.
     OutOfMemory,
     /// Reading or writing a file failed (permissions, disk full).
@@ -101,14 +107,14 @@ impl MixtuneError {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Self::Io {
             path: path.into(),
-            source,
+            error: source,
         }
     }
 
     /// The kind of failure, for callers that act on it.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+            Self::Io { error, .. } if error.kind() == std::io::ErrorKind::NotFound => {
                 ErrorKind::NotFound
             }
             Self::Io { .. } => ErrorKind::Io,
@@ -116,19 +122,19 @@ impl MixtuneError {
             Self::Hub { .. } => ErrorKind::Network,
             Self::OutOfMemory { .. } => ErrorKind::OutOfMemory,
             Self::Device(_) => ErrorKind::Device,
+            Self::RunLocked { .. } => ErrorKind::Busy,
             Self::Backend(_) | Self::Json(_) => ErrorKind::Internal,
             Self::Mixture(inner) => match inner.as_ref() {
                 MixtureError::Engine(engine) => engine.kind(),
-                MixtureError::Io { source, .. }
-                | MixtureError::Data(DataError::Io { source, .. })
-                    if source.kind() == std::io::ErrorKind::NotFound =>
+                MixtureError::Io { error, .. } | MixtureError::Data(DataError::Io { error, .. })
+                    if error.kind() == std::io::ErrorKind::NotFound =>
                 {
                     ErrorKind::NotFound
                 }
                 _ => ErrorKind::Input,
             },
-            Self::Data(DataError::Io { source, .. })
-                if source.kind() == std::io::ErrorKind::NotFound =>
+            Self::Data(DataError::Io { error, .. })
+                if error.kind() == std::io::ErrorKind::NotFound =>
             {
                 ErrorKind::NotFound
             }

@@ -6,6 +6,7 @@ use burn::tensor::Tensor;
 use serde::Serialize;
 
 use crate::data::chat::{normalize_text, SpeakerStyle};
+use crate::data::tokenizer::truncate;
 use crate::error::{MixtuneError, Result};
 use crate::generate::{generate, generate_streaming, pad_batch, Decoding, GenerationConfig};
 use crate::mixture::template;
@@ -20,6 +21,16 @@ pub struct Generated {
     pub text: String,
     /// Generated ids, the decoder start token first (as HF's `generate`).
     pub token_ids: Vec<u32>,
+    /// Tokens of the prompt the model read (at most `max_source_tokens`).
+    pub source_tokens: usize,
+    /// Tokens cut from the end of a prompt longer than `max_source_tokens` (0: none).
+    pub cut_tokens: usize,
+}
+
+/// A prompt's ids cut to `max` tokens (keeping `</s>`), and how many were cut.
+pub fn cut_prompt(ids: Vec<u32>, max: usize) -> (Vec<u32>, usize) {
+    let cut = ids.len().saturating_sub(max);
+    (truncate(ids, max), cut)
 }
 
 /// How `pretrained` decodes with `config`.
@@ -40,14 +51,23 @@ pub fn generate_text(
     if prompts.iter().any(|p| p.trim().is_empty()) {
         return Err(MixtuneError::Input("a prompt is empty".into()));
     }
-    let ids = pretrained.tokenizer.encode_batch(prompts)?;
+    config.validate()?;
+    let (ids, cut): (Vec<Vec<u32>>, Vec<usize>) = pretrained
+        .tokenizer
+        .encode_batch(prompts)?
+        .into_iter()
+        .map(|ids| cut_prompt(ids, config.max_source_tokens))
+        .unzip();
     let outputs = generate(&pretrained.model, &ids, decoding(pretrained, config))?;
     outputs
         .into_iter()
-        .map(|token_ids| {
+        .zip(ids.iter().zip(cut))
+        .map(|(token_ids, (source, cut_tokens))| {
             Ok(Generated {
                 text: pretrained.tokenizer.decode(&token_ids)?,
                 token_ids,
+                source_tokens: source.len(),
+                cut_tokens,
             })
         })
         .collect()
@@ -65,7 +85,9 @@ pub fn stream_text(
     if prompt.trim().is_empty() {
         return Err(MixtuneError::Input("a prompt is empty".into()));
     }
-    let ids = pretrained.tokenizer.encode(prompt)?;
+    config.validate()?;
+    let (ids, cut_tokens) = cut_prompt(pretrained.tokenizer.encode(prompt)?, config.max_source_tokens);
+    let source_tokens = ids.len();
     let tokenizer = &pretrained.tokenizer;
     let mut so_far = vec![pretrained.defaults.decoder_start_token_id];
     let mut shown = String::new();
@@ -99,6 +121,8 @@ pub fn stream_text(
     Ok(Generated {
         text: tokenizer.decode(&token_ids)?,
         token_ids,
+        source_tokens,
+        cut_tokens,
     })
 }
 

@@ -281,3 +281,27 @@ fn bad_message_list_is_named_with_field() {
         "{message}"
     );
 }
+
+#[test]
+fn a_non_text_value_in_a_text_field_is_named_with_its_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "typed.jsonl",
+        format!("{GOOD}\n{{\"dialogue\": \"A: hi\", \"summary\": [104, 105]}}\n").as_bytes(),
+    );
+    let message = default_error(&path);
+    assert!(message.contains("line 2"), "{message}");
+    assert!(
+        message.contains("column `summary`") && message.contains("lists or binary data"),
+        "{message}"
+    );
+    // Numbers read as their text, as before.
+    let path = write(
+        dir.path(),
+        "numbers.jsonl",
+        b"{\"dialogue\": \"A: hi\", \"summary\": 42}\n",
+    );
+    let dataset = data::load(&path, &LoadOptions::default()).unwrap();
+    assert_eq!(dataset.records[0].fields["summary"], "42");
+}

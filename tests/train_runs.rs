@@ -278,3 +278,119 @@ fn early_stopping_ends_the_run_and_keeps_the_best_checkpoint() {
     let runs = list_runs(dir.path()).unwrap();
     assert_eq!(runs[0].status, RunStatus::Finished);
 }
+
+#[test]
+fn a_second_run_on_a_live_folder_is_refused_naming_the_process() {
+    let dir = tempfile::tempdir().unwrap();
+    write_run(dir.path(), 20, 0, "max_steps = 50\nsave_every = 100\n");
+    let _guard = RUN.lock().unwrap_or_else(|e| e.into_inner());
+    let control = RunControl::new();
+    let config_file = dir.path().join("run.toml");
+    let config = TrainConfig::from_file(&config_file).unwrap();
+    let paths = RunPaths::resolve(&config_file, &config);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let first = control.clone();
+    let handle = spawn(config, paths, Device::flex(), control.clone(), move |e| {
+        if matches!(e, RunEvent::Step(m) if m.step == 1) {
+            first.pause();
+        }
+        let _ = tx.send(e.clone());
+    });
+    // Wait until the first run holds the folder (it paused after step 1).
+    for event in rx.iter() {
+        if matches!(event, RunEvent::Paused { .. }) {
+            break;
+        }
+    }
+    for resume in [false, true] {
+        let options = RunOptions {
+            show_progress: false,
+            resume,
+        };
+        let error = run_from_file(&config_file, &Device::flex(), &options, &RunControl::new(), &mut |_| {})
+            .unwrap_err();
+        assert_eq!(error.kind(), mixtune::error::ErrorKind::Busy);
+        let message = error.to_string();
+        assert!(
+            message.contains(&std::process::id().to_string()) && message.contains("in progress"),
+            "{message}"
+        );
+    }
+    control.cancel();
+    handle.join().unwrap().unwrap();
+    // The lock went with the run: the folder can be resumed now.
+    assert!(!dir.path().join("out").join(mixtune::train::lock::LOCK_FILE).exists());
+}
+
+#[test]
+fn resume_skips_a_damaged_checkpoint_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    write_run(
+        dir.path(),
+        30,
+        0,
+        "max_steps = 8\nsave_every = 2\nkeep_last = 5\n",
+    );
+    let control = RunControl::new();
+    let stop = control.clone();
+    common::runs::run(dir.path(), false, &control, &mut |e| {
+        if matches!(e, RunEvent::Step(m) if m.step == 6) {
+            stop.cancel();
+        }
+    })
+    .unwrap();
+    let checkpoints = dir.path().join("out/checkpoints");
+    let step = |n: usize| checkpoints.join(format!("step-{n:07}"));
+    for n in [2, 4, 6] {
+        mixtune::train::checkpoint::verify(&step(n)).unwrap();
+    }
+    // A truncated file and a missing file are named (checked on copies).
+    let copies = tempfile::tempdir().unwrap();
+    for (name, file, damage) in [("truncated", "optimizer.bpk", true), ("missing", "state.json", false)] {
+        let copy = copies.path().join(name);
+        std::fs::create_dir(&copy).unwrap();
+        for entry in std::fs::read_dir(step(4)).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), copy.join(entry.file_name())).unwrap();
+        }
+        let path = copy.join(file);
+        if damage {
+            let bytes = std::fs::read(&path).unwrap();
+            std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+        } else {
+            std::fs::remove_file(&path).unwrap();
+        }
+        let problem = mixtune::train::checkpoint::verify(&copy).unwrap_err();
+        assert!(problem.contains(file), "{problem}");
+    }
+    // Garbled bytes inside the newest checkpoint's weights: resume falls back to step 4.
+    let weights = step(6).join("model.bpk");
+    let mut bytes = std::fs::read(&weights).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&weights, &bytes).unwrap();
+    let mut events = Vec::new();
+    let summary = run(dir.path(), true, &RunControl::new(), &mut events).unwrap();
+    assert_eq!(summary.steps, 8);
+    let Some(RunEvent::Started { start_step, notes, .. }) = events.first() else {
+        panic!("{:?}", events.first());
+    };
+    assert_eq!(*start_step, 4);
+    let notes = notes.join("\n");
+    assert!(
+        notes.contains("step-0000006") && notes.contains("model.bpk") && notes.contains("step 4"),
+        "{notes}"
+    );
+}
+
+#[test]
+fn resuming_a_finished_run_is_refused_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    write_run(dir.path(), 20, 0, "max_steps = 2\n");
+    run(dir.path(), false, &RunControl::new(), &mut Vec::new()).unwrap();
+    let log = dir.path().join("out/metrics.jsonl");
+    let before = std::fs::read(&log).unwrap();
+    let error = run(dir.path(), true, &RunControl::new(), &mut Vec::new()).unwrap_err();
+    assert!(error.to_string().contains("finished at step 2"), "{error}");
+    assert_eq!(std::fs::read(&log).unwrap(), before);
+}

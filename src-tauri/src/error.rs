@@ -43,6 +43,7 @@ impl From<EngineKind> for ErrorKind {
             EngineKind::NotFound => Self::NotFound,
             EngineKind::Network => Self::Network,
             EngineKind::Device => Self::Device,
+            EngineKind::Busy => Self::Busy,
             EngineKind::OutOfMemory => Self::OutOfMemory,
             EngineKind::Io => Self::Io,
             EngineKind::Internal => Self::Internal,

@@ -30,6 +30,9 @@ pub struct EvalArgs {
     limit: Option<usize>,
     #[arg(long, default_value_t = 128)]
     max_new_tokens: usize,
+    /// Cut longer inputs to this many tokens (Flan-T5 reads 512); the table says how many.
+    #[arg(long, default_value_t = mixtune::generate::DEFAULT_MAX_SOURCE_TOKENS)]
+    max_source_tokens: usize,
     #[arg(long, default_value_t = 1)]
     num_beams: usize,
     #[arg(long, default_value_t = 8)]
@@ -68,6 +71,7 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
         template: args.template,
         limit: args.limit,
         max_new_tokens: args.max_new_tokens,
+        max_source_tokens: args.max_source_tokens,
         num_beams: args.num_beams,
         batch_size: args.batch_size,
         stem: !args.no_stem,
@@ -103,6 +107,12 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", table(&report));
+        if report.cut_inputs > 0 {
+            println!(
+                "note: {} of {} inputs were cut to {} tokens (--max-source-tokens)",
+                report.cut_inputs, report.examples, report.max_source_tokens
+            );
+        }
         if let Some(path) = &args.output {
             println!("predictions written to {}", path.display());
         }

@@ -40,6 +40,9 @@ impl ModelArgs {
 /// Decoding flags shared by `generate` and `summarize`.
 #[derive(Args, Debug)]
 pub struct DecodeArgs {
+    /// Cut longer inputs to this many tokens (Flan-T5 reads 512); the cut is reported.
+    #[arg(long, default_value_t = mixtune::generate::DEFAULT_MAX_SOURCE_TOKENS)]
+    max_source_tokens: usize,
     /// Maximum number of generated tokens.
     #[arg(long, default_value_t = 128)]
     max_new_tokens: usize,
@@ -50,7 +53,7 @@ pub struct DecodeArgs {
     #[arg(long, default_value_t = 1)]
     beams: usize,
     /// Beam search length penalty (exponent of the length in the score's divisor).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
     length_penalty: f32,
     /// Beam search stopping: true, false or never (as HF's `early_stopping`).
     #[arg(long, default_value = "false")]
@@ -61,13 +64,13 @@ pub struct DecodeArgs {
     /// Sample instead of taking the most likely token.
     #[arg(long)]
     sample: bool,
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
     temperature: f32,
     /// Sample among the k most likely tokens (0: all).
     #[arg(long, default_value_t = 0)]
     top_k: usize,
     /// Sample from the smallest set of tokens whose probability reaches p.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
     top_p: f32,
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -82,6 +85,7 @@ impl DecodeArgs {
             other => bail!("--early-stopping `{other}`: expected true, false or never"),
         };
         let config = GenerationConfig {
+            max_source_tokens: self.max_source_tokens,
             max_new_tokens: self.max_new_tokens,
             min_new_tokens: self.min_new_tokens,
             num_beams: self.beams,
@@ -168,11 +172,18 @@ fn print_generated(json: bool, generated: &mixtune::inference::Generated) -> Res
     if json {
         println!(
             "{}",
-            serde_json::to_string(
-                &json!({"text": generated.text, "token_ids": generated.token_ids})
-            )?
+            serde_json::to_string(&json!({"text": generated.text,
+                "token_ids": generated.token_ids,
+                "source_tokens": generated.source_tokens,
+                "cut_tokens": generated.cut_tokens}))?
         );
     } else {
+        if generated.cut_tokens > 0 {
+            eprintln!(
+                "note: the input was cut to its first {} tokens ({} tokens past --max-source-tokens were not read)",
+                generated.source_tokens, generated.cut_tokens
+            );
+        }
         println!("{}", generated.text);
     }
     Ok(())

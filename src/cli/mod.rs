@@ -51,8 +51,42 @@ enum Command {
     Bench(bench::BenchCommand),
 }
 
-/// Runs the CLI.
+/// Runs the CLI. Standard output failing is an ordinary outcome: a closed pipe
+/// (`mixtune data inspect f | head`) ends quietly with exit 0, like other Unix tools; any other
+/// failure (a full disk) is one error line and exit 1. Rust's `println!` panics on both, so
+/// those two panics are caught here and nothing else is.
 pub fn main() -> std::process::ExitCode {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if stdout_failure(info.payload()).is_none() {
+            default_hook(info);
+        }
+    }));
+    match std::panic::catch_unwind(run) {
+        Ok(code) => code,
+        Err(payload) => match stdout_failure(payload.as_ref()) {
+            Some(cause) if cause.contains("Broken pipe") => std::process::ExitCode::SUCCESS,
+            Some(cause) => {
+                eprintln!("error: writing to standard output: {cause}");
+                std::process::ExitCode::FAILURE
+            }
+            None => std::panic::resume_unwind(payload),
+        },
+    }
+}
+
+/// The cause, when a panic is `println!` failing to write standard output.
+fn stdout_failure(payload: &(dyn std::any::Any + Send)) -> Option<String> {
+    let message = payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())?;
+    message
+        .strip_prefix("failed printing to stdout: ")
+        .map(str::to_string)
+}
+
+fn run() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Generate(args) => infer::generate(args),

@@ -57,8 +57,12 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
                 start_step,
                 trainable_parameters,
                 total_parameters,
+                notes,
                 ..
             } => {
+                for note in notes {
+                    bar.println(format!("note: {note}"));
+                }
                 bar.set_length(*total_steps as u64);
                 bar.set_position(*start_step as u64);
                 bar.println(format!(

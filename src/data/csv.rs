@@ -257,6 +257,13 @@ mod tests {
     }
 
     #[test]
+    fn every_row_names_the_line_it_starts_on() {
+        let rows = rows("a,b\n1,2\n3,4\n\n5,6\n", b',').unwrap();
+        let lines: Vec<Option<usize>> = rows.iter().map(|r| r.line).collect();
+        assert_eq!(lines, vec![Some(2), Some(3), Some(5)]);
+    }
+
+    #[test]
     fn reads_tsv() {
         let rows = rows("a\tb\nx, y\tz\n", b'\t').unwrap();
         assert_eq!(rows[0].fields["a"], "x, y");

@@ -28,11 +28,10 @@ impl fmt::Display for Location {
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     /// The file could not be opened or read.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The file holds no data (zero bytes, only whitespace, or no rows).
     #[error("{path}: empty file: no rows to read")]
@@ -110,6 +109,15 @@ pub enum DataError {
         column: String,
         available: String,
     },
+    /// A column mapped to a text field holds something else.
+    #[error("{path}: {location}: column `{column}` (mapped to `{field}`) holds {found}, not text")]
+    ColumnType {
+        path: PathBuf,
+        location: Location,
+        column: String,
+        field: String,
+        found: String,
+    },
     /// No known schema matches and no column mapping was given.
     #[error("{path}: unrecognised columns ({columns}); give a column mapping, e.g. dialogue=COLUMN summary=COLUMN")]
     UnknownSchema { path: PathBuf, columns: String },
@@ -143,7 +151,7 @@ impl DataError {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Self::Io {
             path: path.into(),
-            source,
+            error: source,
         }
     }
 }

@@ -92,7 +92,8 @@ impl Iterator for ParquetRows {
     }
 }
 
-/// Converts one Parquet value to JSON; byte arrays that are UTF-8 become strings.
+/// Converts one Parquet value to JSON; byte arrays that are UTF-8 become strings, others a
+/// list of byte values (which a text field refuses, naming the column).
 fn field_to_json(field: &Field) -> Value {
     match field {
         Field::Null => Value::Null,
@@ -111,7 +112,7 @@ fn field_to_json(field: &Field) -> Value {
         Field::Str(value) => Value::String(value.clone()),
         Field::Bytes(bytes) => match std::str::from_utf8(bytes.data()) {
             Ok(text) => Value::String(text.to_string()),
-            Err(_) => Value::String(format!("<{} bytes>", bytes.len())),
+            Err(_) => Value::Array(bytes.data().iter().map(|&b| Value::from(b)).collect()),
         },
         Field::Group(row) => Value::Object(
             row.get_column_iter()

@@ -264,6 +264,21 @@ impl RecordMapper {
                     message,
                 })?
             } else {
+                let found = match value {
+                    Value::Bool(_) => Some("true/false values"),
+                    Value::Array(_) => Some("lists or binary data"),
+                    Value::Object(_) => Some("objects"),
+                    Value::String(_) | Value::Number(_) | Value::Null => None,
+                };
+                if let Some(found) = found {
+                    return Err(DataError::ColumnType {
+                        path: self.path.clone(),
+                        location,
+                        column: column.clone(),
+                        field: field.clone(),
+                        found: found.into(),
+                    });
+                }
                 value_text(value)
             };
             fields.insert(field.clone(), text);

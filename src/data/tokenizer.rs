@@ -87,3 +87,22 @@ impl T5Tokenizer {
         &self.path
     }
 }
+/// T5's padding id.
+pub const PAD_ID: u32 = 0;
+/// T5's `</s>` id.
+pub const EOS_ID: u32 = 1;
+
+/// Truncates `ids` (ending with `</s>`) to `max` tokens keeping the final `</s>`, as HF's
+/// `truncation=True, max_length=max`: the text ids are cut to `max - 1`, then `</s>` follows.
+pub fn truncate(mut ids: Vec<u32>, max: usize) -> Vec<u32> {
+    if ids.len() <= max {
+        return ids;
+    }
+    if ids.last() == Some(&EOS_ID) {
+        ids.pop();
+    }
+    ids.truncate(max.saturating_sub(1));
+    ids.push(EOS_ID);
+    ids
+}
+

@@ -13,6 +13,7 @@ use crate::data::{self, LoadOptions, Split};
 use crate::error::{MixtuneError, Result};
 use crate::fsutil::write_atomic;
 use crate::generate::{generate, Decoding, GenerationConfig};
+use crate::inference::cut_prompt;
 use crate::mixture::template;
 use crate::model::load_pretrained;
 
@@ -34,6 +35,9 @@ pub struct EvalRequest {
     pub limit: Option<usize>,
     #[serde(default = "default_max_new_tokens")]
     pub max_new_tokens: usize,
+    /// Inputs longer than this are cut (keeping `</s>`); the report counts them.
+    #[serde(default = "default_max_source_tokens")]
+    pub max_source_tokens: usize,
     #[serde(default = "default_num_beams")]
     pub num_beams: usize,
     #[serde(default = "default_batch_size")]
@@ -45,6 +49,9 @@ pub struct EvalRequest {
 
 fn default_template() -> String {
     "dialogue_summary".into()
+}
+fn default_max_source_tokens() -> usize {
+    crate::generate::DEFAULT_MAX_SOURCE_TOKENS
 }
 fn default_max_new_tokens() -> usize {
     128
@@ -69,6 +76,7 @@ impl EvalRequest {
             template: default_template(),
             limit: None,
             max_new_tokens: default_max_new_tokens(),
+            max_source_tokens: default_max_source_tokens(),
             num_beams: default_num_beams(),
             batch_size: default_batch_size(),
             stem: default_stem(),
@@ -106,6 +114,10 @@ pub struct EvalReport {
     pub models: Vec<ModelScores>,
     /// First model minus the comparison model, in absolute F-measure points.
     pub improvement: Option<MeanRouge>,
+    /// Examples whose input was cut to `max_source_tokens`.
+    #[serde(default)]
+    pub cut_inputs: usize,
+    pub max_source_tokens: usize,
     pub rows: Vec<EvalRow>,
 }
 
@@ -165,10 +177,13 @@ pub fn evaluate(
         .collect();
     let total = rows.len() * specs.len();
     let config = GenerationConfig {
+        max_source_tokens: request.max_source_tokens,
         max_new_tokens: request.max_new_tokens,
         num_beams: request.num_beams,
         ..GenerationConfig::default()
     };
+    config.validate()?;
+    let mut cut_inputs = 0;
     let mut models = Vec::new();
     let mut done = 0;
     for spec in specs {
@@ -180,7 +195,19 @@ pub fn evaluate(
                 return Err(MixtuneError::Input("evaluation cancelled".into()));
             }
             let prompts: Vec<String> = chunk.iter().map(|row| row.source.clone()).collect();
-            let ids = pretrained.tokenizer.encode_batch(&prompts)?;
+            let ids: Vec<Vec<u32>> = pretrained
+                .tokenizer
+                .encode_batch(&prompts)?
+                .into_iter()
+                .map(|ids| {
+                    let (ids, cut) = cut_prompt(ids, config.max_source_tokens);
+                    // Counted once per example, with the first model.
+                    if cut > 0 && models.is_empty() {
+                        cut_inputs += 1;
+                    }
+                    ids
+                })
+                .collect();
             let outputs = generate(
                 &pretrained.model,
                 &ids,
@@ -226,6 +253,8 @@ pub fn evaluate(
         examples: rows.len(),
         models,
         improvement,
+        cut_inputs,
+        max_source_tokens: request.max_source_tokens,
         rows,
     })
 }

@@ -76,10 +76,10 @@ pub enum RougeError {
     },
     #[error("no examples to score")]
     NoExamples,
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}: {error}", path.display())]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{}:{line}: invalid UTF-8", path.display())]
     InvalidUtf8 { path: PathBuf, line: usize },
@@ -179,9 +179,9 @@ pub fn mean_fmeasures(
 /// newline does not start another one, and a `\r` before a newline is dropped.
 pub fn read_lines_file(path: impl AsRef<Path>) -> Result<Vec<String>, RougeError> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|source| RougeError::Io {
+    let bytes = std::fs::read(path).map_err(|error| RougeError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     })?;
     let mut lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
     if lines.last().is_some_and(|last| last.is_empty()) {

@@ -26,6 +26,11 @@ pub enum EarlyStopping {
 /// How to generate (HF `generate()` arguments of the same names).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GenerationConfig {
+    /// Prompts longer than this many tokens are cut (keeping their final `</s>`), as the
+    /// model was trained (Flan-T5: 512): a pasted 100k-character chat costs no more memory
+    /// than a long one.
+    #[serde(default = "default_max_source_tokens")]
+    pub max_source_tokens: usize,
     pub max_new_tokens: usize,
     pub min_new_tokens: usize,
     pub num_beams: usize,
@@ -42,9 +47,17 @@ pub struct GenerationConfig {
     pub seed: u64,
 }
 
+/// Flan-T5's input length.
+pub const DEFAULT_MAX_SOURCE_TOKENS: usize = 512;
+
+fn default_max_source_tokens() -> usize {
+    DEFAULT_MAX_SOURCE_TOKENS
+}
+
 impl Default for GenerationConfig {
     fn default() -> Self {
         Self {
+            max_source_tokens: DEFAULT_MAX_SOURCE_TOKENS,
             max_new_tokens: 64,
             min_new_tokens: 0,
             num_beams: 1,
@@ -68,6 +81,15 @@ impl GenerationConfig {
         };
         if self.max_new_tokens == 0 {
             return bad("max_new_tokens", "must be at least 1");
+        }
+        if self.max_source_tokens == 0 {
+            return bad("max_source_tokens", "must be at least 1");
+        }
+        if self.min_new_tokens > self.max_new_tokens {
+            return Err(MixtuneError::Input(format!(
+                "generation `min_new_tokens` ({}) is above `max_new_tokens` ({})",
+                self.min_new_tokens, self.max_new_tokens
+            )));
         }
         if self.num_beams == 0 {
             return bad("num_beams", "must be at least 1");

@@ -12,11 +12,10 @@ pub enum MixtureError {
     #[error(transparent)]
     Data(#[from] DataError),
     /// A file could not be read.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A TOML file (template or mixture config) that does not parse.
     #[error("{path}:{line}:{column}: invalid TOML: {message}")]
@@ -95,7 +94,7 @@ impl MixtureError {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Self::Io {
             path: path.into(),
-            source,
+            error: source,
         }
     }
 

@@ -2,6 +2,7 @@
 
 use burn::tensor::{Device, Int, Tensor};
 
+pub use crate::data::tokenizer::{truncate, EOS_ID, PAD_ID};
 use crate::data::tokenizer::T5Tokenizer;
 use crate::error::{MixtuneError, Result};
 use crate::generate::pad_batch_to;
@@ -29,10 +30,6 @@ pub fn length_bucket(len: usize, max: usize) -> usize {
     bucket.min(max.max(len))
 }
 
-/// T5's padding id.
-pub const PAD_ID: u32 = 0;
-/// T5's `</s>` id.
-pub const EOS_ID: u32 = 1;
 
 /// One micro-batch ready for [`T5ForConditionalGeneration::loss`](crate::model::T5ForConditionalGeneration::loss).
 #[derive(Debug, Clone)]
@@ -100,20 +97,6 @@ pub struct Batcher {
     max_target_tokens: usize,
     /// Pad to [`length_bucket`]s rather than to the longest example.
     buckets: bool,
-}
-
-/// Truncates `ids` (ending with `</s>`) to `max` tokens keeping the final `</s>`, as HF's
-/// `truncation=True, max_length=max`: the text ids are cut to `max - 1`, then `</s>` follows.
-pub fn truncate(mut ids: Vec<u32>, max: usize) -> Vec<u32> {
-    if ids.len() <= max {
-        return ids;
-    }
-    if ids.last() == Some(&EOS_ID) {
-        ids.pop();
-    }
-    ids.truncate(max.saturating_sub(1));
-    ids.push(EOS_ID);
-    ids
 }
 
 impl Batcher {

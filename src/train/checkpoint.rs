@@ -24,6 +24,9 @@ pub const CHECKPOINTS_DIR: &str = "checkpoints";
 const MODEL_FILE: &str = "model.bpk";
 const OPTIMIZER_FILE: &str = "optimizer.bpk";
 const STATE_FILE: &str = "state.json";
+/// SHA-256 of every other file of the checkpoint, written last: a checkpoint whose files do
+/// not match it is damaged.
+const CHECKSUMS_FILE: &str = "checksums.json";
 /// Set to `model@STEP` or `optimizer@STEP` to abort the process right after that file of
 /// step STEP's checkpoint is written (fault injection for the crash-safety test).
 pub const FAULT_ENV: &str = "MIXTUNE_FAULT_ABORT_IN_CHECKPOINT";
@@ -114,20 +117,26 @@ pub fn save(
             Method::Full => model.clone().into_record(),
             Method::Lora => model.clone().into_record_group(lora::adapter_group(model)),
         };
+        let mut checksums = BTreeMap::new();
         let model_path = tmp.join(MODEL_FILE);
         let bytes = record
             .into_bytes()
             .map_err(|e| record_error(&model_path, e))?;
         write_atomic(&model_path, &bytes[..])?;
+        checksums.insert(MODEL_FILE.to_string(), sha256(&bytes[..]));
         fault("model", state.step);
         let optimizer_path = tmp.join(OPTIMIZER_FILE);
         let bytes = optimizer
             .into_bytes()
             .map_err(|e| record_error(&optimizer_path, e))?;
         write_atomic(&optimizer_path, &bytes[..])?;
+        checksums.insert(OPTIMIZER_FILE.to_string(), sha256(&bytes[..]));
         fault("optimizer", state.step);
         let text = serde_json::to_vec_pretty(state)?;
         write_atomic(&tmp.join(STATE_FILE), &text)?;
+        checksums.insert(STATE_FILE.to_string(), sha256(&text));
+        let text = serde_json::to_vec_pretty(&checksums)?;
+        write_atomic(&tmp.join(CHECKSUMS_FILE), &text)?;
         if final_dir.exists() {
             std::fs::remove_dir_all(&final_dir).map_err(|e| MixtuneError::io(&final_dir, e))?;
         }
@@ -143,8 +152,8 @@ pub fn save(
     result
 }
 
-/// Complete checkpoints of a run, oldest first: `(step, folder)`. Temporary folders of an
-/// interrupted write are ignored.
+/// The checkpoint folders of a run, oldest first: `(step, folder)`, intact or not (see
+/// [`verify`]). Temporary folders of an interrupted write are ignored.
 pub fn list(output_dir: &Path) -> Result<Vec<(usize, PathBuf)>> {
     let parent = output_dir.join(CHECKPOINTS_DIR);
     let entries = match std::fs::read_dir(&parent) {
@@ -162,16 +171,64 @@ pub fn list(output_dir: &Path) -> Result<Vec<(usize, PathBuf)>> {
         else {
             continue;
         };
-        let dir = entry.path();
-        if [MODEL_FILE, OPTIMIZER_FILE, STATE_FILE]
-            .iter()
-            .all(|f| dir.join(f).is_file())
-        {
-            found.push((step, dir));
-        }
+        found.push((step, entry.path()));
     }
     found.sort();
     Ok(found)
+}
+
+/// SHA-256 of `bytes`, as lowercase hex.
+fn sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Whether the checkpoint in `dir` is intact: every file present and matching the checksum
+/// written with it. `Err` says what is wrong, naming the file. A checkpoint written before
+/// checksums existed (no `checksums.json`) passes when its files are all there.
+pub fn verify(dir: &Path) -> std::result::Result<(), String> {
+    for file in [MODEL_FILE, OPTIMIZER_FILE, STATE_FILE] {
+        if !dir.join(file).is_file() {
+            return Err(format!("{file} is missing"));
+        }
+    }
+    let sums_path = dir.join(CHECKSUMS_FILE);
+    let text = match std::fs::read(&sums_path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(format!("{CHECKSUMS_FILE}: {e}")),
+    };
+    let sums: BTreeMap<String, String> = serde_json::from_slice(&text)
+        .map_err(|e| format!("{CHECKSUMS_FILE} is not readable: {e}"))?;
+    for file in [MODEL_FILE, OPTIMIZER_FILE, STATE_FILE] {
+        let expected = sums
+            .get(file)
+            .ok_or_else(|| format!("{CHECKSUMS_FILE} has no checksum for {file}"))?;
+        let bytes = std::fs::read(dir.join(file)).map_err(|e| format!("{file}: {e}"))?;
+        if &sha256(&bytes) != expected {
+            return Err(format!("{file} does not match its checksum (damaged or truncated)"));
+        }
+    }
+    Ok(())
+}
+
+/// The newest intact checkpoint of a run, and a note for every newer one that is damaged
+/// (named, with what is wrong). `None` when no checkpoint is intact.
+pub fn newest_intact(output_dir: &Path) -> Result<(Option<(usize, PathBuf)>, Vec<String>)> {
+    let mut notes = Vec::new();
+    for (step, dir) in list(output_dir)?.into_iter().rev() {
+        match verify(&dir) {
+            Ok(()) => return Ok((Some((step, dir)), notes)),
+            Err(problem) => notes.push(format!(
+                "checkpoint {} is damaged ({problem}); skipped",
+                dir.display()
+            )),
+        }
+    }
+    Ok((None, notes))
 }
 
 /// Removes temporary folders left by an interrupted write.

@@ -123,6 +123,10 @@ pub enum RunEvent {
         start_step: usize,
         trainable_parameters: usize,
         total_parameters: usize,
+        /// What the user should know before the run goes on: a damaged checkpoint skipped,
+        /// a stale lock taken over, validation the data cannot give.
+        #[serde(default)]
+        notes: Vec<String>,
     },
     /// An optimizer step finished.
     Step(StepMetrics),

@@ -6,6 +6,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod control;
 pub mod events;
+pub mod lock;
 pub mod lora;
 pub mod metric;
 pub mod run;

@@ -13,7 +13,8 @@ use super::batch::Batcher;
 use super::checkpoint::{self, LoopState};
 use super::config::{Method, TrainConfig};
 use super::control::RunControl;
-use super::events::{EvalMetrics, EventLog, RunEvent, RunSummary, StepMetrics};
+use super::events::{read_events, EvalMetrics, EventLog, RunEvent, RunSummary, StepMetrics};
+use super::lock::RunLock;
 use super::lora;
 use super::metric;
 use super::trainer::{build_optimizer, Trainer};
@@ -123,17 +124,12 @@ pub fn run(
 ) -> Result<RunSummary> {
     let output_dir = &paths.output_dir;
     std::fs::create_dir_all(output_dir).map_err(|e| MixtuneError::io(output_dir, e))?;
-    let resume_from = resume_point(output_dir, options.resume)?;
+    // Held for the whole run: a second run on this folder is refused until it ends.
+    let (_lock, lock_note) = RunLock::acquire(output_dir)?;
+    let (resume_from, mut notes) = resume_point(output_dir, options.resume)?;
+    notes.extend(lock_note);
     let mut log = EventLog::open(output_dir, resume_from.as_ref().map(|r| r.0), on_event)?;
-    match train(
-        config,
-        paths,
-        device,
-        options,
-        resume_from,
-        control,
-        &mut log,
-    ) {
+    match train(config, paths, device, options, resume_from, notes, control, &mut log) {
         Ok(summary) => {
             log.check()?;
             Ok(summary)
@@ -149,26 +145,51 @@ pub fn run(
     }
 }
 
-/// The checkpoint to resume from (`--resume`), or `None` for a fresh run, which a folder
-/// that already holds a run refuses.
-fn resume_point(output_dir: &Path, resume: bool) -> Result<Option<(usize, PathBuf)>> {
-    let checkpoints = checkpoint::list(output_dir)?;
-    if resume {
-        checkpoint::clean_partial(output_dir);
-        return checkpoints.last().cloned().map(Some).ok_or_else(|| {
-            MixtuneError::Input(format!(
-                "{}: no checkpoint to resume from",
-                output_dir.join(checkpoint::CHECKPOINTS_DIR).display()
-            ))
-        });
+/// The checkpoint to resume from (`--resume`): the newest intact one, with a note for each
+/// newer damaged one; or `None` for a fresh run, which a folder that already holds a run
+/// refuses. A finished run is not resumed.
+fn resume_point(
+    output_dir: &Path,
+    resume: bool,
+) -> Result<(Option<(usize, PathBuf)>, Vec<String>)> {
+    if !resume {
+        if !checkpoint::list(output_dir)?.is_empty() || output_dir.join(MODEL_DIR).exists() {
+            return Err(MixtuneError::Input(format!(
+                "{}: already holds a run; resume it (`--resume`) or choose another output_dir",
+                output_dir.display()
+            )));
+        }
+        return Ok((None, Vec::new()));
     }
-    if !checkpoints.is_empty() || output_dir.join(MODEL_DIR).exists() {
+    checkpoint::clean_partial(output_dir);
+    let finished = read_events(output_dir)
+        .unwrap_or_default()
+        .into_iter()
+        .find_map(|event| match event {
+            RunEvent::Finished(summary) => Some(summary.steps),
+            _ => None,
+        });
+    if let Some(steps) = finished {
         return Err(MixtuneError::Input(format!(
-            "{}: already holds a run; resume it (`--resume`) or choose another output_dir",
+            "{}: the run finished at step {steps}; nothing to resume (train more in a new output_dir)",
             output_dir.display()
         )));
     }
-    Ok(None)
+    let (newest, mut notes) = checkpoint::newest_intact(output_dir)?;
+    let Some((step, dir)) = newest else {
+        let mut message = format!(
+            "{}: no intact checkpoint to resume from",
+            output_dir.join(checkpoint::CHECKPOINTS_DIR).display()
+        );
+        if !notes.is_empty() {
+            message.push_str(&format!(" ({})", notes.join("; ")));
+        }
+        return Err(MixtuneError::Input(message));
+    };
+    if !notes.is_empty() {
+        notes.push(format!("resuming from the newest intact checkpoint, step {step}"));
+    }
+    Ok((Some((step, dir)), notes))
 }
 
 /// The loop: setup, then step → evaluate → checkpoint until the last step, early stopping
@@ -179,10 +200,11 @@ fn train(
     device: &Device,
     options: &RunOptions,
     resume_from: Option<(usize, PathBuf)>,
+    notes: Vec<String>,
     control: &RunControl,
     log: &mut EventLog,
 ) -> Result<RunSummary> {
-    let mut run = Run::setup(config, paths, device, options, resume_from, log)?;
+    let mut run = Run::setup(config, paths, device, options, resume_from, notes, log)?;
     if config.eval_at_start && run.trainer.step == 0 {
         run.evaluate_baseline(log)?;
     }
@@ -248,6 +270,7 @@ impl<'a> Run<'a> {
         device: &Device,
         options: &RunOptions,
         resume_from: Option<(usize, PathBuf)>,
+        mut notes: Vec<String>,
         log: &mut EventLog,
     ) -> Result<Self> {
         let output_dir = paths.output_dir.as_path();
@@ -302,6 +325,7 @@ impl<'a> Run<'a> {
         };
 
         let validation = mixture.validation_examples(config.eval_examples)?;
+        notes.extend(eval_notes(config, &mixture, &validation));
         let validator = (!validation.is_empty() && config.eval_examples > 0).then(|| Validator {
             examples: validation,
             batcher: batcher.clone(),
@@ -319,6 +343,7 @@ impl<'a> Run<'a> {
             start_step: state.step,
             trainable_parameters,
             total_parameters,
+            notes,
         });
         Ok(Self {
             config,
@@ -530,6 +555,36 @@ impl<'a> Run<'a> {
         log.emit(RunEvent::Finished(result.clone()));
         Ok(result)
     }
+}
+
+/// Validation the config asks for but the data cannot give: a task without validation rows,
+/// or no validation at all, each named with what to set.
+fn eval_notes(
+    config: &TrainConfig,
+    mixture: &Mixture,
+    validation: &[crate::mixture::RenderedExample],
+) -> Vec<String> {
+    let asked = if config.eval_every > 0 {
+        format!("eval_every = {}", config.eval_every)
+    } else if config.eval_at_start {
+        "eval_at_start = true".to_string()
+    } else {
+        return Vec::new();
+    };
+    if config.eval_examples == 0 {
+        return vec![format!("{asked}, but eval_examples = 0: no validation will run")];
+    }
+    mixture
+        .tasks
+        .iter()
+        .filter(|task| !validation.iter().any(|example| example.task == task.name))
+        .map(|task| {
+            format!(
+                "{asked}, but task `{}` has no validation rows: set its eval_data or a split with validation rows",
+                task.name
+            )
+        })
+        .collect()
 }
 
 /// Copies `from` into the run folder as `name`.

@@ -76,6 +76,10 @@ pub struct TokenText {
 pub struct SummarizeResult {
     pub summary: String,
     pub prompt: String,
+    /// Tokens of the prompt the model read.
+    pub source_tokens: usize,
+    /// Tokens cut from the end of a chat longer than the model reads (0: none).
+    pub cut_tokens: usize,
 }
 
 /// Summarizes a pasted chat; `on_token` gets the decoded summary after every new token.
@@ -99,6 +103,8 @@ pub async fn summarize(
         Ok(SummarizeResult {
             summary: generated.text,
             prompt,
+            source_tokens: generated.source_tokens,
+            cut_tokens: generated.cut_tokens,
         })
     })
     .await

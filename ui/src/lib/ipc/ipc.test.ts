@@ -92,7 +92,7 @@ describe('channels', () => {
         const ch = args.onToken as MockChannel<{ text: string }>;
         ch.send({ text: 'They' });
         ch.send({ text: 'They meet' });
-        return { summary: 'They meet.', prompt: 'Summarize…' };
+        return { summary: 'They meet.', prompt: 'Summarize…', source_tokens: 12, cut_tokens: 0 };
       },
       download_model: (args) => {
         (args.onProgress as MockChannel).send({ file: 'model.safetensors', downloaded_bytes: 5, total_bytes: 10 });

@@ -249,7 +249,7 @@ describe('summarize store', () => {
         seen.push(store.output);
         ch.send({ text: 'Bob pays' });
         seen.push(store.output);
-        return { summary: 'Bob pays.', prompt: 'Summarize the following conversation.' };
+        return { summary: 'Bob pays.', prompt: 'Summarize the following conversation.', source_tokens: 9, cut_tokens: 0 };
       },
     });
     store.model = 'm';
@@ -258,6 +258,16 @@ describe('summarize store', () => {
     expect(seen).toEqual(['Bob', 'Bob pays']);
     expect(store.output).toBe('Bob pays.');
     expect(store.running).toBe(false);
+    expect(store.cut).toBeNull();
+  });
+
+  it('says how much of a long chat the model did not read', async () => {
+    const store = new SummarizeStore();
+    handle({ summarize: () => ({ summary: 'Long.', prompt: 'Summarize…', source_tokens: 512, cut_tokens: 20480 }) });
+    store.model = 'm';
+    store.chat = 'A: hi\n'.repeat(5000);
+    await store.run();
+    expect(store.cut).toEqual({ read: 512, cut: 20480 });
   });
 
   it('sends sampling keys only when sampling', () => {

@@ -38,6 +38,8 @@ export class SummarizeStore {
   });
   output = $state('');
   prompt = $state('');
+  /** Tokens cut from the end of a chat longer than the model reads, and how many it read. */
+  cut = $state<{ read: number; cut: number } | null>(null);
   running = $state(false);
   filePath = $state('');
   batchRunning = $state(false);
@@ -53,6 +55,7 @@ export class SummarizeStore {
     this.running = true;
     this.output = '';
     this.prompt = '';
+    this.cut = null;
     try {
       const result = await ipc.summarize(
         { model: this.model, chat: this.chat, ...decodingRequest(this.decoding) },
@@ -63,6 +66,7 @@ export class SummarizeStore {
       if (request === this.#request) {
         this.output = result.summary;
         this.prompt = result.prompt;
+        this.cut = result.cut_tokens > 0 ? { read: result.source_tokens, cut: result.cut_tokens } : null;
       }
     } catch (error) {
       notices.error(error, 'Summarize');
