@@ -126,7 +126,8 @@ impl MixtuneError {
             Self::Backend(_) | Self::Json(_) => ErrorKind::Internal,
             Self::Mixture(inner) => match inner.as_ref() {
                 MixtureError::Engine(engine) => engine.kind(),
-                MixtureError::Io { error, .. } | MixtureError::Data(DataError::Io { error, .. })
+                MixtureError::Io { error, .. }
+                | MixtureError::Data(DataError::Io { error, .. })
                     if error.kind() == std::io::ErrorKind::NotFound =>
                 {
                     ErrorKind::NotFound

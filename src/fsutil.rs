@@ -17,7 +17,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let failed = |e: std::io::Error| MixtuneError::io(path, e);
+    let failed = |e: std::io::Error| MixtuneError::io(path, without_temp_path(e));
     let mut builder = tempfile::Builder::new();
     builder.prefix(".tmp-");
     #[cfg(unix)]
@@ -31,6 +31,16 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     tmp.as_file().sync_all().map_err(failed)?;
     tmp.persist(&target).map_err(|e| failed(e.error))?;
     Ok(())
+}
+
+/// The error without the temporary file's path that `tempfile` appends to its messages
+/// (`... at path "/dir/.tmp-x1y2"`): the caller names the target instead.
+fn without_temp_path(error: std::io::Error) -> std::io::Error {
+    let text = error.to_string();
+    match text.rfind(" at path \"") {
+        Some(cut) => std::io::Error::new(error.kind(), text[..cut].to_string()),
+        None => error,
+    }
 }
 
 /// The file a symlink at `path` points to (followed to the end), else `path` itself.

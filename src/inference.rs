@@ -86,7 +86,10 @@ pub fn stream_text(
         return Err(MixtuneError::Input("a prompt is empty".into()));
     }
     config.validate()?;
-    let (ids, cut_tokens) = cut_prompt(pretrained.tokenizer.encode(prompt)?, config.max_source_tokens);
+    let (ids, cut_tokens) = cut_prompt(
+        pretrained.tokenizer.encode(prompt)?,
+        config.max_source_tokens,
+    );
     let source_tokens = ids.len();
     let tokenizer = &pretrained.tokenizer;
     let mut so_far = vec![pretrained.defaults.decoder_start_token_id];

@@ -57,7 +57,9 @@ fn negative_and_inconsistent_decoding_values_are_named() {
     let model = tiny_flan();
     let run = |args: &[&str]| {
         let out = mixtune()
-            .args(["generate", "--device", "cpu", "--prompt", "hello", "--model"])
+            .args([
+                "generate", "--device", "cpu", "--prompt", "hello", "--model",
+            ])
             .arg(&model)
             .args(args)
             .output()
@@ -67,7 +69,13 @@ fn negative_and_inconsistent_decoding_values_are_named() {
     };
     // `-1` is read as a value (and refused), not as an unknown flag.
     let stderr = run(&["--temperature", "-1"]);
-    assert!(stderr.contains("temperature") && stderr.contains("positive"), "{stderr}");
+    assert!(
+        stderr.contains("temperature") && stderr.contains("positive"),
+        "{stderr}"
+    );
     let stderr = run(&["--min-new-tokens", "9", "--max-new-tokens", "4"]);
-    assert!(stderr.contains("min_new_tokens") && stderr.contains("max_new_tokens"), "{stderr}");
+    assert!(
+        stderr.contains("min_new_tokens") && stderr.contains("max_new_tokens"),
+        "{stderr}"
+    );
 }

@@ -307,8 +307,14 @@ fn a_second_run_on_a_live_folder_is_refused_naming_the_process() {
             show_progress: false,
             resume,
         };
-        let error = run_from_file(&config_file, &Device::flex(), &options, &RunControl::new(), &mut |_| {})
-            .unwrap_err();
+        let error = run_from_file(
+            &config_file,
+            &Device::flex(),
+            &options,
+            &RunControl::new(),
+            &mut |_| {},
+        )
+        .unwrap_err();
         assert_eq!(error.kind(), mixtune::error::ErrorKind::Busy);
         let message = error.to_string();
         assert!(
@@ -319,7 +325,11 @@ fn a_second_run_on_a_live_folder_is_refused_naming_the_process() {
     control.cancel();
     handle.join().unwrap().unwrap();
     // The lock went with the run: the folder can be resumed now.
-    assert!(!dir.path().join("out").join(mixtune::train::lock::LOCK_FILE).exists());
+    assert!(!dir
+        .path()
+        .join("out")
+        .join(mixtune::train::lock::LOCK_FILE)
+        .exists());
 }
 
 #[test]
@@ -346,7 +356,10 @@ fn resume_skips_a_damaged_checkpoint_and_says_so() {
     }
     // A truncated file and a missing file are named (checked on copies).
     let copies = tempfile::tempdir().unwrap();
-    for (name, file, damage) in [("truncated", "optimizer.bpk", true), ("missing", "state.json", false)] {
+    for (name, file, damage) in [
+        ("truncated", "optimizer.bpk", true),
+        ("missing", "state.json", false),
+    ] {
         let copy = copies.path().join(name);
         std::fs::create_dir(&copy).unwrap();
         for entry in std::fs::read_dir(step(4)).unwrap() {
@@ -372,7 +385,10 @@ fn resume_skips_a_damaged_checkpoint_and_says_so() {
     let mut events = Vec::new();
     let summary = run(dir.path(), true, &RunControl::new(), &mut events).unwrap();
     assert_eq!(summary.steps, 8);
-    let Some(RunEvent::Started { start_step, notes, .. }) = events.first() else {
+    let Some(RunEvent::Started {
+        start_step, notes, ..
+    }) = events.first()
+    else {
         panic!("{:?}", events.first());
     };
     assert_eq!(*start_step, 4);

@@ -19,7 +19,8 @@ enum QuoteState {
     QuoteInQuoted,
 }
 
-/// A reader that tracks whether the input ends inside a quoted field.
+/// A reader that tracks whether the input ends inside a quoted field, and where its lines
+/// start (the `csv` crate's own line count skips blank lines).
 struct QuoteTracker<R> {
     inner: R,
     delimiter: u8,
@@ -27,6 +28,16 @@ struct QuoteTracker<R> {
     line: usize,
     opened_at_line: usize,
     at_eof: bool,
+    /// Bytes read so far.
+    offset: u64,
+    /// Byte offsets of the newlines read but not yet passed by [`Self::line_at`].
+    newlines: std::collections::VecDeque<u64>,
+    /// Newlines before the last offset asked about.
+    lines_before: usize,
+    /// Whether the next byte starts a line (outside quotes).
+    at_line_start: bool,
+    /// Byte offsets where non-blank lines start, not yet passed by [`Self::record_line`].
+    line_starts: std::collections::VecDeque<u64>,
 }
 
 impl<R: Read> QuoteTracker<R> {
@@ -38,11 +49,45 @@ impl<R: Read> QuoteTracker<R> {
             line: 1,
             opened_at_line: 0,
             at_eof: false,
+            offset: 0,
+            newlines: std::collections::VecDeque::new(),
+            lines_before: 0,
+            at_line_start: true,
+            line_starts: std::collections::VecDeque::new(),
         }
     }
 
+    /// The 1-based line a record starts on, given the byte offset the `csv` crate reports
+    /// for it (which lies before any blank lines it skipped): the first non-blank line start
+    /// at or after it. Records must be asked about in order.
+    fn record_line(&mut self, reported: u64) -> usize {
+        while self
+            .line_starts
+            .front()
+            .is_some_and(|&start| start < reported)
+        {
+            self.line_starts.pop_front();
+        }
+        let start = self.line_starts.front().copied().unwrap_or(reported);
+        self.line_at(start)
+    }
+
+    /// The 1-based line of byte offset `byte`; offsets must be asked about in order.
+    fn line_at(&mut self, byte: u64) -> usize {
+        while self.newlines.front().is_some_and(|&newline| newline < byte) {
+            self.newlines.pop_front();
+            self.lines_before += 1;
+        }
+        self.lines_before + 1
+    }
+
     fn observe(&mut self, byte: u8) {
-        let separator = byte == self.delimiter || byte == b'\n' || byte == b'\r';
+        let line_break = byte == b'\n' || byte == b'\r';
+        if self.at_line_start && !line_break {
+            self.line_starts.push_back(self.offset);
+            self.at_line_start = false;
+        }
+        let separator = byte == self.delimiter || line_break;
         self.state = match (self.state, byte) {
             (QuoteState::FieldStart, b'"') => {
                 self.opened_at_line = self.line;
@@ -60,7 +105,11 @@ impl<R: Read> QuoteTracker<R> {
         };
         if byte == b'\n' {
             self.line += 1;
+            self.newlines.push_back(self.offset);
+            // A newline inside a quoted field does not start a record.
+            self.at_line_start = self.state == QuoteState::FieldStart;
         }
+        self.offset += 1;
     }
 
     /// The line of a quote still open at end of input, if any.
@@ -189,9 +238,8 @@ impl<R: Read> CsvRows<R> {
         if !has_record {
             return Ok(None);
         }
-        let (line, record_offset) = self.record.position().map_or((0, 0), |position| {
-            (position.line() as usize, position.byte())
-        });
+        let record_offset = self.record.position().map_or(0, |position| position.byte());
+        let line = self.reader.get_mut().record_line(record_offset);
         let mut fields = Map::new();
         for (header, bytes) in self.headers.iter().zip(self.record.iter()) {
             let text = std::str::from_utf8(bytes).map_err(|error| DataError::InvalidUtf8 {

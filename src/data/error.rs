@@ -116,7 +116,7 @@ pub enum DataError {
         location: Location,
         column: String,
         field: String,
-        found: String,
+        found: &'static str,
     },
     /// No known schema matches and no column mapping was given.
     #[error("{path}: unrecognised columns ({columns}); give a column mapping, e.g. dialogue=COLUMN summary=COLUMN")]

@@ -276,7 +276,7 @@ impl RecordMapper {
                         location,
                         column: column.clone(),
                         field: field.clone(),
-                        found: found.into(),
+                        found,
                     });
                 }
                 value_text(value)

@@ -105,4 +105,3 @@ pub fn truncate(mut ids: Vec<u32>, max: usize) -> Vec<u32> {
     ids.push(EOS_ID);
     ids
 }
-

@@ -2,8 +2,8 @@
 
 use burn::tensor::{Device, Int, Tensor};
 
-pub use crate::data::tokenizer::{truncate, EOS_ID, PAD_ID};
 use crate::data::tokenizer::T5Tokenizer;
+pub use crate::data::tokenizer::{truncate, EOS_ID, PAD_ID};
 use crate::error::{MixtuneError, Result};
 use crate::generate::pad_batch_to;
 use crate::mixture::RenderedExample;
@@ -29,7 +29,6 @@ pub fn length_bucket(len: usize, max: usize) -> usize {
     // Never past the limit (a batch at the limit is already one shape).
     bucket.min(max.max(len))
 }
-
 
 /// One micro-batch ready for [`T5ForConditionalGeneration::loss`](crate::model::T5ForConditionalGeneration::loss).
 #[derive(Debug, Clone)]

@@ -209,26 +209,44 @@ pub fn verify(dir: &Path) -> std::result::Result<(), String> {
             .ok_or_else(|| format!("{CHECKSUMS_FILE} has no checksum for {file}"))?;
         let bytes = std::fs::read(dir.join(file)).map_err(|e| format!("{file}: {e}"))?;
         if &sha256(&bytes) != expected {
-            return Err(format!("{file} does not match its checksum (damaged or truncated)"));
+            return Err(format!(
+                "{file} does not match its checksum (damaged or truncated)"
+            ));
         }
     }
     Ok(())
 }
 
-/// The newest intact checkpoint of a run, and a note for every newer one that is damaged
-/// (named, with what is wrong). `None` when no checkpoint is intact.
-pub fn newest_intact(output_dir: &Path) -> Result<(Option<(usize, PathBuf)>, Vec<String>)> {
-    let mut notes = Vec::new();
+/// What [`newest_intact`] found.
+#[derive(Debug, Clone, Default)]
+pub struct Intact {
+    /// The newest intact checkpoint: `(step, folder)`; `None` when none is.
+    pub newest: Option<(usize, PathBuf)>,
+    /// A note for every newer checkpoint that is damaged (named, with what is wrong).
+    pub damaged: Vec<String>,
+}
+
+/// The newest intact checkpoint of a run, and what is wrong with every newer one.
+pub fn newest_intact(output_dir: &Path) -> Result<Intact> {
+    let mut damaged = Vec::new();
     for (step, dir) in list(output_dir)?.into_iter().rev() {
         match verify(&dir) {
-            Ok(()) => return Ok((Some((step, dir)), notes)),
-            Err(problem) => notes.push(format!(
+            Ok(()) => {
+                return Ok(Intact {
+                    newest: Some((step, dir)),
+                    damaged,
+                })
+            }
+            Err(problem) => damaged.push(format!(
                 "checkpoint {} is damaged ({problem}); skipped",
                 dir.display()
             )),
         }
     }
-    Ok((None, notes))
+    Ok(Intact {
+        newest: None,
+        damaged,
+    })
 }
 
 /// Removes temporary folders left by an interrupted write.

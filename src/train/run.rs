@@ -126,10 +126,11 @@ pub fn run(
     std::fs::create_dir_all(output_dir).map_err(|e| MixtuneError::io(output_dir, e))?;
     // Held for the whole run: a second run on this folder is refused until it ends.
     let (_lock, lock_note) = RunLock::acquire(output_dir)?;
-    let (resume_from, mut notes) = resume_point(output_dir, options.resume)?;
-    notes.extend(lock_note);
-    let mut log = EventLog::open(output_dir, resume_from.as_ref().map(|r| r.0), on_event)?;
-    match train(config, paths, device, options, resume_from, notes, control, &mut log) {
+    let mut start = resume_point(output_dir, options.resume)?;
+    start.notes.extend(lock_note);
+    let resume_step = start.resume_from.as_ref().map(|r| r.0);
+    let mut log = EventLog::open(output_dir, resume_step, on_event)?;
+    match train(config, paths, device, options, start, control, &mut log) {
         Ok(summary) => {
             log.check()?;
             Ok(summary)
@@ -145,13 +146,17 @@ pub fn run(
     }
 }
 
+/// Where a run starts: the checkpoint it resumes from (`None` for a fresh run) and what
+/// the user should be told about it.
+struct Start {
+    resume_from: Option<(usize, PathBuf)>,
+    notes: Vec<String>,
+}
+
 /// The checkpoint to resume from (`--resume`): the newest intact one, with a note for each
-/// newer damaged one; or `None` for a fresh run, which a folder that already holds a run
+/// newer damaged one; or none for a fresh run, which a folder that already holds a run
 /// refuses. A finished run is not resumed.
-fn resume_point(
-    output_dir: &Path,
-    resume: bool,
-) -> Result<(Option<(usize, PathBuf)>, Vec<String>)> {
+fn resume_point(output_dir: &Path, resume: bool) -> Result<Start> {
     if !resume {
         if !checkpoint::list(output_dir)?.is_empty() || output_dir.join(MODEL_DIR).exists() {
             return Err(MixtuneError::Input(format!(
@@ -159,7 +164,10 @@ fn resume_point(
                 output_dir.display()
             )));
         }
-        return Ok((None, Vec::new()));
+        return Ok(Start {
+            resume_from: None,
+            notes: Vec::new(),
+        });
     }
     checkpoint::clean_partial(output_dir);
     let finished = read_events(output_dir)
@@ -175,8 +183,9 @@ fn resume_point(
             output_dir.display()
         )));
     }
-    let (newest, mut notes) = checkpoint::newest_intact(output_dir)?;
-    let Some((step, dir)) = newest else {
+    let intact = checkpoint::newest_intact(output_dir)?;
+    let mut notes = intact.damaged;
+    let Some((step, dir)) = intact.newest else {
         let mut message = format!(
             "{}: no intact checkpoint to resume from",
             output_dir.join(checkpoint::CHECKPOINTS_DIR).display()
@@ -187,9 +196,14 @@ fn resume_point(
         return Err(MixtuneError::Input(message));
     };
     if !notes.is_empty() {
-        notes.push(format!("resuming from the newest intact checkpoint, step {step}"));
+        notes.push(format!(
+            "resuming from the newest intact checkpoint, step {step}"
+        ));
     }
-    Ok((Some((step, dir)), notes))
+    Ok(Start {
+        resume_from: Some((step, dir)),
+        notes,
+    })
 }
 
 /// The loop: setup, then step → evaluate → checkpoint until the last step, early stopping
@@ -199,12 +213,11 @@ fn train(
     paths: &RunPaths,
     device: &Device,
     options: &RunOptions,
-    resume_from: Option<(usize, PathBuf)>,
-    notes: Vec<String>,
+    start: Start,
     control: &RunControl,
     log: &mut EventLog,
 ) -> Result<RunSummary> {
-    let mut run = Run::setup(config, paths, device, options, resume_from, notes, log)?;
+    let mut run = Run::setup(config, paths, device, options, start, log)?;
     if config.eval_at_start && run.trainer.step == 0 {
         run.evaluate_baseline(log)?;
     }
@@ -269,10 +282,13 @@ impl<'a> Run<'a> {
         paths: &'a RunPaths,
         device: &Device,
         options: &RunOptions,
-        resume_from: Option<(usize, PathBuf)>,
-        mut notes: Vec<String>,
+        start: Start,
         log: &mut EventLog,
     ) -> Result<Self> {
+        let Start {
+            resume_from,
+            mut notes,
+        } = start;
         let output_dir = paths.output_dir.as_path();
         let mixture = Mixture::load(&paths.mixture)?;
         let total_steps = config.total_steps(mixture.train_examples());
@@ -572,7 +588,9 @@ fn eval_notes(
         return Vec::new();
     };
     if config.eval_examples == 0 {
-        return vec![format!("{asked}, but eval_examples = 0: no validation will run")];
+        return vec![format!(
+            "{asked}, but eval_examples = 0: no validation will run"
+        )];
     }
     mixture
         .tasks

@@ -13,6 +13,7 @@ import {
   stepLabel,
 } from './training';
 import { evalEvent, started, step } from '../test/fixtures';
+import type { RunEvent } from './ipc';
 
 describe('foldEvent', () => {
   it('folds a live run into series and status', () => {
@@ -30,6 +31,13 @@ describe('foldEvent', () => {
     expect(run.etaS).toBe(70);
     expect(run.examplesPerTask).toEqual({ dialogsum: 240 });
     expect(run.version).toBe(4);
+    expect(run.notes).toEqual([]);
+  });
+
+  it("keeps the start's notes (a damaged checkpoint skipped, validation it cannot run)", () => {
+    const note = 'eval_every = 15, but task `summary` has no validation rows: set its eval_data';
+    const run = replay([{ ...started(4), notes: [note] } as RunEvent]);
+    expect(run.notes).toEqual([note]);
   });
 
   it('tracks pause, resume, checkpoints and the finished summary', () => {

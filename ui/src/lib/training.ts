@@ -58,6 +58,8 @@ export interface RunState {
   checkpoints: { step: number; path: string }[];
   summary: RunSummary | null;
   message: string | null;
+  /** What the run said at its start: a damaged checkpoint skipped, validation it cannot run. */
+  notes: string[];
   /** Bumped on every change; charts redraw when it moves. */
   version: number;
 }
@@ -90,6 +92,7 @@ export function emptyRun(): RunState {
     checkpoints: [],
     summary: null,
     message: null,
+    notes: [],
     version: 0,
   };
 }
@@ -165,6 +168,7 @@ export function foldEvent(run: RunState, event: RunEvent): RunState {
       run.step = event.start_step;
       run.trainableParameters = event.trainable_parameters;
       run.totalParameters = event.total_parameters;
+      run.notes = event.notes;
       run.summary = null;
       run.message = null;
       run.etaS = null;

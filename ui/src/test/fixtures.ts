@@ -10,6 +10,7 @@ export function started(startStep = 0, totalSteps = 100): RunEvent {
     start_step: startStep,
     trainable_parameters: 1000,
     total_parameters: 77_000_000,
+    notes: [],
   };
 }
 
@@ -103,6 +104,8 @@ export function evalReport(): EvalReport {
       { model: 'google/flan-t5-small', rouge: r(0.4), seconds: 10 },
     ],
     improvement: null,
+    cut_inputs: 0,
+    max_source_tokens: 512,
     rows: [
       {
         id: 'ex10',

@@ -14,4 +14,8 @@ models: Array<ModelScores>,
 /**
  * First model minus the comparison model, in absolute F-measure points.
  */
-improvement: MeanRouge | null, rows: Array<EvalRow>, };
+improvement: MeanRouge | null, 
+/**
+ * Examples whose input was cut to `max_source_tokens`.
+ */
+cut_inputs: number, max_source_tokens: number, rows: Array<EvalRow>, };

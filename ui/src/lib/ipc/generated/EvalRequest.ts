@@ -23,7 +23,11 @@ template: string,
 /**
  * Only the first this many examples.
  */
-limit: number | null, max_new_tokens: number, num_beams: number, batch_size: number, 
+limit: number | null, max_new_tokens: number, 
+/**
+ * Inputs longer than this are cut (keeping `</s>`); the report counts them.
+ */
+max_source_tokens: number, num_beams: number, batch_size: number, 
 /**
  * Porter-stem tokens before matching (as `rouge_score`'s `use_stemmer=True`).
  */

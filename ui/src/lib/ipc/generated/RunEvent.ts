@@ -6,4 +6,9 @@ import type { StepMetrics } from "./StepMetrics";
 /**
  * An event of a run, tagged by `kind` in JSON (`{"kind": "step", "step": 3, ...}`).
  */
-export type RunEvent = { "kind": "started", output_dir: string, device: string, total_steps: number, start_step: number, trainable_parameters: number, total_parameters: number, } | { "kind": "step" } & StepMetrics | { "kind": "eval" } & EvalMetrics | { "kind": "checkpoint", step: number, path: string, } | { "kind": "paused", step: number, } | { "kind": "resumed", step: number, } | { "kind": "finished" } & RunSummary | { "kind": "cancelled", step: number, checkpoint: string | null, } | { "kind": "failed", step: number, message: string, };
+export type RunEvent = { "kind": "started", output_dir: string, device: string, total_steps: number, start_step: number, trainable_parameters: number, total_parameters: number, 
+/**
+ * What the user should know before the run goes on: a damaged checkpoint skipped,
+ * a stale lock taken over, validation the data cannot give.
+ */
+notes: Array<string>, } | { "kind": "step" } & StepMetrics | { "kind": "eval" } & EvalMetrics | { "kind": "checkpoint", step: number, path: string, } | { "kind": "paused", step: number, } | { "kind": "resumed", step: number, } | { "kind": "finished" } & RunSummary | { "kind": "cancelled", step: number, checkpoint: string | null, } | { "kind": "failed", step: number, message: string, };

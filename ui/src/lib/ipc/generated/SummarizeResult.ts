@@ -3,4 +3,12 @@
 /**
  * The summary and the prompt the model saw.
  */
-export type SummarizeResult = { summary: string, prompt: string, };
+export type SummarizeResult = { summary: string, prompt: string, 
+/**
+ * Tokens of the prompt the model read.
+ */
+source_tokens: number, 
+/**
+ * Tokens cut from the end of a chat longer than the model reads (0: none).
+ */
+cut_tokens: number, };
