@@ -253,3 +253,18 @@ pub fn describe(device: &Device) -> String {
         text
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cpu_run_pins_burns_default_device_to_the_cpu() {
+        // Checkpoints load optimizer state onto Burn's default device: a CPU run must not
+        // start the GPU stack through it (a GPU build would otherwise pick wgpu).
+        let selected = select(DeviceChoice::Cpu).unwrap();
+        assert!(!selected.is_gpu);
+        assert_eq!(std::env::var("BURN_DEVICE").as_deref(), Ok("flex"));
+        assert_eq!(Device::default(), Device::flex());
+    }
+}

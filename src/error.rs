@@ -162,3 +162,23 @@ impl From<MixtureError> for MixtuneError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_io_error_states_its_cause_once() {
+        let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        let cause = denied.to_string();
+        let error = anyhow::Error::new(MixtuneError::io("out/model/config.json", denied));
+        let message = format!("{error:#}");
+        assert_eq!(message.matches(&cause).count(), 1, "{message}");
+        assert!(message.starts_with("out/model/config.json: "), "{message}");
+        let data = MixtuneError::from(DataError::io(
+            "d.jsonl",
+            std::io::Error::from(std::io::ErrorKind::NotFound),
+        ));
+        assert_eq!(data.kind(), ErrorKind::NotFound);
+    }
+}

@@ -1,5 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import { csvCell, exampleRows, examplesCsv, filterRows, formatScore, scoresCsv, scoreTable, sortRows, toCsv } from './eval';
+import {
+  csvCell,
+  exampleRows,
+  examplesCsv,
+  filterRows,
+  formatScore,
+  generationTimes,
+  modelName,
+  scoresCsv,
+  scoreTable,
+  sortRows,
+  toCsv,
+} from './eval';
+import type { ModelInfo } from './ipc';
 import { evalReport } from '../test/fixtures';
 
 describe('score table', () => {
@@ -9,6 +22,18 @@ describe('score table', () => {
     expect(rows[2].kind).toBe('improvement');
     expect(rows[2].scores.rouge1).toBeCloseTo(0.05);
     expect(rows[2].scores.rouge2).toBeCloseTo(0.025);
+  });
+
+  it('names models as the Models page does, with the folder on hover', () => {
+    const report = evalReport();
+    report.models[0].model = '/home/me/.local/share/mixtune/runs/run-20261126-101500/model';
+    const known = { id: 'run-20261126-101500', path: report.models[0].model } as ModelInfo;
+    const rows = scoreTable(report, [known]);
+    expect(rows[0].label).toBe('run-20261126-101500');
+    expect(rows[0].title).toBe(report.models[0].model);
+    expect(modelName('/data/models/my-t5', [])).toBe('models/my-t5');
+    expect(modelName('google/flan-t5-small', [])).toBe('google/flan-t5-small');
+    expect(generationTimes(report, [known])).toBe('run-20261126-101500 12.5 s, google/flan-t5-small 10.0 s');
   });
 
   it("prefers the engine's improvement when given and omits it for one model", () => {

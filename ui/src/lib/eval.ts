@@ -1,7 +1,7 @@
 /**
  * Evaluate page logic: the lab's ROUGE table, per-example rows with filter and sort, CSV.
  */
-import type { EvalReport, MeanRouge } from './ipc';
+import type { EvalReport, MeanRouge, ModelInfo } from './ipc';
 
 export const METRICS = ['rouge1', 'rouge2', 'rougeL', 'rougeLsum'] as const;
 export type Metric = (typeof METRICS)[number];
@@ -14,6 +14,8 @@ export const METRIC_LABELS: Record<Metric, string> = {
 
 export interface ScoreRow {
   label: string;
+  /** The model as the engine named it (a folder path or hub id), shown on hover. */
+  title?: string;
   kind: 'model' | 'improvement';
   scores: MeanRouge;
 }
@@ -31,8 +33,13 @@ function subtract(a: MeanRouge, b: MeanRouge): MeanRouge {
  * One row per model, then the absolute improvement (fine-tuned minus base) when two models
  * were evaluated. `report.models[0]` is the fine-tuned model, `[1]` the base.
  */
-export function scoreTable(report: EvalReport): ScoreRow[] {
-  const rows: ScoreRow[] = report.models.map((m) => ({ label: m.model, kind: 'model', scores: m.rouge }));
+export function scoreTable(report: EvalReport, models: ModelInfo[] = []): ScoreRow[] {
+  const rows: ScoreRow[] = report.models.map((m) => ({
+    label: modelName(m.model, models),
+    title: m.model,
+    kind: 'model',
+    scores: m.rouge,
+  }));
   if (report.models.length >= 2) {
     const improvement = report.improvement ?? subtract(report.models[0].rouge, report.models[1].rouge);
     rows.push({ label: 'Absolute improvement', kind: 'improvement', scores: improvement });
@@ -41,6 +48,22 @@ export function scoreTable(report: EvalReport): ScoreRow[] {
 }
 
 /** A score as percent with two decimals (`23.45`); improvements signed (`+4.10`). */
+/**
+ * The name the Models page shows for a model the engine names by folder or hub id; a folder
+ * the list does not know is shown by its last two path parts (`run-…/model`).
+ */
+export function modelName(spec: string, models: ModelInfo[]): string {
+  const known = models.find((m) => m.path === spec || m.id === spec);
+  if (known) return known.id;
+  const parts = spec.split('/').filter((p) => p.length > 0);
+  return parts.length > 2 ? parts.slice(-2).join('/') : spec;
+}
+
+/** "fine-tuned 2.0 s, google/flan-t5-small 1.5 s": each model's generation time. */
+export function generationTimes(report: EvalReport, models: ModelInfo[] = []): string {
+  return report.models.map((m) => `${modelName(m.model, models)} ${m.seconds.toFixed(1)} s`).join(', ');
+}
+
 export function formatScore(value: number, signed = false): string {
   if (!Number.isFinite(value)) return '—';
   const text = (value * 100).toFixed(2);

@@ -1,7 +1,17 @@
 /** Evaluate page state: the request, progress, cancellation and the report's views. */
 import * as ipc from '../ipc';
 import type { EvalReport, Progress } from '../ipc';
-import { exampleRows, examplesCsv, filterRows, scoreTable, sortRows, type SortDirection, type SortKey } from '../eval';
+import {
+  exampleRows,
+  examplesCsv,
+  filterRows,
+  generationTimes,
+  scoreTable,
+  sortRows,
+  type SortDirection,
+  type SortKey,
+} from '../eval';
+import { models } from './models.svelte';
 import { newTaskId } from '../format';
 import { notices } from './notices.svelte';
 
@@ -21,8 +31,14 @@ export class EvaluateStore {
   sortKey = $state<SortKey>('id');
   sortDirection = $state<SortDirection>('asc');
 
+  /** Models by the names the Models page shows (their folders on hover). */
   get scores() {
-    return this.report ? scoreTable(this.report) : [];
+    return this.report ? scoreTable(this.report, models.models) : [];
+  }
+
+  /** Each model's generation time, by name. */
+  get times(): string {
+    return this.report ? generationTimes(this.report, models.models) : '';
   }
 
   get rows() {
