@@ -251,17 +251,21 @@ fn load_task_templates(
         }
     }
     candidates.push(template::resolve(&task.template, &config.base_dir));
-    match candidates.iter().find(|path| path.is_file()) {
-        Some(path) => template::load_file(path),
-        None => Err(MixtureError::UnknownTemplate {
-            config: config.path.clone(),
-            task: task.name.clone(),
-            name: task.template.clone(),
-            searched: candidates
-                .iter()
-                .map(|path| path.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
-        }),
+    if let Some(path) = candidates.iter().find(|path| path.is_file()) {
+        return template::load_file(path);
     }
+    // A built-in name with no file on disk: the copy compiled into the binary.
+    if !is_path && template::is_builtin(&task.template) {
+        return template::load_builtin(&format!("{}.toml", task.template));
+    }
+    Err(MixtureError::UnknownTemplate {
+        config: config.path.clone(),
+        task: task.name.clone(),
+        name: task.template.clone(),
+        searched: candidates
+            .iter()
+            .map(|path| path.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+    })
 }

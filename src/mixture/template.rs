@@ -295,6 +295,28 @@ pub fn load_builtin(file_name: &str) -> Result<TaskTemplates, MixtureError> {
     }
 }
 
+/// Every built-in template: the files of [`builtin_dir`] when it has any, else the copies
+/// compiled into the binary (an installed binary away from the source tree).
+pub fn load_all_builtin() -> Result<Vec<TaskTemplates>, MixtureError> {
+    if let Ok(templates) = load_dir(&builtin_dir()) {
+        if !templates.is_empty() {
+            return Ok(templates);
+        }
+    }
+    let mut templates = EMBEDDED
+        .iter()
+        .map(|(name, _)| load_builtin(name))
+        .collect::<Result<Vec<_>, _>>()?;
+    templates.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(templates)
+}
+
+/// Whether `name` (without `.toml`) is a built-in template, on disk or compiled in.
+pub fn is_builtin(name: &str) -> bool {
+    let file = format!("{name}.toml");
+    builtin_dir().join(&file).is_file() || EMBEDDED.iter().any(|(embedded, _)| *embedded == file)
+}
+
 /// Loads every `*.toml` file of a folder, sorted by task name.
 pub fn load_dir(dir: &Path) -> Result<Vec<TaskTemplates>, MixtureError> {
     let entries = fs::read_dir(dir).map_err(|source| MixtureError::io(dir, source))?;

@@ -62,27 +62,11 @@ impl From<&TaskTemplates> for TemplateInfo {
 #[tauri::command]
 pub async fn list_templates() -> CmdResult<Vec<TemplateInfo>> {
     blocking(|| {
-        let dir = template::builtin_dir();
-        let templates = match template::load_dir(&dir) {
-            Ok(templates) if !templates.is_empty() => templates,
-            _ => BUILTIN_NAMES
-                .iter()
-                .map(|name| template::load_builtin(&format!("{name}.toml")))
-                .collect::<Result<_, _>>()
-                .map_err(MixtuneError::from)?,
-        };
+        let templates = template::load_all_builtin().map_err(MixtuneError::from)?;
         Ok(templates.iter().map(TemplateInfo::from).collect())
     })
     .await
 }
-
-/// Names of the templates compiled into the engine (used when no template folder exists).
-const BUILTIN_NAMES: [&str; 4] = [
-    "dialogue_from_summary",
-    "dialogue_summary",
-    "dialogue_topic",
-    "support_request_action",
-];
 
 /// Rates, shares, rendered phrasings, lengths (in words) and data checks of a mix.
 #[tauri::command]
