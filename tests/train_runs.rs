@@ -410,3 +410,25 @@ fn resuming_a_finished_run_is_refused_and_changes_nothing() {
     assert!(error.to_string().contains("finished at step 2"), "{error}");
     assert_eq!(std::fs::read(&log).unwrap(), before);
 }
+
+#[test]
+fn validation_the_data_cannot_give_is_reported_at_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    // Every row is training data and no task has eval_data: nothing to validate on.
+    write_run(dir.path(), 20, 0, "max_steps = 2\neval_every = 15\n");
+    let mut events = Vec::new();
+    run(dir.path(), false, &RunControl::new(), &mut events).unwrap();
+    let Some(RunEvent::Started { notes, .. }) = events.first() else {
+        panic!("{:?}", events.first());
+    };
+    let notes = notes.join("\n");
+    for task in ["summary", "topic"] {
+        assert!(
+            notes.contains(&format!(
+                "eval_every = 15, but task `{task}` has no validation rows"
+            )),
+            "{notes}"
+        );
+    }
+    assert!(!events.iter().any(|e| matches!(e, RunEvent::Eval(_))));
+}
