@@ -7,6 +7,8 @@ import ExampleTable from './ExampleTable.svelte';
 import NoticeRegion from './NoticeRegion.svelte';
 import Histogram from './Histogram.svelte';
 import ProgressBar from './ProgressBar.svelte';
+import ModelSelect from './ModelSelect.svelte';
+import type { ModelInfo } from '../ipc';
 import { exampleRows, scoreTable } from '../eval';
 import { evalReport, stats } from '../../test/fixtures';
 import { enterTauri, leaveTauri, reset } from '../../test/tauri-mock';
@@ -100,5 +102,17 @@ describe('Histogram and progress', () => {
     render(ProgressBar, { done: 5, total: 10, label: 'Training steps', caption: false });
     expect(screen.getByRole('progressbar', { name: 'Training steps' })).toHaveAttribute('aria-valuenow', '5');
     expect(screen.queryByText(/Training steps/)).not.toBeInTheDocument();
+  });
+});
+
+describe('ModelSelect', () => {
+  it('says where to get a model when there is none, and lists them when there are', () => {
+    const empty = render(ModelSelect, { id: 'm', label: 'Model', value: '', models: [], testid: 'pick' });
+    expect(screen.getByTestId('pick-empty').textContent).toContain('Models page');
+    empty.unmount();
+    const model = { id: 'flan-t5-small', path: '/hf/flan-t5-small', source: 'cache' } as ModelInfo;
+    render(ModelSelect, { id: 'm', label: 'Model', value: '', models: [model], testid: 'pick' });
+    expect(screen.queryByTestId('pick-empty')).toBeNull();
+    expect(screen.getByRole('option', { name: 'flan-t5-small (cache)' })).toBeTruthy();
   });
 });
