@@ -28,9 +28,16 @@ if [ "${MIXTUNE_E2E_SKIP_UI_BUILD:-0}" != "1" ]; then
 fi
 [ -f ui/dist/index.html ] || { echo "e2e: ui/dist/index.html missing after the UI build" >&2; exit 1; }
 
-echo "== e2e: build mixtune-app ($(date +%T))"
-cargo build -p mixtune-app
-APP="$CARGO_TARGET_DIR/debug/mixtune-app"
+# MIXTUNE_E2E_APP: drive that binary (the installed or packaged app) instead of a debug build.
+if [ -n "${MIXTUNE_E2E_APP:-}" ]; then
+  APP="$MIXTUNE_E2E_APP"
+  [ -x "$APP" ] || { echo "e2e: MIXTUNE_E2E_APP=$APP is not an executable" >&2; exit 1; }
+  echo "== e2e: app $APP"
+else
+  echo "== e2e: build mixtune-app ($(date +%T))"
+  cargo build -p mixtune-app
+  APP="$CARGO_TARGET_DIR/debug/mixtune-app"
+fi
 
 WORK="$(mktemp -d -t mixtune-e2e.XXXXXX)"
 cleanup() { rm -rf "$WORK"; }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# One-time set-up: system packages (Debian/Ubuntu), then a release build of the `mixtune`
-# CLI with GPU support (wgpu: Vulkan / Metal / DX12), installed into ~/.cargo/bin.
+# One-time set-up: system packages (Debian/Ubuntu), then release builds of the `mixtune`
+# CLI and the `mixtune-app` desktop app with GPU support (wgpu: Vulkan / Metal / DX12),
+# installed into ~/.cargo/bin, with a desktop-menu entry and icon for the app.
 # MIXTUNE_CPU_ONLY=1 skips the GPU backend (a much shorter build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,18 +30,47 @@ fi
 
 command -v cargo >/dev/null || { echo "error: Rust is needed: https://rustup.rs" >&2; exit 1; }
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/mixtune-target}"
-if [ "${MIXTUNE_CPU_ONLY:-0}" = "1" ]; then
-  cargo install --locked --path . --root "$HOME/.cargo"
-else
-  # wgpu + fusion + autotune, with the on-disk cache of tuned kernels.
-  cargo install --locked --path . --root "$HOME/.cargo" --features gpu-cache
-fi
-echo "installed: $(command -v mixtune || echo "$HOME/.cargo/bin/mixtune")"
-
-# Desktop app: the web front end's packages, and tauri-driver for the E2E test.
+GPU=1
+[ "${MIXTUNE_CPU_ONLY:-0}" = "1" ] && GPU=0
+BIN="$HOME/.cargo/bin"
+mkdir -p "$BIN"
+# The desktop app embeds the web front end (ui/dist) at compile time: build it first. The CLI
+# and the app then come out of one release build (one set of dependencies for both).
 if command -v npm >/dev/null 2>&1; then
-  (cd ui && npm ci --no-audit --no-fund)
+  (cd ui && npm ci --no-audit --no-fund && npm run build)
+  CRATES=(-p mixtune -p mixtune-app)
+  # wgpu + fusion + autotune, with the on-disk cache of tuned kernels.
+  FEATURES="mixtune/gpu-cache mixtune-app/gpu-cache"
+else
+  echo "note: npm not found: only the CLI is built (install Node.js >= 20 for the desktop app)"
+  CRATES=(-p mixtune)
+  FEATURES="mixtune/gpu-cache"
 fi
+[ "$GPU" = "1" ] || FEATURES=""
+cargo build --release --locked "${CRATES[@]}" --features "$FEATURES"
+install -m755 "$CARGO_TARGET_DIR/release/mixtune" "$BIN/mixtune"
+echo "installed: $BIN/mixtune"
+if [ -x "$CARGO_TARGET_DIR/release/mixtune-app" ] && [ "${#CRATES[@]}" -gt 2 ]; then
+  install -m755 "$CARGO_TARGET_DIR/release/mixtune-app" "$BIN/mixtune-app"
+  DATA="${XDG_DATA_HOME:-$HOME/.local/share}"
+  install -Dm644 src-tauri/icons/icon.png "$DATA/icons/hicolor/128x128/apps/mixtune.png"
+  mkdir -p "$DATA/applications"
+  cat > "$DATA/applications/mixtune.desktop" <<DESKTOP
+[Desktop Entry]
+Type=Application
+Name=Mixtune
+Comment=Fine-tune and run T5 / Flan-T5 on task mixtures
+Exec=$BIN/mixtune-app
+Icon=mixtune
+Terminal=false
+Categories=Development;Science;
+DESKTOP
+  command -v update-desktop-database >/dev/null 2>&1 \
+    && update-desktop-database "$DATA/applications" >/dev/null 2>&1 || true
+  echo "installed: $BIN/mixtune-app (menu entry: $DATA/applications/mixtune.desktop)"
+fi
+
+# The desktop E2E test's driver.
 command -v tauri-driver >/dev/null 2>&1 || [ -x "$HOME/.cargo/bin/tauri-driver" ] \
   || cargo install tauri-driver --locked
 
