@@ -21,12 +21,12 @@ echo "== package: $DEB ($(du -h "$DEB" | cut -f1))"
 echo "== package: contents"
 CONTENTS="$(dpkg-deb -c "$DEB")"
 for expected in "usr/bin/mixtune-app" "usr/share/applications/.*\.desktop" "usr/share/icons/hicolor/.*\.png"; do
-  if ! grep -Eq "\./$expected\$" <<<"$CONTENTS"; then
+  if ! grep -Eq " (\./)?$expected\$" <<<"$CONTENTS"; then
     echo "package: $DEB lacks $expected" >&2
     echo "$CONTENTS" >&2
     exit 1
   fi
-  grep -E "\./$expected\$" <<<"$CONTENTS"
+  grep -E " (\./)?$expected\$" <<<"$CONTENTS"
 done
 
 echo "== package: the packaged app under Xvfb"
