@@ -146,6 +146,10 @@ fn crash_mid_checkpoint_keeps_the_previous_checkpoint_loadable() {
     assert_eq!(names.len(), 2, "{names:?}");
     assert_eq!(names[1], "step-0000002");
     assert!(names[0].starts_with(".tmp-step-0000004"), "{names:?}");
+    // The history sees a run that no live process holds: interrupted, resumable.
+    let runs = list_runs(dir.path()).unwrap();
+    assert_eq!(runs[0].status, RunStatus::Interrupted);
+    assert!(runs[0].resumable && runs[0].checkpoints == 1, "{:?}", runs[0]);
 
     let out = cli(dir.path(), &["--resume"], None);
     assert!(
@@ -188,9 +192,10 @@ fn pause_resume_and_cancel_from_another_thread() {
     let config = TrainConfig::from_file(&config_file).unwrap();
     let paths = RunPaths::resolve(&config_file, &config);
     let handle = spawn(
-        config,
-        paths,
+        config.clone(),
+        paths.clone(),
         Device::flex(),
+        RunOptions::default(),
         control.clone(),
         move |e: &RunEvent| {
             let _ = tx.send(e.clone());
@@ -243,6 +248,30 @@ fn pause_resume_and_cancel_from_another_thread() {
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].status, RunStatus::Cancelled);
     assert_eq!((runs[0].steps, runs[0].total_steps), (summary.steps, 50));
+    assert!(runs[0].resumable, "a cancelled run with a checkpoint resumes");
+
+    // Resume through the app's path (`spawn` with `resume`): it goes on from the cancel's
+    // checkpoint and finishes.
+    let cancelled_at = summary.steps;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let options = RunOptions {
+        show_progress: false,
+        resume: true,
+    };
+    let handle = spawn(config, paths, Device::flex(), options, RunControl::new(), move |e| {
+        let _ = tx.send(e.clone());
+    });
+    let summary = handle.join().unwrap().unwrap();
+    let events: Vec<RunEvent> = rx.try_iter().collect();
+    assert!(
+        matches!(events.first(), Some(RunEvent::Started { start_step, .. }) if *start_step == cancelled_at),
+        "{:?}",
+        events.first()
+    );
+    assert_eq!(summary.steps, 50);
+    let runs = list_runs(dir.path()).unwrap();
+    assert_eq!(runs[0].status, RunStatus::Finished);
+    assert!(!runs[0].resumable, "a finished run is not resumed");
 }
 
 #[test]
@@ -290,18 +319,29 @@ fn a_second_run_on_a_live_folder_is_refused_naming_the_process() {
     let paths = RunPaths::resolve(&config_file, &config);
     let (tx, rx) = std::sync::mpsc::channel();
     let first = control.clone();
-    let handle = spawn(config, paths, Device::flex(), control.clone(), move |e| {
-        if matches!(e, RunEvent::Step(m) if m.step == 1) {
-            first.pause();
-        }
-        let _ = tx.send(e.clone());
-    });
+    let handle = spawn(
+        config,
+        paths,
+        Device::flex(),
+        RunOptions::default(),
+        control.clone(),
+        move |e| {
+            if matches!(e, RunEvent::Step(m) if m.step == 1) {
+                first.pause();
+            }
+            let _ = tx.send(e.clone());
+        },
+    );
     // Wait until the first run holds the folder (it paused after step 1).
     for event in rx.iter() {
         if matches!(event, RunEvent::Paused { .. }) {
             break;
         }
     }
+    // A live run (this process holds the lock) is paused, not interrupted, and not resumable.
+    let runs = list_runs(dir.path()).unwrap();
+    assert_eq!(runs[0].status, RunStatus::Paused);
+    assert!(!runs[0].resumable);
     for resume in [false, true] {
         let options = RunOptions {
             show_progress: false,

@@ -52,6 +52,7 @@ pub fn run() {
             commands::train::start_training,
             commands::train::pause_training,
             commands::train::resume_training,
+            commands::train::resume_run,
             commands::train::cancel_training,
             commands::train::list_runs,
             commands::train::run_events,

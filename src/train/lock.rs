@@ -73,6 +73,14 @@ impl RunLock {
     }
 }
 
+/// The live process holding `output_dir`'s lock, if any: a run in progress (in this process
+/// or another). A lock left by a dead process, or none, gives `None`.
+pub fn live_holder(output_dir: &Path) -> Option<u32> {
+    let text = std::fs::read_to_string(output_dir.join(LOCK_FILE)).ok()?;
+    let pid = text.trim().parse::<u32>().ok()?;
+    process_alive(pid).then_some(pid)
+}
+
 impl Drop for RunLock {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
@@ -100,8 +108,10 @@ mod tests {
     #[test]
     fn a_live_lock_is_refused_and_a_stale_one_taken_over() {
         let dir = tempfile::tempdir().unwrap();
+        assert_eq!(live_holder(dir.path()), None);
         let (lock, note) = RunLock::acquire(dir.path()).unwrap();
         assert!(note.is_none());
+        assert_eq!(live_holder(dir.path()), Some(std::process::id()));
         // This process holds it: a second run here is refused, naming the process.
         let error = RunLock::acquire(dir.path()).unwrap_err().to_string();
         assert!(error.contains(&std::process::id().to_string()), "{error}");
@@ -110,6 +120,7 @@ mod tests {
         assert!(!dir.path().join(LOCK_FILE).exists());
         // A lock of a process that does not run (pid beyond Linux's pid_max).
         std::fs::write(dir.path().join(LOCK_FILE), "4194305\n").unwrap();
+        assert_eq!(live_holder(dir.path()), None);
         let (_lock, note) = RunLock::acquire(dir.path()).unwrap();
         assert!(note.unwrap().contains("4194305"));
     }

@@ -98,18 +98,17 @@ pub fn run_from_file(
 }
 
 /// Runs training on a background thread; `on_event` sees every event (also written to
-/// `metrics.jsonl`). Errors are also reported as a [`RunEvent::Failed`].
+/// `metrics.jsonl`). Errors are also reported as a [`RunEvent::Failed`]. With
+/// `options.resume` it continues the run folder's latest intact checkpoint, as `--resume`.
 pub fn spawn(
     config: TrainConfig,
     paths: RunPaths,
     device: Device,
+    options: RunOptions,
     control: RunControl,
     mut on_event: impl FnMut(&RunEvent) + Send + 'static,
 ) -> std::thread::JoinHandle<Result<RunSummary>> {
-    std::thread::spawn(move || {
-        let options = RunOptions::default();
-        run(&config, &paths, &device, &options, &control, &mut on_event)
-    })
+    std::thread::spawn(move || run(&config, &paths, &device, &options, &control, &mut on_event))
 }
 
 /// Runs training as `config` describes on `device` (made autodiff here). On failure a

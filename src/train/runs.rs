@@ -17,9 +17,12 @@ use crate::error::{MixtuneError, Result};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
-    /// Started and not ended (running now, or killed: resumable from its checkpoints).
+    /// Started and not ended, and a live process holds the run folder's lock.
     Running,
     Paused,
+    /// Started and not ended, but no live process holds it: the process was killed, crashed
+    /// or closed (the app quit mid-run). Resumable from its checkpoints.
+    Interrupted,
     Finished,
     Cancelled,
     Failed,
@@ -47,6 +50,9 @@ pub struct RunInfo {
     pub best_metric_name: String,
     /// Complete checkpoints on disk.
     pub checkpoints: usize,
+    /// Whether `--resume` (the app's Resume) can continue it: not finished, not running,
+    /// and a checkpoint on disk.
+    pub resumable: bool,
     /// The exported model folder, once the run finished.
     pub model_dir: Option<PathBuf>,
     /// Error message of a failed run.
@@ -76,6 +82,7 @@ impl RunInfo {
             best_metric: None,
             best_metric_name: String::new(),
             checkpoints: 0,
+            resumable: false,
             model_dir: None,
             error: None,
             modified: 0,
@@ -141,6 +148,11 @@ pub fn run_info(dir: &Path) -> Result<RunInfo> {
             }
         }
     }
+    let live = super::lock::live_holder(dir).is_some();
+    if !live && matches!(info.status, RunStatus::Running | RunStatus::Paused) {
+        info.status = RunStatus::Interrupted;
+    }
+    info.resumable = info.checkpoints > 0 && !live && info.status != RunStatus::Finished;
     Ok(info)
 }
 

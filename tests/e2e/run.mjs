@@ -23,6 +23,7 @@ const TAURI_DRIVER = env('TAURI_DRIVER', 'tauri-driver');
 const NATIVE_DRIVER = env('WEBKIT_WEBDRIVER', '/usr/bin/WebKitWebDriver');
 const PORT = Number(env('MIXTUNE_E2E_PORT', '4444'));
 const TRAIN_TIMEOUT_MS = Number(env('MIXTUNE_E2E_TRAIN_TIMEOUT_MS', '240000'));
+const RESUME_STEPS = 120;
 
 const CHAT = [
   'Alice: Hi Bob, are we still meeting at noon to plan the trip?',
@@ -341,6 +342,73 @@ async function summarizePage(session) {
   await shot(session, '06-summarize');
 }
 
+/**
+ * Resume after an app restart: starts a long run with frequent checkpoints, closes the app
+ * mid-run (the training thread dies with it), and returns the run's id.
+ */
+async function interruptedRun(session) {
+  await go(session, 'train');
+  await choose(session, 'train-model-select', 'tiny-flan');
+  await typeInto(session, 'train-max-steps', String(RESUME_STEPS));
+  await typeInto(session, 'train-batch-size', '2');
+  await typeInto(session, 'train-eval-every', '0');
+  await typeInto(session, 'train-save-every', '5');
+  await (await session.testid('train-start')).click();
+  const counter = await session.testid('train-step-counter');
+  await waitUntil(async () => Number(await counter.attribute('data-step')) >= 12, {
+    timeoutMs: TRAIN_TIMEOUT_MS,
+    what: 'the long run to pass step 12 (two checkpoints)',
+    onTimeout: async () => `error banner: ${await errorBanner(session)}\n${await session.describePage()}`,
+  });
+  const step = Number(await counter.attribute('data-step'));
+  const title = await (await session.findOne('#progress-heading')).text();
+  const runId = title.match(/run-[\w-]+/)?.[0];
+  if (!runId) throw new Error(`no run id in "${title}"`);
+  log(`closing the app at step ${step} of ${runId}`);
+  return { runId, step };
+}
+
+async function resumedRun(session, { runId, step }) {
+  const device = await session.testid('device-label', { timeoutMs: 60000 });
+  await waitUntil(async () => (await device.text()).trim().length > 0, { what: 'the device label' });
+  await go(session, 'train');
+  // The page reopens the newest run: interrupted, with Resume in the history.
+  const status = await session.testid('train-status');
+  await waitUntil(async () => (await status.text()).includes('interrupted'), {
+    what: `run ${runId} shown as interrupted after the restart`,
+    onTimeout: () => session.describePage(),
+  });
+  const resume = await waitUntil(
+    async () => {
+      for (const row of await session.find('[data-testid="train-runs"] tbody tr')) {
+        if ((await row.text()).includes(runId)) {
+          const buttons = await row.find('[data-testid="train-run-resume"]');
+          if (buttons.length) return buttons[0];
+        }
+      }
+      return null;
+    },
+    { what: `a Resume button for ${runId}`, onTimeout: () => session.describePage() },
+  );
+  await shot(session, '07-train-interrupted');
+  await resume.click();
+  const counter = await session.testid('train-step-counter');
+  await waitUntil(async () => /finished|failed|cancelled/i.test(await status.text()), {
+    timeoutMs: TRAIN_TIMEOUT_MS,
+    what: 'the resumed run to end',
+    onTimeout: async () => `error banner: ${await errorBanner(session)}\n${await session.describePage()}`,
+  });
+  const ended = await status.text();
+  if (!/finished/i.test(ended)) throw new Error(`the resumed run ended ${ended}: ${await errorBanner(session)}`);
+  const done = Number(await counter.attribute('data-step'));
+  if (done !== RESUME_STEPS) throw new Error(`the resumed run ended at step ${done}, not ${RESUME_STEPS}`);
+  // The log went on from a checkpoint at or before the step the app was closed at.
+  const notes = (await session.find('[data-testid="train-note"]')).length;
+  log(`resumed ${runId} (closed at step ${step}) and finished at step ${done}; ${notes} note(s)`);
+  measurements.resume = { closed_at_step: step, finished_at_step: done };
+  await shot(session, '08-train-resumed');
+}
+
 // ---------------------------------------------------------------- main
 
 async function main() {
@@ -359,6 +427,21 @@ async function main() {
       alwaysMatch: { 'tauri:options': { application: APP } },
     });
     await scenario(session, launchedAt);
+    // Close the app mid-run, start it again, resume the run and let it finish.
+    const interrupted = await interruptedRun(session);
+    await session.delete();
+    session = null;
+    await waitUntil(async () => appPid() === null, { timeoutMs: 15000, what: 'the app to exit' }).catch(() => {
+      // Still there (the window closed, the process lingers): end it as a crash would.
+      const pid = appPid();
+      log(`the app (pid ${pid}) outlived its window: killing it`);
+      if (pid) process.kill(pid, 'SIGKILL');
+    });
+    await waitUntil(async () => appPid() === null, { timeoutMs: 15000, what: 'the app to exit' });
+    session = await Session.create(base, {
+      alwaysMatch: { 'tauri:options': { application: APP } },
+    });
+    await resumedRun(session, interrupted);
   } catch (error) {
     failure = error;
     if (session) {

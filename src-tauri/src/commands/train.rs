@@ -11,7 +11,8 @@ use anyhow::{bail, Context};
 use mixtune::train::events::RunEvent;
 use mixtune::train::runs::{self, RunInfo};
 use mixtune::train::TrainConfig;
-use mixtune::train::{self, RunControl, RunPaths};
+use mixtune::train::run::CONFIG_FILE;
+use mixtune::train::{self, RunControl, RunOptions, RunPaths};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tauri::ipc::Channel;
@@ -48,8 +49,7 @@ pub async fn start_training(
     blocking(move || {
         let state = app.state::<AppState>();
         let (run_id, dir) = new_run_dir(&state.runs_dir)?;
-        let prepared = prepare_run(&dir, spec);
-        let (config, paths) = match prepared {
+        let (config, paths) = match prepare_run(&dir, spec) {
             Ok(prepared) => prepared,
             Err(error) => {
                 // Leave no half-written run behind for a spec that never started.
@@ -57,57 +57,103 @@ pub async fn start_training(
                 return Err(error);
             }
         };
-        let control = RunControl::new();
-        lock(&state.runs).insert(
-            run_id.clone(),
-            RunHandle {
-                control: control.clone(),
-                output_dir: dir.clone(),
-            },
-        );
-        let ended = Arc::new(AtomicBool::new(false));
-        let ended_in_events = ended.clone();
-        let events = on_event.clone();
-        let handle = train::spawn(
-            config,
-            paths,
-            state.device.device.clone(),
-            control,
-            move |event: &RunEvent| {
-                if matches!(
-                    event,
-                    RunEvent::Finished(_) | RunEvent::Cancelled { .. } | RunEvent::Failed { .. }
-                ) {
-                    ended_in_events.store(true, Ordering::SeqCst);
-                }
-                let _ = events.send(event.clone());
-            },
-        );
-        // Watch the run: forget it when it ends; report a failure the events did not carry.
-        let watcher_app = app.clone();
-        let watched_id = run_id.clone();
-        std::thread::Builder::new()
-            .name(format!("watch-{run_id}"))
-            .spawn(move || {
-                let outcome = match handle.join() {
-                    Ok(Ok(_)) => None,
-                    Ok(Err(error)) => Some(error.to_string()),
-                    Err(_) => Some("the training thread panicked".to_string()),
-                };
-                if let Some(message) = outcome {
-                    if !ended.load(Ordering::SeqCst) {
-                        let _ = on_event.send(RunEvent::Failed { step: 0, message });
-                    }
-                }
-                lock(&watcher_app.state::<AppState>().runs).remove(&watched_id);
-            })
-            .context("starting the run watcher")?;
-        Ok(StartedRun {
-            run_id,
-            output_dir: dir,
-        })
+        launch(&app, run_id, config, paths, RunOptions::default(), on_event)
     })
     .await
+}
+
+/// Continues a run from its latest intact checkpoint, the path of `mixtune train --resume`
+/// (after a crash, a cancel or an app restart); every new event goes to `on_event`.
+#[tauri::command]
+pub async fn resume_run(
+    app: AppHandle,
+    run_id: String,
+    on_event: Channel<RunEvent>,
+) -> CmdResult<StartedRun> {
+    blocking(move || {
+        let state = app.state::<AppState>();
+        let dir = run_dir(&state.runs_dir, &run_id)?;
+        if lock(&state.runs).contains_key(&run_id) {
+            return Err(CmdError::busy(format!("run `{run_id}` is running in this window")).into());
+        }
+        let config_file = dir.join(CONFIG_FILE);
+        if !config_file.is_file() {
+            return Err(CmdError::not_found(format!(
+                "no run `{run_id}` (no {})",
+                config_file.display()
+            ))
+            .into());
+        }
+        let config = TrainConfig::from_file(&config_file)?;
+        let paths = RunPaths::resolve(&config_file, &config);
+        let options = RunOptions {
+            show_progress: false,
+            resume: true,
+        };
+        launch(&app, run_id, config, paths, options, on_event)
+    })
+    .await
+}
+
+/// Starts `config` on a background thread with the app's device, registers its control
+/// under `run_id`, and watches it: forgotten when it ends, a failure the events did not
+/// carry reported on `on_event`.
+fn launch(
+    app: &AppHandle,
+    run_id: String,
+    config: TrainConfig,
+    paths: RunPaths,
+    options: RunOptions,
+    on_event: Channel<RunEvent>,
+) -> anyhow::Result<StartedRun> {
+    let state = app.state::<AppState>();
+    let output_dir = paths.output_dir.clone();
+    let control = RunControl::new();
+    lock(&state.runs).insert(
+        run_id.clone(),
+        RunHandle {
+            control: control.clone(),
+            output_dir: output_dir.clone(),
+        },
+    );
+    let ended = Arc::new(AtomicBool::new(false));
+    let ended_in_events = ended.clone();
+    let events = on_event.clone();
+    let handle = train::spawn(
+        config,
+        paths,
+        state.device.device.clone(),
+        options,
+        control,
+        move |event: &RunEvent| {
+            if matches!(
+                event,
+                RunEvent::Finished(_) | RunEvent::Cancelled { .. } | RunEvent::Failed { .. }
+            ) {
+                ended_in_events.store(true, Ordering::SeqCst);
+            }
+            let _ = events.send(event.clone());
+        },
+    );
+    let watcher_app = app.clone();
+    let watched_id = run_id.clone();
+    std::thread::Builder::new()
+        .name(format!("watch-{run_id}"))
+        .spawn(move || {
+            let outcome = match handle.join() {
+                Ok(Ok(_)) => None,
+                Ok(Err(error)) => Some(error.to_string()),
+                Err(_) => Some("the training thread panicked".to_string()),
+            };
+            if let Some(message) = outcome {
+                if !ended.load(Ordering::SeqCst) {
+                    let _ = on_event.send(RunEvent::Failed { step: 0, message });
+                }
+            }
+            lock(&watcher_app.state::<AppState>().runs).remove(&watched_id);
+        })
+        .context("starting the run watcher")?;
+    Ok(StartedRun { run_id, output_dir })
 }
 
 /// Writes `mix.toml` and `run.toml` into `dir`; returns the run config's path.

@@ -18,6 +18,7 @@ export type RunStatus =
   | 'starting'
   | 'running'
   | 'paused'
+  | 'interrupted'
   | 'finished'
   | 'cancelled'
   | 'failed';

@@ -147,6 +147,7 @@ export function runInfo(overrides: Partial<RunInfo> = {}): RunInfo {
     best_metric: 1.4,
     best_metric_name: 'val_loss',
     checkpoints: 1,
+    resumable: false,
     model_dir: '/runs/run-20261125-101500/model',
     error: null,
     modified: 1_700_000_000,

@@ -29,6 +29,12 @@ export const startTraining = (spec: TrainSpec, onEvent: (event: RunEvent) => voi
 export const pauseTraining = (runId: string) => call<void>('pause_training', { runId });
 export const resumeTraining = (runId: string) => call<void>('resume_training', { runId });
 export const cancelTraining = (runId: string) => call<void>('cancel_training', { runId });
+/**
+ * Continues a run from its newest intact checkpoint (after a crash, a cancel or an app
+ * restart), as `mixtune train --resume`; every new event goes to `onEvent`.
+ */
+export const resumeRun = (runId: string, onEvent: (event: RunEvent) => void) =>
+  call<StartedRun>('resume_run', { runId, onEvent: channel(onEvent) });
 
 /** Every run under the runs folder. */
 export const listRuns = () => call<RunInfo[]>('list_runs');

@@ -115,7 +115,7 @@ describe('training store', () => {
     handle({
       list_runs: () => [
         runInfo({ id: 'old', status: 'finished', modified: 3 }),
-        runInfo({ id: 'killed', status: 'running', modified: 1 }),
+        runInfo({ id: 'killed', status: 'interrupted', resumable: true, modified: 4 }),
         runInfo({ id: 'live', status: 'running', modified: 2 }),
       ],
       run_events: () => events,
@@ -133,6 +133,59 @@ describe('training store', () => {
     const calls = invoke.mock.calls.length;
     await vi.advanceTimersByTimeAsync(10_000);
     expect(invoke.mock.calls.length).toBe(calls);
+  });
+
+  it('shows an interrupted run as such after a restart, and resumes it live from its checkpoint', async () => {
+    vi.useFakeTimers();
+    let channel: MockChannel<RunEvent> | undefined;
+    handle({
+      list_runs: () => [
+        runInfo({ id: 'done', status: 'finished', modified: 3 }),
+        runInfo({ id: 'killed', status: 'interrupted', resumable: true, checkpoints: 1, modified: 2 }),
+      ],
+      run_events: () => [started(0, 100), step(10), step(20), step(30)],
+      resume_run: (args) => {
+        channel = args.onEvent as MockChannel<RunEvent>;
+        // The checkpoint was at step 20: the resumed run starts there.
+        channel.send(started(20, 100));
+        return { run_id: 'killed', output_dir: '/runs/killed' };
+      },
+    });
+    const store = new TrainingStore();
+    await store.restore();
+    expect(store.runId).toBe('killed');
+    expect(store.run.status).toBe('interrupted');
+    expect(store.run.message).toMatch(/Resume continues from its last checkpoint/);
+    // Not polled: nothing writes its log.
+    const calls = invoke.mock.calls.length;
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(invoke.mock.calls.length).toBe(calls);
+    expect(store.canResume(store.runs[1])).toBe(true);
+    expect(store.canResume(store.runs[0])).toBe(false);
+
+    await store.resumeRun('killed');
+    const [, args] = invoke.mock.calls.find(([c]) => c === 'resume_run')!;
+    expect(args).toMatchObject({ runId: 'killed' });
+    expect(store.live).toBe(true);
+    expect(store.run.status).toBe('running');
+    expect(store.run.steps).toEqual([10, 20]);
+    channel!.send(step(21));
+    expect(store.run.steps).toEqual([10, 20, 21]);
+    // While it runs here, the history offers no second Resume.
+    expect(store.canResume(store.runs[1])).toBe(false);
+  });
+
+  it('shows a refused resume as the run message', async () => {
+    handle({
+      run_events: () => [started(0, 10), step(1)],
+      resume_run: () => Promise.reject({ kind: 'busy', message: 'run `r` is in progress in process 42' }),
+      list_runs: () => [],
+    });
+    const store = new TrainingStore();
+    await store.resumeRun('r');
+    expect(store.run.status).toBe('failed');
+    expect(store.live).toBe(false);
+    expect(notices.items[0].message).toBe('Resuming run r: run `r` is in progress in process 42');
   });
 
   it('remembers the settings of runs it started ("new run from these settings")', async () => {

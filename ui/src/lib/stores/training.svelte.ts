@@ -110,6 +110,45 @@ export class TrainingStore {
     }
   }
 
+  /**
+   * Resumes a stored run from its newest intact checkpoint: its charts are rebuilt from
+   * disk, then the resumed run's events arrive live (its `started` event drops what came
+   * after the checkpoint).
+   */
+  async resumeRun(runId: string): Promise<void> {
+    this.#stopPolling();
+    this.busy = true;
+    try {
+      const events = await ipc.runEvents(runId);
+      const run = replay(events);
+      run.status = 'starting';
+      run.message = null;
+      this.run = run;
+      this.version = run.version;
+      this.runId = runId;
+      this.#liveRunId = runId;
+      this.live = true;
+      await ipc.resumeRun(runId, (event) => {
+        if (this.runId === runId && this.#liveRunId === runId && this.live) this.fold(event);
+      });
+      void this.refreshRuns();
+    } catch (error) {
+      this.run.status = 'failed';
+      this.run.message = ipc.errorMessage(error);
+      this.run.version += 1;
+      this.#commit();
+      this.live = false;
+      notices.error(error, `Resuming run ${runId}`);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  /** Whether the history offers Resume for `info`: resumable, and nothing runs here now. */
+  canResume(info: RunInfo): boolean {
+    return info.resumable && !(this.live && isActive(this.run.status));
+  }
+
   pause = () => this.#control(ipc.pauseTraining, 'Pausing');
   resume = () => this.#control(ipc.resumeTraining, 'Resuming');
   cancel = () => this.#control(ipc.cancelTraining, 'Cancelling');
@@ -137,6 +176,14 @@ export class TrainingStore {
     try {
       const events = await ipc.runEvents(runId);
       this.run = replay(events);
+      // A log that never ended, with no live process behind it: say so instead of "running".
+      const info = this.runs.find((r) => r.id === runId);
+      if (!this.live && info?.status === 'interrupted' && isActive(this.run.status)) {
+        this.run.status = 'interrupted';
+        this.run.message = info.resumable
+          ? 'This run was interrupted (crash or app closed); Resume continues from its last checkpoint.'
+          : 'This run was interrupted before its first checkpoint; it cannot be resumed.';
+      }
       this.version = this.run.version;
       this.runId = runId;
       if (!this.live && isActive(this.run.status)) this.#startPolling(runId);
@@ -149,10 +196,12 @@ export class TrainingStore {
   async restore(): Promise<void> {
     await this.refreshRuns();
     if (this.runId) return;
-    // The most recently changed run that is not over (a killed run also reads `running`).
-    const active = [...this.runs]
-      .sort((a, b) => b.modified - a.modified)
-      .find((r) => r.status === 'running' || r.status === 'paused');
+    // The most recently changed run that is live, else one that was interrupted (the app
+    // closed or crashed mid-run), so its Resume is at hand.
+    const newest = [...this.runs].sort((a, b) => b.modified - a.modified);
+    const active =
+      newest.find((r) => r.status === 'running' || r.status === 'paused') ??
+      newest.find((r) => r.status === 'interrupted' && r.resumable);
     if (active) await this.open(active.id);
   }
 

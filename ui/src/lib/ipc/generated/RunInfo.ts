@@ -31,6 +31,11 @@ best_metric: number | null, best_metric_name: string,
  */
 checkpoints: number, 
 /**
+ * Whether `--resume` (the app's Resume) can continue it: not finished, not running,
+ * and a checkpoint on disk.
+ */
+resumable: boolean, 
+/**
  * The exported model folder, once the run finished.
  */
 model_dir: string | null, 

@@ -3,4 +3,4 @@
 /**
  * Where a run stands, from the last event of its log.
  */
-export type RunStatus = "running" | "paused" | "finished" | "cancelled" | "failed";
+export type RunStatus = "running" | "paused" | "interrupted" | "finished" | "cancelled" | "failed";
