@@ -18,7 +18,7 @@ cargo fmt --all -- --check
 # real app, and the E2E test below drives it.
 if command -v npm >/dev/null 2>&1; then
   step "ui build"
-  (cd ui && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && npm run build)
+  (cd ui && { [ -x node_modules/.bin/tauri ] || npm ci --no-audit --no-fund; } && npm run build)
   step "ui lint, type-check and unit tests"
   (cd ui && npm run lint && npm run check && npm test)
 else
@@ -37,7 +37,10 @@ if [ "${MIXTUNE_SKIP_GPU:-0}" != "1" ]; then
   cargo test --features wgpu --test gpu_parity --test kernel_parity -- --nocapture
 fi
 if [ "${MIXTUNE_SKIP_E2E:-0}" != "1" ]; then
-  step "desktop app E2E (Xvfb + WebDriver)"
-  MIXTUNE_E2E_SKIP_UI_BUILD=1 scripts/e2e.sh
+  # The app's .deb (a debug build, CPU backend: the test build's artifacts), its contents
+  # checked, and the desktop E2E driving the binary unpacked from it.
+  step "desktop package (.deb) and the E2E against the packaged app (Xvfb + WebDriver)"
+  MIXTUNE_CPU_ONLY=1 MIXTUNE_PACKAGE_DEBUG=1 \
+    MIXTUNE_E2E_ARTIFACTS="${MIXTUNE_E2E_ARTIFACTS:-$PWD/target/e2e-artifacts}" scripts/package.sh
 fi
 step "done"
