@@ -73,7 +73,10 @@ fn train(dir: &Path) -> (RunSummary, Vec<EvalMetrics>, Vec<StepMetrics>) {
 fn assert_report(report: &ForgettingReport, baseline: &EvalMetrics, now: &EvalMetrics) {
     assert_eq!(report.metric, "rougeL");
     assert_eq!(report.threshold, THRESHOLD);
-    assert_eq!((report.baseline_step, report.step), (baseline.step, now.step));
+    assert_eq!(
+        (report.baseline_step, report.step),
+        (baseline.step, now.step)
+    );
     let names: Vec<(&str, bool)> = report
         .tasks
         .iter()
@@ -85,7 +88,10 @@ fn assert_report(report: &ForgettingReport, baseline: &EvalMetrics, now: &EvalMe
         map[task].rouge_l
     };
     for change in &report.tasks {
-        assert_eq!(change.baseline, scores(baseline, change.watched, &change.task));
+        assert_eq!(
+            change.baseline,
+            scores(baseline, change.watched, &change.task)
+        );
         assert_eq!(change.now, scores(now, change.watched, &change.task));
         assert_eq!(change.delta, change.now - change.baseline);
         assert_eq!(change.dropped, change.baseline - change.now > THRESHOLD);
@@ -155,7 +161,14 @@ fn watched_task_is_scored_at_baseline_and_each_eval_and_reported() {
         .arg(out.join("model"))
         .arg("--compare")
         .arg(tiny_flan())
-        .args(["--eval-examples", "6", "--max-new-tokens", "12", "--batch-size", "4"])
+        .args([
+            "--eval-examples",
+            "6",
+            "--max-new-tokens",
+            "12",
+            "--batch-size",
+            "4",
+        ])
         .args(["--forgetting-threshold", &THRESHOLD.to_string()])
         .output()
         .unwrap();
@@ -169,7 +182,10 @@ fn watched_task_is_scored_at_baseline_and_each_eval_and_reported() {
     assert_eq!(cli.tasks.len(), 2);
     for (cli, run) in cli.tasks.iter().zip(&report.tasks) {
         assert_eq!((&cli.task, cli.watched), (&run.task, run.watched));
-        assert!((cli.baseline - run.baseline).abs() < 1e-6, "{cli:?} vs {run:?}");
+        assert!(
+            (cli.baseline - run.baseline).abs() < 1e-6,
+            "{cli:?} vs {run:?}"
+        );
         assert!((cli.now - run.now).abs() < 1e-6, "{cli:?} vs {run:?}");
         assert_eq!(cli.dropped, cli.baseline - cli.now > THRESHOLD);
     }
@@ -189,11 +205,13 @@ fn watched_task_is_scored_at_baseline_and_each_eval_and_reported() {
     assert!(output.status.success(), "{text}");
     assert!(text.contains("a drop of more than 0.020 flagged"), "{text}");
     assert!(
-        text.lines().any(|l| l.starts_with("summary") && l.contains("trained")),
+        text.lines()
+            .any(|l| l.starts_with("summary") && l.contains("trained")),
         "{text}"
     );
     assert!(
-        text.lines().any(|l| l.starts_with("topic") && l.contains("watched")),
+        text.lines()
+            .any(|l| l.starts_with("topic") && l.contains("watched")),
         "{text}"
     );
 }
@@ -210,7 +228,10 @@ fn watching_a_task_does_not_change_training() {
     assert_eq!(steps_with.len(), 4);
     // Same weights at every pass: the trained task scores the same, val_loss included.
     for (a, b) in evals_with.iter().zip(&evals_without) {
-        assert_eq!((a.step, a.val_loss, &a.tasks), (b.step, b.val_loss, &b.tasks));
+        assert_eq!(
+            (a.step, a.val_loss, &a.tasks),
+            (b.step, b.val_loss, &b.tasks)
+        );
         assert!(b.watched.is_empty());
     }
     let weights = |dir: &Path| std::fs::read(dir.join("out/model/model.safetensors")).unwrap();
@@ -257,6 +278,9 @@ fn bad_watch_entries_name_the_file_and_the_entry() {
     assert!(mixture.is_watched("topic") && !mixture.is_watched("summary"));
     let validation = mixture.validation_examples(3).unwrap();
     let tasks: Vec<&str> = validation.iter().map(|e| e.task.as_str()).collect();
-    assert_eq!(tasks, ["summary", "summary", "summary", "topic", "topic", "topic"]);
+    assert_eq!(
+        tasks,
+        ["summary", "summary", "summary", "topic", "topic", "topic"]
+    );
     assert!(validation[3].source.starts_with("What is the topic"));
 }

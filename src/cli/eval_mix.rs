@@ -9,8 +9,8 @@ use anyhow::{Context, Result};
 use mixtune::device::SelectedDevice;
 use mixtune::mixture::Mixture;
 use mixtune::train::events::EvalMetrics;
-use mixtune::train::mixture_eval::{score_model, MixtureEvalOptions};
 use mixtune::train::forgetting::ForgettingReport;
+use mixtune::train::mixture_eval::{score_model, MixtureEvalOptions};
 
 /// What `eval --mix` was asked.
 pub struct MixEval<'a> {
@@ -47,7 +47,10 @@ pub fn run_mix_eval(args: &MixEval, selected: &SelectedDevice) -> Result<()> {
     let after = score(args.model)?;
     let Some(base) = args.compare else {
         if args.json {
-            println!("{}", serde_json::json!({ "model": args.model, "scores": after }));
+            println!(
+                "{}",
+                serde_json::json!({ "model": args.model, "scores": after })
+            );
         } else {
             print!("{}", scores_table(args.mix, args.model, &after));
         }
@@ -83,9 +86,19 @@ fn scores_table(mix: &Path, model: &str, scores: &EvalMetrics) -> String {
         .tasks
         .iter()
         .map(|(task, eval)| (task, "trained", eval))
-        .chain(scores.watched.iter().map(|(task, eval)| (task, "watched", eval)))
+        .chain(
+            scores
+                .watched
+                .iter()
+                .map(|(task, eval)| (task, "watched", eval)),
+        )
         .collect();
-    let width = rows.iter().map(|(task, ..)| task.len()).max().unwrap_or(4).max(4);
+    let width = rows
+        .iter()
+        .map(|(task, ..)| task.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
     let mut out = format!(
         "{model} on {}\n{:width$}  {:7}  {:>8}  {:>7}  {:>7}  {:>7}  {:>10}\n",
         mix.display(),

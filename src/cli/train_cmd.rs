@@ -153,7 +153,10 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
     bar.finish();
     if let (false, Some(report)) = (json, &summary.forgetting) {
         let now = format!("step {}", report.step);
-        print!("{}", report.table(&format!("step {}", report.baseline_step), &now));
+        print!(
+            "{}",
+            report.table(&format!("step {}", report.baseline_step), &now)
+        );
     }
     if json {
         println!("{}", serde_json::json!({ "summary": summary }));

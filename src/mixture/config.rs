@@ -321,21 +321,31 @@ split = "train"
 
     #[test]
     fn watch_entries_parse_and_are_checked() {
-        let task = "[[task]]\nname = \"sum\"\ndata = \"a.jsonl\"\ntemplate = \"dialogue_summary\"\n";
+        let task =
+            "[[task]]\nname = \"sum\"\ndata = \"a.jsonl\"\ntemplate = \"dialogue_summary\"\n";
         let watch = "[[watch]]\nname = \"topic\"\ndata = \"b.jsonl\"\ntemplate = \"dialogue_topic\"\nsplit = \"validation\"\n";
         let loaded = parse(Path::new("m.toml"), &format!("{task}{watch}")).unwrap();
         let watched = &loaded.config.watch[0];
-        assert_eq!((watched.name.as_str(), watched.split), ("topic", Some(Split::Validation)));
+        assert_eq!(
+            (watched.name.as_str(), watched.split),
+            ("topic", Some(Split::Validation))
+        );
         assert_eq!(watched.as_task().weight, Some(0.0));
         // A weight makes no sense on a task that is never trained on.
         let error = parse(Path::new("m.toml"), &format!("{task}{watch}weight = 1.0\n"))
             .unwrap_err()
             .to_string();
-        assert!(error.starts_with("m.toml:10:") && error.contains("weight"), "{error}");
+        assert!(
+            error.starts_with("m.toml:10:") && error.contains("weight"),
+            "{error}"
+        );
         let same = watch.replace("topic\"\ndata", "sum\"\ndata");
         let error = parse(Path::new("m.toml"), &format!("{task}{same}"))
             .unwrap_err()
             .to_string();
-        assert!(error.contains("[[watch]] `sum` is also a [[task]]"), "{error}");
+        assert!(
+            error.contains("[[watch]] `sum` is also a [[task]]"),
+            "{error}"
+        );
     }
 }

@@ -187,7 +187,10 @@ mod tests {
         assert!(!TaskChange::new("a", false, 0.5, 0.9, 0.0).dropped);
         assert!(TaskChange::new("a", false, 0.5, 0.499, 0.0).dropped);
         let change = TaskChange::new("a", true, 0.25, 0.125, 0.02);
-        assert_eq!((change.delta, change.dropped, change.watched), (-0.125, true, true));
+        assert_eq!(
+            (change.delta, change.dropped, change.watched),
+            (-0.125, true, true)
+        );
     }
 
     #[test]
@@ -219,13 +222,22 @@ mod tests {
             assert!((change.delta - (change.now - change.baseline)).abs() < 1e-15);
         }
         assert!((report.tasks[0].delta - 0.11).abs() < 1e-12);
-        assert_eq!((report.tasks[2].baseline, report.tasks[2].now), (0.40, 0.385));
+        assert_eq!(
+            (report.tasks[2].baseline, report.tasks[2].now),
+            (0.40, 0.385)
+        );
         let table = report.table("step 0", "step 50");
-        assert!(table.contains("a drop of more than 0.020 flagged"), "{table}");
+        assert!(
+            table.contains("a drop of more than 0.020 flagged"),
+            "{table}"
+        );
         let gone = table.lines().find(|l| l.starts_with("gone")).unwrap();
         assert!(gone.contains("watched") && gone.contains("-0.2000") && gone.ends_with("DROPPED"));
         let summary = table.lines().find(|l| l.starts_with("summary")).unwrap();
-        assert!(summary.contains("+0.1100") && !summary.contains("DROPPED"), "{table}");
+        assert!(
+            summary.contains("+0.1100") && !summary.contains("DROPPED"),
+            "{table}"
+        );
         assert!(table.ends_with("1 of 3 tasks dropped by more than 0.020 ROUGE-L: gone\n"));
     }
 }

@@ -357,10 +357,16 @@ impl<'a> Run<'a> {
             batch_size: config.batch_size,
             max_new_tokens: config.eval_max_new_tokens,
             samples: config.sample_predictions,
-            watched: mixture.watched.iter().map(|task| task.name.clone()).collect(),
+            watched: mixture
+                .watched
+                .iter()
+                .map(|task| task.name.clone())
+                .collect(),
         });
         // A resumed run compares with the baseline pass its log kept.
-        let baseline = resume_from.as_ref().and_then(|_| baseline_from_log(output_dir));
+        let baseline = resume_from
+            .as_ref()
+            .and_then(|_| baseline_from_log(output_dir));
         let (total_parameters, trainable_parameters) = parameter_counts(trainer.model());
         log.emit(RunEvent::Started {
             output_dir: output_dir.to_path_buf(),

@@ -118,7 +118,9 @@ impl Validator {
                 (task, eval)
             })
             .collect();
-        let watched = tasks.extract_if(.., |task, _| self.watched.contains(task)).collect();
+        let watched = tasks
+            .extract_if(.., |task, _| self.watched.contains(task))
+            .collect();
         Ok(EvalMetrics {
             step,
             val_loss: total.0 / total.1.max(1) as f64,
