@@ -20,8 +20,19 @@ pub struct EvalArgs {
     #[arg(long)]
     compare: Option<String>,
     /// Dataset file (.jsonl, .json, .csv, .tsv, .parquet); every record is used.
-    #[arg(long)]
-    data: PathBuf,
+    #[arg(long, required_unless_present = "mix")]
+    data: Option<PathBuf>,
+    /// A mixture config instead of --data: every task and [[watch]] task is scored on its
+    /// validation rows, and with --compare each task's ROUGE-L before (--compare) and
+    /// after (--model) is listed, drops beyond --forgetting-threshold flagged.
+    #[arg(long, conflicts_with_all = ["data", "output"])]
+    mix: Option<PathBuf>,
+    /// With --mix: validation examples per task.
+    #[arg(long, default_value_t = 32, requires = "mix")]
+    eval_examples: usize,
+    /// With --mix: flag a task whose ROUGE-L fell by more than this (absolute).
+    #[arg(long, default_value_t = mixtune::train::forgetting::DEFAULT_FORGETTING_THRESHOLD, requires = "mix")]
+    forgetting_threshold: f64,
     /// Template that renders prompt and reference (built-in name or .toml path).
     #[arg(long, default_value = "dialogue_summary")]
     template: String,
@@ -64,10 +75,26 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
         None => None,
     };
     let selected = device::select(args.device.parse::<DeviceChoice>()?)?;
+    if let Some(mix) = &args.mix {
+        let options = super::eval_mix::MixEval {
+            mix,
+            model: &args.model,
+            compare: args.compare.as_deref(),
+            eval_examples: args.eval_examples,
+            max_new_tokens: args.max_new_tokens,
+            batch_size: args.batch_size,
+            threshold: args.forgetting_threshold,
+            json: args.json,
+        };
+        return super::eval_mix::run_mix_eval(&options, &selected);
+    }
+    let Some(data) = args.data else {
+        bail!("give --data FILE or --mix MIX.toml");
+    };
     let request = EvalRequest {
         model: args.model,
         compare: args.compare,
-        data: args.data,
+        data,
         template: args.template,
         limit: args.limit,
         max_new_tokens: args.max_new_tokens,

@@ -6,6 +6,7 @@ mod bench_reference;
 mod bench_train;
 mod data_cmd;
 mod eval_cmd;
+mod eval_mix;
 mod infer;
 mod mix_cmd;
 mod rouge_cmd;

@@ -102,12 +102,13 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
                 ));
             }
             RunEvent::Eval(e) => {
-                let tasks: Vec<String> = e
-                    .tasks
-                    .iter()
-                    .map(|(task, t)| {
+                let trained = e.tasks.iter().map(|(task, t)| (task, "", t));
+                let watched = e.watched.iter().map(|(task, t)| (task, " (watched)", t));
+                let tasks: Vec<String> = trained
+                    .chain(watched)
+                    .map(|(task, kind, t)| {
                         format!(
-                            "{task}: loss {:.3} R1 {:.4} RL {:.4}",
+                            "{task}{kind}: loss {:.3} R1 {:.4} RL {:.4}",
                             t.loss, t.rouge1, t.rouge_l
                         )
                     })
@@ -119,6 +120,11 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
                     if e.best { " (best)" } else { "" },
                     tasks.join("; ")
                 ));
+                if let Some(report) = &e.forgetting {
+                    let now = format!("step {}", report.step);
+                    let table = report.table(&format!("step {}", report.baseline_step), &now);
+                    bar.println(table.trim_end());
+                }
             }
             RunEvent::Checkpoint { path, .. } => {
                 bar.println(format!("checkpoint {}", path.display()));
@@ -145,6 +151,13 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
     )
     .with_context(|| format!("training with {}", args.config.display()))?;
     bar.finish();
+    if let (false, Some(report)) = (json, &summary.forgetting) {
+        let now = format!("step {}", report.step);
+        print!(
+            "{}",
+            report.table(&format!("step {}", report.baseline_step), &now)
+        );
+    }
     if json {
         println!("{}", serde_json::json!({ "summary": summary }));
     } else {

@@ -16,6 +16,12 @@
 //! template = "dialogue_summary"        # built-in name, or a path to a .toml file
 //! weight = 1.0                         # optional
 //! columns = { dialogue = "dialogue" }  # optional column mapping
+//!
+//! [[watch]]                            # evaluated, never trained on (forgetting report)
+//! name = "topic"
+//! data = "data/dialogsum.test.jsonl"
+//! template = "dialogue_topic"
+//! split = "validation"                 # or eval_data = "..."
 //! ```
 
 use std::collections::BTreeSet;
@@ -38,6 +44,10 @@ pub struct MixtureConfig {
     /// The tasks, in order.
     #[serde(rename = "task", default)]
     pub tasks: Vec<TaskConfig>,
+    /// Tasks scored at every validation pass but never sampled for training, so the run
+    /// shows what tuning on `tasks` did to them (catastrophic forgetting).
+    #[serde(rename = "watch", default, skip_serializing_if = "Vec::is_empty")]
+    pub watch: Vec<WatchConfig>,
 }
 
 /// The `[mixture]` table.
@@ -106,6 +116,48 @@ pub struct TaskConfig {
     /// and format as `data`); when absent, `data`'s validation split is used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eval_data: Option<PathBuf>,
+}
+
+/// One `[[watch]]`: a task's data source without a weight. Its evaluation rows are
+/// `eval_data`'s records, else `data`'s validation split (all of it with
+/// `split = "validation"`); the sampler never draws from it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
+#[serde(deny_unknown_fields)]
+pub struct WatchConfig {
+    /// Unique name among tasks and watched tasks.
+    pub name: String,
+    /// Dataset file.
+    pub data: PathBuf,
+    /// Built-in template name or path to a template file.
+    pub template: String,
+    /// Canonical field -> column mapping.
+    #[serde(default)]
+    pub columns: ColumnMapping,
+    /// Force a format instead of detecting it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<Format>,
+    /// Treat the whole file as this split instead of splitting it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split: Option<Split>,
+    /// A separate file of evaluation rows (same columns and format as `data`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_data: Option<PathBuf>,
+}
+
+impl WatchConfig {
+    /// The watched task as a task entry (weight 0), to load it the way tasks are loaded.
+    pub fn as_task(&self) -> TaskConfig {
+        TaskConfig {
+            name: self.name.clone(),
+            data: self.data.clone(),
+            template: self.template.clone(),
+            weight: Some(0.0),
+            columns: self.columns.clone(),
+            format: self.format,
+            split: self.split,
+            eval_data: self.eval_data.clone(),
+        }
+    }
 }
 
 /// A parsed config with the folder its relative paths resolve against.
@@ -186,6 +238,17 @@ fn validate(path: &Path, config: &MixtureConfig) -> Result<(), MixtureError> {
         );
     }
     let mut names = BTreeSet::new();
+    for watch in &config.watch {
+        if config.tasks.iter().any(|task| task.name == watch.name) {
+            return invalid(format!(
+                "[[watch]] `{}` is also a [[task]]: a watched task is never trained on",
+                watch.name
+            ));
+        }
+        if !names.insert(watch.name.as_str()) {
+            return invalid(format!("[[watch]] name `{}` is used twice", watch.name));
+        }
+    }
     for task in &config.tasks {
         if !names.insert(task.name.as_str()) {
             return invalid(format!("task name `{}` is used twice", task.name));
@@ -254,5 +317,35 @@ split = "train"
         let text = "[[task]]\nname = \"a\"\ndata = \"x\"\ntemplate = \"t\"\n[[task]]\nname = \"a\"\ndata = \"y\"\ntemplate = \"t\"\n";
         let error = parse(Path::new("m.toml"), text).unwrap_err().to_string();
         assert!(error.contains("`a` is used twice"), "{error}");
+    }
+
+    #[test]
+    fn watch_entries_parse_and_are_checked() {
+        let task =
+            "[[task]]\nname = \"sum\"\ndata = \"a.jsonl\"\ntemplate = \"dialogue_summary\"\n";
+        let watch = "[[watch]]\nname = \"topic\"\ndata = \"b.jsonl\"\ntemplate = \"dialogue_topic\"\nsplit = \"validation\"\n";
+        let loaded = parse(Path::new("m.toml"), &format!("{task}{watch}")).unwrap();
+        let watched = &loaded.config.watch[0];
+        assert_eq!(
+            (watched.name.as_str(), watched.split),
+            ("topic", Some(Split::Validation))
+        );
+        assert_eq!(watched.as_task().weight, Some(0.0));
+        // A weight makes no sense on a task that is never trained on.
+        let error = parse(Path::new("m.toml"), &format!("{task}{watch}weight = 1.0\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("m.toml:10:") && error.contains("weight"),
+            "{error}"
+        );
+        let same = watch.replace("topic\"\ndata", "sum\"\ndata");
+        let error = parse(Path::new("m.toml"), &format!("{task}{same}"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("[[watch]] `sum` is also a [[task]]"),
+            "{error}"
+        );
     }
 }

@@ -63,9 +63,11 @@ pub enum MixtureError {
         message: String,
     },
     /// A template name that is neither a built-in template nor a file.
-    #[error("{config}: task `{task}`: no template `{name}` (looked for {searched})")]
+    #[error("{config}: {entry} `{task}`: no template `{name}` (looked for {searched})")]
     UnknownTemplate {
         config: PathBuf,
+        /// `task` or `[[watch]]`.
+        entry: &'static str,
         task: String,
         name: String,
         searched: String,
@@ -79,6 +81,13 @@ pub enum MixtureError {
         config: PathBuf,
         task: String,
         split: String,
+        data: PathBuf,
+    },
+    /// A `[[watch]]` task without rows to score it on.
+    #[error("{config}: [[watch]] `{watch}`: no evaluation rows in {data}; set eval_data, or split = \"validation\" to score the whole file")]
+    NoWatchRows {
+        config: PathBuf,
+        watch: String,
         data: PathBuf,
     },
     /// A saved sampler state that belongs to a different mixture.

@@ -13,7 +13,7 @@ use std::path::Path;
 use serde::Serialize;
 
 pub use crate::data::lengths::LengthStats;
-pub use config::{LoadedConfig, MixtureConfig, MixtureSettings, TaskConfig};
+pub use config::{LoadedConfig, MixtureConfig, MixtureSettings, TaskConfig, WatchConfig};
 pub use error::MixtureError;
 pub use preview::{preview, MixturePreview};
 pub use sampler::{mixing_rates, Sample, Sampler, SamplerState, SamplingPlan, Strategy};
@@ -70,6 +70,70 @@ pub struct Mixture {
     pub tasks: Vec<Task>,
     /// Mixing rate per task (sums to 1).
     pub rates: Vec<f64>,
+    /// `[[watch]]` tasks in config order: validated, never sampled.
+    pub watched: Vec<WatchedTask>,
+}
+
+/// A `[[watch]]` task: scored at every validation pass, never trained on.
+#[derive(Debug)]
+pub struct WatchedTask {
+    /// Name from the config (unique among tasks and watched tasks).
+    pub name: String,
+    /// The task's phrasings (validation uses the first).
+    pub templates: TaskTemplates,
+    /// The rows it is scored on.
+    pub validation: Vec<Record>,
+}
+
+/// What a task entry's data source loads to.
+struct Source {
+    templates: TaskTemplates,
+    dataset: Dataset,
+    validation: Vec<Record>,
+    data_path: std::path::PathBuf,
+}
+
+/// Loads a task entry's templates, dataset and held-out rows (`eval_data`'s records, else
+/// the dataset's validation split), checking the template's fields against both files.
+fn load_source(
+    config: &LoadedConfig,
+    task: &TaskConfig,
+    entry: &'static str,
+) -> Result<Source, MixtureError> {
+    let settings = &config.config.mixture;
+    let templates = load_task_templates(config, task, entry)?;
+    let data_path = config.data_path(task);
+    let options = LoadOptions {
+        format: task.format,
+        columns: task.columns.clone(),
+        speakers: settings.speakers,
+        split: task.split,
+        split_spec: SplitSpec {
+            validation: settings.validation_fraction,
+            test: settings.test_fraction,
+        },
+        seed: settings.seed,
+    };
+    let dataset = data::load(&data_path, &options)?;
+    templates.require_fields(&data_path, dataset.schema.fields.keys().map(String::as_str))?;
+    let validation = match config.eval_data_path(task) {
+        Some(eval_path) => {
+            let eval_options = LoadOptions {
+                split: Some(Split::Validation),
+                ..options.clone()
+            };
+            let eval = data::load(&eval_path, &eval_options)?;
+            templates.require_fields(&eval_path, eval.schema.fields.keys().map(String::as_str))?;
+            eval.records
+        }
+        None => dataset.split(Split::Validation).cloned().collect(),
+    };
+    Ok(Source {
+        templates,
+        dataset,
+        validation,
+        data_path,
+    })
 }
 
 impl Mixture {
@@ -83,23 +147,9 @@ impl Mixture {
         let settings = &config.config.mixture;
         let mut tasks = Vec::with_capacity(config.config.tasks.len());
         for task in &config.config.tasks {
-            let templates = load_task_templates(&config, task)?;
-            let data_path = config.data_path(task);
-            let options = LoadOptions {
-                format: task.format,
-                columns: task.columns.clone(),
-                speakers: settings.speakers,
-                split: task.split,
-                split_spec: SplitSpec {
-                    validation: settings.validation_fraction,
-                    test: settings.test_fraction,
-                },
-                seed: settings.seed,
-            };
-            let dataset = data::load(&data_path, &options)?;
-            templates
-                .require_fields(&data_path, dataset.schema.fields.keys().map(String::as_str))?;
-            let train: Vec<usize> = dataset
+            let source = load_source(&config, task, "task")?;
+            let train: Vec<usize> = source
+                .dataset
                 .records
                 .iter()
                 .enumerate()
@@ -111,36 +161,42 @@ impl Mixture {
                     config: config.path.clone(),
                     task: task.name.clone(),
                     split: Split::Train.to_string(),
-                    data: data_path,
+                    data: source.data_path,
                 });
             }
             // Render every phrasing once so template/data mismatches fail before training.
-            let first = &dataset.records[train[0]];
-            for phrasing in 0..templates.phrasings.len() {
-                templates.render(&first.fields, phrasing, &first.id)?;
+            let first = &source.dataset.records[train[0]];
+            for phrasing in 0..source.templates.phrasings.len() {
+                source
+                    .templates
+                    .render(&first.fields, phrasing, &first.id)?;
             }
-            let validation = match config.eval_data_path(task) {
-                Some(eval_path) => {
-                    let eval_options = LoadOptions {
-                        split: Some(Split::Validation),
-                        ..options.clone()
-                    };
-                    let eval = data::load(&eval_path, &eval_options)?;
-                    templates.require_fields(
-                        &eval_path,
-                        eval.schema.fields.keys().map(String::as_str),
-                    )?;
-                    eval.records
-                }
-                None => dataset.split(Split::Validation).cloned().collect(),
-            };
             tasks.push(Task {
                 name: task.name.clone(),
-                dataset,
-                templates,
+                dataset: source.dataset,
+                templates: source.templates,
                 train,
                 weight: task.weight.unwrap_or(1.0),
-                validation,
+                validation: source.validation,
+            });
+        }
+        let mut watched = Vec::with_capacity(config.config.watch.len());
+        for watch in &config.config.watch {
+            let source = load_source(&config, &watch.as_task(), "[[watch]]")?;
+            let Some(first) = source.validation.first() else {
+                return Err(MixtureError::NoWatchRows {
+                    config: config.path.clone(),
+                    watch: watch.name.clone(),
+                    data: config
+                        .eval_data_path(&watch.as_task())
+                        .unwrap_or(source.data_path),
+                });
+            };
+            source.templates.render(&first.fields, 0, &first.id)?;
+            watched.push(WatchedTask {
+                name: watch.name.clone(),
+                templates: source.templates,
+                validation: source.validation,
             });
         }
         let sizes: Vec<usize> = tasks.iter().map(|task| task.train.len()).collect();
@@ -162,6 +218,7 @@ impl Mixture {
             config,
             tasks,
             rates,
+            watched,
         })
     }
 
@@ -183,23 +240,36 @@ impl Mixture {
         Sampler::new(self.plan(), self.config.config.mixture.seed)
     }
 
-    /// The first `limit` validation examples of every task, rendered with the task's first
-    /// (default) phrasing.
+    /// The first `limit` validation examples of every task, then of every watched task,
+    /// rendered with the task's first (default) phrasing.
     pub fn validation_examples(&self, limit: usize) -> Result<Vec<RenderedExample>, MixtureError> {
         let mut out = Vec::new();
-        for task in &self.tasks {
-            for record in task.validation.iter().take(limit) {
-                let (source, target) = task.templates.render(&record.fields, 0, &record.id)?;
+        let trained = self
+            .tasks
+            .iter()
+            .map(|task| (&task.name, &task.templates, &task.validation));
+        let watched = self
+            .watched
+            .iter()
+            .map(|task| (&task.name, &task.templates, &task.validation));
+        for (name, templates, validation) in trained.chain(watched) {
+            for record in validation.iter().take(limit) {
+                let (source, target) = templates.render(&record.fields, 0, &record.id)?;
                 out.push(RenderedExample {
-                    task: task.name.clone(),
+                    task: name.clone(),
                     example_id: record.id.clone(),
-                    phrasing: task.templates.phrasings[0].name.clone(),
+                    phrasing: templates.phrasings[0].name.clone(),
                     source,
                     target,
                 });
             }
         }
         Ok(out)
+    }
+
+    /// Whether `task` names a `[[watch]]` task.
+    pub fn is_watched(&self, task: &str) -> bool {
+        self.watched.iter().any(|watched| watched.name == task)
     }
 
     /// Training examples in the mixture (all tasks' train splits).
@@ -237,6 +307,7 @@ impl Mixture {
 fn load_task_templates(
     config: &LoadedConfig,
     task: &TaskConfig,
+    entry: &'static str,
 ) -> Result<TaskTemplates, MixtureError> {
     let mut candidates = Vec::new();
     let is_path = task.template.contains(['/', '\\']) || task.template.ends_with(".toml");
@@ -260,6 +331,7 @@ fn load_task_templates(
     }
     Err(MixtureError::UnknownTemplate {
         config: config.path.clone(),
+        entry,
         task: task.name.clone(),
         name: task.template.clone(),
         searched: candidates

@@ -84,6 +84,9 @@ pub struct TrainConfig {
     pub early_stopping_patience: usize,
     /// Improvement smaller than this does not count for early stopping.
     pub early_stopping_threshold: f64,
+    /// The forgetting report flags a task (trained or `[[watch]]`) whose ROUGE-L fell by
+    /// more than this (absolute) since the baseline pass.
+    pub forgetting_threshold: f64,
 }
 
 fn is_zero(value: &usize) -> bool {
@@ -177,6 +180,7 @@ impl Default for TrainConfig {
             best_metric: "val_loss".into(),
             early_stopping_patience: 0,
             early_stopping_threshold: 0.0,
+            forgetting_threshold: crate::train::forgetting::DEFAULT_FORGETTING_THRESHOLD,
         }
     }
 }
@@ -306,6 +310,12 @@ impl TrainConfig {
         }
         if !(self.early_stopping_threshold.is_finite() && self.early_stopping_threshold >= 0.0) {
             return Err("`early_stopping_threshold` must be 0 or more".into());
+        }
+        if !(self.forgetting_threshold.is_finite() && self.forgetting_threshold >= 0.0) {
+            return Err(format!(
+                "`forgetting_threshold` must be 0 or more (absolute ROUGE-L), got {}",
+                self.forgetting_threshold
+            ));
         }
         if !(self.adam_epsilon.is_finite() && self.adam_epsilon > 0.0) {
             return Err(format!(

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::forgetting::ForgettingReport;
 use crate::error::{MixtuneError, Result};
 use crate::fsutil::write_atomic;
 
@@ -46,8 +47,16 @@ pub struct EvalMetrics {
     pub step: usize,
     /// Mean validation loss over every task's examples.
     pub val_loss: f64,
-    /// Per task.
+    /// Per trained task.
     pub tasks: BTreeMap<String, TaskEval>,
+    /// Per `[[watch]]` task: scored, never trained on, and left out of `val_loss` and
+    /// `metric`, so watching does not change which checkpoint is best.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub watched: BTreeMap<String, TaskEval>,
+    /// Every task's ROUGE-L from the baseline pass (step 0) to this one, drops beyond the
+    /// run's `forgetting_threshold` flagged; absent on the baseline pass itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forgetting: Option<ForgettingReport>,
     /// The value of the config's `best_metric` (e.g. `val_loss`, `rouge1`, `summary/rougeL`).
     pub metric: f64,
     /// Whether this pass improved on every earlier one (by `best_metric`).
@@ -109,6 +118,9 @@ pub struct RunSummary {
     pub best_metric: Option<f64>,
     /// Whether early stopping ended the run before `max_steps`.
     pub stopped_early: bool,
+    /// The last validation pass's forgetting report (baseline → end, every task).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forgetting: Option<ForgettingReport>,
 }
 
 /// An event of a run, tagged by `kind` in JSON (`{"kind": "step", "step": 3, ...}`).

@@ -14,6 +14,7 @@ use super::checkpoint::{self, LoopState};
 use super::config::{Method, TrainConfig};
 use super::control::RunControl;
 use super::events::{read_events, EvalMetrics, EventLog, RunEvent, RunSummary, StepMetrics};
+use super::forgetting::ForgettingReport;
 use super::lock::RunLock;
 use super::lora;
 use super::metric;
@@ -217,7 +218,9 @@ fn train(
     log: &mut EventLog,
 ) -> Result<RunSummary> {
     let mut run = Run::setup(config, paths, device, options, start, log)?;
-    if config.eval_at_start && run.trainer.step == 0 {
+    // Watched tasks need the baseline their forgetting report starts from.
+    let baseline_due = config.eval_at_start || !run.mixture.watched.is_empty();
+    if baseline_due && run.trainer.step == 0 {
         run.evaluate_baseline(log)?;
     }
     while run.trainer.step < run.state.total_steps {
@@ -271,6 +274,10 @@ struct Run<'a> {
     start_step: usize,
     last_checkpoint: Option<PathBuf>,
     last_eval_step: Option<usize>,
+    /// The step-0 validation pass the forgetting report compares with.
+    baseline: Option<EvalMetrics>,
+    /// The latest forgetting report.
+    forgetting: Option<ForgettingReport>,
 }
 
 impl<'a> Run<'a> {
@@ -349,7 +356,16 @@ impl<'a> Run<'a> {
             batch_size: config.batch_size,
             max_new_tokens: config.eval_max_new_tokens,
             samples: config.sample_predictions,
+            watched: mixture
+                .watched
+                .iter()
+                .map(|task| task.name.clone())
+                .collect(),
         });
+        // A resumed run compares with the baseline pass its log kept.
+        let baseline = resume_from
+            .as_ref()
+            .and_then(|_| baseline_from_log(output_dir));
         let (total_parameters, trainable_parameters) = parameter_counts(trainer.model());
         log.emit(RunEvent::Started {
             output_dir: output_dir.to_path_buf(),
@@ -376,6 +392,8 @@ impl<'a> Run<'a> {
             started: Instant::now(),
             last_checkpoint: resume_from.map(|(_, dir)| dir),
             last_eval_step: None,
+            baseline,
+            forgetting: None,
         })
     }
 
@@ -436,21 +454,42 @@ impl<'a> Run<'a> {
         };
         let eval = validator.run(self.trainer.model(), 0)?;
         let metric = metric::value(&self.config.best_metric, eval.val_loss, &eval.tasks);
-        log.emit(RunEvent::Eval(EvalMetrics {
+        let eval = EvalMetrics {
             metric: metric.unwrap_or(f64::NAN),
             ..eval
-        }));
+        };
+        self.baseline = Some(eval.clone());
+        log.emit(RunEvent::Eval(eval));
         Ok(())
     }
 
-    /// One validation pass: scores, updates the best/early-stopping state, logs the event and
-    /// writes `eval.json`. Returns whether it improved on the best so far.
+    /// One validation pass: scores, updates the best/early-stopping state, adds the
+    /// forgetting report, logs the event and writes `eval.json`. Returns whether it improved
+    /// on the best so far.
     fn evaluate(&mut self, log: &mut EventLog) -> Result<bool> {
         let Some(validator) = &self.validator else {
             return Ok(false);
         };
-        let config = self.config;
         let mut eval = validator.run(self.trainer.model(), self.state.step)?;
+        // Only [[watch]] tasks scored: nothing picks a best checkpoint or stops early, as
+        // without validation.
+        let improved = !eval.tasks.is_empty() && self.track_best(&mut eval)?;
+        let threshold = self.config.forgetting_threshold;
+        eval.forgetting = self
+            .baseline
+            .as_ref()
+            .map(|baseline| ForgettingReport::compare(baseline, &eval, threshold));
+        self.forgetting = eval.forgetting.clone();
+        let text = serde_json::to_vec_pretty(&eval)?;
+        write_atomic(&self.output_dir.join(EVAL_FILE), &text)?;
+        log.emit(RunEvent::Eval(eval));
+        self.last_eval_step = Some(self.state.step);
+        Ok(improved)
+    }
+
+    /// Sets the pass's `metric` and `best` and updates the best/early-stopping state.
+    fn track_best(&mut self, eval: &mut EvalMetrics) -> Result<bool> {
+        let config = self.config;
         let value =
             metric::value(&config.best_metric, eval.val_loss, &eval.tasks).ok_or_else(|| {
                 MixtuneError::Input(format!(
@@ -473,10 +512,6 @@ impl<'a> Run<'a> {
         } else {
             self.state.evals_without_improvement += 1;
         }
-        let text = serde_json::to_vec_pretty(&eval)?;
-        write_atomic(&self.output_dir.join(EVAL_FILE), &text)?;
-        log.emit(RunEvent::Eval(eval));
-        self.last_eval_step = Some(self.state.step);
         Ok(improved)
     }
 
@@ -567,6 +602,7 @@ impl<'a> Run<'a> {
             stopped_early,
         );
         result.model_dir = model_dir;
+        result.forgetting = self.forgetting.clone();
         log.emit(RunEvent::Finished(result.clone()));
         Ok(result)
     }
@@ -591,7 +627,14 @@ fn eval_notes(
             "{asked}, but eval_examples = 0: no validation will run"
         )];
     }
-    mixture
+    let mut notes = Vec::new();
+    if !config.eval_at_start && !mixture.watched.is_empty() {
+        notes.push(
+            "eval_at_start = false, but the mixture has [[watch]] tasks: a baseline pass runs at step 0 for the forgetting report"
+                .to_string(),
+        );
+    }
+    notes.extend(mixture
         .tasks
         .iter()
         .filter(|task| !validation.iter().any(|example| example.task == task.name))
@@ -600,8 +643,8 @@ fn eval_notes(
                 "{asked}, but task `{}` has no validation rows: set its eval_data or a split with validation rows",
                 task.name
             )
-        })
-        .collect()
+        }));
+    notes
 }
 
 /// Copies `from` into the run folder as `name`.
@@ -632,7 +675,19 @@ fn summary(
         best_checkpoint,
         best_metric: state.best_metric,
         stopped_early,
+        forgetting: None,
     }
+}
+
+/// The baseline (step 0) validation pass of a run's event log, if it has one.
+fn baseline_from_log(output_dir: &Path) -> Option<EvalMetrics> {
+    read_events(output_dir)
+        .ok()?
+        .into_iter()
+        .find_map(|event| match event {
+            RunEvent::Eval(eval) if eval.step == 0 => Some(eval),
+            _ => None,
+        })
 }
 
 /// Total and trainable parameter counts.

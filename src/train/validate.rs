@@ -1,7 +1,7 @@
 //! Validation during training: teacher-forced loss and greedy-generation ROUGE per task on a
 //! fixed held-out sample, with a few predictions to show.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use burn::module::Module;
@@ -27,6 +27,8 @@ pub struct Validator {
     pub max_new_tokens: usize,
     /// Predictions to include in the result.
     pub samples: usize,
+    /// `[[watch]]` tasks among the examples: reported apart and left out of `val_loss`.
+    pub watched: BTreeSet<String>,
 }
 
 /// Per task: sum of loss × target tokens, target tokens, and the ROUGE sums.
@@ -67,8 +69,10 @@ impl Validator {
             let entry = sums.entry(chunk[0].task.clone()).or_default();
             entry.loss_tokens += loss * tokens as f64;
             entry.tokens += tokens;
-            total.0 += loss * tokens as f64;
-            total.1 += tokens;
+            if !self.watched.contains(&chunk[0].task) {
+                total.0 += loss * tokens as f64;
+                total.1 += tokens;
+            }
             let prompts = chunk
                 .iter()
                 .map(|example| self.batcher.encode(example).map(|(source, _)| source))
@@ -99,7 +103,7 @@ impl Validator {
                 }
             }
         }
-        let tasks = sums
+        let mut tasks: BTreeMap<String, TaskEval> = sums
             .into_iter()
             .map(|(task, s)| {
                 let n = s.examples.max(1) as f64;
@@ -114,10 +118,15 @@ impl Validator {
                 (task, eval)
             })
             .collect();
+        let watched = tasks
+            .extract_if(.., |task, _| self.watched.contains(task))
+            .collect();
         Ok(EvalMetrics {
             step,
             val_loss: total.0 / total.1.max(1) as f64,
             tasks,
+            watched,
+            forgetting: None,
             metric: f64::NAN,
             best: false,
             samples,

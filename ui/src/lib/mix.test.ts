@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { baseName, buildMixSpec, debounce, mixingRates, mixProblems, percent, trainSize, uniqueTaskName, type MixEntry } from './mix';
+import { baseName, buildMixSpec, debounce, mixingRates, mixProblems, percent, trainingWeights, trainSize, uniqueTaskName, type MixEntry } from './mix';
 import type { MixSettings, TemplateInfo } from './ipc';
 import { datasetReport } from '../test/fixtures';
 
@@ -47,6 +47,18 @@ const entry = (over: Partial<MixEntry> = {}): MixEntry => ({
 });
 
 describe('buildMixSpec', () => {
+  it('sends watched tasks as [[watch]] entries, without weight or share', () => {
+    const entries = [entry(), entry({ key: 'w', name: 'topic', template: 'dialogue_topic', watch: true, columns: { dialogue: 'chat' } })];
+    const spec = buildMixSpec(settings, entries, [template]);
+    expect(spec.task.map((t) => t.name)).toEqual(['dialogsum']);
+    expect(spec.watch).toEqual([{ name: 'topic', data: entries[1].data, template: 'dialogue_topic', columns: { dialogue: 'chat' } }]);
+    expect(buildMixSpec(settings, [entry()], [template])).not.toHaveProperty('watch');
+    expect(trainingWeights(entries)).toEqual([1, 0]);
+    expect(mixingRates('proportional', [100, 100], trainingWeights(entries), undefined, 1)).toEqual([1, 0]);
+    expect(mixProblems(settings, [entries[1]])).toEqual(['Train at least one task: watched tasks are only scored']);
+    expect(mixProblems({ ...settings, strategy: 'explicit' }, entries)).toEqual([]);
+  });
+
   it('writes engine keys only (weight, cap; no temperature for proportional)', () => {
     const spec = buildMixSpec(settings, [entry({ columns: { dialogue: 'chat' } })], [template]);
     expect(spec).toEqual({

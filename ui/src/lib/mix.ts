@@ -2,7 +2,7 @@
  * Task-mix logic: client-side mixing rates (the engine's `mixing_rates`, for instant
  * feedback while `preview_mix` runs), and building the `MixSpec` sent to the shell.
  */
-import type { InspectReport, MixSettings, MixSpec, MixTask, PhrasingInfo, Strategy, TemplateInfo } from './ipc';
+import type { InspectReport, MixSettings, MixSpec, MixTask, MixWatch, PhrasingInfo, Strategy, TemplateInfo } from './ipc';
 
 /** One task of the mix as the page edits it. */
 export interface MixEntry {
@@ -14,6 +14,13 @@ export interface MixEntry {
   columns: Record<string, string>;
   /** The template's phrasings as edited; null keeps the template's own. */
   phrasings: PhrasingInfo[] | null;
+  /** A `[[watch]]` task: scored at every validation pass, never trained on (no share). */
+  watch?: boolean;
+}
+
+/** The weights the mixing rates use: a watched task gets none. */
+export function trainingWeights(entries: MixEntry[]): number[] {
+  return entries.map((e) => (e.watch ? 0 : e.weight));
 }
 
 /**
@@ -72,7 +79,14 @@ function phrasingsEqual(a: PhrasingInfo[], b: PhrasingInfo[]): boolean {
 
 /** The mixture TOML as JSON. Phrasings go along only when they differ from the template's. */
 export function buildMixSpec(settings: MixSettings, entries: MixEntry[], templates: TemplateInfo[]): MixSpec {
-  const task: MixTask[] = entries.map((entry) => {
+  const watch: MixWatch[] = entries
+    .filter((entry) => entry.watch)
+    .map((entry) => {
+      const w: MixWatch = { name: entry.name, data: entry.data, template: entry.template };
+      if (Object.keys(entry.columns).length > 0) w.columns = { ...entry.columns };
+      return w;
+    });
+  const task: MixTask[] = entries.filter((entry) => !entry.watch).map((entry) => {
     const t: MixTask = { name: entry.name, data: entry.data, template: entry.template, weight: entry.weight };
     if (Object.keys(entry.columns).length > 0) t.columns = { ...entry.columns };
     const template = templates.find((x) => x.name === entry.template);
@@ -90,13 +104,14 @@ export function buildMixSpec(settings: MixSettings, entries: MixEntry[], templat
   if (settings.strategy === 'temperature') mixture.temperature = settings.temperature ?? 2;
   if (settings.cap !== undefined && settings.cap > 0 && settings.strategy !== 'explicit') mixture.cap = settings.cap;
   if (settings.speakers) mixture.speakers = settings.speakers;
-  return { mixture, task };
+  return watch.length > 0 ? { mixture, task, watch } : { mixture, task };
 }
 
 /** Problems that make a mix unusable, before asking the engine. */
 export function mixProblems(settings: MixSettings, entries: MixEntry[]): string[] {
   const problems: string[] = [];
   if (entries.length === 0) problems.push('Add at least one task');
+  else if (entries.every((e) => e.watch)) problems.push('Train at least one task: watched tasks are only scored');
   const names = new Set<string>();
   for (const entry of entries) {
     if (!entry.name.trim()) problems.push('Every task needs a name');
@@ -107,7 +122,8 @@ export function mixProblems(settings: MixSettings, entries: MixEntry[]): string[
   if (settings.strategy === 'temperature' && !((settings.temperature ?? 0) > 0)) {
     problems.push('Temperature must be greater than 0');
   }
-  if (settings.strategy === 'explicit' && entries.length > 0 && entries.every((e) => e.weight === 0)) {
+  const trained = entries.filter((e) => !e.watch);
+  if (settings.strategy === 'explicit' && trained.length > 0 && trained.every((e) => e.weight === 0)) {
     problems.push('Explicit weights need at least one task with weight above 0');
   }
   return problems;

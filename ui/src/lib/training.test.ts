@@ -4,6 +4,8 @@ import {
   downsample,
   emptyRun,
   foldEvent,
+  forgettingVerdict,
+  formatDelta,
   formatDuration,
   isActive,
   lossChartData,
@@ -12,7 +14,7 @@ import {
   rougeChartData,
   stepLabel,
 } from './training';
-import { evalEvent, started, step } from '../test/fixtures';
+import { evalEvent, started, step, watchedEval } from '../test/fixtures';
 import type { RunEvent } from './ipc';
 
 describe('foldEvent', () => {
@@ -130,6 +132,78 @@ describe('foldEvent', () => {
       [0.2, 0.3, null],
       [null, 0.5, 0.6],
     ]);
+  });
+});
+
+describe('forgetting report', () => {
+  const baseline = { tasks: { summary: 0.2 }, watched: { topic: 0.4 } };
+  const events = (): RunEvent[] => [
+    started(0, 40),
+    watchedEval(0, baseline.tasks, baseline.watched),
+    step(20),
+    watchedEval(20, { summary: 0.3 }, { topic: 0.39 }, baseline),
+    step(40),
+    watchedEval(40, { summary: 0.35 }, { topic: 0.3 }, baseline),
+  ];
+
+  it('charts watched tasks beside trained ones from the baseline on', () => {
+    const run = replay(events());
+    expect(run.evalSteps).toEqual([0, 20, 40]);
+    expect(run.watched).toEqual(['topic']);
+    expect(run.rouge.topic.rougeL).toEqual([0.4, 0.39, 0.3]);
+    expect(run.rouge.summary.rougeL).toEqual([0.2, 0.3, 0.35]);
+    const chart = rougeChartData(run, 'rougeL');
+    expect(chart.tasks).toEqual(['summary', 'topic']);
+    expect(chart.watched).toEqual([false, true]);
+    expect(chart.data[2]).toEqual([0.4, 0.39, 0.3]);
+  });
+
+  it('keeps the latest report: baseline → now → delta, drops flagged', () => {
+    const run = replay(events());
+    const report = run.forgetting!;
+    expect(report.step).toBe(40);
+    const rows = report.tasks.map((t) => [t.task, t.watched, t.baseline, t.now, t.dropped]);
+    expect(rows).toEqual([
+      ['summary', false, 0.2, 0.35, false],
+      ['topic', true, 0.4, 0.3, true],
+    ]);
+    expect(report.tasks[1].delta).toBeCloseTo(-0.1);
+    expect(forgettingVerdict(report)).toBe(
+      '1 of 2 tasks dropped by more than 0.020 ROUGE-L since step 0: topic.',
+    );
+    // At step 20 the watched task had lost 0.01, under the threshold.
+    const early = replay(events().slice(0, 4)).forgetting!;
+    expect(early.tasks.every((t) => !t.dropped)).toBe(true);
+    expect(forgettingVerdict(early)).toBe('No task dropped by more than 0.020 ROUGE-L since step 0.');
+  });
+
+  it('falls back to the report before a resumed checkpoint, and shows the finished one', () => {
+    const run = replay([...events(), started(20, 40)]);
+    expect(run.evalSteps).toEqual([0, 20]);
+    expect(run.forgetting?.step).toBe(20);
+    expect(replay([...events(), started(0, 40)]).forgetting).toBeNull();
+    const report = replay(events()).forgetting!;
+    foldEvent(run, {
+      kind: 'finished',
+      output_dir: '/runs/r1',
+      model_dir: '/runs/r1/model',
+      adapter_dir: null,
+      steps: 40,
+      first_loss: 5,
+      last_loss: 2,
+      best_checkpoint: null,
+      best_metric: null,
+      stopped_early: false,
+      forgetting: report,
+    });
+    expect(run.forgetting?.step).toBe(40);
+    expect(run.summary?.forgetting?.tasks[1].dropped).toBe(true);
+  });
+
+  it('formats signed changes', () => {
+    expect(formatDelta(0.01234)).toBe('+0.0123');
+    expect(formatDelta(-0.1)).toBe('−0.1000');
+    expect(formatDelta(Number.NaN)).toBe('—');
   });
 });
 

@@ -2,7 +2,7 @@
  * Folding a run's events (live from the Channel, or replayed from `metrics.jsonl` through
  * `run_events`) into chart series and status. Pure data: no Svelte, no IPC.
  */
-import type { RunEvent, RunSummary, SamplePrediction, TaskEval } from './ipc';
+import type { ForgettingReport, RunEvent, RunSummary, SamplePrediction, TaskEval } from './ipc';
 
 /** One line of a chart. */
 export interface ChartSeries {
@@ -54,6 +54,12 @@ export interface RunState {
   evalBest: boolean[];
   /** Task -> ROUGE variant -> values aligned with `evalSteps` (null where the task was missing). */
   rouge: Record<string, Record<RougeKey, (number | null)[]>>;
+  /** Tasks of `rouge` that are `[[watch]]` tasks: scored, never trained on. */
+  watched: string[];
+  /** The latest forgetting report: every task's ROUGE-L from the baseline pass to now. */
+  forgetting: ForgettingReport | null;
+  /** Every pass's report, so a resumed run falls back to the one before its checkpoint. */
+  forgettingHistory: ForgettingReport[];
   bestStep: number | null;
   samples: SamplePrediction[];
   checkpoints: { step: number; path: string }[];
@@ -88,6 +94,9 @@ export function emptyRun(): RunState {
     valLoss: [],
     evalBest: [],
     rouge: {},
+    watched: [],
+    forgetting: null,
+    forgettingHistory: [],
     bestStep: null,
     samples: [],
     checkpoints: [],
@@ -132,6 +141,8 @@ function truncateFrom(run: RunState, step: number): void {
     const best = run.evalBest.lastIndexOf(true);
     run.bestStep = best < 0 ? null : run.evalSteps[best];
   }
+  run.forgettingHistory = run.forgettingHistory.filter((r) => r.step < step);
+  if (run.forgetting && run.forgetting.step >= step) run.forgetting = run.forgettingHistory.at(-1) ?? null;
   run.checkpoints = run.checkpoints.filter((c) => c.step < step);
 }
 
@@ -196,7 +207,13 @@ export function foldEvent(run: RunState, event: RunEvent): RunState {
       run.evalSteps.push(event.step);
       run.valLoss.push(event.val_loss);
       run.evalBest.push(event.best);
-      addEval(run, event.tasks);
+      const watched = event.watched ?? {};
+      addEval(run, { ...event.tasks, ...watched });
+      for (const name of Object.keys(watched)) {
+        if (!run.watched.includes(name)) run.watched = [...run.watched, name].sort();
+      }
+      if (event.forgetting) run.forgettingHistory = [...run.forgettingHistory, event.forgetting];
+      run.forgetting = event.forgetting ?? null;
       if (event.best) run.bestStep = event.step;
       run.samples = event.samples;
       break;
@@ -215,6 +232,7 @@ export function foldEvent(run: RunState, event: RunEvent): RunState {
       const { kind: _kind, ...summary } = event;
       run.status = 'finished';
       run.summary = summary;
+      if (summary.forgetting) run.forgetting = summary.forgetting;
       run.step = Math.max(run.step, event.steps);
       run.etaS = null;
       break;
@@ -336,8 +354,34 @@ export function singleSeriesData(x: number[], y: number[], max = MAX_CHART_POINT
   return [d.x, d.y];
 }
 
-/** One line per task of the chosen ROUGE variant, x = eval steps. */
-export function rougeChartData(run: RunState, key: RougeKey): { tasks: string[]; data: (number | null)[][] } {
-  const tasks = Object.keys(run.rouge).sort();
-  return { tasks, data: [run.evalSteps, ...tasks.map((t) => run.rouge[t][key])] };
+/**
+ * One line per task of the chosen ROUGE variant, x = eval steps: trained tasks first, then
+ * the watched ones (`watched[i]` says which).
+ */
+export function rougeChartData(
+  run: RunState,
+  key: RougeKey,
+): { tasks: string[]; watched: boolean[]; data: (number | null)[][] } {
+  const names = Object.keys(run.rouge).sort();
+  const tasks = [...names.filter((t) => !run.watched.includes(t)), ...names.filter((t) => run.watched.includes(t))];
+  return {
+    tasks,
+    watched: tasks.map((t) => run.watched.includes(t)),
+    data: [run.evalSteps, ...tasks.map((t) => run.rouge[t][key])],
+  };
+}
+
+/** `+0.0123` / `−0.0456`: a ROUGE change with its sign. */
+export function formatDelta(delta: number): string {
+  if (!Number.isFinite(delta)) return '—';
+  const text = Math.abs(delta).toFixed(4);
+  return delta < 0 ? `−${text}` : `+${text}`;
+}
+
+/** One sentence on a forgetting report: which tasks dropped by more than its threshold. */
+export function forgettingVerdict(report: ForgettingReport): string {
+  const dropped = report.tasks.filter((t) => t.dropped).map((t) => t.task);
+  const threshold = report.threshold.toFixed(3);
+  if (dropped.length === 0) return `No task dropped by more than ${threshold} ROUGE-L since step ${report.baseline_step}.`;
+  return `${dropped.length} of ${report.tasks.length} tasks dropped by more than ${threshold} ROUGE-L since step ${report.baseline_step}: ${dropped.join(', ')}.`;
 }

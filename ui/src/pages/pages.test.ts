@@ -4,7 +4,7 @@ import { render, screen, waitFor, within } from '@testing-library/svelte';
 import userEvent from '@testing-library/user-event';
 import App from '../App.svelte';
 import { enterTauri, handle, leaveTauri, listen, reset } from '../test/tauri-mock';
-import { datasetReport, evalEvent, runInfo, started, step } from '../test/fixtures';
+import { datasetReport, evalEvent, runInfo, started, step, watchedEval } from '../test/fixtures';
 import { nav } from '../lib/stores/nav.svelte';
 import { notices } from '../lib/stores/notices.svelte';
 import { datasets } from '../lib/stores/datasets.svelte';
@@ -136,5 +136,31 @@ describe('App', () => {
     // No task mix yet: Start stays disabled and says why.
     expect(screen.getByTestId('train-start')).toBeDisabled();
     expect(screen.getByText('Add at least one task')).toBeInTheDocument();
+  });
+
+  it('shows the forgetting table of a run with a watched task', async () => {
+    const baseline = { tasks: { summary: 0.2 }, watched: { topic: 0.4 } };
+    handle({
+      app_info: () => ({ version: '0.1.0', device: { label: 'cpu', is_gpu: false }, runs_dir: '/runs', cache_dir: '/cache' }),
+      list_models: () => [model],
+      list_templates: () => [],
+      list_runs: () => [runInfo({ id: 'r1', status: 'finished', steps: 40 })],
+      run_events: () => [
+        started(0, 40),
+        watchedEval(0, baseline.tasks, baseline.watched),
+        step(40),
+        watchedEval(40, { summary: 0.35 }, { topic: 0.3 }, baseline),
+      ],
+    });
+    render(App);
+    await userEvent.click(screen.getByTestId('nav-train'));
+    await userEvent.click(await screen.findByTestId('train-run-open'));
+    const table = await screen.findByTestId('forgetting-table');
+    const rows = within(table).getAllByRole('row').slice(1);
+    expect(rows.map((r) => Array.from(r.querySelectorAll('td')).map((td) => td.textContent?.trim()))).toEqual([
+      ['summary', 'trained', '0.2000', '0.3500', '+0.1500', ''],
+      ['topic', 'watched', '0.4000', '0.3000', '−0.1000', 'dropped > 0.02'],
+    ]);
+    expect(screen.getByTestId('forgetting-verdict')).toHaveTextContent('1 of 2 tasks dropped by more than 0.020 ROUGE-L since step 0: topic.');
   });
 });

@@ -49,6 +49,49 @@ export function evalEvent(n: number, tasks: Record<string, number>, best = false
   };
 }
 
+/** A validation pass with `[[watch]]` tasks and, after the baseline, its forgetting report. */
+export function watchedEval(
+  n: number,
+  tasks: Record<string, number>,
+  watched: Record<string, number>,
+  baseline?: { tasks: Record<string, number>; watched: Record<string, number> },
+  threshold = 0.02,
+): RunEvent {
+  const scores = (values: Record<string, number>) =>
+    Object.fromEntries(
+      Object.entries(values).map(([name, r]) => [
+        name,
+        { loss: 2, rouge1: r, rouge2: r / 2, rougeL: r, rougeLsum: r, examples: 8 },
+      ]),
+    );
+  const change = (task: string, isWatched: boolean, before: number, now: number) => ({
+    task,
+    watched: isWatched,
+    baseline: before,
+    now,
+    delta: now - before,
+    dropped: before - now > threshold,
+  });
+  const base = evalEvent(n, tasks);
+  return {
+    ...base,
+    tasks: scores(tasks),
+    watched: scores(watched),
+    forgetting: baseline
+      ? {
+          metric: 'rougeL',
+          threshold,
+          baseline_step: 0,
+          step: n,
+          tasks: [
+            ...Object.entries(tasks).map(([t, r]) => change(t, false, baseline.tasks[t], r)),
+            ...Object.entries(watched).map(([t, r]) => change(t, true, baseline.watched[t], r)),
+          ],
+        }
+      : undefined,
+  } as RunEvent;
+}
+
 export function stats(limit: number): LengthStats {
   return {
     count: 3,

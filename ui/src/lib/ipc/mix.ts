@@ -4,7 +4,7 @@
  * with its phrasings when the user edited them (the shell writes them to a template file).
  */
 import { call, type Sparse } from './core';
-import type { MixtureSettings, MixturePreview, PhrasingInfo, TaskConfig, TemplateInfo } from './generated';
+import type { MixtureSettings, MixturePreview, PhrasingInfo, TaskConfig, TemplateInfo, WatchConfig } from './generated';
 
 /** The `[mixture]` table: the keys the page always sets, others left to the engine. */
 export type MixSettings = Sparse<MixtureSettings, 'strategy' | 'seed' | 'max_source_tokens' | 'max_target_tokens'>;
@@ -12,10 +12,14 @@ export type MixSettings = Sparse<MixtureSettings, 'strategy' | 'seed' | 'max_sou
 /** One `[[task]]`, with the edited phrasings (sent only when they differ from the template's). */
 export type MixTask = Sparse<TaskConfig, 'name' | 'data' | 'template'> & { phrasings?: PhrasingInfo[] };
 
+/** One `[[watch]]`: scored at every validation pass, never trained on. */
+export type MixWatch = Sparse<WatchConfig, 'name' | 'data' | 'template'>;
+
 /** `MixtureConfig` as the UI sends it. */
 export interface MixSpec {
   mixture: MixSettings;
   task: MixTask[];
+  watch?: MixWatch[];
 }
 
 /** The built-in task templates. */

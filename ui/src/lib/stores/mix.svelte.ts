@@ -1,7 +1,7 @@
 /** Task-mix page state: templates, tasks, strategy, live shares and the engine's preview. */
 import * as ipc from '../ipc';
 import type { MixSettings, MixSpec, MixturePreview, TemplateInfo } from '../ipc';
-import { buildMixSpec, debounce, mixingRates, mixProblems, trainSize, uniqueTaskName, type MixEntry } from '../mix';
+import { buildMixSpec, debounce, mixingRates, mixProblems, trainingWeights, trainSize, uniqueTaskName, type MixEntry } from '../mix';
 import { datasets } from './datasets.svelte';
 import { notices } from './notices.svelte';
 
@@ -72,7 +72,7 @@ export class MixStore {
     return mixingRates(
       this.settings.strategy,
       this.sizes,
-      this.entries.map((e) => e.weight),
+      trainingWeights(this.entries),
       this.settings.cap,
       this.settings.temperature ?? 1,
     );
@@ -127,6 +127,18 @@ export class MixStore {
       columns: { ...(t.columns ?? {}) },
       phrasings: t.phrasings ? t.phrasings.map((p) => ({ ...p })) : null,
     }));
+    for (const w of spec.watch ?? []) {
+      this.entries.push({
+        key: `t${this.#next++}`,
+        name: w.name,
+        data: w.data,
+        template: w.template,
+        weight: 1,
+        columns: { ...(w.columns ?? {}) },
+        phrasings: null,
+        watch: true,
+      });
+    }
     this.schedulePreview();
   }
 }

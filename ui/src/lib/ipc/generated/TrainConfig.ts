@@ -143,4 +143,9 @@ early_stopping_patience: number,
 /**
  * Improvement smaller than this does not count for early stopping.
  */
-early_stopping_threshold: number, };
+early_stopping_threshold: number, 
+/**
+ * The forgetting report flags a task (trained or `[[watch]]`) whose ROUGE-L fell by
+ * more than this (absolute) since the baseline pass.
+ */
+forgetting_threshold: number, };
