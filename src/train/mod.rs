@@ -8,6 +8,7 @@ pub mod control;
 pub mod events;
 pub mod lock;
 pub mod lora;
+pub mod loss_scale;
 pub mod metric;
 pub mod run;
 pub mod runs;
