@@ -95,7 +95,10 @@ fn f16_weights_are_cast_once_and_wo_stays_f32() {
         block.self_attention.self_attention.q.weight.val().dtype(),
         DType::F16
     );
-    assert_eq!(block.ff.dense_relu_dense.wo().weight.val().dtype(), DType::F32);
+    assert_eq!(
+        block.ff.dense_relu_dense.wo().weight.val().dtype(),
+        DType::F32
+    );
     // And back.
     let model = to_precision(model, Precision::F32);
     assert_eq!(model.shared.val().dtype(), DType::F32);
@@ -129,7 +132,10 @@ fn f16_encoder_states_and_logits_are_within_tolerance_of_f32() {
     // And against HF's f32 logits.
     let expected = reference_tensor("logits_first8");
     let diff = relative_diff(&logits_f16, &expected.f32);
-    assert!(diff < RELATIVE_TOLERANCE, "logits vs HF relative diff {diff}");
+    assert!(
+        diff < RELATIVE_TOLERANCE,
+        "logits vs HF relative diff {diff}"
+    );
 
     let loss_f32: f32 = f32_model
         .model
@@ -181,7 +187,10 @@ fn f16_greedy_ids_equal_f32() {
     let started = std::time::Instant::now();
     let ids_f16 = run(&f16_model);
     let f16_ms = started.elapsed().as_millis();
-    println!("greedy 24 tokens, {} prompts: f32 {f32_ms} ms, f16 {f16_ms} ms", prompts.len());
+    println!(
+        "greedy 24 tokens, {} prompts: f32 {f32_ms} ms, f16 {f16_ms} ms",
+        prompts.len()
+    );
     assert_eq!(ids_f16, ids_f32);
 }
 
@@ -206,8 +215,11 @@ fn reference_batch(device: &Device) -> TrainBatch {
 }
 
 fn train_config(precision: Precision) -> TrainConfig {
-    let mut config = TrainConfig::new("tiny", "mix.toml", 5);
+    let mut config = TrainConfig::new("tiny", "mix.toml", 20);
     config.learning_rate = 1e-3;
+    // Constant: a skipped f16 step is then exactly a no-op, so the applied steps line up
+    // with the f32 run's.
+    config.schedule = mixtune::train::ScheduleKind::Constant;
     config.precision = precision;
     config
 }
@@ -221,48 +233,70 @@ fn trainer(precision: Precision, device: &Device) -> Trainer {
 fn f16_training_losses_follow_the_f32_run() {
     let device = Device::flex().autodiff();
     let batch = reference_batch(&device);
-    let mut curves = Vec::new();
-    for precision in [Precision::F32, Precision::F16] {
-        let mut trainer = trainer(precision, &device);
-        let started = std::time::Instant::now();
-        let steps: Vec<_> = (0..5)
-            .map(|_| trainer.step(vec![batch.clone()]).unwrap())
-            .collect();
-        println!(
-            "{precision}: 5 steps in {} ms, losses {:?}",
-            started.elapsed().as_millis(),
-            steps.iter().map(|m| m.loss).collect::<Vec<_>>()
-        );
-        match precision {
-            Precision::F32 => assert!(steps.iter().all(|m| m.loss_scale.is_none())),
-            Precision::F16 => {
-                for m in &steps {
-                    let report = m.loss_scale.as_ref().expect("f16 steps report the scale");
-                    assert_eq!(report.scale, 65536.0);
-                    assert!(!report.skipped, "no overflow at 2^16 on the fixture");
-                }
-            }
+    let applied = 5;
+
+    let mut f32_trainer = trainer(Precision::F32, &device);
+    let started = std::time::Instant::now();
+    let f32_run: Vec<_> = (0..applied)
+        .map(|_| f32_trainer.step(vec![batch.clone()]).unwrap())
+        .collect();
+    let f32_ms = started.elapsed().as_millis();
+    assert!(f32_run.iter().all(|m| m.loss_scale.is_none()));
+
+    // f16: steps until `applied` of them were not skipped (the scale settles first).
+    let mut f16_trainer = trainer(Precision::F16, &device);
+    let started = std::time::Instant::now();
+    let mut f16_run = Vec::new();
+    let mut skipped = 0;
+    while f16_run.len() < applied {
+        let m = f16_trainer.step(vec![batch.clone()]).unwrap();
+        let report = m.loss_scale.clone().expect("f16 steps report the scale");
+        if report.skipped {
+            skipped += 1;
+            assert!(skipped <= 10, "the scale should settle within 10 halvings");
+        } else {
+            f16_run.push(m);
         }
-        curves.push(steps);
     }
-    let (f32_run, f16_run) = (&curves[0], &curves[1]);
-    for (a, b) in f32_run.iter().zip(f16_run) {
+    let f16_ms = started.elapsed().as_millis();
+    let scaler = f16_trainer.loss_scaler().unwrap();
+    println!(
+        "f32: {applied} steps in {f32_ms} ms, losses {:?}",
+        f32_run.iter().map(|m| m.loss).collect::<Vec<_>>()
+    );
+    println!(
+        "f16: {} steps ({skipped} skipped) in {f16_ms} ms, final scale {}, losses {:?}",
+        applied + skipped,
+        scaler.scale,
+        f16_run.iter().map(|m| m.loss).collect::<Vec<_>>()
+    );
+    assert_eq!(scaler.skipped_steps, skipped);
+    assert_eq!(scaler.scale, 65536.0 / 2f64.powi(skipped as i32));
+    for (a, b) in f32_run.iter().zip(&f16_run) {
         let relative = ((b.loss - a.loss) / a.loss).abs();
         assert!(
             relative < LOSS_TOLERANCE,
-            "step {}: f16 loss {} vs f32 {}",
+            "applied step {}: f16 loss {} vs f32 {}",
             a.step,
             b.loss,
             a.loss
         );
         let norm = ((b.grad_norm - a.grad_norm) / a.grad_norm).abs();
-        assert!(norm < 5e-2, "step {}: grad norm {} vs {}", a.step, b.grad_norm, a.grad_norm);
+        assert!(
+            norm < 5e-2,
+            "applied step {}: grad norm {} vs {}",
+            a.step,
+            b.grad_norm,
+            a.grad_norm
+        );
     }
-    assert!(f16_run.last().unwrap().loss < f16_run[0].loss, "f16 training learns");
+    assert!(
+        f16_run.last().unwrap().loss < f16_run[0].loss,
+        "f16 training learns"
+    );
     // The master weights stay f32.
-    let trained = trainer(Precision::F16, &device);
-    assert_eq!(trained.model().shared.val().dtype(), DType::F32);
-    assert_eq!(trained.model().compute_dtype, DType::F16);
+    assert_eq!(f16_trainer.model().shared.val().dtype(), DType::F32);
+    assert_eq!(f16_trainer.model().compute_dtype, DType::F16);
 }
 
 #[test]
@@ -271,7 +305,8 @@ fn overflowing_f16_gradients_skip_the_step_and_halve_the_scale() {
     let batch = reference_batch(&device);
     // A scale so large that the scaled gradients overflow f16: every step is skipped.
     let huge = 2f64.powi(40);
-    let mut trainer = trainer(Precision::F16, &device).with_loss_scaler(Some(LossScaler::new(huge)));
+    let mut trainer =
+        trainer(Precision::F16, &device).with_loss_scaler(Some(LossScaler::new(huge)));
     let before = host(trainer.model().shared.val().inner());
     let metrics = trainer.step(vec![batch.clone()]).unwrap();
     let report = metrics.loss_scale.clone().unwrap();
@@ -321,7 +356,10 @@ fn constructed_inf_gradients_read_as_an_overflow() {
 }
 
 fn run(dir: &Path, resume: bool, events: &mut Vec<RunEvent>) -> mixtune::train::events::RunSummary {
-    common::runs::run(dir, resume, &RunControl::new(), &mut |e| events.push(e.clone())).unwrap()
+    common::runs::run(dir, resume, &RunControl::new(), &mut |e| {
+        events.push(e.clone())
+    })
+    .unwrap()
 }
 
 #[test]
@@ -366,8 +404,20 @@ fn resumed_f16_run_ends_with_the_weights_of_an_uninterrupted_one() {
             .unwrap(),
     )
     .unwrap();
-    assert_eq!(state["loss_scale"]["scale"], 65536.0, "{state}");
-    assert_eq!(state["loss_scale"]["clean_steps"], 2, "{state}");
+    // ... as the straight run's scaler stood after step 2.
+    let reports: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            RunEvent::Step(m) => m.loss_scale.clone(),
+            _ => None,
+        })
+        .collect();
+    let skipped_by_2 = reports[1].skipped_steps;
+    assert_eq!(
+        state["loss_scale"]["skipped_steps"], skipped_by_2,
+        "{state}"
+    );
+    assert_eq!(state["loss_scale"]["scale"], reports[2].scale, "{state}");
     let mut second = Vec::new();
     assert_eq!(run(split.path(), true, &mut second).steps, 4);
 

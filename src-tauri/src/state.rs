@@ -76,7 +76,10 @@ impl AppState {
     pub fn model_in(&self, spec: &str, precision: Precision) -> anyhow::Result<SharedModel> {
         let dir =
             resolve_model_dir(spec, false).with_context(|| format!("finding model `{spec}`"))?;
-        let key = (dir.canonicalize().unwrap_or_else(|_| dir.clone()), precision);
+        let key = (
+            dir.canonicalize().unwrap_or_else(|_| dir.clone()),
+            precision,
+        );
         if let Some(model) = lock(&self.models).get(&key) {
             return Ok(model.clone());
         }

@@ -64,7 +64,10 @@ fn project_out(linear: &Linear, x: Tensor<3>, lora_dropout: f64) -> Tensor<3> {
     if dtype == DType::F32 {
         return project(linear, x, lora_dropout);
     }
-    clamp_f16(cast(project(linear, cast(x, DType::F32), lora_dropout), dtype))
+    clamp_f16(cast(
+        project(linear, cast(x, DType::F32), lora_dropout),
+        dtype,
+    ))
 }
 
 /// RMS norm without mean subtraction or bias: `x * rsqrt(mean(x^2) + eps) * weight`.

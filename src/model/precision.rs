@@ -44,7 +44,9 @@ pub enum Precision {
 
 /// A precision name other than `f32` / `f16`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown precision `{0}`: expected `f32` or `f16` (no bf16: the wgpu/Vulkan path has none)")]
+#[error(
+    "unknown precision `{0}`: expected `f32` or `f16` (no bf16: the wgpu/Vulkan path has none)"
+)]
 pub struct UnknownPrecision(pub String);
 
 impl Precision {
@@ -186,7 +188,10 @@ mod tests {
         assert_eq!("f16".parse::<Precision>(), Ok(Precision::F16));
         assert_eq!("F32".parse::<Precision>(), Ok(Precision::F32));
         let err = "bf16".parse::<Precision>().unwrap_err().to_string();
-        assert!(err.contains("bf16") && err.contains("f32") && err.contains("f16"), "{err}");
+        assert!(
+            err.contains("bf16") && err.contains("f32") && err.contains("f16"),
+            "{err}"
+        );
         assert_eq!(Precision::default(), Precision::F32);
     }
 
@@ -197,7 +202,10 @@ mod tests {
         let kept = clamp_f16(x.clone()).into_data().convert::<f32>();
         assert_eq!(kept.to_vec::<f32>().unwrap(), vec![1.0, -2.0, 60000.0]);
         let with_inf = Tensor::cat(
-            vec![x, Tensor::<1>::from_floats([f32::INFINITY], &device).cast(DType::F16)],
+            vec![
+                x,
+                Tensor::<1>::from_floats([f32::INFINITY], &device).cast(DType::F16),
+            ],
             0,
         );
         let clamped = clamp_f16(with_inf).into_data().convert::<f32>();

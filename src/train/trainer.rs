@@ -282,8 +282,9 @@ impl Trainer {
             }
             // f16: scaled gradients with an inf/NaN skip the update (the scale halves); the
             // others are divided by the scale, together with the clipping below.
-            let decision: Option<ScaleDecision> =
-                scaler.as_mut().map(|scaler| scaler.update(grad_norm.is_finite()));
+            let decision: Option<ScaleDecision> = scaler
+                .as_mut()
+                .map(|scaler| scaler.update(grad_norm.is_finite()));
             let (grad_norm, mut factor) = match decision {
                 Some(decision) if !decision.apply => {
                     return Ok((Some(model), loss, 0.0, Some(decision)));
