@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use anyhow::Context;
 use mixtune::device::{self, DeviceChoice, SelectedDevice};
-use mixtune::model::{load_pretrained, resolve_model_dir, Pretrained};
+use mixtune::model::{load_pretrained, resolve_model_dir, to_precision, Precision, Pretrained};
 use mixtune::train::RunControl;
 
 use crate::error::CmdError;
@@ -35,7 +35,7 @@ pub struct AppState {
     /// Folders added with `add_model_folder` or `MIXTUNE_EXTRA_MODELS`.
     pub model_folders: Mutex<Vec<PathBuf>>,
     /// Loaded models by resolved folder.
-    models: Mutex<HashMap<PathBuf, SharedModel>>,
+    models: Mutex<HashMap<(PathBuf, Precision), SharedModel>>,
     /// Running trainings by run id.
     pub runs: Mutex<HashMap<String, RunHandle>>,
     /// Cancel flags of long evaluate / summarize_file tasks by task id.
@@ -68,15 +68,27 @@ impl AppState {
 
     /// The model for `spec` (a folder or hub id), loaded once per folder and then reused.
     pub fn model(&self, spec: &str) -> anyhow::Result<SharedModel> {
+        self.model_in(spec, Precision::F32)
+    }
+
+    /// [`Self::model`] computing in `precision` (f16: weights cast once at load), cached per
+    /// folder and precision.
+    pub fn model_in(&self, spec: &str, precision: Precision) -> anyhow::Result<SharedModel> {
         let dir =
             resolve_model_dir(spec, false).with_context(|| format!("finding model `{spec}`"))?;
-        let key = dir.canonicalize().unwrap_or_else(|_| dir.clone());
+        let key = (
+            dir.canonicalize().unwrap_or_else(|_| dir.clone()),
+            precision,
+        );
         if let Some(model) = lock(&self.models).get(&key) {
             return Ok(model.clone());
         }
         // Loaded outside the lock: other models stay usable meanwhile.
-        let loaded = load_pretrained(&dir.to_string_lossy(), &self.device.device, false)
+        let mut loaded = load_pretrained(&dir.to_string_lossy(), &self.device.device, false)
             .with_context(|| format!("loading model {}", dir.display()))?;
+        if precision != Precision::F32 {
+            loaded.model = to_precision(loaded.model, precision);
+        }
         let model = Arc::new(Mutex::new(loaded));
         Ok(lock(&self.models).entry(key).or_insert(model).clone())
     }

@@ -43,6 +43,10 @@ pub struct GenerateBench {
     runs: usize,
     #[arg(long, default_value = "auto")]
     device: String,
+    /// f32 or f16: the precision the model computes in (weights cast once, as `--dtype` of
+    /// `generate`).
+    #[arg(long, default_value = "f32")]
+    dtype: mixtune::model::Precision,
     /// The output of `../shared/bench/hf_same_work.py` measured on this same card: adds its
     /// figures and the ratio. Without one, no reference is printed.
     #[arg(long)]
@@ -80,7 +84,7 @@ fn bench_generate(args: GenerateBench) -> Result<()> {
     };
     let mut rows = Vec::new();
     if !args.json {
-        println!("device: {}", selected.label);
+        println!("device: {} ({})", selected.label, args.dtype);
         if let Some(reference) = &reference {
             println!("{}", reference.describe());
         }
@@ -96,7 +100,10 @@ fn bench_generate(args: GenerateBench) -> Result<()> {
             T5Config::flan_t5_base()
         };
         let device = &selected.device;
-        let model = T5ForConditionalGeneration::random(&model_config, device);
+        let mut model = T5ForConditionalGeneration::random(&model_config, device);
+        if args.dtype != mixtune::model::Precision::F32 {
+            model = mixtune::model::to_precision(model, args.dtype);
+        }
         let defaults = GenerationDefaults::from_config(&model_config);
         let mut rng = rand::rngs::StdRng::seed_from_u64(0);
         for &batch in &args.batch {
@@ -186,6 +193,7 @@ fn bench_generate(args: GenerateBench) -> Result<()> {
             }
             rows.push(
                 json!({"shapes": shape, "batch": batch, "source_len": args.source_len,
+                "dtype": args.dtype.name(),
                 "new_tokens": args.new_tokens, "median_ms": median, "ms_per_token": per_token,
                 "runs_ms": times, "hf_fp32_ms": hf_fp32, "hf_bf16_ms": hf_bf16,
                 "ratio_to_hf_fp32": ratio,

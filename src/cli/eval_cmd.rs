@@ -57,6 +57,9 @@ pub struct EvalArgs {
     /// auto, gpu or cpu.
     #[arg(long, default_value = "auto")]
     device: String,
+    /// f32 or f16: the precision the models compute in (weights cast once at load).
+    #[arg(long, default_value = "f32")]
+    dtype: mixtune::model::Precision,
     /// Print the report (with every example) as JSON.
     #[arg(long)]
     json: bool,
@@ -102,6 +105,7 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
         num_beams: args.num_beams,
         batch_size: args.batch_size,
         stem: !args.no_stem,
+        precision: args.dtype,
     };
     let bar = if args.json {
         ProgressBar::hidden()

@@ -11,7 +11,7 @@ use mixtune::data::chat::SpeakerStyle;
 use mixtune::device::{self, DeviceChoice};
 use mixtune::generate::{EarlyStopping, GenerationConfig};
 use mixtune::inference::{generate_text, loss as model_loss, summary_prompt};
-use mixtune::model::{load_pretrained, Pretrained};
+use mixtune::model::{load_pretrained, to_precision, Precision, Pretrained};
 
 /// Model and device flags shared by the inference commands.
 #[derive(Args, Debug)]
@@ -22,6 +22,9 @@ pub struct ModelArgs {
     /// auto, gpu or cpu.
     #[arg(long, default_value = "auto")]
     device: String,
+    /// f32 or f16: the precision the model computes in (weights cast once at load).
+    #[arg(long, default_value = "f32")]
+    dtype: Precision,
     /// Print machine-readable JSON.
     #[arg(long)]
     json: bool,
@@ -31,8 +34,11 @@ impl ModelArgs {
     fn load(&self) -> Result<Pretrained> {
         let choice: DeviceChoice = self.device.parse()?;
         let selected = device::select(choice)?;
-        let pretrained = load_pretrained(&self.model, &selected.device, !self.json)
+        let mut pretrained = load_pretrained(&self.model, &selected.device, !self.json)
             .with_context(|| format!("loading model `{}`", self.model))?;
+        if self.dtype != Precision::F32 {
+            pretrained.model = to_precision(pretrained.model, self.dtype);
+        }
         Ok(pretrained)
     }
 }

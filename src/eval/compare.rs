@@ -45,6 +45,9 @@ pub struct EvalRequest {
     /// Porter-stem tokens before matching (as `rouge_score`'s `use_stemmer=True`).
     #[serde(default = "default_stem")]
     pub stem: bool,
+    /// `f32` (default) or `f16`: the precision the models compute in.
+    #[serde(default)]
+    pub precision: crate::model::Precision,
 }
 
 fn default_template() -> String {
@@ -80,6 +83,7 @@ impl EvalRequest {
             num_beams: default_num_beams(),
             batch_size: default_batch_size(),
             stem: default_stem(),
+            precision: crate::model::Precision::F32,
         }
     }
 }
@@ -187,7 +191,10 @@ pub fn evaluate(
     let mut models = Vec::new();
     let mut done = 0;
     for spec in specs {
-        let pretrained = load_pretrained(spec, device, false)?;
+        let mut pretrained = load_pretrained(spec, device, false)?;
+        if request.precision != crate::model::Precision::F32 {
+            pretrained.model = crate::model::to_precision(pretrained.model, request.precision);
+        }
         let started = std::time::Instant::now();
         let vocab = pretrained.tokenizer.vocab_size();
         for chunk in rows.chunks_mut(request.batch_size.max(1)) {

@@ -99,14 +99,23 @@ pub fn decode_attention(
 
 /// The plain-Burn math of [`attention`] and [`decode_attention`]:
 /// `softmax(query · keyᵀ + bias, dim 3) · value` (what `T5Attention::attend` computes).
+///
+/// Mixed precision (f16 `query`/`key`/`value`, f32 `bias`): the scores are cast to the bias's
+/// dtype before the bias is added, the softmax runs there (as HF's `softmax(scores.float())`),
+/// and the weights are cast back to the values' dtype. With one dtype throughout, no casts.
 pub fn reference_attention(
     query: Tensor<4>,
     key: Tensor<4>,
     value: Tensor<4>,
     bias: Tensor<4>,
 ) -> Tensor<4> {
-    let scores = query.matmul(key.swap_dims(2, 3)) + bias;
-    softmax(scores, 3).matmul(value)
+    let scores = query.matmul(key.swap_dims(2, 3));
+    let dtype = scores.dtype();
+    if dtype == bias.dtype() {
+        return softmax(scores + bias, 3).matmul(value);
+    }
+    let scores = scores.cast(bias.dtype()) + bias;
+    softmax(scores, 3).cast(value.dtype()).matmul(value)
 }
 
 /// Whether [`attention`] / [`decode_attention`] would run the WGSL kernel for these inputs

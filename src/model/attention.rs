@@ -3,10 +3,11 @@
 
 use burn::module::{Module, Param};
 use burn::nn::{Initializer, Linear};
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{DType, Device, Int, Tensor, TensorData};
 
 use super::config::T5Config;
 use super::layers::{linear, project, T5LayerNorm};
+use super::precision::{cast, clamp_f16};
 use crate::kernels;
 
 /// Bucket of one relative position `memory_position - query_position`, as HF's
@@ -58,18 +59,19 @@ pub struct KvCache {
 }
 
 impl KvCache {
-    /// An empty cache with room for `capacity` positions (zeros; unwritten positions must
-    /// be masked by the caller's bias).
+    /// An empty cache with room for `capacity` positions in `dtype` (the model's compute
+    /// dtype; zeros: unwritten positions must be masked by the caller's bias).
     pub fn with_capacity(
         batch: usize,
         heads: usize,
         capacity: usize,
         d_kv: usize,
+        dtype: DType,
         device: &Device,
     ) -> Self {
         Self {
-            keys: Tensor::zeros([batch, heads, capacity, d_kv], device),
-            values: Tensor::zeros([batch, heads, capacity, d_kv], device),
+            keys: Tensor::zeros([batch, heads, capacity, d_kv], (device, dtype)),
+            values: Tensor::zeros([batch, heads, capacity, d_kv], (device, dtype)),
         }
     }
 
@@ -208,7 +210,7 @@ impl T5Attention {
     /// and keys at `0..k_len`, built on the device: only the `q_len + k_len - 1` distinct
     /// relative positions are bucketed on the host (a few hundred numbers), and the
     /// `[q_len, k_len]` index into them is made on the device. Zeros when this layer has no
-    /// relative attention bias.
+    /// relative attention bias. Always f32 (the scores are biased and masked in f32).
     pub fn position_bias(
         &self,
         q_len: usize,
@@ -235,7 +237,7 @@ impl T5Attention {
         let count = buckets.len();
         let buckets = Tensor::<1, Int>::from_data(TensorData::new(buckets, [count]), device);
         // [relatives, heads]: the bias of each distinct relative position.
-        let per_relative = table.val().select(0, buckets);
+        let per_relative = cast(table.val(), DType::F32).select(0, buckets);
         // index[q][k] = k - q + (q_len - 1) = relative - lowest.
         let keys = Tensor::<1, Int>::arange(0..k_len as i64, device).reshape([1, k_len]);
         let queries = Tensor::<1, Int>::arange(0..q_len as i64, device).reshape([q_len, 1]);
@@ -269,7 +271,7 @@ impl T5LayerSelfAttention {
         let normed = self.layer_norm.forward(hidden.clone());
         let kv = self.self_attention.project_kv(normed.clone());
         let update = self.self_attention.attend(normed, &kv, bias);
-        hidden + update
+        clamp_f16(hidden + update)
     }
 
     /// As [`forward`](Self::forward) for new decoder positions `position..`: their keys and
@@ -291,7 +293,7 @@ impl T5LayerSelfAttention {
         };
         let update = self.self_attention.attend(normed, &kv, bias);
         *cache = Some(kv);
-        hidden + update
+        clamp_f16(hidden + update)
     }
 }
 
@@ -316,7 +318,7 @@ impl T5LayerCrossAttention {
     pub fn forward(&self, hidden: Tensor<3>, encoder_kv: &KvCache, bias: Tensor<4>) -> Tensor<3> {
         let normed = self.layer_norm.forward(hidden.clone());
         let update = self.enc_dec_attention.attend(normed, encoder_kv, bias);
-        hidden + update
+        clamp_f16(hidden + update)
     }
 }
 

@@ -6,9 +6,10 @@
 use burn::module::{Module, Param};
 use burn::nn::{Initializer, Linear};
 use burn::tensor::activation::{gelu, gelu_approximate, relu, silu};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{DType, Device, Tensor};
 
 use super::config::{Activation, T5Config};
+use super::precision::{cast, clamp_f16};
 
 /// A bias-free linear map `[d_input, d_output]` (the checkpoint's transpose), drawn lazily
 /// from `N(0, std)` as HF's `_init_weights`.
@@ -19,10 +20,13 @@ pub fn linear(d_input: usize, d_output: usize, std: f64, device: &Device) -> Lin
     }
 }
 
-/// `x · W` through `linear`. With a LoRA adapter on `W` and `lora_dropout > 0` on an autodiff
-/// (training) device, computes PEFT's `x·W_base + dropout(x)·A·B·scale` instead, which a
-/// weight-level adapter (`W_base + A·B·scale`, Burn's LoRA) cannot express.
+/// `x · W` through `linear`, with `W` cast to `x`'s dtype (a no-op when they agree; under
+/// mixed precision the f32 master weight is cast at use). With a LoRA adapter on `W` and
+/// `lora_dropout > 0` on an autodiff (training) device, computes PEFT's
+/// `x·W_base + dropout(x)·A·B·scale` instead, which a weight-level adapter
+/// (`W_base + A·B·scale`, Burn's LoRA) cannot express.
 pub fn project(linear: &Linear, x: Tensor<3>, lora_dropout: f64) -> Tensor<3> {
+    let dtype = x.dtype();
     if lora_dropout > 0.0 && x.device().is_autodiff() {
         if let Some(adapter) = linear.weight.adapter() {
             let device = x.device();
@@ -31,21 +35,39 @@ pub fn project(linear: &Linear, x: Tensor<3>, lora_dropout: f64) -> Tensor<3> {
                 burn::tensor::Distribution::Bernoulli(1.0 - lora_dropout),
                 &device,
             );
+            let keep = cast(keep, dtype);
             let dropped = (x.clone() * keep).div_scalar(1.0 - lora_dropout);
             // Rows, not a matmul broadcast over the batch: one 2-D gradient per weight.
             let [batch, len, d_input] = x.dims();
             let rows = |t: Tensor<3>| t.reshape([batch * len, d_input]);
-            let base = rows(x).matmul(linear.weight.base());
+            let base = rows(x).matmul(cast(linear.weight.base(), dtype));
             let delta = rows(dropped)
-                .matmul(adapter.a.val())
-                .matmul(adapter.b.val())
+                .matmul(cast(adapter.a.val(), dtype))
+                .matmul(cast(adapter.b.val(), dtype))
                 .mul_scalar(adapter.scale);
             let out = base + delta;
             let d_output = out.dims()[1];
             return out.reshape([batch, len, d_output]);
         }
     }
-    linear.forward(x)
+    let weight = linear.weight.val();
+    if weight.dtype() == dtype {
+        return linear.forward(x);
+    }
+    burn::tensor::module::linear(x, cast(weight, dtype), None)
+}
+
+/// `wo` of the feed-forward in f32 (HF's `_keep_in_fp32_modules = ["wo"]`), its result back in
+/// `x`'s dtype, clamped in f16. For f32 inputs, plain [`project`].
+fn project_out(linear: &Linear, x: Tensor<3>, lora_dropout: f64) -> Tensor<3> {
+    let dtype = x.dtype();
+    if dtype == DType::F32 {
+        return project(linear, x, lora_dropout);
+    }
+    clamp_f16(cast(
+        project(linear, cast(x, DType::F32), lora_dropout),
+        dtype,
+    ))
 }
 
 /// RMS norm without mean subtraction or bias: `x * rsqrt(mean(x^2) + eps) * weight`.
@@ -66,11 +88,15 @@ impl T5LayerNorm {
         }
     }
 
-    /// `[batch, seq_len, d_model] -> [batch, seq_len, d_model]`.
+    /// `[batch, seq_len, d_model] -> [batch, seq_len, d_model]`. The statistics and the
+    /// normalisation are f32 whatever the input's dtype (as HF's), the result is scaled in
+    /// the input's dtype.
     pub fn forward(&self, hidden: Tensor<3>) -> Tensor<3> {
+        let dtype = hidden.dtype();
+        let hidden = cast(hidden, DType::F32);
         let variance = hidden.clone().square().mean_dim(2);
-        let normed = hidden * (variance + self.eps).sqrt().recip();
-        normed * self.weight.val().unsqueeze::<3>()
+        let normed = cast(hidden * (variance + self.eps).sqrt().recip(), dtype);
+        normed * cast(self.weight.val(), dtype).unsqueeze::<3>()
     }
 }
 
@@ -108,7 +134,7 @@ impl DenseActDense {
     pub fn forward(&self, hidden: Tensor<3>) -> Tensor<3> {
         let p = self.lora_dropout;
         let inner = activate(self.activation, project(&self.wi, hidden, p));
-        project(&self.wo, inner, p)
+        project_out(&self.wo, inner, p)
     }
 }
 
@@ -132,7 +158,7 @@ impl DenseGatedActDense {
         let p = self.lora_dropout;
         let gate = activate(self.activation, project(&self.wi_0, hidden.clone(), p));
         let inner = gate * project(&self.wi_1, hidden, p);
-        project(&self.wo, inner, p)
+        project_out(&self.wo, inner, p)
     }
 }
 
@@ -210,10 +236,10 @@ impl T5LayerFF {
         }
     }
 
-    /// `x + FF(norm(x))`, `[batch, seq_len, d_model]` in and out.
+    /// `x + FF(norm(x))`, `[batch, seq_len, d_model]` in and out (clamped in f16).
     pub fn forward(&self, hidden: Tensor<3>) -> Tensor<3> {
         let normed = self.layer_norm.forward(hidden.clone());
         let update = self.dense_relu_dense.forward(normed);
-        hidden + update
+        clamp_f16(hidden + update)
     }
 }

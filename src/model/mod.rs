@@ -6,12 +6,14 @@ pub mod defaults;
 pub mod export;
 pub mod layers;
 pub mod loader;
+pub mod precision;
 pub mod t5;
 pub mod weights;
 
 pub use config::T5Config;
 pub use defaults::GenerationDefaults;
 pub use loader::{load_pretrained, resolve_model_dir, Pretrained};
+pub use precision::{to_precision, Precision};
 pub use t5::T5ForConditionalGeneration;
 
 use std::cell::Cell;

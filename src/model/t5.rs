@@ -2,13 +2,14 @@
 
 use burn::module::{Module, Param};
 use burn::tensor::module::embedding;
-use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
+use burn::tensor::{Bool, DType, Device, Int, Tensor, TensorData};
 
 use burn::nn::Initializer;
 
 use super::attention::{KvCache, T5LayerCrossAttention, T5LayerSelfAttention};
 use super::config::T5Config;
 use super::layers::{T5LayerFF, T5LayerNorm};
+use super::precision::cast;
 use super::weights::Weight;
 
 /// Most logits the loss materialises at once (rows × vocab): 2^26 f32 values, 256 MiB.
@@ -90,6 +91,10 @@ pub struct T5ForConditionalGeneration {
     pub lm_head: Option<Param<Tensor<2>>>,
     #[module(skip)]
     pub config: T5Config,
+    /// The dtype activations are computed in (f32, or f16 for mixed precision: see
+    /// `precision.rs`). Weights are cast to it at use; logits and the loss are f32 either way.
+    #[module(skip)]
+    pub compute_dtype: DType,
 }
 
 /// The decoder's incremental state for one batch of inputs.
@@ -199,6 +204,7 @@ impl T5ForConditionalGeneration {
             decoder,
             lm_head,
             config: config.clone(),
+            compute_dtype: DType::F32,
         }
     }
 
@@ -223,11 +229,16 @@ impl T5ForConditionalGeneration {
         self.shared.val().device()
     }
 
+    /// The token embeddings in the compute dtype.
+    fn embeddings(&self) -> Tensor<2> {
+        cast(self.shared.val(), self.compute_dtype)
+    }
+
     /// Encoder: `input_ids` `[batch, src_len]` and 0/1 `attention_mask` -> `[batch, src_len, d_model]`.
     pub fn encode(&self, input_ids: Tensor<2, Int>, attention_mask: Tensor<2>) -> Tensor<3> {
         let device = input_ids.device();
         let [_, src_len] = input_ids.dims();
-        let mut hidden = embedding(self.shared.val(), input_ids);
+        let mut hidden = embedding(self.embeddings(), input_ids);
         let first = &self.encoder.blocks[0].self_attention.self_attention;
         let bias =
             first.position_bias(src_len, src_len, 0, true, &device) + padding_bias(attention_mask);
@@ -266,7 +277,12 @@ impl T5ForConditionalGeneration {
                 (0..blocks)
                     .map(|_| {
                         Some(KvCache::with_capacity(
-                            batch, heads, capacity, d_kv, &device,
+                            batch,
+                            heads,
+                            capacity,
+                            d_kv,
+                            encoder_output.dtype(),
+                            &device,
                         ))
                     })
                     .collect(),
@@ -328,7 +344,7 @@ impl T5ForConditionalGeneration {
             _ => self.decoder_self_bias(new_len, total, position, &device),
         };
         let preallocated = state.self_bias.is_some();
-        let mut hidden = embedding(self.shared.val(), decoder_input_ids);
+        let mut hidden = embedding(self.embeddings(), decoder_input_ids);
         for (i, block) in self.decoder.blocks.iter().enumerate() {
             hidden = block.self_attention.forward_cached(
                 hidden,
@@ -357,7 +373,8 @@ impl T5ForConditionalGeneration {
 
     /// Head over rows: `[rows, d_model]` -> `[rows, vocab]`. One 2-D matmul, so the head's
     /// gradient is one `[d_model, vocab]` product (a matmul broadcast over the batch would
-    /// build a `[batch, d_model, vocab]` gradient first: 3 GB for base at batch 32).
+    /// build a `[batch, d_model, vocab]` gradient first: 3 GB for base at batch 32). The
+    /// product is in the hidden states' dtype, the logits f32.
     fn lm_logits_rows(&self, hidden: Tensor<2>) -> Tensor<2> {
         let hidden = if self.config.scales_decoder_output() {
             hidden * (self.config.d_model as f64).powf(-0.5)
@@ -368,7 +385,8 @@ impl T5ForConditionalGeneration {
             Some(head) => head.val(),
             None => self.shared.val().transpose(),
         };
-        hidden.matmul(head)
+        let dtype = hidden.dtype();
+        cast(hidden.matmul(cast(head, dtype)), DType::F32)
     }
 
     /// Full teacher-forced forward pass: logits `[batch, tgt_len, vocab]`.

@@ -52,6 +52,10 @@ pub struct LoopState {
     pub elapsed_s: f64,
     /// The method the weights belong to.
     pub method: Method,
+    /// f16 runs: the loss scale and its counters, so a resumed run scales as an
+    /// uninterrupted one (absent in f32 runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_scale: Option<super::loss_scale::LossScaler>,
 }
 
 impl LoopState {
@@ -69,6 +73,7 @@ impl LoopState {
             evals_without_improvement: 0,
             elapsed_s: 0.0,
             method,
+            loss_scale: None,
         }
     }
 }

@@ -87,6 +87,10 @@ pub struct TrainConfig {
     /// The forgetting report flags a task (trained or `[[watch]]`) whose ROUGE-L fell by
     /// more than this (absolute) since the baseline pass.
     pub forgetting_threshold: f64,
+    /// `f32` (the default) or `f16`: f16 compute over f32 master weights with dynamic loss
+    /// scaling (see `model/precision.rs`, `train/loss_scale.rs`). No bf16 (the wgpu path has
+    /// none).
+    pub precision: crate::model::Precision,
 }
 
 fn is_zero(value: &usize) -> bool {
@@ -181,6 +185,7 @@ impl Default for TrainConfig {
             early_stopping_patience: 0,
             early_stopping_threshold: 0.0,
             forgetting_threshold: crate::train::forgetting::DEFAULT_FORGETTING_THRESHOLD,
+            precision: crate::model::Precision::F32,
         }
     }
 }
@@ -414,6 +419,7 @@ mod tests {
             "method = \"lora\"\n[lora]\ntarget_modules = [\"query\"]",
             "best_metric = \"bleu\"",
             "optimizer = \"sgd\"",
+            "precision = \"bf16\"",
         ] {
             let text = format!("{MINIMAL}{extra}\n");
             assert!(
@@ -421,6 +427,22 @@ mod tests {
                 "{extra}"
             );
         }
+    }
+
+    #[test]
+    fn precision_defaults_to_f32_and_bf16_names_file_and_field() {
+        let c = TrainConfig::parse(Path::new("t.toml"), MINIMAL).unwrap();
+        assert_eq!(c.precision, crate::model::Precision::F32);
+        let text = format!("{MINIMAL}precision = \"f16\"\n");
+        let c = TrainConfig::parse(Path::new("t.toml"), &text).unwrap();
+        assert_eq!(c.precision, crate::model::Precision::F16);
+        let text = format!("{MINIMAL}precision = \"bf16\"\n");
+        let err = TrainConfig::parse(Path::new("run/run.toml"), &text)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("run/run.toml"), "{err}");
+        assert!(err.contains("line 5"), "{err}");
+        assert!(err.contains("precision") && err.contains("bf16"), "{err}");
     }
 
     #[test]

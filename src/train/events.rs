@@ -99,6 +99,11 @@ pub struct StepMetrics {
     /// Estimated seconds to `max_steps` at the recent step rate.
     #[serde(default)]
     pub eta_s: Option<f64>,
+    /// f16 runs (`precision = "f16"`): the loss scale, whether this step was skipped for
+    /// overflowing gradients (its `grad_norm` is then 0) and the skipped steps so far; `null`
+    /// in f32.
+    #[serde(default)]
+    pub loss_scale: Option<super::loss_scale::LossScaleReport>,
 }
 
 /// What a finished (or stopped) run left behind.

@@ -9,6 +9,7 @@ pub mod events;
 pub mod forgetting;
 pub mod lock;
 pub mod lora;
+pub mod loss_scale;
 pub mod metric;
 pub mod mixture_eval;
 pub mod run;

@@ -342,7 +342,10 @@ impl<'a> Run<'a> {
                     total_steps,
                     ..saved
                 };
-                Trainer::new(model, config, total_steps)?.resumed(optimizer, step, examples_seen)
+                let loss_scale = state.loss_scale.clone();
+                Trainer::new(model, config, total_steps)?
+                    .resumed(optimizer, step, examples_seen)
+                    .with_loss_scaler(loss_scale)
             }
         };
 
@@ -520,6 +523,7 @@ impl<'a> Run<'a> {
         self.state.step = self.trainer.step;
         self.state.sampler = self.sampler.state();
         self.state.examples_per_task = self.trainer.examples_seen.clone();
+        self.state.loss_scale = self.trainer.loss_scaler().cloned();
         let dir = checkpoint::save(
             self.output_dir,
             self.trainer.model(),

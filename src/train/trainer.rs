@@ -7,9 +7,10 @@ use std::time::Instant;
 use super::batch::TrainBatch;
 use super::config::{OptimizerKind, TrainConfig};
 use super::events::StepMetrics;
+use super::loss_scale::{LossScaler, ScaleDecision};
 use super::schedule::LrSchedule;
 use crate::error::{MixtuneError, Result};
-use crate::model::T5ForConditionalGeneration;
+use crate::model::{Precision, T5ForConditionalGeneration};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{
     AdafactorConfig, AdamWConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer,
@@ -49,8 +50,9 @@ impl ModuleVisitor for ScaleGrads<'_> {
     }
 }
 
-/// Sum of the squared gradients of `model`'s parameters, on the device (`[1]`).
-fn squared_grad_norm<M: Module>(model: &M, grads: &GradientsParams) -> Tensor<1> {
+/// Sum of the squared gradients of `model`'s parameters, on the device (`[1]`): infinite or
+/// NaN when any gradient is (how loss scaling detects an f16 overflow).
+pub fn squared_grad_norm<M: Module>(model: &M, grads: &GradientsParams) -> Tensor<1> {
     let mut visitor = SquaredNorm { grads, total: None };
     model.visit(&mut visitor);
     let device = model
@@ -115,12 +117,16 @@ pub struct Trainer {
     /// The `[batch, source_len, target_len]` shapes stepped on in this process: each new one
     /// compiles (and with autotune, tunes) kernels on a GPU.
     shapes: std::collections::BTreeSet<[usize; 3]>,
+    /// f16 runs: the dynamic loss scale (`None` in f32).
+    loss_scaler: Option<LossScaler>,
 }
 
 impl Trainer {
-    /// A trainer for `model` (on an autodiff device) over `total_steps` steps.
+    /// A trainer for `model` (on an autodiff device) over `total_steps` steps. With
+    /// `precision = "f16"` the model computes in f16 over its f32 master weights, with dynamic
+    /// loss scaling (see `loss_scale.rs`).
     pub fn new(
-        model: T5ForConditionalGeneration,
+        mut model: T5ForConditionalGeneration,
         config: &TrainConfig,
         total_steps: usize,
     ) -> Result<Self> {
@@ -132,6 +138,8 @@ impl Trainer {
                 "training needs an autodiff device (`Device::autodiff()`)".into(),
             ));
         }
+        model.compute_dtype = config.precision.dtype();
+        let loss_scaler = (config.precision == Precision::F16).then(LossScaler::default);
         Ok(Self {
             model: Some(model),
             optimizer: build_optimizer(config),
@@ -140,7 +148,23 @@ impl Trainer {
             step: 0,
             examples_seen: BTreeMap::new(),
             shapes: Default::default(),
+            loss_scaler,
         })
+    }
+
+    /// f16 runs: the loss scale and its counters (for checkpoints).
+    pub fn loss_scaler(&self) -> Option<&LossScaler> {
+        self.loss_scaler.as_ref()
+    }
+
+    /// Continues with a saved loss scale (f16 runs; ignored in f32).
+    pub fn with_loss_scaler(mut self, scaler: Option<LossScaler>) -> Self {
+        if self.loss_scaler.is_some() {
+            if let Some(scaler) = scaler {
+                self.loss_scaler = Some(scaler);
+            }
+        }
+        self
     }
 
     /// The model as trained so far.
@@ -211,6 +235,8 @@ impl Trainer {
         let learning_rate = self.schedule.lr_at(self.step);
         let max_grad_norm = self.config.max_grad_norm;
         let optimizer = &mut self.optimizer;
+        let scaler = &mut self.loss_scaler;
+        let scale = scaler.as_ref().map(|scaler| scaler.scale);
         // Allocation failures surface as errors at the read below, or as panics from the
         // backend on the way there; both become one error naming what to lower.
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -219,7 +245,11 @@ impl Trainer {
             for batch in micro_batches {
                 let loss = model.loss(batch.input_ids, batch.attention_mask, &batch.labels);
                 let loss = loss / count as f64;
-                let grads = GradientsParams::from_grads(loss.backward(), &model);
+                let backward = match scale {
+                    Some(scale) => (loss.clone() * scale).backward(),
+                    None => loss.backward(),
+                };
+                let grads = GradientsParams::from_grads(backward, &model);
                 accumulator.accumulate(&model, grads);
                 // The value without its graph, on the inner device like the gradients, so both
                 // come back in one transaction.
@@ -248,22 +278,37 @@ impl Trainer {
             };
             let (loss, grad_norm) = (scalar(&values[0]), scalar(&values[1]).sqrt());
             if !loss.is_finite() {
-                return Ok((None, loss, grad_norm));
+                return Ok((None, loss, grad_norm, None));
             }
+            // f16: scaled gradients with an inf/NaN skip the update (the scale halves); the
+            // others are divided by the scale, together with the clipping below.
+            let decision: Option<ScaleDecision> = scaler
+                .as_mut()
+                .map(|scaler| scaler.update(grad_norm.is_finite()));
+            let (grad_norm, mut factor) = match decision {
+                Some(decision) if !decision.apply => {
+                    return Ok((Some(model), loss, 0.0, Some(decision)));
+                }
+                Some(decision) => (grad_norm / decision.scale_used, 1.0 / decision.scale_used),
+                None => (grad_norm, 1.0),
+            };
             // Clipped to the global norm as PyTorch's `clip_grad_norm_` (factor
             // `max_norm / (norm + 1e-6)`, applied only when below 1); Burn's
             // `GradientClippingConfig::Norm` clips each tensor by its own norm instead.
             if max_grad_norm > 0.0 {
-                let factor = max_grad_norm / (grad_norm + 1e-6);
-                if factor < 1.0 {
-                    model.visit(&mut ScaleGrads {
-                        grads: &mut grads,
-                        factor,
-                    });
+                let clip = max_grad_norm / (grad_norm + 1e-6);
+                if clip < 1.0 {
+                    factor *= clip;
                 }
             }
+            if factor != 1.0 {
+                model.visit(&mut ScaleGrads {
+                    grads: &mut grads,
+                    factor,
+                });
+            }
             let model = optimizer.step(learning_rate, model, grads);
-            Ok::<_, String>((Some(model), loss, grad_norm))
+            Ok::<_, String>((Some(model), loss, grad_norm, decision))
         }));
         let failure = |message: String| {
             device.memory_cleanup();
@@ -285,7 +330,7 @@ impl Trainer {
                     .into(),
             }
         };
-        let (model, loss, grad_norm) = match outcome {
+        let (model, loss, grad_norm, decision) = match outcome {
             Ok(Ok(result)) => result,
             Ok(Err(message)) => return Err(failure(message)),
             Err(panic) => {
@@ -304,7 +349,20 @@ impl Trainer {
             )));
         };
         self.model = Some(model);
+        if let Some(scaler) = self.loss_scaler.as_ref().filter(|s| s.exhausted()) {
+            return Err(MixtuneError::Input(format!(
+                "f16 gradients overflowed at every loss scale down to {:e} (step {}): train with \
+                 precision = \"f32\"",
+                scaler.scale * 2.0,
+                self.step + 1
+            )));
+        }
         self.step += 1;
+        let loss_scale = self
+            .loss_scaler
+            .as_ref()
+            .zip(decision)
+            .map(|(scaler, decision)| scaler.report(decision));
         let seconds = started.elapsed().as_secs_f64().max(1e-9);
         Ok(StepMetrics {
             step: self.step,
@@ -318,6 +376,7 @@ impl Trainer {
             epoch: 0.0,
             elapsed_s: 0.0,
             eta_s: None,
+            loss_scale,
         })
     }
 }

@@ -30,6 +30,8 @@ pub struct GenerationOptions {
     /// `keep` or `person-tags`.
     #[ts(as = "Option<SpeakerStyle>")]
     pub speakers: Option<String>,
+    /// `f32` (default) or `f16`: the precision the model computes in.
+    pub precision: Option<mixtune::model::Precision>,
 }
 
 impl GenerationOptions {
@@ -92,7 +94,10 @@ pub async fn summarize(
     blocking(move || {
         let prompt = summary_prompt(&request.chat, request.options.speakers()?)?;
         let config = request.options.config();
-        let model = app.state::<AppState>().model(&request.model)?;
+        let model = app.state::<AppState>().model_in(
+            &request.model,
+            request.options.precision.unwrap_or_default(),
+        )?;
         let pretrained = lock(&model);
         let generated = stream_text(&pretrained, &prompt, &config, &mut |text| {
             let _ = on_token.send(TokenText {
@@ -165,7 +170,10 @@ pub async fn summarize_file(
             .and_then(|reader| reader.collect::<Result<Vec<_>, _>>())
             .map_err(MixtuneError::from)?;
         let config = request.options.config();
-        let model = state.model(&request.model)?;
+        let model = state.model_in(
+            &request.model,
+            request.options.precision.unwrap_or_default(),
+        )?;
         let pretrained = lock(&model);
         let total = records.len();
         let mut rows = Vec::with_capacity(total);

@@ -36,7 +36,15 @@ describe('presets', () => {
     expect(config.optimizer).toBe('adafactor');
   });
 
-  it('round-trips a stored config back into the form', () => {
+  it('sends precision only when it is f16, and reads it back', () => {
+    expect(formToConfig(presetForm('lora-small'))).not.toHaveProperty('precision');
+    const config = formToConfig({ ...presetForm('lora-small'), precision: 'f16' });
+    expect(config.precision).toBe('f16');
+    expect(configToForm(config).precision).toBe('f16');
+    expect(configToForm({ model: 'm' }).precision).toBe('f32');
+  });
+
+    it('round-trips a stored config back into the form', () => {
     const form = { ...presetForm('lora-base'), maxSteps: 777, seed: 7 };
     expect(configToForm(formToConfig(form))).toEqual(form);
     const partial = configToForm({ model: '/models/x', max_steps: 5 });

@@ -2,7 +2,7 @@
  * The Train page's form: presets filling hyperparameters, and the form <-> `TrainConfig`
  * mapping (keys left out fall back to the engine's defaults; unknown keys are rejected there).
  */
-import type { Method, OptimizerKind, ScheduleKind, TrainConfigKeys } from './ipc';
+import type { Method, OptimizerKind, Precision, ScheduleKind, TrainConfigKeys } from './ipc';
 
 export interface TrainForm {
   model: string;
@@ -27,6 +27,8 @@ export interface TrainForm {
   bestMetric: string;
   earlyStoppingPatience: number;
   seed: number;
+  /** f32 (the default) or f16 compute over f32 master weights with loss scaling. */
+  precision: Precision;
 }
 
 export interface Preset {
@@ -60,6 +62,7 @@ const BASE: TrainForm = {
   bestMetric: 'val_loss',
   earlyStoppingPatience: 0,
   seed: 42,
+  precision: 'f32',
 };
 
 export const PRESETS: Preset[] = [
@@ -165,6 +168,7 @@ export function formToConfig(form: TrainForm): TrainConfigKeys {
     seed: form.seed,
   };
   if (form.optimizer === 'adamw') config.weight_decay = form.weightDecay;
+  if (form.precision !== 'f32') config.precision = form.precision;
   if (form.method === 'lora') {
     config.lora = {
       rank: form.loraRank,
@@ -201,5 +205,6 @@ export function configToForm(config: TrainConfigKeys, fallback: TrainForm = pres
     bestMetric: config.best_metric ?? 'val_loss',
     earlyStoppingPatience: config.early_stopping_patience ?? 0,
     seed: config.seed ?? 42,
+    precision: config.precision ?? 'f32',
   };
 }

@@ -42,7 +42,15 @@ describe('foldEvent', () => {
     expect(run.notes).toEqual([note]);
   });
 
-  it('tracks pause, resume, checkpoints and the finished summary', () => {
+  it('keeps the f16 loss scale and the skipped steps', () => {
+    const run = replay([started(), step(1)]);
+    expect(run.lossScale).toBeNull();
+    const scaled = { ...step(2), loss_scale: { scale: 32768, skipped: true, skipped_steps: 1 } } as RunEvent;
+    foldEvent(run, scaled);
+    expect(run.lossScale).toEqual({ scale: 32768, skippedSteps: 1 });
+  });
+
+    it('tracks pause, resume, checkpoints and the finished summary', () => {
     const run = replay([started(), step(10), { kind: 'paused', step: 10 }]);
     expect(run.status).toBe('paused');
     expect(isActive(run.status)).toBe(true);

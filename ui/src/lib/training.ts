@@ -47,6 +47,8 @@ export interface RunState {
   tokensPerS: number[];
   gradNorm: number[];
   examplesPerTask: Record<string, number>;
+  /** f16 runs: the latest loss scale and the steps skipped for overflowing gradients (null in f32). */
+  lossScale: { scale: number; skippedSteps: number } | null;
   /** Per validation pass (x = step). */
   evalSteps: number[];
   valLoss: number[];
@@ -90,6 +92,7 @@ export function emptyRun(): RunState {
     tokensPerS: [],
     gradNorm: [],
     examplesPerTask: {},
+    lossScale: null,
     evalSteps: [],
     valLoss: [],
     evalBest: [],
@@ -196,6 +199,7 @@ export function foldEvent(run: RunState, event: RunEvent): RunState {
       run.step = event.step;
       run.examplesPerTask = { ...event.examples_per_task };
       run.etaS = event.eta_s ?? null;
+      run.lossScale = event.loss_scale ? { scale: event.loss_scale.scale, skippedSteps: event.loss_scale.skipped_steps } : null;
       run.elapsedS = event.elapsed_s ?? run.elapsedS;
       run.epoch = event.epoch ?? run.epoch;
       if (run.status !== 'paused') run.status = 'running';

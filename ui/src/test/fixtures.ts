@@ -28,6 +28,7 @@ export function step(n: number, loss = 5 - n * 0.01, eta: number | null = 100 - 
     epoch: n / 50,
     elapsed_s: n * 2,
     eta_s: eta,
+    loss_scale: null,
   };
 }
 

@@ -335,4 +335,10 @@ describe('summarize store', () => {
       speakers: 'keep',
     });
   });
+
+  it('sends the precision only when it is not f32', () => {
+    const base = { maxNewTokens: 50, numBeams: 1, doSample: false, temperature: 0.7, topP: 0.9, speakers: 'keep' as const };
+    expect(decodingRequest({ ...base, precision: 'f32' })).not.toHaveProperty('precision');
+    expect(decodingRequest({ ...base, precision: 'f16' })).toMatchObject({ precision: 'f16' });
+  });
 });

@@ -1,6 +1,6 @@
 /** Summarize page state: one chat streamed token by token, or a whole file in batch. */
 import * as ipc from '../ipc';
-import type { Progress, SpeakerStyle, SummaryRow } from '../ipc';
+import type { Precision, Progress, SpeakerStyle, SummaryRow } from '../ipc';
 import { newTaskId } from '../format';
 import { notices } from './notices.svelte';
 
@@ -11,9 +11,11 @@ export interface Decoding {
   temperature: number;
   topP: number;
   speakers: SpeakerStyle;
+  /** The precision the model computes in (unset: the engine's f32). */
+  precision?: Precision;
 }
 
-/** The request's decoding keys; sampling keys only when sampling. */
+/** The request's decoding keys; sampling keys only when sampling, precision only when not f32. */
 export function decodingRequest(d: Decoding) {
   return {
     max_new_tokens: d.maxNewTokens,
@@ -21,6 +23,7 @@ export function decodingRequest(d: Decoding) {
     do_sample: d.doSample,
     ...(d.doSample ? { temperature: d.temperature, top_p: d.topP } : {}),
     speakers: d.speakers,
+    ...(d.precision && d.precision !== 'f32' ? { precision: d.precision } : {}),
   };
 }
 
@@ -35,6 +38,7 @@ export class SummarizeStore {
     temperature: 0.7,
     topP: 0.9,
     speakers: 'keep',
+    precision: 'f32',
   });
   output = $state('');
   prompt = $state('');

@@ -2,6 +2,7 @@
 import type { LoraSettings } from "./LoraSettings";
 import type { Method } from "./Method";
 import type { OptimizerKind } from "./OptimizerKind";
+import type { Precision } from "./Precision";
 import type { ScheduleKind } from "./ScheduleKind";
 
 /**
@@ -148,4 +149,10 @@ early_stopping_threshold: number,
  * The forgetting report flags a task (trained or `[[watch]]`) whose ROUGE-L fell by
  * more than this (absolute) since the baseline pass.
  */
-forgetting_threshold: number, };
+forgetting_threshold: number, 
+/**
+ * `f32` (the default) or `f16`: f16 compute over f32 master weights with dynamic loss
+ * scaling (see `model/precision.rs`, `train/loss_scale.rs`). No bf16 (the wgpu path has
+ * none).
+ */
+precision: Precision, };

@@ -1,0 +1,218 @@
+//! Mixed precision: the `f32` / `f16` switch (`precision` in `run.toml`, `--dtype` of
+//! `generate`, `summarize` and `eval`), and the f16 numerics T5 needs.
+//!
+//! The model computes in its [`T5ForConditionalGeneration::compute_dtype`]: token embeddings
+//! are cast to it, and every weight is cast to the dtype of the activations it meets (a no-op
+//! when they already agree, so an f32 model runs exactly as before). Training keeps f32 master
+//! weights and casts them at use (gradients flow back through the casts in f32); generation
+//! casts the weights once at load ([`to_precision`]). What T5 needs kept in f32, as HF's
+//! `modeling_t5.py` does:
+//!
+//! - the layer norm's variance and normalisation (cast back to f16 before the scale);
+//! - attention scores plus position bias and masks, and their softmax (`f32::MIN` masks would
+//!   be `-inf` in f16);
+//! - the feed-forward's output projection `wo` (HF's `_keep_in_fp32_modules = ["wo"]`: Flan-T5's
+//!   `wo` activations overflow f16), its result cast back to f16;
+//! - the logits and the loss;
+//! - and the residual stream is clamped after each sub-layer with HF's `clamp_value`
+//!   (f16's max, or max − 1000 when an inf appeared), so an overflow does not become NaN.
+//!
+//! There is no bf16: the wgpu path (Vulkan) has none.
+
+use std::fmt;
+use std::str::FromStr;
+
+use burn::module::{Module, ModuleMapper, Param};
+use burn::tensor::{DType, FloatDType, Tensor};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::t5::T5ForConditionalGeneration;
+
+/// Largest finite f16 value (`torch.finfo(torch.float16).max`).
+pub const F16_MAX: f64 = 65504.0;
+
+/// The floating-point precision the model computes in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, ts_rs::TS)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// Single precision everywhere (the default).
+    #[default]
+    F32,
+    /// Half precision compute; see the module docs for what stays in f32.
+    F16,
+}
+
+/// A precision name other than `f32` / `f16`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown precision `{0}`: expected `f32` or `f16` (no bf16: the wgpu/Vulkan path has none)"
+)]
+pub struct UnknownPrecision(pub String);
+
+impl Precision {
+    /// Every precision, by name.
+    pub const ALL: [Precision; 2] = [Precision::F32, Precision::F16];
+
+    /// The dtype activations are computed in.
+    pub fn dtype(self) -> DType {
+        match self {
+            Self::F32 => DType::F32,
+            Self::F16 => DType::F16,
+        }
+    }
+
+    /// `"f32"` or `"f16"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::F32 => "f32",
+            Self::F16 => "f16",
+        }
+    }
+
+    /// The precision of `dtype` (`None` for a dtype the model does not compute in).
+    pub fn of(dtype: DType) -> Option<Self> {
+        match dtype {
+            DType::F32 => Some(Self::F32),
+            DType::F16 => Some(Self::F16),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Precision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Precision {
+    type Err = UnknownPrecision;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "f32" | "fp32" | "float32" => Ok(Self::F32),
+            "f16" | "fp16" | "float16" | "half" => Ok(Self::F16),
+            _ => Err(UnknownPrecision(s.to_string())),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Precision {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        name.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// `tensor` in `dtype` (a no-op when it already is; differentiable: the gradient is cast
+/// back).
+pub fn cast<const D: usize>(tensor: Tensor<D>, dtype: DType) -> Tensor<D> {
+    if tensor.dtype() == dtype {
+        tensor
+    } else {
+        tensor.cast(dtype)
+    }
+}
+
+/// HF's f16 clamp of T5 hidden states: `clamp(x, -c, c)` with `c` f16's max, or max − 1000
+/// when `x` holds an inf (computed on the device, no host read). Other dtypes pass through.
+pub fn clamp_f16<const D: usize>(hidden: Tensor<D>) -> Tensor<D> {
+    if hidden.dtype() != DType::F16 {
+        return hidden;
+    }
+    let device = hidden.device();
+    let has_inf = hidden.clone().is_inf().any();
+    // [1] in f16: max, or max - 1000 where an inf was found.
+    let limit = Tensor::<1>::full([1], F16_MAX, (&device, DType::F16))
+        .mask_fill(has_inf, F16_MAX - 1000.0)
+        .reshape([1usize; D])
+        .expand(hidden.shape());
+    hidden.max_pair(limit.clone().neg()).min_pair(limit)
+}
+
+/// Casts every weight of an inference model to `precision` once (the feed-forward `wo`
+/// projections stay f32, see the module docs) and sets its compute dtype. `F32` restores f32
+/// weights. Not for training: there the master weights stay f32 (set
+/// [`T5ForConditionalGeneration::compute_dtype`] instead).
+pub fn to_precision(
+    model: T5ForConditionalGeneration,
+    precision: Precision,
+) -> T5ForConditionalGeneration {
+    let mut mapper = CastWeights {
+        dtype: precision.dtype(),
+        path: Vec::new(),
+    };
+    let mut model = model.map(&mut mapper);
+    model.compute_dtype = precision.dtype();
+    model
+}
+
+/// Casts float parameters to `dtype`, except those under a `wo` module.
+struct CastWeights {
+    dtype: DType,
+    path: Vec<String>,
+}
+
+impl ModuleMapper for CastWeights {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let target = if self.path.iter().any(|name| name == "wo") {
+            DType::F32
+        } else {
+            self.dtype
+        };
+        let float: FloatDType = target.into();
+        param.map(|tensor| {
+            if tensor.dtype() == target {
+                tensor
+            } else {
+                tensor.cast(float)
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_parse_and_bf16_is_refused_by_name() {
+        assert_eq!("f16".parse::<Precision>(), Ok(Precision::F16));
+        assert_eq!("F32".parse::<Precision>(), Ok(Precision::F32));
+        let err = "bf16".parse::<Precision>().unwrap_err().to_string();
+        assert!(
+            err.contains("bf16") && err.contains("f32") && err.contains("f16"),
+            "{err}"
+        );
+        assert_eq!(Precision::default(), Precision::F32);
+    }
+
+    #[test]
+    fn clamp_follows_hf() {
+        let device = burn::tensor::Device::flex();
+        let x = Tensor::<1>::from_floats([1.0, -2.0, 60000.0], &device).cast(DType::F16);
+        let kept = clamp_f16(x.clone()).into_data().convert::<f32>();
+        assert_eq!(kept.try_to_vec::<f32>().unwrap(), vec![1.0, -2.0, 60000.0]);
+        let with_inf = Tensor::cat(
+            vec![
+                x,
+                Tensor::<1>::from_floats([f32::INFINITY], &device).cast(DType::F16),
+            ],
+            0,
+        );
+        let clamped = clamp_f16(with_inf).into_data().convert::<f32>();
+        let values = clamped.try_to_vec::<f32>().unwrap();
+        // 64504 rounds to the nearest f16, 64512.
+        assert!(values.iter().all(|v| v.is_finite()), "{values:?}");
+        assert_eq!(values[0], 1.0);
+        assert!(values[3] < 65504.0 && values[3] > 64000.0, "{values:?}");
+    }
+}

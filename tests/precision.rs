@@ -1,0 +1,456 @@
+//! Mixed precision (`--dtype f16`, `precision = "f16"`) on the tiny Flan-T5 fixture, on the
+//! `flex` CPU backend (which computes f16 tensors natively, its matmuls through `gemm`'s f16
+//! kernels): f16 logits and encoder states within a stated relative tolerance of f32, greedy
+//! ids equal, an f16 training run's losses within tolerance of the f32 run's, the loss
+//! scaler's skip/halve logic on real and constructed gradients, and resume of an f16 run equal
+//! to an uninterrupted one.
+
+mod common;
+
+use std::path::Path;
+
+use burn::optim::GradientsParams;
+use burn::tensor::{DType, Device, Int, Tensor, TensorData};
+use common::runs::{tensors, write_run, RUN};
+use common::*;
+use mixtune::generate::{generate, Decoding, GenerationConfig};
+use mixtune::model::loader::load_dir;
+use mixtune::model::{to_precision, Precision, Pretrained};
+use mixtune::train::events::RunEvent;
+use mixtune::train::loss_scale::LossScaler;
+use mixtune::train::trainer::squared_grad_norm;
+use mixtune::train::{run_from_file, RunControl, RunOptions, TrainBatch, TrainConfig, Trainer};
+
+/// f16 against f32: the largest absolute difference relative to the largest f32 magnitude.
+/// f16 keeps 11 significant bits (~5e-4 relative per rounding); through 2+2 layers and a
+/// 32128-way head, 1% of the peak is the stated bound.
+const RELATIVE_TOLERANCE: f32 = 1e-2;
+/// An f16 training run's loss at each step, relative to the f32 run's.
+const LOSS_TOLERANCE: f64 = 1e-2;
+
+fn load(device: &Device) -> Pretrained {
+    load_dir(&tiny_flan(), device).expect("fixture loads")
+}
+
+fn reference_inputs(device: &Device) -> (Tensor<2, Int>, Tensor<2>) {
+    let ids = reference_tensor("input_ids");
+    let mask = reference_tensor("attention_mask");
+    let [b, s] = [ids.shape[0], ids.shape[1]];
+    let mask_f: Vec<f32> = mask.i64.iter().map(|&m| m as f32).collect();
+    (
+        Tensor::from_data(TensorData::new(ids.i64.clone(), [b, s]), device),
+        Tensor::from_data(TensorData::new(mask_f, [b, s]), device),
+    )
+}
+
+fn reference_labels() -> Vec<Vec<i64>> {
+    let labels = reference_tensor("labels");
+    labels
+        .i64
+        .chunks(labels.shape[1])
+        .map(<[i64]>::to_vec)
+        .collect()
+}
+
+fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .unwrap()
+}
+
+/// `max |a - b| / max |b|`.
+fn relative_diff(a: &[f32], b: &[f32]) -> f32 {
+    let peak = b.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    max_abs_diff(a, b) / peak.max(f32::MIN_POSITIVE)
+}
+
+/// Decoder logits of the first 8 target positions (as `parity.rs`).
+fn logits_first8(pretrained: &Pretrained, device: &Device) -> Tensor<3> {
+    let (ids, mask) = reference_inputs(device);
+    let labels = reference_labels();
+    let steps = 8;
+    let mut decoder_inputs = Vec::new();
+    for row in &labels {
+        decoder_inputs.push(0i64);
+        decoder_inputs.extend(row[..steps - 1].iter().map(|&l| if l < 0 { 0 } else { l }));
+    }
+    let decoder_inputs = Tensor::<2, Int>::from_data(
+        TensorData::new(decoder_inputs, [labels.len(), steps]),
+        device,
+    );
+    pretrained.model.forward(ids, mask, decoder_inputs)
+}
+
+#[test]
+fn f16_weights_are_cast_once_and_wo_stays_f32() {
+    let device = Device::flex();
+    let pretrained = load(&device);
+    let model = to_precision(pretrained.model, Precision::F16);
+    assert_eq!(model.compute_dtype, DType::F16);
+    assert_eq!(model.shared.val().dtype(), DType::F16);
+    let block = &model.encoder.blocks[0];
+    assert_eq!(block.ff.layer_norm.weight.val().dtype(), DType::F16);
+    assert_eq!(
+        block.self_attention.self_attention.q.weight.val().dtype(),
+        DType::F16
+    );
+    assert_eq!(
+        block.ff.dense_relu_dense.wo().weight.val().dtype(),
+        DType::F32
+    );
+    // And back.
+    let model = to_precision(model, Precision::F32);
+    assert_eq!(model.shared.val().dtype(), DType::F32);
+    assert_eq!(model.compute_dtype, DType::F32);
+}
+
+#[test]
+fn f16_encoder_states_and_logits_are_within_tolerance_of_f32() {
+    let device = Device::flex();
+    let f32_model = load(&device);
+    let mut f16_model = load(&device);
+    f16_model.model = to_precision(f16_model.model, Precision::F16);
+
+    let (ids, mask) = reference_inputs(&device);
+    let encoded_f32 = host(f32_model.model.encode(ids.clone(), mask.clone()));
+    let encoded = f16_model.model.encode(ids, mask);
+    assert_eq!(encoded.dtype(), DType::F16, "the encoder computes in f16");
+    let encoded_f16 = host(encoded);
+    let diff = relative_diff(&encoded_f16, &encoded_f32);
+    println!("encoder states: f16 vs f32 relative diff {diff:.2e}");
+    assert!(diff < RELATIVE_TOLERANCE, "encoder relative diff {diff}");
+
+    let logits_f32 = host(logits_first8(&f32_model, &device));
+    let logits = logits_first8(&f16_model, &device);
+    assert_eq!(logits.dtype(), DType::F32, "logits come back in f32");
+    let logits_f16 = host(logits);
+    assert!(logits_f16.iter().all(|v| v.is_finite()));
+    let diff = relative_diff(&logits_f16, &logits_f32);
+    println!("logits: f16 vs f32 relative diff {diff:.2e}");
+    assert!(diff < RELATIVE_TOLERANCE, "logits relative diff {diff}");
+    // And against HF's f32 logits.
+    let expected = reference_tensor("logits_first8");
+    let diff = relative_diff(&logits_f16, &expected.f32);
+    assert!(
+        diff < RELATIVE_TOLERANCE,
+        "logits vs HF relative diff {diff}"
+    );
+
+    let loss_f32: f32 = f32_model
+        .model
+        .loss(
+            reference_inputs(&device).0,
+            reference_inputs(&device).1,
+            &reference_labels(),
+        )
+        .into_scalar();
+    let loss_f16: f32 = f16_model
+        .model
+        .loss(
+            reference_inputs(&device).0,
+            reference_inputs(&device).1,
+            &reference_labels(),
+        )
+        .into_scalar();
+    println!("loss: f32 {loss_f32}, f16 {loss_f16}");
+    assert!(((loss_f16 - loss_f32) / loss_f32).abs() < 1e-3);
+}
+
+#[test]
+fn f16_greedy_ids_equal_f32() {
+    let device = Device::flex();
+    let f32_model = load(&device);
+    let mut f16_model = load(&device);
+    f16_model.model = to_precision(f16_model.model, Precision::F16);
+    let (prompts, _) = prompts_and_targets();
+    let prompts = f32_model.tokenizer.encode_batch(&prompts).unwrap();
+    let config = GenerationConfig {
+        max_new_tokens: 24,
+        ..Default::default()
+    };
+    let run = |pretrained: &Pretrained| {
+        generate(
+            &pretrained.model,
+            &prompts,
+            Decoding {
+                config: &config,
+                defaults: &pretrained.defaults,
+                vocab_limit: 32128,
+            },
+        )
+        .unwrap()
+    };
+    let started = std::time::Instant::now();
+    let ids_f32 = run(&f32_model);
+    let f32_ms = started.elapsed().as_millis();
+    let started = std::time::Instant::now();
+    let ids_f16 = run(&f16_model);
+    let f16_ms = started.elapsed().as_millis();
+    println!(
+        "greedy 24 tokens, {} prompts: f32 {f32_ms} ms, f16 {f16_ms} ms",
+        prompts.len()
+    );
+    assert_eq!(ids_f16, ids_f32);
+}
+
+/// The fixture's reference batch as a training batch.
+fn reference_batch(device: &Device) -> TrainBatch {
+    let (input_ids, attention_mask) = reference_inputs(device);
+    let labels = reference_labels();
+    let target_tokens = labels.iter().flatten().filter(|&&l| l >= 0).count();
+    let source_tokens = reference_tensor("attention_mask")
+        .i64
+        .iter()
+        .filter(|&&m| m == 1)
+        .count();
+    TrainBatch {
+        input_ids,
+        attention_mask,
+        tasks: vec!["summary".into(); labels.len()],
+        labels,
+        source_tokens,
+        target_tokens,
+    }
+}
+
+fn train_config(precision: Precision) -> TrainConfig {
+    let mut config = TrainConfig::new("tiny", "mix.toml", 20);
+    config.learning_rate = 1e-3;
+    // Constant: a skipped f16 step is then exactly a no-op, so the applied steps line up
+    // with the f32 run's.
+    config.schedule = mixtune::train::ScheduleKind::Constant;
+    config.precision = precision;
+    config
+}
+
+fn trainer(precision: Precision, device: &Device) -> Trainer {
+    let config = train_config(precision);
+    Trainer::new(load(device).model, &config, config.max_steps).unwrap()
+}
+
+#[test]
+fn f16_training_losses_follow_the_f32_run() {
+    let device = Device::flex().autodiff();
+    let batch = reference_batch(&device);
+    let applied = 5;
+
+    let mut f32_trainer = trainer(Precision::F32, &device);
+    let started = std::time::Instant::now();
+    let f32_run: Vec<_> = (0..applied)
+        .map(|_| f32_trainer.step(vec![batch.clone()]).unwrap())
+        .collect();
+    let f32_ms = started.elapsed().as_millis();
+    assert!(f32_run.iter().all(|m| m.loss_scale.is_none()));
+
+    // f16: steps until `applied` of them were not skipped (the scale settles first).
+    let mut f16_trainer = trainer(Precision::F16, &device);
+    let started = std::time::Instant::now();
+    let mut f16_run = Vec::new();
+    let mut skipped = 0;
+    while f16_run.len() < applied {
+        let m = f16_trainer.step(vec![batch.clone()]).unwrap();
+        let report = m.loss_scale.clone().expect("f16 steps report the scale");
+        if report.skipped {
+            skipped += 1;
+            assert!(skipped <= 10, "the scale should settle within 10 halvings");
+        } else {
+            f16_run.push(m);
+        }
+    }
+    let f16_ms = started.elapsed().as_millis();
+    let scaler = f16_trainer.loss_scaler().unwrap();
+    println!(
+        "f32: {applied} steps in {f32_ms} ms, losses {:?}",
+        f32_run.iter().map(|m| m.loss).collect::<Vec<_>>()
+    );
+    println!(
+        "f16: {} steps ({skipped} skipped) in {f16_ms} ms, final scale {}, losses {:?}",
+        applied + skipped,
+        scaler.scale,
+        f16_run.iter().map(|m| m.loss).collect::<Vec<_>>()
+    );
+    assert_eq!(scaler.skipped_steps, skipped);
+    assert_eq!(scaler.scale, 65536.0 / 2f64.powi(skipped as i32));
+    for (a, b) in f32_run.iter().zip(&f16_run) {
+        let relative = ((b.loss - a.loss) / a.loss).abs();
+        assert!(
+            relative < LOSS_TOLERANCE,
+            "applied step {}: f16 loss {} vs f32 {}",
+            a.step,
+            b.loss,
+            a.loss
+        );
+        let norm = ((b.grad_norm - a.grad_norm) / a.grad_norm).abs();
+        assert!(
+            norm < 5e-2,
+            "applied step {}: grad norm {} vs {}",
+            a.step,
+            b.grad_norm,
+            a.grad_norm
+        );
+    }
+    assert!(
+        f16_run.last().unwrap().loss < f16_run[0].loss,
+        "f16 training learns"
+    );
+    // The master weights stay f32.
+    assert_eq!(f16_trainer.model().shared.val().dtype(), DType::F32);
+    assert_eq!(f16_trainer.model().compute_dtype, DType::F16);
+}
+
+#[test]
+fn overflowing_f16_gradients_skip_the_step_and_halve_the_scale() {
+    let device = Device::flex().autodiff();
+    let batch = reference_batch(&device);
+    // A scale so large that the scaled gradients overflow f16: every step is skipped.
+    let huge = 2f64.powi(40);
+    let mut trainer =
+        trainer(Precision::F16, &device).with_loss_scaler(Some(LossScaler::new(huge)));
+    let before = host(trainer.model().shared.val().inner());
+    let metrics = trainer.step(vec![batch.clone()]).unwrap();
+    let report = metrics.loss_scale.clone().unwrap();
+    assert!(report.skipped, "{report:?}");
+    assert_eq!(report.scale, huge);
+    assert_eq!(report.skipped_steps, 1);
+    assert_eq!(metrics.grad_norm, 0.0);
+    assert!(metrics.loss.is_finite());
+    assert_eq!(trainer.loss_scaler().unwrap().scale, huge / 2.0);
+    assert_eq!(metrics.step, 1, "a skipped step still counts");
+    let after = host(trainer.model().shared.val().inner());
+    assert!(before == after, "a skipped step leaves the weights alone");
+
+    // From a sane scale the next step applies and the weights move.
+    let mut trainer = trainer.with_loss_scaler(Some(LossScaler::new(1024.0)));
+    let metrics = trainer.step(vec![batch]).unwrap();
+    assert!(!metrics.loss_scale.unwrap().skipped);
+    assert!(metrics.grad_norm > 0.0 && metrics.grad_norm.is_finite());
+    assert!(host(trainer.model().shared.val().inner()) != before);
+}
+
+#[test]
+fn constructed_inf_gradients_read_as_an_overflow() {
+    let device = Device::flex();
+    let model = load(&device).model;
+    let shape = model.shared.val().dims();
+    let mut grads = GradientsParams::new();
+    grads.register::<2>(model.shared.id, Tensor::<2>::ones(shape, &device));
+    let norm: f32 = squared_grad_norm(&model, &grads).into_scalar();
+    assert_eq!(norm, (shape[0] * shape[1]) as f32);
+    let mut scaler = LossScaler::default();
+    assert!(scaler.update(norm.is_finite()).apply);
+    assert_eq!(scaler.scale, 65536.0);
+
+    let mut values = vec![0.5f32; shape[0] * shape[1]];
+    values[7] = f32::INFINITY;
+    let mut grads = GradientsParams::new();
+    grads.register::<2>(
+        model.shared.id,
+        Tensor::<2>::from_data(TensorData::new(values, shape), &device),
+    );
+    let norm: f32 = squared_grad_norm(&model, &grads).into_scalar();
+    let decision = scaler.update(norm.is_finite());
+    assert!(!decision.apply, "inf gradient: step skipped");
+    assert_eq!(scaler.scale, 32768.0, "scale halved");
+    assert_eq!(scaler.skipped_steps, 1);
+}
+
+fn run(dir: &Path, resume: bool, events: &mut Vec<RunEvent>) -> mixtune::train::events::RunSummary {
+    common::runs::run(dir, resume, &RunControl::new(), &mut |e| {
+        events.push(e.clone())
+    })
+    .unwrap()
+}
+
+#[test]
+fn resumed_f16_run_ends_with_the_weights_of_an_uninterrupted_one() {
+    let extra = "max_steps = 4\nsave_every = 2\nkeep_best = false\nprecision = \"f16\"\n";
+    let straight = tempfile::tempdir().unwrap();
+    write_run(straight.path(), 20, 0, extra);
+    let mut events = Vec::new();
+    assert_eq!(run(straight.path(), false, &mut events).steps, 4);
+    let scales: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            RunEvent::Step(m) => m.loss_scale.clone(),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(scales.len(), 4, "every f16 step reports its scale");
+
+    let split = tempfile::tempdir().unwrap();
+    write_run(split.path(), 20, 0, extra);
+    let control = RunControl::new();
+    {
+        let _guard = RUN.lock().unwrap_or_else(|e| e.into_inner());
+        let c = control.clone();
+        let summary = run_from_file(
+            &split.path().join("run.toml"),
+            &Device::flex(),
+            &RunOptions::default(),
+            &control,
+            &mut |e| {
+                if matches!(e, RunEvent::Step(m) if m.step == 2) {
+                    c.cancel();
+                }
+            },
+        )
+        .unwrap();
+        assert_eq!(summary.steps, 2);
+    }
+    // The checkpoint holds the scaler.
+    let state: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(split.path().join("out/checkpoints/step-0000002/state.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    // ... as the straight run's scaler stood after step 2.
+    let reports: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            RunEvent::Step(m) => m.loss_scale.clone(),
+            _ => None,
+        })
+        .collect();
+    let skipped_by_2 = reports[1].skipped_steps;
+    assert_eq!(
+        state["loss_scale"]["skipped_steps"], skipped_by_2,
+        "{state}"
+    );
+    assert_eq!(state["loss_scale"]["scale"], reports[2].scale, "{state}");
+    let mut second = Vec::new();
+    assert_eq!(run(split.path(), true, &mut second).steps, 4);
+
+    let a = tensors(&straight.path().join("out/model/model.safetensors"));
+    let b = tensors(&split.path().join("out/model/model.safetensors"));
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    for (name, (_, values)) in &a {
+        assert!(values == &b[name].1, "{name} differs after resume");
+    }
+    let resumed: Vec<_> = second
+        .iter()
+        .filter_map(|e| match e {
+            RunEvent::Step(m) => Some((m.step, m.loss, m.loss_scale.clone())),
+            _ => None,
+        })
+        .collect();
+    let straight_steps: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            RunEvent::Step(m) => Some((m.step, m.loss, m.loss_scale.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(resumed, straight_steps[2..].to_vec());
+}
+
+#[test]
+fn bf16_in_run_toml_is_refused_naming_file_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    write_run(dir.path(), 4, 0, "max_steps = 1\nprecision = \"bf16\"\n");
+    let err = TrainConfig::from_file(&dir.path().join("run.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("run.toml"), "{err}");
+    assert!(err.contains("precision") && err.contains("bf16"), "{err}");
+}
