@@ -290,7 +290,7 @@ mod tests {
         let text: String = rows
             .iter()
             .map(|(id, split, input)| {
-                format!("{{\"id\": \"{id}\", \"split\": \"{split}\", \"input\": \"{input}\", \"target\": \"x\"}}\n")
+                format!("{{\"id\": \"{id}\", \"split\": \"{split}\", \"input\": \"{input}\", \"output\": \"x\"}}\n")
             })
             .collect();
         std::fs::write(&path, text).unwrap();
