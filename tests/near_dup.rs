@@ -264,7 +264,7 @@ fn a_run_folder_names_its_training_data() {
     let found = check_run(&run, &dialogsum("dialogsum.test.jsonl"), None, 0.8).unwrap();
     // Training rows: dev (500) and the support task's 20; its eval_data is not training data.
     assert_eq!((found.rows_a, found.rows_b), (520, 500));
-    assert_dialogsum_pairs(found, true);
+    assert_dialogsum_pairs(&found, true);
     assert_eq!(found.rows_b_affected, 10);
     let limited = check_run(&run, &dialogsum("dialogsum.test.jsonl"), Some(60), 0.8).unwrap();
     assert_eq!((limited.rows_b, limited.pairs_found), (60, 1));
