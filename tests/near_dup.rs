@@ -68,7 +68,10 @@ fn reference_jaccard(a: &str, b: &str) -> f64 {
             .filter(|w| !w.is_empty())
             .map(str::to_lowercase)
             .collect();
-        words.windows(5.min(words.len())).map(<[String]>::to_vec).collect()
+        words
+            .windows(5.min(words.len()))
+            .map(<[String]>::to_vec)
+            .collect()
     };
     let (a, b) = (shingles(a), shingles(b));
     a.intersection(&b).count() as f64 / a.union(&b).count() as f64
@@ -133,8 +136,14 @@ fn inspect_against_finds_dialogsum_dev_test_pairs() {
         .iter()
         .find(|pair| pair.a.id == "test_63")
         .unwrap();
-    assert_eq!((pair.a.file.as_path(), pair.a.line), (test_file.as_path(), Some(64)));
-    assert_eq!((pair.b.file.as_path(), pair.b.line), (dev_file.as_path(), Some(41)));
+    assert_eq!(
+        (pair.a.file.as_path(), pair.a.line),
+        (test_file.as_path(), Some(64))
+    );
+    assert_eq!(
+        (pair.b.file.as_path(), pair.b.line),
+        (dev_file.as_path(), Some(41))
+    );
     assert_eq!(pair.jaccard, 1.0);
     let text = report.to_text();
     assert!(text.contains("Jaccard ≥ 0.80"), "{text}");
@@ -172,7 +181,11 @@ fn cli_reports_near_duplicates_as_json_and_refuses_bad_thresholds() {
         .arg(dialogsum("dialogsum.dev.jsonl"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let found = &json["near_duplicates"];
     assert_eq!(found["threshold"], 0.8);
@@ -181,7 +194,10 @@ fn cli_reports_near_duplicates_as_json_and_refuses_bad_thresholds() {
     let first = &found["pairs"][0];
     assert_eq!(first["jaccard"], 1.0);
     assert!(first["a"]["id"].as_str().unwrap().starts_with("test_"));
-    assert!(first["b"]["file"].as_str().unwrap().ends_with("dialogsum.dev.jsonl"));
+    assert!(first["b"]["file"]
+        .as_str()
+        .unwrap()
+        .ends_with("dialogsum.dev.jsonl"));
 
     let out = Command::new(env!("CARGO_BIN_EXE_mixtune"))
         .args(["data", "inspect", "--threshold", "1.5"])
@@ -190,7 +206,10 @@ fn cli_reports_near_duplicates_as_json_and_refuses_bad_thresholds() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(stderr.contains("--threshold") && stderr.contains("1.5"), "{stderr}");
+    assert!(
+        stderr.contains("--threshold") && stderr.contains("1.5"),
+        "{stderr}"
+    );
 }
 
 /// A mixture whose first task trains on DialogSum dev and whose second task trains on a few

@@ -52,7 +52,8 @@ fn write_rows(path: &Path, dialogues: &[String], count: usize) -> Result<usize> 
         } else {
             ("test", dialogue_of(i))
         };
-        let row = json!({"id": format!("row-{i}"), "split": split, "dialogue": dialogue, "summary": "s"});
+        let row =
+            json!({"id": format!("row-{i}"), "split": split, "dialogue": dialogue, "summary": "s"});
         writeln!(out, "{row}")?;
     }
     out.flush()?;

@@ -75,7 +75,13 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
             mixtune::data::near_dup::check_threshold(args.near_dup_threshold)
                 .context("--near-dup-threshold")?;
             let found = check_run(dir, &args.data, args.limit, args.near_dup_threshold)
-                .with_context(|| format!("checking {} against run {}", args.data.display(), dir.display()))?;
+                .with_context(|| {
+                    format!(
+                        "checking {} against run {}",
+                        args.data.display(),
+                        dir.display()
+                    )
+                })?;
             if !args.json {
                 eprintln!(
                     "contamination: {} of {} rows near-duplicate rows run {} trained on (listed after the table)",

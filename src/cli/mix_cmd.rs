@@ -46,13 +46,7 @@ pub fn run_mix(cmd: MixCommand) -> anyhow::Result<()> {
             let mixture = Mixture::load(&config)
                 .with_context(|| format!("loading mixture {}", config.display()))?;
             let measure = LengthMeasure::new(tokenizer.as_deref())?;
-            let preview = preview_at(
-                &mixture,
-                &*measure.count,
-                measure.unit,
-                samples,
-                threshold,
-            )?;
+            let preview = preview_at(&mixture, &*measure.count, measure.unit, samples, threshold)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&preview)?);
             } else {

@@ -512,7 +512,11 @@ pub fn find_between(
     let texts: HashMap<usize, String> = NearDupIndex::involved(&candidates)
         .into_iter()
         .map(|i| {
-            let text = if i < a.len() { a[i].0 } else { b[i - a.len()].0 };
+            let text = if i < a.len() {
+                a[i].0
+            } else {
+                b[i - a.len()].0
+            };
             (i, text.to_string())
         })
         .collect();
@@ -591,7 +595,10 @@ mod tests {
         edited[30] = "changed".into();
         let edited = edited.join(" ");
         let other: String = (0..60).map(|i| format!("other{i} ")).collect();
-        let a = [(text.as_str(), row("train", 1)), (other.as_str(), row("train", 2))];
+        let a = [
+            (text.as_str(), row("train", 1)),
+            (other.as_str(), row("train", 2)),
+        ];
         let b = [(edited.as_str(), row("eval", 1)), ("", row("eval", 2))];
         let report = find_between("train ~ eval".into(), 0.8, &a, &b).unwrap();
         assert_eq!(report.pairs_found, 1);

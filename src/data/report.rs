@@ -282,7 +282,11 @@ mod tests {
         let edited = long.replace("word20 ", "other ");
         let rows = [
             ("t1", "train", long.as_str()),
-            ("t2", "train", "A: something else entirely, nothing alike at all"),
+            (
+                "t2",
+                "train",
+                "A: something else entirely, nothing alike at all",
+            ),
             ("e1", "test", edited.as_str()),
             ("e2", "validation", long.as_str()),
             ("t3", "train", long.as_str()),
@@ -295,7 +299,14 @@ mod tests {
             .collect();
         std::fs::write(&path, text).unwrap();
         let measure = LengthMeasure::new(None).unwrap();
-        let report = inspect(&path, &LoadOptions::default(), &measure, Limits::default(), 0).unwrap();
+        let report = inspect(
+            &path,
+            &LoadOptions::default(),
+            &measure,
+            Limits::default(),
+            0,
+        )
+        .unwrap();
         let found = &report.near_duplicates;
         assert_eq!((found.rows_a, found.rows_b), (3, 2));
         // t1 and t3 each near e1 and equal to e2; train rows are not compared with each other.
@@ -304,7 +315,10 @@ mod tests {
             .iter()
             .map(|p| (p.a.id.as_str(), p.b.id.as_str()))
             .collect();
-        assert_eq!(pairs, [("t1", "e2"), ("t3", "e2"), ("t1", "e1"), ("t3", "e1")]);
+        assert_eq!(
+            pairs,
+            [("t1", "e2"), ("t3", "e2"), ("t1", "e1"), ("t3", "e1")]
+        );
         assert_eq!(found.pairs[0].jaccard, 1.0);
         assert_eq!(found.rows_b_affected, 2);
         assert!(report.to_text().contains("near duplicates (train split"));

@@ -63,7 +63,13 @@ pub fn preview(
     length_unit: &str,
     samples: usize,
 ) -> Result<MixturePreview, MixtureError> {
-    preview_at(mixture, count_tokens, length_unit, samples, DEFAULT_THRESHOLD)
+    preview_at(
+        mixture,
+        count_tokens,
+        length_unit,
+        samples,
+        DEFAULT_THRESHOLD,
+    )
 }
 
 /// [`preview`] with near duplicates at Jaccard `near_dup_threshold`.
