@@ -40,7 +40,7 @@ fn write_rows(path: &Path, dialogues: &[String], count: usize) -> Result<usize> 
     for i in 0..count {
         let (split, dialogue) = if i < train {
             ("train", dialogue_of(i))
-        } else if (i - train) % PLANT_EVERY == 0 && i - train < train {
+        } else if (i - train).is_multiple_of(PLANT_EVERY) && i - train < train {
             planted += 1;
             let mut words: Vec<String> = dialogue_of(i - train)
                 .split(' ')
