@@ -32,6 +32,9 @@ pub struct DataBench {
     /// Rows in each benchmark file.
     #[arg(long, default_value_t = 20_000)]
     rows: usize,
+    /// Rows of the near-duplicate stage (0 skips it).
+    #[arg(long, default_value_t = 100_000)]
+    near_dup_rows: usize,
     #[arg(long)]
     json: bool,
 }
@@ -216,10 +219,14 @@ pub fn bench_data(args: DataBench) -> Result<()> {
             );
         }
     }
+    let dialogues: Vec<String> = rows.iter().map(|row| row[0].clone()).collect();
+    let near_dups = (args.near_dup_rows > 0)
+        .then(|| super::bench_near_dup::bench_near_dups(&dialogues, args.near_dup_rows, args.json))
+        .transpose()?;
     if args.json {
         println!(
             "{}",
-            json!({"rows": args.rows, "cores": cores, "results": report})
+            json!({"rows": args.rows, "cores": cores, "results": report, "near_duplicates": near_dups})
         );
     } else {
         println!("a training step of flan-t5-base at batch 8 consumes 8 rows: data preparation is far from the bottleneck at these rates");

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 use mixtune::data::lengths::LengthMeasure;
-use mixtune::data::report::{inspect, Limits};
+use mixtune::data::near_dup::{check_threshold, DEFAULT_THRESHOLD};
+use mixtune::data::report::{inspect_with, Limits, NearDupSettings};
 use mixtune::data::{ColumnMapping, Format, LoadOptions, SpeakerStyle};
 
 /// Dataset commands.
@@ -43,6 +44,13 @@ pub enum DataCommand {
         /// Seed of the train/validation/test split when the file has no split column.
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Look for near duplicates between this file's rows and OTHER's (read with the same
+        /// columns and speakers) instead of between its train and eval splits.
+        #[arg(long, value_name = "OTHER")]
+        against: Option<PathBuf>,
+        /// Near-duplicate threshold: the Jaccard of 5-word shingle sets, above 0 and at most 1.
+        #[arg(long, default_value_t = DEFAULT_THRESHOLD)]
+        threshold: f64,
     },
 }
 
@@ -60,6 +68,8 @@ pub fn run_data(cmd: DataCommand) -> anyhow::Result<()> {
             max_target_tokens,
             preview,
             seed,
+            against,
+            threshold,
         } => {
             let options = LoadOptions {
                 format,
@@ -73,7 +83,18 @@ pub fn run_data(cmd: DataCommand) -> anyhow::Result<()> {
                 source: max_source_tokens,
                 target: max_target_tokens,
             };
-            let report = inspect(&file, &options, &measure, limits, preview)
+            check_threshold(threshold).context("--threshold")?;
+            let near = NearDupSettings {
+                threshold,
+                against: against.map(|other| {
+                    let other_options = LoadOptions {
+                        format: None,
+                        ..options.clone()
+                    };
+                    (other, other_options)
+                }),
+            };
+            let report = inspect_with(&file, &options, &measure, limits, preview, &near)
                 .with_context(|| format!("reading {}", file.display()))?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);

@@ -10,6 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use mixtune::device::{self, DeviceChoice};
 use mixtune::eval::compare::{evaluate, write_csv, write_jsonl, EvalReport, EvalRequest};
+use mixtune::train::contamination::check_run;
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
@@ -63,6 +64,12 @@ pub struct EvalArgs {
     /// Print the report (with every example) as JSON.
     #[arg(long)]
     json: bool,
+    /// A training run folder: report the rows of --data that near-duplicate what it trained on.
+    #[arg(long, value_name = "DIR")]
+    run: Option<PathBuf>,
+    /// Jaccard threshold of --run's check (5-word shingles), above 0 and at most 1.
+    #[arg(long, default_value_t = mixtune::data::near_dup::DEFAULT_THRESHOLD)]
+    near_dup_threshold: f64,
 }
 
 pub fn run_eval(args: EvalArgs) -> Result<()> {
@@ -75,6 +82,30 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
                 path.display()
             ),
         },
+        None => None,
+    };
+    let contamination = match &args.run {
+        Some(dir) => {
+            mixtune::data::near_dup::check_threshold(args.near_dup_threshold)
+                .context("--near-dup-threshold")?;
+            let found = check_run(dir, &args.data, args.limit, args.near_dup_threshold)
+                .with_context(|| {
+                    format!(
+                        "checking {} against run {}",
+                        args.data.display(),
+                        dir.display()
+                    )
+                })?;
+            if !args.json {
+                eprintln!(
+                    "contamination: {} of {} rows near-duplicate rows run {} trained on (listed after the table)",
+                    found.rows_b_affected,
+                    found.rows_b,
+                    dir.display()
+                );
+            }
+            Some(found)
+        }
         None => None,
     };
     let selected = device::select(args.device.parse::<DeviceChoice>()?)?;
@@ -128,6 +159,10 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
     )
     .with_context(|| format!("evaluating {}", request.model))?;
     bar.finish_and_clear();
+    let report = EvalReport {
+        contamination,
+        ..report
+    };
     if let (Some(path), Some(kind)) = (&args.output, output_kind) {
         match kind {
             "csv" => write_csv(&report, path)?,
@@ -146,6 +181,9 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
         }
         if let Some(path) = &args.output {
             println!("predictions written to {}", path.display());
+        }
+        if let Some(found) = &report.contamination {
+            print!("{}", found.to_text());
         }
     }
     Ok(())

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 use mixtune::data::lengths::LengthMeasure;
-use mixtune::mixture::{preview, Mixture};
+use mixtune::data::near_dup::{check_threshold, DEFAULT_THRESHOLD};
+use mixtune::mixture::{preview_at, Mixture};
 
 /// Mixture commands.
 #[derive(Debug, clap::Subcommand)]
@@ -25,6 +26,9 @@ pub enum MixCommand {
         /// Samples drawn to measure shares and lengths.
         #[arg(long, default_value_t = 2000)]
         samples: usize,
+        /// Near-duplicate threshold: the Jaccard of 5-word shingle sets, above 0 and at most 1.
+        #[arg(long, default_value_t = DEFAULT_THRESHOLD)]
+        threshold: f64,
     },
 }
 
@@ -36,11 +40,13 @@ pub fn run_mix(cmd: MixCommand) -> anyhow::Result<()> {
             json,
             tokenizer,
             samples,
+            threshold,
         } => {
+            check_threshold(threshold).context("--threshold")?;
             let mixture = Mixture::load(&config)
                 .with_context(|| format!("loading mixture {}", config.display()))?;
             let measure = LengthMeasure::new(tokenizer.as_deref())?;
-            let preview = preview(&mixture, &*measure.count, measure.unit, samples)?;
+            let preview = preview_at(&mixture, &*measure.count, measure.unit, samples, threshold)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&preview)?);
             } else {

@@ -33,6 +33,11 @@ pub enum DataError {
         path: PathBuf,
         error: std::io::Error,
     },
+    /// A near-duplicate threshold outside (0, 1].
+    #[error(
+        "near-duplicate threshold {value}: must be above 0 and at most 1 (a Jaccard similarity)"
+    )]
+    NearDupThreshold { value: f64 },
     /// The file holds no data (zero bytes, only whitespace, or no rows).
     #[error("{path}: empty file: no rows to read")]
     Empty { path: PathBuf },

@@ -10,6 +10,8 @@ pub mod format;
 pub mod json;
 pub mod jsonl;
 pub mod lengths;
+pub mod near_dup;
+pub mod near_dup_files;
 pub mod parquet;
 pub mod report;
 pub mod schema;

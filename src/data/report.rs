@@ -9,6 +9,9 @@ use serde::Serialize;
 
 use super::checks::write_checks;
 use super::lengths::{LengthMeasure, LengthStats};
+use super::near_dup::{NearDuplicates, DEFAULT_THRESHOLD};
+use super::near_dup_files::{FileNearDups, SIDE_A, SIDE_B};
+use super::split::Split;
 use super::{
     CheckReport, Checker, DataError, Format, LengthLimits, LoadOptions, Record, RecordReader,
     Schema,
@@ -30,6 +33,25 @@ impl Default for Limits {
     }
 }
 
+/// What the near-duplicate check of [`inspect_with`] compares.
+#[derive(Debug, Clone)]
+pub struct NearDupSettings {
+    /// Jaccard at and above which two rows are near duplicates.
+    pub threshold: f64,
+    /// Another file whose rows are compared with this file's (`--against`); without one, the
+    /// file's train split is compared with its validation and test splits.
+    pub against: Option<(PathBuf, LoadOptions)>,
+}
+
+impl Default for NearDupSettings {
+    fn default() -> Self {
+        Self {
+            threshold: DEFAULT_THRESHOLD,
+            against: None,
+        }
+    }
+}
+
 /// What `data inspect` reports (`--json` prints it as is).
 #[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct InspectReport {
@@ -47,9 +69,12 @@ pub struct InspectReport {
     pub input_lengths: LengthStats,
     pub target_lengths: Option<LengthStats>,
     pub checks: CheckReport,
+    /// Near-duplicate inputs: train split ~ eval splits, or this file ~ the `--against` file.
+    pub near_duplicates: NearDuplicates,
 }
 
-/// Streams the whole file once: counts, lengths, checks and the first `preview_count` records.
+/// Streams the whole file once: counts, lengths, checks and the first `preview_count` records;
+/// near duplicates between its train split and its eval splits at the default threshold.
 pub fn inspect(
     file: &Path,
     options: &LoadOptions,
@@ -57,6 +82,28 @@ pub fn inspect(
     limits: Limits,
     preview_count: usize,
 ) -> Result<InspectReport, DataError> {
+    inspect_with(
+        file,
+        options,
+        measure,
+        limits,
+        preview_count,
+        &NearDupSettings::default(),
+    )
+}
+
+/// [`inspect`] with the near-duplicate check as `near` says (the candidates' rows are read
+/// a second time for their texts).
+pub fn inspect_with(
+    file: &Path,
+    options: &LoadOptions,
+    measure: &LengthMeasure,
+    limits: Limits,
+    preview_count: usize,
+    near: &NearDupSettings,
+) -> Result<InspectReport, DataError> {
+    let mut near_dups = FileNearDups::new(near.threshold)?;
+    let this_file = near_dups.file(file.to_path_buf(), options.clone());
     let reader = RecordReader::open(file, options)?;
     let format = reader.format();
     let columns = reader.columns().to_vec();
@@ -82,10 +129,23 @@ pub fn inspect(
             target_lengths.push(count(target));
         }
         checker.add(dataset, &record);
+        let group = match (&near.against, record.split) {
+            (Some(_), _) | (None, Split::Train) => SIDE_A,
+            (None, _) => SIDE_B,
+        };
+        near_dups.push(this_file, group, &record);
         if preview.len() < preview_count {
             preview.push(record);
         }
     }
+    let compared = match &near.against {
+        Some((other, other_options)) => {
+            let other_file = near_dups.file(other.clone(), other_options.clone());
+            near_dups.push_file(other_file, SIDE_B)?;
+            format!("{} ~ {}", file.display(), other.display())
+        }
+        None => "train split ~ validation/test splits".to_string(),
+    };
     Ok(InspectReport {
         file: file.into(),
         format,
@@ -99,6 +159,7 @@ pub fn inspect(
         target_lengths: (!target_lengths.is_empty())
             .then(|| LengthStats::new(&target_lengths, limits.target)),
         checks: checker.finish(),
+        near_duplicates: near_dups.finish(compared)?,
     })
 }
 
@@ -157,6 +218,8 @@ impl InspectReport {
         // Writing into a String cannot fail.
         let _ = write_checks(&mut findings, &self.checks);
         text.push_str(&findings);
+        text.push('\n');
+        text.push_str(&self.near_duplicates.to_text());
         text
     }
 }
@@ -209,5 +272,55 @@ mod tests {
         assert!(report.to_text().contains("rows:    5"));
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(json["rows"], 5);
+    }
+
+    #[test]
+    fn finds_near_duplicates_between_train_and_eval_splits() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("split.jsonl");
+        let long: String = (0..80).map(|i| format!("word{i} ")).collect();
+        let edited = long.replace("word20 ", "other ");
+        let rows = [
+            ("t1", "train", long.as_str()),
+            (
+                "t2",
+                "train",
+                "A: something else entirely, nothing alike at all",
+            ),
+            ("e1", "test", edited.as_str()),
+            ("e2", "validation", long.as_str()),
+            ("t3", "train", long.as_str()),
+        ];
+        let text: String = rows
+            .iter()
+            .map(|(id, split, input)| {
+                format!("{{\"id\": \"{id}\", \"split\": \"{split}\", \"input\": \"{input}\", \"output\": \"x\"}}\n")
+            })
+            .collect();
+        std::fs::write(&path, text).unwrap();
+        let measure = LengthMeasure::new(None).unwrap();
+        let report = inspect(
+            &path,
+            &LoadOptions::default(),
+            &measure,
+            Limits::default(),
+            0,
+        )
+        .unwrap();
+        let found = &report.near_duplicates;
+        assert_eq!((found.rows_a, found.rows_b), (3, 2));
+        // t1 and t3 each near e1 and equal to e2; train rows are not compared with each other.
+        let pairs: Vec<(&str, &str)> = found
+            .pairs
+            .iter()
+            .map(|p| (p.a.id.as_str(), p.b.id.as_str()))
+            .collect();
+        assert_eq!(
+            pairs,
+            [("t1", "e2"), ("t3", "e2"), ("t1", "e1"), ("t3", "e1")]
+        );
+        assert_eq!(found.pairs[0].jaccard, 1.0);
+        assert_eq!(found.rows_b_affected, 2);
+        assert!(report.to_text().contains("near duplicates (train split"));
     }
 }

@@ -123,6 +123,10 @@ pub struct EvalReport {
     pub cut_inputs: usize,
     pub max_source_tokens: usize,
     pub rows: Vec<EvalRow>,
+    /// Rows of the data that near-duplicate a run's training rows (`mixtune eval --run`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub contamination: Option<crate::data::near_dup::NearDuplicates>,
 }
 
 fn template_of(name: &str) -> Result<template::TaskTemplates> {
@@ -263,6 +267,7 @@ pub fn evaluate(
         cut_inputs,
         max_source_tokens: request.max_source_tokens,
         rows,
+        contamination: None,
     })
 }
 

@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod error;
+pub mod near_dup;
 pub mod preview;
 pub mod sampler;
 pub mod template;
@@ -15,7 +16,7 @@ use serde::Serialize;
 pub use crate::data::lengths::LengthStats;
 pub use config::{LoadedConfig, MixtureConfig, MixtureSettings, TaskConfig, WatchConfig};
 pub use error::MixtureError;
-pub use preview::{preview, MixturePreview};
+pub use preview::{preview, preview_at, MixturePreview};
 pub use sampler::{mixing_rates, Sample, Sampler, SamplerState, SamplingPlan, Strategy};
 pub use template::TaskTemplates;
 

@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::{Mixture, MixtureError, RenderedExample};
 use crate::data::checks::write_checks;
 use crate::data::lengths::LengthStats;
+use crate::data::near_dup::{NearDuplicates, DEFAULT_THRESHOLD};
 use crate::data::report::clip;
 use crate::data::{CheckReport, Checker};
 
@@ -50,6 +51,8 @@ pub struct MixturePreview {
     pub target_lengths: LengthStats,
     /// Data checks over all tasks' datasets (limits on raw fields).
     pub checks: CheckReport,
+    /// Training rows of any task that near-duplicate held-out rows of any task.
+    pub near_duplicates: NearDuplicates,
 }
 
 /// Previews `mixture` over its first `samples` samples, measuring lengths with
@@ -59,6 +62,23 @@ pub fn preview(
     count_tokens: &dyn Fn(&str) -> usize,
     length_unit: &str,
     samples: usize,
+) -> Result<MixturePreview, MixtureError> {
+    preview_at(
+        mixture,
+        count_tokens,
+        length_unit,
+        samples,
+        DEFAULT_THRESHOLD,
+    )
+}
+
+/// [`preview`] with near duplicates at Jaccard `near_dup_threshold`.
+pub fn preview_at(
+    mixture: &Mixture,
+    count_tokens: &dyn Fn(&str) -> usize,
+    length_unit: &str,
+    samples: usize,
+    near_dup_threshold: f64,
 ) -> Result<MixturePreview, MixtureError> {
     let settings = &mixture.config.config.mixture;
     let mut counts = vec![0usize; mixture.tasks.len()];
@@ -115,6 +135,7 @@ pub fn preview(
         source_lengths: LengthStats::new(&source_lengths, settings.max_source_tokens),
         target_lengths: LengthStats::new(&target_lengths, settings.max_target_tokens),
         checks: checker.finish(),
+        near_duplicates: super::near_dup::near_duplicates(mixture, near_dup_threshold)?,
     })
 }
 
@@ -159,6 +180,7 @@ impl fmt::Display for MixturePreview {
         writeln!(f, "target length ({}):", self.length_unit)?;
         write!(f, "{}", self.target_lengths)?;
         writeln!(f, "\nchecks: {} problems", self.checks.problem_count())?;
-        write_checks(f, &self.checks)
+        write_checks(f, &self.checks)?;
+        write!(f, "\n{}", self.near_duplicates.to_text())
     }
 }

@@ -4,6 +4,7 @@
 pub mod batch;
 pub mod checkpoint;
 pub mod config;
+pub mod contamination;
 pub mod control;
 pub mod events;
 pub mod forgetting;

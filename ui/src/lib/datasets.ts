@@ -1,5 +1,5 @@
 /** Dataset page helpers: problems list, histogram labels, preview columns. */
-import type { Bucket, CheckReport, InspectReport } from './ipc';
+import type { Bucket, CheckReport, InspectReport, RowRef } from './ipc';
 
 export interface Problem {
   label: string;
@@ -26,6 +26,13 @@ export function problemList(checks: CheckReport): Problem[] {
     problems.push({ label, count: finding.count, examples: finding.example_ids });
   }
   return problems.filter((p) => p.count > 0);
+}
+
+/** A near-duplicate row as `file:line id` (file name only; `row N` without lines). */
+export function nearDupRow(row: RowRef): string {
+  const name = row.file.split(/[\\/]/).pop() ?? row.file;
+  const place = row.line === null ? `${name} row ${row.row}` : `${name}:${row.line}`;
+  return `${place} ${row.id}`;
 }
 
 /** `0-64`, `513+`. */

@@ -71,6 +71,7 @@ describe('App', () => {
     expect(within(table).getByText('A greeting.')).toBeInTheDocument();
     expect(screen.getByTestId('dataset-schema')).toHaveTextContent('dialogsum');
     expect(screen.getByTestId('dataset-problems')).toHaveTextContent('Exact duplicates: 2');
+    expect(screen.getByTestId('dataset-near-duplicates')).toHaveTextContent('dialogsum.jsonl:1 a1 ~ dialogsum.jsonl:3 a3: 0.900');
     expect(screen.getByText('Input length')).toBeInTheDocument();
   });
 

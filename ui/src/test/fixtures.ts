@@ -134,6 +134,25 @@ export function datasetReport(overrides: Partial<InspectReport> = {}): InspectRe
       over_long_inputs: empty,
       over_long_targets: empty,
     },
+    near_duplicates: {
+      compared: 'train split ~ validation/test splits',
+      threshold: 0.8,
+      shingle_words: 5,
+      num_hashes: 128,
+      banding: { bands: 32, rows: 4 },
+      rows_a: 2,
+      rows_b: 1,
+      candidates: 1,
+      pairs_found: 1,
+      rows_b_affected: 1,
+      pairs: [
+        {
+          a: { task: null, file: '/data/dialogsum.jsonl', id: 'a1', row: 1, line: 1 },
+          b: { task: null, file: '/data/dialogsum.jsonl', id: 'a3', row: 3, line: 3 },
+          jaccard: 0.9,
+        },
+      ],
+    },
     ...overrides,
   };
 }

@@ -2,6 +2,7 @@
 import type { EvalRow } from "./EvalRow";
 import type { MeanRouge } from "./MeanRouge";
 import type { ModelScores } from "./ModelScores";
+import type { NearDuplicates } from "./NearDuplicates";
 
 /**
  * The evaluation's result.
@@ -18,4 +19,8 @@ improvement: MeanRouge | null,
 /**
  * Examples whose input was cut to `max_source_tokens`.
  */
-cut_inputs: number, max_source_tokens: number, rows: Array<EvalRow>, };
+cut_inputs: number, max_source_tokens: number, rows: Array<EvalRow>, 
+/**
+ * Rows of the data that near-duplicate a run's training rows (`mixtune eval --run`).
+ */
+contamination?: NearDuplicates, };

@@ -3,6 +3,7 @@ import type { CheckReport } from "./CheckReport";
 import type { DataRecord } from "./DataRecord";
 import type { Format } from "./Format";
 import type { LengthStats } from "./LengthStats";
+import type { NearDuplicates } from "./NearDuplicates";
 import type { Schema } from "./Schema";
 
 /**
@@ -20,4 +21,8 @@ preview: Array<DataRecord>,
 /**
  * `tokens` or `words`.
  */
-length_unit: string, input_lengths: LengthStats, target_lengths: LengthStats | null, checks: CheckReport, };
+length_unit: string, input_lengths: LengthStats, target_lengths: LengthStats | null, checks: CheckReport, 
+/**
+ * Near-duplicate inputs: train split ~ eval splits, or this file ~ the `--against` file.
+ */
+near_duplicates: NearDuplicates, };
