@@ -84,17 +84,16 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
         },
         None => None,
     };
-    let contamination = match &args.run {
-        Some(dir) => {
+    let contamination = match (&args.run, &args.data) {
+        (Some(_), None) => {
+            bail!("--run DIR checks --data FILE against the run's training data: give --data")
+        }
+        (Some(dir), Some(data)) => {
             mixtune::data::near_dup::check_threshold(args.near_dup_threshold)
                 .context("--near-dup-threshold")?;
-            let found = check_run(dir, &args.data, args.limit, args.near_dup_threshold)
-                .with_context(|| {
-                    format!(
-                        "checking {} against run {}",
-                        args.data.display(),
-                        dir.display()
-                    )
+            let found =
+                check_run(dir, data, args.limit, args.near_dup_threshold).with_context(|| {
+                    format!("checking {} against run {}", data.display(), dir.display())
                 })?;
             if !args.json {
                 eprintln!(
@@ -106,7 +105,7 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
             }
             Some(found)
         }
-        None => None,
+        (None, _) => None,
     };
     let selected = device::select(args.device.parse::<DeviceChoice>()?)?;
     if let Some(mix) = &args.mix {
