@@ -173,3 +173,67 @@ fn dialogsum_references_invent_few_facts() {
     let rate = invented as f64 / facts as f64;
     assert!(rate < 0.05, "{invented} of {facts} invented");
 }
+
+/// `mixtune facts`: the chat from a file, the summary from standard input, JSON out.
+#[test]
+fn cli_prints_the_facts_as_json() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let chat = dir.path().join("chat.txt");
+    std::fs::write(&chat, HOTEL_CHAT).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mixtune"))
+        .args(["facts", "--json", "--summary-file", "-", "--source"])
+        .arg(&chat)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"Maria Lopez stays at the Ritz in Paris.")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(value["invented"], 2);
+    let facts: Vec<(String, String, bool)> = value["facts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["text"].as_str().unwrap().to_string(),
+                f["kind"].as_str().unwrap().to_string(),
+                f["invented"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("Maria Lopez", "name", false),
+        ("Ritz", "place", true),
+        ("Paris", "place", true),
+    ];
+    let expected: Vec<(String, String, bool)> = expected
+        .iter()
+        .map(|(t, k, i)| (t.to_string(), k.to_string(), *i))
+        .collect();
+    assert_eq!(facts, expected);
+}
+
+#[test]
+fn cli_names_a_missing_source_file() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mixtune"))
+        .args(["facts", "--source", "no/such/chat.txt", "--summary", "Bob left."])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with("error: reading no/such/chat.txt:") && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+}
