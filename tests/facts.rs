@@ -4,6 +4,7 @@
 mod common;
 
 use mixtune::eval::facts::{check_facts, Fact, FactKind};
+use mixtune::train::events::RunEvent;
 
 const HOTEL_CHAT: &str = "Guest: Hi, this is Maria Lopez. I'd like to book a double room for \
 three nights from July 20th.\nAgent: Certainly, Ms. Lopez. That's 120 dollars a night, \
@@ -236,4 +237,80 @@ fn cli_names_a_missing_source_file() {
         stderr.starts_with("error: reading no/such/chat.txt:") && !stderr.contains("panicked"),
         "{stderr}"
     );
+}
+
+/// `eval` reports, per model, the invented share of all its predictions' facts, and per
+/// example the invented facts, as `check_facts` gives them; the CSV carries them too.
+#[test]
+fn eval_reports_the_invented_rate_and_each_examples_invented_facts() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("chats.jsonl");
+    let test =
+        std::fs::read_to_string(common::shared().join("data/dialogsum/dialogsum.test.jsonl"))
+            .unwrap();
+    std::fs::write(&data, test.lines().take(3).collect::<Vec<_>>().join("\n")).unwrap();
+    let model = common::tiny_flan().to_string_lossy().into_owned();
+    let mut request = mixtune::eval::compare::EvalRequest::new(model, &data);
+    request.max_new_tokens = 12;
+    let report = mixtune::eval::compare::evaluate(
+        &request,
+        &burn::tensor::Device::flex(),
+        &mut |_, _| {},
+        &std::sync::atomic::AtomicBool::new(false),
+    )
+    .unwrap();
+    let (mut facts, mut invented) = (0, 0);
+    for row in &report.rows {
+        let check = check_facts(&row.source, &row.predictions[0]);
+        assert_eq!(row.invented, [check.invented_texts()], "{}", row.id);
+        facts += check.facts.len();
+        invented += check.invented;
+    }
+    let scores = &report.models[0];
+    assert_eq!(scores.invented_facts, invented);
+    let expected = if facts == 0 { 0.0 } else { invented as f64 / facts as f64 };
+    assert_eq!(scores.invented_rate, expected);
+    let csv_path = dir.path().join("predictions.csv");
+    mixtune::eval::compare::write_csv(&report, &csv_path).unwrap();
+    let csv = std::fs::read_to_string(&csv_path).unwrap();
+    assert!(csv.lines().next().unwrap().contains(",invented_1,"), "{csv}");
+}
+
+/// Validation during training reports each task's invented-facts rate: with every
+/// validation prediction among the samples, it is recomputed from them.
+#[test]
+fn validation_reports_the_invented_rate_per_task() {
+    let dir = tempfile::tempdir().unwrap();
+    common::runs::write_run(
+        dir.path(),
+        20,
+        3,
+        "max_steps = 1\neval_every = 1\neval_examples = 3\nsample_predictions = 6\neval_max_new_tokens = 12\n",
+    );
+    let mut evals = Vec::new();
+    common::runs::run(
+        dir.path(),
+        false,
+        &mixtune::train::RunControl::default(),
+        &mut |event| {
+            if let RunEvent::Eval(eval) = event {
+                evals.push(eval.clone());
+            }
+        },
+    )
+    .unwrap();
+    let eval = evals.last().expect("a validation pass");
+    assert_eq!(eval.samples.len(), 6);
+    for (task, scores) in &eval.tasks {
+        let (mut facts, mut invented) = (0, 0);
+        for sample in eval.samples.iter().filter(|s| &s.task == task) {
+            let check = check_facts(&sample.source, &sample.prediction);
+            facts += check.facts.len();
+            invented += check.invented;
+        }
+        let expected = invented as f64 / facts.max(1) as f64;
+        assert_eq!(scores.invented_rate, expected, "task {task}");
+    }
+    let log = std::fs::read_to_string(dir.path().join("out/metrics.jsonl")).unwrap();
+    assert!(log.contains("\"invented_rate\""), "{log}");
 }

@@ -107,8 +107,11 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
                     .iter()
                     .map(|(task, t)| {
                         format!(
-                            "{task}: loss {:.3} R1 {:.4} RL {:.4}",
-                            t.loss, t.rouge1, t.rouge_l
+                            "{task}: loss {:.3} R1 {:.4} RL {:.4} invented {:.1}%",
+                            t.loss,
+                            t.rouge1,
+                            t.rouge_l,
+                            t.invented_rate * 100.0
                         )
                     })
                     .collect();
