@@ -205,7 +205,7 @@ fn spaced_number_keys(text: &str, tokens: &[Token]) -> Vec<String> {
     let mut keys = Vec::new();
     for (i, pair) in tokens.windows(2).enumerate() {
         let (a, b) = (&pair[0], &pair[1]);
-        if digits(a) && digits(b) && b.text.len() == 3 && text[a.end..b.start] == *", " {
+        if digits(a) && digits(b) && b.text.len() == 3 && &text[a.end..b.start] == ", " {
             // Longer runs (`1, 000, 000`) join step by step.
             let mut joined = format!("{}{}", a.text, b.text);
             let mut j = i + 2;
