@@ -19,7 +19,8 @@ fn fact<'a>(facts: &'a [Fact], text: &str) -> &'a Fact {
 
 #[test]
 fn a_hotel_and_city_not_in_the_chat_are_invented_the_guest_is_not() {
-    let summary = "Maria Lopez books a double room at the Grand Plaza Hotel in Boston for 3 nights.";
+    let summary =
+        "Maria Lopez books a double room at the Grand Plaza Hotel in Boston for 3 nights.";
     let check = check_facts(HOTEL_CHAT, summary);
     let maria = fact(&check.facts, "Maria Lopez");
     assert_eq!((maria.kind, maria.invented), (FactKind::Name, false));
@@ -68,7 +69,8 @@ fn numbers_ids_and_dates_match_after_normalising() {
 
 #[test]
 fn changed_numbers_and_dates_are_invented() {
-    let summary = "Maria pays $150 a night from July 21st, booking #A4472, arriving on Saturday at 4 p.m.";
+    let summary =
+        "Maria pays $150 a night from July 21st, booking #A4472, arriving on Saturday at 4 p.m.";
     let check = check_facts(HOTEL_CHAT, summary);
     let invented: Vec<&str> = check
         .facts
@@ -76,7 +78,10 @@ fn changed_numbers_and_dates_are_invented() {
         .filter(|f| f.invented)
         .map(|f| f.text.as_str())
         .collect();
-    assert_eq!(invented, ["$150", "July 21st", "#A4472", "Saturday", "4 p.m"]);
+    assert_eq!(
+        invented,
+        ["$150", "July 21st", "#A4472", "Saturday", "4 p.m"]
+    );
     assert!(!fact(&check.facts, "Maria").invented);
 }
 
@@ -84,7 +89,10 @@ fn changed_numbers_and_dates_are_invented() {
 fn order_numbers_match_with_or_without_the_hash_and_plural_s_is_ignored() {
     let chat = "Customer: Hi, my order 1234 never arrived. I paid 40 dollar for it.\n\
                 Agent: Sorry! It was returned to our Denver warehouse.";
-    let check = check_facts(chat, "The customer's order #1234 ($40) went back to the Denvers warehouse.");
+    let check = check_facts(
+        chat,
+        "The customer's order #1234 ($40) went back to the Denvers warehouse.",
+    );
     let texts: Vec<(&str, FactKind, bool)> = check
         .facts
         .iter()
@@ -95,7 +103,7 @@ fn order_numbers_match_with_or_without_the_hash_and_plural_s_is_ignored() {
         [
             ("#1234", FactKind::Id, false),
             ("$40", FactKind::Amount, false),
-            ("Denvers", FactKind::Name, false),
+            ("Denvers", FactKind::Place, false),
         ]
     );
 }
@@ -131,7 +139,12 @@ fn percentages_and_demonyms() {
         .collect();
     assert_eq!(
         texts,
-        [("Chinese", false), ("3.5%", false), ("American", false), ("4%", true)]
+        [
+            ("Chinese", false),
+            ("3.5%", false),
+            ("American", false),
+            ("4%", true)
+        ]
     );
 }
 
@@ -198,7 +211,11 @@ fn cli_prints_the_facts_as_json() {
         .write_all(b"Maria Lopez stays at the Ritz in Paris.")
         .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(value["invented"], 2);
     let facts: Vec<(String, String, bool)> = value["facts"]
@@ -228,7 +245,13 @@ fn cli_prints_the_facts_as_json() {
 #[test]
 fn cli_names_a_missing_source_file() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_mixtune"))
-        .args(["facts", "--source", "no/such/chat.txt", "--summary", "Bob left."])
+        .args([
+            "facts",
+            "--source",
+            "no/such/chat.txt",
+            "--summary",
+            "Bob left.",
+        ])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -268,12 +291,19 @@ fn eval_reports_the_invented_rate_and_each_examples_invented_facts() {
     }
     let scores = &report.models[0];
     assert_eq!(scores.invented_facts, invented);
-    let expected = if facts == 0 { 0.0 } else { invented as f64 / facts as f64 };
+    let expected = if facts == 0 {
+        0.0
+    } else {
+        invented as f64 / facts as f64
+    };
     assert_eq!(scores.invented_rate, expected);
     let csv_path = dir.path().join("predictions.csv");
     mixtune::eval::compare::write_csv(&report, &csv_path).unwrap();
     let csv = std::fs::read_to_string(&csv_path).unwrap();
-    assert!(csv.lines().next().unwrap().contains(",invented_1,"), "{csv}");
+    assert!(
+        csv.lines().next().unwrap().contains(",invented_1,"),
+        "{csv}"
+    );
 }
 
 /// Validation during training reports each task's invented-facts rate: with every

@@ -18,7 +18,7 @@
 //! - `name`: a run of capitalised words (`Grand Plaza Hotel`, `Mr. Smith`); at a sentence's
 //!   start a single word only counts when it is not a common word (a stop list) and does not
 //!   appear in lower case in either text (`Customers`, `Shopping`);
-//! - `place`: a name after `in`, `at`, `from`, `near`, … (`to` only after a motion word such
+//! - `place`: a name after `in`, `at`, `from`, `near`, … (also over a `the`; `to` only after a motion word such
 //!   as `go` or `flight`), or one holding a place word (`Hotel`, `Street`, `Airport`, …).
 //!
 //! **Matching**. Each fact has one or more keys (a name's words without titles, a date's
@@ -223,12 +223,18 @@ fn spaced_number_keys(text: &str, tokens: &[Token]) -> Vec<String> {
     for quad in tokens.windows(4) {
         let unit = |t: &Token, names: &[&str]| names.contains(&t.text.to_lowercase().as_str());
         if digits(&quad[0])
-            && unit(&quad[1], &["dollar", "dollars", "euro", "euros", "pound", "pounds"])
+            && unit(
+                &quad[1],
+                &["dollar", "dollars", "euro", "euros", "pound", "pounds"],
+            )
             && digits(&quad[2])
             && quad[2].text.len() <= 2
             && unit(&quad[3], &["cent", "cents", "pence", "p"])
         {
-            keys.push(normalise_number(&format!("{}.{:0>2}", quad[0].text, quad[2].text)));
+            keys.push(normalise_number(&format!(
+                "{}.{:0>2}",
+                quad[0].text, quad[2].text
+            )));
         }
     }
     keys
@@ -474,7 +480,9 @@ fn digits_and_suffix(word: &str) -> Option<(&str, &str)> {
     let split = word.find(|c: char| c.is_ascii_alphabetic())?;
     let (digits, suffix) = word.split_at(split);
     let numeric = !digits.is_empty()
-        && digits.chars().all(|c| c.is_ascii_digit() || ".,:".contains(c))
+        && digits
+            .chars()
+            .all(|c| c.is_ascii_digit() || ".,:".contains(c))
         && suffix.chars().all(|c| c.is_ascii_alphabetic());
     numeric.then_some((digits, suffix))
 }
@@ -553,7 +561,11 @@ fn number_fact(tokens: &[Token], i: usize) -> (RawFact, usize) {
     if previous.is_some_and(|p| ID_WORDS.contains(&p.as_str())) {
         return (fact(FactKind::Id, token.end), 1);
     }
-    if lower.len() == 4 && lower.parse::<u32>().is_ok_and(|y| (1900..=2099).contains(&y)) {
+    if lower.len() == 4
+        && lower
+            .parse::<u32>()
+            .is_ok_and(|y| (1900..=2099).contains(&y))
+    {
         return (fact(FactKind::Date, token.end), 1);
     }
     (fact(FactKind::Number, token.end), 1)
@@ -667,7 +679,10 @@ fn month_date(tokens: &[Token], i: usize, after_day: bool) -> Option<(RawFact, u
         end = tokens[i + 1].end;
         used = 2;
         let year = tokens.get(i + 2).filter(|t| {
-            t.text.len() == 4 && t.text.parse::<u32>().is_ok_and(|y| (1900..=2099).contains(&y))
+            t.text.len() == 4
+                && t.text
+                    .parse::<u32>()
+                    .is_ok_and(|y| (1900..=2099).contains(&y))
         });
         if let Some(year) = year {
             keys.push(year.text.to_string());
@@ -676,8 +691,9 @@ fn month_date(tokens: &[Token], i: usize, after_day: bool) -> Option<(RawFact, u
         }
     } else if name == "may" && !after_day {
         let before = (i > 0).then(|| tokens[i - 1].text.to_lowercase());
-        let dated = before
-            .is_some_and(|b| ["in", "on", "of", "since", "until", "by", "early", "late"].contains(&b.as_str()));
+        let dated = before.is_some_and(|b| {
+            ["in", "on", "of", "since", "until", "by", "early", "late"].contains(&b.as_str())
+        });
         if !dated {
             return None;
         }
@@ -710,60 +726,339 @@ fn is_title(word: &str) -> bool {
 }
 
 /// Lower-case words inside a name (`Bank of China`, `Ludwig van Beethoven`).
-const CONNECTORS: &[&str] = &["of", "de", "da", "del", "der", "van", "von", "la", "le", "du"];
+const CONNECTORS: &[&str] = &[
+    "of", "de", "da", "del", "der", "van", "von", "la", "le", "du",
+];
 
 /// Capitalised words that are never names.
 const NEVER_NAMES: &[&str] = &["i", "i'm", "i'll", "i'd", "i've", "ok", "okay", "id"];
 
 /// Common words that start sentences; at a sentence's start they are not names.
 const STOP_WORDS: &[&str] = &[
-    "a", "an", "the", "this", "that", "these", "those", "there", "then", "they", "he", "she",
-    "it", "we", "you", "i", "his", "her", "its", "their", "our", "your", "my", "both", "all",
-    "each", "every", "everyone", "everybody", "someone", "somebody", "nobody", "no", "not",
-    "none", "one", "two", "some", "many", "most", "several", "few", "after", "before", "when",
-    "while", "since", "because", "as", "if", "but", "and", "or", "so", "yet", "also",
-    "finally", "later", "now", "today", "tomorrow", "yesterday", "tonight", "first", "second",
-    "next", "last", "meanwhile", "however", "although", "though", "in", "on", "at", "to",
-    "from", "for", "with", "without", "by", "during", "about", "of", "over", "under", "what",
-    "who", "why", "how", "where", "which", "whose", "here", "only", "even", "just", "maybe",
-    "perhaps", "please", "thanks", "thank", "yes", "hello", "hi", "dear", "well", "oh", "is",
-    "are", "was", "were", "will", "would", "can", "could", "should", "do", "does", "did",
-    "has", "have", "had", "let", "according", "instead", "again", "still", "once", "other",
-    "another", "such", "than", "very", "too", "more", "less", "much", "any", "anyone",
-    "anything", "something", "nothing", "everything", "people", "customer", "agent",
-    "person", "user", "speaker", "summary", "man", "woman", "boy", "girl", "guest", "staff",
-    "eventually", "together", "due", "being", "thus", "therefore", "unlike", "besides",
-    "despite", "afterwards", "hence", "otherwise", "actually", "fortunately", "sadly",
-    "apparently", "obviously", "initially", "informed", "asked", "told", "soon", "unfortunately", "luckily", "because", "whether",
+    "a",
+    "an",
+    "the",
+    "this",
+    "that",
+    "these",
+    "those",
+    "there",
+    "then",
+    "they",
+    "he",
+    "she",
+    "it",
+    "we",
+    "you",
+    "i",
+    "his",
+    "her",
+    "its",
+    "their",
+    "our",
+    "your",
+    "my",
+    "both",
+    "all",
+    "each",
+    "every",
+    "everyone",
+    "everybody",
+    "someone",
+    "somebody",
+    "nobody",
+    "no",
+    "not",
+    "none",
+    "one",
+    "two",
+    "some",
+    "many",
+    "most",
+    "several",
+    "few",
+    "after",
+    "before",
+    "when",
+    "while",
+    "since",
+    "because",
+    "as",
+    "if",
+    "but",
+    "and",
+    "or",
+    "so",
+    "yet",
+    "also",
+    "finally",
+    "later",
+    "now",
+    "today",
+    "tomorrow",
+    "yesterday",
+    "tonight",
+    "first",
+    "second",
+    "next",
+    "last",
+    "meanwhile",
+    "however",
+    "although",
+    "though",
+    "in",
+    "on",
+    "at",
+    "to",
+    "from",
+    "for",
+    "with",
+    "without",
+    "by",
+    "during",
+    "about",
+    "of",
+    "over",
+    "under",
+    "what",
+    "who",
+    "why",
+    "how",
+    "where",
+    "which",
+    "whose",
+    "here",
+    "only",
+    "even",
+    "just",
+    "maybe",
+    "perhaps",
+    "please",
+    "thanks",
+    "thank",
+    "yes",
+    "hello",
+    "hi",
+    "dear",
+    "well",
+    "oh",
+    "is",
+    "are",
+    "was",
+    "were",
+    "will",
+    "would",
+    "can",
+    "could",
+    "should",
+    "do",
+    "does",
+    "did",
+    "has",
+    "have",
+    "had",
+    "let",
+    "according",
+    "instead",
+    "again",
+    "still",
+    "once",
+    "other",
+    "another",
+    "such",
+    "than",
+    "very",
+    "too",
+    "more",
+    "less",
+    "much",
+    "any",
+    "anyone",
+    "anything",
+    "something",
+    "nothing",
+    "everything",
+    "people",
+    "customer",
+    "agent",
+    "person",
+    "user",
+    "speaker",
+    "summary",
+    "man",
+    "woman",
+    "boy",
+    "girl",
+    "guest",
+    "staff",
+    "eventually",
+    "together",
+    "due",
+    "being",
+    "thus",
+    "therefore",
+    "unlike",
+    "besides",
+    "despite",
+    "afterwards",
+    "hence",
+    "otherwise",
+    "actually",
+    "fortunately",
+    "sadly",
+    "apparently",
+    "obviously",
+    "initially",
+    "informed",
+    "asked",
+    "told",
+    "soon",
+    "unfortunately",
+    "luckily",
+    "because",
+    "whether",
 ];
 
 /// Words before a name that make it a place.
 const PLACE_PREPOSITIONS: &[&str] = &[
-    "in", "at", "from", "near", "into", "via", "towards", "toward", "around", "outside",
-    "inside", "visit", "visits", "visited", "visiting", "across", "through",
+    "in", "at", "from", "near", "into", "via", "towards", "toward", "around", "outside", "inside",
+    "visit", "visits", "visited", "visiting", "across", "through",
 ];
 
 /// Words before `to` that make the name after it a place (`go to Paris`, `flight to Rome`).
 const MOTION_WORDS: &[&str] = &[
-    "go", "goes", "went", "going", "gone", "fly", "flies", "flew", "flying", "travel",
-    "travels", "traveled", "travelled", "traveling", "travelling", "move", "moves", "moved",
-    "moving", "return", "returns", "returned", "returning", "back", "trip", "ticket",
-    "tickets", "flight", "flights", "come", "comes", "came", "coming", "drive", "drives",
-    "drove", "driving", "way", "train", "bus", "head", "heading", "headed", "get", "gets",
-    "got", "walk", "walks", "walked", "ride", "sent", "send", "ship", "shipped", "deliver",
-    "delivered", "transfer", "transferred",
+    "go",
+    "goes",
+    "went",
+    "going",
+    "gone",
+    "fly",
+    "flies",
+    "flew",
+    "flying",
+    "travel",
+    "travels",
+    "traveled",
+    "travelled",
+    "traveling",
+    "travelling",
+    "move",
+    "moves",
+    "moved",
+    "moving",
+    "return",
+    "returns",
+    "returned",
+    "returning",
+    "back",
+    "trip",
+    "ticket",
+    "tickets",
+    "flight",
+    "flights",
+    "come",
+    "comes",
+    "came",
+    "coming",
+    "drive",
+    "drives",
+    "drove",
+    "driving",
+    "way",
+    "train",
+    "bus",
+    "head",
+    "heading",
+    "headed",
+    "get",
+    "gets",
+    "got",
+    "walk",
+    "walks",
+    "walked",
+    "ride",
+    "sent",
+    "send",
+    "ship",
+    "shipped",
+    "deliver",
+    "delivered",
+    "transfer",
+    "transferred",
 ];
 
 /// Words in a name that make it a place.
 const PLACE_WORDS: &[&str] = &[
-    "hotel", "street", "road", "avenue", "ave", "city", "airport", "station", "park",
-    "restaurant", "cafe", "café", "university", "hospital", "mall", "square", "bridge",
-    "museum", "beach", "lake", "river", "mountain", "mountains", "island", "islands", "county",
-    "state", "province", "center", "centre", "market", "school", "college", "library",
-    "theatre", "theater", "church", "inn", "bar", "club", "building", "tower", "plaza",
-    "district", "village", "town", "lane", "boulevard", "resort", "motel", "hall", "stadium",
-    "zoo", "gallery", "palace", "castle", "bay", "valley", "coast", "port", "harbor",
-    "harbour", "terminal", "cinema", "supermarket", "store", "shop", "pub", "bistro", "grill",
+    "hotel",
+    "street",
+    "road",
+    "avenue",
+    "ave",
+    "city",
+    "airport",
+    "station",
+    "park",
+    "restaurant",
+    "cafe",
+    "café",
+    "university",
+    "hospital",
+    "mall",
+    "square",
+    "bridge",
+    "museum",
+    "beach",
+    "lake",
+    "river",
+    "mountain",
+    "mountains",
+    "island",
+    "islands",
+    "county",
+    "state",
+    "province",
+    "center",
+    "centre",
+    "market",
+    "school",
+    "college",
+    "library",
+    "theatre",
+    "theater",
+    "church",
+    "inn",
+    "bar",
+    "club",
+    "building",
+    "tower",
+    "plaza",
+    "district",
+    "village",
+    "town",
+    "lane",
+    "boulevard",
+    "resort",
+    "motel",
+    "hall",
+    "stadium",
+    "zoo",
+    "gallery",
+    "palace",
+    "castle",
+    "bay",
+    "valley",
+    "coast",
+    "port",
+    "harbor",
+    "harbour",
+    "terminal",
+    "cinema",
+    "supermarket",
+    "store",
+    "shop",
+    "pub",
+    "bistro",
+    "grill",
 ];
 
 /// A name (or place) starting at `tokens[i]`, if the words there make one, and the words
@@ -789,16 +1084,19 @@ fn name_fact(
     let mut j = i + 1;
     while j < tokens.len() {
         let t = &tokens[j];
-        let title_dot = is_title(tokens[j - 1].text)
-            && t.start == tokens[j - 1].end + 2
-            && !t.sentence_start;
+        let title_dot =
+            is_title(tokens[j - 1].text) && t.start == tokens[j - 1].end + 2 && !t.sentence_start;
         if !(t.spaced || title_dot) {
             break;
         }
         if is_name_word(t) {
             last = j;
             j += 1;
-        } else if CONNECTORS.contains(&t.text) && tokens.get(j + 1).is_some_and(|n| n.spaced && is_name_word(n)) {
+        } else if CONNECTORS.contains(&t.text)
+            && tokens
+                .get(j + 1)
+                .is_some_and(|n| n.spaced && is_name_word(n))
+        {
             j += 1;
         } else {
             break;
@@ -808,9 +1106,7 @@ fn name_fact(
     let at_sentence_start = tokens[i].sentence_start;
     let mut first = i;
     // At a sentence's start, a common word is not part of the name (`The Hilton`).
-    let common = |t: &Token| {
-        is_stop_word(t.text) || lowercase_words.contains(&normalise(t.text))
-    };
+    let common = |t: &Token| is_stop_word(t.text) || lowercase_words.contains(&normalise(t.text));
     if at_sentence_start && common(&tokens[i]) {
         first = i + 1;
         if first > last {
@@ -837,12 +1133,23 @@ fn name_fact(
     }
     let start = tokens[first].start;
     let end = strip_possessive_end(tokens[last]);
-    let before = (first > 0 && tokens[first].spaced).then(|| tokens[first - 1].text.to_lowercase());
-    let before_to = (first > 1 && tokens[first - 1].spaced)
-        .then(|| tokens[first - 2].text.to_lowercase());
-    let after_preposition = before.as_deref().is_some_and(|b| PLACE_PREPOSITIONS.contains(&b))
+    // The words before the name, over a `the` (`at the Ritz`).
+    let word_before =
+        |k: usize| (k > 0 && tokens[k].spaced).then(|| tokens[k - 1].text.to_lowercase());
+    let mut at = first;
+    let mut before = word_before(at);
+    if before.as_deref() == Some("the") {
+        at -= 1;
+        before = word_before(at);
+    }
+    let before_to = at.checked_sub(1).and_then(word_before);
+    let after_preposition = before
+        .as_deref()
+        .is_some_and(|b| PLACE_PREPOSITIONS.contains(&b))
         || (before.as_deref() == Some("to")
-            && before_to.as_deref().is_some_and(|w| MOTION_WORDS.contains(&w)));
+            && before_to
+                .as_deref()
+                .is_some_and(|w| MOTION_WORDS.contains(&w)));
     let has_place_word = words
         .iter()
         .any(|t| PLACE_WORDS.contains(&t.text.to_lowercase().as_str()));
@@ -946,7 +1253,9 @@ fn normalise(word: &str) -> String {
 fn normalise_number(lower: &str) -> String {
     // `78-year-old`, `3-day`: the number.
     if let Some((number, rest)) = lower.split_once('-') {
-        let words = rest.split('-').all(|w| w.chars().all(|c| c.is_alphabetic()));
+        let words = rest
+            .split('-')
+            .all(|w| w.chars().all(|c| c.is_alphabetic()));
         if number.bytes().all(|b| b.is_ascii_digit()) && words {
             return number.to_string();
         }
@@ -989,7 +1298,16 @@ mod tests {
     fn tokenizer_keeps_numbers_whole_and_skips_speaker_tags() {
         assert_eq!(
             words("#Person1#: pay $1,200.50 at 12:30, 3.5% off #A12 Tom's."),
-            ["pay", "$1,200.50", "at", "12:30", "3.5%", "off", "#A12", "Tom's"]
+            [
+                "pay",
+                "$1,200.50",
+                "at",
+                "12:30",
+                "3.5%",
+                "off",
+                "#A12",
+                "Tom's"
+            ]
         );
     }
 
