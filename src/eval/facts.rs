@@ -18,8 +18,9 @@
 //! - `name`: a run of capitalised words (`Grand Plaza Hotel`, `Mr. Smith`); at a sentence's
 //!   start a single word only counts when it is not a common word (a stop list) and does not
 //!   appear in lower case in either text (`Customers`, `Shopping`);
-//! - `place`: a name after `in`, `at`, `from`, `near`, … (also over a `the`; `to` only after a motion word such
-//!   as `go` or `flight`), or one holding a place word (`Hotel`, `Street`, `Airport`, …).
+//! - `place`: a name after `in`, `at`, `from`, `near`, … (also over a `the`: `at the Ritz`;
+//!   `to` only after a motion word such as `go` or `flight`), or one holding a place word
+//!   (`Hotel`, `Street`, `Airport`, …).
 //!
 //! **Matching**. Each fact has one or more keys (a name's words without titles, a date's
 //! month, day and year, a number's value); it is found when every key occurs among the
