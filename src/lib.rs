@@ -7,6 +7,7 @@ pub mod device;
 pub mod eval {
     //! Evaluation metrics and model comparison.
     pub mod compare;
+    pub mod facts;
     pub mod lcs;
     pub mod porter;
     pub mod rouge;

@@ -149,7 +149,11 @@ fn crash_mid_checkpoint_keeps_the_previous_checkpoint_loadable() {
     // The history sees a run that no live process holds: interrupted, resumable.
     let runs = list_runs(dir.path()).unwrap();
     assert_eq!(runs[0].status, RunStatus::Interrupted);
-    assert!(runs[0].resumable && runs[0].checkpoints == 1, "{:?}", runs[0]);
+    assert!(
+        runs[0].resumable && runs[0].checkpoints == 1,
+        "{:?}",
+        runs[0]
+    );
 
     let out = cli(dir.path(), &["--resume"], None);
     assert!(
@@ -248,7 +252,10 @@ fn pause_resume_and_cancel_from_another_thread() {
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].status, RunStatus::Cancelled);
     assert_eq!((runs[0].steps, runs[0].total_steps), (summary.steps, 50));
-    assert!(runs[0].resumable, "a cancelled run with a checkpoint resumes");
+    assert!(
+        runs[0].resumable,
+        "a cancelled run with a checkpoint resumes"
+    );
 
     // Resume through the app's path (`spawn` with `resume`): it goes on from the cancel's
     // checkpoint and finishes.
@@ -258,9 +265,16 @@ fn pause_resume_and_cancel_from_another_thread() {
         show_progress: false,
         resume: true,
     };
-    let handle = spawn(config, paths, Device::flex(), options, RunControl::new(), move |e| {
-        let _ = tx.send(e.clone());
-    });
+    let handle = spawn(
+        config,
+        paths,
+        Device::flex(),
+        options,
+        RunControl::new(),
+        move |e| {
+            let _ = tx.send(e.clone());
+        },
+    );
     let summary = handle.join().unwrap().unwrap();
     let events: Vec<RunEvent> = rx.try_iter().collect();
     assert!(

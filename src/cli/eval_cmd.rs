@@ -188,7 +188,8 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
     Ok(())
 }
 
-/// The lab's table: one line per model, then the improvement, in percent.
+/// The lab's table: one line per model, then the improvement, in percent; `invented` is the
+/// share of the predictions' facts their sources lack (`mixtune facts`).
 fn table(report: &EvalReport) -> String {
     let width = report
         .models
@@ -198,24 +199,26 @@ fn table(report: &EvalReport) -> String {
         .unwrap_or(5)
         .max(11);
     let mut out = format!(
-        "{} examples from {}\n{:width$}  {:>8} {:>8} {:>8} {:>9}\n",
+        "{} examples from {}\n{:width$}  {:>8} {:>8} {:>8} {:>9} {:>9}\n",
         report.examples,
         report.data.display(),
         "model",
         "ROUGE-1",
         "ROUGE-2",
         "ROUGE-L",
-        "ROUGE-Lsum"
+        "ROUGE-Lsum",
+        "invented"
     );
     let pct = |v: f64| format!("{:.2}%", v * 100.0);
     for m in &report.models {
         out.push_str(&format!(
-            "{:width$}  {:>8} {:>8} {:>8} {:>9}\n",
+            "{:width$}  {:>8} {:>8} {:>8} {:>9} {:>9}\n",
             m.model,
             pct(m.rouge.rouge1),
             pct(m.rouge.rouge2),
             pct(m.rouge.rouge_l),
-            pct(m.rouge.rouge_lsum)
+            pct(m.rouge.rouge_lsum),
+            pct(m.invented_rate)
         ));
     }
     if let Some(d) = &report.improvement {

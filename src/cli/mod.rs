@@ -8,6 +8,7 @@ mod bench_train;
 mod data_cmd;
 mod eval_cmd;
 mod eval_mix;
+mod facts_cmd;
 mod infer;
 mod mix_cmd;
 mod rouge_cmd;
@@ -44,6 +45,8 @@ enum Command {
     Train(train_cmd::TrainArgs),
     /// Evaluate a model (optionally against another) on a dataset: ROUGE table and predictions.
     Eval(eval_cmd::EvalArgs),
+    /// Names, numbers, amounts, ids, dates and places of a summary: found in the source or invented.
+    Facts(facts_cmd::FactsArgs),
     /// List training runs under a folder.
     Runs(runs_cmd::RunsArgs),
     /// ROUGE-1/2/L/Lsum of predictions against references (one example per line).
@@ -99,6 +102,7 @@ fn run() -> std::process::ExitCode {
         Command::Mix(cmd) => mix_cmd::run_mix(cmd),
         Command::Train(args) => train_cmd::run_train(args),
         Command::Eval(args) => eval_cmd::run_eval(args),
+        Command::Facts(args) => facts_cmd::run_facts(args),
         Command::Runs(args) => runs_cmd::run_runs(args),
         Command::Rouge(args) => rouge_cmd::run_rouge(args),
         Command::Bench(cmd) => bench::run(cmd),

@@ -108,8 +108,11 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
                     .chain(watched)
                     .map(|(task, kind, t)| {
                         format!(
-                            "{task}{kind}: loss {:.3} R1 {:.4} RL {:.4}",
-                            t.loss, t.rouge1, t.rouge_l
+                            "{task}{kind}: loss {:.3} R1 {:.4} RL {:.4} invented {:.1}%",
+                            t.loss,
+                            t.rouge1,
+                            t.rouge_l,
+                            t.invented_rate * 100.0
                         )
                     })
                     .collect();

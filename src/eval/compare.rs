@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
+use super::facts::check_facts;
 use super::rouge::{self, MeanRouge};
 use crate::data::{self, LoadOptions, Split};
 use crate::error::{MixtuneError, Result};
@@ -95,6 +96,13 @@ pub struct ModelScores {
     pub rouge: MeanRouge,
     /// Seconds spent generating.
     pub seconds: f64,
+    /// Share of the predictions' facts (names, numbers, dates, …) not in their sources
+    /// (`eval::facts`; 0 when they have none).
+    #[serde(default)]
+    pub invented_rate: f64,
+    /// The predictions' facts not in their sources, counted.
+    #[serde(default)]
+    pub invented_facts: usize,
 }
 
 /// One example with every model's prediction.
@@ -107,6 +115,9 @@ pub struct EvalRow {
     pub predictions: Vec<String>,
     /// ROUGE-1 F-measure of each prediction.
     pub rouge1: Vec<f64>,
+    /// Each prediction's facts that the source lacks (`eval::facts`).
+    #[serde(default)]
+    pub invented: Vec<Vec<String>>,
 }
 
 /// The evaluation's result.
@@ -172,6 +183,7 @@ pub fn evaluate(
             reference,
             predictions: Vec::new(),
             rouge1: Vec::new(),
+            invented: Vec::new(),
         });
     }
     if rows.is_empty() {
@@ -201,6 +213,7 @@ pub fn evaluate(
         }
         let started = std::time::Instant::now();
         let vocab = pretrained.tokenizer.vocab_size();
+        let (mut facts, mut invented_facts) = (0, 0);
         for chunk in rows.chunks_mut(request.batch_size.max(1)) {
             if cancel.load(Ordering::Relaxed) {
                 return Err(MixtuneError::Input("evaluation cancelled".into()));
@@ -235,6 +248,10 @@ pub fn evaluate(
                         .rouge1
                         .fmeasure,
                 );
+                let check = check_facts(&row.source, &prediction);
+                facts += check.facts.len();
+                invented_facts += check.invented;
+                row.invented.push(check.invented_texts());
                 row.predictions.push(prediction);
             }
             done += chunk.len();
@@ -248,6 +265,12 @@ pub fn evaluate(
             model: spec.clone(),
             rouge,
             seconds: started.elapsed().as_secs_f64(),
+            invented_rate: if facts == 0 {
+                0.0
+            } else {
+                invented_facts as f64 / facts as f64
+            },
+            invented_facts,
         });
     }
     let improvement = (models.len() == 2).then(|| {
@@ -272,7 +295,7 @@ pub fn evaluate(
 }
 
 /// Writes the per-example rows as CSV (`id, reference, prediction per model, rouge1 per
-/// model, source`), atomically.
+/// model, invented facts per model (`; `-separated), source`), atomically.
 pub fn write_csv(report: &EvalReport, path: &Path) -> Result<()> {
     let mut writer = csv::Writer::from_writer(Vec::new());
     let mut header = vec!["id".to_string(), "reference".to_string()];
@@ -282,6 +305,9 @@ pub fn write_csv(report: &EvalReport, path: &Path) -> Result<()> {
     for (i, _) in report.models.iter().enumerate() {
         header.push(format!("rouge1_{}", i + 1));
     }
+    for (i, _) in report.models.iter().enumerate() {
+        header.push(format!("invented_{}", i + 1));
+    }
     header.push("source".into());
     let csv_error = |e: csv::Error| MixtuneError::io(path, std::io::Error::other(e));
     writer.write_record(&header).map_err(csv_error)?;
@@ -289,6 +315,13 @@ pub fn write_csv(report: &EvalReport, path: &Path) -> Result<()> {
         let mut record = vec![row.id.clone(), row.reference.clone()];
         record.extend(row.predictions.iter().cloned());
         record.extend(row.rouge1.iter().map(|r| format!("{r:.6}")));
+        // Rows without the check (a report from before it) still have one cell per model.
+        record.extend((0..report.models.len()).map(|i| {
+            row.invented
+                .get(i)
+                .map(|facts| facts.join("; "))
+                .unwrap_or_default()
+        }));
         record.push(row.source.clone());
         writer.write_record(&record).map_err(csv_error)?;
     }

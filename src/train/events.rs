@@ -28,6 +28,10 @@ pub struct TaskEval {
     pub rouge_lsum: f64,
     /// Validation examples scored.
     pub examples: usize,
+    /// Share of the predictions' facts (names, numbers, dates, …) not in their sources
+    /// (`eval::facts`); 0 in logs from before the check.
+    #[serde(default)]
+    pub invented_rate: f64,
 }
 
 /// One generated validation example, shown next to its reference.

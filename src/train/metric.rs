@@ -65,6 +65,7 @@ mod tests {
             rouge_l: 0.2,
             rouge_lsum: 0.3,
             examples: 4,
+            invented_rate: 0.0,
         }
     }
 

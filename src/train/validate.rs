@@ -10,7 +10,7 @@ use super::batch::Batcher;
 use super::events::{EvalMetrics, SamplePrediction, TaskEval};
 use crate::data::tokenizer::T5Tokenizer;
 use crate::error::Result;
-use crate::eval::rouge;
+use crate::eval::{facts, rouge};
 use crate::generate::{generate, Decoding, GenerationConfig};
 use crate::mixture::RenderedExample;
 use crate::model::{GenerationDefaults, T5ForConditionalGeneration};
@@ -31,13 +31,16 @@ pub struct Validator {
     pub watched: BTreeSet<String>,
 }
 
-/// Per task: sum of loss × target tokens, target tokens, and the ROUGE sums.
+/// Per task: sum of loss × target tokens, target tokens, the ROUGE sums, and the facts of
+/// the predictions with those the sources lack.
 #[derive(Default)]
 struct TaskSums {
     loss_tokens: f64,
     tokens: usize,
     rouge: [f64; 4],
     examples: usize,
+    facts: usize,
+    invented: usize,
 }
 
 impl Validator {
@@ -92,6 +95,9 @@ impl Validator {
                 entry.rouge[2] += scores.rouge_l.fmeasure;
                 entry.rouge[3] += scores.rouge_lsum.fmeasure;
                 entry.examples += 1;
+                let check = facts::check_facts(&example.source, &prediction);
+                entry.facts += check.facts.len();
+                entry.invented += check.invented;
                 if samples.len() < self.samples {
                     samples.push(SamplePrediction {
                         task: example.task.clone(),
@@ -114,6 +120,7 @@ impl Validator {
                     rouge_l: s.rouge[2] / n,
                     rouge_lsum: s.rouge[3] / n,
                     examples: s.examples,
+                    invented_rate: s.invented as f64 / s.facts.max(1) as f64,
                 };
                 (task, eval)
             })

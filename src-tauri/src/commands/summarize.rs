@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use anyhow::{bail, Context};
 use mixtune::data::{LoadOptions, RecordReader, SpeakerStyle};
 use mixtune::error::MixtuneError;
+use mixtune::eval::facts::{check_facts, Fact};
 use mixtune::generate::GenerationConfig;
 use mixtune::inference::{generate_text, stream_text, summary_prompt};
 use serde::{Deserialize, Serialize};
@@ -82,6 +83,9 @@ pub struct SummarizeResult {
     pub source_tokens: usize,
     /// Tokens cut from the end of a chat longer than the model reads (0: none).
     pub cut_tokens: usize,
+    /// The summary's names, numbers, dates, … with byte spans, each found in the chat or
+    /// invented (`mixtune::eval::facts`).
+    pub facts: Vec<Fact>,
 }
 
 /// Summarizes a pasted chat; `on_token` gets the decoded summary after every new token.
@@ -105,7 +109,9 @@ pub async fn summarize(
             });
         })
         .context("generating the summary")?;
+        let facts = check_facts(&request.chat, &generated.text).facts;
         Ok(SummarizeResult {
+            facts,
             summary: generated.text,
             prompt,
             source_tokens: generated.source_tokens,

@@ -9,9 +9,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
 use mixtune::train::events::RunEvent;
+use mixtune::train::run::CONFIG_FILE;
 use mixtune::train::runs::{self, RunInfo};
 use mixtune::train::TrainConfig;
-use mixtune::train::run::CONFIG_FILE;
 use mixtune::train::{self, RunControl, RunOptions, RunPaths};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

@@ -165,3 +165,36 @@ describe('App', () => {
     expect(screen.getByTestId('forgetting-verdict')).toHaveTextContent('1 of 2 tasks dropped by more than 0.020 ROUGE-L since step 0: topic.');
   });
 });
+
+describe('Invented facts', () => {
+  it('highlights the facts of a summary that the chat lacks', async () => {
+    const summary = 'Anna stays at the Grand Hotel in Boston.';
+    handle({
+      app_info: () => ({ version: '0.1.0', device: { label: 'cpu', is_gpu: false }, runs_dir: '/runs', cache_dir: '/cache' }),
+      list_models: () => [model],
+      list_runs: () => [],
+      summarize: () => ({
+        summary,
+        prompt: 'Summarize: …',
+        source_tokens: 12,
+        cut_tokens: 0,
+        facts: [
+          { text: 'Anna', kind: 'name', start: 0, end: 4, invented: false },
+          { text: 'Grand Hotel', kind: 'place', start: 18, end: 29, invented: true },
+          { text: 'Boston', kind: 'place', start: 33, end: 39, invented: true },
+        ],
+      }),
+    });
+    render(App);
+    await userEvent.click(screen.getByTestId('nav-summarize'));
+    await waitFor(() => expect(within(screen.getByTestId('summarize-model-select')).getAllByRole('option').length).toBeGreaterThan(0));
+    await userEvent.selectOptions(screen.getByTestId('summarize-model-select'), model.path);
+    await userEvent.type(screen.getByTestId('summarize-input'), 'Anna: I need a room.');
+    await userEvent.click(screen.getByTestId('summarize-run'));
+    const output = screen.getByTestId('summarize-output');
+    await waitFor(() => expect(output.querySelectorAll('mark')).toHaveLength(2));
+    expect([...output.querySelectorAll('mark')].map((m) => m.textContent)).toEqual(['Grand Hotel', 'Boston']);
+    expect(output).toHaveTextContent(summary);
+    expect(screen.getByTestId('summarize-facts')).toHaveTextContent('2 of 3 facts are not in the chat: Grand Hotel, Boston');
+  });
+});

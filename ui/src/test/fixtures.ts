@@ -40,7 +40,7 @@ export function evalEvent(n: number, tasks: Record<string, number>, best = false
     tasks: Object.fromEntries(
       Object.entries(tasks).map(([name, r]) => [
         name,
-        { loss: 2, rouge1: r, rouge2: r / 2, rougeL: r * 0.9, rougeLsum: r * 0.95, examples: 32 },
+        { loss: 2, rouge1: r, rouge2: r / 2, rougeL: r * 0.9, rougeLsum: r * 0.95, examples: 32, invented_rate: 0.1 },
       ]),
     ),
     metric: 3 - n * 0.01,
@@ -163,8 +163,8 @@ export function evalReport(): EvalReport {
     data: '/data/test.jsonl',
     examples: 3,
     models: [
-      { model: 'run-1/model', rouge: r(0.45), seconds: 12.5 },
-      { model: 'google/flan-t5-small', rouge: r(0.4), seconds: 10 },
+      { model: 'run-1/model', rouge: r(0.45), seconds: 12.5, invented_rate: 0.05, invented_facts: 2 },
+      { model: 'google/flan-t5-small', rouge: r(0.4), seconds: 10, invented_rate: 0.125, invented_facts: 5 },
     ],
     improvement: null,
     cut_inputs: 0,
@@ -176,6 +176,7 @@ export function evalReport(): EvalReport {
         reference: 'They plan lunch.',
         predictions: ['Lunch plans, "today"', 'Alice asks.'],
         rouge1: [0.6, 0.3],
+        invented: [[], []],
       },
       {
         id: 'ex2',
@@ -183,6 +184,7 @@ export function evalReport(): EvalReport {
         reference: 'Bob asks about an invoice.',
         predictions: ['Invoice question.', 'Bob talks.'],
         rouge1: [0.5, 0.5],
+        invented: [[], ['Bob']],
       },
       {
         id: 'ex1',
@@ -190,6 +192,7 @@ export function evalReport(): EvalReport {
         reference: 'Carol gets a refund.',
         predictions: ['=SUM(A1)', 'Refund.'],
         rouge1: [0.2, 0.4],
+        invented: [['A1'], []],
       },
     ],
   };

@@ -1,6 +1,6 @@
 /** Summarize page state: one chat streamed token by token, or a whole file in batch. */
 import * as ipc from '../ipc';
-import type { Precision, Progress, SpeakerStyle, SummaryRow } from '../ipc';
+import type { Fact, Precision, Progress, SpeakerStyle, SummaryRow } from '../ipc';
 import { newTaskId } from '../format';
 import { notices } from './notices.svelte';
 
@@ -44,6 +44,8 @@ export class SummarizeStore {
   prompt = $state('');
   /** Tokens cut from the end of a chat longer than the model reads, and how many it read. */
   cut = $state<{ read: number; cut: number } | null>(null);
+  /** The finished summary's facts, each found in the chat or invented. */
+  facts = $state.raw<Fact[]>([]);
   running = $state(false);
   filePath = $state('');
   batchRunning = $state(false);
@@ -60,6 +62,7 @@ export class SummarizeStore {
     this.output = '';
     this.prompt = '';
     this.cut = null;
+    this.facts = [];
     try {
       const result = await ipc.summarize(
         { model: this.model, chat: this.chat, ...decodingRequest(this.decoding) },
@@ -71,6 +74,7 @@ export class SummarizeStore {
         this.output = result.summary;
         this.prompt = result.prompt;
         this.cut = result.cut_tokens > 0 ? { read: result.source_tokens, cut: result.cut_tokens } : null;
+        this.facts = result.facts;
       }
     } catch (error) {
       notices.error(error, 'Summarize');

@@ -11,4 +11,8 @@ predictions: Array<string>,
 /**
  * ROUGE-1 F-measure of each prediction.
  */
-rouge1: Array<number>, };
+rouge1: Array<number>, 
+/**
+ * Each prediction's facts that the source lacks (`eval::facts`).
+ */
+invented: Array<Array<string>>, };

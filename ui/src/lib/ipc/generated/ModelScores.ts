@@ -8,4 +8,13 @@ export type ModelScores = { model: string, rouge: MeanRouge,
 /**
  * Seconds spent generating.
  */
-seconds: number, };
+seconds: number, 
+/**
+ * Share of the predictions' facts (names, numbers, dates, …) not in their sources
+ * (`eval::facts`; 0 when they have none).
+ */
+invented_rate: number, 
+/**
+ * The predictions' facts not in their sources, counted.
+ */
+invented_facts: number, };

@@ -11,4 +11,9 @@ loss: number, rouge1: number, rouge2: number, rougeL: number, rougeLsum: number,
 /**
  * Validation examples scored.
  */
-examples: number, };
+examples: number, 
+/**
+ * Share of the predictions' facts (names, numbers, dates, …) not in their sources
+ * (`eval::facts`); 0 in logs from before the check.
+ */
+invented_rate: number, };

@@ -14,6 +14,8 @@ export type { EvalMetrics } from "./EvalMetrics";
 export type { EvalReport } from "./EvalReport";
 export type { EvalRequest } from "./EvalRequest";
 export type { EvalRow } from "./EvalRow";
+export type { Fact } from "./Fact";
+export type { FactKind } from "./FactKind";
 export type { Finding } from "./Finding";
 export type { ForgettingReport } from "./ForgettingReport";
 export type { Format } from "./Format";
