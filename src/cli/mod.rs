@@ -10,6 +10,7 @@ mod infer;
 mod mix_cmd;
 mod rouge_cmd;
 mod runs_cmd;
+mod support_cmd;
 mod train_cmd;
 
 use clap::{Parser, Subcommand};
@@ -26,7 +27,8 @@ struct Cli {
 enum Command {
     /// Generate text for a prompt.
     Generate(infer::GenerateArgs),
-    /// Summarize a chat (a file, or `-` for standard input).
+    /// Summarize a chat (a file, or `-` for standard input), with `--actions` its key actions
+    /// too, or every chat of a file (`--chats`).
     Summarize(infer::SummarizeArgs),
     /// Mean token cross-entropy of a target given a source.
     Loss(infer::LossArgs),
@@ -42,7 +44,7 @@ enum Command {
     Train(train_cmd::TrainArgs),
     /// Evaluate a model (optionally against another) on a dataset: ROUGE table and predictions.
     Eval(eval_cmd::EvalArgs),
-    /// List training runs under a folder.
+    /// List training runs under a folder, or compare runs (`--compare A B`).
     Runs(runs_cmd::RunsArgs),
     /// ROUGE-1/2/L/Lsum of predictions against references (one example per line).
     Rouge(rouge_cmd::RougeArgs),
