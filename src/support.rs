@@ -212,7 +212,7 @@ pub fn write_csv(rows: &[SummaryRow], path: &Path) -> Result<()> {
     }
     writer.write_record(&header).map_err(csv_error)?;
     for row in rows {
-        let mut record = vec![row.id.as_str(), &row.dialogue, &row.summary];
+        let mut record = vec![row.id.as_str(), row.dialogue.as_str(), row.summary.as_str()];
         if with_actions {
             record.push(row.actions.as_deref().unwrap_or_default());
         }

@@ -3,7 +3,7 @@
 //! every chat of a file, optionally exported as CSV (`--output`).
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 use anyhow::{bail, Context, Result};
@@ -31,7 +31,7 @@ pub struct SupportArgs {
     #[arg(long, value_name = "FILE")]
     chats: Option<PathBuf>,
     /// Write the file's chats with their summary (and key actions) to this .csv file.
-    #[arg(long, requires = "chats", value_name = "FILE.csv")]
+    #[arg(long, value_name = "FILE.csv")]
     output: Option<PathBuf>,
     /// Chats generated per batch with `--chats`.
     #[arg(long, default_value_t = 8)]
@@ -41,12 +41,15 @@ pub struct SupportArgs {
 impl SupportArgs {
     /// Whether the support view (rather than a plain summary) was asked for.
     pub fn wanted(&self) -> bool {
-        self.actions || self.chats.is_some()
+        self.actions || self.chats.is_some() || self.output.is_some()
     }
 
     /// Checks the flags before a model is loaded.
     pub fn check(&self) -> Result<()> {
         if let Some(path) = &self.output {
+            if self.chats.is_none() {
+                bail!("--output {}: needs --chats FILE (a file of chats)", path.display());
+            }
             if path.extension().and_then(|e| e.to_str()) != Some("csv") {
                 bail!("--output {}: use a .csv file name", path.display());
             }
@@ -116,7 +119,7 @@ pub fn run(
 
 fn run_file(
     args: &SupportArgs,
-    path: &PathBuf,
+    path: &Path,
     load: impl FnOnce() -> Result<Pretrained>,
     config: &GenerationConfig,
     speakers: SpeakerStyle,

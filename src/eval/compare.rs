@@ -22,9 +22,9 @@ use crate::model::load_pretrained;
 pub struct EvalRequest {
     /// The model: a folder or a hub id.
     pub model: String,
-    /// Models to compare with (typically the base the first was tuned from); one name or a
-    /// list. Each gets its improvement relative to `model`.
-    #[serde(default, deserialize_with = "one_or_many")]
+    /// Models to compare with (typically the base the first was tuned from); each gets its
+    /// improvement relative to `model`.
+    #[serde(default)]
     pub compare: Vec<String>,
     /// Dataset file (every record is used, whatever its split).
     pub data: PathBuf,
@@ -46,23 +46,6 @@ pub struct EvalRequest {
     /// Porter-stem tokens before matching (as `rouge_score`'s `use_stemmer=True`).
     #[serde(default = "default_stem")]
     pub stem: bool,
-}
-
-/// `compare` as one name, a list of names, or null.
-fn one_or_many<'de, D: serde::Deserializer<'de>>(
-    deserializer: D,
-) -> std::result::Result<Vec<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany {
-        One(String),
-        Many(Vec<String>),
-    }
-    Ok(match Option::<OneOrMany>::deserialize(deserializer)? {
-        None => Vec::new(),
-        Some(OneOrMany::One(name)) => vec![name],
-        Some(OneOrMany::Many(names)) => names,
-    })
 }
 
 fn default_template() -> String {
