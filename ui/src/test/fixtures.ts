@@ -104,6 +104,7 @@ export function evalReport(): EvalReport {
       { model: 'google/flan-t5-small', rouge: r(0.4), seconds: 10 },
     ],
     improvement: null,
+    improvements: [],
     cut_inputs: 0,
     max_source_tokens: 512,
     rows: [

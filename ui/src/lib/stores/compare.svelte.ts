@@ -16,8 +16,8 @@ export class CompareStore {
   async refresh(): Promise<void> {
     try {
       this.runs = await ipc.listRuns();
-      const known = new Set(this.runs.map((r) => r.id));
-      this.selected = this.selected.filter((id) => known.has(id));
+      const known = this.runs.map((r) => r.id);
+      this.selected = this.selected.filter((id) => known.includes(id));
     } catch (error) {
       notices.error(error, 'Listing runs');
     }
