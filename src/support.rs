@@ -77,7 +77,10 @@ pub fn support_view(
     config: &GenerationConfig,
     on_text: &mut dyn FnMut(SupportPart, &str),
 ) -> Result<SupportView> {
-    let prompts = [summary_prompt(chat, speakers)?, action_prompt(chat, speakers)?];
+    let prompts = [
+        summary_prompt(chat, speakers)?,
+        action_prompt(chat, speakers)?,
+    ];
     let mut outputs = stream_texts(pretrained, &prompts, config, &mut |row, text| {
         on_text(part_of(row), text)
     })?
@@ -138,10 +141,7 @@ pub fn read_chats(path: &Path, speakers: SpeakerStyle) -> Result<Vec<Record>> {
         records.push(record);
     }
     if records.is_empty() {
-        return Err(MixtuneError::Input(format!(
-            "{}: no chats",
-            path.display()
-        )));
+        return Err(MixtuneError::Input(format!("{}: no chats", path.display())));
     }
     Ok(records)
 }
@@ -230,10 +230,19 @@ mod tests {
 
     #[test]
     fn action_prompt_uses_the_default_phrasing() {
-        let prompt = action_prompt("Customer: my order is late\nAgent: I will check", SpeakerStyle::Keep)
-            .unwrap();
-        assert!(prompt.starts_with("Read the support chat below."), "{prompt}");
-        assert!(prompt.ends_with("Customer: my order is late\nAgent: I will check"), "{prompt}");
+        let prompt = action_prompt(
+            "Customer: my order is late\nAgent: I will check",
+            SpeakerStyle::Keep,
+        )
+        .unwrap();
+        assert!(
+            prompt.starts_with("Read the support chat below."),
+            "{prompt}"
+        );
+        assert!(
+            prompt.ends_with("Customer: my order is late\nAgent: I will check"),
+            "{prompt}"
+        );
     }
 
     #[test]

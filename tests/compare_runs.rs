@@ -63,7 +63,13 @@ fn two_trained_runs_differ_in_the_keys_their_configs_set() {
     );
     // Keys set the same way (a default written out or not) and the run's own paths are not
     // differences; the mixture's keys are compared too.
-    for same in ["learning_rate", "batch_size", "output_dir", "mixture", "mixture.seed"] {
+    for same in [
+        "learning_rate",
+        "batch_size",
+        "output_dir",
+        "mixture",
+        "mixture.seed",
+    ] {
         assert!(!diff.contains_key(same), "{same} listed: {diff:?}");
     }
     let flat = flat_config(&a).unwrap();
@@ -83,7 +89,10 @@ fn two_trained_runs_differ_in_the_keys_their_configs_set() {
             .collect();
         assert_eq!(run.best.evals, evals.len());
         assert_eq!(run.best.steps, 2);
-        let lowest = evals.iter().map(|e| e.val_loss).fold(f64::INFINITY, f64::min);
+        let lowest = evals
+            .iter()
+            .map(|e| e.val_loss)
+            .fold(f64::INFINITY, f64::min);
         assert_eq!(run.best.best_val_loss, Some(lowest));
         let best_summary = evals
             .iter()
@@ -95,13 +104,23 @@ fn two_trained_runs_differ_in_the_keys_their_configs_set() {
 
     // The CLI prints the same, as a table and as JSON.
     let out = mixtune(&["runs", "--compare"], &[&a, &b]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("keys differ"), "{text}");
     let seed_line = text.lines().find(|l| l.starts_with("seed ")).unwrap();
     assert!(seed_line.contains('1') && seed_line.contains('2'), "{text}");
-    assert!(text.lines().any(|l| l.starts_with("best val_loss")), "{text}");
-    assert!(text.lines().any(|l| l.starts_with("summary ROUGE-L")), "{text}");
+    assert!(
+        text.lines().any(|l| l.starts_with("best val_loss")),
+        "{text}"
+    );
+    assert!(
+        text.lines().any(|l| l.starts_with("summary ROUGE-L")),
+        "{text}"
+    );
     let out = mixtune(&["runs", "--json", "--compare"], &[&a, &b]);
     assert!(out.status.success());
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -113,7 +132,10 @@ fn two_trained_runs_differ_in_the_keys_their_configs_set() {
         .find(|d| d["key"] == "seed")
         .unwrap();
     assert_eq!(seed["values"], serde_json::json!(["1", "2"]));
-    assert_eq!(json["runs"][0]["best"]["best_val_loss"], serde_json::json!(comparison.runs[0].best.best_val_loss));
+    assert_eq!(
+        json["runs"][0]["best"]["best_val_loss"],
+        serde_json::json!(comparison.runs[0].best.best_val_loss)
+    );
 }
 
 /// A run folder written by hand: a config and a log of the given eval events.
@@ -121,7 +143,9 @@ fn logged_run(dir: &Path, config: &str, evals: &[serde_json::Value]) {
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(
         dir.join("run.toml"),
-        format!("model = \"m\"\nmixture = \"mix.toml\"\noutput_dir = \".\"\nmax_steps = 10\n{config}"),
+        format!(
+            "model = \"m\"\nmixture = \"mix.toml\"\noutput_dir = \".\"\nmax_steps = 10\n{config}"
+        ),
     )
     .unwrap();
     let mut log = String::from("{\"kind\":\"started\",\"output_dir\":\".\",\"device\":\"cpu\",\"total_steps\":10,\"start_step\":0,\"trainable_parameters\":1,\"total_parameters\":1}\n");
@@ -147,8 +171,16 @@ fn eval(step: usize, val_loss: f64, rouge_l: f64, facts: Option<f64>) -> serde_j
 #[test]
 fn invented_facts_rates_are_compared_when_the_logs_have_them() {
     let root = tempfile::tempdir().unwrap();
-    let (a, b, c) = (root.path().join("a"), root.path().join("b"), root.path().join("c"));
-    logged_run(&a, "learning_rate = 0.001\n", &[eval(5, 2.0, 0.2, Some(0.5)), eval(10, 1.5, 0.3, Some(0.25))]);
+    let (a, b, c) = (
+        root.path().join("a"),
+        root.path().join("b"),
+        root.path().join("c"),
+    );
+    logged_run(
+        &a,
+        "learning_rate = 0.001\n",
+        &[eval(5, 2.0, 0.2, Some(0.5)), eval(10, 1.5, 0.3, Some(0.25))],
+    );
     logged_run(&b, "", &[eval(5, 1.0, 0.4, None)]);
     logged_run(&c, "learning_rate = 0.0003\n", &[]);
     let comparison = compare_runs(&[a.clone(), b.clone(), c.clone()]).unwrap();
@@ -160,7 +192,11 @@ fn invented_facts_rates_are_compared_when_the_logs_have_them() {
     // b leaves learning_rate at its default, 3e-4: the same value as c's.
     assert_eq!(
         lr.values,
-        vec![Some("0.001".into()), Some("0.0003".into()), Some("0.0003".into())]
+        vec![
+            Some("0.001".into()),
+            Some("0.0003".into()),
+            Some("0.0003".into())
+        ]
     );
     let best: Vec<_> = comparison.runs.iter().map(|r| &r.best).collect();
     assert_eq!(best[0].invented_facts_rate, Some(0.25));
@@ -172,12 +208,26 @@ fn invented_facts_rates_are_compared_when_the_logs_have_them() {
     assert_eq!(best[2].best_val_loss, None);
 
     let out = mixtune(
-        &["runs", root.path().to_str().unwrap(), "--compare", "a", "b", "c"],
+        &[
+            "runs",
+            root.path().to_str().unwrap(),
+            "--compare",
+            "a",
+            "b",
+            "c",
+        ],
         &[],
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
-    let facts = text.lines().find(|l| l.starts_with("invented facts")).unwrap();
+    let facts = text
+        .lines()
+        .find(|l| l.starts_with("invented facts"))
+        .unwrap();
     assert!(facts.contains("25.0%") && facts.contains('-'), "{text}");
 }
 
@@ -190,17 +240,32 @@ fn folders_that_are_not_runs_are_named() {
     let out = mixtune(&["runs", "--compare"], &[&run, &missing]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("nope") && stderr.contains("no such run folder"), "{stderr}");
+    assert!(
+        stderr.contains("nope") && stderr.contains("no such run folder"),
+        "{stderr}"
+    );
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
 
     let empty = root.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
     let error = compare_runs(&[run.clone(), empty]).unwrap_err().to_string();
-    assert!(error.contains("empty") && error.contains("no run.toml"), "{error}");
+    assert!(
+        error.contains("empty") && error.contains("no run.toml"),
+        "{error}"
+    );
 
-    std::fs::write(run.join("run.toml"), "model = \"m\"\nbatch_size = \"big\"\n").unwrap();
-    let error = compare_runs(&[run.clone(), run.clone()]).unwrap_err().to_string();
-    assert!(error.contains("run.toml") && error.contains("line 2"), "{error}");
+    std::fs::write(
+        run.join("run.toml"),
+        "model = \"m\"\nbatch_size = \"big\"\n",
+    )
+    .unwrap();
+    let error = compare_runs(&[run.clone(), run.clone()])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("run.toml") && error.contains("line 2"),
+        "{error}"
+    );
 
     // One run is not a comparison.
     let out = mixtune(&["runs", "--compare"], &[&run]);

@@ -21,7 +21,12 @@ use mixtune::support::{
 const CHAT: &str = "Customer: Hi, my order #1234 never arrived.\nAgent: Sorry! It was returned to our warehouse.\nCustomer: Can you send it again?\nAgent: Done, it ships today.";
 
 fn model() -> Pretrained {
-    load_pretrained(tiny_flan().to_str().unwrap(), &burn::tensor::Device::flex(), false).unwrap()
+    load_pretrained(
+        tiny_flan().to_str().unwrap(),
+        &burn::tensor::Device::flex(),
+        false,
+    )
+    .unwrap()
 }
 
 fn config() -> GenerationConfig {
@@ -33,7 +38,14 @@ fn config() -> GenerationConfig {
 
 fn mixtune(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_mixtune"))
-        .args(["summarize", "--device", "cpu", "--max-new-tokens", "12", "--model"])
+        .args([
+            "summarize",
+            "--device",
+            "cpu",
+            "--max-new-tokens",
+            "12",
+            "--model",
+        ])
         .arg(tiny_flan())
         .args(args)
         .output()
@@ -44,9 +56,13 @@ fn mixtune(args: &[&str]) -> std::process::Output {
 fn summary_and_actions_stream_side_by_side_and_equal_separate_generations() {
     let pretrained = model();
     let mut streamed: Vec<(SupportPart, String)> = Vec::new();
-    let view = support_view(&pretrained, CHAT, SpeakerStyle::Keep, &config(), &mut |part, text| {
-        streamed.push((part, text.to_string()))
-    })
+    let view = support_view(
+        &pretrained,
+        CHAT,
+        SpeakerStyle::Keep,
+        &config(),
+        &mut |part, text| streamed.push((part, text.to_string())),
+    )
     .unwrap();
     let alone = generate_text(
         &pretrained,
@@ -59,8 +75,15 @@ fn summary_and_actions_stream_side_by_side_and_equal_separate_generations() {
     .unwrap();
     assert_eq!(view.summary, alone[0].text);
     assert_eq!(view.actions, alone[1].text);
-    for (part, text) in [(SupportPart::Summary, &view.summary), (SupportPart::Actions, &view.actions)] {
-        let last = streamed.iter().rev().find(|(p, _)| *p == part).map(|(_, t)| t);
+    for (part, text) in [
+        (SupportPart::Summary, &view.summary),
+        (SupportPart::Actions, &view.actions),
+    ] {
+        let last = streamed
+            .iter()
+            .rev()
+            .find(|(p, _)| *p == part)
+            .map(|(_, t)| t);
         if !text.is_empty() {
             assert_eq!(last, Some(text), "the last streamed {part:?} is the result");
         }
@@ -89,7 +112,10 @@ fn a_file_of_chats_exports_summaries_and_actions_as_csv() {
         .join("\n"),
     );
     let records = read_chats(&chats, SpeakerStyle::Keep).unwrap();
-    assert_eq!(records.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["c1", "c2", "c3"]);
+    assert_eq!(
+        records.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        ["c1", "c2", "c3"]
+    );
     let pretrained = model();
     let mut progress = Vec::new();
     let rows = summarize_chats(
@@ -104,15 +130,35 @@ fn a_file_of_chats_exports_summaries_and_actions_as_csv() {
     .unwrap();
     assert_eq!(progress, [(0, 3), (2, 3), (3, 3)]);
     // Batched rows equal one chat at a time.
-    let single = support_view(&pretrained, CHAT, SpeakerStyle::Keep, &config(), &mut |_, _| {}).unwrap();
+    let single = support_view(
+        &pretrained,
+        CHAT,
+        SpeakerStyle::Keep,
+        &config(),
+        &mut |_, _| {},
+    )
+    .unwrap();
     assert_eq!(rows[0].summary, single.summary);
     assert_eq!(rows[0].actions.as_deref(), Some(single.actions.as_str()));
 
     let out_csv = dir.path().join("out.csv");
-    let out = mixtune(&["--chats", chats.to_str().unwrap(), "--actions", "--output", out_csv.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = mixtune(&[
+        "--chats",
+        chats.to_str().unwrap(),
+        "--actions",
+        "--output",
+        out_csv.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut reader = csv::Reader::from_path(&out_csv).unwrap();
-    assert_eq!(reader.headers().unwrap(), vec!["id", "dialogue", "summary", "actions"]);
+    assert_eq!(
+        reader.headers().unwrap(),
+        vec!["id", "dialogue", "summary", "actions"]
+    );
     let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
     assert_eq!(records.len(), 3);
     for (record, row) in records.iter().zip(&rows) {
@@ -126,14 +172,35 @@ fn a_file_of_chats_exports_summaries_and_actions_as_csv() {
     let mut writer = csv::Writer::from_writer(Vec::new());
     writer.write_record(["id", "dialogue"]).unwrap();
     writer.write_record(["x1", CHAT]).unwrap();
-    let csv_chats = write(dir.path(), "chats.csv", &String::from_utf8(writer.into_inner().unwrap()).unwrap());
+    let csv_chats = write(
+        dir.path(),
+        "chats.csv",
+        &String::from_utf8(writer.into_inner().unwrap()).unwrap(),
+    );
     let out = mixtune(&["--chats", csv_chats.to_str().unwrap(), "--json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["chats"], 1);
     assert_eq!(json["rows"][0]["summary"], rows[0].summary.as_str());
     assert!(json["rows"][0]["actions"].is_null());
-    write_csv(&summarize_chats(&pretrained, &read_chats(&csv_chats, SpeakerStyle::Keep).unwrap(), false, &config(), 8, &mut |_, _| {}, &AtomicBool::new(false)).unwrap(), &out_csv).unwrap();
+    write_csv(
+        &summarize_chats(
+            &pretrained,
+            &read_chats(&csv_chats, SpeakerStyle::Keep).unwrap(),
+            false,
+            &config(),
+            8,
+            &mut |_, _| {},
+            &AtomicBool::new(false),
+        )
+        .unwrap(),
+        &out_csv,
+    )
+    .unwrap();
     let mut reader = csv::Reader::from_path(&out_csv).unwrap();
     assert_eq!(reader.headers().unwrap(), vec!["id", "dialogue", "summary"]);
 }
@@ -143,17 +210,35 @@ fn one_chat_gives_summary_and_key_actions_on_the_cli() {
     let dir = tempfile::tempdir().unwrap();
     let chat = write(dir.path(), "chat.txt", CHAT);
     let out = mixtune(&["--chat", chat.to_str().unwrap(), "--actions", "--json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let view = support_view(&model(), CHAT, SpeakerStyle::Keep, &config(), &mut |_, _| {}).unwrap();
+    let view = support_view(
+        &model(),
+        CHAT,
+        SpeakerStyle::Keep,
+        &config(),
+        &mut |_, _| {},
+    )
+    .unwrap();
     assert_eq!(json["summary"], view.summary.as_str());
     assert_eq!(json["actions"], view.actions.as_str());
     let out = mixtune(&["--chat", chat.to_str().unwrap(), "--actions"]);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.starts_with("Summary:\n") && text.contains("\nKey actions:\n"), "{text}");
+    assert!(
+        text.starts_with("Summary:\n") && text.contains("\nKey actions:\n"),
+        "{text}"
+    );
     // --output needs --chats, and must be a .csv.
-    assert!(!mixtune(&["--chat", chat.to_str().unwrap(), "--output", "x.csv"]).status.success());
+    assert!(
+        !mixtune(&["--chat", chat.to_str().unwrap(), "--output", "x.csv"])
+            .status
+            .success()
+    );
     let out = mixtune(&["--chats", chat.to_str().unwrap(), "--output", "x.txt"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("x.txt"));
 }
@@ -161,21 +246,54 @@ fn one_chat_gives_summary_and_key_actions_on_the_cli() {
 #[test]
 fn bad_chat_files_are_named_with_line_and_column() {
     let dir = tempfile::tempdir().unwrap();
-    let broken = write(dir.path(), "broken.jsonl", &format!("{}\n{{\"chat\": \"unclosed\n", serde_json::json!({"chat": CHAT})));
-    let error = read_chats(&broken, SpeakerStyle::Keep).unwrap_err().to_string();
-    assert!(error.contains("broken.jsonl") && error.contains("line 2"), "{error}");
+    let broken = write(
+        dir.path(),
+        "broken.jsonl",
+        &format!(
+            "{}\n{{\"chat\": \"unclosed\n",
+            serde_json::json!({"chat": CHAT})
+        ),
+    );
+    let error = read_chats(&broken, SpeakerStyle::Keep)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("broken.jsonl") && error.contains("line 2"),
+        "{error}"
+    );
 
-    let empty = write(dir.path(), "empty.jsonl", &format!("{}\n{}\n", serde_json::json!({"chat": CHAT}), serde_json::json!({"chat": "  "})));
-    let error = read_chats(&empty, SpeakerStyle::Keep).unwrap_err().to_string();
-    assert!(error.contains("empty.jsonl") && error.contains("line 2") && error.contains("`chat`"), "{error}");
+    let empty = write(
+        dir.path(),
+        "empty.jsonl",
+        &format!(
+            "{}\n{}\n",
+            serde_json::json!({"chat": CHAT}),
+            serde_json::json!({"chat": "  "})
+        ),
+    );
+    let error = read_chats(&empty, SpeakerStyle::Keep)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("empty.jsonl") && error.contains("line 2") && error.contains("`chat`"),
+        "{error}"
+    );
 
     let other = write(dir.path(), "other.csv", "id,body\n1,hello\n");
-    let error = read_chats(&other, SpeakerStyle::Keep).unwrap_err().to_string();
-    assert!(error.contains("other.csv") && error.contains("no chat column") && error.contains("body"), "{error}");
+    let error = read_chats(&other, SpeakerStyle::Keep)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("other.csv") && error.contains("no chat column") && error.contains("body"),
+        "{error}"
+    );
 
     // On the CLI: one line, exit 1, before any model loads.
     let out = mixtune(&["--chats", empty.to_str().unwrap(), "--actions"]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("empty.jsonl") && stderr.contains("line 2"), "{stderr}");
+    assert!(
+        stderr.contains("empty.jsonl") && stderr.contains("line 2"),
+        "{stderr}"
+    );
 }

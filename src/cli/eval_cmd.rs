@@ -158,7 +158,14 @@ fn table(report: &EvalReport) -> String {
     for (model, columns) in &groups {
         let widths: Vec<usize> = columns
             .iter()
-            .map(|(head, cells)| cells.iter().map(String::len).chain([head.len()]).max().unwrap_or(0))
+            .map(|(head, cells)| {
+                cells
+                    .iter()
+                    .map(String::len)
+                    .chain([head.len()])
+                    .max()
+                    .unwrap_or(0)
+            })
             .collect();
         let inner = widths.iter().sum::<usize>() + 2 * (widths.len() - 1);
         let group_width = inner.max(model.len());
@@ -166,20 +173,36 @@ fn table(report: &EvalReport) -> String {
         let pad = group_width - inner;
         let mut head = String::new();
         for (k, ((name, _), width)) in columns.iter().zip(&widths).enumerate() {
-            let width = if k + 1 == columns.len() { width + pad } else { *width };
+            let width = if k + 1 == columns.len() {
+                width + pad
+            } else {
+                *width
+            };
             head.push_str(&format!("{}{name:>width$}", if k > 0 { "  " } else { "" }));
         }
         sub.push_str(&format!("  {head}"));
         for (row, line) in lines.iter_mut().enumerate() {
             let mut cells = String::new();
             for (k, ((_, values), width)) in columns.iter().zip(&widths).enumerate() {
-                let width = if k + 1 == columns.len() { width + pad } else { *width };
-                cells.push_str(&format!("{}{:>width$}", if k > 0 { "  " } else { "" }, values[row]));
+                let width = if k + 1 == columns.len() {
+                    width + pad
+                } else {
+                    *width
+                };
+                cells.push_str(&format!(
+                    "{}{:>width$}",
+                    if k > 0 { "  " } else { "" },
+                    values[row]
+                ));
             }
             line.push_str(&format!("  {cells}"));
         }
     }
-    let mut out = format!("{} examples from {}\n", report.examples, report.data.display());
+    let mut out = format!(
+        "{} examples from {}\n",
+        report.examples,
+        report.data.display()
+    );
     for line in [top, sub].into_iter().chain(lines) {
         out.push_str(line.trim_end());
         out.push('\n');

@@ -212,7 +212,14 @@ pub fn summarize(args: SummarizeArgs) -> Result<()> {
             None => None,
         };
         let load = || args.model.load();
-        return super::support_cmd::run(&args.support, chat, load, &config, speakers, args.model.json);
+        return super::support_cmd::run(
+            &args.support,
+            chat,
+            load,
+            &config,
+            speakers,
+            args.model.json,
+        );
     }
     let Some(chat_path) = &args.chat else {
         bail!("give --chat or --chats");

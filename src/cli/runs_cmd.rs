@@ -103,10 +103,12 @@ fn comparison_table(comparison: &RunComparison) -> String {
     metric("lowest loss", each(&|r| num(r.best.min_loss, 4)));
     metric(
         "best val_loss",
-        each(&|r| match (r.best.best_val_loss, r.best.best_val_loss_step) {
-            (Some(loss), Some(step)) => format!("{loss:.4} @{step}"),
-            _ => "-".into(),
-        }),
+        each(
+            &|r| match (r.best.best_val_loss, r.best.best_val_loss_step) {
+                (Some(loss), Some(step)) => format!("{loss:.4} @{step}"),
+                _ => "-".into(),
+            },
+        ),
     );
     let rouge = |pick: fn(&mixtune::eval::rouge::MeanRouge) -> f64| {
         move |r: &mixtune::train::compare::ComparedRun| num(r.best.rouge.as_ref().map(pick), 4)

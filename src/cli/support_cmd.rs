@@ -48,7 +48,10 @@ impl SupportArgs {
     pub fn check(&self) -> Result<()> {
         if let Some(path) = &self.output {
             if self.chats.is_none() {
-                bail!("--output {}: needs --chats FILE (a file of chats)", path.display());
+                bail!(
+                    "--output {}: needs --chats FILE (a file of chats)",
+                    path.display()
+                );
             }
             if path.extension().and_then(|e| e.to_str()) != Some("csv") {
                 bail!("--output {}: use a .csv file name", path.display());

@@ -228,13 +228,10 @@ pub fn config_diff(configs: &[BTreeMap<String, String>]) -> Vec<ConfigDifference
         .filter_map(|key| {
             let values: Vec<Option<String>> = configs.iter().map(|c| c.get(key).cloned()).collect();
             let first = &values[0];
-            values
-                .iter()
-                .any(|v| v != first)
-                .then(|| ConfigDifference {
-                    key: key.clone(),
-                    values,
-                })
+            values.iter().any(|v| v != first).then(|| ConfigDifference {
+                key: key.clone(),
+                values,
+            })
         })
         .collect()
 }
