@@ -122,19 +122,24 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
     Ok(())
 }
 
+/// One ROUGE variant of a score.
+type Pick = fn(&MeanRouge) -> f64;
+/// A table column: its header and one cell per row.
+type Column = (String, Vec<String>);
+
 /// The lab's table: one row per ROUGE variant, one column group per model (its score, and
 /// for each compared model the improvement of `--model` over it), in percent.
 fn table(report: &EvalReport) -> String {
     let pct = |v: f64| format!("{:.2}%", v * 100.0);
     let signed = |v: f64| format!("{:+.2}%", v * 100.0);
-    let variants: [(&str, fn(&MeanRouge) -> f64); 4] = [
+    let variants: [(&str, Pick); 4] = [
         ("ROUGE-1", |m| m.rouge1),
         ("ROUGE-2", |m| m.rouge2),
         ("ROUGE-L", |m| m.rouge_l),
         ("ROUGE-Lsum", |m| m.rouge_lsum),
     ];
     // Each group's sub-columns: a header and one cell per variant.
-    let mut groups: Vec<(String, Vec<(String, Vec<String>)>)> = Vec::new();
+    let mut groups: Vec<(String, Vec<Column>)> = Vec::new();
     for (i, m) in report.models.iter().enumerate() {
         let mut columns = vec![(
             "score".to_string(),
