@@ -129,6 +129,66 @@ pub fn stream_text(
     })
 }
 
+/// Generates for every prompt in one batch, calling `on_text(row, text)` with a row's decoded
+/// text so far after each of its new tokens (when the text changed): several outputs stream
+/// side by side. Returns what [`generate_text`] returns for the same prompts and config.
+pub fn stream_texts(
+    pretrained: &Pretrained,
+    prompts: &[String],
+    config: &GenerationConfig,
+    on_text: &mut dyn FnMut(usize, &str),
+) -> Result<Vec<Generated>> {
+    if prompts.is_empty() || prompts.iter().any(|p| p.trim().is_empty()) {
+        return Err(MixtuneError::Input("a prompt is empty".into()));
+    }
+    config.validate()?;
+    let (ids, cut): (Vec<Vec<u32>>, Vec<usize>) = pretrained
+        .tokenizer
+        .encode_batch(prompts)?
+        .into_iter()
+        .map(|ids| cut_prompt(ids, config.max_source_tokens))
+        .unzip();
+    let tokenizer = &pretrained.tokenizer;
+    let start = pretrained.defaults.decoder_start_token_id;
+    let mut so_far = vec![vec![start]; prompts.len()];
+    let mut shown = vec![String::new(); prompts.len()];
+    let mut failure = None;
+    let outputs = generate_streaming(
+        &pretrained.model,
+        &ids,
+        decoding(pretrained, config),
+        &mut |row, token| {
+            if failure.is_some() || row >= so_far.len() {
+                return;
+            }
+            so_far[row].push(token);
+            match tokenizer.decode(&so_far[row]) {
+                Ok(text) if text != shown[row] => {
+                    on_text(row, &text);
+                    shown[row] = text;
+                }
+                Ok(_) => {}
+                Err(error) => failure = Some(error),
+            }
+        },
+    )?;
+    if let Some(error) = failure {
+        return Err(error);
+    }
+    outputs
+        .into_iter()
+        .zip(ids.iter().zip(cut))
+        .map(|(token_ids, (source, cut_tokens))| {
+            Ok(Generated {
+                text: tokenizer.decode(&token_ids)?,
+                token_ids,
+                source_tokens: source.len(),
+                cut_tokens,
+            })
+        })
+        .collect()
+}
+
 /// The summary prompt for a pasted chat: the chat normalised to one `Speaker: text` turn per
 /// line, rendered through the default phrasing of the dialogue-summary template
 /// (`Summarize the following conversation.\n\n{{ dialogue }}\n\nSummary: `).

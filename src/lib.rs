@@ -20,6 +20,7 @@ pub mod inference;
 pub mod kernels;
 pub mod mixture;
 pub mod model;
+pub mod support;
 pub mod train;
 
 pub use error::{MixtuneError, Result};

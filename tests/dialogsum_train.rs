@@ -78,7 +78,7 @@ fn training_on_dev_lowers_validation_loss_and_raises_rouge1_on_test() {
         summary.model_dir.to_string_lossy(),
         dir.path().join("test.jsonl"),
     );
-    request.compare = Some(tiny_flan().to_string_lossy().into_owned());
+    request.compare = vec![tiny_flan().to_string_lossy().into_owned()];
     request.max_new_tokens = 48;
     request.limit = Some(12);
     let report = evaluate(

@@ -12,7 +12,8 @@ use crate::commands::datasets::InspectOptions;
 use crate::commands::mix::TemplateInfo;
 use crate::commands::models::DownloadProgress;
 use crate::commands::summarize::{
-    Progress, SummarizeFileRequest, SummarizeRequest, SummarizeResult, SummaryRows, TokenText,
+    Progress, SummarizeFileRequest, SummarizeRequest, SummarizeResult, SummaryRows, SupportToken,
+    TokenText,
 };
 use crate::commands::train::StartedRun;
 use crate::commands::AppInfo;
@@ -48,6 +49,7 @@ fn export_all(cfg: &Config) -> Result<(), ts_rs::ExportError> {
     StartedRun::export_all(cfg)?;
     mixtune::train::events::RunEvent::export_all(cfg)?;
     mixtune::train::runs::RunInfo::export_all(cfg)?;
+    mixtune::train::compare::RunComparison::export_all(cfg)?;
     // Evaluation and summaries.
     mixtune::eval::compare::EvalRequest::export_all(cfg)?;
     mixtune::eval::compare::EvalReport::export_all(cfg)?;
@@ -57,6 +59,8 @@ fn export_all(cfg: &Config) -> Result<(), ts_rs::ExportError> {
     SummarizeResult::export_all(cfg)?;
     TokenText::export_all(cfg)?;
     SummaryRows::export_all(cfg)?;
+    SupportToken::export_all(cfg)?;
+    mixtune::support::SupportView::export_all(cfg)?;
     // Errors.
     CmdError::export_all(cfg)?;
     Ok(())

@@ -1,5 +1,5 @@
-//! `mixtune eval --model M --data F [--compare M2]`: ROUGE of one model or two side by side,
-//! the improvement, and per-example predictions exported as CSV or JSONL.
+//! `mixtune eval --model M --data F [--compare M2 ...]`: ROUGE of one model or several side by
+//! side, the improvement over each, and per-example predictions exported as CSV or JSONL.
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -10,6 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use mixtune::device::{self, DeviceChoice};
 use mixtune::eval::compare::{evaluate, write_csv, write_jsonl, EvalReport, EvalRequest};
+use mixtune::eval::rouge::MeanRouge;
 use mixtune::train::contamination::check_run;
 
 #[derive(Args, Debug)]
@@ -17,9 +18,10 @@ pub struct EvalArgs {
     /// The model to evaluate: a folder (e.g. a run's `model/`) or a hub id.
     #[arg(long)]
     model: String,
-    /// A model to compare with, e.g. the base model; the improvement is model minus this.
-    #[arg(long)]
-    compare: Option<String>,
+    /// Models to compare with, e.g. the base model (repeat the flag or give several); each
+    /// one's improvement is --model minus it.
+    #[arg(long, num_args = 1.., action = clap::ArgAction::Append)]
+    compare: Vec<String>,
     /// Dataset file (.jsonl, .json, .csv, .tsv, .parquet); every record is used.
     #[arg(long, required_unless_present = "mix")]
     data: Option<PathBuf>,
@@ -188,48 +190,115 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
     Ok(())
 }
 
-/// The lab's table: one line per model, then the improvement, in percent; `invented` is the
-/// share of the predictions' facts their sources lack (`mixtune facts`).
+/// One ROUGE variant of a score.
+type Pick = fn(&MeanRouge) -> f64;
+/// A table column: its header and one cell per row.
+type Column = (String, Vec<String>);
+
+/// The lab's table: one row per ROUGE variant and one for the invented-facts rate, one
+/// column group per model (its score, and for each compared model the improvement of
+/// `--model` over it), in percent.
 fn table(report: &EvalReport) -> String {
-    let width = report
-        .models
-        .iter()
-        .map(|m| m.model.len())
-        .max()
-        .unwrap_or(5)
-        .max(11);
-    let mut out = format!(
-        "{} examples from {}\n{:width$}  {:>8} {:>8} {:>8} {:>9} {:>9}\n",
-        report.examples,
-        report.data.display(),
-        "model",
-        "ROUGE-1",
-        "ROUGE-2",
-        "ROUGE-L",
-        "ROUGE-Lsum",
-        "invented"
-    );
     let pct = |v: f64| format!("{:.2}%", v * 100.0);
-    for m in &report.models {
-        out.push_str(&format!(
-            "{:width$}  {:>8} {:>8} {:>8} {:>9} {:>9}\n",
-            m.model,
-            pct(m.rouge.rouge1),
-            pct(m.rouge.rouge2),
-            pct(m.rouge.rouge_l),
-            pct(m.rouge.rouge_lsum),
-            pct(m.invented_rate)
-        ));
+    let signed = |v: f64| format!("{:+.2}%", v * 100.0);
+    let variants: [(&str, Pick); 4] = [
+        ("ROUGE-1", |m| m.rouge1),
+        ("ROUGE-2", |m| m.rouge2),
+        ("ROUGE-L", |m| m.rouge_l),
+        ("ROUGE-Lsum", |m| m.rouge_lsum),
+    ];
+    // Each group's sub-columns: a header and one cell per variant.
+    let mut groups: Vec<(String, Vec<Column>)> = Vec::new();
+    for (i, m) in report.models.iter().enumerate() {
+        let mut columns = vec![(
+            "score".to_string(),
+            variants
+                .iter()
+                .map(|(_, f)| pct(f(&m.rouge)))
+                .chain([pct(m.invented_rate)])
+                .collect(),
+        )];
+        if let Some(gain) = i.checked_sub(1).and_then(|j| report.improvements.get(j)) {
+            // For invented facts, lower is better: the change of `--model` against this one.
+            let invented_change = report.models[0].invented_rate - m.invented_rate;
+            columns.push((
+                "improvement".to_string(),
+                variants
+                    .iter()
+                    .map(|(_, f)| signed(f(gain)))
+                    .chain([signed(invented_change)])
+                    .collect(),
+            ));
+        }
+        groups.push((m.model.clone(), columns));
     }
-    if let Some(d) = &report.improvement {
-        let signed = |v: f64| format!("{:+.2}%", v * 100.0);
+    let label_width = 10;
+    let mut top = format!("{:label_width$}", "");
+    let mut sub = format!("{:label_width$}", "metric");
+    // The ROUGE rows, then the invented-facts rate (`mixtune facts`: the share of the
+    // predictions' facts their sources lack).
+    let mut lines: Vec<String> = variants
+        .iter()
+        .map(|(name, _)| *name)
+        .chain(["invented"])
+        .map(|name| format!("{name:label_width$}"))
+        .collect();
+    for (model, columns) in &groups {
+        let widths: Vec<usize> = columns
+            .iter()
+            .map(|(head, cells)| {
+                cells
+                    .iter()
+                    .map(String::len)
+                    .chain([head.len()])
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        let inner = widths.iter().sum::<usize>() + 2 * (widths.len() - 1);
+        let group_width = inner.max(model.len());
+        top.push_str(&format!("  {model:group_width$}"));
+        let pad = group_width - inner;
+        let mut head = String::new();
+        for (k, ((name, _), width)) in columns.iter().zip(&widths).enumerate() {
+            let width = if k + 1 == columns.len() {
+                width + pad
+            } else {
+                *width
+            };
+            head.push_str(&format!("{}{name:>width$}", if k > 0 { "  " } else { "" }));
+        }
+        sub.push_str(&format!("  {head}"));
+        for (row, line) in lines.iter_mut().enumerate() {
+            let mut cells = String::new();
+            for (k, ((_, values), width)) in columns.iter().zip(&widths).enumerate() {
+                let width = if k + 1 == columns.len() {
+                    width + pad
+                } else {
+                    *width
+                };
+                cells.push_str(&format!(
+                    "{}{:>width$}",
+                    if k > 0 { "  " } else { "" },
+                    values[row]
+                ));
+            }
+            line.push_str(&format!("  {cells}"));
+        }
+    }
+    let mut out = format!(
+        "{} examples from {}\n",
+        report.examples,
+        report.data.display()
+    );
+    for line in [top, sub].into_iter().chain(lines) {
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    if report.models.len() > 1 {
         out.push_str(&format!(
-            "{:width$}  {:>8} {:>8} {:>8} {:>9}\n",
-            "improvement",
-            signed(d.rouge1),
-            signed(d.rouge2),
-            signed(d.rouge_l),
-            signed(d.rouge_lsum)
+            "improvement: {} minus that model, in ROUGE points\n",
+            report.models[0].model
         ));
     }
     out

@@ -132,8 +132,10 @@ pub struct SummarizeArgs {
     #[command(flatten)]
     model: ModelArgs,
     /// The chat to summarize: a file, or `-` for standard input.
-    #[arg(long)]
-    chat: PathBuf,
+    #[arg(long, required_unless_present = "chats", conflicts_with = "chats")]
+    chat: Option<PathBuf>,
+    #[command(flatten)]
+    support: super::support_cmd::SupportArgs,
     /// Speaker names: `keep` them, or map them to DialogSum's `person-tags` (#Person1#, ...).
     #[arg(long, default_value = "keep")]
     speakers: String,
@@ -210,9 +212,27 @@ pub fn generate(args: GenerateArgs) -> Result<()> {
 pub fn summarize(args: SummarizeArgs) -> Result<()> {
     let config = args.decode.config()?;
     let speakers: SpeakerStyle = args.speakers.parse().map_err(anyhow::Error::msg)?;
-    let chat = read_text(&args.chat)?;
+    if args.support.wanted() {
+        let chat = match &args.chat {
+            Some(path) => Some((read_text(path)?, path.clone())),
+            None => None,
+        };
+        let load = || args.model.load();
+        return super::support_cmd::run(
+            &args.support,
+            chat,
+            load,
+            &config,
+            speakers,
+            args.model.json,
+        );
+    }
+    let Some(chat_path) = &args.chat else {
+        bail!("give --chat or --chats");
+    };
+    let chat = read_text(chat_path)?;
     let prompt = summary_prompt(&chat, speakers)
-        .with_context(|| format!("reading the chat in {}", args.chat.display()))?;
+        .with_context(|| format!("reading the chat in {}", chat_path.display()))?;
     let pretrained = args.model.load()?;
     let outputs = generate_text(&pretrained, &[prompt], &config)?;
     print_generated(args.model.json, &outputs[0])

@@ -13,6 +13,7 @@ mod infer;
 mod mix_cmd;
 mod rouge_cmd;
 mod runs_cmd;
+mod support_cmd;
 mod train_cmd;
 
 use clap::{Parser, Subcommand};
@@ -29,7 +30,8 @@ struct Cli {
 enum Command {
     /// Generate text for a prompt.
     Generate(infer::GenerateArgs),
-    /// Summarize a chat (a file, or `-` for standard input).
+    /// Summarize a chat (a file, or `-` for standard input), with `--actions` its key actions
+    /// too, or every chat of a file (`--chats`).
     Summarize(infer::SummarizeArgs),
     /// Mean token cross-entropy of a target given a source.
     Loss(infer::LossArgs),
@@ -47,7 +49,7 @@ enum Command {
     Eval(eval_cmd::EvalArgs),
     /// Names, numbers, amounts, ids, dates and places of a summary: found in the source or invented.
     Facts(facts_cmd::FactsArgs),
-    /// List training runs under a folder.
+    /// List training runs under a folder, or compare runs (`--compare A B`).
     Runs(runs_cmd::RunsArgs),
     /// ROUGE-1/2/L/Lsum of predictions against references (one example per line).
     Rouge(rouge_cmd::RougeArgs),

@@ -1,5 +1,5 @@
-//! `mixtune eval`: one model, or a model against another, on a dataset: ROUGE per model, the
-//! absolute improvement, and every example's predictions (the Flan-T5 DialogSum lab's
+//! `mixtune eval`: one model, or a model against others, on a dataset: ROUGE per model, the
+//! absolute improvement over each, and every example's predictions (the Flan-T5 DialogSum lab's
 //! table), with CSV and JSONL export.
 
 use std::path::{Path, PathBuf};
@@ -23,9 +23,10 @@ use crate::model::load_pretrained;
 pub struct EvalRequest {
     /// The model: a folder or a hub id.
     pub model: String,
-    /// A second model to compare with (typically the base the first was tuned from).
+    /// Models to compare with (typically the base the first was tuned from); each gets its
+    /// improvement relative to `model`.
     #[serde(default)]
-    pub compare: Option<String>,
+    pub compare: Vec<String>,
     /// Dataset file (every record is used, whatever its split).
     pub data: PathBuf,
     /// Template giving prompt and reference (built-in name or path); default `dialogue_summary`.
@@ -75,7 +76,7 @@ impl EvalRequest {
     pub fn new(model: impl Into<String>, data: impl Into<PathBuf>) -> Self {
         Self {
             model: model.into(),
-            compare: None,
+            compare: Vec::new(),
             data: data.into(),
             template: default_template(),
             limit: None,
@@ -125,10 +126,13 @@ pub struct EvalRow {
 pub struct EvalReport {
     pub data: PathBuf,
     pub examples: usize,
-    /// The model, then the comparison model when given.
+    /// The model, then each comparison model in the order given.
     pub models: Vec<ModelScores>,
-    /// First model minus the comparison model, in absolute F-measure points.
+    /// First model minus the first comparison model, in absolute F-measure points.
     pub improvement: Option<MeanRouge>,
+    /// First model minus each comparison model (`models[1..]`), in absolute points.
+    #[serde(default)]
+    pub improvements: Vec<MeanRouge>,
     /// Examples whose input was cut to `max_source_tokens`.
     #[serde(default)]
     pub cut_inputs: usize,
@@ -193,7 +197,7 @@ pub fn evaluate(
         )));
     }
     let specs: Vec<&String> = std::iter::once(&request.model)
-        .chain(request.compare.as_ref())
+        .chain(&request.compare)
         .collect();
     let total = rows.len() * specs.len();
     let config = GenerationConfig {
@@ -273,20 +277,24 @@ pub fn evaluate(
             invented_facts,
         });
     }
-    let improvement = (models.len() == 2).then(|| {
-        let (a, b) = (&models[0].rouge, &models[1].rouge);
-        MeanRouge {
-            rouge1: a.rouge1 - b.rouge1,
-            rouge2: a.rouge2 - b.rouge2,
-            rouge_l: a.rouge_l - b.rouge_l,
-            rouge_lsum: a.rouge_lsum - b.rouge_lsum,
-        }
-    });
+    let improvements: Vec<MeanRouge> = models[1..]
+        .iter()
+        .map(|other| {
+            let (a, b) = (&models[0].rouge, &other.rouge);
+            MeanRouge {
+                rouge1: a.rouge1 - b.rouge1,
+                rouge2: a.rouge2 - b.rouge2,
+                rouge_l: a.rouge_l - b.rouge_l,
+                rouge_lsum: a.rouge_lsum - b.rouge_lsum,
+            }
+        })
+        .collect();
     Ok(EvalReport {
         data: request.data.clone(),
         examples: rows.len(),
         models,
-        improvement,
+        improvement: improvements.first().copied(),
+        improvements,
         cut_inputs,
         max_source_tokens: request.max_source_tokens,
         rows,

@@ -156,6 +156,7 @@ mod tests {
             rouge_l,
             rouge_lsum: rouge_l,
             examples: 8,
+            invented_rate: 0.0,
         }
     }
 

@@ -1,8 +1,10 @@
 //! Training: the run (setup → step → evaluate → checkpoint → finish), its config, control
-//! and events, the optimizer step, checkpoints, LoRA, schedules, batching and validation.
+//! and events, the optimizer step, checkpoints, LoRA, schedules, batching and validation,
+//! and run comparison.
 
 pub mod batch;
 pub mod checkpoint;
+pub mod compare;
 pub mod config;
 pub mod contamination;
 pub mod control;

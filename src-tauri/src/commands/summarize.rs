@@ -1,5 +1,6 @@
-//! Summarize: a pasted chat with the summary streamed token by token, or every dialogue of a
-//! file with progress and cancel.
+//! Summarize: a pasted chat with the summary streamed token by token (or, in the support
+//! view, the summary and the key actions side by side), or every dialogue of a file with
+//! progress and cancel, exported as CSV.
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -9,7 +10,9 @@ use mixtune::data::{LoadOptions, RecordReader, SpeakerStyle};
 use mixtune::error::MixtuneError;
 use mixtune::eval::facts::{check_facts, Fact};
 use mixtune::generate::GenerationConfig;
-use mixtune::inference::{generate_text, stream_text, summary_prompt};
+use mixtune::inference::{stream_text, summary_prompt};
+pub use mixtune::support::SummaryRow;
+use mixtune::support::{self, SupportPart, SupportView};
 use serde::{Deserialize, Serialize};
 use tauri::ipc::Channel;
 use tauri::{AppHandle, Manager};
@@ -121,11 +124,55 @@ pub async fn summarize(
     .await
 }
 
+/// The support view's text so far of one of its outputs.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct SupportToken {
+    pub part: SupportPart,
+    pub text: String,
+}
+
+/// The support view of a pasted chat: its summary and key actions, generated together;
+/// `on_token` gets each one's decoded text so far after every new token.
+#[tauri::command]
+pub async fn summarize_actions(
+    app: AppHandle,
+    request: SummarizeRequest,
+    on_token: Channel<SupportToken>,
+) -> CmdResult<SupportView> {
+    blocking(move || {
+        let speakers = request.options.speakers()?;
+        // A bad chat is named before the model loads.
+        support::action_prompt(&request.chat, speakers)?;
+        let config = request.options.config();
+        let model = app.state::<AppState>().model(&request.model)?;
+        let pretrained = lock(&model);
+        let view = support::support_view(
+            &pretrained,
+            &request.chat,
+            speakers,
+            &config,
+            &mut |part, text| {
+                let _ = on_token.send(SupportToken {
+                    part,
+                    text: text.to_string(),
+                });
+            },
+        )
+        .context("generating the summary and key actions")?;
+        Ok(view)
+    })
+    .await
+}
+
 /// `summarize_file`'s request.
 #[derive(Debug, Clone, Deserialize, TS)]
 pub struct SummarizeFileRequest {
     pub model: String,
     pub path: PathBuf,
+    /// Also give each chat's key actions.
+    #[serde(default)]
+    #[ts(optional)]
+    pub actions: Option<bool>,
     #[serde(flatten)]
     pub options: GenerationOptions,
 }
@@ -137,14 +184,6 @@ pub struct Progress {
     pub total: usize,
 }
 
-/// One summarized dialogue.
-#[derive(Debug, Clone, Serialize, Deserialize, TS)]
-pub struct SummaryRow {
-    pub id: String,
-    pub dialogue: String,
-    pub summary: String,
-}
-
 /// The rows of `summarize_file`.
 #[derive(Debug, Clone, Serialize, TS)]
 pub struct SummaryRows {
@@ -154,8 +193,9 @@ pub struct SummaryRows {
 /// Dialogues generated per batch.
 const FILE_BATCH: usize = 8;
 
-/// Summarizes every record of a dataset file (any split), with progress; cancellable through
-/// `cancel_task(task_id)`.
+/// Summarizes every chat of a dataset file (any split; the chat from a `dialogue`, `chat`,
+/// `conversation`, `text` or `input` column), with the key actions when asked, and progress;
+/// cancellable through `cancel_task(task_id)`.
 #[tauri::command]
 pub async fn summarize_file(
     app: AppHandle,
@@ -167,64 +207,40 @@ pub async fn summarize_file(
         let state = app.state::<AppState>();
         let task = state.task(task_id)?;
         let speakers = request.options.speakers()?;
-        let path = absolute(&request.path);
-        let options = LoadOptions {
-            speakers,
-            ..LoadOptions::default()
-        };
-        let records = RecordReader::open(&path, &options)
-            .and_then(|reader| reader.collect::<Result<Vec<_>, _>>())
-            .map_err(MixtuneError::from)?;
+        let records = support::read_chats(&absolute(&request.path), speakers)?;
         let config = request.options.config();
         let model = state.model_in(
             &request.model,
             request.options.precision.unwrap_or_default(),
         )?;
         let pretrained = lock(&model);
-        let total = records.len();
-        let mut rows = Vec::with_capacity(total);
-        let _ = on_progress.send(Progress { done: 0, total });
-        for chunk in records.chunks(FILE_BATCH) {
+        let rows = support::summarize_chats(
+            &pretrained,
+            &records,
+            request.actions.unwrap_or(false),
+            &config,
+            FILE_BATCH,
+            &mut |done, total| {
+                let _ = on_progress.send(Progress { done, total });
+            },
+            &task.flag,
+        )
+        .map_err(|error| {
             if task.flag.load(Ordering::SeqCst) {
-                let message = format!("cancelled after {} of {total} dialogues", rows.len());
-                bail!(CmdError::cancelled(message));
+                // The engine stops with an error once the flag is set: the user cancelled.
+                anyhow::Error::new(CmdError::cancelled(error.to_string()))
+            } else {
+                anyhow::Error::new(error)
             }
-            let prompts = chunk
-                .iter()
-                .map(|record| summary_prompt(record.input_text(), speakers))
-                .collect::<Result<Vec<_>, _>>()?;
-            let generated = generate_text(&pretrained, &prompts, &config)
-                .with_context(|| format!("summarizing `{}`", chunk[0].id))?;
-            for (record, output) in chunk.iter().zip(generated) {
-                rows.push(SummaryRow {
-                    id: record.id.clone(),
-                    dialogue: record.input_text().to_string(),
-                    summary: output.text,
-                });
-            }
-            let _ = on_progress.send(Progress {
-                done: rows.len(),
-                total,
-            });
-        }
+        })?;
         Ok(SummaryRows { rows })
     })
     .await
 }
 
-/// Writes summaries as CSV (`id,dialogue,summary`).
+/// Writes summaries as CSV (`id,dialogue,summary`, and `actions` when the rows have them),
+/// atomically.
 #[tauri::command]
 pub async fn export_summaries_csv(rows: Vec<SummaryRow>, path: PathBuf) -> CmdResult<()> {
-    blocking(move || {
-        let path = absolute(&path);
-        let mut writer = csv::Writer::from_path(&path)
-            .with_context(|| format!("creating {}", path.display()))?;
-        for row in &rows {
-            writer.serialize(row)?;
-        }
-        writer
-            .flush()
-            .with_context(|| format!("writing {}", path.display()))
-    })
-    .await
+    blocking(move || Ok(support::write_csv(&rows, &absolute(&path))?)).await
 }

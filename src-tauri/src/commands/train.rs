@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
+use mixtune::train::compare::{self, RunComparison};
 use mixtune::train::events::RunEvent;
 use mixtune::train::run::CONFIG_FILE;
 use mixtune::train::runs::{self, RunInfo};
@@ -265,6 +266,20 @@ pub async fn list_runs(state: State<'_, AppState>) -> CmdResult<Vec<RunInfo>> {
 pub async fn run_events(state: State<'_, AppState>, run_id: String) -> CmdResult<Vec<RunEvent>> {
     let dir = run_dir(&state.runs_dir, &run_id)?;
     blocking(move || Ok(runs::read_events(&dir)?)).await
+}
+
+/// Runs side by side: the config keys that differ and the best metrics
+/// (`mixtune::train::compare`); two or more run ids.
+#[tauri::command]
+pub async fn compare_runs(
+    state: State<'_, AppState>,
+    run_ids: Vec<String>,
+) -> CmdResult<RunComparison> {
+    let dirs = run_ids
+        .iter()
+        .map(|id| run_dir(&state.runs_dir, id))
+        .collect::<CmdResult<Vec<_>>>()?;
+    blocking(move || Ok(compare::compare_runs(&dirs)?)).await
 }
 
 /// The folder of `run_id`, refusing ids that would leave the runs folder.

@@ -4,7 +4,7 @@ import { render, screen, waitFor, within } from '@testing-library/svelte';
 import userEvent from '@testing-library/user-event';
 import App from '../App.svelte';
 import { enterTauri, handle, leaveTauri, listen, reset } from '../test/tauri-mock';
-import { datasetReport, evalEvent, runInfo, started, step, watchedEval } from '../test/fixtures';
+import { datasetReport, evalEvent, runComparison, runInfo, started, step, watchedEval } from '../test/fixtures';
 import { nav } from '../lib/stores/nav.svelte';
 import { notices } from '../lib/stores/notices.svelte';
 import { datasets } from '../lib/stores/datasets.svelte';
@@ -163,6 +163,32 @@ describe('App', () => {
       ['topic', 'watched', '0.4000', '0.3000', '−0.1000', 'dropped > 0.02'],
     ]);
     expect(screen.getByTestId('forgetting-verdict')).toHaveTextContent('1 of 2 tasks dropped by more than 0.020 ROUGE-L since step 0: topic.');
+  });
+
+  it('compares two runs picked from the history: best metrics and the config keys that differ', async () => {
+    handle({
+      app_info: () => ({ version: '0.1.0', device: { label: 'cpu', is_gpu: false }, runs_dir: '/runs', cache_dir: '/cache' }),
+      list_models: () => [model],
+      list_runs: () => [runInfo({ id: 'run-a' }), runInfo({ id: 'run-b' })],
+      run_events: () => [started(0, 100), step(10), evalEvent(10, { dialogsum: 0.4 })],
+      compare_runs: () => runComparison(),
+    });
+    render(App);
+    await userEvent.click(screen.getByTestId('nav-compare'));
+    expect(screen.getByRole('heading', { level: 1 })).toHaveTextContent('Compare runs');
+    const run = screen.getByTestId('compare-run');
+    expect(run).toBeDisabled();
+    await userEvent.click(await screen.findByRole('checkbox', { name: 'Compare run-a' }));
+    await userEvent.click(screen.getByRole('checkbox', { name: 'Compare run-b' }));
+    await userEvent.click(run);
+    const diff = await screen.findByTestId('compare-diff');
+    const rank = within(diff).getByText('lora.rank').closest('tr')!;
+    expect(rank).toHaveTextContent('lora.rank816');
+    expect(within(diff).getByText('task[topic].weight').closest('tr')).toHaveTextContent('—');
+    expect(within(screen.getByTestId('compare-best')).getByText('best val loss').closest('tr')).toHaveTextContent('1.40001.2000');
+    expect(screen.getByTestId('compare-loss-chart')).toBeInTheDocument();
+    expect(screen.getByTestId('compare-rouge-chart')).toBeInTheDocument();
+    expect(screen.queryByTestId('compare-facts-chart')).toBeNull();
   });
 });
 

@@ -1,5 +1,5 @@
 /** Builders of engine payloads for tests. */
-import type { EvalReport, InspectReport, LengthStats, RunEvent, RunInfo } from '../lib/ipc';
+import type { BestMetrics, EvalReport, InspectReport, LengthStats, RunComparison, RunEvent, RunInfo } from '../lib/ipc';
 
 export function started(startStep = 0, totalSteps = 100): RunEvent {
   return {
@@ -167,6 +167,7 @@ export function evalReport(): EvalReport {
       { model: 'google/flan-t5-small', rouge: r(0.4), seconds: 10, invented_rate: 0.125, invented_facts: 5 },
     ],
     improvement: null,
+    improvements: [],
     cut_inputs: 0,
     max_source_tokens: 512,
     rows: [
@@ -218,5 +219,42 @@ export function runInfo(overrides: Partial<RunInfo> = {}): RunInfo {
     error: null,
     modified: 1_700_000_000,
     ...overrides,
+  };
+}
+
+/** A comparison of two runs as `compare_runs` returns it. */
+export function runComparison(): RunComparison {
+  const best = (overrides: Partial<BestMetrics> = {}): BestMetrics => ({
+    steps: 100,
+    total_steps: 100,
+    last_loss: 1.2,
+    min_loss: 1.1,
+    best_val_loss: 1.4,
+    best_val_loss_step: 80,
+    rouge: { rouge1: 0.4, rouge2: 0.2, rougeL: 0.35, rougeLsum: 0.36 },
+    tasks: { dialogsum: { rouge1: 0.4, rouge2: 0.2, rougeL: 0.35, rougeLsum: 0.36 } },
+    invented_facts_rate: null,
+    best_metric_name: 'val_loss',
+    best_metric: 1.4,
+    evals: 5,
+    ...overrides,
+  });
+  return {
+    runs: [
+      { id: 'run-a', output_dir: '/runs/run-a', model: 'google/flan-t5-small', status: 'finished', best: best() },
+      {
+        id: 'run-b',
+        output_dir: '/runs/run-b',
+        model: 'google/flan-t5-small',
+        status: 'finished',
+        best: best({ best_val_loss: 1.2, rouge: { rouge1: 0.38, rouge2: 0.21, rougeL: 0.3, rougeLsum: 0.31 }, invented_facts_rate: 0.1 }),
+      },
+    ],
+    config_diff: [
+      { key: 'learning_rate', values: ['0.001', '0.0003'] },
+      { key: 'lora.rank', values: ['8', '16'] },
+      { key: 'task[topic].weight', values: [null, '1.0'] },
+    ],
+    keys_compared: 40,
   };
 }

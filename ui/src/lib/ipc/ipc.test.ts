@@ -110,6 +110,24 @@ describe('channels', () => {
     expect(progress).toEqual([{ file: 'model.safetensors', downloaded_bytes: 5, total_bytes: 10 }]);
   });
 
+  it('tags support-view tokens by part and compares runs by id', async () => {
+    handle({
+      summarize_actions: (args) => {
+        const ch = args.onToken as MockChannel<{ part: string; text: string }>;
+        ch.send({ part: 'actions', text: 'Request:' });
+        ch.send({ part: 'summary', text: 'They' });
+        return { summary: 'They.', actions: 'Request: x', source_tokens: 5, cut_tokens: 0 };
+      },
+      compare_runs: () => ({ runs: [], config_diff: [], keys_compared: 0 }),
+    });
+    const seen: string[] = [];
+    const view = await ipc.summarizeActions({ model: 'm', chat: 'A: hi' }, (part, text) => seen.push(`${part}:${text}`));
+    expect(seen).toEqual(['actions:Request:', 'summary:They']);
+    expect(view.actions).toBe('Request: x');
+    await ipc.compareRuns(['a', 'b']);
+    expect(invoke).toHaveBeenLastCalledWith('compare_runs', { runIds: ['a', 'b'] });
+  });
+
   it('passes a task id to cancellable commands', async () => {
     handle({ evaluate: () => ({ models: [] }), cancel_task: () => null });
     await ipc.evaluate({ model: 'a', data: 'd' }, () => {}, 'eval-1');

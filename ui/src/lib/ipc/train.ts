@@ -3,7 +3,7 @@
  * channel, pause / resume / cancel, and the run history.
  */
 import { call, channel, type Sparse } from './core';
-import type { LoraSettings, RunEvent, RunInfo, StartedRun, TrainConfig } from './generated';
+import type { LoraSettings, RunComparison, RunEvent, RunInfo, StartedRun, TrainConfig } from './generated';
 import type { MixSpec } from './mix';
 
 /**
@@ -41,3 +41,6 @@ export const listRuns = () => call<RunInfo[]>('list_runs');
 
 /** A run's recorded events (its `metrics.jsonl`). */
 export const runEvents = (runId: string) => call<RunEvent[]>('run_events', { runId });
+
+/** Runs side by side: the config keys that differ and the best metrics (two or more ids). */
+export const compareRuns = (runIds: string[]) => call<RunComparison>('compare_runs', { runIds });

@@ -84,7 +84,7 @@ export class EvaluateStore {
       this.report = await ipc.evaluate(
         {
           model: this.model,
-          compare: this.compare || undefined,
+          compare: this.compare ? [this.compare] : undefined,
           data: this.data.trim(),
           template: this.template || undefined,
           limit: this.limit ?? undefined,

@@ -4,6 +4,7 @@ export const PAGES = [
   { id: 'datasets', label: 'Datasets' },
   { id: 'mix', label: 'Task mix' },
   { id: 'train', label: 'Train' },
+  { id: 'compare', label: 'Compare runs' },
   { id: 'evaluate', label: 'Evaluate' },
   { id: 'summarize', label: 'Summarize' },
 ] as const;

@@ -1,13 +1,14 @@
 import '../../test/mock-tauri-modules';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { enterTauri, handle, invoke, leaveTauri, MockChannel, reset } from '../../test/tauri-mock';
-import { datasetReport, evalEvent, evalReport, runInfo, started, step } from '../../test/fixtures';
+import { datasetReport, evalEvent, evalReport, runComparison, runInfo, started, step } from '../../test/fixtures';
 import type { RunEvent } from '../ipc';
 import { TrainingStore } from './training.svelte';
 import { DatasetsStore, cleanMapping, mappingFromReport } from './datasets.svelte';
 import { EvaluateStore } from './evaluate.svelte';
 import { Notices, notices } from './notices.svelte';
 import { SummarizeStore, decodingRequest } from './summarize.svelte';
+import { CompareStore } from './compare.svelte';
 import type { MixSpec } from '../ipc';
 
 const mix: MixSpec = {
@@ -340,5 +341,87 @@ describe('summarize store', () => {
     const base = { maxNewTokens: 50, numBeams: 1, doSample: false, temperature: 0.7, topP: 0.9, speakers: 'keep' as const };
     expect(decodingRequest({ ...base, precision: 'f32' })).not.toHaveProperty('precision');
     expect(decodingRequest({ ...base, precision: 'f16' })).toMatchObject({ precision: 'f16' });
+  });
+});
+
+describe('summarize store: support view', () => {
+  it('streams summary and key actions side by side', async () => {
+    const seen: [string, string][] = [];
+    const store = new SummarizeStore();
+    handle({
+      summarize_actions: (args) => {
+        const ch = args.onToken as MockChannel<{ part: string; text: string }>;
+        ch.send({ part: 'summary', text: 'Bob' });
+        ch.send({ part: 'actions', text: 'Request:' });
+        seen.push([store.output, store.actions]);
+        ch.send({ part: 'summary', text: 'Bob pays' });
+        seen.push([store.output, store.actions]);
+        return { summary: 'Bob pays.', actions: 'Request: pay\nAction: send invoice', source_tokens: 9, cut_tokens: 3 };
+      },
+    });
+    store.model = 'm';
+    store.chat = 'Bob: I will pay.';
+    store.withActions = true;
+    await store.run();
+    expect(seen).toEqual([
+      ['Bob', 'Request:'],
+      ['Bob pays', 'Request:'],
+    ]);
+    expect(store.output).toBe('Bob pays.');
+    expect(store.actions).toBe('Request: pay\nAction: send invoice');
+    expect(store.cut).toEqual({ read: 9, cut: 3 });
+    expect(invoke.mock.calls[0][0]).toBe('summarize_actions');
+  });
+
+  it('asks a file for key actions only in the support view, and exports what it got', async () => {
+    const rows = [{ id: 'c1', dialogue: 'A: hi', summary: 'Hi.', actions: 'Request: none' }];
+    handle({ summarize_file: () => ({ rows }), export_summaries_csv: () => undefined });
+    const store = new SummarizeStore();
+    store.model = 'm';
+    store.filePath = '/chats.jsonl';
+    await store.runFile();
+    expect((invoke.mock.calls[0][1] as { request: object }).request).not.toHaveProperty('actions');
+    store.withActions = true;
+    await store.runFile();
+    expect((invoke.mock.calls[1][1] as { request: object }).request).toMatchObject({ path: '/chats.jsonl', actions: true });
+    expect(store.rowsHaveActions).toBe(true);
+  });
+});
+
+describe('compare store', () => {
+  it('compares the picked runs and folds their events, in the order picked', async () => {
+    handle({
+      list_runs: () => [runInfo({ id: 'a' }), runInfo({ id: 'b' }), runInfo({ id: 'c' })],
+      compare_runs: (args) => ({ ...runComparison(), runs: (args.runIds as string[]).map((id) => ({ ...runComparison().runs[0], id })) }),
+      run_events: (args) => (args.runId === 'b' ? [started(), step(1, 2)] : [started(), step(1, 3), step(2, 2.5)]),
+    });
+    const store = new CompareStore();
+    await store.refresh();
+    store.toggle('b');
+    expect(store.canCompare).toBe(false);
+    await store.compare();
+    expect(notices.items.at(-1)?.message).toContain('two or more');
+    store.toggle('a');
+    store.toggle('c');
+    store.toggle('c');
+    expect(store.selected).toEqual(['b', 'a']);
+    await store.compare();
+    const compareCall = invoke.mock.calls.find(([command]) => command === 'compare_runs')!;
+    expect(compareCall[1]).toEqual({ runIds: ['b', 'a'] });
+    expect(store.comparison?.runs.map((r) => r.id)).toEqual(['b', 'a']);
+    expect(store.curves.map((c) => [c.id, c.run.loss])).toEqual([
+      ['b', [2]],
+      ['a', [3, 2.5]],
+    ]);
+    expect(store.loading).toBe(false);
+  });
+
+  it('shows a failing comparison as a notice', async () => {
+    handle({ compare_runs: () => Promise.reject({ kind: 'not_found', message: '/runs/x: no such run folder' }), run_events: () => [] });
+    const store = new CompareStore();
+    store.selected = ['x', 'y'];
+    await store.compare();
+    expect(notices.items.at(-1)?.message).toContain('no such run folder');
+    expect(store.comparison).toBeNull();
   });
 });

@@ -1,4 +1,7 @@
-/** Summarize page state: one chat streamed token by token, or a whole file in batch. */
+/**
+ * Summarize page state: one chat streamed token by token (with its key actions beside it in
+ * the support view), or a whole file in batch.
+ */
 import * as ipc from '../ipc';
 import type { Fact, Precision, Progress, SpeakerStyle, SummaryRow } from '../ipc';
 import { newTaskId } from '../format';
@@ -41,6 +44,9 @@ export class SummarizeStore {
     precision: 'f32',
   });
   output = $state('');
+  /** Support view: also give the chat's key actions, side by side with the summary. */
+  withActions = $state(false);
+  actions = $state('');
   prompt = $state('');
   /** Tokens cut from the end of a chat longer than the model reads, and how many it read. */
   cut = $state<{ read: number; cut: number } | null>(null);
@@ -60,9 +66,11 @@ export class SummarizeStore {
     const request = ++this.#request;
     this.running = true;
     this.output = '';
+    this.actions = '';
     this.prompt = '';
     this.cut = null;
     this.facts = [];
+    if (this.withActions) return this.#runSupport(request);
     try {
       const result = await ipc.summarize(
         { model: this.model, chat: this.chat, ...decodingRequest(this.decoding) },
@@ -83,6 +91,34 @@ export class SummarizeStore {
     }
   }
 
+  /** Summary and key actions streamed together (`summarize_actions`). */
+  async #runSupport(request: number): Promise<void> {
+    try {
+      const view = await ipc.summarizeActions(
+        { model: this.model, chat: this.chat, ...decodingRequest(this.decoding) },
+        (part, text) => {
+          if (request !== this.#request) return;
+          if (part === 'summary') this.output = text;
+          else this.actions = text;
+        },
+      );
+      if (request === this.#request) {
+        this.output = view.summary;
+        this.actions = view.actions;
+        this.cut = view.cut_tokens > 0 ? { read: view.source_tokens, cut: view.cut_tokens } : null;
+      }
+    } catch (error) {
+      notices.error(error, 'Summarize');
+    } finally {
+      if (request === this.#request) this.running = false;
+    }
+  }
+
+  /** Whether the rows shown carry key actions. */
+  get rowsHaveActions(): boolean {
+    return this.rows.some((row) => row.actions !== null);
+  }
+
   async pickFile(): Promise<void> {
     try {
       const path = await ipc.pickDataFile();
@@ -101,7 +137,12 @@ export class SummarizeStore {
     this.batchProgress = { done: 0, total: 0 };
     try {
       const result = await ipc.summarizeFile(
-        { model: this.model, path: this.filePath.trim(), ...decodingRequest(this.decoding) },
+        {
+          model: this.model,
+          path: this.filePath.trim(),
+          ...decodingRequest(this.decoding),
+          ...(this.withActions ? { actions: true } : {}),
+        },
         (p) => {
           if (this.batchTaskId === taskId) this.batchProgress = p;
         },

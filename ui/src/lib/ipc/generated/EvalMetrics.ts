@@ -28,7 +28,7 @@ watched?: { [key in string]: TaskEval },
  * Every task's ROUGE-L from the baseline pass (step 0) to this one, drops beyond the
  * run's `forgetting_threshold` flagged; absent on the baseline pass itself.
  */
-forgetting?: ForgettingReport, 
+forgetting?: ForgettingReport | null, 
 /**
  * The value of the config's `best_metric` (e.g. `val_loss`, `rouge1`, `summary/rougeL`).
  */

@@ -9,13 +9,17 @@ import type { NearDuplicates } from "./NearDuplicates";
  */
 export type EvalReport = { data: string, examples: number, 
 /**
- * The model, then the comparison model when given.
+ * The model, then each comparison model in the order given.
  */
 models: Array<ModelScores>, 
 /**
- * First model minus the comparison model, in absolute F-measure points.
+ * First model minus the first comparison model, in absolute F-measure points.
  */
 improvement: MeanRouge | null, 
+/**
+ * First model minus each comparison model (`models[1..]`), in absolute points.
+ */
+improvements: Array<MeanRouge>, 
 /**
  * Examples whose input was cut to `max_source_tokens`.
  */

@@ -10,9 +10,10 @@ export type EvalRequest = {
  */
 model: string, 
 /**
- * A second model to compare with (typically the base the first was tuned from).
+ * Models to compare with (typically the base the first was tuned from); each gets its
+ * improvement relative to `model`.
  */
-compare: string | null, 
+compare: Array<string>, 
 /**
  * Dataset file (every record is used, whatever its split).
  */

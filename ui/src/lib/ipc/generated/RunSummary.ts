@@ -28,4 +28,4 @@ stopped_early: boolean,
 /**
  * The last validation pass's forgetting report (baseline → end, every task).
  */
-forgetting?: ForgettingReport, };
+forgetting?: ForgettingReport | null, };

@@ -5,7 +5,11 @@ import type { SpeakerStyle } from "./SpeakerStyle";
 /**
  * `summarize_file`'s request.
  */
-export type SummarizeFileRequest = { model: string, path: string, max_new_tokens?: number, num_beams?: number, do_sample?: boolean, temperature?: number, top_p?: number, top_k?: number, 
+export type SummarizeFileRequest = { model: string, path: string, 
+/**
+ * Also give each chat's key actions.
+ */
+actions?: boolean, max_new_tokens?: number, num_beams?: number, do_sample?: boolean, temperature?: number, top_p?: number, top_k?: number, 
 /**
  * `keep` or `person-tags`.
  */
