@@ -111,10 +111,13 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
     };
     let selected = device::select(args.device.parse::<DeviceChoice>()?)?;
     if let Some(mix) = &args.mix {
+        if args.compare.len() > 1 {
+            bail!("--mix compares one model with one base: give a single --compare");
+        }
         let options = super::eval_mix::MixEval {
             mix,
             model: &args.model,
-            compare: args.compare.as_deref(),
+            compare: args.compare.first().map(String::as_str),
             eval_examples: args.eval_examples,
             max_new_tokens: args.max_new_tokens,
             batch_size: args.batch_size,
