@@ -134,7 +134,14 @@ fn training_on_dev_lowers_validation_loss_and_raises_rouge1_on_test() {
         "{table}"
     );
     let mut reader = csv::Reader::from_path(&csv_path).unwrap();
-    assert_eq!(reader.headers().unwrap().len(), 7);
+    // id, reference, per model its prediction, ROUGE-1 and invented facts, then the source.
+    let headers = reader.headers().unwrap().clone();
+    assert_eq!(headers.len(), 9, "{headers:?}");
+    assert_eq!(
+        headers.iter().filter(|h| h.starts_with("invented")).count(),
+        2,
+        "{headers:?}"
+    );
     assert_eq!(reader.records().count(), 4);
 
     // And the run shows up in the history.

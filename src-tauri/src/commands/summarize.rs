@@ -5,9 +5,8 @@
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 
-use anyhow::{bail, Context};
-use mixtune::data::{LoadOptions, RecordReader, SpeakerStyle};
-use mixtune::error::MixtuneError;
+use anyhow::Context;
+use mixtune::data::SpeakerStyle;
 use mixtune::eval::facts::{check_facts, Fact};
 use mixtune::generate::GenerationConfig;
 use mixtune::inference::{stream_text, summary_prompt};
