@@ -42,23 +42,32 @@ fn decoding<'a>(pretrained: &'a Pretrained, config: &'a GenerationConfig) -> Dec
     }
 }
 
-/// Generates for each prompt text, batched.
-pub fn generate_text(
+/// The prompts' token ids, each cut to `config.max_source_tokens`, and how much was cut;
+/// an empty prompt or a bad config is refused first.
+fn encode_prompts(
     pretrained: &Pretrained,
     prompts: &[String],
     config: &GenerationConfig,
-) -> Result<Vec<Generated>> {
+) -> Result<(Vec<Vec<u32>>, Vec<usize>)> {
     if prompts.iter().any(|p| p.trim().is_empty()) {
         return Err(MixtuneError::Input("a prompt is empty".into()));
     }
     config.validate()?;
-    let (ids, cut): (Vec<Vec<u32>>, Vec<usize>) = pretrained
+    Ok(pretrained
         .tokenizer
         .encode_batch(prompts)?
         .into_iter()
         .map(|ids| cut_prompt(ids, config.max_source_tokens))
-        .unzip();
-    let outputs = generate(&pretrained.model, &ids, decoding(pretrained, config))?;
+        .unzip())
+}
+
+/// Each generated sequence decoded, with its source's length and cut.
+fn decoded(
+    pretrained: &Pretrained,
+    outputs: Vec<Vec<u32>>,
+    ids: &[Vec<u32>],
+    cut: Vec<usize>,
+) -> Result<Vec<Generated>> {
     outputs
         .into_iter()
         .zip(ids.iter().zip(cut))
@@ -73,6 +82,17 @@ pub fn generate_text(
         .collect()
 }
 
+/// Generates for each prompt text, batched.
+pub fn generate_text(
+    pretrained: &Pretrained,
+    prompts: &[String],
+    config: &GenerationConfig,
+) -> Result<Vec<Generated>> {
+    let (ids, cut) = encode_prompts(pretrained, prompts, config)?;
+    let outputs = generate(&pretrained.model, &ids, decoding(pretrained, config))?;
+    decoded(pretrained, outputs, &ids, cut)
+}
+
 /// Generates for `prompt`, calling `on_text` with the decoded text so far after every new
 /// token (when the text changed). Returns what [`generate_text`] returns for
 /// the same prompt and config.
@@ -82,51 +102,12 @@ pub fn stream_text(
     config: &GenerationConfig,
     on_text: &mut dyn FnMut(&str),
 ) -> Result<Generated> {
-    if prompt.trim().is_empty() {
-        return Err(MixtuneError::Input("a prompt is empty".into()));
-    }
-    config.validate()?;
-    let (ids, cut_tokens) = cut_prompt(
-        pretrained.tokenizer.encode(prompt)?,
-        config.max_source_tokens,
-    );
-    let source_tokens = ids.len();
-    let tokenizer = &pretrained.tokenizer;
-    let mut so_far = vec![pretrained.defaults.decoder_start_token_id];
-    let mut shown = String::new();
-    let mut failure = None;
-    let outputs = generate_streaming(
-        &pretrained.model,
-        &[ids],
-        decoding(pretrained, config),
-        &mut |_, token| {
-            so_far.push(token);
-            if failure.is_some() {
-                return;
-            }
-            match tokenizer.decode(&so_far) {
-                Ok(text) if text != shown => {
-                    on_text(&text);
-                    shown = text;
-                }
-                Ok(_) => {}
-                Err(error) => failure = Some(error),
-            }
-        },
-    )?;
-    if let Some(error) = failure {
-        return Err(error);
-    }
-    let token_ids = outputs
-        .into_iter()
-        .next()
-        .ok_or_else(|| MixtuneError::Backend("generation returned no sequence".into()))?;
-    Ok(Generated {
-        text: tokenizer.decode(&token_ids)?,
-        token_ids,
-        source_tokens,
-        cut_tokens,
-    })
+    stream_texts(pretrained, &[prompt.to_string()], config, &mut |_, text| {
+        on_text(text)
+    })?
+    .into_iter()
+    .next()
+    .ok_or_else(|| MixtuneError::Backend("generation returned no sequence".into()))
 }
 
 /// Generates for every prompt in one batch, calling `on_text(row, text)` with a row's decoded
@@ -138,16 +119,10 @@ pub fn stream_texts(
     config: &GenerationConfig,
     on_text: &mut dyn FnMut(usize, &str),
 ) -> Result<Vec<Generated>> {
-    if prompts.is_empty() || prompts.iter().any(|p| p.trim().is_empty()) {
+    if prompts.is_empty() {
         return Err(MixtuneError::Input("a prompt is empty".into()));
     }
-    config.validate()?;
-    let (ids, cut): (Vec<Vec<u32>>, Vec<usize>) = pretrained
-        .tokenizer
-        .encode_batch(prompts)?
-        .into_iter()
-        .map(|ids| cut_prompt(ids, config.max_source_tokens))
-        .unzip();
+    let (ids, cut) = encode_prompts(pretrained, prompts, config)?;
     let tokenizer = &pretrained.tokenizer;
     let start = pretrained.defaults.decoder_start_token_id;
     let mut so_far = vec![vec![start]; prompts.len()];
@@ -175,18 +150,7 @@ pub fn stream_texts(
     if let Some(error) = failure {
         return Err(error);
     }
-    outputs
-        .into_iter()
-        .zip(ids.iter().zip(cut))
-        .map(|(token_ids, (source, cut_tokens))| {
-            Ok(Generated {
-                text: tokenizer.decode(&token_ids)?,
-                token_ids,
-                source_tokens: source.len(),
-                cut_tokens,
-            })
-        })
-        .collect()
+    decoded(pretrained, outputs, &ids, cut)
 }
 
 /// The summary prompt for a pasted chat: the chat normalised to one `Speaker: text` turn per
