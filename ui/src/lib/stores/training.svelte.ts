@@ -87,15 +87,20 @@ export class TrainingStore {
       }
       void this.refreshRuns();
     } catch (error) {
-      this.run.status = 'failed';
-      this.run.message = ipc.errorMessage(error);
-      this.run.version += 1;
-      this.#commit();
-      this.live = false;
-      notices.error(error, 'Starting training');
+      this.#failedToStart(error, 'Starting training');
     } finally {
       this.busy = false;
     }
+  }
+
+  /** A run the shell refused to start or resume: shown as failed, with an error notice. */
+  #failedToStart(error: unknown, label: string): void {
+    this.run.status = 'failed';
+    this.run.message = ipc.errorMessage(error);
+    this.run.version += 1;
+    this.#commit();
+    this.live = false;
+    notices.error(error, label);
   }
 
   async #control(action: (runId: string) => Promise<void>, label: string): Promise<void> {
@@ -133,12 +138,7 @@ export class TrainingStore {
       });
       void this.refreshRuns();
     } catch (error) {
-      this.run.status = 'failed';
-      this.run.message = ipc.errorMessage(error);
-      this.run.version += 1;
-      this.#commit();
-      this.live = false;
-      notices.error(error, `Resuming run ${runId}`);
+      this.#failedToStart(error, `Resuming run ${runId}`);
     } finally {
       this.busy = false;
     }
