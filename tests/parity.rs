@@ -15,27 +15,6 @@ fn load() -> Pretrained {
     load_dir(&tiny_flan(), &Device::flex()).expect("fixture loads")
 }
 
-/// The fixture's padded input batch as tensors.
-fn reference_inputs(device: &Device) -> (Tensor<2, Int>, Tensor<2>) {
-    let ids = reference_tensor("input_ids");
-    let mask = reference_tensor("attention_mask");
-    let [b, s] = [ids.shape[0], ids.shape[1]];
-    let mask_f: Vec<f32> = mask.i64.iter().map(|&m| m as f32).collect();
-    (
-        Tensor::from_data(TensorData::new(ids.i64.clone(), [b, s]), device),
-        Tensor::from_data(TensorData::new(mask_f, [b, s]), device),
-    )
-}
-
-fn reference_labels() -> Vec<Vec<i64>> {
-    let labels = reference_tensor("labels");
-    labels
-        .i64
-        .chunks(labels.shape[1])
-        .map(<[i64]>::to_vec)
-        .collect()
-}
-
 fn host(t: Tensor<3>) -> Vec<f32> {
     t.into_data()
         .convert::<f32>()

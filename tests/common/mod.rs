@@ -5,6 +5,7 @@ pub mod runs;
 
 use std::path::PathBuf;
 
+use burn::tensor::{Device, Int, Tensor, TensorData};
 use safetensors::SafeTensors;
 
 /// `../shared` beside the checkout.
@@ -79,4 +80,26 @@ pub fn prompts_and_targets() -> (Vec<String>, Vec<String>) {
             .collect()
     };
     (strings("prompts"), strings("targets"))
+}
+
+/// The fixture's padded input batch (`input_ids`, `attention_mask`) as tensors.
+pub fn reference_inputs(device: &Device) -> (Tensor<2, Int>, Tensor<2>) {
+    let ids = reference_tensor("input_ids");
+    let mask = reference_tensor("attention_mask");
+    let [b, s] = [ids.shape[0], ids.shape[1]];
+    let mask_f: Vec<f32> = mask.i64.iter().map(|&m| m as f32).collect();
+    (
+        Tensor::from_data(TensorData::new(ids.i64.clone(), [b, s]), device),
+        Tensor::from_data(TensorData::new(mask_f, [b, s]), device),
+    )
+}
+
+/// The fixture's labels, one row per example.
+pub fn reference_labels() -> Vec<Vec<i64>> {
+    let labels = reference_tensor("labels");
+    labels
+        .i64
+        .chunks(labels.shape[1])
+        .map(<[i64]>::to_vec)
+        .collect()
 }
