@@ -1,13 +1,14 @@
 //! `mixtune facts --source FILE --summary TEXT`: the names, numbers, amounts, ids, dates
 //! and places of a summary, each marked as found in the source or invented.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::Args;
 
 use mixtune::eval::facts::{check_facts, FactCheck};
+
+use super::infer::read_input;
 
 #[derive(Args, Debug)]
 pub struct FactsArgs {
@@ -29,30 +30,18 @@ pub struct FactsArgs {
     json: bool,
 }
 
-/// Reads a text file, or standard input for `-`, naming the file on failure.
-fn read_text(path: &Path) -> Result<String> {
-    if path.as_os_str() == "-" {
-        let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .context("reading standard input")?;
-        return Ok(text);
-    }
-    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
-}
-
 pub fn run_facts(args: FactsArgs) -> Result<()> {
     let stdin = Path::new("-");
     if args.source == stdin && args.summary_file.as_deref() == Some(stdin) {
         bail!("--source and --summary-file cannot both read standard input (`-`)");
     }
-    let source = read_text(&args.source)?;
+    let source = read_input(&args.source)?;
     if source.trim().is_empty() {
         bail!("{}: the source is empty", args.source.display());
     }
     let summary = match (args.summary, &args.summary_file) {
         (Some(summary), _) => summary,
-        (None, Some(file)) => read_text(file)?,
+        (None, Some(file)) => read_input(file)?,
         (None, None) => bail!("give --summary or --summary-file"),
     };
     let check = check_facts(&source, &summary);

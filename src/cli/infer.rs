@@ -1,7 +1,7 @@
 //! `generate`, `summarize`, `loss` and `devices`.
 
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -160,16 +160,20 @@ pub struct DevicesArgs {
 }
 
 /// Reads a text file, or standard input for `-`, naming the file on failure.
-fn read_text(path: &PathBuf) -> Result<String> {
-    let text = if path.as_os_str() == "-" {
+pub(super) fn read_input(path: &Path) -> Result<String> {
+    if path.as_os_str() == "-" {
         let mut text = String::new();
         std::io::stdin()
             .read_to_string(&mut text)
             .context("reading standard input")?;
-        text
-    } else {
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
-    };
+        return Ok(text);
+    }
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+/// [`read_input`], refusing an empty text.
+fn read_text(path: &Path) -> Result<String> {
+    let text = read_input(path)?;
     if text.trim().is_empty() {
         bail!("{}: the file is empty", path.display());
     }
