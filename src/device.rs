@@ -223,7 +223,7 @@ pub mod profile {
                 self.0.fetch_add(1, Ordering::Relaxed);
             }
         }
-        if format!("{device:?}").contains("Flex") {
+        if is_cpu(device) {
             return (work(), None);
         }
         let count = Arc::new(Count(AtomicUsize::new(0)));
@@ -241,11 +241,16 @@ pub mod profile {
     }
 }
 
+/// Whether `device` is Burn's `flex` CPU backend (read, as [`describe`], from its `Debug` text).
+pub fn is_cpu(device: &Device) -> bool {
+    format!("{device:?}").contains("Flex")
+}
+
 /// A short name for a device (`cpu (flex)`, `gpu (wgpu)`), for logs and the app. Burn's
 /// `Device` offers only its `Debug` text, so this reads the backend name from it.
 pub fn describe(device: &Device) -> String {
     let text = format!("{device:?}");
-    if text.contains("Flex") {
+    if is_cpu(device) {
         "cpu (flex)".into()
     } else if text.contains("Wgpu") || text.contains("Vulkan") || text.contains("WebGpu") {
         "gpu (wgpu)".into()

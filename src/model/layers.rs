@@ -5,7 +5,7 @@
 
 use burn::module::{Module, Param};
 use burn::nn::{Initializer, Linear};
-use burn::tensor::activation::{gelu, gelu_approximate, relu, silu};
+use burn::tensor::activation::{gelu, relu, silu};
 use burn::tensor::{DType, Device, Tensor};
 
 use super::config::{Activation, T5Config};
@@ -104,9 +104,19 @@ fn activate(activation: Activation, x: Tensor<3>) -> Tensor<3> {
     match activation {
         Activation::Relu => relu(x),
         Activation::Gelu => gelu(x),
-        Activation::GeluNew => gelu_approximate(x),
+        Activation::GeluNew => gelu_new(x),
         Activation::Silu => silu(x),
     }
+}
+
+/// HF's `NewGELUActivation`, `0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`, with `x³` as two
+/// products. Burn's `gelu_approximate` takes `powf(x, 3)`, which on the CPU backend is a libm
+/// `powf` per element: 3% of a base batch-8 generation, in the encoder's feed-forward.
+fn gelu_new(x: Tensor<3>) -> Tensor<3> {
+    const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
+    let cube = x.clone() * x.clone() * x.clone();
+    let inner = (x.clone() + cube * 0.044715) * SQRT_2_OVER_PI;
+    (x * (inner.tanh() + 1.0)) * 0.5
 }
 
 /// HF's init scales: `d_model^-0.5` into the feed-forward, `d_ff^-0.5` out of it.
@@ -241,5 +251,27 @@ impl T5LayerFF {
         let normed = self.layer_norm.forward(hidden.clone());
         let update = self.dense_relu_dense.forward(normed);
         clamp_f16(hidden + update)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gelu_new_matches_hf_formula() {
+        let values: Vec<f32> = (-80..=80).map(|i| i as f32 * 0.1).collect();
+        let x = Tensor::<1>::from_floats(values.as_slice(), &Device::flex()).reshape([1, 1, 161]);
+        let got: Vec<f32> = gelu_new(x).into_data().to_vec().unwrap();
+        for (&v, g) in values.iter().zip(got) {
+            let v = v as f64;
+            let want = 0.5
+                * v
+                * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (v + 0.044715 * v.powi(3))).tanh());
+            assert!(
+                (g as f64 - want).abs() <= 1e-6 * (1.0 + want.abs()),
+                "x={v}: {g} vs {want}"
+            );
+        }
     }
 }
