@@ -69,7 +69,11 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
 
 fn bench_generate(args: GenerateBench) -> Result<()> {
     let selected = device::select(args.device.parse::<DeviceChoice>()?)?;
-    let reference = args.reference.as_deref().map(Reference::load).transpose()?;
+    let reference = args
+        .reference
+        .as_deref()
+        .map(|path| Reference::load_for(path, &selected.device))
+        .transpose()?;
     let shapes: Vec<&str> = match args.shapes.as_str() {
         "both" => vec!["small", "base"],
         "small" => vec!["small"],

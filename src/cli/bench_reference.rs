@@ -57,6 +57,32 @@ impl Reference {
             })
     }
 
+    /// [`Reference::load`], refused when it was measured on the other kind of device than
+    /// the bench runs on (a CPU reference for a GPU bench, or the reverse): that ratio would
+    /// compare machines, not implementations.
+    pub fn load_for(path: &Path, device: &burn::tensor::Device) -> Result<Self> {
+        let reference = Self::load(path)?;
+        let bench_on_cpu = mixtune::device::is_cpu(device);
+        anyhow::ensure!(
+            reference.is_cpu() == bench_on_cpu,
+            "{}: measured on `{}`, but this bench runs on the {}: use a reference from {} on              this machine",
+            path.display(),
+            reference.device,
+            if bench_on_cpu { "CPU" } else { "GPU" },
+            if bench_on_cpu {
+                "scripts/bench/hf_same_work_cpu.py"
+            } else {
+                "../shared/bench/hf_same_work.py"
+            }
+        );
+        Ok(reference)
+    }
+
+    /// Whether the reference ran on a CPU (`hf_same_work_cpu.py` names its device `cpu: …`).
+    pub fn is_cpu(&self) -> bool {
+        self.device.to_lowercase().starts_with("cpu")
+    }
+
     /// The row for `job` on `shapes` at `batch` in `dtype`.
     pub fn find(
         &self,
@@ -99,7 +125,10 @@ pub fn print_end(
             serde_json::json!({"device": device, "reference_device": reference_device, "results": rows})
         );
     } else if reference.is_none() {
-        println!("no reference: pass --reference hf.json from ../shared/bench/hf_same_work.py run on this card");
+        println!(
+            "no reference: pass --reference hf.json from ../shared/bench/hf_same_work.py run on \
+             this card (on the CPU: scripts/bench/hf_same_work_cpu.py on this machine)"
+        );
     }
 }
 
@@ -130,6 +159,19 @@ mod tests {
             Some(36900.0)
         );
         assert!(reference.find("generate", "small", "fp32", 1).is_none());
+        assert!(!reference.is_cpu());
+        assert!(Reference::load_for(&path, &burn::tensor::Device::flex())
+            .unwrap_err()
+            .to_string()
+            .contains("hf_same_work_cpu.py"));
+        std::fs::write(
+            &path,
+            "{\"device\": \"cpu: AMD EPYC (2 threads)\", \"results\": []}",
+        )
+        .unwrap();
+        assert!(Reference::load_for(&path, &burn::tensor::Device::flex())
+            .unwrap()
+            .is_cpu());
         std::fs::write(&path, "not json").unwrap();
         let error = Reference::load(&path).unwrap_err().to_string();
         assert!(error.contains("hf.json"), "{error}");

@@ -92,7 +92,11 @@ pub fn bench_train(args: TrainBench) -> Result<()> {
         "small" | "base" => vec![args.shapes.as_str()],
         other => anyhow::bail!("--shapes `{other}`: expected small, base or both"),
     };
-    let reference = args.reference.as_deref().map(Reference::load).transpose()?;
+    let reference = args
+        .reference
+        .as_deref()
+        .map(|path| Reference::load_for(path, &selected.device))
+        .transpose()?;
     anyhow::ensure!(args.steps > 0, "--steps must be at least 1");
     if !args.json {
         println!("device: {}", selected.label);
