@@ -262,7 +262,7 @@ mod tests {
     fn gelu_new_matches_hf_formula() {
         let values: Vec<f32> = (-80..=80).map(|i| i as f32 * 0.1).collect();
         let x = Tensor::<1>::from_floats(values.as_slice(), &Device::flex()).reshape([1, 1, 161]);
-        let got: Vec<f32> = gelu_new(x).into_data().to_vec().unwrap();
+        let got: Vec<f32> = gelu_new(x).into_data().try_to_vec::<f32>().unwrap();
         for (&v, g) in values.iter().zip(got) {
             let v = v as f64;
             let want = 0.5
