@@ -6,33 +6,16 @@ mod common;
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{AdamWConfig, GradientsParams};
-use burn::tensor::{Device, Gradients, Int, Tensor, TensorData};
+use burn::tensor::{Device, Gradients, Tensor};
 use common::*;
 use mixtune::model::loader::load_dir;
 use mixtune::model::T5ForConditionalGeneration;
 
 const RELATIVE: f32 = 1e-4;
 
-fn inputs(device: &Device) -> (Tensor<2, Int>, Tensor<2>, Vec<Vec<i64>>) {
-    let ids = reference_tensor("input_ids");
-    let mask = reference_tensor("attention_mask");
-    let labels = reference_tensor("labels");
-    let [b, s] = [ids.shape[0], ids.shape[1]];
-    let mask_f: Vec<f32> = mask.i64.iter().map(|&m| m as f32).collect();
-    (
-        Tensor::from_data(TensorData::new(ids.i64.clone(), [b, s]), device),
-        Tensor::from_data(TensorData::new(mask_f, [b, s]), device),
-        labels
-            .i64
-            .chunks(labels.shape[1])
-            .map(<[i64]>::to_vec)
-            .collect(),
-    )
-}
-
 fn loss(model: &T5ForConditionalGeneration, device: &Device) -> Tensor<1> {
-    let (ids, mask, labels) = inputs(device);
-    model.loss(ids, mask, &labels)
+    let (ids, mask) = reference_inputs(device);
+    model.loss(ids, mask, &reference_labels())
 }
 
 /// Sum of squared gradients over every parameter.
