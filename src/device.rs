@@ -223,7 +223,7 @@ pub mod profile {
                 self.0.fetch_add(1, Ordering::Relaxed);
             }
         }
-        if is_cpu(device) {
+        if super::is_cpu(device) {
             return (work(), None);
         }
         let count = Arc::new(Count(AtomicUsize::new(0)));
