@@ -115,25 +115,9 @@ mod gpu {
         result.ok()
     }
 
-    /// Where tuned kernels are kept between runs (with the `gpu-cache` feature):
-    /// `$MIXTUNE_KERNEL_CACHE`, else `$XDG_CACHE_HOME/mixtune/kernels`, else
-    /// `~/.cache/mixtune/kernels`.
-    pub fn kernel_cache_dir() -> std::path::PathBuf {
-        if let Some(dir) = std::env::var_os("MIXTUNE_KERNEL_CACHE") {
-            return dir.into();
-        }
-        let base = std::env::var_os("XDG_CACHE_HOME")
-            .map(std::path::PathBuf::from)
-            .or_else(|| {
-                std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache"))
-            })
-            .unwrap_or_else(std::env::temp_dir);
-        base.join("mixtune").join("kernels")
-    }
-
     /// CubeCL's settings, once per process before the first GPU op: its own `cubecl.toml` and
     /// `CUBECL_*` variables still apply (e.g. `CUBECL_AUTOTUNE_LEVEL=minimal`), but the
-    /// autotune cache lives in [`kernel_cache_dir`] rather than in whatever source tree the
+    /// autotune cache lives in [`super::kernel_cache_dir`] rather than in whatever source tree the
     /// binary runs from.
     fn configure_cubecl() {
         use burn::cubecl::config::cache::CacheConfig;
@@ -141,7 +125,7 @@ mod gpu {
         static ONCE: std::sync::Once = std::sync::Once::new();
         ONCE.call_once(|| {
             let mut config = CubeClRuntimeConfig::from_current_dir().override_from_env();
-            config.environment.path = CacheConfig::Directory(kernel_cache_dir());
+            config.environment.path = CacheConfig::Directory(super::kernel_cache_dir());
             // False when CubeCL was configured already (e.g. by an embedding program).
             let _ = CubeClRuntimeConfig::try_set(config);
         });
@@ -184,61 +168,21 @@ mod gpu {
     }
 }
 
-/// Counts what a piece of work costs the device: kernel launches (GPU builds only; the
-/// CPU backend launches none) and host reads (syncs) through [`crate::model::host_reads`].
-pub mod profile {
-    use burn::tensor::Device;
+pub mod kernel_shapes;
+pub mod profile;
 
-    /// Launches and host reads of one [`measure`]d piece of work.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    pub struct Counts {
-        /// Kernel launches issued (`None` on the CPU backend or without `wgpu`).
-        pub launches: Option<usize>,
-        /// Reads of device data to the host, each a sync.
-        pub host_reads: usize,
+/// Where compiled and tuned kernels are kept between runs (with the `gpu-cache` feature):
+/// `$MIXTUNE_KERNEL_CACHE`, else `$XDG_CACHE_HOME/mixtune/kernels`, else
+/// `~/.cache/mixtune/kernels`.
+pub fn kernel_cache_dir() -> std::path::PathBuf {
+    if let Some(dir) = std::env::var_os("MIXTUNE_KERNEL_CACHE") {
+        return dir.into();
     }
-
-    /// Runs `work` on `device` and counts its kernel launches and host reads. The device is
-    /// synced before and after, so queued work is counted where it was issued.
-    pub fn measure<T>(device: &Device, work: impl FnOnce() -> T) -> (T, Counts) {
-        let _ = device.sync();
-        let reads_before = crate::model::host_reads();
-        let (result, launches) = launches(device, work);
-        let counts = Counts {
-            launches,
-            host_reads: crate::model::host_reads() - reads_before,
-        };
-        (result, counts)
-    }
-
-    #[cfg(feature = "wgpu")]
-    fn launches<T>(device: &Device, work: impl FnOnce() -> T) -> (T, Option<usize>) {
-        use burn::cubecl::logging::{LaunchObservation, LaunchObserver};
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        use std::sync::Arc;
-
-        struct Count(AtomicUsize);
-        impl LaunchObserver for Count {
-            fn launched(&self, _kernel: &'static str) {
-                self.0.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        if super::is_cpu(device) {
-            return (work(), None);
-        }
-        let count = Arc::new(Count(AtomicUsize::new(0)));
-        let watching = LaunchObservation::new(count.clone());
-        let result = work();
-        // Fusion keeps operations queued until a flush: issue them inside the window.
-        let _ = device.sync();
-        drop(watching);
-        (result, Some(count.0.load(Ordering::Relaxed)))
-    }
-
-    #[cfg(not(feature = "wgpu"))]
-    fn launches<T>(_device: &Device, work: impl FnOnce() -> T) -> (T, Option<usize>) {
-        (work(), None)
-    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("mixtune").join("kernels")
 }
 
 /// Whether `device` is Burn's `flex` CPU backend (read, as [`describe`], from its `Debug` text).

@@ -68,3 +68,130 @@ fn gpu_forward_and_greedy_match_reference() {
         .collect();
     assert_eq!(out, expected);
 }
+
+/// `bench train --profile`'s mechanics on a wgpu device: one training step of the fixture
+/// with every kernel timed; the kinds account for every launch, the optimizer's launches are
+/// told apart by the trainer's mark, and the matmuls are found by name.
+#[test]
+fn a_profiled_training_step_accounts_for_its_kernels() {
+    use mixtune::device::profile::{measure_kernels, KernelKind, Timing};
+    use mixtune::train::{TrainBatch, TrainConfig, Trainer};
+
+    let Ok(selected) = select(DeviceChoice::Gpu) else {
+        println!("skipped: no wgpu device");
+        return;
+    };
+    let device = selected.device.autodiff();
+    let model = load_dir(&tiny_flan(), &device).unwrap().model;
+    let config = TrainConfig::new("fixture", "none", 2);
+    let mut trainer = Trainer::new(model, &config, 2).unwrap();
+    let batch = || {
+        let (input_ids, attention_mask) = reference_inputs(&device);
+        TrainBatch {
+            input_ids,
+            attention_mask,
+            labels: reference_labels(),
+            tasks: vec!["t".into(); 4],
+            source_tokens: 1,
+            target_tokens: 1,
+        }
+    };
+    trainer.step(vec![batch()]).unwrap(); // compiles the kernels
+    let (step, counts, profile) = measure_kernels(&device, || trainer.step(vec![batch()]));
+    step.unwrap();
+    let profile = profile.expect("a wgpu device has a kernel profile");
+    println!(
+        "{} launches, {:?}, {:.2} ms in kernels",
+        profile.launches,
+        profile.timing,
+        profile.kernel_seconds() * 1e3
+    );
+    for kernel in profile.kernels.iter().take(15) {
+        println!("  {:?} {} x{}", kernel.kind, kernel.name, kernel.launches);
+    }
+    assert_eq!(counts.launches, Some(profile.launches));
+    assert_eq!(
+        counts.host_reads, 1,
+        "one read of loss and gradient norm per step"
+    );
+    let kinds = profile.by_kind();
+    assert_eq!(
+        kinds.iter().map(|k| k.launches).sum::<usize>(),
+        profile.launches
+    );
+    let launches_of = |kind| {
+        kinds
+            .iter()
+            .find(|k| k.kind == kind)
+            .map_or(0, |k| k.launches)
+    };
+    assert!(launches_of(KernelKind::Gemm) > 0, "{kinds:?}");
+    assert!(launches_of(KernelKind::Optimizer) > 0, "{kinds:?}");
+    assert_ne!(profile.timing, Timing::None, "no launch was timed");
+    assert!(profile.timed_launches > 0 && profile.kernel_seconds() > 0.0);
+}
+
+/// On a GPU the run loop says, before the step, that a new batch shape's kernels are being
+/// prepared, and a later run on this machine finds the shape in the record.
+#[test]
+fn a_gpu_run_announces_each_new_batch_shape_and_remembers_it() {
+    use mixtune::train::events::RunEvent;
+    use mixtune::train::{run_from_file, RunControl, RunOptions};
+
+    let Ok(selected) = select(DeviceChoice::Gpu) else {
+        println!("skipped: no wgpu device");
+        return;
+    };
+    let cache = tempfile::tempdir().unwrap();
+    std::env::set_var("MIXTUNE_KERNEL_CACHE", cache.path());
+    let run = |dir: &std::path::Path| {
+        common::runs::write_run(dir, 6, 0, "max_steps = 2\nsave_every = 0\n");
+        let mut events = Vec::new();
+        run_from_file(
+            &dir.join("run.toml"),
+            &selected.device,
+            &RunOptions::default(),
+            &RunControl::new(),
+            &mut |event: &RunEvent| events.push(event.clone()),
+        )
+        .unwrap();
+        events
+    };
+    let first = tempfile::tempdir().unwrap();
+    let events = run(first.path());
+    let mut announced = Vec::new();
+    let mut shapes = 0;
+    for event in &events {
+        match event {
+            RunEvent::PreparingKernels { step, cached, .. } => {
+                assert!(!cached, "a fresh kernel cache knows no shape");
+                announced.push(*step);
+            }
+            RunEvent::Step(m) if m.distinct_shapes > shapes => {
+                shapes = m.distinct_shapes;
+                assert_eq!(
+                    announced.last(),
+                    Some(&m.step),
+                    "step {} not announced",
+                    m.step
+                );
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(announced.first(), Some(&1), "{events:?}");
+    let again = tempfile::tempdir().unwrap();
+    let events = run(again.path());
+    let cached: Vec<bool> = events
+        .iter()
+        .filter_map(|e| match e {
+            RunEvent::PreparingKernels { cached, .. } => Some(*cached),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(cached.len(), announced.len());
+    assert!(
+        cached.iter().all(|&c| c),
+        "the same shapes again: {cached:?}"
+    );
+}

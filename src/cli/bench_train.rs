@@ -13,7 +13,9 @@ use super::bench_reference::Reference;
 use mixtune::data::tokenizer::T5Tokenizer;
 use mixtune::data::LoadOptions;
 use mixtune::device::{self, profile, DeviceChoice};
+use mixtune::kernels;
 use mixtune::mixture::template;
+use mixtune::model::flops::{training_flops, TrainingFlops};
 use mixtune::model::{T5Config, T5ForConditionalGeneration};
 use mixtune::train::batch::{length_bucket, padded_batch};
 use mixtune::train::{TrainBatch, TrainConfig, Trainer};
@@ -38,7 +40,9 @@ pub struct TrainBench {
     /// figures and the ratio. Without one, no reference is printed.
     #[arg(long)]
     reference: Option<PathBuf>,
-    /// Also count kernel launches and host syncs of one training step.
+    /// One more step after the timed ones, with every kernel timed: where its GPU time
+    /// goes by kind (GEMM, attention, element-wise, reductions, optimizer, copies), the top
+    /// 15 kernels, the GEMMs' achieved TFLOP/s, kernel launches and host syncs.
     #[arg(long)]
     profile: bool,
     /// Take each example's source/target lengths from this data file (DialogSum-like,
@@ -82,6 +86,38 @@ fn peak_rss_gib() -> Option<f64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / (1024.0 * 1024.0))
+}
+
+/// What one shape's run measured.
+struct ShapeRun {
+    /// The first step (compiling and, on a GPU, tuning its kernels), in ms.
+    first_ms: f64,
+    /// Every step's ms (warm-up and timed; not the profiled one), synced at its end.
+    all_ms: Vec<f64>,
+    /// Distinct batch shapes after each of those steps.
+    shapes_by_step: Vec<usize>,
+    /// The timed steps' ms and tokens (source + target, without padding).
+    timed: Vec<(f64, usize)>,
+    /// The profiled step (with `--profile`).
+    profile: Option<StepProfile>,
+}
+
+impl ShapeRun {
+    /// The median timed step, and the tokens/s of that same step: both figures come from
+    /// one measurement, so `tokens ÷ step time` is what is printed.
+    fn median(&self) -> (f64, f64) {
+        let mut timed = self.timed.clone();
+        timed.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let (ms, tokens) = timed[timed.len() / 2];
+        (ms, tokens as f64 / (ms / 1000.0))
+    }
+}
+
+/// The profiled step: launches and host syncs, and on a GPU where its time went.
+struct StepProfile {
+    counts: profile::Counts,
+    kernels: Option<profile::KernelProfile>,
+    flops: TrainingFlops,
 }
 
 pub fn bench_train(args: TrainBench) -> Result<()> {
@@ -132,81 +168,8 @@ pub fn bench_train(args: TrainBench) -> Result<()> {
         } else {
             T5Config::flan_t5_base()
         };
-        let model = T5ForConditionalGeneration::random(&model_config, &device);
-        let mut rng = rand::rngs::StdRng::seed_from_u64(0);
-        let mut make_batch = || -> mixtune::Result<TrainBatch> {
-            // Each example's (source, target) length: fixed, or drawn from the data file.
-            let sizes: Vec<(usize, usize)> = (0..args.batch)
-                .map(|_| match &real {
-                    Some(lengths) => lengths[rng.random_range(0..lengths.len())],
-                    None => (args.source_len, args.target_len),
-                })
-                .collect();
-            let mut ids = |len: usize| -> Vec<u32> {
-                (0..len)
-                    .map(|i| {
-                        if i + 1 == len {
-                            1
-                        } else {
-                            rng.random_range(3..32000)
-                        }
-                    })
-                    .collect()
-            };
-            let sources: Vec<Vec<u32>> = sizes.iter().map(|&(s, _)| ids(s)).collect();
-            let targets: Vec<Vec<u32>> = sizes.iter().map(|&(_, t)| ids(t)).collect();
-            let longest = |rows: &[Vec<u32>]| rows.iter().map(Vec::len).max().unwrap_or(1);
-            // Padded as the run's batcher pads: to length buckets when lengths vary.
-            let (source_len, target_len) = if real.is_some() {
-                (
-                    length_bucket(longest(&sources), args.source_len),
-                    length_bucket(longest(&targets), args.target_len),
-                )
-            } else {
-                (args.source_len, args.target_len)
-            };
-            let tasks = vec!["bench".to_string(); args.batch];
-            padded_batch(&sources, &targets, tasks, [source_len, target_len], &device)
-        };
-        let batches: Vec<mixtune::Result<TrainBatch>> =
-            (0..=args.steps).map(|_| make_batch()).collect();
-        let mut config = TrainConfig::new("random", "none", args.steps + 1);
-        config.learning_rate = 1e-4;
-        let mut step_ms = Vec::new();
-        let mut all_ms = Vec::new();
-        let mut shapes_by_step = Vec::new();
-        let mut tokens_per_s = Vec::new();
-        let mut first_ms = 0.0;
-        let mut counts = None;
-        // The run loop's own optimizer step; the first compiles (and tunes) the kernels.
-        let mut trainer = Trainer::new(model, &config, config.max_steps)?;
-        let last = batches.len() - 1;
-        for (i, batch) in batches.into_iter().enumerate() {
-            let batch = batch?;
-            let started = Instant::now();
-            let m = if args.profile && i == last {
-                let (m, c) = profile::measure(&device, || trainer.step(vec![batch]));
-                counts = Some(c);
-                m?
-            } else {
-                trainer.step(vec![batch])?
-            };
-            let ms = started.elapsed().as_secs_f64() * 1000.0;
-            all_ms.push(ms);
-            shapes_by_step.push(m.distinct_shapes);
-            if m.step > 1 {
-                step_ms.push(ms);
-                tokens_per_s.push(m.tokens_per_s);
-            } else {
-                first_ms = ms;
-            }
-        }
-        step_ms.sort_by(f64::total_cmp);
-        tokens_per_s.sort_by(f64::total_cmp);
-        let (ms, tps) = (
-            step_ms[step_ms.len() / 2],
-            tokens_per_s[tokens_per_s.len() / 2],
-        );
+        let run = run_shape(&args, &model_config, &device, real.as_deref())?;
+        let (ms, tps) = run.median();
         let memory = if selected.is_gpu {
             device
                 .memory_pool_usage()
@@ -235,7 +198,7 @@ pub fn bench_train(args: TrainBench) -> Result<()> {
                 "{:<6} {:>5} {:>9.0} {:>10.0} {:>14.0} {:>11} {:>11} {:>11} {:>7}",
                 shape,
                 args.batch,
-                first_ms,
+                run.first_ms,
                 ms,
                 tps,
                 memory_label,
@@ -243,10 +206,16 @@ pub fn bench_train(args: TrainBench) -> Result<()> {
                 show(hf_bf16),
                 ratio.map_or("-".into(), |r| format!("{r:.2}x"))
             );
+            println!(
+                "       step ms: the median of {} steps, each synced at its end; tokens/s: that \
+                 step's real tokens ÷ its time",
+                run.timed.len()
+            );
             if real.is_some() {
-                let steps: Vec<String> = all_ms
+                let steps: Vec<String> = run
+                    .all_ms
                     .iter()
-                    .zip(&shapes_by_step)
+                    .zip(&run.shapes_by_step)
                     .map(|(ms, shapes)| format!("{ms:.0}ms/{shapes}"))
                     .collect();
                 println!(
@@ -254,27 +223,129 @@ pub fn bench_train(args: TrainBench) -> Result<()> {
                     steps.join(" ")
                 );
             }
-            if let Some(c) = counts {
-                println!(
-                    "       per training step: {} kernel launches, {} host syncs",
-                    c.launches.map_or("n/a (cpu)".into(), |l| l.to_string()),
-                    c.host_reads
-                );
+            if let Some(p) = &run.profile {
+                super::bench_profile::print(&p.counts, p.kernels.as_ref(), &p.flops);
             }
         }
+        let profile_json = run
+            .profile
+            .as_ref()
+            .map(|p| super::bench_profile::to_json(&p.counts, p.kernels.as_ref(), &p.flops));
         rows.push(json!({"shapes": shape, "batch": args.batch, "source_len": args.source_len,
-            "target_len": args.target_len, "first_step_ms": first_ms, "median_step_ms": ms,
+            "target_len": args.target_len, "first_step_ms": run.first_ms, "median_step_ms": ms,
             "tokens_per_s": tps, "peak_memory_gib": memory,
-            "step_ms": all_ms, "distinct_shapes_by_step": shapes_by_step,
+            "step_ms": run.all_ms, "distinct_shapes_by_step": run.shapes_by_step,
             "lengths_from": args.lengths_from,
             "memory_kind": if selected.is_gpu { "gpu pool reserved (end of run)" } else { "process peak RSS" },
             "hf_fp32_tokens_per_s": hf_fp32.and_then(|r| r.tokens_per_s),
             "hf_fp32_peak_gib": hf_fp32.and_then(|r| r.peak_gib),
             "hf_bf16_tokens_per_s": hf_bf16.and_then(|r| r.tokens_per_s),
             "ratio_to_hf_fp32": ratio,
-            "launches_per_step": counts.and_then(|c| c.launches),
-            "host_syncs_per_step": counts.map(|c| c.host_reads)}));
+            "launches_per_step": run.profile.as_ref().and_then(|p| p.counts.launches),
+            "host_syncs_per_step": run.profile.as_ref().map(|p| p.counts.host_reads),
+            "profile": profile_json}));
     }
     super::bench_reference::print_end(args.json, &selected.label, reference.as_ref(), rows);
     Ok(())
+}
+
+/// Random batches of the bench's shapes (or of lengths drawn from `real`), padded as the
+/// run's batcher pads them.
+fn make_batches(
+    args: &TrainBench,
+    real: Option<&[(usize, usize)]>,
+    count: usize,
+    device: &burn::tensor::Device,
+) -> mixtune::Result<Vec<TrainBatch>> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    let mut make_batch = || -> mixtune::Result<TrainBatch> {
+        // Each example's (source, target) length: fixed, or drawn from the data file.
+        let sizes: Vec<(usize, usize)> = (0..args.batch)
+            .map(|_| match real {
+                Some(lengths) => lengths[rng.random_range(0..lengths.len())],
+                None => (args.source_len, args.target_len),
+            })
+            .collect();
+        let mut ids = |len: usize| -> Vec<u32> {
+            (0..len)
+                .map(|i| {
+                    if i + 1 == len {
+                        1
+                    } else {
+                        rng.random_range(3..32000)
+                    }
+                })
+                .collect()
+        };
+        let sources: Vec<Vec<u32>> = sizes.iter().map(|&(s, _)| ids(s)).collect();
+        let targets: Vec<Vec<u32>> = sizes.iter().map(|&(_, t)| ids(t)).collect();
+        let longest = |rows: &[Vec<u32>]| rows.iter().map(Vec::len).max().unwrap_or(1);
+        // Padded as the run's batcher pads: to length buckets when lengths vary.
+        let (source_len, target_len) = if real.is_some() {
+            (
+                length_bucket(longest(&sources), args.source_len),
+                length_bucket(longest(&targets), args.target_len),
+            )
+        } else {
+            (args.source_len, args.target_len)
+        };
+        let tasks = vec!["bench".to_string(); args.batch];
+        padded_batch(&sources, &targets, tasks, [source_len, target_len], device)
+    };
+    (0..count).map(|_| make_batch()).collect()
+}
+
+/// One shape's steps: a warm-up step, `--steps` timed steps (each synced at its end, so the
+/// optimizer's queued work counts in the step that issued it), and with `--profile` one more
+/// step with every kernel timed, kept out of the timed figures.
+fn run_shape(
+    args: &TrainBench,
+    model_config: &T5Config,
+    device: &burn::tensor::Device,
+    real: Option<&[(usize, usize)]>,
+) -> Result<ShapeRun> {
+    let model = T5ForConditionalGeneration::random(model_config, device);
+    let extra = usize::from(args.profile);
+    let batches = make_batches(args, real, 1 + args.steps + extra, device)?;
+    let mut config = TrainConfig::new("random", "none", batches.len());
+    config.learning_rate = 1e-4;
+    // The run loop's own optimizer step; the first compiles (and tunes) the kernels.
+    let mut trainer = Trainer::new(model, &config, config.max_steps)?;
+    let mut run = ShapeRun {
+        first_ms: 0.0,
+        all_ms: Vec::new(),
+        shapes_by_step: Vec::new(),
+        timed: Vec::new(),
+        profile: None,
+    };
+    for (i, batch) in batches.into_iter().enumerate() {
+        let [rows, source_len] = batch.input_ids.dims();
+        let target_len = batch.labels.first().map_or(0, Vec::len);
+        if i == args.steps + 1 {
+            let fused = kernels::training_kernels_run(device, model_config.d_kv);
+            let flops = training_flops(model_config, rows, source_len, target_len, fused);
+            let (m, counts, kernels) =
+                profile::measure_kernels(device, || trainer.step(vec![batch]));
+            m?;
+            run.profile = Some(StepProfile {
+                counts,
+                kernels,
+                flops,
+            });
+            continue;
+        }
+        let tokens = batch.source_tokens + batch.target_tokens;
+        let started = Instant::now();
+        let m = trainer.step(vec![batch])?;
+        let _ = device.sync();
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        run.all_ms.push(ms);
+        run.shapes_by_step.push(m.distinct_shapes);
+        if i == 0 {
+            run.first_ms = ms;
+        } else {
+            run.timed.push((ms, tokens));
+        }
+    }
+    Ok(run)
 }

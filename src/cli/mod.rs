@@ -3,6 +3,7 @@
 mod bench;
 mod bench_data;
 mod bench_near_dup;
+mod bench_profile;
 mod bench_reference;
 mod bench_train;
 mod data_cmd;

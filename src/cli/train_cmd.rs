@@ -74,25 +74,26 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
                     }
                 ));
             }
+            RunEvent::PreparingKernels { step, .. } => {
+                if let Some(message) = event.preparing_message() {
+                    bar.println(format!("step {step}: {message}"));
+                    bar.set_message(message);
+                }
+            }
             RunEvent::Step(m) => {
                 if m.distinct_shapes > shapes_seen {
                     shapes_seen = m.distinct_shapes;
                     // The cost of a new shape is paid once; show it rather than a slow step.
                     bar.println(format!(
-                        "step {}: new batch shape ({} so far): {} took {:.1} s{}",
+                        "step {}: new batch shape ({} so far): {} took {:.1} s",
                         m.step,
                         m.distinct_shapes,
                         if on_gpu {
-                            "compiling and tuning its kernels"
+                            "preparing its kernels and the step"
                         } else {
                             "the step"
                         },
                         m.seconds,
-                        if on_gpu {
-                            "; tuned kernels are cached for later runs"
-                        } else {
-                            ""
-                        }
                     ));
                 }
                 bar.set_position(m.step as u64);

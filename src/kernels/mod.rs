@@ -154,6 +154,16 @@ pub fn kernel_runs(
     shapes_fit(query.dims(), key.dims(), value.dims(), bias.dims(), max_d)
 }
 
+/// Whether f32 training attention with head size `d_kv` on `device` takes the fused WGSL
+/// kernels (for the shapes `T5Attention::attend` sends them): a wgpu build and device with
+/// the kernels on and the workgroup memory they need. What FLOP counts and profiles ask.
+pub fn training_kernels_run(device: &burn::tensor::Device, d_kv: usize) -> bool {
+    kernels_enabled()
+        && cfg!(feature = "wgpu")
+        && on_wgpu(device)
+        && training_kernels_fit(device, d_kv)
+}
+
 /// Whether the training kernels take head size `d` on `device` (see [`ATTENTION_HEAD_DIMS`]).
 fn training_kernels_fit(device: &burn::tensor::Device, d: usize) -> bool {
     #[cfg(feature = "wgpu")]

@@ -4,6 +4,7 @@ pub mod attention;
 pub mod config;
 pub mod defaults;
 pub mod export;
+pub mod flops;
 pub mod layers;
 pub mod loader;
 pub mod precision;

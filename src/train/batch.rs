@@ -48,6 +48,12 @@ pub struct TrainBatch {
 }
 
 impl TrainBatch {
+    /// `[batch, source_len, target_len]` as padded: the shape its kernels are compiled for.
+    pub fn shape(&self) -> [usize; 3] {
+        let [rows, source_len] = self.input_ids.dims();
+        [rows, source_len, self.labels.first().map_or(0, Vec::len)]
+    }
+
     /// Number of examples.
     pub fn len(&self) -> usize {
         self.labels.len()

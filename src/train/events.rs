@@ -149,6 +149,17 @@ pub enum RunEvent {
         #[serde(default)]
         notes: Vec<String>,
     },
+    /// The next step's batch shape is new to this process on a GPU: its kernels are compiled
+    /// (and tuned) before it runs, which takes seconds once per shape. `cached`: an earlier
+    /// run on this machine prepared the same shape, so most of that work comes from caches.
+    PreparingKernels {
+        /// The step about to run (1 for the first).
+        step: usize,
+        batch: usize,
+        source_len: usize,
+        target_len: usize,
+        cached: bool,
+    },
     /// An optimizer step finished.
     Step(StepMetrics),
     /// A validation pass finished.
@@ -178,12 +189,37 @@ impl RunEvent {
             Self::Step(m) => m.step,
             Self::Eval(e) => e.step,
             Self::Checkpoint { step, .. }
+            | Self::PreparingKernels { step, .. }
             | Self::Paused { step }
             | Self::Resumed { step }
             | Self::Cancelled { step, .. }
             | Self::Failed { step, .. } => *step,
             Self::Finished(summary) => summary.steps,
         }
+    }
+
+    /// What a [`RunEvent::PreparingKernels`] says on the terminal and in the app (`None` for
+    /// other events).
+    pub fn preparing_message(&self) -> Option<String> {
+        let Self::PreparingKernels {
+            batch,
+            source_len,
+            target_len,
+            cached,
+            ..
+        } = self
+        else {
+            return None;
+        };
+        let shape = format!("{batch}×{source_len}→{target_len} tokens");
+        Some(if *cached {
+            format!("loading GPU kernels for batch shape {shape} (prepared by an earlier run)")
+        } else {
+            format!(
+                "preparing GPU kernels for batch shape {shape} (first use on this GPU only: \
+                 compiled and tuned once, then cached)"
+            )
+        })
     }
 
     /// Whether the event ends a run.
@@ -290,5 +326,32 @@ mod tests {
         assert_eq!(json["step"], 7);
         let back: RunEvent = serde_json::from_value(json).unwrap();
         assert_eq!(back, event);
+    }
+
+    #[test]
+    fn preparing_kernels_belongs_to_the_step_it_precedes_and_says_so() {
+        let event = RunEvent::PreparingKernels {
+            step: 3,
+            batch: 8,
+            source_len: 512,
+            target_len: 128,
+            cached: false,
+        };
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(json["kind"], "preparing_kernels");
+        assert_eq!(event.step(), 3);
+        assert!(!event.is_final());
+        let message = event.preparing_message().unwrap();
+        assert!(message.contains("8×512→128"), "{message}");
+        assert!(message.contains("first use"), "{message}");
+        let cached = RunEvent::PreparingKernels {
+            step: 3,
+            batch: 8,
+            source_len: 512,
+            target_len: 128,
+            cached: true,
+        };
+        assert!(cached.preparing_message().unwrap().contains("earlier run"));
+        assert_eq!(RunEvent::Paused { step: 1 }.preparing_message(), None);
     }
 }

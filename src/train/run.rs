@@ -9,7 +9,7 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::tensor::Device;
 
-use super::batch::Batcher;
+use super::batch::{Batcher, TrainBatch};
 use super::checkpoint::{self, LoopState};
 use super::config::{Method, TrainConfig};
 use super::control::RunControl;
@@ -20,6 +20,7 @@ use super::lora;
 use super::metric;
 use super::trainer::{build_optimizer, Trainer};
 use super::validate::Validator;
+use crate::device::kernel_shapes::{ShapeKey, ShapeRecord};
 use crate::error::{MixtuneError, Result};
 use crate::fsutil::write_atomic;
 use crate::mixture::{Mixture, Sampler};
@@ -235,7 +236,7 @@ fn train(
         if cancelled {
             return run.cancel(log);
         }
-        let metrics = run.step()?;
+        let metrics = run.step(log)?;
         log.emit(RunEvent::Step(metrics));
         let improved = match run.eval_due() {
             true => Some(run.evaluate(log)?),
@@ -278,6 +279,9 @@ struct Run<'a> {
     baseline: Option<EvalMetrics>,
     /// The latest forgetting report.
     forgetting: Option<ForgettingReport>,
+    /// On a GPU, the batch shapes this machine prepared kernels for (`None` on the CPU,
+    /// which compiles nothing).
+    kernel_shapes: Option<ShapeRecord>,
 }
 
 impl<'a> Run<'a> {
@@ -379,6 +383,7 @@ impl<'a> Run<'a> {
             total_parameters,
             notes,
         });
+        let kernel_shapes = (!crate::device::is_cpu(&device)).then(ShapeRecord::open);
         Ok(Self {
             config,
             output_dir,
@@ -397,11 +402,49 @@ impl<'a> Run<'a> {
             last_eval_step: None,
             baseline,
             forgetting: None,
+            kernel_shapes,
         })
     }
 
+    /// On a GPU, a [`RunEvent::PreparingKernels`] for each of `batches`' shapes this process
+    /// has not stepped on yet; returns their keys, to record once the step succeeded.
+    fn announce_new_shapes(&self, batches: &[TrainBatch], log: &mut EventLog) -> Vec<ShapeKey> {
+        let Some(record) = &self.kernel_shapes else {
+            return Vec::new();
+        };
+        let model = self.trainer.model();
+        let c = &model.config;
+        let dims = format!(
+            "d{}-l{}/{}-h{}-ff{}-v{}",
+            c.d_model,
+            c.num_layers,
+            c.decoder_layers(),
+            c.num_heads,
+            c.d_ff,
+            c.vocab_size
+        );
+        let dtype = self.config.precision.name();
+        let mut keys: Vec<ShapeKey> = Vec::new();
+        for batch in batches {
+            let shape = batch.shape();
+            let key = ShapeKey::new(&self.device, &dims, dtype, shape);
+            if !self.trainer.is_new_shape(shape) || keys.contains(&key) {
+                continue;
+            }
+            log.emit(RunEvent::PreparingKernels {
+                step: self.trainer.step + 1,
+                batch: shape[0],
+                source_len: shape[1],
+                target_len: shape[2],
+                cached: record.knows(&key),
+            });
+            keys.push(key);
+        }
+        keys
+    }
+
     /// One optimizer step over `grad_accumulation` micro-batches drawn from the mixture.
-    fn step(&mut self) -> Result<StepMetrics> {
+    fn step(&mut self, log: &mut EventLog) -> Result<StepMetrics> {
         let config = self.config;
         // Reseeded per step so a resumed run draws what an uninterrupted one would.
         let step = self.trainer.step;
@@ -414,7 +457,13 @@ impl<'a> Run<'a> {
                 .collect::<Result<Vec<_>>>()?;
             micro_batches.push(self.batcher.batch(&examples, &self.device)?);
         }
+        let new_shapes = self.announce_new_shapes(&micro_batches, log);
         let mut metrics = self.trainer.step(micro_batches)?;
+        if let Some(record) = &mut self.kernel_shapes {
+            for key in &new_shapes {
+                record.remember(key);
+            }
+        }
 
         let elapsed = self.started.elapsed().as_secs_f64();
         let steps_here = (self.trainer.step - self.start_step).max(1);

@@ -130,7 +130,9 @@ pub fn run_info(dir: &Path) -> Result<RunInfo> {
                 }
             }
             RunEvent::Paused { .. } => info.status = RunStatus::Paused,
-            RunEvent::Resumed { .. } | RunEvent::Checkpoint { .. } => {
+            RunEvent::Resumed { .. }
+            | RunEvent::Checkpoint { .. }
+            | RunEvent::PreparingKernels { .. } => {
                 if info.status == RunStatus::Paused && matches!(event, RunEvent::Resumed { .. }) {
                     info.status = RunStatus::Running;
                 }

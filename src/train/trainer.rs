@@ -9,6 +9,7 @@ use super::config::{OptimizerKind, TrainConfig};
 use super::events::StepMetrics;
 use super::loss_scale::{LossScaler, ScaleDecision};
 use super::schedule::LrSchedule;
+use crate::device::profile::{self, Phase};
 use crate::error::{MixtuneError, Result};
 use crate::model::{Precision, T5ForConditionalGeneration};
 use burn::module::{Module, ModuleVisitor, Param};
@@ -152,6 +153,12 @@ impl Trainer {
         })
     }
 
+    /// Whether a `[batch, source_len, target_len]` step would be the first on that shape in
+    /// this process (on a GPU: its kernels get compiled first).
+    pub fn is_new_shape(&self, shape: [usize; 3]) -> bool {
+        !self.shapes.contains(&shape)
+    }
+
     /// f16 runs: the loss scale and its counters (for checkpoints).
     pub fn loss_scaler(&self) -> Option<&LossScaler> {
         self.loss_scaler.as_ref()
@@ -209,6 +216,7 @@ impl Trainer {
     /// unusable after a failed step (the run stops; its last checkpoint stays).
     pub fn step(&mut self, micro_batches: Vec<TrainBatch>) -> Result<StepMetrics> {
         let started = Instant::now();
+        profile::set_phase(Phase::Model);
         let count = micro_batches.len();
         let Some(first) = micro_batches.first() else {
             return Err(MixtuneError::Input(
@@ -277,6 +285,9 @@ impl Trainer {
                     .unwrap_or(f32::NAN) as f64
             };
             let (loss, grad_norm) = (scalar(&values[0]), scalar(&values[1]).sqrt());
+            // The read above ran the forward and backward passes: what is launched from here
+            // on is clipping and the update (for `bench train --profile`).
+            profile::set_phase(Phase::Optimizer);
             if !loss.is_finite() {
                 return Ok((None, loss, grad_norm, None));
             }

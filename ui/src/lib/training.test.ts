@@ -42,6 +42,21 @@ describe('foldEvent', () => {
     expect(run.notes).toEqual([note]);
   });
 
+  it('says while a new batch shape prepares its GPU kernels, until the step that needed them', () => {
+    const run = replay([started()]);
+    expect(run.preparing).toBeNull();
+    foldEvent(run, { kind: 'preparing_kernels', step: 1, batch: 8, source_len: 512, target_len: 128, cached: false });
+    expect(run.preparing).toContain('8×512→128');
+    expect(run.preparing).toContain('first use on this GPU only');
+    expect(run.status).toBe('running');
+    foldEvent(run, step(1));
+    expect(run.preparing).toBeNull();
+    foldEvent(run, { kind: 'preparing_kernels', step: 2, batch: 8, source_len: 256, target_len: 64, cached: true });
+    expect(run.preparing).toContain('earlier run');
+    foldEvent(run, { kind: 'failed', step: 2, message: 'boom' });
+    expect(run.preparing).toBeNull();
+  });
+
   it('keeps the f16 loss scale and the skipped steps', () => {
     const run = replay([started(), step(1)]);
     expect(run.lossScale).toBeNull();

@@ -69,6 +69,8 @@ export interface RunState {
   message: string | null;
   /** What the run said at its start: a damaged checkpoint skipped, validation it cannot run. */
   notes: string[];
+  /** While the GPU prepares kernels for a new batch shape (before the step that needs them). */
+  preparing: string | null;
   /** Bumped on every change; charts redraw when it moves. */
   version: number;
 }
@@ -106,6 +108,7 @@ export function emptyRun(): RunState {
     summary: null,
     message: null,
     notes: [],
+    preparing: null,
     version: 0,
   };
 }
@@ -170,6 +173,14 @@ function addEval(run: RunState, tasks: Record<string, TaskEval>): void {
   }
 }
 
+/** What the Train page says while a new batch shape's GPU kernels are prepared. */
+export function preparingMessage(event: { batch: number; source_len: number; target_len: number; cached: boolean }): string {
+  const shape = `${event.batch}×${event.source_len}→${event.target_len} tokens`;
+  return event.cached
+    ? `Loading GPU kernels for batch shape ${shape} (prepared by an earlier run)…`
+    : `Preparing GPU kernels for batch shape ${shape}: first use on this GPU only, compiled and tuned once, then cached…`;
+}
+
 /** Applies one event to `run` in place and returns it. */
 export function foldEvent(run: RunState, event: RunEvent): RunState {
   switch (event.kind) {
@@ -188,7 +199,11 @@ export function foldEvent(run: RunState, event: RunEvent): RunState {
       run.message = null;
       run.etaS = null;
       break;
+    case 'preparing_kernels':
+      run.preparing = preparingMessage(event);
+      break;
     case 'step': {
+      run.preparing = null;
       const last = run.steps[run.steps.length - 1];
       if (last !== undefined && event.step <= last) truncateFrom(run, event.step);
       run.steps.push(event.step);
@@ -254,6 +269,7 @@ export function foldEvent(run: RunState, event: RunEvent): RunState {
       run.message = event.message;
       break;
   }
+  if (event.kind === 'finished' || event.kind === 'cancelled' || event.kind === 'failed') run.preparing = null;
   run.version += 1;
   return run;
 }

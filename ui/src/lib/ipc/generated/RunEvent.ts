@@ -11,4 +11,8 @@ export type RunEvent = { "kind": "started", output_dir: string, device: string, 
  * What the user should know before the run goes on: a damaged checkpoint skipped,
  * a stale lock taken over, validation the data cannot give.
  */
-notes: Array<string>, } | { "kind": "step" } & StepMetrics | { "kind": "eval" } & EvalMetrics | { "kind": "checkpoint", step: number, path: string, } | { "kind": "paused", step: number, } | { "kind": "resumed", step: number, } | { "kind": "finished" } & RunSummary | { "kind": "cancelled", step: number, checkpoint: string | null, } | { "kind": "failed", step: number, message: string, };
+notes: Array<string>, } | { "kind": "preparing_kernels", 
+/**
+ * The step about to run (1 for the first).
+ */
+step: number, batch: number, source_len: number, target_len: number, cached: boolean, } | { "kind": "step" } & StepMetrics | { "kind": "eval" } & EvalMetrics | { "kind": "checkpoint", step: number, path: string, } | { "kind": "paused", step: number, } | { "kind": "resumed", step: number, } | { "kind": "finished" } & RunSummary | { "kind": "cancelled", step: number, checkpoint: string | null, } | { "kind": "failed", step: number, message: string, };

@@ -1,0 +1,124 @@
+//! The training batch shapes this machine has compiled GPU kernels for, so a run can say
+//! what its first step on a new shape is doing ("preparing GPU kernels … first use on this
+//! GPU") and whether the work is cached from an earlier run.
+//!
+//! A new shape costs seconds on a GPU: CubeCL compiles the fused kernels it needs, tunes
+//! the matmuls, and the driver builds pipelines. With the `gpu-cache` build the tuning (and
+//! on NVIDIA the driver's pipelines) persist, so the second run on the same shape starts
+//! fast. The record is a small text file in [`super::kernel_cache_dir`], one key a line;
+//! failing to read or write it changes nothing but the wording of the message.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use burn::tensor::Device;
+
+/// The record file's name in the kernel cache folder.
+const FILE: &str = "training-shapes.txt";
+
+/// One training batch shape as the record keys it: adapter, model dims, dtype and shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShapeKey(String);
+
+impl ShapeKey {
+    /// The key of a `[batch, source_len, target_len]` step of a model whose dims are
+    /// summarised by `model` (e.g. `d512-l8/8-h6-ff1024`) in `dtype`, on `device`.
+    pub fn new(device: &Device, model: &str, dtype: &str, shape: [usize; 3]) -> Self {
+        let adapter = adapter_name(device);
+        let [batch, source, target] = shape;
+        Self(format!(
+            "{} | {model} | {dtype} | {batch}x{source}x{target}",
+            adapter.replace(['\n', '|'], " ")
+        ))
+    }
+}
+
+/// The adapter's name (`NVIDIA H200`), else the backend's short description.
+fn adapter_name(device: &Device) -> String {
+    #[cfg(feature = "wgpu")]
+    if let Some(identity) = device.identity() {
+        return identity.name;
+    }
+    super::describe(device)
+}
+
+/// The shapes recorded on this machine (see the module docs).
+#[derive(Debug, Default)]
+pub struct ShapeRecord {
+    path: Option<PathBuf>,
+    known: BTreeSet<String>,
+}
+
+impl ShapeRecord {
+    /// The record in [`super::kernel_cache_dir`]; empty when it does not exist yet or cannot
+    /// be read.
+    pub fn open() -> Self {
+        Self::at(super::kernel_cache_dir().join(FILE))
+    }
+
+    /// The record kept in `path`.
+    pub fn at(path: PathBuf) -> Self {
+        let known = std::fs::read_to_string(&path)
+            .map(|text| text.lines().map(str::to_string).collect())
+            .unwrap_or_default();
+        Self {
+            path: Some(path),
+            known,
+        }
+    }
+
+    /// Whether `key`'s kernels were prepared by an earlier step on this machine.
+    pub fn knows(&self, key: &ShapeKey) -> bool {
+        self.known.contains(&key.0)
+    }
+
+    /// Records `key` (after its first step succeeded). Best effort: a read-only cache
+    /// folder only means the next run says "first use" again.
+    pub fn remember(&mut self, key: &ShapeKey) {
+        if !self.known.insert(key.0.clone()) {
+            return;
+        }
+        let Some(path) = &self.path else {
+            return;
+        };
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let text: String = self.known.iter().map(|k| format!("{k}\n")).collect();
+        let _ = crate::fsutil::write_atomic(path, text.as_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_remembered_shape_is_known_to_the_next_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cache").join(FILE);
+        let device = Device::flex();
+        let key = ShapeKey::new(&device, "d512", "f32", [8, 512, 128]);
+        let other = ShapeKey::new(&device, "d512", "f32", [8, 256, 128]);
+        let mut record = ShapeRecord::at(path.clone());
+        assert!(!record.knows(&key));
+        record.remember(&key);
+        assert!(record.knows(&key));
+        let reopened = ShapeRecord::at(path);
+        assert!(reopened.knows(&key));
+        assert!(!reopened.knows(&other));
+    }
+
+    #[test]
+    fn an_unwritable_folder_loses_only_the_record() {
+        let dir = tempfile::tempdir().unwrap();
+        // A file where the folder should be: nothing can be written below it.
+        let blocker = dir.path().join("blocker");
+        std::fs::write(&blocker, "x").unwrap();
+        let mut record = ShapeRecord::at(blocker.join(FILE));
+        let key = ShapeKey::new(&Device::flex(), "d512", "f32", [1, 2, 3]);
+        record.remember(&key);
+        assert!(record.knows(&key));
+        assert!(!ShapeRecord::at(blocker.join(FILE)).knows(&key));
+    }
+}
