@@ -145,7 +145,7 @@ fn a_gpu_run_announces_each_new_batch_shape_and_remembers_it() {
     let cache = tempfile::tempdir().unwrap();
     std::env::set_var("MIXTUNE_KERNEL_CACHE", cache.path());
     let run = |dir: &std::path::Path| {
-        common::runs::write_run(dir, 6, 0, "max_steps = 2\nsave_every = 0\n");
+        common::runs::write_run(dir, 4, 0, "max_steps = 1\n");
         let mut events = Vec::new();
         run_from_file(
             &dir.join("run.toml"),

@@ -319,8 +319,7 @@ fn run_shape(
         profile: None,
     };
     for (i, batch) in batches.into_iter().enumerate() {
-        let [rows, source_len] = batch.input_ids.dims();
-        let target_len = batch.labels.first().map_or(0, Vec::len);
+        let [rows, source_len, target_len] = batch.shape();
         if i == args.steps + 1 {
             let fused = kernels::training_kernels_run(device, model_config.d_kv);
             let flops = training_flops(model_config, rows, source_len, target_len, fused);
