@@ -311,9 +311,28 @@ pub fn measure_kernels<T>(
     (result, counts, profile)
 }
 
+/// Runs `work` with `observer` watching every launch it causes, then syncs `device` so the
+/// launches fusion kept queued are issued inside the window. `false` (nothing watched) on
+/// the CPU backend, which launches no kernels; `work` runs either way.
+#[cfg(feature = "wgpu")]
+fn observed<T>(
+    device: &Device,
+    observer: std::sync::Arc<dyn burn::cubecl::logging::LaunchObserver>,
+    work: impl FnOnce() -> T,
+) -> (T, bool) {
+    if super::is_cpu(device) {
+        return (work(), false);
+    }
+    let watching = burn::cubecl::logging::LaunchObservation::new(observer);
+    let result = work();
+    let _ = device.sync();
+    drop(watching);
+    (result, true)
+}
+
 #[cfg(feature = "wgpu")]
 fn launches<T>(device: &Device, work: impl FnOnce() -> T) -> (T, Option<usize>) {
-    use burn::cubecl::logging::{LaunchObservation, LaunchObserver};
+    use burn::cubecl::logging::LaunchObserver;
     use std::sync::atomic::AtomicUsize;
     use std::sync::Arc;
 
@@ -323,16 +342,9 @@ fn launches<T>(device: &Device, work: impl FnOnce() -> T) -> (T, Option<usize>) 
             self.0.fetch_add(1, Ordering::Relaxed);
         }
     }
-    if super::is_cpu(device) {
-        return (work(), None);
-    }
     let count = Arc::new(Count(AtomicUsize::new(0)));
-    let watching = LaunchObservation::new(count.clone());
-    let result = work();
-    // Fusion keeps operations queued until a flush: issue them inside the window.
-    let _ = device.sync();
-    drop(watching);
-    (result, Some(count.0.load(Ordering::Relaxed)))
+    let (result, watched) = observed(device, count.clone(), work);
+    (result, watched.then(|| count.0.load(Ordering::Relaxed)))
 }
 
 #[cfg(not(feature = "wgpu"))]
@@ -347,7 +359,7 @@ fn timed_launches<T>(
 ) -> (T, Option<(Vec<Launch>, Timing)>) {
     use burn::cubecl::config::{type_name_format, TypeNameFormatLevel};
     use burn::cubecl::logging::{
-        Duration, LaunchObservation, LaunchObserver, ProfileDuration, TimingMethod, TimingRequest,
+        Duration, LaunchObserver, ProfileDuration, TimingMethod, TimingRequest,
     };
     use std::sync::{Arc, Mutex};
 
@@ -398,15 +410,11 @@ fn timed_launches<T>(
         }
     }
 
-    if super::is_cpu(device) {
-        return (work(), None);
-    }
     let record = Arc::new(Record::default());
-    let watching = LaunchObservation::new(record.clone());
-    let result = work();
-    // Fusion keeps operations queued until a flush: issue them inside the window.
-    let _ = device.sync();
-    drop(watching);
+    let (result, watched) = observed(device, record.clone(), work);
+    if !watched {
+        return (result, None);
+    }
     let raw = std::mem::take(&mut *record.0.lock().unwrap_or_else(|e| e.into_inner()));
     let mut device_timed = false;
     let mut system_timed = false;
@@ -465,40 +473,31 @@ mod tests {
 
     #[test]
     fn kinds_come_from_names_and_the_optimizer_from_its_phase() {
-        let model = Phase::Model;
-        assert_eq!(KernelKind::of("MatmulEntry<f32>", model), KernelKind::Gemm);
-        assert_eq!(
-            KernelKind::of("mixtune::kernels::wgsl::AttentionKernel", model),
-            KernelKind::Attention
-        );
-        assert_eq!(
-            KernelKind::of("ReduceKernel<Sum>", model),
-            KernelKind::Reduction
-        );
-        assert_eq!(KernelKind::of("into_contiguous", model), KernelKind::Copy);
-        assert_eq!(
-            KernelKind::of("ElemwiseFuse", model),
-            KernelKind::Elementwise
-        );
-        // Names as CubeCL 0.11 reports them on wgpu (lavapipe).
-        let matmul = "MatmulEntry | FusedMatmulArgs | DynamicScalar | SimpleMatmulFamily";
-        assert_eq!(KernelKind::of(matmul, model), KernelKind::Gemm);
-        assert_eq!(
-            KernelKind::of("ReduceKernelFused", model),
-            KernelKind::Reduction
-        );
-        assert_eq!(
-            KernelKind::of("KernelBinop | MulOp", model),
-            KernelKind::Elementwise
-        );
-        assert_eq!(
-            KernelKind::of("KernelScalarBinop | MulOp", model),
-            KernelKind::Elementwise
-        );
-        assert_eq!(KernelKind::of("FullKernel", model), KernelKind::Elementwise);
-        assert_eq!(KernelKind::of("CopyKernel", model), KernelKind::Copy);
-        assert_eq!(KernelKind::of("SelectKernel", model), KernelKind::Copy);
-        assert_eq!(KernelKind::of("mystery", model), KernelKind::Other);
+        let cases = [
+            ("MatmulEntry<f32>", KernelKind::Gemm),
+            (
+                "mixtune::kernels::wgsl::AttentionKernel",
+                KernelKind::Attention,
+            ),
+            ("ReduceKernel<Sum>", KernelKind::Reduction),
+            ("into_contiguous", KernelKind::Copy),
+            ("ElemwiseFuse", KernelKind::Elementwise),
+            // Names as CubeCL 0.11 reports them on wgpu (lavapipe).
+            (
+                "MatmulEntry | FusedMatmulArgs | DynamicScalar | SimpleMatmulFamily",
+                KernelKind::Gemm,
+            ),
+            ("ReduceKernelFused", KernelKind::Reduction),
+            ("KernelBinop | MulOp", KernelKind::Elementwise),
+            ("KernelScalarBinop | MulOp", KernelKind::Elementwise),
+            ("FullKernel", KernelKind::Elementwise),
+            ("CopyKernel", KernelKind::Copy),
+            ("SelectKernel", KernelKind::Copy),
+            ("mystery", KernelKind::Other),
+        ];
+        for (name, kind) in cases {
+            assert_eq!(KernelKind::of(name, Phase::Model), kind, "{name}");
+        }
         assert_eq!(
             KernelKind::of("MatmulEntry<f32>", Phase::Optimizer),
             KernelKind::Optimizer

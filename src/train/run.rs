@@ -412,23 +412,24 @@ impl<'a> Run<'a> {
         let Some(record) = &self.kernel_shapes else {
             return Vec::new();
         };
-        let model = self.trainer.model();
-        let c = &model.config;
-        let dims = format!(
-            "d{}-l{}/{}-h{}-ff{}-v{}",
-            c.d_model,
-            c.num_layers,
-            c.decoder_layers(),
-            c.num_heads,
-            c.d_ff,
-            c.vocab_size
-        );
-        let dtype = self.config.precision.name();
         let mut keys: Vec<ShapeKey> = Vec::new();
         for batch in batches {
             let shape = batch.shape();
-            let key = ShapeKey::new(&self.device, &dims, dtype, shape);
-            if !self.trainer.is_new_shape(shape) || keys.contains(&key) {
+            if !self.trainer.is_new_shape(shape) {
+                continue;
+            }
+            let c = &self.trainer.model().config;
+            let dims = format!(
+                "d{}-l{}/{}-h{}-ff{}-v{}",
+                c.d_model,
+                c.num_layers,
+                c.decoder_layers(),
+                c.num_heads,
+                c.d_ff,
+                c.vocab_size
+            );
+            let key = ShapeKey::new(&self.device, &dims, self.config.precision.name(), shape);
+            if keys.contains(&key) {
                 continue;
             }
             log.emit(RunEvent::PreparingKernels {

@@ -223,8 +223,7 @@ impl Trainer {
                 "a step needs at least one batch".into(),
             ));
         };
-        let [rows, source_len] = first.input_ids.dims();
-        let target_len = first.labels.first().map_or(0, Vec::len);
+        let [rows, source_len, target_len] = first.shape();
         let model = self
             .model
             .take()
@@ -233,9 +232,7 @@ impl Trainer {
         let mut tokens = 0usize;
         for batch in &micro_batches {
             tokens += batch.source_tokens + batch.target_tokens;
-            let [rows, source_len] = batch.input_ids.dims();
-            let target_len = batch.labels.first().map_or(0, Vec::len);
-            self.shapes.insert([rows, source_len, target_len]);
+            self.shapes.insert(batch.shape());
             for task in &batch.tasks {
                 *self.examples_seen.entry(task.clone()).or_insert(0) += 1;
             }
