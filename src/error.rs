@@ -65,6 +65,18 @@ pub enum MixtuneError {
     /// Another live process runs in this run folder.
     #[error("{dir}: a run is in progress there (process {pid}); wait for it to end or cancel it, or choose another output_dir")]
     RunLocked { dir: PathBuf, pid: u32 },
+    /// An output that is one of the command's inputs (by any path or link): writing it
+    /// would destroy the input.
+    #[error("{output}: is the input file {input}; write to another file (the input would be overwritten)")]
+    OutputIsInput { output: PathBuf, input: PathBuf },
+    /// An output path naming a device, pipe, socket or folder, which a write would replace.
+    #[error(
+        "{path}: not a regular file (a device, pipe or folder); give the name of a file to write"
+    )]
+    NotARegularFile { path: PathBuf },
+    /// A resume whose config differs from the run's record in keys that change training.
+    #[error("{dir}: the config differs from the run's record in keys that change training ({}); resume with the run's own config ({dir}/run.toml), or pass --allow-config-change to go on with the change logged", changes.join("; "))]
+    ConfigChanged { dir: PathBuf, changes: Vec<String> },
     #[error("device: {0}")]
     Device(String),
     #[error("invalid input: {0}")]
@@ -148,6 +160,9 @@ impl MixtuneError {
             | Self::Tokenizer { .. }
             | Self::Data(_)
             | Self::Rouge(_)
+            | Self::OutputIsInput { .. }
+            | Self::NotARegularFile { .. }
+            | Self::ConfigChanged { .. }
             | Self::Input(_) => ErrorKind::Input,
         }
     }

@@ -1,4 +1,6 @@
-//! Atomic file writes: a checkpoint or export is either complete or absent, never half-written.
+//! Atomic file writes: a checkpoint or export is either complete or absent, never
+//! half-written, and never written over one of the command's own inputs or over something
+//! that is not a regular file (a device node, a pipe, a folder).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -11,8 +13,11 @@ use crate::error::{MixtuneError, Result};
 /// - The file is created with the user's umask (0644 by default), as any other tool's
 ///   output; run folders and exported models are meant to be shared.
 /// - Errors name `path`, the file the caller asked for, not the temporary one.
+/// - Something at `path` (or at the end of its links) that is not a regular file is refused
+///   ([`MixtuneError::NotARegularFile`]): renaming over it would replace a device node.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let target = resolve_symlink(path);
+    refuse_non_regular(path, &target)?;
     let dir = target
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -31,6 +36,49 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     tmp.as_file().sync_all().map_err(failed)?;
     tmp.persist(&target).map_err(|e| failed(e.error))?;
     Ok(())
+}
+
+/// Checks, before any work, that writing `output` loses nothing: it is not one of `inputs`
+/// (by any path, symlink or hard link: the same device and inode) and, when it exists, it is
+/// a regular file.
+pub fn check_output(output: &Path, inputs: &[&Path]) -> Result<()> {
+    refuse_non_regular(output, &resolve_symlink(output))?;
+    let Ok(written) = std::fs::metadata(output) else {
+        return Ok(());
+    };
+    for input in inputs {
+        if let Ok(read) = std::fs::metadata(input) {
+            if same_file(&written, &read) {
+                return Err(MixtuneError::OutputIsInput {
+                    output: output.to_path_buf(),
+                    input: input.to_path_buf(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn refuse_non_regular(path: &Path, target: &Path) -> Result<()> {
+    match std::fs::metadata(target) {
+        Ok(metadata) if !metadata.is_file() => Err(MixtuneError::NotARegularFile {
+            path: path.to_path_buf(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(unix)]
+fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    a.dev() == b.dev() && a.ino() == b.ino()
+}
+
+/// Without inode numbers in std's stable API elsewhere, the same size and modification time
+/// stands in: a false "same file" only asks for another output name.
+#[cfg(not(unix))]
+fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    a.len() == b.len() && a.modified().ok() == b.modified().ok()
 }
 
 /// The error without the temporary file's path that `tempfile` appends to its messages
@@ -94,6 +142,59 @@ mod tests {
             .file_type()
             .is_symlink());
         assert_eq!(std::fs::read(&target).unwrap(), b"new");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_input_is_never_an_output_by_any_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("refs.csv");
+        std::fs::write(&input, "id,summary\n1,a\n").unwrap();
+        let hard = dir.path().join("hard.csv");
+        std::fs::hard_link(&input, &hard).unwrap();
+        let soft = dir.path().join("soft.csv");
+        std::os::unix::fs::symlink("refs.csv", &soft).unwrap();
+        let dotted = dir.path().join(".").join("refs.csv");
+        for output in [&input, &hard, &soft, &dotted] {
+            let error = check_output(output, &[Path::new("x"), &input]).unwrap_err();
+            assert!(
+                matches!(&error, MixtuneError::OutputIsInput { input: i, .. } if i == &input),
+                "{error}"
+            );
+        }
+        let other = dir.path().join("out.csv");
+        check_output(&other, &[&input]).unwrap();
+        std::fs::write(&other, "old").unwrap();
+        check_output(&other, &[&input]).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_pipe_behind_a_link_is_never_replaced() {
+        use std::os::unix::fs::FileTypeExt;
+        let dir = tempfile::tempdir().unwrap();
+        // A FIFO stands in for a device node (creating one needs root): neither is a
+        // regular file, and replacing either loses what it was.
+        let fifo = dir.path().join("pipe");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let link = dir.path().join("out.csv");
+        std::os::unix::fs::symlink("pipe", &link).unwrap();
+        for error in [
+            check_output(&link, &[]).unwrap_err(),
+            write_atomic(&link, b"x").unwrap_err(),
+            write_atomic(&fifo, b"x").unwrap_err(),
+            write_atomic(dir.path(), b"x").unwrap_err(),
+        ] {
+            assert!(
+                matches!(error, MixtuneError::NotARegularFile { .. }),
+                "{error}"
+            );
+        }
+        assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
     }
 
     #[cfg(unix)]

@@ -78,4 +78,65 @@ fn negative_and_inconsistent_decoding_values_are_named() {
         stderr.contains("min_new_tokens") && stderr.contains("max_new_tokens"),
         "{stderr}"
     );
+    // Absurd sizes are named before any work, not an aborted allocation (exit 134).
+    for (flag, field) in [
+        ("--max-new-tokens", "max_new_tokens"),
+        ("--beams", "num_beams"),
+        ("--max-source-tokens", "max_source_tokens"),
+    ] {
+        let stderr = run(&[flag, "1000000"]);
+        assert!(
+            stderr.contains(field)
+                && stderr.contains("above the most")
+                && !stderr.contains("panicked"),
+            "{flag}: {stderr}"
+        );
+    }
+}
+
+/// `summarize --chats F --output F` and `eval --data F --output F` (by the same name, a
+/// hard link or a symlink) are refused before any work, and F is left as it was.
+#[cfg(unix)]
+#[test]
+fn an_output_that_is_an_input_is_refused_and_the_input_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let chats = dir.path().join("refs.csv");
+    let text = "id,dialogue,summary\n1,\"#Person1#: Hi. #Person2#: Hello.\",They greet.\n";
+    std::fs::write(&chats, text).unwrap();
+    let rows = dir.path().join("mydata.jsonl");
+    let line = "{\"id\":\"1\",\"dialogue\":\"#Person1#: Hi.\",\"summary\":\"A greeting.\"}\n";
+    std::fs::write(&rows, line).unwrap();
+    let linked = dir.path().join("linked.jsonl");
+    std::os::unix::fs::symlink("mydata.jsonl", &linked).unwrap();
+    let hard = dir.path().join("hard.csv");
+    std::fs::hard_link(&chats, &hard).unwrap();
+    let runs: [(Vec<&str>, &std::path::Path, &std::path::Path); 3] = [
+        (vec!["summarize", "--chats"], &chats, &chats),
+        (vec!["summarize", "--chats"], &chats, &hard),
+        (vec!["eval", "--data"], &rows, &linked),
+    ];
+    for (args, input, output) in runs {
+        let out = mixtune()
+            .args(&args)
+            .arg(input)
+            .arg("--output")
+            .arg(output)
+            .arg("--model")
+            .arg(tiny_flan())
+            .args(["--device", "cpu"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("is the input file") && stderr.lines().count() == 1,
+            "{args:?}: {stderr}"
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&chats).unwrap(), text);
+    assert_eq!(std::fs::read_to_string(&rows).unwrap(), line);
+    assert!(std::fs::symlink_metadata(&linked)
+        .unwrap()
+        .file_type()
+        .is_symlink());
 }

@@ -183,7 +183,20 @@ fn invented_facts_rates_are_compared_when_the_logs_have_them() {
     );
     logged_run(&b, "", &[eval(5, 1.0, 0.4, None)]);
     logged_run(&c, "learning_rate = 0.0003\n", &[]);
+    // a and b kept their mixture, c did not: mixture keys are left out, and said so.
+    for dir in [&a, &b] {
+        let mix = "[mixture]\nstrategy = \"proportional\"\n\n[[task]]\nname = \"s\"\ndata = \"d.jsonl\"\ntemplate = \"dialogue_summary\"\n";
+        std::fs::write(dir.join("mixture.toml"), mix).unwrap();
+    }
     let comparison = compare_runs(&[a.clone(), b.clone(), c.clone()]).unwrap();
+    assert_eq!(comparison.notes.len(), 1, "{:?}", comparison.notes);
+    assert!(comparison.notes[0].contains(&c.display().to_string()));
+    let keys: Vec<&str> = comparison
+        .config_diff
+        .iter()
+        .map(|d| d.key.as_str())
+        .collect();
+    assert_eq!(keys, ["learning_rate"], "{keys:?}");
     let lr = comparison
         .config_diff
         .iter()
@@ -229,6 +242,16 @@ fn invented_facts_rates_are_compared_when_the_logs_have_them() {
         .find(|l| l.starts_with("invented facts"))
         .unwrap();
     assert!(facts.contains("25.0%") && facts.contains('-'), "{text}");
+    assert!(
+        text.contains("note: ") && text.contains("no mixture.toml"),
+        "{text}"
+    );
+
+    // A folder that does not exist is an error, not an empty list.
+    let out = mixtune(&["runs"], &[&root.path().join("nope")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("no such folder"), "{stderr}");
 }
 
 #[test]

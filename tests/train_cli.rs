@@ -105,4 +105,32 @@ fn bad_run_config_fails_in_one_line_and_writes_nothing() {
         "{stderr}"
     );
     assert!(!dir.path().join("out").exists());
+
+    // Absurd sizes are named in one line before any work (they aborted the process).
+    for (extra, key) in [
+        ("eval_max_new_tokens = 1000000\n", "eval_max_new_tokens"),
+        ("grad_accumulation = 1000000000\n", "grad_accumulation"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        write_run(dir.path(), extra);
+        let out = train(dir.path());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.contains(key) && stderr.contains("above the most"),
+            "{stderr}"
+        );
+        assert!(!dir.path().join("out").exists());
+    }
+    // A LoRA rank above the model's sizes is named once the model is known.
+    let dir = tempfile::tempdir().unwrap();
+    write_run(dir.path(), "method = \"lora\"\n[lora]\nrank = 100000000\n");
+    let out = train(dir.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("lora.rank") && stderr.contains("at most"),
+        "{stderr}"
+    );
 }

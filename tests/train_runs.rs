@@ -264,6 +264,7 @@ fn pause_resume_and_cancel_from_another_thread() {
     let options = RunOptions {
         show_progress: false,
         resume: true,
+        ..Default::default()
     };
     let handle = spawn(
         config,
@@ -360,6 +361,7 @@ fn a_second_run_on_a_live_folder_is_refused_naming_the_process() {
         let options = RunOptions {
             show_progress: false,
             resume,
+            ..Default::default()
         };
         let error = run_from_file(
             &config_file,
@@ -413,6 +415,7 @@ fn resume_skips_a_damaged_checkpoint_and_says_so() {
     for (name, file, damage) in [
         ("truncated", "optimizer.bpk", true),
         ("missing", "state.json", false),
+        ("unchecked", "checksums.json", false),
     ] {
         let copy = copies.path().join(name);
         std::fs::create_dir(&copy).unwrap();
@@ -485,4 +488,201 @@ fn validation_the_data_cannot_give_is_reported_at_the_start() {
         );
     }
     assert!(!events.iter().any(|e| matches!(e, RunEvent::Eval(_))));
+}
+
+/// `mixtune train --json --config CONFIG ARGS` on flex, its standard output piped.
+fn spawn_train(config: &Path, args: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_mixtune"))
+        .args(["train", "--device", "cpu", "--json", "--config"])
+        .arg(config)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Reads `child`'s JSON event lines until `steps` step events have passed, then sends it
+/// `signal` (`INT`, `TERM`); returns the `started` event and the exit with its stderr.
+fn signal_after(
+    mut child: std::process::Child,
+    steps: usize,
+    signal: &str,
+) -> (serde_json::Value, std::process::Output) {
+    use std::io::BufRead;
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let mut started = serde_json::Value::Null;
+    let mut seen = 0;
+    while seen < steps {
+        let line = lines
+            .next()
+            .expect("the run ended before its steps")
+            .unwrap();
+        let event: serde_json::Value = serde_json::from_str(&line).unwrap();
+        match event["kind"].as_str() {
+            Some("started") => started = event,
+            Some("step") => seen += 1,
+            _ => {}
+        }
+    }
+    let sent = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    for line in lines {
+        line.unwrap();
+    }
+    (started, child.wait_with_output().unwrap())
+}
+
+fn last_event(dir: &Path) -> serde_json::Value {
+    let log = std::fs::read_to_string(dir.join("out/metrics.jsonl")).unwrap();
+    serde_json::from_str(log.lines().last().unwrap()).unwrap()
+}
+
+/// Ctrl-C (SIGINT) and SIGTERM stop a run at the end of its step with a checkpoint and a
+/// `cancelled` event, exit non-zero naming the resume command; and the run folder's own
+/// `run.toml` (relative paths inside) resumes it.
+#[cfg(unix)]
+#[test]
+fn a_signal_stops_training_with_a_checkpoint_that_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    write_run(
+        dir.path(),
+        30,
+        0,
+        "max_steps = 100000\nsave_every = 100000\n",
+    );
+    let (_, out) = signal_after(spawn_train(&dir.path().join("run.toml"), &[]), 2, "INT");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("stopped by a signal after step") && stderr.contains("--resume"),
+        "{stderr}"
+    );
+    let cancelled = last_event(dir.path());
+    assert_eq!(cancelled["kind"], "cancelled", "{cancelled}");
+    let step = cancelled["step"].as_u64().unwrap();
+    assert!(step >= 2, "{cancelled}");
+    let checkpoint = cancelled["checkpoint"].as_str().unwrap();
+    assert!(
+        checkpoint.ends_with(&format!("step-{step:07}")),
+        "{checkpoint}"
+    );
+    mixtune::train::checkpoint::verify(Path::new(checkpoint)).unwrap();
+
+    // The record in the run folder resumes the run, from any working directory.
+    let record = dir.path().join("out/run.toml");
+    let (started, out) = signal_after(spawn_train(&record, &["--resume"]), 1, "TERM");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        started["start_step"].as_u64(),
+        Some(step),
+        "{started} {stderr}"
+    );
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let again = last_event(dir.path());
+    assert_eq!(again["kind"], "cancelled", "{again}");
+    assert!(again["step"].as_u64().unwrap() > step, "{again}");
+}
+
+/// `train --json | head -1`: the reader goes away, the run goes on to its model.
+#[test]
+fn a_reader_that_goes_away_does_not_end_the_run() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    write_run(dir.path(), 30, 0, "max_steps = 4\n");
+    let mut child = spawn_train(&dir.path().join("run.toml"), &[]);
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.contains("\"started\""), "{first}");
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("standard output failed"), "{stderr}");
+    assert!(dir.path().join("out/model/model.safetensors").is_file());
+    assert_eq!(last_event(dir.path())["kind"], "finished");
+}
+
+/// A resume with an edited learning rate and mixture is refused, naming the keys and
+/// changing nothing; with `--allow-config-change` it goes on and logs the change.
+#[test]
+fn a_resume_with_a_changed_config_is_refused_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    write_run(dir.path(), 30, 0, "max_steps = 4\nsave_every = 2\n");
+    let control = RunControl::new();
+    let stop = control.clone();
+    common::runs::run(dir.path(), false, &control, &mut |event| {
+        if matches!(event, RunEvent::Step(m) if m.step == 2) {
+            stop.cancel();
+        }
+    })
+    .unwrap();
+    let edit = |file: &str, from: &str, to: &str| {
+        let path = dir.path().join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(from), "{text}");
+        std::fs::write(&path, text.replace(from, to)).unwrap();
+    };
+    edit(
+        "run.toml",
+        "learning_rate = 0.01",
+        "learning_rate = 0.02\nkeep_last = 5",
+    );
+    edit(
+        "mix.toml",
+        "max_target_tokens = 32",
+        "max_target_tokens = 24",
+    );
+    let log_before = std::fs::read(dir.path().join("out/metrics.jsonl")).unwrap();
+    let record_before = std::fs::read(dir.path().join("out/run.toml")).unwrap();
+
+    let out = cli(dir.path(), &["--resume"], None);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    for shown in [
+        "learning_rate: 0.01 → 0.02",
+        "mixture.max_target_tokens: 32 → 24",
+        "--allow-config-change",
+    ] {
+        assert!(stderr.contains(shown), "{shown}: {stderr}");
+    }
+    assert!(!stderr.contains("keep_last"), "{stderr}");
+    assert_eq!(
+        std::fs::read(dir.path().join("out/metrics.jsonl")).unwrap(),
+        log_before
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("out/run.toml")).unwrap(),
+        record_before
+    );
+
+    let out = cli(dir.path(), &["--resume", "--allow-config-change"], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = std::fs::read_to_string(dir.path().join("out/metrics.jsonl")).unwrap();
+    let changed: serde_json::Value = log
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .find(|event| event["kind"] == "config_changed")
+        .expect("a config_changed event");
+    assert_eq!(changed["step"], 2);
+    let changes = changed["changes"].to_string();
+    assert!(changes.contains("learning_rate: 0.01 → 0.02"), "{changes}");
+    assert!(
+        changes.contains("mixture.max_target_tokens: 32 → 24"),
+        "{changes}"
+    );
+    assert!(std::fs::read_to_string(dir.path().join("out/run.toml"))
+        .unwrap()
+        .contains("learning_rate = 0.02"));
 }

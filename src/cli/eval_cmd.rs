@@ -86,6 +86,10 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
         },
         None => None,
     };
+    if let Some(path) = &args.output {
+        let inputs: Vec<&std::path::Path> = args.data.iter().map(PathBuf::as_path).collect();
+        mixtune::fsutil::check_output(path, &inputs).context("--output")?;
+    }
     let contamination = match (&args.run, &args.data) {
         (Some(_), None) => {
             bail!("--run DIR checks --data FILE against the run's training data: give --data")

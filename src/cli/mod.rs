@@ -16,6 +16,7 @@ mod rouge_cmd;
 mod runs_cmd;
 mod support_cmd;
 mod train_cmd;
+mod train_progress;
 
 use clap::{Parser, Subcommand};
 

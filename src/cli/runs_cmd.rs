@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use clap::Args;
 
 use mixtune::train::compare::{compare_runs, RunComparison};
@@ -38,6 +38,12 @@ pub fn run_runs(args: RunsArgs) -> Result<()> {
             print!("{}", comparison_table(&comparison));
         }
         return Ok(());
+    }
+    if !args.dir.is_dir() {
+        bail!(
+            "{}: no such folder (give the folder that holds your run folders, e.g. the parent of a run's output_dir)",
+            args.dir.display()
+        );
     }
     let runs = list_runs(&args.dir)?;
     if args.json {
@@ -168,6 +174,9 @@ fn comparison_table(comparison: &RunComparison) -> String {
             comparison.keys_compared
         ));
         out.push_str(&grid("key", &header, &diff_rows));
+    }
+    for note in &comparison.notes {
+        out.push_str(&format!("note: {note}\n"));
     }
     out.push('\n');
     out.push_str(&grid("metric", &header, &rows));

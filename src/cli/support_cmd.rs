@@ -56,6 +56,8 @@ impl SupportArgs {
             if path.extension().and_then(|e| e.to_str()) != Some("csv") {
                 bail!("--output {}: use a .csv file name", path.display());
             }
+            let inputs: Vec<&Path> = self.chats.iter().map(PathBuf::as_path).collect();
+            mixtune::fsutil::check_output(path, &inputs).context("--output")?;
         }
         Ok(())
     }

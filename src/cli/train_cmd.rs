@@ -1,15 +1,18 @@
 //! `mixtune train --config run.toml [--resume]`: a training run with a progress bar, live
-//! validation lines and the event log (`metrics.jsonl`) in the run folder.
+//! validation lines and the event log (`metrics.jsonl`) in the run folder. Ctrl-C or SIGTERM
+//! stops it at the end of the current step with a checkpoint; a second signal stops at once.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
 
 use mixtune::device::{self, DeviceChoice};
-use mixtune::train::events::RunEvent;
 use mixtune::train::{run, RunControl, RunOptions, RunPaths, TrainConfig};
+
+use super::train_progress::ProgressPrinter;
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
@@ -19,6 +22,10 @@ pub struct TrainArgs {
     /// Continue from the latest checkpoint in the run's output_dir.
     #[arg(long)]
     resume: bool,
+    /// With --resume: go on although the config (or its mixture) differs from the run's
+    /// record in keys that change training; the change is logged with its step.
+    #[arg(long, requires = "resume")]
+    allow_config_change: bool,
     /// auto, gpu or cpu.
     #[arg(long, default_value = "auto")]
     device: String,
@@ -32,155 +39,58 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
     // Parsed once, up front, so a bad config fails before the model loads.
     let config = TrainConfig::from_file(&args.config)?;
     let paths = RunPaths::resolve(&args.config, &config);
-    let bar = if args.json {
-        ProgressBar::hidden()
-    } else {
+    if !args.json {
         eprintln!("training on {}", selected.label);
-        ProgressBar::new(0).with_style(
-            ProgressStyle::with_template("{bar:40} {pos}/{len} steps  {msg}  [{elapsed} < {eta}]")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        )
-    };
-    let json = args.json;
-    let on_gpu = selected.is_gpu;
-    let mut shapes_seen = 0;
-    let mut on_event = |event: &RunEvent| {
-        if json {
-            if let Ok(line) = serde_json::to_string(event) {
-                println!("{line}");
-            }
-            return;
-        }
-        match event {
-            RunEvent::Started {
-                total_steps,
-                start_step,
-                trainable_parameters,
-                total_parameters,
-                notes,
-                ..
-            } => {
-                for note in notes {
-                    bar.println(format!("note: {note}"));
-                }
-                bar.set_length(*total_steps as u64);
-                bar.set_position(*start_step as u64);
-                bar.println(format!(
-                    "trainable parameters: {trainable_parameters} of {total_parameters}{}",
-                    if *start_step > 0 {
-                        format!("; resuming at step {start_step}")
-                    } else {
-                        String::new()
-                    }
-                ));
-            }
-            RunEvent::PreparingKernels { step, .. } => {
-                if let Some(message) = event.preparing_message() {
-                    bar.println(format!("step {step}: {message}"));
-                    bar.set_message(message);
-                }
-            }
-            RunEvent::Step(m) => {
-                if m.distinct_shapes > shapes_seen {
-                    shapes_seen = m.distinct_shapes;
-                    // The cost of a new shape is paid once; show it rather than a slow step.
-                    bar.println(format!(
-                        "step {}: new batch shape ({} so far): {} took {:.1} s",
-                        m.step,
-                        m.distinct_shapes,
-                        if on_gpu {
-                            "preparing its kernels and the step"
-                        } else {
-                            "the step"
-                        },
-                        m.seconds,
-                    ));
-                }
-                bar.set_position(m.step as u64);
-                bar.set_message(format!(
-                    "loss {:.4}  lr {:.2e}  |g| {:.3}  {:.0} tok/s",
-                    m.loss, m.learning_rate, m.grad_norm, m.tokens_per_s
-                ));
-            }
-            RunEvent::Eval(e) => {
-                let trained = e.tasks.iter().map(|(task, t)| (task, "", t));
-                let watched = e.watched.iter().map(|(task, t)| (task, " (watched)", t));
-                let tasks: Vec<String> = trained
-                    .chain(watched)
-                    .map(|(task, kind, t)| {
-                        format!(
-                            "{task}{kind}: loss {:.3} R1 {:.4} RL {:.4} invented {:.1}%",
-                            t.loss,
-                            t.rouge1,
-                            t.rouge_l,
-                            t.invented_rate * 100.0
-                        )
-                    })
-                    .collect();
-                bar.println(format!(
-                    "step {}: val_loss {:.4}{}  {}",
-                    e.step,
-                    e.val_loss,
-                    if e.best { " (best)" } else { "" },
-                    tasks.join("; ")
-                ));
-                if let Some(report) = &e.forgetting {
-                    let now = format!("step {}", report.step);
-                    let table = report.table(&format!("step {}", report.baseline_step), &now);
-                    bar.println(table.trim_end());
-                }
-            }
-            RunEvent::Checkpoint { path, .. } => {
-                bar.println(format!("checkpoint {}", path.display()));
-            }
-            RunEvent::Cancelled { step, .. } => bar.println(format!("cancelled at step {step}")),
-            RunEvent::Failed { .. }
-            | RunEvent::Finished(_)
-            | RunEvent::Paused { .. }
-            | RunEvent::Resumed { .. } => {}
-        }
-    };
-    let options = RunOptions {
-        show_progress: !json,
-        resume: args.resume,
-    };
+    }
     let control = RunControl::new();
+    stop_on_signals(&control);
+    let mut printer = ProgressPrinter::new(args.json, selected.is_gpu, &paths.output_dir);
+    let options = RunOptions {
+        show_progress: !args.json,
+        resume: args.resume,
+        allow_config_change: args.allow_config_change,
+    };
     let summary = run(
         &config,
         &paths,
         &selected.device,
         &options,
         &control,
-        &mut on_event,
+        &mut |event| printer.event(event),
     )
     .with_context(|| format!("training with {}", args.config.display()))?;
-    bar.finish();
-    if let (false, Some(report)) = (json, &summary.forgetting) {
-        let now = format!("step {}", report.step);
-        print!(
-            "{}",
-            report.table(&format!("step {}", report.baseline_step), &now)
-        );
+    if control.is_cancelled() {
+        printer.abandon();
+        let resume = format!("mixtune train --config {} --resume", args.config.display());
+        match summary.steps {
+            0 => bail!("training stopped by a signal before its first step; nothing to resume"),
+            steps => bail!(
+                "training stopped by a signal after step {steps}, checkpoint written; continue with `{resume}`"
+            ),
+        }
     }
-    if json {
-        println!("{}", serde_json::json!({ "summary": summary }));
-    } else {
-        println!(
-            "{} steps, loss {} -> {}{}; model in {}{}",
-            summary.steps,
-            summary.first_loss.map_or("-".into(), |l| format!("{l:.4}")),
-            summary.last_loss.map_or("-".into(), |l| format!("{l:.4}")),
-            if summary.stopped_early {
-                " (stopped early)"
-            } else {
-                ""
-            },
-            summary.model_dir.display(),
-            summary
-                .adapter_dir
-                .as_ref()
-                .map_or(String::new(), |d| format!(", adapter in {}", d.display()))
-        );
-    }
+    printer.finish(&summary);
     Ok(())
+}
+
+/// The first Ctrl-C or SIGTERM asks the run to stop after the current step (checkpoint,
+/// `cancelled` event); the second ends the process at once. Checkpoints are written
+/// through a temporary folder, so even that leaves the previous one whole.
+fn stop_on_signals(control: &RunControl) {
+    let control = control.clone();
+    let signals = Arc::new(AtomicUsize::new(0));
+    let handler = move || {
+        if signals.fetch_add(1, Ordering::SeqCst) == 0 {
+            eprintln!(
+                "\nstopping after this step and writing a checkpoint (press Ctrl-C again to stop at once)"
+            );
+            control.cancel();
+        } else {
+            eprintln!("\nstopped at once; the run resumes from its last checkpoint");
+            std::process::exit(130);
+        }
+    };
+    if let Err(error) = ctrlc::set_handler(handler) {
+        eprintln!("note: Ctrl-C will end training at once ({error})");
+    }
 }

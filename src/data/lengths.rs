@@ -10,6 +10,11 @@ use serde::Serialize;
 use super::tokenizer::T5Tokenizer;
 use crate::error::Result;
 
+/// The most tokens a source or a target may be given (`max_source_tokens`,
+/// `max_new_tokens`, ...): T5's relative positions set no limit, but 32× the 512 tokens
+/// Flan-T5 was trained on is past any use, and sizes derived from it never overflow.
+pub const MAX_TOKENS: usize = 16_384;
+
 /// Histogram buckets below the limit; one more bucket counts what exceeds it.
 const BUCKETS: usize = 8;
 

@@ -305,6 +305,7 @@ pub fn evaluate(
 /// Writes the per-example rows as CSV (`id, reference, prediction per model, rouge1 per
 /// model, invented facts per model (`; `-separated), source`), atomically.
 pub fn write_csv(report: &EvalReport, path: &Path) -> Result<()> {
+    crate::fsutil::check_output(path, &[&report.data])?;
     let mut writer = csv::Writer::from_writer(Vec::new());
     let mut header = vec!["id".to_string(), "reference".to_string()];
     for (i, model) in report.models.iter().enumerate() {
@@ -341,6 +342,7 @@ pub fn write_csv(report: &EvalReport, path: &Path) -> Result<()> {
 
 /// Writes the per-example rows as JSON lines, atomically.
 pub fn write_jsonl(report: &EvalReport, path: &Path) -> Result<()> {
+    crate::fsutil::check_output(path, &[&report.data])?;
     let mut text = String::new();
     for row in &report.rows {
         let line = serde_json::to_string(row)?;

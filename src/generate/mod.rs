@@ -73,12 +73,25 @@ impl Default for GenerationConfig {
     }
 }
 
+pub use crate::data::lengths::MAX_TOKENS;
+/// The most beams of a beam search: each one is a full decoder pass per token.
+pub const MAX_BEAMS: usize = 64;
+
 impl GenerationConfig {
-    /// Rejects values HF would reject, naming the field.
+    /// Rejects values HF would reject, and absurd sizes, naming the field.
     pub fn validate(&self) -> Result<()> {
         let bad = |field: &str, why: &str| {
             Err(MixtuneError::Input(format!("generation `{field}` {why}")))
         };
+        for (field, value, most) in [
+            ("max_new_tokens", self.max_new_tokens, MAX_TOKENS),
+            ("max_source_tokens", self.max_source_tokens, MAX_TOKENS),
+            ("num_beams", self.num_beams, MAX_BEAMS),
+        ] {
+            if value > most {
+                return bad(field, &format!("= {value} is above the most, {most}"));
+            }
+        }
         if self.max_new_tokens == 0 {
             return bad("max_new_tokens", "must be at least 1");
         }

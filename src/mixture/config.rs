@@ -230,6 +230,17 @@ fn validate(path: &Path, config: &MixtureConfig) -> Result<(), MixtureError> {
             "[mixture] max_source_tokens and max_target_tokens must be at least 1".into(),
         );
     }
+    let most = crate::data::lengths::MAX_TOKENS;
+    for (key, value) in [
+        ("max_source_tokens", settings.max_source_tokens),
+        ("max_target_tokens", settings.max_target_tokens),
+    ] {
+        if value > most {
+            return invalid(format!(
+                "[mixture] {key} = {value} is above the most, {most}"
+            ));
+        }
+    }
     let fractions = [settings.validation_fraction, settings.test_fraction];
     if fractions.iter().any(|f| !(0.0..=1.0).contains(f)) || fractions.iter().sum::<f64>() >= 1.0 {
         return invalid(

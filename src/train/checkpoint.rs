@@ -192,8 +192,8 @@ fn sha256(bytes: &[u8]) -> String {
 }
 
 /// Whether the checkpoint in `dir` is intact: every file present and matching the checksum
-/// written with it. `Err` says what is wrong, naming the file. A checkpoint written before
-/// checksums existed (no `checksums.json`) passes when its files are all there.
+/// written with it (`checksums.json`, itself required). `Err` says what is wrong, naming
+/// the file.
 pub fn verify(dir: &Path) -> std::result::Result<(), String> {
     for file in [MODEL_FILE, OPTIMIZER_FILE, STATE_FILE] {
         if !dir.join(file).is_file() {
@@ -203,7 +203,13 @@ pub fn verify(dir: &Path) -> std::result::Result<(), String> {
     let sums_path = dir.join(CHECKSUMS_FILE);
     let text = match std::fs::read(&sums_path) {
         Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        // Every checkpoint is written with its checksums: without them nothing tells
+        // whether the weights are whole, so the checkpoint is not trusted.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(format!(
+                "{CHECKSUMS_FILE} is missing, so its files cannot be checked"
+            ))
+        }
         Err(e) => return Err(format!("{CHECKSUMS_FILE}: {e}")),
     };
     let sums: BTreeMap<String, String> = serde_json::from_slice(&text)

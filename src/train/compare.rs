@@ -79,6 +79,8 @@ pub struct RunComparison {
     pub config_diff: Vec<ConfigDifference>,
     /// Keys compared in all (the same ones are left out of `config_diff`).
     pub keys_compared: usize,
+    /// What the comparison could not cover (a run folder without its `mixture.toml`).
+    pub notes: Vec<String>,
 }
 
 /// Compares the runs in `dirs` (two or more run folders, each holding `run.toml`).
@@ -91,9 +93,28 @@ pub fn compare_runs(dirs: &[PathBuf]) -> Result<RunComparison> {
     }
     let mut runs = Vec::with_capacity(dirs.len());
     let mut configs = Vec::with_capacity(dirs.len());
+    // The mixture's keys are compared only when every run kept its mixture: one run without
+    // it would show every mixture key as differing.
+    let without_mixture: Vec<&PathBuf> = dirs
+        .iter()
+        .filter(|dir| !dir.join(MIXTURE_FILE).is_file())
+        .collect();
+    let notes = without_mixture
+        .iter()
+        .map(|dir| {
+            format!(
+                "{}: no {MIXTURE_FILE}, so the task mixtures are not compared",
+                dir.display()
+            )
+        })
+        .collect();
     for dir in dirs {
         check_run_dir(dir)?;
-        configs.push(flat_config(dir)?);
+        let config_path = dir.join(CONFIG_FILE);
+        let config = TrainConfig::from_file(&config_path)?;
+        let mixture = dir.join(MIXTURE_FILE);
+        let mixture = without_mixture.is_empty().then_some(mixture.as_path());
+        configs.push(flat_configs(&config, &config_path, mixture)?);
         let info = run_info(dir)?;
         runs.push(ComparedRun {
             id: info.id,
@@ -112,6 +133,7 @@ pub fn compare_runs(dirs: &[PathBuf]) -> Result<RunComparison> {
         runs,
         config_diff: config_diff(&configs),
         keys_compared,
+        notes,
     })
 }
 
@@ -139,31 +161,42 @@ fn check_run_dir(dir: &Path) -> Result<()> {
 pub fn flat_config(dir: &Path) -> Result<BTreeMap<String, String>> {
     let config_path = dir.join(CONFIG_FILE);
     let config = TrainConfig::from_file(&config_path)?;
+    let mixture_path = dir.join(MIXTURE_FILE);
+    let mixture = mixture_path.is_file().then_some(mixture_path.as_path());
+    flat_configs(&config, &config_path, mixture)
+}
+
+/// `config` (read from `config_path`) as dotted keys with its defaults, without
+/// [`IGNORED_KEYS`], then the mixture file `mixture`'s keys.
+pub fn flat_configs(
+    config: &TrainConfig,
+    config_path: &Path,
+    mixture: Option<&Path>,
+) -> Result<BTreeMap<String, String>> {
     let as_toml = |path: &Path, value: std::result::Result<toml::Value, toml::ser::Error>| {
         value.map_err(|e| MixtuneError::Config {
             path: path.to_path_buf(),
             message: e.to_string(),
         })
     };
-    let mut flat = flatten(&as_toml(&config_path, toml::Value::try_from(&config))?);
+    let mut flat = flatten(&as_toml(config_path, toml::Value::try_from(config))?);
     for key in IGNORED_KEYS {
         flat.remove(key);
     }
-    let mixture_path = dir.join(MIXTURE_FILE);
-    if mixture_path.is_file() {
-        let text = std::fs::read_to_string(&mixture_path)
-            .map_err(|e| MixtuneError::io(&mixture_path, e))?;
+    if let Some(mixture_path) = mixture {
+        let text =
+            std::fs::read_to_string(mixture_path).map_err(|e| MixtuneError::io(mixture_path, e))?;
         let mixture: MixtureConfig = toml::from_str(&text).map_err(|error| {
             let (line, column) = error
                 .span()
                 .map_or((1, 1), |span| line_and_column(&text, span.start));
             MixtuneError::Config {
-                path: mixture_path.clone(),
+                path: mixture_path.to_path_buf(),
                 message: format!("line {line}, column {column}: {}", error.message().trim()),
             }
         })?;
         flat.extend(flatten(&as_toml(
-            &mixture_path,
+            mixture_path,
             toml::Value::try_from(&mixture),
         )?));
     }

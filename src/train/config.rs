@@ -8,6 +8,9 @@ use super::schedule::{LrSchedule, ScheduleKind};
 use crate::error::{MixtuneError, Result};
 use crate::mixture::error::line_and_column;
 
+/// The most examples one optimizer step may take (`batch_size` × `grad_accumulation`): far
+/// beyond what fits a GPU, and low enough that sizes derived from it never overflow.
+pub const MAX_BATCH: usize = 65_536;
 /// Settings of one training run (`run.toml`). Unknown keys are rejected; every key but
 /// `model`, `mixture`, `output_dir` and one of `max_steps` / `epochs` has the default of
 /// [`TrainConfig::default`], written once there.
@@ -246,6 +249,28 @@ impl TrainConfig {
             if value == 0 {
                 return Err(format!("`{key}` must be at least 1"));
             }
+        }
+        // Upper bounds, so an absurd value is named here instead of aborting the process
+        // with a failed allocation once the model is loaded.
+        let bounded = [
+            ("batch_size", self.batch_size, MAX_BATCH),
+            ("grad_accumulation", self.grad_accumulation, MAX_BATCH),
+            (
+                "eval_max_new_tokens",
+                self.eval_max_new_tokens,
+                crate::data::lengths::MAX_TOKENS,
+            ),
+        ];
+        for (key, value, most) in bounded {
+            if value > most {
+                return Err(format!("`{key}` = {value} is above the most, {most}"));
+            }
+        }
+        let per_step = self.batch_size.saturating_mul(self.grad_accumulation);
+        if per_step > MAX_BATCH {
+            return Err(format!(
+                "`batch_size` × `grad_accumulation` = {per_step} examples per optimizer step is above the most, {MAX_BATCH}"
+            ));
         }
         if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
             return Err(format!(

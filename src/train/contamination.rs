@@ -2,37 +2,15 @@
 //! `run.toml` and `mixture.toml` name what it trained on, and every row of the evaluation
 //! file is checked for near duplicates among those training rows.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use crate::data::near_dup::{find_between, NearDuplicates, RowRef};
 use crate::data::{self, LoadOptions, Split};
 use crate::error::{MixtuneError, Result};
 use crate::mixture::{config, near_dup, Mixture};
 
-use super::run::{CONFIG_FILE, MIXTURE_FILE};
+use super::run::{config_folder, CONFIG_FILE, MIXTURE_FILE};
 use super::TrainConfig;
-
-/// Where the run's `run.toml` lived when it started: the run folder with the config's
-/// relative `output_dir` taken off its end (`/p/runs/a` less `runs/a` is `/p`).
-fn config_folder(run_dir: &Path, output_dir: &Path) -> Option<PathBuf> {
-    if output_dir.is_absolute() {
-        return None;
-    }
-    let mut folder = run_dir.canonicalize().ok()?;
-    let parts: Vec<Component> = output_dir
-        .components()
-        .filter(|part| *part != Component::CurDir)
-        .collect();
-    for part in parts.iter().rev() {
-        match part {
-            Component::Normal(name) if folder.file_name() == Some(*name) => {
-                folder.pop();
-            }
-            _ => return None,
-        }
-    }
-    Some(folder)
-}
 
 /// The mixture run folder `run_dir` trained on (its copy of `mixture.toml`), with relative
 /// data paths resolved where the run found them: beside the original mixture file, which

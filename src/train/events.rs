@@ -172,6 +172,9 @@ pub enum RunEvent {
     Resumed { step: usize },
     /// The run finished (max steps, end of data or early stopping) and exported its model.
     Finished(RunSummary),
+    /// A resume went on with a config that differs from the run's record in keys that change
+    /// training (`--allow-config-change`): `key: before → after`, from this step on.
+    ConfigChanged { step: usize, changes: Vec<String> },
     /// The run was cancelled; the last checkpoint (if any) can be resumed.
     Cancelled {
         step: usize,
@@ -192,6 +195,7 @@ impl RunEvent {
             | Self::PreparingKernels { step, .. }
             | Self::Paused { step }
             | Self::Resumed { step }
+            | Self::ConfigChanged { step, .. }
             | Self::Cancelled { step, .. }
             | Self::Failed { step, .. } => *step,
             Self::Finished(summary) => summary.steps,

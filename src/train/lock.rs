@@ -56,6 +56,16 @@ impl RunLock {
                             ));
                             std::fs::remove_file(&path).map_err(|e| MixtuneError::io(&path, e))?;
                         }
+                        // No pid in a file older than a moment: not a lock being written
+                        // but an empty or damaged one (a full disk, an editor), which
+                        // would otherwise refuse every run as "process 0".
+                        None if age(&path) > UNREADABLE_AFTER => {
+                            note = Some(format!(
+                                "{}: replaced a lock file that held no process id (empty or damaged)",
+                                output_dir.display()
+                            ));
+                            std::fs::remove_file(&path).map_err(|e| MixtuneError::io(&path, e))?;
+                        }
                         None => std::thread::sleep(std::time::Duration::from_millis(50)),
                     }
                 }
@@ -71,6 +81,19 @@ impl RunLock {
             pid,
         })
     }
+}
+
+/// How old a lock file without a process id must be to count as damaged rather than being
+/// written: a run writes its pid right after creating the file.
+const UNREADABLE_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// How long ago `path` was last written (zero when that cannot be told).
+fn age(path: &Path) -> std::time::Duration {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|written| written.elapsed().ok())
+        .unwrap_or_default()
 }
 
 /// The live process holding `output_dir`'s lock, if any: a run in progress (in this process
@@ -121,7 +144,24 @@ mod tests {
         // A lock of a process that does not run (pid beyond Linux's pid_max).
         std::fs::write(dir.path().join(LOCK_FILE), "4194305\n").unwrap();
         assert_eq!(live_holder(dir.path()), None);
-        let (_lock, note) = RunLock::acquire(dir.path()).unwrap();
+        let (lock, note) = RunLock::acquire(dir.path()).unwrap();
         assert!(note.unwrap().contains("4194305"));
+        drop(lock);
+        // An empty or garbled lock file that is not being written is replaced, not taken
+        // for a run of "process 0".
+        for damaged in ["", "\u{0}\u{0}garbage"] {
+            let path = dir.path().join(LOCK_FILE);
+            std::fs::write(&path, damaged).unwrap();
+            let old = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+            std::fs::File::options()
+                .write(true)
+                .open(&path)
+                .unwrap()
+                .set_modified(old)
+                .unwrap();
+            let (lock, note) = RunLock::acquire(dir.path()).unwrap();
+            assert!(note.unwrap().contains("no process id"));
+            drop(lock);
+        }
     }
 }

@@ -46,17 +46,33 @@ pub fn apply(
     model: T5ForConditionalGeneration,
     settings: &LoraSettings,
 ) -> Result<T5ForConditionalGeneration> {
-    let targets: Vec<Linear> = named_linears(&model)
+    let named: Vec<(String, Linear)> = named_linears(&model)
         .into_iter()
         .filter(|(_, short, _)| targeted(&settings.target_modules, short))
-        .map(|(_, _, linear)| linear)
+        .map(|(name, _, linear)| (name, linear))
         .collect();
-    if targets.is_empty() {
+    if named.is_empty() {
         return Err(MixtuneError::Input(format!(
             "lora.target_modules {:?} match no weight of this model",
             settings.target_modules
         )));
     }
+    // A rank above a weight's smaller side adds nothing a full update lacks, and an absurd
+    // one (10^8) would try to allocate its factors before failing.
+    if let Some((name, dims)) = named
+        .iter()
+        .map(|(name, linear)| (name, linear.weight.dims()))
+        .min_by_key(|(_, dims)| dims[0].min(dims[1]))
+    {
+        let side = dims[0].min(dims[1]);
+        if settings.rank > side {
+            return Err(MixtuneError::Input(format!(
+                "`lora.rank` = {} is above {side}, the smaller side of `{name}` ({} × {}): use a rank of at most {side} (8 to 64 is usual)",
+                settings.rank, dims[0], dims[1]
+            )));
+        }
+    }
+    let targets: Vec<Linear> = named.into_iter().map(|(_, linear)| linear).collect();
     let group = ParamGroup::ids_from_module(targets);
     let mut model =
         model.apply_lora(Lora::new(settings.rank, settings.alpha).set_param_group(group));

@@ -3,7 +3,7 @@
 //! output folder: the configs as used, the event log (`metrics.jsonl`), checkpoints and the
 //! exported model.
 
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::time::Instant;
 
 use burn::module::Module;
@@ -52,13 +52,25 @@ pub struct RunPaths {
 }
 
 impl RunPaths {
-    /// Resolves `config`'s relative paths against the folder of `config_file`.
+    /// Resolves `config`'s relative paths against the folder of `config_file`; for a run
+    /// folder's own record (`out/run.toml`, as `train --config out/run.toml --resume`),
+    /// against the folder the original config was in, so they name what the run used.
     pub fn resolve(config_file: &Path, config: &TrainConfig) -> Self {
+        let folder = config_file
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let is_record = config_file.file_name() == Some(CONFIG_FILE.as_ref())
+            && folder.join(super::events::METRICS_FILE).is_file();
+        let base = match is_record {
+            true => config_folder(folder, &config.output_dir).unwrap_or(folder.to_path_buf()),
+            false => folder.to_path_buf(),
+        };
         let beside = |path: &Path| {
             if path.is_absolute() {
                 path.to_path_buf()
             } else {
-                config_file.parent().unwrap_or(Path::new(".")).join(path)
+                base.join(path)
             }
         };
         // A relative model path is a folder beside the config when one exists, else a hub id.
@@ -77,6 +89,28 @@ impl RunPaths {
     }
 }
 
+/// Where the run's `run.toml` lived when it started: the run folder with the config's
+/// relative `output_dir` taken off its end (`/p/runs/a` less `runs/a` is `/p`).
+pub(crate) fn config_folder(run_dir: &Path, output_dir: &Path) -> Option<PathBuf> {
+    if output_dir.is_absolute() {
+        return None;
+    }
+    let mut folder = run_dir.canonicalize().ok()?;
+    let parts: Vec<Component> = output_dir
+        .components()
+        .filter(|part| *part != Component::CurDir)
+        .collect();
+    for part in parts.iter().rev() {
+        match part {
+            Component::Normal(name) if folder.file_name() == Some(*name) => {
+                folder.pop();
+            }
+            _ => return None,
+        }
+    }
+    Some(folder)
+}
+
 /// How to start a run.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
@@ -84,6 +118,9 @@ pub struct RunOptions {
     pub show_progress: bool,
     /// Continue from the run folder's latest checkpoint.
     pub resume: bool,
+    /// On resume, go on although the config differs from the run's record in keys that
+    /// change training ([`RunEvent::ConfigChanged`] logs it); otherwise that is refused.
+    pub allow_config_change: bool,
 }
 
 /// Reads and resolves the run config at `config_file`, then [`run`]s it.
@@ -129,6 +166,16 @@ pub fn run(
     let (_lock, lock_note) = RunLock::acquire(output_dir)?;
     let mut start = resume_point(output_dir, options.resume)?;
     start.notes.extend(lock_note);
+    if options.resume {
+        let changes = config_changes(output_dir, config, paths)?;
+        if !changes.is_empty() && !options.allow_config_change {
+            return Err(MixtuneError::ConfigChanged {
+                dir: output_dir.clone(),
+                changes,
+            });
+        }
+        start.config_changes = changes;
+    }
     let resume_step = start.resume_from.as_ref().map(|r| r.0);
     let mut log = EventLog::open(output_dir, resume_step, on_event)?;
     match train(config, paths, device, options, start, control, &mut log) {
@@ -152,6 +199,8 @@ pub fn run(
 struct Start {
     resume_from: Option<(usize, PathBuf)>,
     notes: Vec<String>,
+    /// Keys a resume changes (`--allow-config-change`), as `key: before → after`.
+    config_changes: Vec<String>,
 }
 
 /// The checkpoint to resume from (`--resume`): the newest intact one, with a note for each
@@ -168,6 +217,7 @@ fn resume_point(output_dir: &Path, resume: bool) -> Result<Start> {
         return Ok(Start {
             resume_from: None,
             notes: Vec::new(),
+            config_changes: Vec::new(),
         });
     }
     checkpoint::clean_partial(output_dir);
@@ -204,6 +254,7 @@ fn resume_point(output_dir: &Path, resume: bool) -> Result<Start> {
     Ok(Start {
         resume_from: Some((step, dir)),
         notes,
+        config_changes: Vec::new(),
     })
 }
 
@@ -298,6 +349,7 @@ impl<'a> Run<'a> {
         let Start {
             resume_from,
             mut notes,
+            config_changes,
         } = start;
         let output_dir = paths.output_dir.as_path();
         let mixture = Mixture::load(&paths.mixture)?;
@@ -383,6 +435,12 @@ impl<'a> Run<'a> {
             total_parameters,
             notes,
         });
+        if !config_changes.is_empty() {
+            log.emit(RunEvent::ConfigChanged {
+                step: state.step,
+                changes: config_changes,
+            });
+        }
         let kernel_shapes = (!crate::device::is_cpu(&device)).then(ShapeRecord::open);
         Ok(Self {
             config,
@@ -702,6 +760,46 @@ fn eval_notes(
 }
 
 /// Copies `from` into the run folder as `name`.
+/// `run.toml` keys a resume may change freely: they change what is logged, kept or shown,
+/// never the weights.
+pub const BOOKKEEPING_KEYS: [&str; 6] = [
+    "log_every",
+    "save_every",
+    "keep_last",
+    "sample_predictions",
+    "eval_max_new_tokens",
+    "forgetting_threshold",
+];
+
+/// Where the config given to a resume differs from the run folder's record (its `run.toml`
+/// and `mixture.toml`, defaults filled in), as `key: before → after`, leaving out the run's
+/// own paths and [`BOOKKEEPING_KEYS`]. A folder without a record has nothing to differ from.
+fn config_changes(
+    output_dir: &Path,
+    config: &TrainConfig,
+    paths: &RunPaths,
+) -> Result<Vec<String>> {
+    if !output_dir.join(CONFIG_FILE).is_file() {
+        return Ok(Vec::new());
+    }
+    let before = super::compare::flat_config(output_dir)?;
+    let after = super::compare::flat_configs(config, &paths.config_file, Some(&paths.mixture))?;
+    let keys: std::collections::BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+    let shown = |value: Option<&String>| value.map_or("(unset)".to_string(), Clone::clone);
+    Ok(keys
+        .into_iter()
+        .filter(|key| !BOOKKEEPING_KEYS.contains(&key.as_str()))
+        .filter(|key| before.get(*key) != after.get(*key))
+        .map(|key| {
+            format!(
+                "{key}: {} → {}",
+                shown(before.get(key)),
+                shown(after.get(key))
+            )
+        })
+        .collect())
+}
+
 fn copy_into(output_dir: &Path, name: &str, from: &Path) -> Result<()> {
     let bytes = std::fs::read(from).map_err(|e| MixtuneError::io(from, e))?;
     write_atomic(&output_dir.join(name), &bytes)

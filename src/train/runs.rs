@@ -131,6 +131,7 @@ pub fn run_info(dir: &Path) -> Result<RunInfo> {
             }
             RunEvent::Paused { .. } => info.status = RunStatus::Paused,
             RunEvent::Resumed { .. }
+            | RunEvent::ConfigChanged { .. }
             | RunEvent::Checkpoint { .. }
             | RunEvent::PreparingKernels { .. } => {
                 if info.status == RunStatus::Paused && matches!(event, RunEvent::Resumed { .. }) {

@@ -71,6 +71,7 @@ pub fn run(
     let options = mixtune::train::RunOptions {
         show_progress: false,
         resume,
+        ..Default::default()
     };
     mixtune::train::run_from_file(
         &dir.join("run.toml"),

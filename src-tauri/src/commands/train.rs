@@ -90,6 +90,7 @@ pub async fn resume_run(
         let options = RunOptions {
             show_progress: false,
             resume: true,
+            ..Default::default()
         };
         launch(&app, run_id, config, paths, options, on_event)
     })

@@ -71,6 +71,9 @@ describe('foldEvent', () => {
     expect(isActive(run.status)).toBe(true);
     foldEvent(run, { kind: 'resumed', step: 10 });
     expect(run.status).toBe('running');
+    foldEvent(run, { kind: 'config_changed', step: 10, changes: ['learning_rate: 0.01 → 0.02'] });
+    expect(run.notes.at(-1)).toBe('config changed at step 10: learning_rate: 0.01 → 0.02');
+    expect(run.status).toBe('running');
     foldEvent(run, { kind: 'checkpoint', step: 10, path: '/runs/r1/checkpoints/step-10' });
     foldEvent(run, {
       kind: 'finished',

@@ -247,6 +247,9 @@ export function foldEvent(run: RunState, event: RunEvent): RunState {
     case 'resumed':
       run.status = 'running';
       break;
+    case 'config_changed':
+      run.notes = [...run.notes, `config changed at step ${event.step}: ${event.changes.join('; ')}`];
+      break;
     case 'finished': {
       const { kind: _kind, ...summary } = event;
       run.status = 'finished';

@@ -256,5 +256,6 @@ export function runComparison(): RunComparison {
       { key: 'task[topic].weight', values: [null, '1.0'] },
     ],
     keys_compared: 40,
+    notes: [],
   };
 }

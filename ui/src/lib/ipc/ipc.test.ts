@@ -118,7 +118,7 @@ describe('channels', () => {
         ch.send({ part: 'summary', text: 'They' });
         return { summary: 'They.', actions: 'Request: x', source_tokens: 5, cut_tokens: 0 };
       },
-      compare_runs: () => ({ runs: [], config_diff: [], keys_compared: 0 }),
+      compare_runs: () => ({ runs: [], config_diff: [], keys_compared: 0, notes: [] }),
     });
     const seen: string[] = [];
     const view = await ipc.summarizeActions({ model: 'm', chat: 'A: hi' }, (part, text) => seen.push(`${part}:${text}`));

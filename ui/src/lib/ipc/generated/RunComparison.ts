@@ -13,4 +13,8 @@ config_diff: Array<ConfigDifference>,
 /**
  * Keys compared in all (the same ones are left out of `config_diff`).
  */
-keys_compared: number, };
+keys_compared: number, 
+/**
+ * What the comparison could not cover (a run folder without its `mixture.toml`).
+ */
+notes: Array<string>, };

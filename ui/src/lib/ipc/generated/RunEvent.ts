@@ -15,4 +15,4 @@ notes: Array<string>, } | { "kind": "preparing_kernels",
 /**
  * The step about to run (1 for the first).
  */
-step: number, batch: number, source_len: number, target_len: number, cached: boolean, } | { "kind": "step" } & StepMetrics | { "kind": "eval" } & EvalMetrics | { "kind": "checkpoint", step: number, path: string, } | { "kind": "paused", step: number, } | { "kind": "resumed", step: number, } | { "kind": "finished" } & RunSummary | { "kind": "cancelled", step: number, checkpoint: string | null, } | { "kind": "failed", step: number, message: string, };
+step: number, batch: number, source_len: number, target_len: number, cached: boolean, } | { "kind": "step" } & StepMetrics | { "kind": "eval" } & EvalMetrics | { "kind": "checkpoint", step: number, path: string, } | { "kind": "paused", step: number, } | { "kind": "resumed", step: number, } | { "kind": "finished" } & RunSummary | { "kind": "config_changed", step: number, changes: Array<string>, } | { "kind": "cancelled", step: number, checkpoint: string | null, } | { "kind": "failed", step: number, message: string, };
