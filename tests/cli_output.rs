@@ -140,3 +140,49 @@ fn an_output_that_is_an_input_is_refused_and_the_input_kept() {
         .file_type()
         .is_symlink());
 }
+
+/// Memory follows the work: a chat is read as far as the model can see, a file read whole
+/// has a size limit, and a JSON Lines file without line breaks ends with an error.
+#[cfg(unix)]
+#[test]
+fn inputs_are_read_as_far_as_the_work_needs() {
+    let dir = tempfile::tempdir().unwrap();
+    let chat = dir.path().join("chat.txt");
+    let line = "#Person1#: Where is my order 1234? #Person2#: It ships today.\n";
+    std::fs::write(&chat, line.repeat(20 << 20 >> 6)).unwrap();
+    let out = mixtune()
+        .args(["summarize", "--device", "cpu", "--model"])
+        .arg(tiny_flan())
+        .arg("--chat")
+        .arg(&chat)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("goes on past what the model can see"),
+        "{stderr}"
+    );
+
+    let big = dir.path().join("big.txt");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(65 << 20)
+        .unwrap();
+    let out = mixtune()
+        .args(["facts", "--summary", "Bob paid 5 dollars", "--source"])
+        .arg(&big)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("larger than 64 MiB"), "{stderr}");
+
+    let out = mixtune()
+        .args(["data", "inspect", "--format", "jsonl", "/dev/zero"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("binary file"), "{stderr}");
+}

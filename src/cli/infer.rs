@@ -3,7 +3,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
 use serde_json::json;
 
@@ -159,21 +159,73 @@ pub struct DevicesArgs {
     json: bool,
 }
 
-/// Reads a text file, or standard input for `-`, naming the file on failure.
-pub(super) fn read_input(path: &Path) -> Result<String> {
+/// The most bytes read of a file a command needs whole (`facts`' source and summary): past
+/// it, a clear error rather than memory the size of the file (a 2 GB file took 22 GB).
+const MAX_WHOLE_BYTES: u64 = 64 << 20;
+/// Bytes of a chat or prompt read per token the model sees: text takes ~4–5 bytes a token,
+/// so the model's window is always inside what is read, and a 200 MB chat costs 128 KiB.
+const BYTES_PER_TOKEN: usize = 256;
+
+/// A file, or standard input for `-`.
+fn open_input(path: &Path) -> Result<Box<dyn Read>> {
     if path.as_os_str() == "-" {
-        let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .context("reading standard input")?;
-        return Ok(text);
+        return Ok(Box::new(std::io::stdin()));
     }
-    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+    let file = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(Box::new(file))
 }
 
-/// [`read_input`], refusing an empty text.
-fn read_text(path: &Path) -> Result<String> {
-    let text = read_input(path)?;
+/// At most `limit` bytes of `path` (or standard input for `-`), and whether there was more.
+fn read_bytes(path: &Path, limit: u64) -> Result<(Vec<u8>, bool)> {
+    let mut bytes = Vec::new();
+    open_input(path)?
+        .take(limit + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("reading {}", path.display()))?;
+    let more = bytes.len() as u64 > limit;
+    bytes.truncate(limit as usize);
+    Ok((bytes, more))
+}
+
+/// Reads a text file, or standard input for `-`, whole, naming the file on failure; one
+/// above [`MAX_WHOLE_BYTES`] is refused.
+pub(super) fn read_input(path: &Path) -> Result<String> {
+    let (bytes, more) = read_bytes(path, MAX_WHOLE_BYTES)?;
+    if more {
+        bail!(
+            "{}: larger than {} MiB, the most this command reads whole",
+            path.display(),
+            MAX_WHOLE_BYTES >> 20
+        );
+    }
+    String::from_utf8(bytes).map_err(|_| anyhow!("{}: not UTF-8 text", path.display()))
+}
+
+/// The start of a chat or prompt file (or standard input): as much as a model with a
+/// window of `max_tokens` tokens can see, cut after its last whole line (or character);
+/// an empty text is refused. A longer file gets a note on stderr.
+fn read_text(path: &Path, max_tokens: usize) -> Result<String> {
+    let limit = max_tokens.saturating_mul(BYTES_PER_TOKEN);
+    let (mut bytes, more) = read_bytes(path, limit as u64)?;
+    if more {
+        let line_end = bytes.iter().rposition(|&b| b == b'\n');
+        if let Some(end) = line_end.filter(|&end| end > bytes.len() / 2) {
+            bytes.truncate(end + 1);
+        }
+        // A character cut in two at the end is dropped.
+        if let Err(error) = std::str::from_utf8(&bytes) {
+            if error.error_len().is_none() {
+                bytes.truncate(error.valid_up_to());
+            }
+        }
+        eprintln!(
+            "note: {} goes on past what the model can see; its first {} KiB were read",
+            path.display(),
+            bytes.len() >> 10
+        );
+    }
+    let text =
+        String::from_utf8(bytes).map_err(|_| anyhow!("{}: not UTF-8 text", path.display()))?;
     if text.trim().is_empty() {
         bail!("{}: the file is empty", path.display());
     }
@@ -205,7 +257,7 @@ pub fn generate(args: GenerateArgs) -> Result<()> {
     let config = args.decode.config()?;
     let prompt = match (&args.prompt, &args.prompt_file) {
         (Some(prompt), _) => prompt.clone(),
-        (None, Some(file)) => read_text(file)?,
+        (None, Some(file)) => read_text(file, config.max_source_tokens)?,
         (None, None) => bail!("give --prompt or --prompt-file"),
     };
     let pretrained = args.model.load()?;
@@ -218,7 +270,7 @@ pub fn summarize(args: SummarizeArgs) -> Result<()> {
     let speakers: SpeakerStyle = args.speakers.parse().map_err(anyhow::Error::msg)?;
     if args.support.wanted() {
         let chat = match &args.chat {
-            Some(path) => Some((read_text(path)?, path.clone())),
+            Some(path) => Some((read_text(path, config.max_source_tokens)?, path.clone())),
             None => None,
         };
         let load = || args.model.load();
@@ -234,7 +286,7 @@ pub fn summarize(args: SummarizeArgs) -> Result<()> {
     let Some(chat_path) = &args.chat else {
         bail!("give --chat or --chats");
     };
-    let chat = read_text(chat_path)?;
+    let chat = read_text(chat_path, config.max_source_tokens)?;
     let prompt = summary_prompt(&chat, speakers)
         .with_context(|| format!("reading the chat in {}", chat_path.display()))?;
     let pretrained = args.model.load()?;

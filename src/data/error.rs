@@ -44,6 +44,13 @@ pub enum DataError {
     /// The file looks binary (a NUL byte) and is not Parquet.
     #[error("{path}: looks like a binary file (NUL byte at byte offset {offset}), not JSON/JSONL/CSV/TSV text")]
     Binary { path: PathBuf, offset: u64 },
+    /// A line longer than any row could be: no line breaks (or a binary file).
+    #[error("{path}: line {line} is longer than {limit_mib} MiB with no line break; a JSON Lines file has one row per line")]
+    LineTooLong {
+        path: PathBuf,
+        line: usize,
+        limit_mib: usize,
+    },
     /// Text that is not valid UTF-8.
     #[error("{path}: line {line}: invalid UTF-8 at byte offset {offset}{}", column_suffix(.column))]
     InvalidUtf8 {

@@ -1,11 +1,14 @@
 //! JSON Lines reader: one object per line, streamed line by line.
 
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
 use super::{DataError, RawRow};
+
+/// The longest line read: far past any row (a 100k-word dialogue is ~600 KB).
+pub const MAX_LINE_BYTES: usize = 64 << 20;
 
 /// Streams the rows of a JSON Lines file; blank lines are skipped.
 pub struct JsonlRows<R> {
@@ -36,14 +39,29 @@ impl<R: BufRead> JsonlRows<R> {
         loop {
             self.buffer.clear();
             let line_start = self.offset;
-            let read = self
-                .reader
+            // Bounded, so a file without line breaks (`/dev/zero`, a binary) cannot grow
+            // the buffer without end.
+            let read = (&mut self.reader)
+                .take(MAX_LINE_BYTES as u64 + 1)
                 .read_until(b'\n', &mut self.buffer)
                 .map_err(|source| DataError::io(&self.path, source))?;
             if read == 0 {
                 return Ok(None);
             }
             self.line += 1;
+            if read > MAX_LINE_BYTES && !self.buffer.ends_with(b"\n") {
+                if let Some(position) = self.buffer.iter().position(|&byte| byte == 0) {
+                    return Err(DataError::Binary {
+                        path: self.path.clone(),
+                        offset: line_start + position as u64,
+                    });
+                }
+                return Err(DataError::LineTooLong {
+                    path: self.path.clone(),
+                    line: self.line,
+                    limit_mib: MAX_LINE_BYTES >> 20,
+                });
+            }
             self.offset += read as u64;
             let mut bytes = self.buffer.as_slice();
             if self.line == 1 {
@@ -149,5 +167,22 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn an_endless_line_is_an_error_not_endless_memory() {
+        let endless = |byte: u8| {
+            let reader = std::io::BufReader::new(std::io::repeat(byte));
+            let mut rows = JsonlRows::new(Path::new("/dev/zero"), reader);
+            let error = rows.next().unwrap().unwrap_err();
+            assert!(rows.next().is_none());
+            error
+        };
+        assert!(matches!(endless(0), DataError::Binary { offset: 0, .. }));
+        let error = endless(b'x');
+        assert!(
+            matches!(error, DataError::LineTooLong { line: 1, .. }),
+            "{error}"
+        );
     }
 }

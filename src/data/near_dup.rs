@@ -142,6 +142,14 @@ pub fn jaccard(a: &str, b: &str) -> f64 {
 }
 
 /// 64-bit hashes of the shingles of `text` (with repeats; MinHash does not mind).
+/// std's SipHash of `text`: a second hash, independent of [`hash_str`]'s FNV.
+fn sip_hash(text: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut hasher);
+    hasher.finish()
+}
+
 fn shingle_hashes(text: &str) -> Vec<u64> {
     let mut word_hashes = Vec::new();
     let mut word = String::new();
@@ -210,13 +218,27 @@ fn band_keys(text: &str, banding: Banding) -> Option<Vec<u32>> {
 /// Texts added in groups (e.g. train rows, eval rows), sketched as their band keys only, so
 /// 100k rows take ~13 MB; [`NearDupIndex::candidates`] pairs texts of groups that are to be
 /// compared.
+///
+/// A text repeated within a group is sketched once: its copies join the first one
+/// ([`NearDupIndex::copies`]) and never enter the buckets, so candidates are pairs of
+/// distinct texts and the work follows the distinct rows. (Without this, a file whose 100k
+/// rows repeat a few hundred texts made buckets of thousands and 10^7 candidate pairs.)
 pub struct NearDupIndex {
     threshold: f64,
     banding: Banding,
-    /// `bands` keys per text, flat; a text without words has none and `has_keys` false.
+    /// `bands` keys per text, flat; a text without words, or a repeat, has none and
+    /// `has_keys` false.
     keys: Vec<u32>,
     has_keys: Vec<bool>,
     groups: Vec<u32>,
+    /// For each text, how many texts of its group have its content when it is the first of
+    /// them; 0 for a repeat.
+    copies: Vec<u32>,
+    /// For each text, the first text of its group with its content (itself when first).
+    first: Vec<u32>,
+    /// The first text of each (group, content), by two independent 64-bit hashes of the text
+    /// (a false match is 2^-128-unlikely).
+    firsts: HashMap<(u32, u64, u64), u32>,
 }
 
 impl NearDupIndex {
@@ -229,6 +251,9 @@ impl NearDupIndex {
             keys: Vec::new(),
             has_keys: Vec::new(),
             groups: Vec::new(),
+            copies: Vec::new(),
+            first: Vec::new(),
+            firsts: HashMap::new(),
         })
     }
 
@@ -252,15 +277,29 @@ impl NearDupIndex {
         self.groups.is_empty()
     }
 
-    /// Sketches `(group, text)` items (in parallel); returns their indices.
+    /// Sketches `(group, text)` items (in parallel; a repeat of an earlier text of its group
+    /// is only counted); returns their indices.
     pub fn add<S: AsRef<str> + Sync>(&mut self, items: &[(u32, S)]) -> Range<usize> {
         let start = self.len();
         let banding = self.banding;
+        // First occurrences (sketched) and repeats (counted on their first).
+        let mut first_of: Vec<Option<u32>> = Vec::with_capacity(items.len());
+        for (offset, (group, text)) in items.iter().enumerate() {
+            let text = text.as_ref();
+            let key = (*group, hash_str(text), sip_hash(text));
+            let index = (start + offset) as u32;
+            let first = *self.firsts.entry(key).or_insert(index);
+            first_of.push((first != index).then_some(first));
+        }
         let sketches: Vec<Option<Vec<u32>>> = items
             .par_iter()
-            .map(|(_, text)| band_keys(text.as_ref(), banding))
+            .zip(&first_of)
+            .map(|((_, text), first)| match first {
+                None => band_keys(text.as_ref(), banding),
+                Some(_) => None,
+            })
             .collect();
-        for (sketch, &(group, _)) in sketches.into_iter().zip(items) {
+        for ((sketch, &(group, _)), first) in sketches.into_iter().zip(items).zip(first_of) {
             match sketch {
                 Some(keys) => {
                     self.keys.extend_from_slice(&keys);
@@ -272,8 +311,36 @@ impl NearDupIndex {
                 }
             }
             self.groups.push(group);
+            match first {
+                None => {
+                    self.first.push(self.copies.len() as u32);
+                    self.copies.push(1);
+                }
+                Some(first) => {
+                    self.first.push(first);
+                    self.copies.push(0);
+                    self.copies[first as usize] += 1;
+                }
+            }
         }
         start..self.len()
+    }
+
+    /// The texts with first text `index`'s content (itself first), ascending; a scan of the
+    /// index, for the few pairs a report lists.
+    pub fn copies_of(&self, index: usize) -> Vec<usize> {
+        if self.copies(index) == 1 {
+            return vec![index];
+        }
+        (index..self.len())
+            .filter(|&i| self.first[i] as usize == index)
+            .collect()
+    }
+
+    /// How many texts of its group have text `index`'s content, when it is the first of
+    /// them (1 for a text that is not repeated); 0 for a repeat.
+    pub fn copies(&self, index: usize) -> usize {
+        self.copies[index] as usize
     }
 
     /// The group of text `index`.
@@ -403,9 +470,10 @@ pub struct NearDuplicates {
     /// Rows on the `a` side and on the `b` side.
     pub rows_a: usize,
     pub rows_b: usize,
-    /// Candidate pairs whose exact Jaccard was computed.
+    /// Candidate pairs whose exact Jaccard was computed (between distinct texts).
     pub candidates: usize,
-    /// Pairs at or above the threshold.
+    /// Pairs of rows at or above the threshold (a text repeated in several rows counts once
+    /// per row).
     pub pairs_found: usize,
     /// Distinct `b` rows (evaluation side) with at least one near duplicate.
     pub rows_b_affected: usize,
@@ -425,7 +493,13 @@ impl NearDuplicates {
     ) -> Self {
         let mut sorted: Vec<&(usize, usize, f64)> = found.iter().collect();
         sorted.sort_by(|x, y| y.2.total_cmp(&x.2).then((x.0, x.1).cmp(&(y.0, y.1))));
+        // A found pair of first texts stands for every pair of their copies.
         let affected: HashSet<usize> = found.iter().map(|&(_, b, _)| b).collect();
+        let rows_b_affected = affected.iter().map(|&b| index.copies(b)).sum();
+        let pairs_found = found
+            .iter()
+            .map(|&(a, b, _)| index.copies(a) * index.copies(b))
+            .sum();
         Self {
             compared,
             threshold: index.threshold,
@@ -435,17 +509,9 @@ impl NearDuplicates {
             rows_a: counts.0,
             rows_b: counts.1,
             candidates,
-            pairs_found: found.len(),
-            rows_b_affected: affected.len(),
-            pairs: sorted
-                .into_iter()
-                .take(MAX_LISTED_PAIRS)
-                .map(|&(a, b, jaccard)| NearDupPair {
-                    a: row_of(a),
-                    b: row_of(b),
-                    jaccard,
-                })
-                .collect(),
+            pairs_found,
+            rows_b_affected,
+            pairs: listed(index, &sorted, row_of),
         }
     }
 
@@ -479,6 +545,30 @@ impl NearDuplicates {
     }
 }
 
+/// The first [`MAX_LISTED_PAIRS`] row pairs of `sorted` pairs of first texts, each
+/// standing for every pair of their copies (a row is never listed against itself).
+fn listed(
+    index: &NearDupIndex,
+    sorted: &[&(usize, usize, f64)],
+    row_of: &dyn Fn(usize) -> RowRef,
+) -> Vec<NearDupPair> {
+    let mut pairs = Vec::new();
+    for &&(a, b, jaccard) in sorted {
+        for x in index.copies_of(a) {
+            for y in index.copies_of(b) {
+                if pairs.len() == MAX_LISTED_PAIRS {
+                    return pairs;
+                }
+                let (a, b) = (row_of(x), row_of(y));
+                if a.file != b.file || a.row != b.row {
+                    pairs.push(NearDupPair { a, b, jaccard });
+                }
+            }
+        }
+    }
+    pairs
+}
+
 /// Near duplicates between in-memory texts: `a` rows (training side) against `b` rows
 /// (evaluation side), each a text and its row; pairs of the same row are skipped.
 pub fn find_between(
@@ -505,8 +595,11 @@ pub fn find_between(
         .candidates(&|x, y| x == 0 && y == 1)
         .into_iter()
         .filter(|&(x, y)| {
+            // A row against itself (a file on both sides). A repeated text stands for
+            // other rows too, so its pair is kept.
+            let single = index.copies(x) == 1 && index.copies(y) == 1;
             let (x, y) = (row_of(x), row_of(y));
-            !(x.file == y.file && x.row == y.row)
+            !(single && x.file == y.file && x.row == y.row)
         })
         .collect();
     let texts: HashMap<usize, String> = NearDupIndex::involved(&candidates)
@@ -607,5 +700,28 @@ mod tests {
         assert_eq!(pair.jaccard, jaccard(&text, &edited));
         assert!(pair.jaccard < 1.0 && pair.jaccard >= 0.8);
         assert!(report.to_text().contains("Jaccard ≥ 0.80"));
+    }
+
+    #[test]
+    fn repeated_texts_are_sketched_once_and_counted_per_row() {
+        let base: Vec<String> = (0..80).map(|i| format!("word{i}")).collect();
+        let text = base.join(" ");
+        let mut edited = base.clone();
+        edited[40] = "changed".into();
+        let edited = edited.join(" ");
+        // 300 train rows of one text, 200 eval rows of a near copy, one unrelated eval row.
+        let a: Vec<(&str, RowRef)> = (0..300).map(|i| (text.as_str(), row("train", i))).collect();
+        let mut b: Vec<(&str, RowRef)> = (0..200)
+            .map(|i| (edited.as_str(), row("eval", i)))
+            .collect();
+        b.push(("something else entirely", row("eval", 200)));
+        let report = find_between("train ~ eval".into(), 0.8, &a, &b).unwrap();
+        assert_eq!(report.candidates, 1, "one pair of distinct texts");
+        assert_eq!(report.pairs_found, 300 * 200);
+        assert_eq!(report.rows_b_affected, 200);
+        // The listing names rows: the first train row against the first eval rows.
+        assert_eq!(report.pairs.len(), MAX_LISTED_PAIRS);
+        assert_eq!((report.pairs[0].a.row, report.pairs[0].b.row), (0, 0));
+        assert_eq!((report.pairs[1].a.row, report.pairs[1].b.row), (0, 1));
     }
 }

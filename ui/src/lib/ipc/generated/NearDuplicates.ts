@@ -31,11 +31,12 @@ banding: Banding,
  */
 rows_a: number, rows_b: number, 
 /**
- * Candidate pairs whose exact Jaccard was computed.
+ * Candidate pairs whose exact Jaccard was computed (between distinct texts).
  */
 candidates: number, 
 /**
- * Pairs at or above the threshold.
+ * Pairs of rows at or above the threshold (a text repeated in several rows counts once
+ * per row).
  */
 pairs_found: number, 
 /**
