@@ -2,6 +2,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use common::{shared, tiny_flan};
@@ -178,11 +179,24 @@ fn inputs_are_read_as_far_as_the_work_needs() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("larger than 64 MiB"), "{stderr}");
 
-    let out = mixtune()
-        .args(["data", "inspect", "--format", "jsonl", "/dev/zero"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("binary file"), "{stderr}");
+    // A device and a pipe are named, not read without end or as empty.
+    let fifo = dir.path().join("rows.jsonl");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    for (path, what) in [(Path::new("/dev/zero"), "a device"), (&fifo, "a pipe")] {
+        let out = mixtune()
+            .args(["data", "inspect", "--format", "jsonl"])
+            .arg(path)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains(&format!("is {what}, not a file")),
+            "{stderr}"
+        );
+    }
 }

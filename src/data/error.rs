@@ -44,6 +44,9 @@ pub enum DataError {
     /// The file looks binary (a NUL byte) and is not Parquet.
     #[error("{path}: looks like a binary file (NUL byte at byte offset {offset}), not JSON/JSONL/CSV/TSV text")]
     Binary { path: PathBuf, offset: u64 },
+    /// A path that is not a regular file (a pipe, a device, a folder).
+    #[error("{path}: is {what}, not a file; a dataset is read more than once (format, rows, checks), so save it to a file first")]
+    NotAFile { path: PathBuf, what: &'static str },
     /// A line longer than any row could be: no line breaks (or a binary file).
     #[error("{path}: line {line} is longer than {limit_mib} MiB with no line break; a JSON Lines file has one row per line")]
     LineTooLong {

@@ -67,6 +67,7 @@ pub fn open_rows(
     path: &Path,
     format: Option<Format>,
 ) -> Result<(Format, Vec<String>, RawRows), DataError> {
+    check_is_file(path)?;
     let format = match format {
         Some(format) => format,
         None => format::detect(path)?,
@@ -97,6 +98,28 @@ pub fn open_rows(
     let columns = columns.unwrap_or_else(|| first.fields.keys().cloned().collect());
     let rows: RawRows = Box::new(std::iter::once(Ok(first)).chain(rows));
     Ok((format, columns, rows))
+}
+
+/// Refuses what is not a regular file: a dataset is opened more than once (its format is
+/// sniffed, its rows streamed, checked again for near duplicates), so a pipe (`<(cat f)`, a
+/// FIFO) would read as empty or hang, and a device (`/dev/zero`) never ends.
+fn check_is_file(path: &Path) -> Result<(), DataError> {
+    let Ok(metadata) = std::fs::metadata(path) else {
+        return Ok(()); // Missing or unreadable: opening it gives the error.
+    };
+    let what = match metadata.file_type() {
+        kind if kind.is_file() => return Ok(()),
+        kind if kind.is_dir() => "a folder",
+        #[cfg(unix)]
+        kind if std::os::unix::fs::FileTypeExt::is_fifo(&kind) => "a pipe",
+        #[cfg(unix)]
+        kind if std::os::unix::fs::FileTypeExt::is_socket(&kind) => "a socket",
+        _ => "a device",
+    };
+    Err(DataError::NotAFile {
+        path: path.into(),
+        what,
+    })
 }
 
 /// A stream of mapped records from one file.
