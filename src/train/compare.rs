@@ -20,9 +20,15 @@ use crate::mixture::MixtureConfig;
 /// `run.toml` keys left out of the diff: they name the run's own files, so they always differ.
 pub const IGNORED_KEYS: [&str; 2] = ["output_dir", "mixture"];
 
-/// Names an eval event may give the share of predictions with invented facts (added by the
-/// invented-facts check; older logs have none). The first one present is used.
-pub const FACTS_KEYS: [&str; 3] = ["invented_facts_rate", "invented_facts", "facts_rate"];
+/// Names an eval event (or one task's entry in it) may give the share of predictions with
+/// invented facts: `invented_rate` is what runs log per task; the others are read from
+/// older or hand-written logs. The first one present is used.
+pub const FACTS_KEYS: [&str; 4] = [
+    "invented_rate",
+    "invented_facts_rate",
+    "invented_facts",
+    "facts_rate",
+];
 
 /// One config key that is not the same in every compared run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]

@@ -6,7 +6,7 @@ import type { RunEvent } from './ipc';
 function withFacts(event: RunEvent, rate: number, where: 'pass' | 'tasks'): RunEvent {
   if (event.kind !== 'eval') return event;
   if (where === 'pass') return { ...event, invented_facts_rate: rate } as RunEvent;
-  const tasks = Object.fromEntries(Object.entries(event.tasks).map(([name, t], i) => [name, { ...t, invented_facts_rate: rate * (i + 1) }]));
+  const tasks = Object.fromEntries(Object.entries(event.tasks).map(([name, t], i) => [name, { ...t, invented_rate: rate * (i + 1) }]));
   return { ...event, tasks } as RunEvent;
 }
 
@@ -50,8 +50,14 @@ describe('overlaid curves', () => {
   });
 
   it("reads an eval's invented-facts rate when present, from the pass or the mean of its tasks", () => {
-    expect(hasFacts([a, b])).toBe(false);
-    expect(factsCurve([evalEvent(2, { s: 0.1 })])).toEqual({ x: [], y: [] });
+    // Runs log each task's `invented_rate` (the fixtures' 0.1): the curve is their mean.
+    expect(hasFacts([a, b])).toBe(true);
+    expect(factsCurve([evalEvent(2, { s: 0.1 })])).toEqual({ x: [2], y: [0.1] });
+    // A log from before the check has none.
+    const old = evalEvent(2, { s: 0.1 });
+    if (old.kind === 'eval') for (const task of Object.values(old.tasks)) delete (task as { invented_rate?: number }).invented_rate;
+    expect(factsCurve([old])).toEqual({ x: [], y: [] });
+    expect(hasFacts([runCurves('old', [started(), old])])).toBe(false);
     const events = [
       withFacts(evalEvent(5, { s: 0.1, t: 0.2 }), 0.2, 'tasks'),
       withFacts(evalEvent(2, { s: 0.1 }), 0.5, 'pass'),
@@ -63,7 +69,7 @@ describe('overlaid curves', () => {
     expect(curve.y[1]).toBeCloseTo(0.3);
     const c = runCurves('run-c', events);
     expect(hasFacts([a, c])).toBe(true);
-    expect(overlayData([a, c], 'facts')).toEqual([[2, 5], [null, null], [0.4, curve.y[1]]]);
+    expect(overlayData([a, c], 'facts')).toEqual([[2, 5], [0.1, null], [0.4, curve.y[1]]]);
   });
 });
 

@@ -7,7 +7,7 @@ import type { MeanRouge, RunComparison, RunEvent } from './ipc';
 import { alignSeries, downsamplePairs, MAX_CHART_POINTS, replay, type ChartSeries, type RougeKey, type RunState } from './training';
 
 /** Names an eval event may give its invented-facts rate (the engine's `FACTS_KEYS`). */
-export const FACTS_KEYS = ['invented_facts_rate', 'invented_facts', 'facts_rate'] as const;
+export const FACTS_KEYS = ['invented_rate', 'invented_facts_rate', 'invented_facts', 'facts_rate'] as const;
 
 /** One compared run: its folded events and its invented-facts curve (empty without one). */
 export interface RunCurves {

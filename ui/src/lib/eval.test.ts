@@ -109,10 +109,12 @@ describe('CSV', () => {
     const rows = sortRows(exampleRows(evalReport()), 'id', 'asc');
     const csv = examplesCsv(rows, true);
     const lines = csv.split('\r\n');
-    expect(lines[0]).toBe('id,input,reference,prediction,rouge1,base_prediction,base_rouge1,delta_rouge1');
-    expect(lines[1]).toBe(`ex1,"Carol: refund\nDan: ok",Carol gets a refund.,'=SUM(A1),0.2,Refund.,0.4,-0.2`);
+    expect(lines[0]).toBe('id,input,reference,prediction,rouge1,invented_facts,base_prediction,base_rouge1,delta_rouge1,base_invented_facts');
+    expect(lines[1]).toBe(`ex1,"Carol: refund\nDan: ok",Carol gets a refund.,'=SUM(A1),0.2,A1,Refund.,0.4,-0.2,`);
     expect(csv).toContain('"Lunch plans, ""today"""');
-    expect(examplesCsv(rows, false).split('\r\n')[0]).toBe('id,input,reference,prediction,rouge1');
+    expect(examplesCsv(rows, false).split('\r\n')[0]).toBe('id,input,reference,prediction,rouge1,invented_facts');
+    // Sorted by how many facts each prediction invented, most first.
+    expect(sortRows(exampleRows(evalReport()), 'invented', 'desc')[0].id).toBe('ex1');
     expect(scoresCsv(scoreTable(evalReport())).split('\r\n')[0]).toBe('model,rouge1,rouge2,rougeL,rougeLsum');
   });
 });

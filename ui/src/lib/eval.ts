@@ -84,6 +84,10 @@ export interface ExampleRow {
   baseRouge1: number | null;
   /** Fine-tuned minus base ROUGE-1. */
   delta: number | null;
+  /** Facts of the prediction (names, numbers, dates, places...) that the input lacks. */
+  invented: string[];
+  /** The same for the base prediction, when compared. */
+  baseInvented: string[] | null;
 }
 
 export function exampleRows(report: EvalReport): ExampleRow[] {
@@ -100,6 +104,8 @@ export function exampleRows(report: EvalReport): ExampleRow[] {
       rouge1: first,
       baseRouge1: second,
       delta: second === null ? null : first - second,
+      invented: e.invented[0] ?? [],
+      baseInvented: compared ? (e.invented[1] ?? []) : null,
     };
   });
 }
@@ -113,7 +119,7 @@ export function filterRows(rows: ExampleRow[], query: string): ExampleRow[] {
   );
 }
 
-export type SortKey = 'id' | 'rouge1' | 'baseRouge1' | 'delta';
+export type SortKey = 'id' | 'rouge1' | 'baseRouge1' | 'delta' | 'invented';
 export type SortDirection = 'asc' | 'desc';
 
 /** A sorted copy; ids compare naturally (`ex2` before `ex10`), nulls always last. */
@@ -122,8 +128,8 @@ export function sortRows(rows: ExampleRow[], key: SortKey, direction: SortDirect
   const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: 'base' });
   return [...rows].sort((a, b) => {
     if (key === 'id') return sign * collator.compare(a.id, b.id);
-    const x = a[key];
-    const y = b[key];
+    const x = key === 'invented' ? a.invented.length : a[key];
+    const y = key === 'invented' ? b.invented.length : b[key];
     if (x === null && y === null) return 0;
     if (x === null) return 1;
     if (y === null) return -1;
@@ -148,13 +154,13 @@ export function toCsv(header: string[], rows: (string | number | null | undefine
 
 /** The (filtered, sorted) example rows as CSV. */
 export function examplesCsv(rows: ExampleRow[], compared: boolean): string {
-  const header = ['id', 'input', 'reference', 'prediction', 'rouge1'];
-  if (compared) header.push('base_prediction', 'base_rouge1', 'delta_rouge1');
+  const header = ['id', 'input', 'reference', 'prediction', 'rouge1', 'invented_facts'];
+  if (compared) header.push('base_prediction', 'base_rouge1', 'delta_rouge1', 'base_invented_facts');
   return toCsv(
     header,
     rows.map((r) => {
-      const row: (string | number | null)[] = [r.id, r.input, r.reference, r.prediction, r.rouge1];
-      if (compared) row.push(r.basePrediction, r.baseRouge1, r.delta);
+      const row: (string | number | null)[] = [r.id, r.input, r.reference, r.prediction, r.rouge1, r.invented.join('; ')];
+      if (compared) row.push(r.basePrediction, r.baseRouge1, r.delta, (r.baseInvented ?? []).join('; '));
       return row;
     }),
   );

@@ -48,6 +48,12 @@ describe('ExampleTable', () => {
     expect(rougeHeader).toHaveAttribute('aria-sort', 'descending');
     await userEvent.click(within(table).getByRole('button', { name: /Δ/ }));
     expect(onsort).toHaveBeenCalledWith('delta');
+    // Each prediction's invented facts are marked in their own column.
+    const invented = within(table).getAllByTestId('eval-row-invented').map((cell) => cell.textContent);
+    expect(invented).toContain('A1');
+    expect(invented).toContain('none');
+    await userEvent.click(within(table).getByRole('button', { name: /Invented facts/ }));
+    expect(onsort).toHaveBeenCalledWith('invented');
   });
 
   it('says when nothing matches', () => {
