@@ -3,9 +3,13 @@ import * as ipc from '../ipc';
 import type { RunComparison, RunInfo } from '../ipc';
 import { runCurves, type RunCurves } from '../compare';
 import { notices } from './notices.svelte';
+import { training } from './training.svelte';
 
 export class CompareStore {
-  runs = $state<RunInfo[]>([]);
+  /** The run history: the Train page's, so a run's status is the same on both pages. */
+  get runs(): RunInfo[] {
+    return training.runs;
+  }
   /** Run ids picked, in the order picked (the first is the reference column). */
   selected = $state<string[]>([]);
   comparison = $state.raw<RunComparison | null>(null);
@@ -14,13 +18,9 @@ export class CompareStore {
   #request = 0;
 
   async refresh(): Promise<void> {
-    try {
-      this.runs = await ipc.listRuns();
-      const known = this.runs.map((r) => r.id);
-      this.selected = this.selected.filter((id) => known.includes(id));
-    } catch (error) {
-      notices.error(error, 'Listing runs');
-    }
+    await training.refreshRuns();
+    const known = this.runs.map((r) => r.id);
+    this.selected = this.selected.filter((id) => known.includes(id));
   }
 
   toggle(id: string): void {

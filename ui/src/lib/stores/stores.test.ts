@@ -11,6 +11,21 @@ import { SummarizeStore, decodingRequest } from './summarize.svelte';
 import { CompareStore } from './compare.svelte';
 import type { MixSpec } from '../ipc';
 
+/** A `finished` event's summary fields. */
+function summaryEvent() {
+  return {
+    output_dir: '/runs/run-1',
+    model_dir: '/runs/run-1/model',
+    adapter_dir: null,
+    steps: 80,
+    first_loss: 5,
+    last_loss: 2,
+    best_checkpoint: null,
+    best_metric: null,
+    stopped_early: false,
+  };
+}
+
 const mix: MixSpec = {
   mixture: { strategy: 'proportional', seed: 0, max_source_tokens: 512, max_target_tokens: 128 },
   task: [{ name: 't', data: '/d.jsonl', template: 'dialogue_summary', weight: 1 }],
@@ -75,6 +90,44 @@ describe('training store', () => {
     expect(store.version).toBe(store.run.version);
     channel!.send({ kind: 'paused', step: 2 });
     expect(store.run.status).toBe('paused');
+  });
+
+  it('keeps the history in step with its live run, and brings a finished model to every page', async () => {
+    let channel: MockChannel<RunEvent> | undefined;
+    let listed = 0;
+    let modelLists = 0;
+    handle({
+      start_training: (args) => {
+        channel = args.onEvent as MockChannel<RunEvent>;
+        return { run_id: 'run-1', output_dir: '/runs/run-1' };
+      },
+      list_runs: () => {
+        listed += 1;
+        return [runInfo({ id: 'run-1', status: 'running', steps: 0, total_steps: 80 })];
+      },
+      list_models: () => {
+        modelLists += 1;
+        return [];
+      },
+      app_info: () => ({ version: '0.1.0', device: { label: 'CPU', is_gpu: false }, runs_dir: '/runs', cache_dir: '/cache' }),
+    });
+    const store = new TrainingStore();
+    await store.start(mix);
+    await vi.waitFor(() => expect(store.runs).toHaveLength(1));
+    channel!.send(started(0, 80));
+    channel!.send(step(79));
+    expect(store.runs[0]).toMatchObject({ status: 'running', steps: 79 });
+    channel!.send({ kind: 'paused', step: 79 });
+    expect(store.runs[0].status).toBe('paused');
+    // The history follows even while another run is shown.
+    store.live = false;
+    channel!.send({ kind: 'cancelled', step: 79, checkpoint: '/runs/run-1/checkpoints/step-0000079' });
+    expect(store.runs[0]).toMatchObject({ status: 'cancelled', resumable: true });
+    const before = { listed, modelLists };
+    channel!.send({ ...summaryEvent(), kind: 'finished' } as RunEvent);
+    expect(store.runs[0]).toMatchObject({ status: 'finished', steps: 80 });
+    await vi.waitFor(() => expect(modelLists).toBe(before.modelLists + 1));
+    expect(listed).toBeGreaterThan(before.listed);
   });
 
   it('does not start with invalid settings and says why', async () => {

@@ -8,6 +8,7 @@ import { configToForm, formToConfig, presetForm, validateForm, type TrainForm } 
 import { emptyRun, foldEvent, isActive, replay, type RunState } from '../training';
 import { recallSpec, rememberSpec } from '../runSpecs';
 import { notices } from './notices.svelte';
+import { models } from './models.svelte';
 
 /** Seconds between `run_events` polls of an active run this window did not start. */
 const POLL_MS = 2000;
@@ -45,6 +46,19 @@ export class TrainingStore {
     this.#commit();
   }
 
+  /**
+   * One event of a run this window drives (shown or not): the history follows it live, a
+   * run's end reloads the history, and a finished run's model reaches every page's model list.
+   */
+  #onLiveEvent(runId: string, event: RunEvent): void {
+    this.runs = this.runs.map((info) => (info.id === runId ? followEvent(info, event) : info));
+    if (this.runId === runId && this.#liveRunId === runId && this.live) this.fold(event);
+    if (event.kind === 'finished' || event.kind === 'cancelled' || event.kind === 'failed') {
+      void this.refreshRuns();
+      if (event.kind === 'finished') void models.refresh();
+    }
+  }
+
   /** Publishes in-place changes of `run` (a shallow copy; the series arrays are shared). */
   #commit(): void {
     this.run = { ...this.run };
@@ -67,20 +81,22 @@ export class TrainingStore {
     this.runId = null;
     this.live = true;
     const buffered: RunEvent[] = [];
+    let runId: string | null = null;
     const spec = { mix, config: formToConfig($state.snapshot(this.form)) };
     try {
       const started = await ipc.startTraining(
         spec,
         (event) => {
           // Events from an older run's channel never touch the run shown now.
-          if (this.#liveRunId === null) buffered.push(event);
-          else if (this.runId === this.#liveRunId && this.live) this.fold(event);
+          if (runId === null) buffered.push(event);
+          else this.#onLiveEvent(runId, event);
         },
       );
+      runId = started.run_id;
       this.runId = started.run_id;
       this.#liveRunId = started.run_id;
       rememberSpec(started.run_id, spec);
-      for (const event of buffered) this.fold(event);
+      for (const event of buffered) this.#onLiveEvent(runId, event);
       if (!this.run.outputDir) {
         this.run.outputDir = started.output_dir;
         this.#commit();
@@ -133,9 +149,7 @@ export class TrainingStore {
       this.runId = runId;
       this.#liveRunId = runId;
       this.live = true;
-      await ipc.resumeRun(runId, (event) => {
-        if (this.runId === runId && this.#liveRunId === runId && this.live) this.fold(event);
-      });
+      await ipc.resumeRun(runId, (event) => this.#onLiveEvent(runId, event));
       void this.refreshRuns();
     } catch (error) {
       this.#failedToStart(error, `Resuming run ${runId}`);
@@ -240,6 +254,30 @@ export class TrainingStore {
   #stopPolling(): void {
     if (this.#poll !== null) clearInterval(this.#poll);
     this.#poll = null;
+  }
+}
+
+/** `info` after `event` of its run: status, steps and loss as the history shows them. */
+export function followEvent(info: RunInfo, event: RunEvent): RunInfo {
+  switch (event.kind) {
+    case 'started':
+      return { ...info, status: 'running', total_steps: event.total_steps, resumable: false, error: null };
+    case 'step':
+      return { ...info, status: 'running', steps: event.step, last_loss: event.loss };
+    case 'eval':
+      return { ...info, val_loss: event.val_loss };
+    case 'paused':
+      return { ...info, status: 'paused' };
+    case 'resumed':
+      return { ...info, status: 'running' };
+    case 'finished':
+      return { ...info, status: 'finished', steps: event.steps, resumable: false, model_dir: event.model_dir };
+    case 'cancelled':
+      return { ...info, status: 'cancelled', resumable: event.checkpoint !== null };
+    case 'failed':
+      return { ...info, status: 'failed', error: event.message };
+    default:
+      return info;
   }
 }
 
