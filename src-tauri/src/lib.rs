@@ -4,6 +4,7 @@
 
 pub mod commands;
 pub mod error;
+pub mod saved;
 pub mod state;
 #[cfg(test)]
 mod ts_types;
@@ -43,6 +44,8 @@ pub fn run() {
         })
         .invoke_handler(tauri::generate_handler![
             commands::app_info,
+            commands::load_saved_state,
+            commands::save_ui_state,
             commands::models::list_models,
             commands::models::add_model_folder,
             commands::models::download_model,

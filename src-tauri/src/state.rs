@@ -12,6 +12,7 @@ use mixtune::model::{load_pretrained, resolve_model_dir, to_precision, Precision
 use mixtune::train::RunControl;
 
 use crate::error::CmdError;
+use crate::saved::{self, SavedState};
 
 /// Env var: the runs folder (default `$XDG_DATA_HOME/mixtune/runs`).
 pub const RUNS_DIR_ENV: &str = "MIXTUNE_RUNS_DIR";
@@ -40,6 +41,11 @@ pub struct AppState {
     pub runs: Mutex<HashMap<String, RunHandle>>,
     /// Cancel flags of long evaluate / summarize_file tasks by task id.
     pub tasks: Mutex<HashMap<String, Arc<AtomicBool>>>,
+    /// What the app remembers between launches, and where (`saved.rs`).
+    pub saved: Mutex<SavedState>,
+    pub saved_path: PathBuf,
+    /// What to tell the user about the remembered state read at launch.
+    pub saved_note: Option<String>,
 }
 
 impl AppState {
@@ -49,13 +55,20 @@ impl AppState {
         let runs_dir = runs_dir();
         std::fs::create_dir_all(&runs_dir)
             .with_context(|| format!("creating the runs folder {}", runs_dir.display()))?;
-        let model_folders = std::env::var_os(EXTRA_MODELS_ENV)
+        let mut model_folders: Vec<PathBuf> = std::env::var_os(EXTRA_MODELS_ENV)
             .map(|list| {
                 std::env::split_paths(&list)
                     .filter(|p| !p.as_os_str().is_empty())
                     .collect()
             })
             .unwrap_or_default();
+        let saved_path = saved::config_dir().join(saved::STATE_FILE);
+        let restored = saved::load(&saved_path);
+        for folder in &restored.state.model_folders {
+            if !model_folders.contains(folder) {
+                model_folders.push(folder.clone());
+            }
+        }
         Ok(Self {
             device,
             runs_dir,
@@ -63,7 +76,17 @@ impl AppState {
             models: Mutex::new(HashMap::new()),
             runs: Mutex::new(HashMap::new()),
             tasks: Mutex::new(HashMap::new()),
+            saved: Mutex::new(restored.state),
+            saved_path,
+            saved_note: restored.note,
         })
+    }
+
+    /// Changes the remembered state and writes it (atomically) for the next launch.
+    pub fn remember(&self, change: impl FnOnce(&mut SavedState)) -> anyhow::Result<()> {
+        let mut saved = lock(&self.saved);
+        change(&mut saved);
+        saved::save(&self.saved_path, &saved)
     }
 
     /// The model for `spec` (a folder or hub id), loaded once per folder and then reused.

@@ -49,6 +49,26 @@ pub fn app_info(state: State<'_, AppState>) -> AppInfo {
     }
 }
 
+/// What the app remembered at its last launch (model folders, the pages' work in progress).
+#[tauri::command]
+pub fn load_saved_state(state: State<'_, AppState>) -> crate::saved::RestoredState {
+    crate::saved::RestoredState {
+        state: lock(&state.saved).clone(),
+        note: state.saved_note.clone(),
+    }
+}
+
+/// Remembers the pages' state (`SavedUi` of `ui/src/lib/persist.ts`) for the next launch.
+#[tauri::command]
+pub async fn save_ui_state(app: tauri::AppHandle, ui: serde_json::Value) -> CmdResult<()> {
+    use tauri::Manager;
+    crate::error::blocking(move || {
+        let state = app.state::<AppState>();
+        state.remember(|saved| saved.ui = ui)
+    })
+    .await
+}
+
 /// Cancels a running `evaluate` / `summarize_file` started with this `task_id`.
 #[tauri::command]
 pub fn cancel_task(state: State<'_, AppState>, task_id: String) -> CmdResult<()> {

@@ -39,10 +39,20 @@ pub async fn add_model_folder(state: State<'_, AppState>, path: PathBuf) -> CmdR
         catalog::describe_folder(&check).with_context(|| format!("adding {}", check.display()))
     })
     .await?;
-    let mut folders = lock(&state.model_folders);
-    if !folders.contains(&dir) {
-        folders.push(dir);
+    {
+        let mut folders = lock(&state.model_folders);
+        if !folders.contains(&dir) {
+            folders.push(dir.clone());
+        }
     }
+    // Listed again after a restart.
+    state
+        .remember(|saved| {
+            if !saved.model_folders.contains(&dir) {
+                saved.model_folders.push(dir.clone());
+            }
+        })
+        .context("remembering the model folder for the next launch")?;
     Ok(info)
 }
 

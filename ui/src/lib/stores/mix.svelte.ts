@@ -78,8 +78,15 @@ export class MixStore {
     );
   }
 
+  /** What keeps the mix from training, Start's gate: its own settings, and tasks whose dataset is not loaded. */
   get problems(): string[] {
-    return mixProblems(this.settings, this.entries);
+    const problems = mixProblems(this.settings, this.entries);
+    for (const entry of this.entries) {
+      const dataset = datasets.items.find((d) => d.path === entry.data);
+      if (!dataset) problems.push(`Task "${entry.name}": load its dataset ${entry.data} on the Datasets page`);
+      else if (!dataset.loading && !dataset.report) problems.push(`Task "${entry.name}": its dataset ${entry.data} could not be read`);
+    }
+    return problems;
   }
 
   get spec(): MixSpec {

@@ -478,3 +478,63 @@ describe('compare store', () => {
     expect(store.comparison).toBeNull();
   });
 });
+
+describe('persistence', () => {
+  it('restores the last session and saves every later change, never before the restore', async () => {
+    vi.useFakeTimers();
+    const saved: unknown[] = [];
+    const spec: MixSpec = { ...mix, task: [{ name: 'sum', data: '/d/a.jsonl', template: 'dialogue_summary', weight: 2 }] };
+    handle({
+      load_saved_state: () => ({
+        state: {
+          model_folders: ['/models/mine'],
+          ui: {
+            version: 1,
+            datasets: [{ path: '/d/a.jsonl', options: { columns: { dialogue: 'chat' } } }, { path: '/d/moved.csv', options: {} }],
+            mix: spec,
+            train: { preset: '', form: { model: '/models/mine', maxSteps: 77 } },
+          },
+        },
+        note: null,
+      }),
+      inspect_dataset: (args) =>
+        args.path === '/d/moved.csv' ? Promise.reject({ kind: 'not_found', message: '/d/moved.csv: no such file' }) : datasetReport({ file: args.path as string }),
+      save_ui_state: (args) => {
+        saved.push(args.ui);
+      },
+      preview_mix: () => ({}),
+    });
+    const { Persistence } = await import('./persist.svelte');
+    const { datasets } = await import('./datasets.svelte');
+    const { mix: mixStore } = await import('./mix.svelte');
+    const { training } = await import('./training.svelte');
+    const persistence = new Persistence();
+    persistence.save(persistence.snapshot());
+    await vi.advanceTimersByTimeAsync(600);
+    expect(saved).toHaveLength(0);
+
+    await persistence.restore();
+    expect(invoke).toHaveBeenCalledWith('inspect_dataset', { path: '/d/a.jsonl', options: { columns: { dialogue: 'chat' } } });
+    expect(datasets.items.map((d) => [d.path, d.error !== null])).toEqual([
+      ['/d/a.jsonl', false],
+      ['/d/moved.csv', true],
+    ]);
+    expect(mixStore.entries.map((e) => [e.name, e.weight])).toEqual([['sum', 2]]);
+    expect(training.form).toMatchObject({ model: '/models/mine', maxSteps: 77 });
+
+    training.form.maxSteps = 120;
+    persistence.save(persistence.snapshot());
+    persistence.save(persistence.snapshot());
+    await vi.advanceTimersByTimeAsync(600);
+    expect(saved).toHaveLength(1);
+    expect(saved[0]).toMatchObject({ version: 1, train: { form: { maxSteps: 120 } }, mix: { task: [{ name: 'sum' }] } });
+    expect((saved[0] as { datasets: unknown[] }).datasets).toHaveLength(2);
+  });
+
+  it('will not train a task whose dataset is not loaded', async () => {
+    const { MixStore } = await import('./mix.svelte');
+    const store = new MixStore();
+    store.load({ ...mix, task: [{ name: 'lost', data: '/nowhere.jsonl', template: 'dialogue_summary', weight: 1 }] });
+    expect(store.problems.join('\n')).toContain('Task "lost": load its dataset /nowhere.jsonl');
+  });
+});
