@@ -42,11 +42,13 @@ fi
 WORK="$(mktemp -d -t mixtune-e2e.XXXXXX)"
 cleanup() { rm -rf "$WORK"; }
 trap cleanup EXIT
-mkdir -p "$WORK/runs" "$WORK/hf-home" "$WORK/data" "$ARTIFACTS"
+mkdir -p "$WORK/runs" "$WORK/hf-home" "$WORK/data" "$WORK/config" "$ARTIFACTS"
 # A few dozen DialogSum rows (a split column is not present: the engine splits by seed).
 head -n "${MIXTUNE_E2E_ROWS:-40}" "$SHARED/data/dialogsum/dialogsum.dev.jsonl" > "$WORK/data/dialogsum-e2e.jsonl"
 
 export MIXTUNE_RUNS_DIR="$WORK/runs"
+# What the app remembers between launches (app-state.json), away from the user's own.
+export MIXTUNE_CONFIG_DIR="$WORK/config"
 export HF_HOME="$WORK/hf-home"
 export HF_HUB_OFFLINE=1
 export MIXTUNE_EXTRA_MODELS="$(cd "$SHARED/fixtures/tiny-flan" && pwd)"

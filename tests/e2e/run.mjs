@@ -19,6 +19,7 @@ const APP = env('MIXTUNE_E2E_APP');
 const DATA = env('MIXTUNE_E2E_DATA');
 const ARTIFACTS = env('MIXTUNE_E2E_ARTIFACTS');
 const MODEL_DIR = env('MIXTUNE_EXTRA_MODELS');
+const CONFIG_DIR = env('MIXTUNE_CONFIG_DIR');
 const TAURI_DRIVER = env('TAURI_DRIVER', 'tauri-driver');
 const NATIVE_DRIVER = env('WEBKIT_WEBDRIVER', '/usr/bin/WebKitWebDriver');
 const PORT = Number(env('MIXTUNE_E2E_PORT', '4444'));
@@ -303,6 +304,14 @@ async function trainPage(session) {
   }
   const status = await (await session.testid('train-status')).text();
   if (/failed/i.test(status)) throw new Error(`training failed: ${status}`);
+  // The history follows the run live: its row reads finished without a Refresh.
+  await waitUntil(
+    async () => {
+      const rows = await session.find('[data-testid="train-runs"] tbody tr');
+      return rows.length > 0 && /finished/i.test(await rows[0].text());
+    },
+    { what: 'the finished run reading finished in the history', onTimeout: () => session.describePage() },
+  );
   await session.exec('arguments[0].scrollIntoView({ block: "center" })', [{ 'element-6066-11e4-a52e-4f735466cecf': chart.id }]);
   await new Promise((r) => setTimeout(r, 500));
   await shot(session, '04-train');
@@ -368,9 +377,35 @@ async function interruptedRun(session) {
   return { runId, step };
 }
 
+/** After the restart: the datasets and the task mix of the last session are back. */
+async function restoredSession(session) {
+  const saved = JSON.parse(fs.readFileSync(path.join(CONFIG_DIR, 'app-state.json'), 'utf8'));
+  if (!saved.ui?.datasets?.some((d) => d.path === DATA)) {
+    throw new Error(`app-state.json does not list ${DATA}: ${JSON.stringify(saved).slice(0, 400)}`);
+  }
+  await go(session, 'datasets');
+  await waitUntil(
+    async () => {
+      for (const tab of await session.find('[data-testid="dataset-tab"]')) {
+        if ((await tab.text()).includes(path.basename(DATA))) return true;
+      }
+      return false;
+    },
+    { what: 'the dataset of the last session listed again', onTimeout: () => session.describePage() },
+  );
+  await go(session, 'mix');
+  await waitUntil(async () => (await session.find('[data-testid="mix-task-row"]')).length === 2, {
+    what: 'the two tasks of the last session in the mix',
+    onTimeout: () => session.describePage(),
+  });
+  log('the last session came back: its dataset and its two-task mix');
+  await shot(session, '07-mix-restored');
+}
+
 async function resumedRun(session, { runId, step }) {
   const device = await session.testid('device-label', { timeoutMs: 60000 });
   await waitUntil(async () => (await device.text()).trim().length > 0, { what: 'the device label' });
+  await restoredSession(session);
   await go(session, 'train');
   // The page reopens the newest run: interrupted, with Resume in the history.
   const status = await session.testid('train-status');
