@@ -47,9 +47,10 @@ pub enum MixtureError {
         field: String,
     },
     /// A template needs a field the task's dataset does not provide.
-    #[error("template {template} needs field `{field}`, but dataset {dataset} has only: {available}; map a column to it with columns = {{ {field} = \"...\" }}")]
+    #[error("{template} needs field `{field}`, but dataset {dataset} has only: {available}; map a column to it with columns = {{ {field} = \"...\" }}")]
     MissingField {
-        template: PathBuf,
+        /// The template's [`label`](crate::mixture::template::TaskTemplates::label).
+        template: String,
         dataset: PathBuf,
         field: String,
         available: String,
@@ -57,7 +58,8 @@ pub enum MixtureError {
     /// Rendering a phrasing for an example failed.
     #[error("{template}: phrasing `{phrasing}`, example `{example}`: {message}")]
     Render {
-        template: PathBuf,
+        /// The template's [`label`](crate::mixture::template::TaskTemplates::label).
+        template: String,
         phrasing: String,
         example: String,
         message: String,

@@ -51,6 +51,9 @@ const EMBEDDED: [(&str, &str); 4] = [
 #[serde(deny_unknown_fields)]
 struct TemplateFile {
     description: Option<String>,
+    /// What a dataset must give for this task, in words, when `fields` alone do not say it
+    /// (alternatives among `optional_fields`); shown when an example lacks what it needs.
+    needs: Option<String>,
     fields: Vec<String>,
     #[serde(default)]
     optional_fields: Vec<String>,
@@ -96,6 +99,11 @@ pub struct TaskTemplates {
     pub optional_fields: Vec<String>,
     /// The phrasings, in file order.
     pub phrasings: Vec<Phrasing>,
+    /// What a dataset must give, in words (the file's `needs`), when the fields do not say it.
+    pub needs: Option<String>,
+    /// Whether it is one of Mixtune's templates (named by its name in errors, not by a path
+    /// of the machine that built the binary).
+    pub builtin: bool,
     default_phrasing: usize,
     environment: Environment<'static>,
 }
@@ -194,6 +202,8 @@ impl TaskTemplates {
             fields: file.fields,
             optional_fields: file.optional_fields,
             phrasings,
+            needs: file.needs,
+            builtin: false,
             default_phrasing: defaults.first().copied().unwrap_or(0),
             environment,
         })
@@ -211,6 +221,15 @@ impl TaskTemplates {
             .position(|phrasing| phrasing.name == name)
     }
 
+    /// How errors name the template: `template `support_request_action`` for a built-in
+    /// one, its path for a user's file.
+    pub fn label(&self) -> String {
+        match self.builtin {
+            true => format!("template `{}`", self.name),
+            false => self.path.display().to_string(),
+        }
+    }
+
     /// Checks that a dataset with `available` fields provides every required field.
     pub fn require_fields<'a>(
         &self,
@@ -220,7 +239,7 @@ impl TaskTemplates {
         for field in &self.fields {
             if !available.clone().into_iter().any(|have| have == field) {
                 return Err(MixtureError::MissingField {
-                    template: self.path.clone(),
+                    template: self.label(),
                     dataset: dataset.into(),
                     field: field.clone(),
                     available: available.into_iter().collect::<Vec<_>>().join(", "),
@@ -243,7 +262,7 @@ impl TaskTemplates {
             .get(phrasing)
             .map_or_else(|| format!("#{phrasing}"), |phrasing| phrasing.name.clone());
         let error = |message: String| MixtureError::Render {
-            template: self.path.clone(),
+            template: self.label(),
             phrasing: name.clone(),
             example: example.to_string(),
             message,
@@ -256,10 +275,35 @@ impl TaskTemplates {
         }
         let context = Value::from(fields);
         let render = |part: &str| {
-            self.environment
+            let template = self
+                .environment
                 .get_template(&template_key(phrasing, part))
-                .and_then(|template| template.render(context.clone()))
-                .map_err(|failure| error(render_message(&failure)))
+                .map_err(|failure| error(render_message(&failure)))?;
+            template.render(context.clone()).map_err(|failure| {
+                if failure.kind() != minijinja::ErrorKind::UndefinedError {
+                    return error(render_message(&failure));
+                }
+                // Name the fields the phrasing uses that this example lacks, not minijinja's
+                // bare "undefined value".
+                let mut used: Vec<String> =
+                    template.undeclared_variables(false).into_iter().collect();
+                used.sort();
+                let missing: Vec<String> = used
+                    .into_iter()
+                    .filter(|field| !fields.contains_key(field))
+                    .map(|field| format!("`{field}`"))
+                    .collect();
+                let have: Vec<&str> = fields.keys().map(String::as_str).collect();
+                let needs = self
+                    .needs
+                    .as_ref()
+                    .map_or(String::new(), |needs| format!("; this task needs {needs}"));
+                error(format!(
+                    "the example has no {} (it has {}){needs}",
+                    missing.join(" or "),
+                    have.join(", ")
+                ))
+            })
         };
         Ok((render("input")?, render("target")?))
     }
@@ -287,19 +331,26 @@ pub fn load_file(path: &Path) -> Result<TaskTemplates, MixtureError> {
 pub fn load_builtin(file_name: &str) -> Result<TaskTemplates, MixtureError> {
     let path = builtin_dir().join(file_name);
     if path.is_file() {
-        return load_file(&path);
+        let mut templates = load_file(&path)?;
+        templates.builtin = true;
+        return Ok(templates);
     }
-    match EMBEDDED.iter().find(|(name, _)| *name == file_name) {
-        Some((_, text)) => TaskTemplates::parse(&path, text),
-        None => load_file(&path),
-    }
+    let mut templates = match EMBEDDED.iter().find(|(name, _)| *name == file_name) {
+        Some((_, text)) => TaskTemplates::parse(&path, text)?,
+        None => load_file(&path)?,
+    };
+    templates.builtin = true;
+    Ok(templates)
 }
 
 /// Every built-in template: the files of [`builtin_dir`] when it has any, else the copies
 /// compiled into the binary (an installed binary away from the source tree).
 pub fn load_all_builtin() -> Result<Vec<TaskTemplates>, MixtureError> {
-    if let Ok(templates) = load_dir(&builtin_dir()) {
+    if let Ok(mut templates) = load_dir(&builtin_dir()) {
         if !templates.is_empty() {
+            for template in &mut templates {
+                template.builtin = true;
+            }
             return Ok(templates);
         }
     }
@@ -422,6 +473,31 @@ target = "{{ summary }}"
             error.contains("sum.toml") && error.contains("ex-9") && error.contains("plain"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn a_missing_optional_field_is_named_with_what_the_task_needs() {
+        let mut templates = load_builtin("support_request_action.toml").unwrap();
+        let error = templates
+            .render(&fields(&[("dialogue", "d"), ("summary", "s")]), 0, "dev_0")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("template `support_request_action`: phrasing `request-and-action`, example `dev_0`"),
+            "{error}"
+        );
+        assert!(
+            error.contains("no `action` or `request` or `target` (it has dialogue, summary)")
+                && error.contains("this task needs"),
+            "{error}"
+        );
+        assert!(!error.contains("undefined value") && !error.contains(".toml"), "{error}");
+        templates.builtin = false;
+        let error = templates
+            .render(&fields(&[("dialogue", "d")]), 0, "dev_0")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("support_request_action.toml"), "{error}");
     }
 
     #[test]
