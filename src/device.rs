@@ -37,7 +37,7 @@ impl FromStr for DeviceChoice {
 #[derive(Debug, Clone)]
 pub struct SelectedDevice {
     pub device: Device,
-    /// e.g. `cpu (flex)`, `gpu (wgpu: NVIDIA H100, Vulkan)`.
+    /// What users read, e.g. `CPU`, `GPU: NVIDIA H100 (Vulkan)`.
     pub label: String,
     pub is_gpu: bool,
 }
@@ -46,7 +46,7 @@ pub struct SelectedDevice {
 pub fn cpu() -> SelectedDevice {
     SelectedDevice {
         device: Device::flex(),
-        label: "cpu (flex)".into(),
+        label: "CPU".into(),
         is_gpu: false,
     }
 }
@@ -159,10 +159,10 @@ mod gpu {
                 "only a software adapter ({name}) found"
             )));
         }
-        let kind = if hardware { "" } else { ", software" };
+        let kind = if hardware { "" } else { " (software)" };
         Ok(SelectedDevice {
             device,
-            label: format!("gpu (wgpu: {name}{kind})"),
+            label: format!("GPU: {name}{kind}"),
             is_gpu: true,
         })
     }
@@ -190,14 +190,14 @@ pub fn is_cpu(device: &Device) -> bool {
     format!("{device:?}").contains("Flex")
 }
 
-/// A short name for a device (`cpu (flex)`, `gpu (wgpu)`), for logs and the app. Burn's
+/// A short name for a device (`CPU`, `GPU`), for logs and the app. Burn's
 /// `Device` offers only its `Debug` text, so this reads the backend name from it.
 pub fn describe(device: &Device) -> String {
     let text = format!("{device:?}");
     if is_cpu(device) {
-        "cpu (flex)".into()
+        "CPU".into()
     } else if text.contains("Wgpu") || text.contains("Vulkan") || text.contains("WebGpu") {
-        "gpu (wgpu)".into()
+        "GPU".into()
     } else {
         text
     }

@@ -100,8 +100,28 @@ impl std::error::Error for CmdError {}
 
 impl From<anyhow::Error> for CmdError {
     fn from(error: anyhow::Error) -> Self {
-        Self::new(kind_of(&error), format!("{error:#}"))
+        Self::new(kind_of(&error), for_users(&format!("{error:#}")))
     }
+}
+
+/// `message` without the OS's error numbers that Rust appends (`No such file or directory
+/// (os error 2)`): the words say it, the number means nothing to a user.
+pub fn for_users(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(start) = rest.find(" (os error ") {
+        let tail = &rest[start + " (os error ".len()..];
+        let digits = tail.bytes().take_while(u8::is_ascii_digit).count();
+        if digits > 0 && tail[digits..].starts_with(')') {
+            out.push_str(&rest[..start]);
+            rest = &tail[digits + 1..];
+        } else {
+            out.push_str(&rest[..start + 1]);
+            rest = &rest[start + 1..];
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The kind of a failure: the one the shell gave it (a [`CmdError`] raised or attached as
@@ -146,6 +166,14 @@ where
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn os_error_numbers_are_not_shown() {
+        assert_eq!(
+            super::for_users("/d/a.csv: No such file or directory (os error 2); see (os error x)"),
+            "/d/a.csv: No such file or directory; see (os error x)"
+        );
+    }
+
     use std::path::PathBuf;
 
     use anyhow::Context;

@@ -23,7 +23,7 @@ describe('foldEvent', () => {
     foldEvent(run, started(0, 100));
     expect(run.status).toBe('running');
     expect(run.totalSteps).toBe(100);
-    expect(run.device).toBe('cpu (flex)');
+    expect(run.device).toBe('CPU');
     for (const n of [10, 20, 30]) foldEvent(run, step(n));
     expect(run.steps).toEqual([10, 20, 30]);
     expect(run.loss).toEqual([4.9, 4.8, 4.7]);

@@ -5,7 +5,7 @@ export function started(startStep = 0, totalSteps = 100): RunEvent {
   return {
     kind: 'started',
     output_dir: '/runs/r1',
-    device: 'cpu (flex)',
+    device: 'CPU',
     total_steps: totalSteps,
     start_step: startStep,
     trainable_parameters: 1000,
