@@ -51,7 +51,7 @@ impl RunLock {
                         // only the former is stale; the latter shows a pid on the next try.
                         Some(pid) => {
                             note = Some(format!(
-                                "{}: took over a stale lock left by process {pid}, which no longer runs",
+                                "{}: its last process ({pid}) stopped without finishing (a crash or a closed app)",
                                 output_dir.display()
                             ));
                             std::fs::remove_file(&path).map_err(|e| MixtuneError::io(&path, e))?;

@@ -277,13 +277,20 @@ fn train(
     }
     while run.trainer.step < run.state.total_steps {
         let step = run.trainer.step;
+        let waiting = Instant::now();
+        let mut was_paused = false;
         let cancelled = control.wait_if_paused(&mut |paused| {
+            was_paused |= paused;
             log.emit(if paused {
                 RunEvent::Paused { step }
             } else {
                 RunEvent::Resumed { step }
             })
         });
+        if was_paused {
+            // Time spent paused is not training time: elapsed and ETA leave it out.
+            run.paused += waiting.elapsed();
+        }
         if cancelled {
             return run.cancel(log);
         }
@@ -322,6 +329,8 @@ struct Run<'a> {
     device: Device,
     /// When this process started training, and the training seconds before it (resume).
     started: Instant,
+    /// Time this process spent paused, left out of the elapsed time.
+    paused: std::time::Duration,
     elapsed_before: f64,
     start_step: usize,
     last_checkpoint: Option<PathBuf>,
@@ -456,6 +465,7 @@ impl<'a> Run<'a> {
             state,
             device,
             started: Instant::now(),
+            paused: std::time::Duration::ZERO,
             last_checkpoint: resume_from.map(|(_, dir)| dir),
             last_eval_step: None,
             baseline,
@@ -524,7 +534,7 @@ impl<'a> Run<'a> {
             }
         }
 
-        let elapsed = self.started.elapsed().as_secs_f64();
+        let elapsed = self.started.elapsed().saturating_sub(self.paused).as_secs_f64();
         let steps_here = (self.trainer.step - self.start_step).max(1);
         let train_examples = self.mixture.train_examples().max(1) as f64;
         metrics.elapsed_s = self.elapsed_before + elapsed;

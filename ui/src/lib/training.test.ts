@@ -68,6 +68,7 @@ describe('foldEvent', () => {
     it('tracks pause, resume, checkpoints and the finished summary', () => {
     const run = replay([started(), step(10), { kind: 'paused', step: 10 }]);
     expect(run.status).toBe('paused');
+    expect(run.etaS).toBeNull();
     expect(isActive(run.status)).toBe(true);
     foldEvent(run, { kind: 'resumed', step: 10 });
     expect(run.status).toBe('running');

@@ -243,6 +243,8 @@ export function foldEvent(run: RunState, event: RunEvent): RunState {
     case 'paused':
       run.status = 'paused';
       run.step = Math.max(run.step, event.step);
+      // No estimate while nothing runs; the next step gives a new one.
+      run.etaS = null;
       break;
     case 'resumed':
       run.status = 'running';

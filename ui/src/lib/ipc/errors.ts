@@ -45,7 +45,12 @@ export function errorMessage(error: unknown): string {
   }
 }
 
+/** `not_found` about a file rather than a model: a dataset, a chat file, a run folder. */
+const FILE_NOT_FOUND = 'Check the path: the file may have moved or been renamed.';
+
 /** The hint for a `CmdError`'s kind; null for anything else (a UI check, a plain string). */
 export function errorHint(error: unknown): string | null {
-  return isCmdError(error) ? ERROR_HINTS[error.kind] : null;
+  if (!isCmdError(error)) return null;
+  if (error.kind === 'not_found' && !/model/i.test(error.message)) return FILE_NOT_FOUND;
+  return ERROR_HINTS[error.kind];
 }

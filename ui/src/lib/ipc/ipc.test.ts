@@ -150,6 +150,9 @@ describe('errors', () => {
     expect(ipc.errorHint({ kind: 'out_of_memory', message: 'x' })).toMatch(/batch size/);
     expect(ipc.errorHint({ kind: 'network', message: 'x' })).toMatch(/connection/);
     expect(ipc.errorHint('Choose a model')).toBeNull();
+    // A missing file is not a model problem.
+    expect(ipc.errorHint({ kind: 'not_found', message: '/d/gone.csv: No such file or directory' })).toMatch(/moved or been renamed/);
+    expect(ipc.errorHint({ kind: 'not_found', message: 'no model at `x`' })).toMatch(/Models page/);
     for (const hint of Object.values(ipc.ERROR_HINTS)) expect(hint).not.toBe('');
   });
 });

@@ -1,4 +1,6 @@
 /** Which page is shown, kept in the URL hash (`#/train`) so a reload stays on it. */
+import { notices } from './notices.svelte';
+
 export const PAGES = [
   { id: 'models', label: 'Models' },
   { id: 'datasets', label: 'Datasets' },
@@ -20,6 +22,8 @@ class Nav {
   page = $state<PageId>(typeof location === 'undefined' ? 'models' : pageFromHash(location.hash));
 
   go(page: PageId): void {
+    // A passing message belongs to the page it came from.
+    if (page !== this.page) notices.clearInfo();
     this.page = page;
     if (typeof location !== 'undefined' && location.hash !== `#/${page}`) location.hash = `#/${page}`;
   }

@@ -9,6 +9,9 @@ export interface Notice {
   hint?: string;
 }
 
+/** How long a passing (info) message stays. */
+const INFO_MS = 6000;
+
 export class Notices {
   items = $state<Notice[]>([]);
   #next = 1;
@@ -19,8 +22,15 @@ export class Notices {
     this.#push('error', context ? `${context}: ${message}` : message, errorHint(error) ?? undefined);
   }
 
+  /** Shows a passing message: it goes by itself after a few seconds, or when the page changes. */
   info(message: string): void {
-    this.#push('info', message);
+    const id = this.#push('info', message);
+    if (id !== null && typeof setTimeout !== 'undefined') setTimeout(() => this.dismiss(id), INFO_MS);
+  }
+
+  /** Drops the passing messages (a page change); errors stay until dismissed. */
+  clearInfo(): void {
+    this.items = this.items.filter((n) => n.kind !== 'info');
   }
 
   dismiss(id: number): void {
@@ -31,12 +41,13 @@ export class Notices {
     this.items = [];
   }
 
-  #push(kind: Notice['kind'], message: string, hint?: string): void {
+  #push(kind: Notice['kind'], message: string, hint?: string): number | null {
     // The same message twice in a row is shown once.
     const last = this.items[this.items.length - 1];
-    if (last && last.kind === kind && last.message === message) return;
+    if (last && last.kind === kind && last.message === message) return null;
     const notice: Notice = hint ? { id: this.#next++, kind, message, hint } : { id: this.#next++, kind, message };
     this.items = [...this.items.slice(-4), notice];
+    return notice.id;
   }
 }
 

@@ -52,6 +52,19 @@ describe('notices', () => {
     expect(n.items.map((i) => i.message)).toEqual(['boom']);
   });
 
+  it('lets passing messages go by themselves and with a page change, and keeps errors', async () => {
+    vi.useFakeTimers();
+    const n = new Notices();
+    n.info('Added tiny-flan');
+    n.error('boom');
+    expect(n.items).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(6500);
+    expect(n.items.map((i) => i.message)).toEqual(['boom']);
+    n.info('Downloaded m');
+    n.clearInfo();
+    expect(n.items.map((i) => i.message)).toEqual(['boom']);
+  });
+
   it("adds what to do for a command error's kind, nothing for other errors", () => {
     const n = new Notices();
     n.error({ kind: 'out_of_memory', message: 'out of device memory at step 3' }, 'Training');
@@ -375,6 +388,17 @@ describe('summarize store', () => {
     store.chat = 'A: hi\n'.repeat(5000);
     await store.run();
     expect(store.cut).toEqual({ read: 512, cut: 20480 });
+  });
+
+  it('forgets the summary of a chat that was cleared', async () => {
+    handle({ summarize: () => ({ text: 'They meet.', source_tokens: 5, cut_tokens: 0, prompt: 'p', facts: [] }) });
+    const store = new SummarizeStore();
+    store.model = 'm';
+    store.chat = 'A: hi';
+    await store.run();
+    expect(store.output).not.toBe('');
+    store.clearOutput();
+    expect([store.output, store.actions, store.cut, store.facts]).toEqual(['', '', null, []]);
   });
 
   it('sends sampling keys only when sampling', () => {

@@ -60,6 +60,16 @@ export class SummarizeStore {
   rows = $state.raw<SummaryRow[]>([]);
   #request = 0;
 
+  /** Forgets the last summary (its chat was cleared): nothing shown belongs to another chat. */
+  clearOutput(): void {
+    this.#request += 1;
+    this.output = '';
+    this.actions = '';
+    this.prompt = '';
+    this.cut = null;
+    this.facts = [];
+  }
+
   async run(): Promise<void> {
     if (!this.model) return notices.error('Choose a model');
     if (!this.chat.trim()) return notices.error('Paste a chat to summarize');
