@@ -1,5 +1,5 @@
 /** Builders of engine payloads for tests. */
-import type { BestMetrics, EvalReport, InspectReport, LengthStats, RunComparison, RunEvent, RunInfo } from '../lib/ipc';
+import type { BestMetrics, EvalReport, InspectReport, LengthStats, ModelInfo, RunComparison, RunEvent, RunInfo } from '../lib/ipc';
 
 export function started(startStep = 0, totalSteps = 100): RunEvent {
   return {
@@ -257,5 +257,22 @@ export function runComparison(): RunComparison {
     ],
     keys_compared: 40,
     notes: [],
+  };
+}
+
+/** A local model as `list_models` describes it. */
+export function modelInfo(overrides: Partial<ModelInfo> = {}): ModelInfo {
+  return {
+    id: 'google/flan-t5-small',
+    path: '/hf/flan-t5-small',
+    source: 'cache',
+    architecture: 'T5ForConditionalGeneration',
+    d_model: 512,
+    num_layers: 8,
+    num_decoder_layers: 8,
+    vocab_size: 32128,
+    parameters: 76_961_152,
+    size_bytes: 308_000_000,
+    ...overrides,
   };
 }

@@ -1,7 +1,7 @@
 import '../../test/mock-tauri-modules';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { enterTauri, handle, invoke, leaveTauri, MockChannel, reset } from '../../test/tauri-mock';
-import { datasetReport, evalEvent, evalReport, runComparison, runInfo, started, step } from '../../test/fixtures';
+import { datasetReport, evalEvent, evalReport, modelInfo, runComparison, runInfo, started, step } from '../../test/fixtures';
 import type { RunEvent } from '../ipc';
 import { TrainingStore } from './training.svelte';
 import { DatasetsStore, cleanMapping, mappingFromReport } from './datasets.svelte';
@@ -141,6 +141,22 @@ describe('training store', () => {
     expect(store.runs[0]).toMatchObject({ status: 'finished', steps: 80 });
     await vi.waitFor(() => expect(modelLists).toBe(before.modelLists + 1));
     expect(listed).toBeGreaterThan(before.listed);
+  });
+
+  it('says before Start that a hub model is not on this machine', async () => {
+    const { models } = await import('./models.svelte');
+    handle({
+      app_info: () => ({ version: '0.1.0', device: { label: 'CPU', is_gpu: false }, runs_dir: '/runs', cache_dir: '/cache' }),
+      list_models: () => [modelInfo({ id: 'tiny-flan', path: '/models/tiny-flan' })],
+    });
+    await models.refresh();
+    const store = new TrainingStore();
+    store.form.model = 'google/flan-t5-small';
+    expect(store.modelNote).toMatch(/not on this machine.*network/);
+    store.form.model = '/models/tiny-flan';
+    expect(store.modelNote).toBeNull();
+    store.form.model = 'tiny-flan';
+    expect(store.modelNote).toBeNull();
   });
 
   it('does not start with invalid settings and says why', async () => {

@@ -40,6 +40,18 @@ export class TrainingStore {
     return validateForm(this.form);
   }
 
+  /**
+   * Said before Start: the chosen model is a hub id this machine does not have, so the run
+   * first downloads it (and cannot without the network). `null` when it is local.
+   */
+  get modelNote(): string | null {
+    const model = this.form.model.trim();
+    if (!model || !models.loaded) return null;
+    if (models.models.some((m) => m.id === model || m.path === model)) return null;
+    if (model.startsWith('/') || model.startsWith('.')) return `No model folder at ${model}: add it on the Models page.`;
+    return `${model} is not on this machine: Start downloads it first, which needs the network. Download it on the Models page beforehand, or pick a local model.`;
+  }
+
   /** Applies one event to the shown run. */
   fold(event: RunEvent): void {
     foldEvent(this.run, event);
