@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use anyhow::Context;
 use mixtune::device::{self, DeviceChoice, SelectedDevice};
@@ -31,7 +31,11 @@ pub struct RunHandle {
 
 /// App state, managed by Tauri.
 pub struct AppState {
-    pub device: SelectedDevice,
+    /// Chosen on a background thread at launch (probing a GPU can take seconds, and the
+    /// window paints meanwhile): [`AppState::device`] waits for it.
+    device: Arc<OnceLock<SelectedDevice>>,
+    /// Why the GPU was not used, when probing it failed.
+    pub device_note: Arc<Mutex<Option<String>>>,
     pub runs_dir: PathBuf,
     /// Folders added with `add_model_folder` or `MIXTUNE_EXTRA_MODELS`.
     pub model_folders: Mutex<Vec<PathBuf>>,
@@ -49,9 +53,21 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State from the environment: device `auto`, runs folder, extra model folders.
+    /// State from the environment: device `auto` (chosen in the background), runs folder,
+    /// extra model folders, the remembered state.
     pub fn from_env() -> anyhow::Result<Self> {
-        let device = device::select(DeviceChoice::Auto).context("selecting a device")?;
+        let device = Arc::new(OnceLock::new());
+        let device_note = Arc::new(Mutex::new(None));
+        {
+            let (device, note) = (device.clone(), device_note.clone());
+            std::thread::spawn(move || {
+                let selected = device::select(DeviceChoice::Auto).unwrap_or_else(|error| {
+                    *lock(&note) = Some(format!("using the CPU: {error:#}"));
+                    device::cpu()
+                });
+                let _ = device.set(selected);
+            });
+        }
         let runs_dir = runs_dir();
         std::fs::create_dir_all(&runs_dir)
             .with_context(|| format!("creating the runs folder {}", runs_dir.display()))?;
@@ -71,6 +87,7 @@ impl AppState {
         }
         Ok(Self {
             device,
+            device_note,
             runs_dir,
             model_folders: Mutex::new(model_folders),
             models: Mutex::new(HashMap::new()),
@@ -80,6 +97,16 @@ impl AppState {
             saved_path,
             saved_note: restored.note,
         })
+    }
+
+    /// The device, once chosen (blocks while the GPU is probed at launch).
+    pub fn device(&self) -> &SelectedDevice {
+        self.device.wait()
+    }
+
+    /// The device when it is chosen, without waiting.
+    pub fn device_if_ready(&self) -> Option<&SelectedDevice> {
+        self.device.get()
     }
 
     /// Changes the remembered state and writes it (atomically) for the next launch.
@@ -107,7 +134,7 @@ impl AppState {
             return Ok(model.clone());
         }
         // Loaded outside the lock: other models stay usable meanwhile.
-        let mut loaded = load_pretrained(&dir.to_string_lossy(), &self.device.device, false)
+        let mut loaded = load_pretrained(&dir.to_string_lossy(), &self.device().device, false)
             .with_context(|| format!("loading model {}", dir.display()))?;
         if precision != Precision::F32 {
             loaded.model = to_precision(loaded.model, precision);

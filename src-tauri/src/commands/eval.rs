@@ -26,7 +26,7 @@ pub async fn evaluate(
         let mut progress = |done, total| {
             let _ = on_progress.send(Progress { done, total });
         };
-        let report = compare::evaluate(&request, &state.device.device, &mut progress, &task.flag)
+        let report = compare::evaluate(&request, &state.device().device, &mut progress, &task.flag)
             .map_err(|error| {
             if task.flag.load(Ordering::SeqCst) {
                 // The engine stops with an error once the flag is set: the user cancelled.

@@ -24,6 +24,10 @@ use crate::state::{lock, AppState};
 pub struct DeviceInfo {
     pub label: String,
     pub is_gpu: bool,
+    /// False while the app is still choosing it at launch (probing the GPU): ask again.
+    pub ready: bool,
+    /// Why the GPU is not used, when probing it failed.
+    pub note: Option<String>,
 }
 
 /// `app_info()`.
@@ -40,9 +44,19 @@ pub struct AppInfo {
 pub fn app_info(state: State<'_, AppState>) -> AppInfo {
     AppInfo {
         version: env!("CARGO_PKG_VERSION").to_string(),
-        device: DeviceInfo {
-            label: state.device.label.clone(),
-            is_gpu: state.device.is_gpu,
+        device: match state.device_if_ready() {
+            Some(device) => DeviceInfo {
+                label: device.label.clone(),
+                is_gpu: device.is_gpu,
+                ready: true,
+                note: lock(&state.device_note).clone(),
+            },
+            None => DeviceInfo {
+                label: "preparing the GPU…".into(),
+                is_gpu: false,
+                ready: false,
+                note: None,
+            },
         },
         runs_dir: state.runs_dir.clone(),
         cache_dir: mixtune::catalog::hf_hub_dir(),

@@ -124,7 +124,7 @@ fn launch(
     let handle = train::spawn(
         config,
         paths,
-        state.device.device.clone(),
+        state.device().device.clone(),
         options,
         control,
         move |event: &RunEvent| {

@@ -37,7 +37,7 @@ beforeEach(() => {
   mix.templatesLoaded = false;
   listen.mockResolvedValue(() => {});
   handle({
-    app_info: () => ({ version: '0.1.0', device: { label: 'NVIDIA H100 (Vulkan)', is_gpu: true }, runs_dir: '/runs', cache_dir: '/cache' }),
+    app_info: () => ({ version: '0.1.0', device: { label: 'GPU: NVIDIA H100 (Vulkan)', is_gpu: true, ready: true, note: null }, runs_dir: '/runs', cache_dir: '/cache' }),
     list_models: () => [model],
     list_templates: () => [],
     list_runs: () => [runInfo({ id: 'r1', status: 'cancelled', steps: 30 })],
@@ -87,7 +87,7 @@ describe('App', () => {
   it('builds a task mix with live shares and asks the engine for a preview', async () => {
     const previews: unknown[] = [];
     handle({
-      app_info: () => ({ version: '0.1.0', device: { label: 'cpu', is_gpu: false }, runs_dir: '/runs', cache_dir: '/cache' }),
+      app_info: () => ({ version: '0.1.0', device: { label: 'cpu', is_gpu: false, ready: true, note: null }, runs_dir: '/runs', cache_dir: '/cache' }),
       list_models: () => [model],
       list_runs: () => [],
       inspect_dataset: (args) =>
@@ -142,7 +142,7 @@ describe('App', () => {
   it('shows the forgetting table of a run with a watched task', async () => {
     const baseline = { tasks: { summary: 0.2 }, watched: { topic: 0.4 } };
     handle({
-      app_info: () => ({ version: '0.1.0', device: { label: 'cpu', is_gpu: false }, runs_dir: '/runs', cache_dir: '/cache' }),
+      app_info: () => ({ version: '0.1.0', device: { label: 'cpu', is_gpu: false, ready: true, note: null }, runs_dir: '/runs', cache_dir: '/cache' }),
       list_models: () => [model],
       list_templates: () => [],
       list_runs: () => [runInfo({ id: 'r1', status: 'finished', steps: 40 })],
@@ -167,7 +167,7 @@ describe('App', () => {
 
   it('compares two runs picked from the history: best metrics and the config keys that differ', async () => {
     handle({
-      app_info: () => ({ version: '0.1.0', device: { label: 'cpu', is_gpu: false }, runs_dir: '/runs', cache_dir: '/cache' }),
+      app_info: () => ({ version: '0.1.0', device: { label: 'cpu', is_gpu: false, ready: true, note: null }, runs_dir: '/runs', cache_dir: '/cache' }),
       list_models: () => [model],
       list_runs: () => [runInfo({ id: 'run-a' }), runInfo({ id: 'run-b' })],
       run_events: () => [started(0, 100), step(10), evalEvent(10, { dialogsum: 0.4 })],
@@ -197,7 +197,7 @@ describe('Invented facts', () => {
   it('highlights the facts of a summary that the chat lacks', async () => {
     const summary = 'Anna stays at the Grand Hotel in Boston.';
     handle({
-      app_info: () => ({ version: '0.1.0', device: { label: 'cpu', is_gpu: false }, runs_dir: '/runs', cache_dir: '/cache' }),
+      app_info: () => ({ version: '0.1.0', device: { label: 'cpu', is_gpu: false, ready: true, note: null }, runs_dir: '/runs', cache_dir: '/cache' }),
       list_models: () => [model],
       list_runs: () => [],
       summarize: () => ({

@@ -10,6 +10,9 @@ export interface DownloadState {
   total: number;
 }
 
+/** How often the device is asked for while the app chooses it. */
+const DEVICE_POLL_MS = 500;
+
 export class ModelsStore {
   info = $state<AppInfo | null>(null);
   models = $state<ModelInfo[]>([]);
@@ -22,8 +25,10 @@ export class ModelsStore {
     this.loading = true;
     try {
       const [info, models] = await Promise.allSettled([ipc.appInfo(), ipc.listModels()]);
-      if (info.status === 'fulfilled') this.info = info.value;
-      else notices.error(info.reason, 'App info');
+      if (info.status === 'fulfilled') {
+        this.info = info.value;
+        if (!info.value.device.ready) this.#awaitDevice();
+      } else notices.error(info.reason, 'App info');
       if (models.status === 'fulfilled') this.models = models.value;
       else notices.error(models.reason, 'Listing models');
       this.loaded = true;
@@ -80,6 +85,19 @@ export class ModelsStore {
     } finally {
       this.download = null;
     }
+  }
+
+  /** Asks again until the device is chosen (the app probes the GPU at launch, behind the window). */
+  #awaitDevice(): void {
+    setTimeout(async () => {
+      try {
+        const info = await ipc.appInfo();
+        this.info = info;
+        if (!info.device.ready) this.#awaitDevice();
+      } catch (error) {
+        notices.error(error, 'App info');
+      }
+    }, DEVICE_POLL_MS);
   }
 
   #upsert(model: ModelInfo): void {

@@ -122,7 +122,7 @@ describe('training store', () => {
         modelLists += 1;
         return [];
       },
-      app_info: () => ({ version: '0.1.0', device: { label: 'CPU', is_gpu: false }, runs_dir: '/runs', cache_dir: '/cache' }),
+      app_info: () => ({ version: '0.1.0', device: { label: 'CPU', is_gpu: false, ready: true, note: null }, runs_dir: '/runs', cache_dir: '/cache' }),
     });
     const store = new TrainingStore();
     await store.start(mix);
@@ -143,10 +143,31 @@ describe('training store', () => {
     expect(listed).toBeGreaterThan(before.listed);
   });
 
+  it('asks for the device again until the app has chosen it', async () => {
+    vi.useFakeTimers();
+    const { ModelsStore } = await import('./models.svelte');
+    let ready = false;
+    handle({
+      app_info: () => ({
+        version: '0.1.0',
+        device: ready ? { label: 'CPU', is_gpu: false, ready: true, note: null } : { label: 'preparing the GPU…', is_gpu: false, ready: false, note: null },
+        runs_dir: '/runs',
+        cache_dir: '/cache',
+      }),
+      list_models: () => [],
+    });
+    const store = new ModelsStore();
+    await store.refresh();
+    expect(store.info?.device.ready).toBe(false);
+    ready = true;
+    await vi.advanceTimersByTimeAsync(600);
+    expect(store.info?.device).toMatchObject({ label: 'CPU', ready: true });
+  });
+
   it('says before Start that a hub model is not on this machine', async () => {
     const { models } = await import('./models.svelte');
     handle({
-      app_info: () => ({ version: '0.1.0', device: { label: 'CPU', is_gpu: false }, runs_dir: '/runs', cache_dir: '/cache' }),
+      app_info: () => ({ version: '0.1.0', device: { label: 'CPU', is_gpu: false, ready: true, note: null }, runs_dir: '/runs', cache_dir: '/cache' }),
       list_models: () => [modelInfo({ id: 'tiny-flan', path: '/models/tiny-flan' })],
     });
     await models.refresh();

@@ -3,4 +3,12 @@
 /**
  * The device the engine runs on.
  */
-export type DeviceInfo = { label: string, is_gpu: boolean, };
+export type DeviceInfo = { label: string, is_gpu: boolean, 
+/**
+ * False while the app is still choosing it at launch (probing the GPU): ask again.
+ */
+ready: boolean, 
+/**
+ * Why the GPU is not used, when probing it failed.
+ */
+note: string | null, };
