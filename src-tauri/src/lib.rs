@@ -50,6 +50,7 @@ pub fn run() {
             commands::models::add_model_folder,
             commands::models::download_model,
             commands::datasets::inspect_dataset,
+            commands::datasets::dataset_columns,
             commands::mix::list_templates,
             commands::mix::preview_mix,
             commands::train::start_training,

@@ -134,7 +134,7 @@ pub enum DataError {
         found: &'static str,
     },
     /// No known schema matches and no column mapping was given.
-    #[error("{path}: unrecognised columns ({columns}); give a column mapping, e.g. dialogue=COLUMN summary=COLUMN")]
+    #[error("{path}: unrecognised columns ({columns}); say which column holds the dialogue and which the summary (the Datasets page's column mapping, or --column dialogue=COLUMN --column summary=COLUMN)")]
     UnknownSchema { path: PathBuf, columns: String },
     /// A `split` column value that is not train / validation / test.
     #[error("{path}: {location}: column `{column}`: unknown split `{value}` (expected train, validation or test)")]

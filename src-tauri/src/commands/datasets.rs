@@ -72,3 +72,14 @@ pub async fn inspect_dataset(
     })
     .await
 }
+
+/// The column names of a dataset file (its header, or its first row's keys), for mapping
+/// columns by hand on the Datasets page when inspection could not tell which is which.
+#[tauri::command]
+pub async fn dataset_columns(path: PathBuf, format: Option<Format>) -> CmdResult<Vec<String>> {
+    blocking(move || {
+        let (_, columns, _) = mixtune::data::open_rows(&absolute(&path), format)?;
+        Ok(columns)
+    })
+    .await
+}

@@ -4,6 +4,7 @@ import { render, screen, within } from '@testing-library/svelte';
 import userEvent from '@testing-library/user-event';
 import EvalTable from './EvalTable.svelte';
 import ExampleTable from './ExampleTable.svelte';
+import DatasetDetail from './DatasetDetail.svelte';
 import NoticeRegion from './NoticeRegion.svelte';
 import Histogram from './Histogram.svelte';
 import ProgressBar from './ProgressBar.svelte';
@@ -120,5 +121,26 @@ describe('ModelSelect', () => {
     render(ModelSelect, { id: 'm', label: 'Model', value: '', models: [model], testid: 'pick' });
     expect(screen.queryByTestId('pick-empty')).toBeNull();
     expect(screen.getByRole('option', { name: 'flan-t5-small (cache)' })).toBeTruthy();
+  });
+});
+
+describe('DatasetDetail', () => {
+  it('maps the columns of a file the engine could not map, in place', async () => {
+    const onreinspect = vi.fn();
+    const dataset = {
+      path: '/d/qa.csv',
+      report: null,
+      options: {},
+      loading: false,
+      error: '/d/qa.csv: unrecognised columns (question, answer)',
+      columns: ['question', 'answer'],
+    };
+    render(DatasetDetail, { dataset, onreinspect });
+    const inspect = screen.getByTestId('dataset-map-inspect');
+    expect(inspect).toBeDisabled();
+    await userEvent.selectOptions(screen.getByTestId('mapping-dialogue'), 'question');
+    await userEvent.selectOptions(screen.getByTestId('mapping-summary'), 'answer');
+    await userEvent.click(inspect);
+    expect(onreinspect).toHaveBeenCalledWith(expect.objectContaining({ columns: { dialogue: 'question', summary: 'answer' } }));
   });
 });

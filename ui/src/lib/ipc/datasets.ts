@@ -10,6 +10,10 @@ import type { DatasetDropped, InspectOptions, InspectReport } from './generated'
 export const inspectDataset = (path: string, options?: InspectOptions) =>
   call<InspectReport>('inspect_dataset', { path, options: options ?? null });
 
+/** The file's column names (header, or first row's keys), to map them by hand. */
+export const datasetColumns = (path: string, format?: InspectOptions['format']) =>
+  call<string[]>('dataset_columns', { path, format: format ?? null });
+
 /** Files dropped on the window. */
 export async function onDatasetDropped(handler: (paths: string[]) => void): Promise<UnlistenFn> {
   if (!inTauri()) return () => {};

@@ -9,6 +9,8 @@ export interface LoadedDataset {
   options: InspectOptions;
   loading: boolean;
   error: string | null;
+  /** The file's columns when inspecting failed on them (no known schema), to map by hand. */
+  columns: string[] | null;
 }
 
 export class DatasetsStore {
@@ -30,7 +32,7 @@ export class DatasetsStore {
     if (!trimmed) return;
     let entry = this.items.find((d) => d.path === trimmed);
     if (!entry) {
-      this.items.push({ path: trimmed, report: null, options: options ?? {}, loading: true, error: null });
+      this.items.push({ path: trimmed, report: null, options: options ?? {}, loading: true, error: null, columns: null });
       entry = this.items[this.items.length - 1];
     }
     this.selected = trimmed;
@@ -43,11 +45,25 @@ export class DatasetsStore {
       if (target) target.report = report;
     } catch (error) {
       const target = this.items.find((d) => d.path === trimmed);
-      if (target) target.error = ipc.errorMessage(error);
+      if (target) {
+        target.error = ipc.errorMessage(error);
+        target.report = null;
+        // A file the engine could read but not map: offer its columns to map in place.
+        target.columns = ipc.isCmdError(error) && error.kind === 'input' ? await this.#columns(trimmed, target.options) : null;
+      }
       notices.error(error);
     } finally {
       const target = this.items.find((d) => d.path === trimmed);
       if (target) target.loading = false;
+    }
+  }
+
+  async #columns(path: string, options: InspectOptions): Promise<string[] | null> {
+    try {
+      const columns = await ipc.datasetColumns(path, options.format);
+      return columns.length > 0 ? columns : null;
+    } catch {
+      return null;
     }
   }
 

@@ -341,6 +341,24 @@ describe('datasets store', () => {
     expect(notices.items[0].message).toBe('/d/bad.csv: no header row');
   });
 
+  it('offers the columns of a file whose columns could not be mapped, and inspects with a mapping', async () => {
+    let mapped = false;
+    handle({
+      inspect_dataset: (args) =>
+        (args.options as { columns?: object } | null)?.columns
+          ? ((mapped = true), datasetReport({ file: '/d/qa.csv' }))
+          : Promise.reject({ kind: 'input', message: '/d/qa.csv: unrecognised columns (question, answer)' }),
+      dataset_columns: () => ['question', 'answer'],
+    });
+    const store = new DatasetsStore();
+    await store.load('/d/qa.csv');
+    expect(store.items[0].columns).toEqual(['question', 'answer']);
+    await store.load('/d/qa.csv', { columns: { dialogue: 'question', summary: 'answer' } });
+    expect(mapped).toBe(true);
+    expect(store.items[0]).toMatchObject({ error: null });
+    expect(store.ready).toHaveLength(1);
+  });
+
   it('derives the editable mapping from the schema', () => {
     expect(mappingFromReport(datasetReport())).toEqual({ dialogue: 'dialogue', summary: 'summary', topic: 'topic', id: 'id' });
     expect(cleanMapping({ dialogue: 'chat', topic: '', ' ': 'x' })).toEqual({ dialogue: 'chat' });
