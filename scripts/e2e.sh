@@ -45,6 +45,8 @@ trap cleanup EXIT
 mkdir -p "$WORK/runs" "$WORK/hf-home" "$WORK/data" "$WORK/config" "$ARTIFACTS"
 # A few dozen DialogSum rows (a split column is not present: the engine splits by seed).
 head -n "${MIXTUNE_E2E_ROWS:-40}" "$SHARED/data/dialogsum/dialogsum.dev.jsonl" > "$WORK/data/dialogsum-e2e.jsonl"
+# A CSV whose columns match no known schema, mapped by hand on the Datasets page.
+printf 'question,answer\n"#Person1#: Where is my order? #Person2#: It ships today.",The order ships today.\n"#Person1#: Can I pay by card? #Person2#: Yes.",Card payment is fine.\n' > "$WORK/data/qa-e2e.csv"
 
 export MIXTUNE_RUNS_DIR="$WORK/runs"
 # What the app remembers between launches (app-state.json), away from the user's own.
@@ -61,6 +63,7 @@ unset LC_ALL
 export LANG=en_US.UTF-8 LANGUAGE=en_US
 export MIXTUNE_E2E_APP="$APP"
 export MIXTUNE_E2E_DATA="$WORK/data/dialogsum-e2e.jsonl"
+export MIXTUNE_E2E_QA="$WORK/data/qa-e2e.csv"
 export MIXTUNE_E2E_ARTIFACTS="$ARTIFACTS"
 export TAURI_DRIVER
 

@@ -17,6 +17,7 @@ const env = (name, fallback) => {
 };
 const APP = env('MIXTUNE_E2E_APP');
 const DATA = env('MIXTUNE_E2E_DATA');
+const QA = env('MIXTUNE_E2E_QA');
 const ARTIFACTS = env('MIXTUNE_E2E_ARTIFACTS');
 const MODEL_DIR = env('MIXTUNE_EXTRA_MODELS');
 const CONFIG_DIR = env('MIXTUNE_CONFIG_DIR');
@@ -237,6 +238,7 @@ async function scenario(session, launchedAt) {
     onTimeout: async () => `error banner: ${await errorBanner(session)}\n${await session.describePage()}`,
   });
   await shot(session, '02-datasets');
+  await mappedByHand(session);
 
   await mixPage(session);
   await trainPage(session);
@@ -246,6 +248,27 @@ async function scenario(session, launchedAt) {
   await summarizePage(session);
   await new Promise((r) => setTimeout(r, 1500));
   measurements.memory_after_scenario = memory();
+}
+
+/** A CSV whose columns match no schema: its columns are offered in place and mapped. */
+async function mappedByHand(session) {
+  await typeInto(session, 'dataset-path-input', QA);
+  await (await session.testid('dataset-load-button')).click();
+  await session.testid('dataset-map-inspect', { timeoutMs: 30000 });
+  await choose(session, 'mapping-dialogue', 'question');
+  await choose(session, 'mapping-summary', 'answer');
+  await (await session.testid('dataset-map-inspect')).click();
+  const table = await session.testid('dataset-preview-table', { timeoutMs: 30000 });
+  await waitUntil(async () => (await table.text()).includes('ships today'), {
+    what: 'the mapped CSV previewed',
+    onTimeout: async () => `error banner: ${await errorBanner(session)}\n${await session.describePage()}`,
+  });
+  log('a CSV with unknown columns was mapped in place');
+  await shot(session, '02-datasets-mapped');
+  // Back to the DialogSum file for the mix.
+  for (const tab of await session.find('[data-testid="dataset-tab"]')) {
+    if ((await tab.text()).includes(path.basename(DATA))) await tab.click();
+  }
 }
 
 async function mixPage(session) {
@@ -319,6 +342,8 @@ async function trainPage(session) {
 
 async function evaluatePage(session) {
   await go(session, 'evaluate');
+  // The model the run just trained is offered at once (the Models page was not visited).
+  await choose(session, 'eval-model-select', 'run-');
   await choose(session, 'eval-model-select', 'tiny-flan');
   await typeInto(session, 'eval-data-input', DATA);
   const run = await session.testid('eval-run');
