@@ -264,7 +264,7 @@ fn template_needing_a_missing_field_is_refused() {
     .unwrap();
     let message = Mixture::load(&config).unwrap_err().to_string();
     assert!(
-        message.contains("dialogue_topic.toml needs field `topic`"),
+        message.contains("template `dialogue_topic` needs field `topic`"),
         "{message}"
     );
     assert!(

@@ -323,7 +323,10 @@ fn render_message(error: &minijinja::Error) -> String {
 /// Loads one template file.
 pub fn load_file(path: &Path) -> Result<TaskTemplates, MixtureError> {
     let text = fs::read_to_string(path).map_err(|source| MixtureError::io(path, source))?;
-    TaskTemplates::parse(path, &text)
+    let mut templates = TaskTemplates::parse(path, &text)?;
+    // A file of the built-in folder is one of Mixtune's templates, wherever that folder is.
+    templates.builtin = path.parent() == Some(builtin_dir().as_path());
+    Ok(templates)
 }
 
 /// Loads the built-in template file `file_name` (e.g. `dialogue_summary.toml`): from
@@ -331,9 +334,7 @@ pub fn load_file(path: &Path) -> Result<TaskTemplates, MixtureError> {
 pub fn load_builtin(file_name: &str) -> Result<TaskTemplates, MixtureError> {
     let path = builtin_dir().join(file_name);
     if path.is_file() {
-        let mut templates = load_file(&path)?;
-        templates.builtin = true;
-        return Ok(templates);
+        return load_file(&path);
     }
     let mut templates = match EMBEDDED.iter().find(|(name, _)| *name == file_name) {
         Some((_, text)) => TaskTemplates::parse(&path, text)?,
@@ -483,7 +484,9 @@ target = "{{ summary }}"
             .unwrap_err()
             .to_string();
         assert!(
-            error.starts_with("template `support_request_action`: phrasing `request-and-action`, example `dev_0`"),
+            error.starts_with(
+                "template `support_request_action`: phrasing `request-and-action`, example `dev_0`"
+            ),
             "{error}"
         );
         assert!(
@@ -491,7 +494,10 @@ target = "{{ summary }}"
                 && error.contains("this task needs"),
             "{error}"
         );
-        assert!(!error.contains("undefined value") && !error.contains(".toml"), "{error}");
+        assert!(
+            !error.contains("undefined value") && !error.contains(".toml"),
+            "{error}"
+        );
         templates.builtin = false;
         let error = templates
             .render(&fields(&[("dialogue", "d")]), 0, "dev_0")

@@ -534,7 +534,11 @@ impl<'a> Run<'a> {
             }
         }
 
-        let elapsed = self.started.elapsed().saturating_sub(self.paused).as_secs_f64();
+        let elapsed = self
+            .started
+            .elapsed()
+            .saturating_sub(self.paused)
+            .as_secs_f64();
         let steps_here = (self.trainer.step - self.start_step).max(1);
         let train_examples = self.mixture.train_examples().max(1) as f64;
         metrics.elapsed_s = self.elapsed_before + elapsed;

@@ -28,13 +28,13 @@ pub async fn evaluate(
         };
         let report = compare::evaluate(&request, &state.device().device, &mut progress, &task.flag)
             .map_err(|error| {
-            if task.flag.load(Ordering::SeqCst) {
-                // The engine stops with an error once the flag is set: the user cancelled.
-                anyhow::Error::new(CmdError::cancelled(error.to_string()))
-            } else {
-                anyhow::Error::new(error)
-            }
-        })?;
+                if task.flag.load(Ordering::SeqCst) {
+                    // The engine stops with an error once the flag is set: the user cancelled.
+                    anyhow::Error::new(CmdError::cancelled(error.to_string()))
+                } else {
+                    anyhow::Error::new(error)
+                }
+            })?;
         Ok(report)
     })
     .await
