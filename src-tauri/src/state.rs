@@ -169,6 +169,20 @@ pub struct TaskGuard<'a> {
     pub flag: Arc<AtomicBool>,
 }
 
+impl TaskGuard<'_> {
+    /// `result` of the task's work; an error after the cancel flag was set is a `cancelled`
+    /// [`CmdError`] (the engine stops with an error once it sees the flag).
+    pub fn outcome<T>(&self, result: mixtune::Result<T>) -> anyhow::Result<T> {
+        result.map_err(|error| {
+            if self.flag.load(std::sync::atomic::Ordering::SeqCst) {
+                anyhow::Error::new(CmdError::cancelled(error.to_string()))
+            } else {
+                anyhow::Error::new(error)
+            }
+        })
+    }
+}
+
 impl Drop for TaskGuard<'_> {
     fn drop(&mut self) {
         if let Some(id) = &self.id {

@@ -111,9 +111,7 @@ impl MixtureError {
 
     /// A TOML parse error of `path`, located by line and column.
     pub fn toml(path: impl Into<PathBuf>, text: &str, error: &toml::de::Error) -> Self {
-        let (line, column) = error
-            .span()
-            .map_or((1, 1), |span| line_and_column(text, span.start));
+        let (line, column) = toml_position(text, error);
         Self::TomlSyntax {
             path: path.into(),
             line,
@@ -121,6 +119,19 @@ impl MixtureError {
             message: error.message().trim().to_string(),
         }
     }
+}
+
+/// Where in `text` a TOML error is: 1-based line and column (1, 1 when it has no span).
+pub fn toml_position(text: &str, error: &toml::de::Error) -> (usize, usize) {
+    error
+        .span()
+        .map_or((1, 1), |span| line_and_column(text, span.start))
+}
+
+/// A TOML error of `text` as `line L, column C: message`.
+pub fn toml_message(text: &str, error: &toml::de::Error) -> String {
+    let (line, column) = toml_position(text, error);
+    format!("line {line}, column {column}: {}", error.message().trim())
 }
 
 /// 1-based line and column of byte `offset` in `text`.

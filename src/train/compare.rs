@@ -14,8 +14,6 @@ use super::run::{CONFIG_FILE, MIXTURE_FILE};
 use super::runs::{run_info, RunStatus};
 use crate::error::{MixtuneError, Result};
 use crate::eval::rouge::MeanRouge;
-use crate::mixture::error::line_and_column;
-use crate::mixture::MixtureConfig;
 
 /// `run.toml` keys left out of the diff: they name the run's own files, so they always differ.
 pub const IGNORED_KEYS: [&str; 2] = ["output_dir", "mixture"];
@@ -192,15 +190,7 @@ pub fn flat_configs(
     if let Some(mixture_path) = mixture {
         let text =
             std::fs::read_to_string(mixture_path).map_err(|e| MixtuneError::io(mixture_path, e))?;
-        let mixture: MixtureConfig = toml::from_str(&text).map_err(|error| {
-            let (line, column) = error
-                .span()
-                .map_or((1, 1), |span| line_and_column(&text, span.start));
-            MixtuneError::Config {
-                path: mixture_path.to_path_buf(),
-                message: format!("line {line}, column {column}: {}", error.message().trim()),
-            }
-        })?;
+        let mixture = crate::mixture::config::parse(mixture_path, &text)?.config;
         flat.extend(flatten(&as_toml(
             mixture_path,
             toml::Value::try_from(&mixture),

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::schedule::{LrSchedule, ScheduleKind};
 use crate::error::{MixtuneError, Result};
-use crate::mixture::error::line_and_column;
+use crate::mixture::error::toml_message;
 
 /// The most examples one optimizer step may take (`batch_size` × `grad_accumulation`): far
 /// beyond what fits a GPU, and low enough that sizes derived from it never overflow.
@@ -213,14 +213,9 @@ impl TrainConfig {
 
     /// Parses and validates TOML `text` read from `path`.
     pub fn parse(path: &Path, text: &str) -> Result<Self> {
-        let config: Self = toml::from_str(text).map_err(|error| {
-            let (line, column) = error
-                .span()
-                .map_or((1, 1), |span| line_and_column(text, span.start));
-            MixtuneError::Config {
-                path: path.to_path_buf(),
-                message: format!("line {line}, column {column}: {}", error.message().trim()),
-            }
+        let config: Self = toml::from_str(text).map_err(|error| MixtuneError::Config {
+            path: path.to_path_buf(),
+            message: toml_message(text, &error),
         })?;
         config.validate().map_err(|message| MixtuneError::Config {
             path: path.to_path_buf(),

@@ -2,14 +2,13 @@
 //! with progress and cancel; the report exported as CSV.
 
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 
 use mixtune::eval::compare::{self, EvalReport, EvalRequest};
 use tauri::ipc::Channel;
 use tauri::{AppHandle, Manager};
 
 use super::summarize::Progress;
-use crate::error::{blocking, CmdError, CmdResult};
+use crate::error::{blocking, CmdResult};
 use crate::state::{absolute, AppState};
 
 /// Generates for every example and scores it; cancellable through `cancel_task(task_id)`.
@@ -26,15 +25,12 @@ pub async fn evaluate(
         let mut progress = |done, total| {
             let _ = on_progress.send(Progress { done, total });
         };
-        let report = compare::evaluate(&request, &state.device().device, &mut progress, &task.flag)
-            .map_err(|error| {
-                if task.flag.load(Ordering::SeqCst) {
-                    // The engine stops with an error once the flag is set: the user cancelled.
-                    anyhow::Error::new(CmdError::cancelled(error.to_string()))
-                } else {
-                    anyhow::Error::new(error)
-                }
-            })?;
+        let report = task.outcome(compare::evaluate(
+            &request,
+            &state.device().device,
+            &mut progress,
+            &task.flag,
+        ))?;
         Ok(report)
     })
     .await

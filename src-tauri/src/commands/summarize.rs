@@ -3,7 +3,6 @@
 //! progress and cancel, exported as CSV.
 
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 
 use anyhow::Context;
 use mixtune::data::SpeakerStyle;
@@ -213,7 +212,7 @@ pub async fn summarize_file(
             request.options.precision.unwrap_or_default(),
         )?;
         let pretrained = lock(&model);
-        let rows = support::summarize_chats(
+        let rows = task.outcome(support::summarize_chats(
             &pretrained,
             &records,
             request.actions.unwrap_or(false),
@@ -223,15 +222,7 @@ pub async fn summarize_file(
                 let _ = on_progress.send(Progress { done, total });
             },
             &task.flag,
-        )
-        .map_err(|error| {
-            if task.flag.load(Ordering::SeqCst) {
-                // The engine stops with an error once the flag is set: the user cancelled.
-                anyhow::Error::new(CmdError::cancelled(error.to_string()))
-            } else {
-                anyhow::Error::new(error)
-            }
-        })?;
+        ))?;
         Ok(SummaryRows { rows })
     })
     .await

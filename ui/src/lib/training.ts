@@ -2,7 +2,7 @@
  * Folding a run's events (live from the Channel, or replayed from `metrics.jsonl` through
  * `run_events`) into chart series and status. Pure data: no Svelte, no IPC.
  */
-import type { ForgettingReport, RunEvent, RunSummary, SamplePrediction, TaskEval } from './ipc';
+import type { ForgettingReport, RunEvent, RunStatus as HistoryStatus, RunSummary, SamplePrediction, TaskEval } from './ipc';
 
 /** One line of a chart. */
 export interface ChartSeries {
@@ -13,15 +13,8 @@ export interface ChartSeries {
   points?: boolean;
 }
 
-export type RunStatus =
-  | 'idle'
-  | 'starting'
-  | 'running'
-  | 'paused'
-  | 'interrupted'
-  | 'finished'
-  | 'cancelled'
-  | 'failed';
+/** A shown run's status: the engine's (`RunStatus` of the history), or not started yet. */
+export type RunStatus = 'idle' | 'starting' | HistoryStatus;
 
 export const ROUGE_KEYS = ['rouge1', 'rouge2', 'rougeL', 'rougeLsum'] as const;
 export type RougeKey = (typeof ROUGE_KEYS)[number];

@@ -4,24 +4,13 @@ import { render, screen, waitFor, within } from '@testing-library/svelte';
 import userEvent from '@testing-library/user-event';
 import App from '../App.svelte';
 import { enterTauri, handle, leaveTauri, listen, reset } from '../test/tauri-mock';
-import { datasetReport, evalEvent, runComparison, runInfo, started, step, watchedEval } from '../test/fixtures';
+import { datasetReport, evalEvent, modelInfo, runComparison, runInfo, started, step, watchedEval } from '../test/fixtures';
 import { nav } from '../lib/stores/nav.svelte';
 import { notices } from '../lib/stores/notices.svelte';
 import { datasets } from '../lib/stores/datasets.svelte';
 import { mix } from '../lib/stores/mix.svelte';
 
-const model = {
-  id: 'google/flan-t5-small',
-  path: '/hf/flan-t5-small',
-  source: 'cache',
-  architecture: 'T5ForConditionalGeneration',
-  d_model: 512,
-  num_layers: 8,
-  num_decoder_layers: 8,
-  vocab_size: 32128,
-  parameters: 76_961_152,
-  size_bytes: 308_000_000,
-};
+const model = modelInfo();
 
 beforeEach(() => {
   reset();

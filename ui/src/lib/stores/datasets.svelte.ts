@@ -42,7 +42,11 @@ export class DatasetsStore {
     try {
       const report = await ipc.inspectDataset(trimmed, hasOptions(entry.options) ? entry.options : undefined);
       const target = this.items.find((d) => d.path === trimmed);
-      if (target) target.report = report;
+      if (target) {
+        target.report = report;
+        target.columns = null;
+      }
+      notices.dismissAbout(trimmed);
     } catch (error) {
       const target = this.items.find((d) => d.path === trimmed);
       if (target) {

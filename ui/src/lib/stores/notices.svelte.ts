@@ -28,6 +28,11 @@ export class Notices {
     if (id !== null && typeof setTimeout !== 'undefined') setTimeout(() => this.dismiss(id), INFO_MS);
   }
 
+  /** Drops the errors about `subject` (a file that now loaded): they no longer hold. */
+  dismissAbout(subject: string): void {
+    this.items = this.items.filter((n) => !(n.kind === 'error' && n.message.includes(subject)));
+  }
+
   /** Drops the passing messages (a page change); errors stay until dismissed. */
   clearInfo(): void {
     this.items = this.items.filter((n) => n.kind !== 'info');

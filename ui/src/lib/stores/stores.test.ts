@@ -353,8 +353,11 @@ describe('datasets store', () => {
     const store = new DatasetsStore();
     await store.load('/d/qa.csv');
     expect(store.items[0].columns).toEqual(['question', 'answer']);
+    expect(notices.items.at(-1)?.message).toContain('unrecognised columns');
     await store.load('/d/qa.csv', { columns: { dialogue: 'question', summary: 'answer' } });
     expect(mapped).toBe(true);
+    // The file's error no longer holds: its notice goes.
+    expect(notices.items.some((n) => n.message.includes('/d/qa.csv'))).toBe(false);
     expect(store.items[0]).toMatchObject({ error: null });
     expect(store.ready).toHaveLength(1);
   });
