@@ -248,6 +248,48 @@ async function scenario(session, launchedAt) {
   await summarizePage(session);
   await new Promise((r) => setTimeout(r, 1500));
   measurements.memory_after_scenario = memory();
+  await windowSizes(session);
+}
+
+/** Controls whose text does not fit (a button reading "Rer"), and a page wider than the window. */
+const CLIPPED = `
+  const out = [];
+  const name = (el) => el.tagName.toLowerCase() + (el.dataset.testid ? '[' + el.dataset.testid + ']' : '') + ' "' + (el.innerText || el.value || '').trim().slice(0, 30) + '"';
+  for (const el of document.querySelectorAll('main button, main th, main h1, main h2, main label > span, nav a')) {
+    const box = el.getBoundingClientRect();
+    if (box.width === 0 || box.height === 0 || el.closest('.sr-only')) continue;
+    if (el.scrollWidth > el.clientWidth + 1) out.push(name(el) + ' is cut (' + el.scrollWidth + ' > ' + el.clientWidth + ' px)');
+  }
+  // Whether the user can actually scroll the page sideways.
+  const y = window.scrollY;
+  window.scrollTo(100000, y);
+  const sideways = window.scrollX;
+  window.scrollTo(0, y);
+  if (sideways > 0) {
+    const wide = [...document.querySelectorAll('body *')].filter((el) => el.getBoundingClientRect().right > window.innerWidth + 1);
+    out.push('the page scrolls sideways by ' + sideways + ' px (' + wide.slice(-3).map(name).join(', ') + ')');
+  }
+  return out;`;
+
+/** Every page at the smallest supported window and at the default one: screenshots, and nothing cut. */
+async function windowSizes(session) {
+  const problems = [];
+  for (const [width, height] of [
+    [1024, 700],
+    [1280, 840],
+  ]) {
+    await session.setWindowSize(width, height);
+    await new Promise((r) => setTimeout(r, 500));
+    for (const page of ['models', 'datasets', 'mix', 'train', 'compare', 'evaluate', 'summarize']) {
+      await go(session, page);
+      await new Promise((r) => setTimeout(r, 400));
+      await shot(session, `size-${width}x${height}-${page}`);
+      for (const problem of await session.exec(CLIPPED)) problems.push(`${width}×${height} ${page}: ${problem}`);
+    }
+  }
+  measurements.layout_problems = problems;
+  if (problems.length > 0) throw new Error(`cut or overflowing at the supported window sizes:\n${problems.join('\n')}`);
+  log('every page fits 1024×700 and 1280×840');
 }
 
 /** A CSV whose columns match no schema: its columns are offered in place and mapped. */

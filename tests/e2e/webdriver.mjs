@@ -55,6 +55,11 @@ export class Session {
     return this.waitFor(`[data-testid="${id}"]`, { what: `data-testid="${id}"`, ...options });
   }
 
+  /** Resizes the window (its outer size). */
+  async setWindowSize(width, height) {
+    return this.cmd('POST', '/window/rect', { width, height });
+  }
+
   async exec(script, args = []) {
     return this.cmd('POST', '/execute/sync', { script, args });
   }
