@@ -27,6 +27,8 @@ describe('presets', () => {
     });
     expect(config).not.toHaveProperty('mixture');
     expect(config).not.toHaveProperty('output_dir');
+    // A step-0 pass by default, so the forgetting report has its baseline.
+    expect(config).toMatchObject({ eval_at_start: true, forgetting_threshold: 0.02 });
   });
 
   it('leaves LoRA and AdamW-only keys out where they do not apply', () => {

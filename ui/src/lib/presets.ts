@@ -23,6 +23,10 @@ export interface TrainForm {
   logEvery: number;
   evalEvery: number;
   evalExamples: number;
+  /** A validation pass before the first step: the baseline of the forgetting report. */
+  evalAtStart: boolean;
+  /** A task whose ROUGE-L falls by more than this (absolute) from the baseline is flagged. */
+  forgettingThreshold: number;
   saveEvery: number;
   bestMetric: string;
   earlyStoppingPatience: number;
@@ -58,6 +62,9 @@ const BASE: TrainForm = {
   logEvery: 1,
   evalEvery: 100,
   evalExamples: 32,
+  // Without a step-0 pass there is nothing to compare with: the forgetting table never shows.
+  evalAtStart: true,
+  forgettingThreshold: 0.02,
   saveEvery: 200,
   bestMetric: 'val_loss',
   earlyStoppingPatience: 0,
@@ -162,6 +169,8 @@ export function formToConfig(form: TrainForm): TrainConfigKeys {
     log_every: form.logEvery,
     eval_every: form.evalEvery,
     eval_examples: form.evalExamples,
+    eval_at_start: form.evalAtStart,
+    forgetting_threshold: form.forgettingThreshold,
     save_every: form.saveEvery,
     best_metric: form.bestMetric,
     early_stopping_patience: form.earlyStoppingPatience,
@@ -201,6 +210,8 @@ export function configToForm(config: TrainConfigKeys, fallback: TrainForm = pres
     logEvery: config.log_every ?? 10,
     evalEvery: config.eval_every ?? 0,
     evalExamples: config.eval_examples ?? 32,
+    evalAtStart: config.eval_at_start ?? false,
+    forgettingThreshold: config.forgetting_threshold ?? 0.02,
     saveEvery: config.save_every ?? 0,
     bestMetric: config.best_metric ?? 'val_loss',
     earlyStoppingPatience: config.early_stopping_patience ?? 0,
