@@ -309,3 +309,48 @@ fn folders_that_are_not_runs_are_named() {
     let out = mixtune(&["runs", "--compare"], &[&run]);
     assert!(!out.status.success());
 }
+
+/// A run whose eval events carry a forgetting report: `runs --compare` shows the worst
+/// task's change and `runs` lists the tasks it forgot.
+#[test]
+fn forgetting_reaches_the_comparison_and_the_history() {
+    let root = tempfile::tempdir().unwrap();
+    let (a, b) = (root.path().join("a"), root.path().join("b"));
+    let mut forgetful = eval(10, 1.5, 0.3, None);
+    forgetful["forgetting"] = serde_json::json!({
+        "metric": "rougeL", "threshold": 0.02, "baseline_step": 0, "step": 10,
+        "tasks": [
+            {"task": "summary", "watched": false, "baseline": 0.3, "now": 0.31, "delta": 0.01, "dropped": false},
+            {"task": "topic", "watched": true, "baseline": 0.5, "now": 0.42, "delta": -0.08, "dropped": true}
+        ]
+    });
+    logged_run(&a, "", &[eval(5, 2.0, 0.2, None), forgetful]);
+    logged_run(&b, "learning_rate = 0.001\n", &[eval(5, 1.0, 0.4, None)]);
+    let comparison = compare_runs(&[a.clone(), b.clone()]).unwrap();
+    let report = comparison.runs[0]
+        .best
+        .forgetting
+        .as_ref()
+        .expect("a's report");
+    assert_eq!(report.step, 10);
+    assert!(comparison.runs[1].best.forgetting.is_none());
+
+    let out = mixtune(
+        &["runs", root.path().to_str().unwrap(), "--compare", "a", "b"],
+        &[],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("forgetting"))
+        .expect(&text);
+    assert!(
+        row.contains("-0.0800 topic, 1 dropped") && row.contains('-'),
+        "{row}"
+    );
+
+    let out = mixtune(&["runs"], &[root.path()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().find(|l| l.starts_with('a')).expect(&text);
+    assert!(line.contains("forgot: topic"), "{line}");
+}

@@ -60,7 +60,7 @@ pub fn run_runs(args: RunsArgs) -> Result<()> {
     );
     for run in runs {
         println!(
-            "{:24} {:10} {:5} {:>11} {:>9} {:>9} {:>8}  {}{}",
+            "{:24} {:10} {:5} {:>11} {:>9} {:>9} {:>8}  {}{}{}",
             run.id,
             format!("{:?}", run.status).to_lowercase(),
             format!("{:?}", run.method).to_lowercase(),
@@ -69,6 +69,10 @@ pub fn run_runs(args: RunsArgs) -> Result<()> {
             num(run.val_loss, 4),
             num(run.rouge1, 4),
             run.model,
+            match run.dropped_tasks.is_empty() {
+                true => String::new(),
+                false => format!("  forgot: {}", run.dropped_tasks.join(", ")),
+            },
             run.error.map_or(String::new(), |e| format!("  ({e})"))
         );
     }
@@ -129,6 +133,15 @@ fn comparison_table(comparison: &RunComparison) -> String {
         metric(
             &format!("{task} ROUGE-L"),
             each(&|r| num(r.best.tasks.get(task).map(|m| m.rouge_l), 4)),
+        );
+    }
+    if runs.iter().any(|r| r.best.forgetting.is_some()) {
+        metric(
+            "forgetting (ROUGE-L)",
+            each(&|r| match r.best.forgetting.as_ref() {
+                Some(report) => forgetting_cell(report),
+                None => "-".into(),
+            }),
         );
     }
     if runs.iter().any(|r| r.best.invented_facts_rate.is_some()) {
@@ -214,4 +227,18 @@ fn grid(corner: &str, header: &[String], rows: &[(String, Vec<String>)]) -> Stri
         out.push_str(&line(label, values));
     }
     out
+}
+
+/// A forgetting report in one cell: the worst task's ROUGE-L change since step 0, and how
+/// many tasks dropped past the threshold.
+fn forgetting_cell(report: &mixtune::train::forgetting::ForgettingReport) -> String {
+    let Some(worst) = report.worst() else {
+        return "-".into();
+    };
+    let dropped = report.dropped().count();
+    let flagged = match dropped {
+        0 => String::new(),
+        n => format!(", {n} dropped"),
+    };
+    format!("{:+.4} {}{flagged}", worst.delta, worst.task)
 }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::config::TrainConfig;
 use super::events::METRICS_FILE;
+use super::forgetting::ForgettingReport;
 use super::run::{CONFIG_FILE, MIXTURE_FILE};
 use super::runs::{run_info, RunStatus};
 use crate::error::{MixtuneError, Result};
@@ -62,6 +63,10 @@ pub struct BestMetrics {
     pub best_metric: Option<f64>,
     /// Validation passes in the log.
     pub evals: usize,
+    /// The latest forgetting report (each task's ROUGE-L since the step-0 pass), when the
+    /// run had a baseline pass.
+    #[serde(default)]
+    pub forgetting: Option<ForgettingReport>,
 }
 
 /// One compared run.
@@ -340,6 +345,12 @@ fn max_rouge(a: Option<MeanRouge>, b: MeanRouge) -> MeanRouge {
 
 fn add_eval(best: &mut BestMetrics, event: &serde_json::Value) {
     best.evals += 1;
+    if let Some(report) = event
+        .get("forgetting")
+        .and_then(|value| serde_json::from_value::<ForgettingReport>(value.clone()).ok())
+    {
+        best.forgetting = Some(report);
+    }
     let step = event.get("step").and_then(|v| v.as_u64()).unwrap_or(0) as usize;
     if let Some(loss) = number(event, "val_loss") {
         if best.best_val_loss.is_none_or(|b| loss < b) {

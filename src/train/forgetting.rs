@@ -63,6 +63,11 @@ pub struct ForgettingReport {
 }
 
 impl ForgettingReport {
+    /// The task that lost the most (lowest `delta`), if any task was compared.
+    pub fn worst(&self) -> Option<&TaskChange> {
+        self.tasks.iter().min_by(|a, b| a.delta.total_cmp(&b.delta))
+    }
+
     /// Compares two validation passes of the same mixture. A task scored in only one of
     /// them is left out.
     pub fn compare(baseline: &EvalMetrics, now: &EvalMetrics, threshold: f64) -> Self {

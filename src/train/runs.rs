@@ -57,6 +57,10 @@ pub struct RunInfo {
     pub model_dir: Option<PathBuf>,
     /// Error message of a failed run.
     pub error: Option<String>,
+    /// Tasks the latest forgetting report flags (ROUGE-L fell by more than the threshold
+    /// since step 0).
+    #[serde(default)]
+    pub dropped_tasks: Vec<String>,
     /// Seconds since the epoch of the log's last change.
     pub modified: u64,
 }
@@ -85,6 +89,7 @@ impl RunInfo {
             resumable: false,
             model_dir: None,
             error: None,
+            dropped_tasks: Vec::new(),
             modified: 0,
         }
     }
@@ -127,6 +132,9 @@ pub fn run_info(dir: &Path) -> Result<RunInfo> {
                 }
                 if e.best {
                     info.best_metric = Some(e.metric);
+                }
+                if let Some(report) = &e.forgetting {
+                    info.dropped_tasks = report.dropped().map(|t| t.task.clone()).collect();
                 }
             }
             RunEvent::Paused { .. } => info.status = RunStatus::Paused,

@@ -95,6 +95,23 @@ describe('comparison tables', () => {
     expect(row('steps').values).toEqual(['100 / 100', '100 / 100']);
   });
 
+  it("shows the worst task's ROUGE-L change since step 0 when a run has a forgetting report", () => {
+    const comparison = runComparison();
+    expect(bestRows(comparison).some((r) => r.label.startsWith('forgetting'))).toBe(false);
+    comparison.runs[0].best.forgetting = {
+      metric: 'rougeL',
+      threshold: 0.02,
+      baseline_step: 0,
+      step: 10,
+      tasks: [
+        { task: 'summary', watched: false, baseline: 0.3, now: 0.31, delta: 0.01, dropped: false },
+        { task: 'topic', watched: true, baseline: 0.5, now: 0.42, delta: -0.08, dropped: true },
+      ],
+    };
+    const row = bestRows(comparison).find((r) => r.label.startsWith('forgetting'))!;
+    expect(row.values).toEqual(['-0.0800', '—']);
+  });
+
   it('leaves the invented-facts row out when no run has a rate', () => {
     const comparison = runComparison();
     comparison.runs[1].best.invented_facts_rate = null;

@@ -160,6 +160,11 @@ export function bestRows(comparison: RunComparison): BestRow[] {
   for (const task of tasks) {
     add(`${task} ROUGE-L`, runs.map((r) => r.best.tasks[task]?.rougeL), (v) => fixed(v), true);
   }
+  if (runs.some((r) => r.best.forgetting)) {
+    // The worst task's ROUGE-L change since the step-0 pass: higher (less lost) is better.
+    const worst = runs.map((r) => (r.best.forgetting?.tasks.length ? Math.min(...r.best.forgetting.tasks.map((t) => t.delta)) : null));
+    add('forgetting (worst ROUGE-L change)', worst, (v) => (v === null || v === undefined ? '—' : `${v >= 0 ? '+' : ''}${v.toFixed(4)}`), true);
+  }
   if (runs.some((r) => r.best.invented_facts_rate !== null)) {
     add('invented facts', runs.map((r) => r.best.invented_facts_rate), pct, false);
   }

@@ -217,6 +217,7 @@ export function runInfo(overrides: Partial<RunInfo> = {}): RunInfo {
     resumable: false,
     model_dir: '/runs/run-20261125-101500/model',
     error: null,
+    dropped_tasks: [],
     modified: 1_700_000_000,
     ...overrides,
   };
@@ -234,6 +235,7 @@ export function runComparison(): RunComparison {
     rouge: { rouge1: 0.4, rouge2: 0.2, rougeL: 0.35, rougeLsum: 0.36 },
     tasks: { dialogsum: { rouge1: 0.4, rouge2: 0.2, rougeL: 0.35, rougeLsum: 0.36 } },
     invented_facts_rate: null,
+    forgetting: null,
     best_metric_name: 'val_loss',
     best_metric: 1.4,
     evals: 5,

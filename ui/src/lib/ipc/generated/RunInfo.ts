@@ -44,6 +44,11 @@ model_dir: string | null,
  */
 error: string | null, 
 /**
+ * Tasks the latest forgetting report flags (ROUGE-L fell by more than the threshold
+ * since step 0).
+ */
+dropped_tasks: Array<string>, 
+/**
  * Seconds since the epoch of the log's last change.
  */
 modified: number, };
