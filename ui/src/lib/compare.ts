@@ -121,6 +121,8 @@ export interface BestRow {
 
 const fixed = (v: number | null | undefined, digits = 4) => (v === null || v === undefined ? '—' : v.toFixed(digits));
 const pct = (v: number | null | undefined) => (v === null || v === undefined ? '—' : `${(v * 100).toFixed(1)}%`);
+/** ROUGE as everywhere in the app: F-measure in percent, two decimals (`41.20`). */
+const rouge = (v: number | null | undefined) => (v === null || v === undefined ? '—' : (v * 100).toFixed(2));
 
 function bestIndex(values: (number | null | undefined)[], higher: boolean): number | null {
   let best: number | null = null;
@@ -154,11 +156,11 @@ export function bestRows(comparison: RunComparison): BestRow[] {
   add('last loss', runs.map((r) => r.best.last_loss), (v) => fixed(v), false);
   add('best val loss', runs.map((r) => r.best.best_val_loss), (v) => fixed(v), false);
   for (const [label, key] of ROUGE_ROWS) {
-    add(`best ${label}`, runs.map((r) => r.best.rouge?.[key]), (v) => fixed(v), true);
+    add(`best ${label}`, runs.map((r) => r.best.rouge?.[key]), rouge, true);
   }
   const tasks = [...new Set(runs.flatMap((r) => Object.keys(r.best.tasks)))].sort();
   for (const task of tasks) {
-    add(`${task} ROUGE-L`, runs.map((r) => r.best.tasks[task]?.rougeL), (v) => fixed(v), true);
+    add(`${task} ROUGE-L`, runs.map((r) => r.best.tasks[task]?.rougeL), rouge, true);
   }
   if (runs.some((r) => r.best.forgetting)) {
     // The worst task's ROUGE-L change since the step-0 pass: higher (less lost) is better.
