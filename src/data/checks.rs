@@ -22,7 +22,8 @@ pub struct Finding {
 }
 
 impl Finding {
-    fn add(&mut self, id: impl FnOnce() -> String) {
+    /// Counts one more example, keeping its id while there is room.
+    pub(crate) fn add(&mut self, id: impl FnOnce() -> String) {
         self.count += 1;
         if self.example_ids.len() < MAX_EXAMPLE_IDS {
             self.example_ids.push(id());
@@ -47,6 +48,9 @@ pub struct CheckReport {
     pub over_long_inputs: Finding,
     /// Targets longer than the target limit.
     pub over_long_targets: Finding,
+    /// Field name -> records whose column held a number, read as its text (a Parquet int
+    /// column mapped to `summary`): right for a label, a mapping mistake for a text.
+    pub numeric_fields: BTreeMap<String, Finding>,
 }
 
 impl CheckReport {
@@ -61,6 +65,11 @@ impl CheckReport {
             + self.cross_dataset_overlap.count
             + self.over_long_inputs.count
             + self.over_long_targets.count
+            + self
+                .numeric_fields
+                .values()
+                .map(|finding| finding.count)
+                .sum::<usize>()
     }
 }
 
@@ -219,6 +228,12 @@ pub fn write_checks(f: &mut dyn fmt::Write, checks: &CheckReport) -> fmt::Result
         ("over-long inputs".to_string(), &checks.over_long_inputs),
         ("over-long targets".to_string(), &checks.over_long_targets),
     ]);
+    findings.extend(
+        checks
+            .numeric_fields
+            .iter()
+            .map(|(field, finding)| (format!("numbers read as text in `{field}`"), finding)),
+    );
     for (label, finding) in findings {
         if finding.count > 0 {
             writeln!(

@@ -129,6 +129,8 @@ pub struct RecordReader {
     columns: Vec<String>,
     mapper: RecordMapper,
     rows: RawRows,
+    /// Text fields whose column held a number in the records read so far.
+    numeric: std::collections::BTreeMap<String, checks::Finding>,
 }
 
 impl RecordReader {
@@ -149,6 +151,7 @@ impl RecordReader {
             columns,
             mapper: RecordMapper::new(path, schema, options.speakers, split),
             rows,
+            numeric: Default::default(),
         })
     }
 
@@ -173,12 +176,43 @@ impl RecordReader {
     }
 }
 
+impl RecordReader {
+    /// Text fields whose column held numbers in the records read so far (used as their
+    /// text, which hides a column mapped to the wrong field), for the checks.
+    pub fn numeric_fields(&self) -> std::collections::BTreeMap<String, checks::Finding> {
+        self.numeric.clone()
+    }
+}
+
 impl Iterator for RecordReader {
     type Item = Result<Record, DataError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         let raw = self.rows.next()?;
-        Some(raw.and_then(|raw| self.mapper.map(raw)))
+        Some(raw.and_then(|raw| {
+            let numeric: Vec<String> = self
+                .mapper
+                .schema()
+                .fields
+                .iter()
+                .filter(|(field, column)| {
+                    field.as_str() != schema::DIALOGUE
+                        && raw
+                            .fields
+                            .get(column.as_str())
+                            .is_some_and(|v| v.is_number())
+                })
+                .map(|(field, _)| field.clone())
+                .collect();
+            let record = self.mapper.map(raw)?;
+            for field in numeric {
+                self.numeric
+                    .entry(field)
+                    .or_default()
+                    .add(|| record.id.clone());
+            }
+            Ok(record)
+        }))
     }
 }
 

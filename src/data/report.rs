@@ -104,7 +104,7 @@ pub fn inspect_with(
 ) -> Result<InspectReport, DataError> {
     let mut near_dups = FileNearDups::new(near.threshold)?;
     let this_file = near_dups.file(file.to_path_buf(), options.clone());
-    let reader = RecordReader::open(file, options)?;
+    let mut reader = RecordReader::open(file, options)?;
     let format = reader.format();
     let columns = reader.columns().to_vec();
     let schema = reader.schema().clone();
@@ -120,7 +120,7 @@ pub fn inspect_with(
     let mut input_lengths = Vec::new();
     let mut target_lengths = Vec::new();
     let mut rows = 0;
-    for record in reader {
+    for record in reader.by_ref() {
         let record = record?;
         rows += 1;
         *splits.entry(record.split.to_string()).or_insert(0) += 1;
@@ -158,7 +158,10 @@ pub fn inspect_with(
         input_lengths: LengthStats::new(&input_lengths, limits.source),
         target_lengths: (!target_lengths.is_empty())
             .then(|| LengthStats::new(&target_lengths, limits.target)),
-        checks: checker.finish(),
+        checks: CheckReport {
+            numeric_fields: reader.numeric_fields(),
+            ..checker.finish()
+        },
         near_duplicates: near_dups.finish(compared)?,
     })
 }
@@ -272,6 +275,39 @@ mod tests {
         assert!(report.to_text().contains("rows:    5"));
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(json["rows"], 5);
+    }
+
+    #[test]
+    fn numbers_read_as_text_are_reported() {
+        // A numeric column mapped to a text field (a Parquet int `summary`) is used as
+        // text, as before, but no longer silently.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("numbers.jsonl");
+        let rows = "{\"id\": \"a\", \"dialogue\": \"#Person1#: hi\", \"summary\": 42}\n\
+                    {\"id\": \"b\", \"dialogue\": \"#Person1#: yo\", \"summary\": \"text\"}\n";
+        std::fs::write(&path, rows).unwrap();
+        let measure = LengthMeasure::new(None).unwrap();
+        let report = inspect(
+            &path,
+            &LoadOptions::default(),
+            &measure,
+            Limits::default(),
+            2,
+        )
+        .unwrap();
+        let found = &report.checks.numeric_fields["summary"];
+        assert_eq!(
+            (found.count, found.example_ids.clone()),
+            (1, vec!["a".to_string()])
+        );
+        assert_eq!(report.preview[0].fields["summary"], "42");
+        assert!(
+            report
+                .to_text()
+                .contains("numbers read as text in `summary`: 1"),
+            "{}",
+            report.to_text()
+        );
     }
 
     #[test]

@@ -25,6 +25,9 @@ export function problemList(checks: CheckReport): Problem[] {
     const finding = checks[key] as { count: number; example_ids: string[] };
     problems.push({ label, count: finding.count, examples: finding.example_ids });
   }
+  for (const [field, f] of Object.entries(checks.numeric_fields)) {
+    problems.push({ label: `Numbers read as text in "${field}" (a column mapped to the wrong field?)`, count: f.count, examples: f.example_ids });
+  }
   return problems.filter((p) => p.count > 0);
 }
 

@@ -128,6 +128,7 @@ export function datasetReport(overrides: Partial<InspectReport> = {}): InspectRe
     checks: {
       records: 3,
       empty_fields: { summary: { count: 1, example_ids: ['a3'] } },
+      numeric_fields: {},
       duplicates: { count: 2, example_ids: ['a2', 'a3'] },
       split_overlap: empty,
       cross_dataset_overlap: empty,

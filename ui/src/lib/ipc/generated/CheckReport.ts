@@ -32,4 +32,9 @@ over_long_inputs: Finding,
 /**
  * Targets longer than the target limit.
  */
-over_long_targets: Finding, };
+over_long_targets: Finding, 
+/**
+ * Field name -> records whose column held a number, read as its text (a Parquet int
+ * column mapped to `summary`): right for a label, a mapping mistake for a text.
+ */
+numeric_fields: { [key in string]: Finding }, };
