@@ -9,7 +9,7 @@ use clap::{Args, Subcommand};
 use rand::{Rng, SeedableRng};
 use serde_json::json;
 
-use super::bench_reference::Reference;
+use super::bench_reference::{Ct2Reference, Reference};
 use mixtune::device::{self, profile, DeviceChoice};
 use mixtune::generate::{generate, Decoding, GenerationConfig};
 use mixtune::model::{GenerationDefaults, T5Config, T5ForConditionalGeneration};
@@ -51,6 +51,10 @@ pub struct GenerateBench {
     /// figures and the ratio. Without one, no reference is printed.
     #[arg(long)]
     reference: Option<PathBuf>,
+    /// On the CPU: the output of `../shared/bench/ct2_cpu_same_work.py` run on this machine
+    /// adds CTranslate2's float32 and int8 times and the ratio to its float32.
+    #[arg(long, value_name = "FILE")]
+    ct2: Option<PathBuf>,
     /// Also count kernel launches and host syncs per decode step (GPU builds count
     /// launches; the CPU backend launches none).
     #[arg(long)]
@@ -74,6 +78,11 @@ fn bench_generate(args: GenerateBench) -> Result<()> {
         .as_deref()
         .map(|path| Reference::load_for(path, &selected.device))
         .transpose()?;
+    let ct2 = args.ct2.as_deref().map(Ct2Reference::load).transpose()?;
+    anyhow::ensure!(
+        ct2.is_none() || !selected.is_gpu,
+        "--ct2: CTranslate2's figures are CPU figures; run this bench with --device cpu"
+    );
     let shapes: Vec<&str> = match args.shapes.as_str() {
         "both" => vec!["small", "base"],
         "small" => vec!["small"],
@@ -92,10 +101,17 @@ fn bench_generate(args: GenerateBench) -> Result<()> {
         if let Some(reference) = &reference {
             println!("{}", reference.describe());
         }
-        println!(
+        if let Some(ct2) = &ct2 {
+            println!("{}", ct2.describe());
+        }
+        print!(
             "{:<6} {:>5} {:>7} {:>11} {:>9} {:>9} {:>10} {:>8}",
             "shapes", "batch", "tokens", "mixtune ms", "ms/token", "HF fp32", "HF bf16", "ratio"
         );
+        match ct2 {
+            Some(_) => println!(" {:>9} {:>9} {:>8}", "CT2 fp32", "CT2 int8", "vs CT2"),
+            None => println!(),
+        }
     }
     for shape in shapes {
         let model_config = if shape == "small" {
@@ -174,9 +190,12 @@ fn bench_generate(args: GenerateBench) -> Result<()> {
             };
             let (hf_fp32, hf_bf16) = (hf("fp32"), hf("bf16"));
             let ratio = hf_fp32.map(|r| median / r);
+            let ct2_ms = |kind: &str| ct2.as_ref().and_then(|c| c.find(shape, batch, kind));
+            let (ct2_fp32, ct2_int8) = (ct2_ms("float32"), ct2_ms("int8"));
+            let ratio_ct2 = ct2_fp32.map(|r| median / r);
             if !args.json {
                 let show = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.0}"));
-                println!(
+                print!(
                     "{:<6} {:>5} {:>7} {:>11.1} {:>9.2} {:>9} {:>10} {:>8}",
                     shape,
                     batch,
@@ -187,6 +206,15 @@ fn bench_generate(args: GenerateBench) -> Result<()> {
                     show(hf_bf16),
                     ratio.map_or("-".into(), |r| format!("{r:.2}x"))
                 );
+                match ct2 {
+                    Some(_) => println!(
+                        " {:>9} {:>9} {:>8}",
+                        show(ct2_fp32),
+                        show(ct2_int8),
+                        ratio_ct2.map_or("-".into(), |r| format!("{r:.2}x"))
+                    ),
+                    None => println!(),
+                }
                 if let Some((launches, reads)) = profile {
                     println!(
                         "       per decode step: {} kernel launches, {} host syncs",
@@ -201,6 +229,7 @@ fn bench_generate(args: GenerateBench) -> Result<()> {
                 "new_tokens": args.new_tokens, "median_ms": median, "ms_per_token": per_token,
                 "runs_ms": times, "hf_fp32_ms": hf_fp32, "hf_bf16_ms": hf_bf16,
                 "ratio_to_hf_fp32": ratio,
+                "ct2_fp32_ms": ct2_fp32, "ct2_int8_ms": ct2_int8, "ratio_to_ct2_fp32": ratio_ct2,
                 "launches_per_step": profile.and_then(|p| p.0),
                 "host_syncs_per_step": profile.and_then(|p| p.1)}),
             );

@@ -110,6 +110,62 @@ impl Reference {
     }
 }
 
+/// What `../shared/bench/ct2_cpu_same_work.py` prints: CTranslate2 on the CPU, on the work
+/// `bench generate --device cpu` times, in float32 and int8.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Ct2Reference {
+    /// `ctranslate2 4.x`.
+    pub engine: String,
+    #[serde(default)]
+    pub threads: usize,
+    pub results: Vec<Ct2Row>,
+}
+
+/// One timing of the CTranslate2 run.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Ct2Row {
+    /// `small` or `base`.
+    pub shape: String,
+    pub batch: usize,
+    /// `float32` or `int8`.
+    pub compute_type: String,
+    pub median_ms: f64,
+}
+
+impl Ct2Reference {
+    /// Reads `path` (the last line that parses, as [`Reference::load`]); errors name the file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the CTranslate2 reference {}", path.display()))?;
+        // The script prints its object indented, after progress lines when stderr was
+        // captured too: the last tail of lines that parses is the object.
+        let lines: Vec<&str> = text.lines().collect();
+        (0..lines.len())
+            .rev()
+            .filter(|&start| lines[start].trim_start().starts_with('{'))
+            .find_map(|start| serde_json::from_str::<Ct2Reference>(&lines[start..].join("\n")).ok())
+            .with_context(|| {
+                format!(
+                    "{}: not the output of ct2_cpu_same_work.py (a JSON object with `engine` and `results`)",
+                    path.display()
+                )
+            })
+    }
+
+    /// Median milliseconds for `shape` at `batch` in `compute_type` (`float32`, `int8`).
+    pub fn find(&self, shape: &str, batch: usize, compute_type: &str) -> Option<f64> {
+        self.results
+            .iter()
+            .find(|r| r.shape == shape && r.batch == batch && r.compute_type == compute_type)
+            .map(|r| r.median_ms)
+    }
+
+    /// A line naming the reference run.
+    pub fn describe(&self) -> String {
+        format!("reference: {} on {} threads", self.engine, self.threads)
+    }
+}
+
 /// The end of a bench: with `--json` the one JSON object (device, reference device, rows);
 /// otherwise a hint when no reference was given.
 pub fn print_end(
@@ -175,5 +231,28 @@ mod tests {
         std::fs::write(&path, "not json").unwrap();
         let error = Reference::load(&path).unwrap_err().to_string();
         assert!(error.contains("hf.json"), "{error}");
+    }
+
+    #[test]
+    fn reads_the_ctranslate2_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ct2.json");
+        // Progress rows on stderr captured with 2>&1, then the indented object.
+        std::fs::write(
+            &path,
+            "{\"shape\": \"small\", \"batch\": 1}\n{\n \"engine\": \"ctranslate2 4.6.0\",\n \"threads\": 2,\n \"results\": [\n  {\"shape\": \"base\", \"batch\": 8, \"compute_type\": \"int8\", \"median_ms\": 3058.0, \"all_ms\": [3058.0], \"new_tokens\": 64},\n  {\"shape\": \"base\", \"batch\": 8, \"compute_type\": \"float32\", \"median_ms\": 5058.0, \"all_ms\": [5058.0], \"new_tokens\": 64}\n ]\n}\n",
+        )
+        .unwrap();
+        let ct2 = Ct2Reference::load(&path).unwrap();
+        assert_eq!(ct2.find("base", 8, "float32"), Some(5058.0));
+        assert_eq!(ct2.find("base", 8, "int8"), Some(3058.0));
+        assert_eq!(ct2.find("small", 8, "int8"), None);
+        assert!(ct2.describe().contains("ctranslate2 4.6.0 on 2 threads"));
+        std::fs::write(&path, "{}").unwrap();
+        let error = Ct2Reference::load(&path).unwrap_err().to_string();
+        assert!(
+            error.contains("ct2.json") && error.contains("ct2_cpu_same_work.py"),
+            "{error}"
+        );
     }
 }
