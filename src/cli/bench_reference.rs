@@ -166,6 +166,63 @@ impl Ct2Reference {
     }
 }
 
+/// One line of `../shared/bench/torch_cpu_train.py`: a PyTorch fp32 training step on the
+/// CPU, on the work `bench train --device cpu` times (one shape and batch per run; several
+/// runs' lines may be collected in one file).
+#[derive(Debug, Clone, Deserialize)]
+pub struct TorchTrainRow {
+    /// `torch 2.x`.
+    pub engine: String,
+    #[serde(default)]
+    pub threads: usize,
+    pub shape: String,
+    pub batch: usize,
+    pub source_len: usize,
+    pub target_len: usize,
+    pub tokens_per_s: f64,
+}
+
+/// The lines of one or more `torch_cpu_train.py` runs.
+#[derive(Debug, Clone)]
+pub struct TorchTrainReference {
+    pub rows: Vec<TorchTrainRow>,
+}
+
+impl TorchTrainReference {
+    /// Reads every line of `path` that is a `torch_cpu_train.py` result; none is an error
+    /// naming the file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the PyTorch reference {}", path.display()))?;
+        let rows: Vec<TorchTrainRow> = text
+            .lines()
+            .filter_map(|line| serde_json::from_str(line.trim()).ok())
+            .collect();
+        anyhow::ensure!(
+            !rows.is_empty(),
+            "{}: no line of torch_cpu_train.py output (a JSON object with `engine`, `shape`, `tokens_per_s`)",
+            path.display()
+        );
+        Ok(Self { rows })
+    }
+
+    /// The run on the same work: shape, batch and lengths.
+    pub fn find(
+        &self,
+        shape: &str,
+        batch: usize,
+        source_len: usize,
+        target_len: usize,
+    ) -> Option<&TorchTrainRow> {
+        self.rows.iter().find(|r| {
+            r.shape == shape
+                && r.batch == batch
+                && r.source_len == source_len
+                && r.target_len == target_len
+        })
+    }
+}
+
 /// The end of a bench: with `--json` the one JSON object (device, reference device, rows);
 /// otherwise a hint when no reference was given.
 pub fn print_end(
@@ -231,6 +288,28 @@ mod tests {
         std::fs::write(&path, "not json").unwrap();
         let error = Reference::load(&path).unwrap_err().to_string();
         assert!(error.contains("hf.json"), "{error}");
+    }
+
+    #[test]
+    fn reads_the_pytorch_training_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("torch.json");
+        std::fs::write(
+            &path,
+            "{\"engine\": \"torch 2.11\", \"threads\": 2, \"shape\": \"small\", \"batch\": 4, \"source_len\": 256, \"target_len\": 64, \"median_step_ms\": 2115.7, \"tokens_per_s\": 605.0}\n\
+             a warning line\n\
+             {\"engine\": \"torch 2.11\", \"threads\": 2, \"shape\": \"base\", \"batch\": 4, \"source_len\": 256, \"target_len\": 64, \"tokens_per_s\": 190.0}\n",
+        )
+        .unwrap();
+        let torch = TorchTrainReference::load(&path).unwrap();
+        assert_eq!(torch.rows.len(), 2);
+        assert_eq!(torch.find("small", 4, 256, 64).unwrap().tokens_per_s, 605.0);
+        assert!(torch.find("small", 8, 256, 64).is_none());
+        std::fs::write(&path, "nothing here").unwrap();
+        assert!(TorchTrainReference::load(&path)
+            .unwrap_err()
+            .to_string()
+            .contains("torch_cpu_train.py"));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use clap::Args;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
 
-use super::bench_reference::Reference;
+use super::bench_reference::{Reference, TorchTrainReference};
 use mixtune::data::tokenizer::T5Tokenizer;
 use mixtune::data::LoadOptions;
 use mixtune::device::{self, profile, DeviceChoice};
@@ -40,6 +40,10 @@ pub struct TrainBench {
     /// figures and the ratio. Without one, no reference is printed.
     #[arg(long)]
     reference: Option<PathBuf>,
+    /// On the CPU: lines of `../shared/bench/torch_cpu_train.py` run on this machine (one
+    /// per shape, same batch and lengths) add PyTorch's tokens/s and the ratio to it.
+    #[arg(long, value_name = "FILE")]
+    torch: Option<PathBuf>,
     /// One more step after the timed ones, with every kernel timed: where its GPU time
     /// goes by kind (GEMM, attention, element-wise, reductions, optimizer, copies), the top
     /// 15 kernels, the GEMMs' achieved TFLOP/s, kernel launches and host syncs.
@@ -134,6 +138,15 @@ pub fn bench_train(args: TrainBench) -> Result<()> {
         .map(|path| Reference::load_for(path, &selected.device))
         .transpose()?;
     anyhow::ensure!(args.steps > 0, "--steps must be at least 1");
+    let torch = args
+        .torch
+        .as_deref()
+        .map(TorchTrainReference::load)
+        .transpose()?;
+    anyhow::ensure!(
+        torch.is_none() || !selected.is_gpu,
+        "--torch: torch_cpu_train.py's figures are CPU figures; run this bench with --device cpu"
+    );
     if !args.json {
         println!("device: {}", selected.label);
         if let Some(reference) = &reference {
@@ -188,6 +201,9 @@ pub fn bench_train(args: TrainBench) -> Result<()> {
                 .and_then(|r| r.find("train", shape, dtype, args.batch))
         };
         let (hf_fp32, hf_bf16) = (hf("fp32"), hf("bf16-autocast"));
+        let torch_row = torch
+            .as_ref()
+            .and_then(|t| t.find(shape, args.batch, args.source_len, args.target_len));
         let ratio = hf_fp32.and_then(|r| r.tokens_per_s).map(|r| tps / r);
         if !args.json {
             let show = |row: Option<&super::bench_reference::ReferenceRow>| {
@@ -223,6 +239,15 @@ pub fn bench_train(args: TrainBench) -> Result<()> {
                     steps.join(" ")
                 );
             }
+            if let Some(row) = &torch_row {
+                println!(
+                    "       PyTorch ({}, {} threads, same work): {:.0} tokens/s; Mixtune ÷ PyTorch = {:.2}x",
+                    row.engine,
+                    row.threads,
+                    row.tokens_per_s,
+                    tps / row.tokens_per_s
+                );
+            }
             if let Some(p) = &run.profile {
                 super::bench_profile::print(&p.counts, p.kernels.as_ref(), &p.flops);
             }
@@ -241,6 +266,8 @@ pub fn bench_train(args: TrainBench) -> Result<()> {
             "hf_fp32_peak_gib": hf_fp32.and_then(|r| r.peak_gib),
             "hf_bf16_tokens_per_s": hf_bf16.and_then(|r| r.tokens_per_s),
             "ratio_to_hf_fp32": ratio,
+            "torch_cpu_tokens_per_s": torch_row.map(|r| r.tokens_per_s),
+            "ratio_to_torch_cpu": torch_row.map(|r| tps / r.tokens_per_s),
             "launches_per_step": run.profile.as_ref().and_then(|p| p.counts.launches),
             "host_syncs_per_step": run.profile.as_ref().map(|p| p.counts.host_reads),
             "profile": profile_json}));
