@@ -64,6 +64,8 @@ export LANG=en_US.UTF-8 LANGUAGE=en_US
 export MIXTUNE_E2E_APP="$APP"
 export MIXTUNE_E2E_DATA="$WORK/data/dialogsum-e2e.jsonl"
 export MIXTUNE_E2E_QA="$WORK/data/qa-e2e.csv"
+head -n 6 "$WORK/data/dialogsum-e2e.jsonl" > "$WORK/data/dropped-e2e.jsonl"
+export MIXTUNE_E2E_DROPPED="$WORK/data/dropped-e2e.jsonl"
 export MIXTUNE_E2E_ARTIFACTS="$ARTIFACTS"
 export TAURI_DRIVER
 

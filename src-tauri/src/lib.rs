@@ -17,6 +17,19 @@ pub struct DatasetDropped {
     pub paths: Vec<std::path::PathBuf>,
 }
 
+/// The `dataset-dropped` payload of a window event: files dropped on the window (not a
+/// hover, not another event).
+pub fn dropped(event: &WindowEvent) -> Option<DatasetDropped> {
+    match event {
+        WindowEvent::DragDrop(DragDropEvent::Drop { paths, .. }) if !paths.is_empty() => {
+            Some(DatasetDropped {
+                paths: paths.clone(),
+            })
+        }
+        _ => None,
+    }
+}
+
 /// Builds and runs the app; returns when the last window closes.
 pub fn run() {
     let started = std::time::Instant::now();
@@ -33,10 +46,7 @@ pub fn run() {
             Ok(())
         })
         .on_window_event(|window, event| {
-            if let WindowEvent::DragDrop(DragDropEvent::Drop { paths, .. }) = event {
-                let payload = DatasetDropped {
-                    paths: paths.clone(),
-                };
+            if let Some(payload) = dropped(event) {
                 if let Err(error) = window.emit("dataset-dropped", payload) {
                     eprintln!("mixtune-app: could not emit dataset-dropped: {error}");
                 }
@@ -71,4 +81,30 @@ pub fn run() {
         ])
         .run(tauri::generate_context!())
         .expect("error while running the Mixtune app");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+    use tauri::PhysicalPosition;
+
+    #[test]
+    fn a_drop_of_files_becomes_dataset_dropped_and_nothing_else_does() {
+        let paths = vec![PathBuf::from("/d/a.jsonl"), PathBuf::from("/d/b.csv")];
+        let position = PhysicalPosition::new(10.0, 20.0);
+        let drop = WindowEvent::DragDrop(DragDropEvent::Drop {
+            paths: paths.clone(),
+            position,
+        });
+        assert_eq!(dropped(&drop).map(|d| d.paths), Some(paths.clone()));
+        let hover = WindowEvent::DragDrop(DragDropEvent::Enter { paths, position });
+        assert!(dropped(&hover).is_none());
+        let empty = WindowEvent::DragDrop(DragDropEvent::Drop {
+            paths: Vec::new(),
+            position,
+        });
+        assert!(dropped(&empty).is_none());
+        assert!(dropped(&WindowEvent::Focused(true)).is_none());
+    }
 }

@@ -18,6 +18,7 @@ const env = (name, fallback) => {
 const APP = env('MIXTUNE_E2E_APP');
 const DATA = env('MIXTUNE_E2E_DATA');
 const QA = env('MIXTUNE_E2E_QA');
+const DROPPED = env('MIXTUNE_E2E_DROPPED');
 const ARTIFACTS = env('MIXTUNE_E2E_ARTIFACTS');
 const MODEL_DIR = env('MIXTUNE_EXTRA_MODELS');
 const CONFIG_DIR = env('MIXTUNE_CONFIG_DIR');
@@ -246,6 +247,7 @@ async function scenario(session, launchedAt) {
   await evaluatePage(session);
 
   await summarizePage(session);
+  await droppedFile(session);
   await new Promise((r) => setTimeout(r, 1500));
   measurements.memory_after_scenario = memory();
   await windowSizes(session);
@@ -290,6 +292,34 @@ async function windowSizes(session) {
   measurements.layout_problems = problems;
   if (problems.length > 0) throw new Error(`cut or overflowing at the supported window sizes:\n${problems.join('\n')}`);
   log('every page fits 1024×700 and 1280×840');
+}
+
+/**
+ * A file dropped on the window, from the `dataset-dropped` event on: the shell sends it for
+ * Tauri's native `DragDropEvent::Drop` (which WebDriver cannot make), sent here through
+ * Tauri's event system the same way; the window goes to Datasets and loads the file.
+ */
+async function droppedFile(session) {
+  const sent = await session.execAsync(
+    `const done = arguments[arguments.length - 1];
+     window.__TAURI_INTERNALS__.invoke('plugin:event|emit', { event: 'dataset-dropped', payload: { paths: [arguments[0]] } })
+       .then(() => done(null), (error) => done(String(error)));`,
+    [DROPPED],
+  );
+  if (sent) throw new Error(`emitting dataset-dropped failed: ${sent}`);
+  const link = await session.testid('nav-datasets');
+  await waitUntil(async () => (await link.attribute('aria-current')) === 'page', { what: 'the Datasets page after the drop' });
+  await waitUntil(
+    async () => {
+      for (const tab of await session.find('[data-testid="dataset-tab"]')) {
+        if ((await tab.text()).includes(path.basename(DROPPED))) return true;
+      }
+      return false;
+    },
+    { what: 'the dropped file loaded as a dataset', onTimeout: () => session.describePage() },
+  );
+  await session.testid('dataset-preview-table', { timeoutMs: 30000 });
+  log('a dropped file was loaded as a dataset');
 }
 
 /** A CSV whose columns match no schema: its columns are offered in place and mapped. */
