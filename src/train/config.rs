@@ -57,8 +57,11 @@ pub struct TrainConfig {
     pub max_grad_norm: f64,
     /// Seed for the run's randomness (device generator, mixture sampling), applied by the caller.
     pub seed: u64,
-    /// Report metrics every this many optimizer steps.
-    pub log_every: usize,
+    /// Ignored: every step emits its `step` event. Still accepted, so configs that set it
+    /// load; never written back.
+    #[serde(skip_serializing)]
+    #[ts(skip)]
+    pub log_every: Option<usize>,
     /// Adafactor: scale the step by the parameter's RMS (HF `scale_parameter`).
     pub adafactor_scale_parameter: bool,
     /// Adafactor: cap the rate by `1/sqrt(step)` (HF `relative_step`); off uses the schedule.
@@ -173,7 +176,7 @@ impl Default for TrainConfig {
             adam_epsilon: 1e-8,
             max_grad_norm: 1.0,
             seed: 42,
-            log_every: 10,
+            log_every: None,
             adafactor_scale_parameter: false,
             adafactor_relative_step: false,
             eval_every: 0,
@@ -237,7 +240,6 @@ impl TrainConfig {
         let positive = [
             ("batch_size", self.batch_size),
             ("grad_accumulation", self.grad_accumulation),
-            ("log_every", self.log_every),
             ("eval_max_new_tokens", self.eval_max_new_tokens),
         ];
         for (key, value) in positive {
@@ -397,7 +399,12 @@ mod tests {
         assert_eq!((c.adam_beta1, c.adam_beta2), (0.9, 0.999));
         assert_eq!(c.adam_epsilon, 1e-8);
         assert_eq!(c.max_grad_norm, 1.0);
-        assert_eq!(c.log_every, 10);
+        // `log_every` is ignored but still read, so older configs load.
+        assert!(TrainConfig::parse(
+            Path::new("old.toml"),
+            "model = \"m\"\nmixture = \"x.toml\"\noutput_dir = \"o\"\nmax_steps = 1\nlog_every = 5\n"
+        )
+        .is_ok());
         let mut expected = TrainConfig::new("google/flan-t5-small", "mix.toml", 100);
         expected.output_dir = "out".into();
         assert_eq!(c, expected);

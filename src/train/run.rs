@@ -776,8 +776,7 @@ fn eval_notes(
 /// Copies `from` into the run folder as `name`.
 /// `run.toml` keys a resume may change freely: they change what is logged, kept or shown,
 /// never the weights.
-pub const BOOKKEEPING_KEYS: [&str; 6] = [
-    "log_every",
+pub const BOOKKEEPING_KEYS: [&str; 5] = [
     "save_every",
     "keep_last",
     "sample_predictions",

@@ -20,7 +20,6 @@ export interface TrainForm {
   maxSteps: number;
   weightDecay: number;
   maxGradNorm: number;
-  logEvery: number;
   evalEvery: number;
   evalExamples: number;
   /** A validation pass before the first step: the baseline of the forgetting report. */
@@ -58,8 +57,6 @@ const BASE: TrainForm = {
   maxSteps: 1000,
   weightDecay: 0.01,
   maxGradNorm: 1.0,
-  // Every step: live charts; the engine's default (10) makes a short run's chart sparse.
-  logEvery: 1,
   evalEvery: 100,
   evalExamples: 32,
   // Without a step-0 pass there is nothing to compare with: the forgetting table never shows.
@@ -140,7 +137,6 @@ export function validateForm(form: TrainForm): string[] {
     ['Max steps', form.maxSteps],
     ['Batch size', form.batchSize],
     ['Gradient accumulation', form.gradAccumulation],
-    ['Log every', form.logEvery],
   ];
   for (const [label, value] of positive) {
     if (!Number.isInteger(value) || value < 1) problems.push(`${label} must be a whole number of at least 1`);
@@ -166,7 +162,6 @@ export function formToConfig(form: TrainForm): TrainConfigKeys {
     batch_size: form.batchSize,
     grad_accumulation: form.gradAccumulation,
     max_grad_norm: form.maxGradNorm,
-    log_every: form.logEvery,
     eval_every: form.evalEvery,
     eval_examples: form.evalExamples,
     eval_at_start: form.evalAtStart,
@@ -207,7 +202,6 @@ export function configToForm(config: TrainConfigKeys, fallback: TrainForm = pres
     maxSteps: config.max_steps ?? fallback.maxSteps,
     weightDecay: config.weight_decay ?? 0.01,
     maxGradNorm: config.max_grad_norm ?? 1.0,
-    logEvery: config.log_every ?? 10,
     evalEvery: config.eval_every ?? 0,
     evalExamples: config.eval_examples ?? 32,
     evalAtStart: config.eval_at_start ?? false,

@@ -88,10 +88,6 @@ max_grad_norm: number,
  */
 seed: number, 
 /**
- * Report metrics every this many optimizer steps.
- */
-log_every: number, 
-/**
  * Adafactor: scale the step by the parameter's RMS (HF `scale_parameter`).
  */
 adafactor_scale_parameter: boolean, 
