@@ -42,7 +42,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// (by any path, symlink or hard link: the same device and inode) and, when it exists, it is
 /// a regular file.
 pub fn check_output(output: &Path, inputs: &[&Path]) -> Result<()> {
-    refuse_non_regular(output, &resolve_symlink(output))?;
+    // `metadata` follows links: what a link points to is what gets checked.
+    refuse_non_regular(output, output)?;
     let Ok(written) = std::fs::metadata(output) else {
         return Ok(());
     };

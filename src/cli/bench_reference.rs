@@ -8,6 +8,22 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::Deserialize;
 
+/// The last JSON object of a script's output that reads as `T`. The scripts print progress
+/// on stderr, so a file captured with `2>&1` has other lines first; the object itself is one
+/// line (`hf_same_work.py`) or indented over several (`ct2_cpu_same_work.py`). Tried from
+/// the end: each line that opens an object alone, then with the lines after it.
+fn last_object<T: serde::de::DeserializeOwned>(text: &str) -> Option<T> {
+    let lines: Vec<&str> = text.lines().collect();
+    (0..lines.len())
+        .rev()
+        .filter(|&start| lines[start].trim_start().starts_with('{'))
+        .find_map(|start| {
+            serde_json::from_str(lines[start].trim())
+                .or_else(|_| serde_json::from_str(&lines[start..].join("\n")))
+                .ok()
+        })
+}
+
 /// What `hf_same_work.py` prints.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Reference {
@@ -43,18 +59,12 @@ impl Reference {
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading the reference {}", path.display()))?;
-        // The script prints progress lines on stderr; a file captured with `2>&1` still
-        // ends with the JSON object, so take the last line that parses.
-        text.lines()
-            .rev()
-            .find_map(|line| serde_json::from_str::<Reference>(line.trim()).ok())
-            .or_else(|| serde_json::from_str(&text).ok())
-            .with_context(|| {
-                format!(
-                    "{}: not the output of hf_same_work.py (a JSON object with `device` and `results`)",
-                    path.display()
-                )
-            })
+        last_object::<Reference>(&text).with_context(|| {
+            format!(
+                "{}: not the output of hf_same_work.py (a JSON object with `device` and `results`)",
+                path.display()
+            )
+        })
     }
 
     /// [`Reference::load`], refused when it was measured on the other kind of device than
@@ -137,14 +147,7 @@ impl Ct2Reference {
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading the CTranslate2 reference {}", path.display()))?;
-        // The script prints its object indented, after progress lines when stderr was
-        // captured too: the last tail of lines that parses is the object.
-        let lines: Vec<&str> = text.lines().collect();
-        (0..lines.len())
-            .rev()
-            .filter(|&start| lines[start].trim_start().starts_with('{'))
-            .find_map(|start| serde_json::from_str::<Ct2Reference>(&lines[start..].join("\n")).ok())
-            .with_context(|| {
+        last_object::<Ct2Reference>(&text).with_context(|| {
                 format!(
                     "{}: not the output of ct2_cpu_same_work.py (a JSON object with `engine` and `results`)",
                     path.display()

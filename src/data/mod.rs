@@ -174,13 +174,11 @@ impl RecordReader {
     pub fn schema(&self) -> &Schema {
         self.mapper.schema()
     }
-}
 
-impl RecordReader {
     /// Text fields whose column held numbers in the records read so far (used as their
     /// text, which hides a column mapped to the wrong field), for the checks.
-    pub fn numeric_fields(&self) -> std::collections::BTreeMap<String, checks::Finding> {
-        self.numeric.clone()
+    pub fn numeric_fields(&self) -> &std::collections::BTreeMap<String, checks::Finding> {
+        &self.numeric
     }
 }
 

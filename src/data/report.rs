@@ -159,7 +159,7 @@ pub fn inspect_with(
         target_lengths: (!target_lengths.is_empty())
             .then(|| LengthStats::new(&target_lengths, limits.target)),
         checks: CheckReport {
-            numeric_fields: reader.numeric_fields(),
+            numeric_fields: reader.numeric_fields().clone(),
             ..checker.finish()
         },
         near_duplicates: near_dups.finish(compared)?,
@@ -247,10 +247,25 @@ mod tests {
 
     use super::*;
 
+    /// Writes `text` to `name` in a new folder and inspects it with the default options,
+    /// keeping `preview` records.
+    fn inspect_text(name: &str, text: &str, preview: usize) -> InspectReport {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        let measure = LengthMeasure::new(None).unwrap();
+        inspect(
+            &path,
+            &LoadOptions::default(),
+            &measure,
+            Limits::default(),
+            preview,
+        )
+        .unwrap()
+    }
+
     #[test]
     fn inspects_a_jsonl_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("chats.jsonl");
         let rows: String = (0..5)
             .map(|i| {
                 format!(
@@ -258,16 +273,7 @@ mod tests {
                 )
             })
             .collect();
-        std::fs::write(&path, rows).unwrap();
-        let measure = LengthMeasure::new(None).unwrap();
-        let report = inspect(
-            &path,
-            &LoadOptions::default(),
-            &measure,
-            Limits::default(),
-            2,
-        )
-        .unwrap();
+        let report = inspect_text("chats.jsonl", &rows, 2);
         assert_eq!(report.rows, 5);
         assert_eq!(report.format, Format::Jsonl);
         assert_eq!(report.preview.len(), 2);
@@ -281,20 +287,9 @@ mod tests {
     fn numbers_read_as_text_are_reported() {
         // A numeric column mapped to a text field (a Parquet int `summary`) is used as
         // text, as before, but no longer silently.
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("numbers.jsonl");
         let rows = "{\"id\": \"a\", \"dialogue\": \"#Person1#: hi\", \"summary\": 42}\n\
                     {\"id\": \"b\", \"dialogue\": \"#Person1#: yo\", \"summary\": \"text\"}\n";
-        std::fs::write(&path, rows).unwrap();
-        let measure = LengthMeasure::new(None).unwrap();
-        let report = inspect(
-            &path,
-            &LoadOptions::default(),
-            &measure,
-            Limits::default(),
-            2,
-        )
-        .unwrap();
+        let report = inspect_text("numbers.jsonl", rows, 2);
         let found = &report.checks.numeric_fields["summary"];
         assert_eq!(
             (found.count, found.example_ids.clone()),
@@ -312,8 +307,6 @@ mod tests {
 
     #[test]
     fn finds_near_duplicates_between_train_and_eval_splits() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("split.jsonl");
         let long: String = (0..80).map(|i| format!("word{i} ")).collect();
         let edited = long.replace("word20 ", "other ");
         let rows = [
@@ -333,16 +326,7 @@ mod tests {
                 format!("{{\"id\": \"{id}\", \"split\": \"{split}\", \"input\": \"{input}\", \"output\": \"x\"}}\n")
             })
             .collect();
-        std::fs::write(&path, text).unwrap();
-        let measure = LengthMeasure::new(None).unwrap();
-        let report = inspect(
-            &path,
-            &LoadOptions::default(),
-            &measure,
-            Limits::default(),
-            0,
-        )
-        .unwrap();
+        let report = inspect_text("split.jsonl", &text, 0);
         let found = &report.near_duplicates;
         assert_eq!((found.rows_a, found.rows_b), (3, 2));
         // t1 and t3 each near e1 and equal to e2; train rows are not compared with each other.

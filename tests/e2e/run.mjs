@@ -206,6 +206,14 @@ async function choose(session, testid, want) {
   );
 }
 
+/** The Datasets page's tab of the file at `file`, or null when it is not loaded. */
+async function datasetTab(session, file) {
+  for (const tab of await session.find('[data-testid="dataset-tab"]')) {
+    if ((await tab.text()).includes(path.basename(file))) return tab;
+  }
+  return null;
+}
+
 async function errorBanner(session) {
   const banner = await session.findOne('[data-testid="error-banner"]');
   return banner ? await banner.text() : '';
@@ -309,15 +317,10 @@ async function droppedFile(session) {
   if (sent) throw new Error(`emitting dataset-dropped failed: ${sent}`);
   const link = await session.testid('nav-datasets');
   await waitUntil(async () => (await link.attribute('aria-current')) === 'page', { what: 'the Datasets page after the drop' });
-  await waitUntil(
-    async () => {
-      for (const tab of await session.find('[data-testid="dataset-tab"]')) {
-        if ((await tab.text()).includes(path.basename(DROPPED))) return true;
-      }
-      return false;
-    },
-    { what: 'the dropped file loaded as a dataset', onTimeout: () => session.describePage() },
-  );
+  await waitUntil(() => datasetTab(session, DROPPED), {
+    what: 'the dropped file loaded as a dataset',
+    onTimeout: () => session.describePage(),
+  });
   await session.testid('dataset-preview-table', { timeoutMs: 30000 });
   log('a dropped file was loaded as a dataset');
 }
@@ -338,9 +341,7 @@ async function mappedByHand(session) {
   log('a CSV with unknown columns was mapped in place');
   await shot(session, '02-datasets-mapped');
   // Back to the DialogSum file for the mix.
-  for (const tab of await session.find('[data-testid="dataset-tab"]')) {
-    if ((await tab.text()).includes(path.basename(DATA))) await tab.click();
-  }
+  await (await datasetTab(session, DATA))?.click();
 }
 
 async function mixPage(session) {
@@ -481,15 +482,10 @@ async function restoredSession(session) {
     throw new Error(`app-state.json does not list ${DATA}: ${JSON.stringify(saved).slice(0, 400)}`);
   }
   await go(session, 'datasets');
-  await waitUntil(
-    async () => {
-      for (const tab of await session.find('[data-testid="dataset-tab"]')) {
-        if ((await tab.text()).includes(path.basename(DATA))) return true;
-      }
-      return false;
-    },
-    { what: 'the dataset of the last session listed again', onTimeout: () => session.describePage() },
-  );
+  await waitUntil(() => datasetTab(session, DATA), {
+    what: 'the dataset of the last session listed again',
+    onTimeout: () => session.describePage(),
+  });
   await go(session, 'mix');
   await waitUntil(async () => (await session.find('[data-testid="mix-task-row"]')).length === 2, {
     what: 'the two tasks of the last session in the mix',
