@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::data::TokenizerError;
 use crate::error::{MixtuneError, Result};
 use crate::model::T5Config;
 
@@ -65,10 +66,11 @@ pub fn describe(dir: &Path, id: impl Into<String>, source: ModelSource) -> Resul
     let config = T5Config::from_file(&config_path)?;
     let tokenizer = dir.join("tokenizer.json");
     if !tokenizer.is_file() {
-        return Err(MixtuneError::Tokenizer {
+        return Err(TokenizerError {
             path: tokenizer,
             message: "file not found: a model folder needs tokenizer.json".into(),
-        });
+        }
+        .into());
     }
     let weight_files = weight_files(dir)?;
     let mut parameters = 0;

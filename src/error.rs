@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::DataError;
+use crate::data::{DataError, TokenizerError};
 use crate::eval::rouge::RougeError;
 use crate::mixture::MixtureError;
 
@@ -40,8 +40,9 @@ pub enum MixtuneError {
     },
     #[error("{path}: unused weights not part of a T5 model: {keys}")]
     UnusedWeights { path: PathBuf, keys: String },
-    #[error("{path}: tokenizer: {message}")]
-    Tokenizer { path: PathBuf, message: String },
+    /// A tokenizer that cannot be loaded, or text it cannot encode or decode.
+    #[error(transparent)]
+    Tokenizer(#[from] TokenizerError),
     #[error("model `{model}`: {message}")]
     Hub { model: String, message: String },
     #[error("no model at `{0}`: not a folder with config.json, and not a hub id like `google/flan-t5-base`")]
@@ -49,7 +50,7 @@ pub enum MixtuneError {
     /// A dataset file that could not be read or mapped.
     #[error(transparent)]
     Data(#[from] DataError),
-    /// A template, mixture config or sampler failure (boxed: it can wrap this type).
+    /// A template, mixture config or sampler failure (boxed: it is large).
     #[error(transparent)]
     Mixture(Box<MixtureError>),
     /// Predictions and references that cannot be scored.
@@ -79,6 +80,9 @@ pub enum MixtuneError {
     ConfigChanged { dir: PathBuf, changes: Vec<String> },
     #[error("device: {0}")]
     Device(String),
+    /// The user cancelled the work (the message says how far it got).
+    #[error("{0}")]
+    Cancelled(String),
     #[error("invalid input: {0}")]
     Input(String),
     #[error("tensor backend: {0}")]
@@ -112,6 +116,8 @@ pub enum ErrorKind {
     Io,
     /// A bug in Mixtune: report it.
     Internal,
+    /// The user cancelled the work.
+    Cancelled,
 }
 
 impl MixtuneError {
@@ -134,10 +140,10 @@ impl MixtuneError {
             Self::Hub { .. } => ErrorKind::Network,
             Self::OutOfMemory { .. } => ErrorKind::OutOfMemory,
             Self::Device(_) => ErrorKind::Device,
+            Self::Cancelled(_) => ErrorKind::Cancelled,
             Self::RunLocked { .. } => ErrorKind::Busy,
             Self::Backend(_) | Self::Json(_) => ErrorKind::Internal,
             Self::Mixture(inner) => match inner.as_ref() {
-                MixtureError::Engine(engine) => engine.kind(),
                 MixtureError::Io { error, .. }
                 | MixtureError::Data(DataError::Io { error, .. })
                     if error.kind() == std::io::ErrorKind::NotFound =>
@@ -157,7 +163,7 @@ impl MixtuneError {
             | Self::ShapeMismatch { .. }
             | Self::UnsupportedDtype { .. }
             | Self::UnusedWeights { .. }
-            | Self::Tokenizer { .. }
+            | Self::Tokenizer(_)
             | Self::Data(_)
             | Self::Rouge(_)
             | Self::OutputIsInput { .. }
@@ -170,11 +176,7 @@ impl MixtuneError {
 
 impl From<MixtureError> for MixtuneError {
     fn from(error: MixtureError) -> Self {
-        match error {
-            // Not wrapped twice: an engine error inside a mixture error is the engine error.
-            MixtureError::Engine(engine) => engine,
-            other => Self::Mixture(Box::new(other)),
-        }
+        Self::Mixture(Box::new(error))
     }
 }
 

@@ -148,7 +148,7 @@ pub fn stream_texts(
         },
     )?;
     if let Some(error) = failure {
-        return Err(error);
+        return Err(error.into());
     }
     decoded(pretrained, outputs, &ids, cut)
 }

@@ -163,7 +163,7 @@ pub fn summarize_chats(
     progress(0, total);
     for chunk in records.chunks(batch_size.max(1)) {
         if cancel.load(Ordering::SeqCst) {
-            return Err(MixtuneError::Input(format!(
+            return Err(MixtuneError::Cancelled(format!(
                 "cancelled after {} of {total} chats",
                 rows.len()
             )));

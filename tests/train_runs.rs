@@ -384,7 +384,7 @@ fn a_second_run_on_a_live_folder_is_refused_naming_the_process() {
     assert!(!dir
         .path()
         .join("out")
-        .join(mixtune::train::lock::LOCK_FILE)
+        .join(mixtune::train::run_dir::LOCK_FILE)
         .exists());
 }
 
@@ -430,7 +430,9 @@ fn resume_skips_a_damaged_checkpoint_and_says_so() {
         } else {
             std::fs::remove_file(&path).unwrap();
         }
-        let problem = mixtune::train::checkpoint::verify(&copy).unwrap_err();
+        let problem = mixtune::train::checkpoint::verify(&copy)
+            .unwrap_err()
+            .to_string();
         assert!(problem.contains(file), "{problem}");
     }
     // Garbled bytes inside the newest checkpoint's weights: resume falls back to step 4.

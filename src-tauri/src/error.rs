@@ -47,6 +47,7 @@ impl From<EngineKind> for ErrorKind {
             EngineKind::OutOfMemory => Self::OutOfMemory,
             EngineKind::Io => Self::Io,
             EngineKind::Internal => Self::Internal,
+            EngineKind::Cancelled => Self::Cancelled,
         }
     }
 }
@@ -283,6 +284,9 @@ mod tests {
         let cancelled = anyhow::Error::new(MixtuneError::Input("evaluation cancelled".into()))
             .context(CmdError::cancelled("cancelled"));
         assert_eq!(kind(cancelled), ErrorKind::Cancelled);
+        // The engine's own kind, without the shell's context.
+        let engine = anyhow::Error::new(MixtuneError::Cancelled("evaluation cancelled".into()));
+        assert_eq!(kind(engine), ErrorKind::Cancelled);
     }
 
     #[test]

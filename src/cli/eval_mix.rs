@@ -9,7 +9,6 @@ use anyhow::{Context, Result};
 use mixtune::device::SelectedDevice;
 use mixtune::mixture::Mixture;
 use mixtune::train::events::EvalMetrics;
-use mixtune::train::forgetting::ForgettingReport;
 use mixtune::train::mixture_eval::{score_model, MixtureEvalOptions};
 
 /// What `eval --mix` was asked.
@@ -57,7 +56,7 @@ pub fn run_mix_eval(args: &MixEval, selected: &SelectedDevice) -> Result<()> {
         return Ok(());
     };
     let before = score(base)?;
-    let report = ForgettingReport::compare(&before, &after, args.threshold);
+    let report = after.forgetting_since(&before, args.threshold);
     if args.json {
         let json = serde_json::json!({
             "model": args.model,

@@ -69,7 +69,7 @@ impl ProgressPrinter {
             on_gpu,
             shapes_seen: 0,
             bar,
-            out: LineOut::new(output_dir.join(mixtune::train::events::METRICS_FILE)),
+            out: LineOut::new(mixtune::train::run_dir::RunDir::new(&output_dir).metrics()),
         }
     }
 

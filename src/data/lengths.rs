@@ -7,8 +7,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::tokenizer::T5Tokenizer;
-use crate::error::Result;
+use super::tokenizer::{Result, T5Tokenizer};
 
 /// The most tokens a source or a target may be given (`max_source_tokens`,
 /// `max_new_tokens`, ...): T5's relative positions set no limit, but 32× the 512 tokens

@@ -30,6 +30,7 @@ pub use error::{DataError, Location};
 pub use format::Format;
 pub use schema::{ColumnMapping, Record, RecordMapper, Schema, SchemaKind, SplitAssignment};
 pub use split::{Split, SplitSpec};
+pub use tokenizer::TokenizerError;
 
 /// One row as read from a file, before schema mapping.
 #[derive(Debug, Clone, PartialEq)]

@@ -5,7 +5,16 @@ use std::path::{Path, PathBuf};
 
 use tokenizers::Tokenizer;
 
-use crate::error::{MixtuneError, Result};
+/// A tokenizer file that cannot be read, or text it cannot encode or decode.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: tokenizer: {message}")]
+pub struct TokenizerError {
+    pub path: PathBuf,
+    pub message: String,
+}
+
+/// Result with [`TokenizerError`].
+pub type Result<T, E = TokenizerError> = std::result::Result<T, E>;
 
 /// A T5 tokenizer: text to ids with the closing `</s>`, ids back to text.
 #[derive(Clone)]
@@ -24,21 +33,19 @@ impl T5Tokenizer {
     /// Loads `tokenizer.json`, dropping any baked-in truncation or padding.
     pub fn from_file(path: &Path) -> Result<Self> {
         if !path.is_file() {
-            return Err(MixtuneError::Tokenizer {
+            return Err(TokenizerError {
                 path: path.to_path_buf(),
                 message: "file not found".into(),
             });
         }
-        let mut inner = Tokenizer::from_file(path).map_err(|e| MixtuneError::Tokenizer {
+        let mut inner = Tokenizer::from_file(path).map_err(|e| TokenizerError {
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;
-        inner
-            .with_truncation(None)
-            .map_err(|e| MixtuneError::Tokenizer {
-                path: path.to_path_buf(),
-                message: e.to_string(),
-            })?;
+        inner.with_truncation(None).map_err(|e| TokenizerError {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
         inner.with_padding(None);
         Ok(Self {
             inner,
@@ -46,8 +53,8 @@ impl T5Tokenizer {
         })
     }
 
-    fn error(&self, e: impl std::fmt::Display) -> MixtuneError {
-        MixtuneError::Tokenizer {
+    fn error(&self, e: impl std::fmt::Display) -> TokenizerError {
+        TokenizerError {
             path: self.path.clone(),
             message: e.to_string(),
         }

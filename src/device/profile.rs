@@ -1,12 +1,30 @@
 //! What a piece of work costs the device: kernel launches (GPU builds only; the CPU backend
-//! launches none), host reads (syncs) through [`crate::model::host_reads`], and with
+//! launches none), host reads (syncs) counted by [`count_host_read`], and with
 //! [`measure_kernels`] the device time of every kernel, by kind (`mixtune bench --profile`).
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use burn::tensor::Device;
 use serde::Serialize;
+
+thread_local! {
+    /// Host reads of device data made by this thread (each is a sync): what
+    /// `mixtune bench --profile` reports per step. Per thread, so concurrent work elsewhere
+    /// in the process does not count.
+    static HOST_READS: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Host reads of device data made by this thread so far.
+pub fn host_reads() -> usize {
+    HOST_READS.with(Cell::get)
+}
+
+/// Counts one host read (for reads made outside [`to_host_f32`] / [`to_host_ids`]).
+pub fn count_host_read() {
+    HOST_READS.with(|reads| reads.set(reads.get() + 1));
+}
 
 /// Launches and host reads of one [`measure`]d piece of work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,11 +39,11 @@ pub struct Counts {
 /// synced before and after, so queued work is counted where it was issued.
 pub fn measure<T>(device: &Device, work: impl FnOnce() -> T) -> (T, Counts) {
     let _ = device.sync();
-    let reads_before = crate::model::host_reads();
+    let reads_before = host_reads();
     let (result, launches) = launches(device, work);
     let counts = Counts {
         launches,
-        host_reads: crate::model::host_reads() - reads_before,
+        host_reads: host_reads() - reads_before,
     };
     (result, counts)
 }
@@ -295,11 +313,11 @@ pub fn measure_kernels<T>(
     work: impl FnOnce() -> T,
 ) -> (T, Counts, Option<KernelProfile>) {
     let _ = device.sync();
-    let reads_before = crate::model::host_reads();
+    let reads_before = host_reads();
     let started = std::time::Instant::now();
     let (result, launches) = timed_launches(device, work);
     let wall_seconds = started.elapsed().as_secs_f64();
-    let host_reads = crate::model::host_reads() - reads_before;
+    let host_reads = host_reads() - reads_before;
     set_phase(Phase::Model);
     let profile = launches.map(|(launches, timing)| {
         KernelProfile::from_launches(launches, timing, host_reads, wall_seconds)

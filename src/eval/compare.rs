@@ -220,7 +220,7 @@ pub fn evaluate(
         let (mut facts, mut invented_facts) = (0, 0);
         for chunk in rows.chunks_mut(request.batch_size.max(1)) {
             if cancel.load(Ordering::Relaxed) {
-                return Err(MixtuneError::Input("evaluation cancelled".into()));
+                return Err(MixtuneError::Cancelled("evaluation cancelled".into()));
             }
             let prompts: Vec<String> = chunk.iter().map(|row| row.source.clone()).collect();
             let ids: Vec<Vec<u32>> = pretrained

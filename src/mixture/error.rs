@@ -49,7 +49,7 @@ pub enum MixtureError {
     /// A template needs a field the task's dataset does not provide.
     #[error("{template} needs field `{field}`, but dataset {dataset} has only: {available}; map a column to it with columns = {{ {field} = \"...\" }}")]
     MissingField {
-        /// The template's [`label`](crate::mixture::template::TaskTemplates::label).
+        /// The template's label (`TaskTemplates::label`).
         template: String,
         dataset: PathBuf,
         field: String,
@@ -58,7 +58,7 @@ pub enum MixtureError {
     /// Rendering a phrasing for an example failed.
     #[error("{template}: phrasing `{phrasing}`, example `{example}`: {message}")]
     Render {
-        /// The template's [`label`](crate::mixture::template::TaskTemplates::label).
+        /// The template's label (`TaskTemplates::label`).
         template: String,
         phrasing: String,
         example: String,
@@ -95,9 +95,9 @@ pub enum MixtureError {
     /// A saved sampler state that belongs to a different mixture.
     #[error("sampler state does not match this mixture: {message}")]
     StateMismatch { message: String },
-    /// An engine failure, e.g. a tokenizer that cannot be loaded.
+    /// The tokenizer that measures lengths cannot be loaded or used.
     #[error(transparent)]
-    Engine(#[from] crate::error::MixtuneError),
+    Tokenizer(#[from] crate::data::TokenizerError),
 }
 
 impl MixtureError {

@@ -5,6 +5,7 @@ pub mod config;
 pub mod defaults;
 pub mod export;
 pub mod flops;
+pub mod keys;
 pub mod layers;
 pub mod loader;
 pub mod precision;
@@ -14,31 +15,13 @@ pub mod weights;
 pub use config::T5Config;
 pub use defaults::GenerationDefaults;
 pub use loader::{load_pretrained, resolve_model_dir, Pretrained};
-pub use precision::{to_precision, Precision};
-pub use t5::T5ForConditionalGeneration;
-
-use std::cell::Cell;
+pub use precision::Precision;
+pub use t5::{to_precision, T5ForConditionalGeneration};
 
 use burn::tensor::{Int, Tensor};
 
+use crate::device::profile::count_host_read;
 use crate::error::{MixtuneError, Result};
-
-thread_local! {
-    /// Host reads of device data made by this thread (each is a sync): what
-    /// `mixtune bench --profile` reports per step. Per thread, so concurrent work elsewhere
-    /// in the process does not count.
-    static HOST_READS: Cell<usize> = const { Cell::new(0) };
-}
-
-/// Host reads of device data made by this thread so far.
-pub fn host_reads() -> usize {
-    HOST_READS.with(Cell::get)
-}
-
-/// Counts one host read (for reads made outside [`to_host_f32`] / [`to_host_ids`]).
-pub fn count_host_read() {
-    HOST_READS.with(|reads| reads.set(reads.get() + 1));
-}
 
 /// Reads a tensor's values to the host (one device sync), turning backend failures into
 /// errors.

@@ -1,11 +1,11 @@
 //! Mixed precision: the `f32` / `f16` switch (`precision` in `run.toml`, `--dtype` of
 //! `generate`, `summarize` and `eval`), and the f16 numerics T5 needs.
 //!
-//! The model computes in its [`T5ForConditionalGeneration::compute_dtype`]: token embeddings
+//! The model computes in its `T5ForConditionalGeneration::compute_dtype`: token embeddings
 //! are cast to it, and every weight is cast to the dtype of the activations it meets (a no-op
 //! when they already agree, so an f32 model runs exactly as before). Training keeps f32 master
 //! weights and casts them at use (gradients flow back through the casts in f32); generation
-//! casts the weights once at load ([`to_precision`]). What T5 needs kept in f32, as HF's
+//! casts the weights once at load ([`cast_weights`], through `model::to_precision`). What T5 needs kept in f32, as HF's
 //! `modeling_t5.py` does:
 //!
 //! - the layer norm's variance and normalisation (cast back to f16 before the scale);
@@ -25,8 +25,6 @@ use std::str::FromStr;
 use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::{DType, FloatDType, Tensor};
 use serde::{Deserialize, Deserializer, Serialize};
-
-use super::t5::T5ForConditionalGeneration;
 
 /// Largest finite f16 value (`torch.finfo(torch.float16).max`).
 pub const F16_MAX: f64 = 65504.0;
@@ -130,21 +128,14 @@ pub fn clamp_f16<const D: usize>(hidden: Tensor<D>) -> Tensor<D> {
     hidden.max_pair(limit.clone().neg()).min_pair(limit)
 }
 
-/// Casts every weight of an inference model to `precision` once (the feed-forward `wo`
-/// projections stay f32, see the module docs) and sets its compute dtype. `F32` restores f32
-/// weights. Not for training: there the master weights stay f32 (set
-/// [`T5ForConditionalGeneration::compute_dtype`] instead).
-pub fn to_precision(
-    model: T5ForConditionalGeneration,
-    precision: Precision,
-) -> T5ForConditionalGeneration {
+/// Casts every float weight of `module` to `precision` once, except those under a `wo`
+/// module, which stay f32 (see the module docs). `F32` restores f32 weights.
+pub fn cast_weights<M: Module>(module: M, precision: Precision) -> M {
     let mut mapper = CastWeights {
         dtype: precision.dtype(),
         path: Vec::new(),
     };
-    let mut model = model.map(&mut mapper);
-    model.compute_dtype = precision.dtype();
-    model
+    module.map(&mut mapper)
 }
 
 /// Casts float parameters to `dtype`, except those under a `wo` module.

@@ -9,8 +9,7 @@ use burn::nn::Initializer;
 use super::attention::{KvCache, T5LayerCrossAttention, T5LayerSelfAttention};
 use super::config::T5Config;
 use super::layers::{T5LayerFF, T5LayerNorm};
-use super::precision::cast;
-use super::weights::Weight;
+use super::precision::{cast, cast_weights, Precision};
 
 /// Most logits the loss materialises at once (rows × vocab): 2^26 f32 values, 256 MiB.
 const LOSS_CHUNK_ELEMENTS: usize = 1 << 26;
@@ -170,6 +169,19 @@ fn causal_bias(q_len: usize, k_len: usize, offset: usize, device: &Device) -> Te
         .reshape([1, 1, q_len, k_len])
 }
 
+/// Casts every weight of an inference model to `precision` once (the feed-forward `wo`
+/// projections stay f32, see [`super::precision`]) and sets its compute dtype. `F32` restores
+/// f32 weights. Not for training: there the master weights stay f32 (set
+/// [`T5ForConditionalGeneration::compute_dtype`] instead).
+pub fn to_precision(
+    model: T5ForConditionalGeneration,
+    precision: Precision,
+) -> T5ForConditionalGeneration {
+    let mut model = cast_weights(model, precision);
+    model.compute_dtype = precision.dtype();
+    model
+}
+
 impl T5ForConditionalGeneration {
     /// The model of `config` with HF's initialisation, drawn lazily: [`Self::load`] callers
     /// replace every value before it is drawn; `random` models draw on first use.
@@ -206,22 +218,6 @@ impl T5ForConditionalGeneration {
             config: config.clone(),
             compute_dtype: DType::F32,
         }
-    }
-
-    /// A model with random weights (HF's init scales), for benchmarks and tests, drawn now
-    /// in checkpoint order, so the device's seed at this call decides them.
-    pub fn random(config: &T5Config, device: &Device) -> Self {
-        let mut model = Self::new(config, device);
-        let drawn = super::weights::walk(&mut model, &mut |_, weight| {
-            match weight {
-                Weight::Vector(param) => drop(param.val()),
-                Weight::Matrix(param) | Weight::TransposedMatrix(param) => drop(param.val()),
-                Weight::Linear(linear) => drop(linear.weight.val()),
-            }
-            Ok(())
-        });
-        debug_assert!(drawn.is_ok(), "this visitor does not fail");
-        model
     }
 
     /// The device the weights live on.

@@ -1,5 +1,5 @@
-//! Safetensors checkpoints (single file or sharded) -> a [`T5ForConditionalGeneration`].
-//! All checkpoint key names live in this file.
+//! Safetensors checkpoints (single file or sharded) -> a [`T5ForConditionalGeneration`], and
+//! back (HF export). The key names come from [`super::keys::walk`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -9,11 +9,8 @@ use burn::tensor::{Device, Tensor, TensorData};
 use memmap2::Mmap;
 use safetensors::{Dtype, SafeTensors};
 
-use burn::nn::Linear;
-
-use super::attention::{T5Attention, T5LayerSelfAttention};
 use super::config::T5Config;
-use super::layers::{DenseReluDense, T5LayerFF};
+use super::keys::{walk, Weight};
 use super::t5::T5ForConditionalGeneration;
 use crate::error::{MixtuneError, Result};
 
@@ -167,108 +164,6 @@ fn shard_paths(index_path: &Path) -> Result<Vec<PathBuf>> {
         return Err(invalid("`weight_map` is empty".into()));
     }
     Ok(shards.into_iter().collect())
-}
-
-/// One parameter of the model as the checkpoint stores it.
-pub enum Weight<'a> {
-    /// A vector stored as is (layer norm scales, `[d_model]`).
-    Vector(&'a mut Param<Tensor<1>>),
-    /// A matrix stored as is (`shared` `[vocab, d_model]`, position bias tables
-    /// `[buckets, heads]`).
-    Matrix(&'a mut Param<Tensor<2>>),
-    /// A matrix stored transposed: the untied `lm_head` (HF `[vocab, d_model]`).
-    TransposedMatrix(&'a mut Param<Tensor<2>>),
-    /// A linear map: HF stores `[out, in]`, Burn `[in, out]`; LoRA adapts these.
-    Linear(&'a mut Linear),
-}
-
-/// A visitor of [`walk`]: the HF module path (the checkpoint key without `.weight`) and
-/// the parameter there.
-pub type Visit<'v> = dyn FnMut(&str, Weight<'_>) -> Result<()> + 'v;
-
-/// Calls `visit` for every parameter of `model` with its HF module path, in checkpoint
-/// order. The one place that knows the checkpoint's key names: loading, HF export and
-/// LoRA's module names all walk the model through it, as candle's `vb.pp(..)` builder paths.
-pub fn walk(model: &mut T5ForConditionalGeneration, visit: &mut Visit) -> Result<()> {
-    visit("shared", Weight::Matrix(&mut model.shared))?;
-    for (i, block) in model.encoder.blocks.iter_mut().enumerate() {
-        let p = format!("encoder.block.{i}.layer");
-        self_attention_layer(&format!("{p}.0"), &mut block.self_attention, visit)?;
-        feed_forward(&format!("{p}.1"), &mut block.ff, visit)?;
-    }
-    let norm = &mut model.encoder.final_layer_norm.weight;
-    visit("encoder.final_layer_norm", Weight::Vector(norm))?;
-    for (i, block) in model.decoder.blocks.iter_mut().enumerate() {
-        let p = format!("decoder.block.{i}.layer");
-        self_attention_layer(&format!("{p}.0"), &mut block.self_attention, visit)?;
-        let layer = &mut block.cross_attention;
-        let norm = &mut layer.layer_norm.weight;
-        visit(&format!("{p}.1.layer_norm"), Weight::Vector(norm))?;
-        let attention_prefix = format!("{p}.1.EncDecAttention");
-        attention(&attention_prefix, &mut layer.enc_dec_attention, visit)?;
-        feed_forward(&format!("{p}.2"), &mut block.ff, visit)?;
-    }
-    let norm = &mut model.decoder.final_layer_norm.weight;
-    visit("decoder.final_layer_norm", Weight::Vector(norm))?;
-    if let Some(head) = &mut model.lm_head {
-        visit("lm_head", Weight::TransposedMatrix(head))?;
-    }
-    Ok(())
-}
-
-/// `{prefix}.layer_norm` and `{prefix}.SelfAttention` (`layer.0` of either stack).
-fn self_attention_layer(
-    prefix: &str,
-    layer: &mut T5LayerSelfAttention,
-    visit: &mut Visit,
-) -> Result<()> {
-    let norm = &mut layer.layer_norm.weight;
-    visit(&format!("{prefix}.layer_norm"), Weight::Vector(norm))?;
-    attention(
-        &format!("{prefix}.SelfAttention"),
-        &mut layer.self_attention,
-        visit,
-    )
-}
-
-fn attention(prefix: &str, a: &mut T5Attention, visit: &mut Visit) -> Result<()> {
-    for (name, linear) in [
-        ("q", &mut a.q),
-        ("k", &mut a.k),
-        ("v", &mut a.v),
-        ("o", &mut a.o),
-    ] {
-        visit(&format!("{prefix}.{name}"), Weight::Linear(linear))?;
-    }
-    if let Some(table) = &mut a.relative_attention_bias {
-        visit(
-            &format!("{prefix}.relative_attention_bias"),
-            Weight::Matrix(table),
-        )?;
-    }
-    Ok(())
-}
-
-fn feed_forward(prefix: &str, ff: &mut T5LayerFF, visit: &mut Visit) -> Result<()> {
-    visit(
-        &format!("{prefix}.layer_norm"),
-        Weight::Vector(&mut ff.layer_norm.weight),
-    )?;
-    let dense = format!("{prefix}.DenseReluDense");
-    let linears = match &mut ff.dense_relu_dense {
-        DenseReluDense::Act(d) => vec![("wi", &mut d.wi), ("wo", &mut d.wo)],
-        DenseReluDense::GatedAct(d) => {
-            vec![
-                ("wi_0", &mut d.wi_0),
-                ("wi_1", &mut d.wi_1),
-                ("wo", &mut d.wo),
-            ]
-        }
-    };
-    for (name, linear) in linears {
-        visit(&format!("{dense}.{name}"), Weight::Linear(linear))?;
-    }
-    Ok(())
 }
 
 /// `[rows, cols]` values, row-major, transposed to `[cols, rows]`.

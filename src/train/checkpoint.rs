@@ -14,13 +14,12 @@ use serde::{Deserialize, Serialize};
 
 use super::config::Method;
 use super::lora;
+use super::run_dir::RunDir;
 use crate::error::{MixtuneError, Result};
 use crate::fsutil::write_atomic;
 use crate::mixture::SamplerState;
 use crate::model::T5ForConditionalGeneration;
 
-/// Folder of a run's checkpoints.
-pub const CHECKPOINTS_DIR: &str = "checkpoints";
 const MODEL_FILE: &str = "model.bpk";
 const OPTIMIZER_FILE: &str = "optimizer.bpk";
 const STATE_FILE: &str = "state.json";
@@ -80,8 +79,8 @@ impl LoopState {
 
 /// `checkpoints/step-0000042` for step 42 (zero-padded so names sort by step).
 pub fn checkpoint_dir(output_dir: &Path, step: usize) -> PathBuf {
-    output_dir
-        .join(CHECKPOINTS_DIR)
+    RunDir::new(output_dir)
+        .checkpoints()
         .join(format!("step-{step:07}"))
 }
 
@@ -106,7 +105,7 @@ pub fn save(
     state: &LoopState,
 ) -> Result<PathBuf> {
     let final_dir = checkpoint_dir(output_dir, state.step);
-    let parent = output_dir.join(CHECKPOINTS_DIR);
+    let parent = RunDir::new(&output_dir).checkpoints();
     std::fs::create_dir_all(&parent).map_err(|e| MixtuneError::io(&parent, e))?;
     let tmp = parent.join(format!(
         ".tmp-step-{:07}-{}",
@@ -160,7 +159,7 @@ pub fn save(
 /// The checkpoint folders of a run, oldest first: `(step, folder)`, intact or not (see
 /// [`verify`]). Temporary folders of an interrupted write are ignored.
 pub fn list(output_dir: &Path) -> Result<Vec<(usize, PathBuf)>> {
-    let parent = output_dir.join(CHECKPOINTS_DIR);
+    let parent = RunDir::new(&output_dir).checkpoints();
     let entries = match std::fs::read_dir(&parent) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -191,38 +190,60 @@ fn sha256(bytes: &[u8]) -> String {
         .collect()
 }
 
+/// What is wrong with a checkpoint folder, naming the file ([`verify`]).
+#[derive(Debug, thiserror::Error)]
+pub enum Damage {
+    /// One of its files is not there.
+    #[error("{0} is missing")]
+    Missing(&'static str),
+    /// `checksums.json` is not there: nothing tells whether the weights are whole.
+    #[error("{CHECKSUMS_FILE} is missing, so its files cannot be checked")]
+    NoChecksums,
+    /// A file that could not be read.
+    #[error("{file}: {error}")]
+    Unreadable {
+        file: &'static str,
+        error: std::io::Error,
+    },
+    /// `checksums.json` that does not parse.
+    #[error("{CHECKSUMS_FILE} is not readable: {0}")]
+    BadChecksums(serde_json::Error),
+    /// `checksums.json` without an entry for a file.
+    #[error("{CHECKSUMS_FILE} has no checksum for {0}")]
+    NoChecksumFor(&'static str),
+    /// A file whose bytes do not match their checksum.
+    #[error("{0} does not match its checksum (damaged or truncated)")]
+    Mismatch(&'static str),
+}
+
 /// Whether the checkpoint in `dir` is intact: every file present and matching the checksum
-/// written with it (`checksums.json`, itself required). `Err` says what is wrong, naming
-/// the file.
-pub fn verify(dir: &Path) -> std::result::Result<(), String> {
+/// written with it (`checksums.json`, itself required). `Err` says what is wrong.
+pub fn verify(dir: &Path) -> std::result::Result<(), Damage> {
     for file in [MODEL_FILE, OPTIMIZER_FILE, STATE_FILE] {
         if !dir.join(file).is_file() {
-            return Err(format!("{file} is missing"));
+            return Err(Damage::Missing(file));
         }
     }
-    let sums_path = dir.join(CHECKSUMS_FILE);
-    let text = match std::fs::read(&sums_path) {
+    let text = match std::fs::read(dir.join(CHECKSUMS_FILE)) {
         Ok(text) => text,
         // Every checkpoint is written with its checksums: without them nothing tells
         // whether the weights are whole, so the checkpoint is not trusted.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(format!(
-                "{CHECKSUMS_FILE} is missing, so its files cannot be checked"
-            ))
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Damage::NoChecksums),
+        Err(error) => {
+            return Err(Damage::Unreadable {
+                file: CHECKSUMS_FILE,
+                error,
+            })
         }
-        Err(e) => return Err(format!("{CHECKSUMS_FILE}: {e}")),
     };
-    let sums: BTreeMap<String, String> = serde_json::from_slice(&text)
-        .map_err(|e| format!("{CHECKSUMS_FILE} is not readable: {e}"))?;
+    let sums: BTreeMap<String, String> =
+        serde_json::from_slice(&text).map_err(Damage::BadChecksums)?;
     for file in [MODEL_FILE, OPTIMIZER_FILE, STATE_FILE] {
-        let expected = sums
-            .get(file)
-            .ok_or_else(|| format!("{CHECKSUMS_FILE} has no checksum for {file}"))?;
-        let bytes = std::fs::read(dir.join(file)).map_err(|e| format!("{file}: {e}"))?;
+        let expected = sums.get(file).ok_or(Damage::NoChecksumFor(file))?;
+        let bytes =
+            std::fs::read(dir.join(file)).map_err(|error| Damage::Unreadable { file, error })?;
         if &sha256(&bytes) != expected {
-            return Err(format!(
-                "{file} does not match its checksum (damaged or truncated)"
-            ));
+            return Err(Damage::Mismatch(file));
         }
     }
     Ok(())
@@ -262,7 +283,7 @@ pub fn newest_intact(output_dir: &Path) -> Result<Intact> {
 
 /// Removes temporary folders left by an interrupted write.
 pub fn clean_partial(output_dir: &Path) {
-    let parent = output_dir.join(CHECKPOINTS_DIR);
+    let parent = RunDir::new(&output_dir).checkpoints();
     if let Ok(entries) = std::fs::read_dir(&parent) {
         for entry in entries.flatten() {
             if entry.file_name().to_string_lossy().starts_with(".tmp-") {

@@ -9,9 +9,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::config::TrainConfig;
-use super::events::METRICS_FILE;
 use super::forgetting::ForgettingReport;
-use super::run::{CONFIG_FILE, MIXTURE_FILE};
+use super::run_dir::{RunDir, CONFIG_FILE, METRICS_FILE, MIXTURE_FILE};
 use super::runs::{run_info, RunStatus};
 use crate::error::{MixtuneError, Result};
 use crate::eval::rouge::MeanRouge;
@@ -106,7 +105,7 @@ pub fn compare_runs(dirs: &[PathBuf]) -> Result<RunComparison> {
     // it would show every mixture key as differing.
     let without_mixture: Vec<&PathBuf> = dirs
         .iter()
-        .filter(|dir| !dir.join(MIXTURE_FILE).is_file())
+        .filter(|dir| !RunDir::new(&dir).mixture().is_file())
         .collect();
     let notes = without_mixture
         .iter()
@@ -119,9 +118,9 @@ pub fn compare_runs(dirs: &[PathBuf]) -> Result<RunComparison> {
         .collect();
     for dir in dirs {
         check_run_dir(dir)?;
-        let config_path = dir.join(CONFIG_FILE);
+        let config_path = RunDir::new(&dir).config();
         let config = TrainConfig::from_file(&config_path)?;
-        let mixture = dir.join(MIXTURE_FILE);
+        let mixture = RunDir::new(&dir).mixture();
         let mixture = without_mixture.is_empty().then_some(mixture.as_path());
         configs.push(flat_configs(&config, &config_path, mixture)?);
         let info = run_info(dir)?;
@@ -168,9 +167,9 @@ fn check_run_dir(dir: &Path) -> Result<()> {
 /// The run's config as dotted keys: `run.toml` parsed with its defaults (without
 /// [`IGNORED_KEYS`]), then the run's copy of the mixture, when there is one.
 pub fn flat_config(dir: &Path) -> Result<BTreeMap<String, String>> {
-    let config_path = dir.join(CONFIG_FILE);
+    let config_path = RunDir::new(&dir).config();
     let config = TrainConfig::from_file(&config_path)?;
-    let mixture_path = dir.join(MIXTURE_FILE);
+    let mixture_path = RunDir::new(&dir).mixture();
     let mixture = mixture_path.is_file().then_some(mixture_path.as_path());
     flat_configs(&config, &config_path, mixture)
 }
@@ -273,8 +272,8 @@ pub fn config_diff(configs: &[BTreeMap<String, String>]) -> Vec<ConfigDifference
 /// The best values in the run's event log. Read as plain JSON, so fields this build does not
 /// know (an eval's invented-facts rate) are still seen; lines that do not parse are skipped.
 pub fn best_metrics(dir: &Path) -> Result<BestMetrics> {
-    let config = TrainConfig::from_file(&dir.join(CONFIG_FILE))?;
-    let path = dir.join(METRICS_FILE);
+    let config = TrainConfig::from_file(&RunDir::new(&dir).config())?;
+    let path = RunDir::new(&dir).metrics();
     let text = std::fs::read_to_string(&path).map_err(|e| MixtuneError::io(&path, e))?;
     let mut best = BestMetrics {
         total_steps: config.max_steps,

@@ -9,14 +9,15 @@ use crate::data::{self, LoadOptions, Split};
 use crate::error::{MixtuneError, Result};
 use crate::mixture::{config, near_dup, Mixture};
 
-use super::run::{config_folder, CONFIG_FILE, MIXTURE_FILE};
+use super::run::config_folder;
+use super::run_dir::{RunDir, CONFIG_FILE};
 use super::TrainConfig;
 
 /// The mixture run folder `run_dir` trained on (its copy of `mixture.toml`), with relative
 /// data paths resolved where the run found them: beside the original mixture file, which
 /// `run.toml` locates, else in the run folder itself.
 pub fn run_mixture(run_dir: &Path) -> Result<Mixture> {
-    let run_file = run_dir.join(CONFIG_FILE);
+    let run_file = RunDir::new(&run_dir).config();
     if !run_file.is_file() {
         return Err(MixtuneError::Input(format!(
             "{}: not a run folder (no {CONFIG_FILE})",
@@ -24,7 +25,7 @@ pub fn run_mixture(run_dir: &Path) -> Result<Mixture> {
         )));
     }
     let run = TrainConfig::from_file(&run_file)?;
-    let mixture_file = run_dir.join(MIXTURE_FILE);
+    let mixture_file = RunDir::new(&run_dir).mixture();
     let text =
         std::fs::read_to_string(&mixture_file).map_err(|e| MixtuneError::io(&mixture_file, e))?;
     let mut loaded = config::parse(&mixture_file, &text)?;

@@ -8,12 +8,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::forgetting::ForgettingReport;
+use super::forgetting::{ForgettingReport, TaskChange, FORGETTING_METRIC};
+use super::run_dir::RunDir;
 use crate::error::{MixtuneError, Result};
 use crate::fsutil::write_atomic;
-
-/// The event log of a run, one JSON [`RunEvent`] per line.
-pub const METRICS_FILE: &str = "metrics.jsonl";
 
 /// ROUGE F-measures and loss of one task on the validation sample.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
@@ -69,6 +67,40 @@ pub struct EvalMetrics {
     pub samples: Vec<SamplePrediction>,
     /// Seconds the pass took.
     pub seconds: f64,
+}
+
+impl EvalMetrics {
+    /// What changed since `baseline`, another validation pass of the same mixture: the
+    /// forgetting report. A task scored in only one of them is left out.
+    pub fn forgetting_since(&self, baseline: &EvalMetrics, threshold: f64) -> ForgettingReport {
+        let now = self;
+        let changes = |watched: bool,
+                       before: &BTreeMap<String, TaskEval>,
+                       after: &BTreeMap<String, TaskEval>| {
+            after
+                .iter()
+                .filter_map(|(task, eval)| {
+                    let base = before.get(task)?;
+                    Some(TaskChange::new(
+                        task,
+                        watched,
+                        base.rouge_l,
+                        eval.rouge_l,
+                        threshold,
+                    ))
+                })
+                .collect::<Vec<_>>()
+        };
+        let mut tasks = changes(false, &baseline.tasks, &now.tasks);
+        tasks.extend(changes(true, &baseline.watched, &now.watched));
+        ForgettingReport {
+            metric: FORGETTING_METRIC.to_string(),
+            threshold,
+            baseline_step: baseline.step,
+            step: now.step,
+            tasks,
+        }
+    }
 }
 
 /// What one optimizer step did, handed to the step callback.
@@ -237,7 +269,7 @@ impl RunEvent {
 
 /// Reads a run's event log; lines that do not parse (a line cut by a crash) are skipped.
 pub fn read_events(output_dir: &Path) -> Result<Vec<RunEvent>> {
-    let path = output_dir.join(METRICS_FILE);
+    let path = RunDir::new(&output_dir).metrics();
     let text = std::fs::read_to_string(&path).map_err(|e| MixtuneError::io(&path, e))?;
     Ok(text
         .lines()
@@ -266,7 +298,7 @@ impl<'a> EventLog<'a> {
         resume_step: Option<usize>,
         on_event: &'a mut dyn FnMut(&RunEvent),
     ) -> Result<Self> {
-        let path = output_dir.join(METRICS_FILE);
+        let path = RunDir::new(&output_dir).metrics();
         if let Some(step) = resume_step {
             let kept: Vec<String> = read_events(output_dir)
                 .unwrap_or_default()
@@ -357,5 +389,85 @@ mod tests {
         };
         assert!(cached.preparing_message().unwrap().contains("earlier run"));
         assert_eq!(RunEvent::Paused { step: 1 }.preparing_message(), None);
+    }
+
+    fn eval(rouge_l: f64) -> TaskEval {
+        TaskEval {
+            loss: 1.0,
+            rouge1: 0.5,
+            rouge2: 0.2,
+            rouge_l,
+            rouge_lsum: rouge_l,
+            examples: 8,
+            invented_rate: 0.0,
+        }
+    }
+
+    fn pass(step: usize, trained: &[(&str, f64)], watched: &[(&str, f64)]) -> EvalMetrics {
+        let map = |scores: &[(&str, f64)]| {
+            scores
+                .iter()
+                .map(|&(task, rouge_l)| (task.to_string(), eval(rouge_l)))
+                .collect()
+        };
+        EvalMetrics {
+            step,
+            val_loss: 1.0,
+            tasks: map(trained),
+            watched: map(watched),
+            forgetting: None,
+            metric: 1.0,
+            best: false,
+            samples: Vec::new(),
+            seconds: 0.0,
+        }
+    }
+
+    #[test]
+    fn compares_trained_and_watched_tasks_from_the_baseline() {
+        let baseline = pass(0, &[("summary", 0.20)], &[("topic", 0.40), ("gone", 0.3)]);
+        let now = pass(
+            50,
+            &[("summary", 0.31)],
+            &[("topic", 0.385), ("new", 0.5), ("gone", 0.1)],
+        );
+        let report = now.forgetting_since(&baseline, 0.02);
+        assert_eq!((report.baseline_step, report.step), (0, 50));
+        assert_eq!(report.metric, "rougeL");
+        let tasks: Vec<(&str, bool, bool)> = report
+            .tasks
+            .iter()
+            .map(|c| (c.task.as_str(), c.watched, c.dropped))
+            .collect();
+        // `new` has no baseline and is left out; `gone` fell by 0.2, `topic` by 0.015.
+        assert_eq!(
+            tasks,
+            [
+                ("summary", false, false),
+                ("gone", true, true),
+                ("topic", true, false)
+            ]
+        );
+        for change in &report.tasks {
+            assert!((change.delta - (change.now - change.baseline)).abs() < 1e-15);
+        }
+        assert!((report.tasks[0].delta - 0.11).abs() < 1e-12);
+        assert_eq!(
+            (report.tasks[2].baseline, report.tasks[2].now),
+            (0.40, 0.385)
+        );
+        let table = report.table("step 0", "step 50");
+        assert!(
+            table.contains("a drop of more than 0.020 flagged"),
+            "{table}"
+        );
+        let gone = table.lines().find(|l| l.starts_with("gone")).unwrap();
+        assert!(gone.contains("watched") && gone.contains("-0.2000") && gone.ends_with("DROPPED"));
+        let summary = table.lines().find(|l| l.starts_with("summary")).unwrap();
+        assert!(
+            summary.contains("+0.1100") && !summary.contains("DROPPED"),
+            "{table}"
+        );
+        assert!(table.ends_with("1 of 3 tasks dropped by more than 0.020 ROUGE-L: gone\n"));
     }
 }

@@ -2,11 +2,7 @@
 //! the `[[watch]]` ones it never trained on, as ROUGE-L from a baseline pass to now, with
 //! drops beyond a threshold flagged (catastrophic forgetting).
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
-
-use super::events::{EvalMetrics, TaskEval};
 
 /// The ROUGE variant the report compares.
 pub const FORGETTING_METRIC: &str = "rougeL";
@@ -68,37 +64,6 @@ impl ForgettingReport {
         self.tasks.iter().min_by(|a, b| a.delta.total_cmp(&b.delta))
     }
 
-    /// Compares two validation passes of the same mixture. A task scored in only one of
-    /// them is left out.
-    pub fn compare(baseline: &EvalMetrics, now: &EvalMetrics, threshold: f64) -> Self {
-        let changes = |watched: bool,
-                       before: &BTreeMap<String, TaskEval>,
-                       after: &BTreeMap<String, TaskEval>| {
-            after
-                .iter()
-                .filter_map(|(task, eval)| {
-                    let base = before.get(task)?;
-                    Some(TaskChange::new(
-                        task,
-                        watched,
-                        base.rouge_l,
-                        eval.rouge_l,
-                        threshold,
-                    ))
-                })
-                .collect::<Vec<_>>()
-        };
-        let mut tasks = changes(false, &baseline.tasks, &now.tasks);
-        tasks.extend(changes(true, &baseline.watched, &now.watched));
-        Self {
-            metric: FORGETTING_METRIC.to_string(),
-            threshold,
-            baseline_step: baseline.step,
-            step: now.step,
-            tasks,
-        }
-    }
-
     /// The tasks that dropped by more than the threshold.
     pub fn dropped(&self) -> impl Iterator<Item = &TaskChange> {
         self.tasks.iter().filter(|change| change.dropped)
@@ -153,38 +118,6 @@ impl ForgettingReport {
 mod tests {
     use super::*;
 
-    fn eval(rouge_l: f64) -> TaskEval {
-        TaskEval {
-            loss: 1.0,
-            rouge1: 0.5,
-            rouge2: 0.2,
-            rouge_l,
-            rouge_lsum: rouge_l,
-            examples: 8,
-            invented_rate: 0.0,
-        }
-    }
-
-    fn pass(step: usize, trained: &[(&str, f64)], watched: &[(&str, f64)]) -> EvalMetrics {
-        let map = |scores: &[(&str, f64)]| {
-            scores
-                .iter()
-                .map(|&(task, rouge_l)| (task.to_string(), eval(rouge_l)))
-                .collect()
-        };
-        EvalMetrics {
-            step,
-            val_loss: 1.0,
-            tasks: map(trained),
-            watched: map(watched),
-            forgetting: None,
-            metric: 1.0,
-            best: false,
-            samples: Vec::new(),
-            seconds: 0.0,
-        }
-    }
-
     #[test]
     fn flags_a_drop_only_beyond_the_threshold() {
         // Differences of exact binary fractions, so the boundary case is exact.
@@ -197,53 +130,5 @@ mod tests {
             (change.delta, change.dropped, change.watched),
             (-0.125, true, true)
         );
-    }
-
-    #[test]
-    fn compares_trained_and_watched_tasks_from_the_baseline() {
-        let baseline = pass(0, &[("summary", 0.20)], &[("topic", 0.40), ("gone", 0.3)]);
-        let now = pass(
-            50,
-            &[("summary", 0.31)],
-            &[("topic", 0.385), ("new", 0.5), ("gone", 0.1)],
-        );
-        let report = ForgettingReport::compare(&baseline, &now, 0.02);
-        assert_eq!((report.baseline_step, report.step), (0, 50));
-        assert_eq!(report.metric, "rougeL");
-        let tasks: Vec<(&str, bool, bool)> = report
-            .tasks
-            .iter()
-            .map(|c| (c.task.as_str(), c.watched, c.dropped))
-            .collect();
-        // `new` has no baseline and is left out; `gone` fell by 0.2, `topic` by 0.015.
-        assert_eq!(
-            tasks,
-            [
-                ("summary", false, false),
-                ("gone", true, true),
-                ("topic", true, false)
-            ]
-        );
-        for change in &report.tasks {
-            assert!((change.delta - (change.now - change.baseline)).abs() < 1e-15);
-        }
-        assert!((report.tasks[0].delta - 0.11).abs() < 1e-12);
-        assert_eq!(
-            (report.tasks[2].baseline, report.tasks[2].now),
-            (0.40, 0.385)
-        );
-        let table = report.table("step 0", "step 50");
-        assert!(
-            table.contains("a drop of more than 0.020 flagged"),
-            "{table}"
-        );
-        let gone = table.lines().find(|l| l.starts_with("gone")).unwrap();
-        assert!(gone.contains("watched") && gone.contains("-0.2000") && gone.ends_with("DROPPED"));
-        let summary = table.lines().find(|l| l.starts_with("summary")).unwrap();
-        assert!(
-            summary.contains("+0.1100") && !summary.contains("DROPPED"),
-            "{table}"
-        );
-        assert!(table.ends_with("1 of 3 tasks dropped by more than 0.020 ROUGE-L: gone\n"));
     }
 }

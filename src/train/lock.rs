@@ -6,10 +6,8 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use super::run_dir::RunDir;
 use crate::error::{MixtuneError, Result};
-
-/// The lock file in a run folder.
-pub const LOCK_FILE: &str = ".mixtune.lock";
 
 /// A held run-folder lock; dropping it removes the file.
 #[derive(Debug)]
@@ -21,7 +19,7 @@ impl RunLock {
     /// Takes the lock of `output_dir`. Returns it with a note when it replaced a stale lock
     /// of a dead process; fails with [`MixtuneError::RunLocked`] when a live process holds it.
     pub fn acquire(output_dir: &Path) -> Result<(Self, Option<String>)> {
-        let path = output_dir.join(LOCK_FILE);
+        let path = RunDir::new(&output_dir).lock();
         let mut note = None;
         // Twice at most: once more after clearing a stale lock.
         for _ in 0..2 {
@@ -99,7 +97,7 @@ fn age(path: &Path) -> std::time::Duration {
 /// The live process holding `output_dir`'s lock, if any: a run in progress (in this process
 /// or another). A lock left by a dead process, or none, gives `None`.
 pub fn live_holder(output_dir: &Path) -> Option<u32> {
-    let text = std::fs::read_to_string(output_dir.join(LOCK_FILE)).ok()?;
+    let text = std::fs::read_to_string(RunDir::new(&output_dir).lock()).ok()?;
     let pid = text.trim().parse::<u32>().ok()?;
     process_alive(pid).then_some(pid)
 }
@@ -140,9 +138,9 @@ mod tests {
         assert!(error.contains(&std::process::id().to_string()), "{error}");
         assert!(error.contains(&dir.path().display().to_string()), "{error}");
         drop(lock);
-        assert!(!dir.path().join(LOCK_FILE).exists());
+        assert!(!RunDir::new(dir.path()).lock().exists());
         // A lock of a process that does not run (pid beyond Linux's pid_max).
-        std::fs::write(dir.path().join(LOCK_FILE), "4194305\n").unwrap();
+        std::fs::write(RunDir::new(dir.path()).lock(), "4194305\n").unwrap();
         assert_eq!(live_holder(dir.path()), None);
         let (lock, note) = RunLock::acquire(dir.path()).unwrap();
         assert!(note.unwrap().contains("4194305"));
@@ -150,7 +148,7 @@ mod tests {
         // An empty or garbled lock file that is not being written is replaced, not taken
         // for a run of "process 0".
         for damaged in ["", "\u{0}\u{0}garbage"] {
-            let path = dir.path().join(LOCK_FILE);
+            let path = RunDir::new(dir.path()).lock();
             std::fs::write(&path, damaged).unwrap();
             let old = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
             std::fs::File::options()

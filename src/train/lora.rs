@@ -11,7 +11,8 @@ use serde_json::json;
 use super::config::LoraSettings;
 use crate::error::{MixtuneError, Result};
 use crate::fsutil::write_atomic;
-use crate::model::weights::{walk, write_f32_safetensors, Weight};
+use crate::model::keys::{walk, Weight};
+use crate::model::weights::write_f32_safetensors;
 use crate::model::T5ForConditionalGeneration;
 
 /// Every linear map of the model with its HF module name

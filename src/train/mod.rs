@@ -16,6 +16,7 @@ pub mod loss_scale;
 pub mod metric;
 pub mod mixture_eval;
 pub mod run;
+pub mod run_dir;
 pub mod runs;
 pub mod schedule;
 pub mod trainer;

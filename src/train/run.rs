@@ -18,6 +18,7 @@ use super::forgetting::ForgettingReport;
 use super::lock::RunLock;
 use super::lora;
 use super::metric;
+use super::run_dir::{RunDir, CONFIG_FILE, MIXTURE_FILE};
 use super::trainer::{build_optimizer, Trainer};
 use super::validate::Validator;
 use crate::device::kernel_shapes::{ShapeKey, ShapeRecord};
@@ -26,17 +27,6 @@ use crate::fsutil::write_atomic;
 use crate::mixture::{Mixture, Sampler};
 use crate::model::export::export_hf_dir;
 use crate::model::{load_pretrained, Pretrained};
-
-/// The run config as it was used.
-pub const CONFIG_FILE: &str = "run.toml";
-/// The mixture config as it was used.
-pub const MIXTURE_FILE: &str = "mixture.toml";
-/// The trained model, an HF-format folder (for LoRA: base with the adapters merged in).
-pub const MODEL_DIR: &str = "model";
-/// A LoRA run's adapter, a PEFT folder.
-pub const ADAPTER_DIR: &str = "adapter";
-/// The last validation pass, as JSON.
-pub const EVAL_FILE: &str = "eval.json";
 
 /// Where a run reads and writes: the config's paths resolved against its file's folder.
 #[derive(Debug, Clone)]
@@ -61,7 +51,7 @@ impl RunPaths {
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
         let is_record = config_file.file_name() == Some(CONFIG_FILE.as_ref())
-            && folder.join(super::events::METRICS_FILE).is_file();
+            && RunDir::new(&folder).metrics().is_file();
         let base = match is_record {
             true => config_folder(folder, &config.output_dir).unwrap_or(folder.to_path_buf()),
             false => folder.to_path_buf(),
@@ -208,7 +198,7 @@ struct Start {
 /// refuses. A finished run is not resumed.
 fn resume_point(output_dir: &Path, resume: bool) -> Result<Start> {
     if !resume {
-        if !checkpoint::list(output_dir)?.is_empty() || output_dir.join(MODEL_DIR).exists() {
+        if !checkpoint::list(output_dir)?.is_empty() || RunDir::new(&output_dir).model().exists() {
             return Err(MixtuneError::Input(format!(
                 "{}: already holds a run; resume it (`--resume`) or choose another output_dir",
                 output_dir.display()
@@ -239,7 +229,7 @@ fn resume_point(output_dir: &Path, resume: bool) -> Result<Start> {
     let Some((step, dir)) = intact.newest else {
         let mut message = format!(
             "{}: no intact checkpoint to resume from",
-            output_dir.join(checkpoint::CHECKPOINTS_DIR).display()
+            RunDir::new(&output_dir).checkpoints().display()
         );
         if !notes.is_empty() {
             message.push_str(&format!(" ({})", notes.join("; ")));
@@ -603,10 +593,10 @@ impl<'a> Run<'a> {
         eval.forgetting = self
             .baseline
             .as_ref()
-            .map(|baseline| ForgettingReport::compare(baseline, &eval, threshold));
+            .map(|baseline| eval.forgetting_since(baseline, threshold));
         self.forgetting = eval.forgetting.clone();
         let text = serde_json::to_vec_pretty(&eval)?;
-        write_atomic(&self.output_dir.join(EVAL_FILE), &text)?;
+        write_atomic(&RunDir::new(&self.output_dir).eval(), &text)?;
         log.emit(RunEvent::Eval(eval));
         self.last_eval_step = Some(self.state.step);
         Ok(improved)
@@ -706,13 +696,13 @@ impl<'a> Run<'a> {
         let final_model = final_model.valid();
         let adapter_dir = match config.method {
             Method::Lora => {
-                let dir = self.output_dir.join(ADAPTER_DIR);
+                let dir = RunDir::new(&self.output_dir).adapter();
                 lora::export_peft_adapter(&final_model, &config.lora, &config.model, &dir)?;
                 Some(dir)
             }
             Method::Full => None,
         };
-        let model_dir = self.output_dir.join(MODEL_DIR);
+        let model_dir = RunDir::new(&self.output_dir).model();
         let pretrained = &self.pretrained;
         export_hf_dir(
             &final_model,
@@ -792,7 +782,7 @@ fn config_changes(
     config: &TrainConfig,
     paths: &RunPaths,
 ) -> Result<Vec<String>> {
-    if !output_dir.join(CONFIG_FILE).is_file() {
+    if !RunDir::new(&output_dir).config().is_file() {
         return Ok(Vec::new());
     }
     let before = super::compare::flat_config(output_dir)?;
@@ -832,7 +822,7 @@ fn summary(
         .filter(|dir| dir.exists());
     RunSummary {
         output_dir: output_dir.to_path_buf(),
-        model_dir: output_dir.join(MODEL_DIR),
+        model_dir: RunDir::new(&output_dir).model(),
         adapter_dir,
         steps,
         first_loss: state.first_loss,

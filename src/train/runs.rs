@@ -9,8 +9,7 @@ use super::checkpoint;
 use super::config::{Method, TrainConfig};
 pub use super::events::read_events;
 use super::events::RunEvent;
-use super::events::METRICS_FILE;
-use super::run::{CONFIG_FILE, MODEL_DIR};
+use super::run_dir::RunDir;
 use crate::error::{MixtuneError, Result};
 
 /// Where a run stands, from the last event of its log.
@@ -97,7 +96,7 @@ impl RunInfo {
 
 /// Summarises the run in `dir` (which holds `metrics.jsonl`).
 pub fn run_info(dir: &Path) -> Result<RunInfo> {
-    let config = TrainConfig::from_file(&dir.join(CONFIG_FILE))?;
+    let config = TrainConfig::from_file(&RunDir::new(&dir).config())?;
     let events = read_events(dir)?;
     let mut info = RunInfo {
         model: config.model.clone(),
@@ -106,7 +105,7 @@ pub fn run_info(dir: &Path) -> Result<RunInfo> {
         total_steps: config.max_steps,
         best_metric_name: config.best_metric.clone(),
         checkpoints: checkpoint::list(dir)?.len(),
-        modified: std::fs::metadata(dir.join(METRICS_FILE))
+        modified: std::fs::metadata(RunDir::new(&dir).metrics())
             .and_then(|m| m.modified())
             .ok()
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
@@ -149,7 +148,7 @@ pub fn run_info(dir: &Path) -> Result<RunInfo> {
             RunEvent::Finished(summary) => {
                 info.status = RunStatus::Finished;
                 info.steps = summary.steps;
-                let model_dir = dir.join(MODEL_DIR);
+                let model_dir = RunDir::new(&dir).model();
                 info.model_dir = model_dir.is_dir().then_some(model_dir);
             }
             RunEvent::Cancelled { .. } => info.status = RunStatus::Cancelled,
@@ -178,7 +177,7 @@ pub fn list_runs(root: &Path) -> Result<Vec<RunInfo>> {
     let mut runs = Vec::new();
     for entry in entries {
         let dir = entry.map_err(|e| MixtuneError::io(root, e))?.path();
-        if !dir.join(METRICS_FILE).is_file() {
+        if !RunDir::new(&dir).metrics().is_file() {
             continue;
         }
         runs.push(run_info(&dir).unwrap_or_else(|error| RunInfo {

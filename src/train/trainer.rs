@@ -267,7 +267,7 @@ impl Trainer {
             let mut grads = accumulator.grads();
             let squared_norm = squared_grad_norm(&model, &grads);
             let loss = loss_sum.unwrap_or_else(|| Tensor::zeros([1], &device.clone().inner()));
-            crate::model::count_host_read();
+            crate::device::profile::count_host_read();
             let values = Transaction::default()
                 .register(loss)
                 .register(squared_norm.clone())

@@ -10,7 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{bail, Context};
 use mixtune::train::compare::{self, RunComparison};
 use mixtune::train::events::RunEvent;
-use mixtune::train::run::CONFIG_FILE;
+use mixtune::train::run_dir::RunDir;
 use mixtune::train::runs::{self, RunInfo};
 use mixtune::train::TrainConfig;
 use mixtune::train::{self, RunControl, RunOptions, RunPaths};
@@ -77,7 +77,7 @@ pub async fn resume_run(
         if lock(&state.runs).contains_key(&run_id) {
             return Err(CmdError::busy(format!("run `{run_id}` is running in this window")).into());
         }
-        let config_file = dir.join(CONFIG_FILE);
+        let config_file = RunDir::new(&dir).config();
         if !config_file.is_file() {
             return Err(CmdError::not_found(format!(
                 "no run `{run_id}` (no {})",
@@ -176,7 +176,7 @@ fn prepare_run(dir: &Path, spec: TrainSpec) -> anyhow::Result<(TrainConfig, RunP
         Value::String(dir.display().to_string()),
     );
     let text = toml::to_string(&Value::Object(config)).context("writing the config as TOML")?;
-    let path = dir.join("run.toml");
+    let path = RunDir::new(&dir).config();
     std::fs::write(&path, &text).with_context(|| format!("writing {}", path.display()))?;
     // Parsed once, by the engine, so a bad value is named before the thread starts.
     let config = TrainConfig::parse(&path, &text)?;
