@@ -124,6 +124,7 @@ fn bench_generate(args: GenerateBench) -> Result<()> {
         if args.dtype != mixtune::model::Precision::F32 {
             model = mixtune::model::to_precision(model, args.dtype);
         }
+        model.pack_for_cpu();
         let defaults = GenerationDefaults::from_config(&model_config);
         let mut rng = rand::rngs::StdRng::seed_from_u64(0);
         for &batch in &args.batch {

@@ -9,6 +9,7 @@ use burn::tensor::activation::{gelu, relu, silu};
 use burn::tensor::{DType, Device, Tensor};
 
 use super::config::{Activation, T5Config};
+use super::cpu_gemm;
 use super::precision::{cast, clamp_f16};
 
 /// A bias-free linear map `[d_input, d_output]` (the checkpoint's transpose), drawn lazily
@@ -49,6 +50,9 @@ pub fn project(linear: &Linear, x: Tensor<3>, lora_dropout: f64) -> Tensor<3> {
             let d_output = out.dims()[1];
             return out.reshape([batch, len, d_output]);
         }
+    }
+    if let Some(out) = cpu_gemm::project(linear, &x) {
+        return out; // CPU inference: the weight packed once (see `cpu_gemm`)
     }
     let weight = linear.weight.val();
     if weight.dtype() == dtype {

@@ -145,7 +145,8 @@ pub fn load_dir(dir: &Path, device: &Device) -> Result<Pretrained> {
         });
     };
     let mut reader = WeightReader::open(&weights)?;
-    let model = load_model(&mut reader, &config, device)?;
+    let mut model = load_model(&mut reader, &config, device)?;
+    model.pack_for_cpu();
     let defaults = GenerationDefaults::from_dir(dir, &config)?;
     Ok(Pretrained {
         model,

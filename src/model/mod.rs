@@ -2,6 +2,7 @@
 
 pub mod attention;
 pub mod config;
+pub mod cpu_gemm;
 pub mod defaults;
 pub mod export;
 pub mod flops;

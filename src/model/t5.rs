@@ -1,5 +1,7 @@
 //! T5 blocks, stacks and the encoder-decoder with its language-model head.
 
+use std::sync::Arc;
+
 use burn::module::{Module, Param};
 use burn::tensor::module::embedding;
 use burn::tensor::{Bool, DType, Device, Int, Tensor, TensorData};
@@ -9,6 +11,7 @@ use burn::nn::Initializer;
 use super::attention::{KvCache, T5LayerCrossAttention, T5LayerSelfAttention};
 use super::config::T5Config;
 use super::layers::{T5LayerFF, T5LayerNorm};
+use super::cpu_gemm::{self, CpuWeights};
 use super::precision::{cast, cast_weights, Precision};
 
 /// Most logits the loss materialises at once (rows × vocab): 2^26 f32 values, 256 MiB.
@@ -94,6 +97,10 @@ pub struct T5ForConditionalGeneration {
     /// `precision.rs`). Weights are cast to it at use; logits and the loss are f32 either way.
     #[module(skip)]
     pub compute_dtype: DType,
+    /// The linear weights packed for CPU inference ([`Self::pack_for_cpu`]); `None` on a
+    /// GPU, in training and in f16.
+    #[module(skip)]
+    pub cpu_weights: Option<Arc<CpuWeights>>,
 }
 
 /// The decoder's incremental state for one batch of inputs.
@@ -179,6 +186,7 @@ pub fn to_precision(
 ) -> T5ForConditionalGeneration {
     let mut model = cast_weights(model, precision);
     model.compute_dtype = precision.dtype();
+    model.pack_for_cpu();
     model
 }
 
@@ -217,6 +225,23 @@ impl T5ForConditionalGeneration {
             lm_head,
             config: config.clone(),
             compute_dtype: DType::F32,
+            cpu_weights: None,
+        }
+    }
+
+    /// Packs the linear weights for inference on the CPU (see [`super::cpu_gemm`]): on a
+    /// CPU device that tracks no gradients, in f32. Elsewhere, or with
+    /// `MIXTUNE_CPU_PACKED=0`, drops any packed weights (products go through Burn). Costs a
+    /// second copy of the linear weights in memory.
+    pub fn pack_for_cpu(&mut self) {
+        self.cpu_weights = None;
+        let device = self.device();
+        let wanted = crate::device::is_cpu(&device)
+            && !device.is_autodiff()
+            && self.compute_dtype == DType::F32
+            && std::env::var("MIXTUNE_CPU_PACKED").map_or(true, |v| v != "0");
+        if wanted {
+            self.cpu_weights = CpuWeights::pack(self).map(Arc::new);
         }
     }
 
@@ -232,6 +257,7 @@ impl T5ForConditionalGeneration {
 
     /// Encoder: `input_ids` `[batch, src_len]` and 0/1 `attention_mask` -> `[batch, src_len, d_model]`.
     pub fn encode(&self, input_ids: Tensor<2, Int>, attention_mask: Tensor<2>) -> Tensor<3> {
+        let _packed = cpu_gemm::enter(self.cpu_weights.as_ref());
         let device = input_ids.device();
         let [_, src_len] = input_ids.dims();
         let mut hidden = embedding(self.embeddings(), input_ids);
@@ -253,6 +279,7 @@ impl T5ForConditionalGeneration {
         attention_mask: Tensor<2>,
         capacity: Option<usize>,
     ) -> DecoderState {
+        let _packed = cpu_gemm::enter(self.cpu_weights.as_ref());
         let device = encoder_output.device();
         let batch = encoder_output.dims()[0];
         let cross_kv = self
@@ -325,6 +352,7 @@ impl T5ForConditionalGeneration {
         decoder_input_ids: Tensor<2, Int>,
         state: &mut DecoderState,
     ) -> Tensor<3> {
+        let _packed = cpu_gemm::enter(self.cpu_weights.as_ref());
         let device = decoder_input_ids.device();
         let [_, new_len] = decoder_input_ids.dims();
         let position = state.position;
@@ -377,6 +405,12 @@ impl T5ForConditionalGeneration {
         } else {
             hidden
         };
+        let head_id = self.lm_head.as_ref().map_or(self.shared.id, |head| head.id);
+        let packed = cpu_gemm::enter(self.cpu_weights.as_ref());
+        if let Some(logits) = cpu_gemm::product(head_id, hidden.clone()) {
+            return logits;
+        }
+        drop(packed);
         let head = match &self.lm_head {
             Some(head) => head.val(),
             None => self.shared.val().transpose(),
