@@ -170,6 +170,12 @@ impl DenseGatedActDense {
     /// `[batch, seq_len, d_model] -> [batch, seq_len, d_model]`.
     pub fn forward(&self, hidden: Tensor<3>) -> Tensor<3> {
         let p = self.lora_dropout;
+        if self.activation == Activation::GeluNew {
+            // CPU inference with packed weights: the whole layer on the host in one go.
+            if let Some(out) = cpu_gemm::gated_gelu_new(&self.wi_0, &self.wi_1, &self.wo, &hidden) {
+                return out;
+            }
+        }
         let gate = activate(self.activation, project(&self.wi_0, hidden.clone(), p));
         let inner = gate * project(&self.wi_1, hidden, p);
         project_out(&self.wo, inner, p)

@@ -10,8 +10,8 @@ use burn::nn::Initializer;
 
 use super::attention::{KvCache, T5LayerCrossAttention, T5LayerSelfAttention};
 use super::config::T5Config;
-use super::layers::{T5LayerFF, T5LayerNorm};
 use super::cpu_gemm::{self, CpuWeights};
+use super::layers::{T5LayerFF, T5LayerNorm};
 use super::precision::{cast, cast_weights, Precision};
 
 /// Most logits the loss materialises at once (rows × vocab): 2^26 f32 values, 256 MiB.
