@@ -1,6 +1,7 @@
 //! Mixtune engine: T5 / Flan-T5 in Burn, data, templates, mixtures, training, generation
 //! and evaluation. Never depends on the desktop shell.
 
+pub mod alloc;
 pub mod catalog;
 pub mod data;
 pub mod device;

@@ -1,11 +1,8 @@
 // No console window on Windows release builds.
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
-/// mimalloc, as the `mixtune` CLI (see there): CPU inference allocates per tensor op.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() {
+    mixtune::alloc::keep_freed_memory();
     // WebKitGTK derives `navigator.language` from LANG; under the C/POSIX locale it reports
     // "C", which is not a BCP 47 tag, and `Intl.NumberFormat("C")` (used by uPlot) throws,
     // leaving a blank window. Fall back to a valid locale before the webview starts.

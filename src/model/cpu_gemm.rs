@@ -272,7 +272,10 @@ mod tests {
         let mask = Tensor::<2>::from_floats([[1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, 0.0]], device);
         let decoder_ids = Tensor::<2, Int>::from_ints([[0, 4, 8], [0, 6, 2]], device);
         let out = model.forward(ids, mask, decoder_ids);
-        out.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
+        out.into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .unwrap()
     }
 
     #[test]

@@ -239,116 +239,36 @@ impl Trainer {
         }
         let learning_rate = self.schedule.lr_at(self.step);
         let max_grad_norm = self.config.max_grad_norm;
-        let optimizer = &mut self.optimizer;
-        let scaler = &mut self.loss_scaler;
-        let scale = scaler.as_ref().map(|scaler| scaler.scale);
+        let (optimizer, scaler) = (&mut self.optimizer, &mut self.loss_scaler);
         // Allocation failures surface as errors at the read below, or as panics from the
         // backend on the way there; both become one error naming what to lower.
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let mut accumulator = GradientsAccumulator::<T5ForConditionalGeneration>::new();
-            let mut loss_sum: Option<Tensor<1>> = None;
-            for batch in micro_batches {
-                let loss = model.loss(batch.input_ids, batch.attention_mask, &batch.labels);
-                let loss = loss / count as f64;
-                let backward = match scale {
-                    Some(scale) => (loss.clone() * scale).backward(),
-                    None => loss.backward(),
-                };
-                let grads = GradientsParams::from_grads(backward, &model);
-                accumulator.accumulate(&model, grads);
-                // The value without its graph, on the inner device like the gradients, so both
-                // come back in one transaction.
-                let loss = loss.inner();
-                loss_sum = Some(match loss_sum {
-                    Some(sum) => sum + loss,
-                    None => loss,
-                });
-            }
-            let mut grads = accumulator.grads();
-            let squared_norm = squared_grad_norm(&model, &grads);
-            let loss = loss_sum.unwrap_or_else(|| Tensor::zeros([1], &device.clone().inner()));
-            crate::device::profile::count_host_read();
-            let values = Transaction::default()
-                .register(loss)
-                .register(squared_norm.clone())
-                .try_execute()
-                .map_err(|e| e.to_string())?;
-            let scalar = |data: &burn::tensor::TensorData| {
-                data.clone()
-                    .convert::<f32>()
-                    .try_into_vec::<f32>()
-                    .ok()
-                    .and_then(|v| v.first().copied())
-                    .unwrap_or(f32::NAN) as f64
-            };
-            let (loss, grad_norm) = (scalar(&values[0]), scalar(&values[1]).sqrt());
-            // The read above ran the forward and backward passes: what is launched from here
-            // on is clipping and the update (for `bench train --profile`).
-            profile::set_phase(Phase::Optimizer);
-            if !loss.is_finite() {
-                return Ok((None, loss, grad_norm, None));
-            }
-            // f16: scaled gradients with an inf/NaN skip the update (the scale halves); the
-            // others are divided by the scale, together with the clipping below.
-            let decision: Option<ScaleDecision> = scaler
-                .as_mut()
-                .map(|scaler| scaler.update(grad_norm.is_finite()));
-            let (grad_norm, mut factor) = match decision {
-                Some(decision) if !decision.apply => {
-                    return Ok((Some(model), loss, 0.0, Some(decision)));
-                }
-                Some(decision) => (grad_norm / decision.scale_used, 1.0 / decision.scale_used),
-                None => (grad_norm, 1.0),
-            };
-            // Clipped to the global norm as PyTorch's `clip_grad_norm_` (factor
-            // `max_norm / (norm + 1e-6)`, applied only when below 1); Burn's
-            // `GradientClippingConfig::Norm` clips each tensor by its own norm instead.
-            if max_grad_norm > 0.0 {
-                let clip = max_grad_norm / (grad_norm + 1e-6);
-                if clip < 1.0 {
-                    factor *= clip;
-                }
-            }
-            if factor != 1.0 {
-                model.visit(&mut ScaleGrads {
-                    grads: &mut grads,
-                    factor,
-                });
-            }
-            let model = optimizer.step(learning_rate, model, grads);
-            Ok::<_, String>((Some(model), loss, grad_norm, decision))
+            update(
+                model,
+                micro_batches,
+                optimizer,
+                scaler,
+                (learning_rate, max_grad_norm),
+            )
         }));
         let failure = |message: String| {
             device.memory_cleanup();
-            if !is_out_of_memory(&message) {
-                return MixtuneError::Backend(format!(
-                    "training step {}: {message}",
-                    self.step + 1
-                ));
-            }
-            MixtuneError::OutOfMemory {
-                during: format!(
-                    "in training step {} (batch {rows} × source {source_len} / target {target_len} tokens{})",
-                    self.step + 1,
-                    if count > 1 { format!(", {count} micro-batches") } else { String::new() }
-                ),
+            step_failure(
+                self.step + 1,
                 message,
-                advice: "batch_size, or max_source_tokens / max_target_tokens in the mixture; \
-                         raise grad_accumulation to keep the effective batch"
-                    .into(),
-            }
+                [rows, source_len, target_len],
+                count,
+            )
         };
-        let (model, loss, grad_norm, decision) = match outcome {
-            Ok(Ok(result)) => result,
+        let StepOutcome {
+            model,
+            loss,
+            grad_norm,
+            decision,
+        } = match outcome {
+            Ok(Ok(outcome)) => outcome,
             Ok(Err(message)) => return Err(failure(message)),
-            Err(panic) => {
-                let message = panic
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_else(|| "the backend panicked".into());
-                return Err(failure(message));
-            }
+            Err(panic) => return Err(failure(panic_message(panic.as_ref()))),
         };
         let Some(model) = model else {
             return Err(MixtuneError::Input(format!(
@@ -387,6 +307,162 @@ impl Trainer {
             loss_scale,
         })
     }
+}
+
+/// What one optimizer step's device work gave: the updated model (`None` when the loss was
+/// not finite, so nothing was updated), the loss, the gradient norm, and under f16 the loss
+/// scaler's decision.
+struct StepOutcome {
+    model: Option<T5ForConditionalGeneration>,
+    loss: f64,
+    grad_norm: f64,
+    decision: Option<ScaleDecision>,
+}
+
+/// The device work of [`Trainer::step`]: [`backward`], then unscaling, global-norm clipping
+/// and the update at `(learning rate, max_grad_norm)`. `Err` carries a backend failure's
+/// message.
+fn update(
+    model: T5ForConditionalGeneration,
+    micro_batches: Vec<TrainBatch>,
+    optimizer: &mut ModuleOptimizer,
+    scaler: &mut Option<LossScaler>,
+    (learning_rate, max_grad_norm): (f64, f64),
+) -> std::result::Result<StepOutcome, String> {
+    let scale = scaler.as_ref().map(|scaler| scaler.scale);
+    let (mut grads, loss, grad_norm) = backward(&model, micro_batches, scale)?;
+    // The read above ran the forward and backward passes: what is launched from here
+    // on is clipping and the update (for `bench train --profile`).
+    profile::set_phase(Phase::Optimizer);
+    if !loss.is_finite() {
+        return Ok(StepOutcome {
+            model: None,
+            loss,
+            grad_norm,
+            decision: None,
+        });
+    }
+    // f16: scaled gradients with an inf/NaN skip the update (the scale halves); the
+    // others are divided by the scale, together with the clipping below.
+    let decision: Option<ScaleDecision> = scaler
+        .as_mut()
+        .map(|scaler| scaler.update(grad_norm.is_finite()));
+    let (grad_norm, mut factor) = match decision {
+        Some(decision) if !decision.apply => {
+            return Ok(StepOutcome {
+                model: Some(model),
+                loss,
+                grad_norm: 0.0,
+                decision: Some(decision),
+            });
+        }
+        Some(decision) => (grad_norm / decision.scale_used, 1.0 / decision.scale_used),
+        None => (grad_norm, 1.0),
+    };
+    // Clipped to the global norm as PyTorch's `clip_grad_norm_` (factor
+    // `max_norm / (norm + 1e-6)`, applied only when below 1); Burn's
+    // `GradientClippingConfig::Norm` clips each tensor by its own norm instead.
+    if max_grad_norm > 0.0 {
+        let clip = max_grad_norm / (grad_norm + 1e-6);
+        if clip < 1.0 {
+            factor *= clip;
+        }
+    }
+    if factor != 1.0 {
+        model.visit(&mut ScaleGrads {
+            grads: &mut grads,
+            factor,
+        });
+    }
+    let model = optimizer.step(learning_rate, model, grads);
+    Ok(StepOutcome {
+        model: Some(model),
+        loss,
+        grad_norm,
+        decision,
+    })
+}
+
+/// Forward and backward over `micro_batches` (each loss divided by their count, multiplied
+/// by the f16 loss `scale`), with the summed gradients, the loss and their global norm, read
+/// back together in one transaction (the step's one device sync).
+fn backward(
+    model: &T5ForConditionalGeneration,
+    micro_batches: Vec<TrainBatch>,
+    scale: Option<f64>,
+) -> std::result::Result<(GradientsParams, f64, f64), String> {
+    let count = micro_batches.len();
+    let mut accumulator = GradientsAccumulator::<T5ForConditionalGeneration>::new();
+    let mut loss_sum: Option<Tensor<1>> = None;
+    for batch in micro_batches {
+        let loss = model.loss(batch.input_ids, batch.attention_mask, &batch.labels);
+        let loss = loss / count as f64;
+        let backward = match scale {
+            Some(scale) => (loss.clone() * scale).backward(),
+            None => loss.backward(),
+        };
+        let grads = GradientsParams::from_grads(backward, model);
+        accumulator.accumulate(model, grads);
+        // The value without its graph, on the inner device like the gradients, so both
+        // come back in one transaction.
+        let loss = loss.inner();
+        loss_sum = Some(match loss_sum {
+            Some(sum) => sum + loss,
+            None => loss,
+        });
+    }
+    let grads = accumulator.grads();
+    let squared_norm = squared_grad_norm(model, &grads);
+    let loss = loss_sum.unwrap_or_else(|| Tensor::zeros([1], &model.device().inner()));
+    crate::device::profile::count_host_read();
+    let values = Transaction::default()
+        .register(loss)
+        .register(squared_norm)
+        .try_execute()
+        .map_err(|e| e.to_string())?;
+    let scalar = |data: &burn::tensor::TensorData| {
+        data.clone()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .ok()
+            .and_then(|v| v.first().copied())
+            .unwrap_or(f32::NAN) as f64
+    };
+    Ok((grads, scalar(&values[0]), scalar(&values[1]).sqrt()))
+}
+
+/// The error of training step `step` whose device work failed with `message`: out of
+/// memory (naming the batch shape and what to lower) or a backend failure. The message is
+/// all Burn gives: its errors and allocation panics carry no kind, hence the wording test
+/// ([`is_out_of_memory`]).
+fn step_failure(step: usize, message: String, shape: [usize; 3], count: usize) -> MixtuneError {
+    if !is_out_of_memory(&message) {
+        return MixtuneError::Backend(format!("training step {step}: {message}"));
+    }
+    let [rows, source_len, target_len] = shape;
+    let micro = if count > 1 {
+        format!(", {count} micro-batches")
+    } else {
+        String::new()
+    };
+    MixtuneError::OutOfMemory {
+        during: format!(
+            "in training step {step} (batch {rows} × source {source_len} / target {target_len} tokens{micro})"
+        ),
+        message,
+        advice: "batch_size, or max_source_tokens / max_target_tokens in the mixture; \
+                 raise grad_accumulation to keep the effective batch"
+            .into(),
+    }
+}
+
+/// The message of a caught panic (a `String` or `&str` payload).
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "the backend panicked".into())
 }
 
 #[cfg(test)]
