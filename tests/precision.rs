@@ -434,3 +434,45 @@ fn bf16_in_run_toml_is_refused_naming_file_and_field() {
     assert!(err.contains("run.toml"), "{err}");
     assert!(err.contains("precision") && err.contains("bf16"), "{err}");
 }
+
+/// int8 logits against f32 on the fixture: relative to the largest f32 logit. Weights are
+/// 8-bit per output channel and activations 8-bit per row at every product, through 2+2
+/// layers and the head.
+const INT8_TOLERANCE: f32 = 5e-2;
+
+#[test]
+fn int8_logits_and_greedy_tokens_follow_f32() {
+    let device = Device::flex();
+    let f32_model = load(&device);
+    let mut int8_model = load(&device);
+    int8_model.model = to_precision(int8_model.model, Precision::Int8);
+    let exact = host(logits_first8(&f32_model, &device));
+    let quantized = host(logits_first8(&int8_model, &device));
+    let relative = relative_diff(&quantized, &exact);
+    let (prompts, _) = prompts_and_targets();
+    let prompts = f32_model.tokenizer.encode_batch(&prompts).unwrap();
+    let config = GenerationConfig {
+        max_new_tokens: 24,
+        ..Default::default()
+    };
+    let run = |pretrained: &Pretrained| {
+        let decoding = Decoding {
+            config: &config,
+            defaults: &pretrained.defaults,
+            vocab_limit: 32128,
+        };
+        generate(&pretrained.model, &prompts, decoding).unwrap()
+    };
+    let (ids_f32, ids_int8) = (run(&f32_model), run(&int8_model));
+    let total: usize = ids_f32.iter().map(Vec::len).sum();
+    let equal: usize = ids_f32
+        .iter()
+        .zip(&ids_int8)
+        .map(|(a, b)| a.iter().zip(b).filter(|(x, y)| x == y).count())
+        .sum();
+    println!(
+        "int8 on the fixture: logits within {relative:.4} of the peak; {equal} of {total} greedy tokens equal to f32's"
+    );
+    assert!(relative > 0.0, "int8 must not silently compute in f32");
+    assert!(relative < INT8_TOLERANCE, "{relative}");
+}

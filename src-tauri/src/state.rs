@@ -133,6 +133,7 @@ impl AppState {
         if let Some(model) = lock(&self.models).get(&key) {
             return Ok(model.clone());
         }
+        mixtune::model::check_precision(&self.device().device, precision)?;
         // Loaded outside the lock: other models stay usable meanwhile.
         let mut loaded = load_pretrained(&dir.to_string_lossy(), &self.device().device, false)
             .with_context(|| format!("loading model {}", dir.display()))?;

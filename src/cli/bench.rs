@@ -12,7 +12,7 @@ use serde_json::json;
 use super::bench_reference::{Ct2Reference, Reference};
 use mixtune::device::{self, profile, DeviceChoice};
 use mixtune::generate::{generate, Decoding, GenerationConfig};
-use mixtune::model::{GenerationDefaults, T5Config, T5ForConditionalGeneration};
+use mixtune::model::{GenerationDefaults, Precision, T5Config, T5ForConditionalGeneration};
 
 #[derive(Subcommand, Debug)]
 pub enum BenchCommand {
@@ -120,11 +120,12 @@ fn bench_generate(args: GenerateBench) -> Result<()> {
             T5Config::flan_t5_base()
         };
         let device = &selected.device;
-        let mut model = T5ForConditionalGeneration::random(&model_config, device);
-        if args.dtype != mixtune::model::Precision::F32 {
-            model = mixtune::model::to_precision(model, args.dtype);
-        }
-        model.pack_for_cpu();
+        mixtune::model::check_precision(device, args.dtype)?;
+        let random = T5ForConditionalGeneration::random(&model_config, device);
+        // int8 is measured against the same weights in f32: the share of equal tokens.
+        let reference_f32 = (args.dtype == Precision::Int8)
+            .then(|| mixtune::model::to_precision(random.clone(), Precision::F32));
+        let model = mixtune::model::to_precision(random, args.dtype);
         let defaults = GenerationDefaults::from_config(&model_config);
         let mut rng = rand::rngs::StdRng::seed_from_u64(0);
         for &batch in &args.batch {
@@ -224,9 +225,28 @@ fn bench_generate(args: GenerateBench) -> Result<()> {
                     );
                 }
             }
+            let equal = match &reference_f32 {
+                Some(reference_f32) => {
+                    let decoding = Decoding {
+                        config: &config,
+                        defaults: &defaults,
+                        vocab_limit: 32100,
+                    };
+                    let quantized = generate(&model, &prompts, decoding)?;
+                    let exact = generate(reference_f32, &prompts, decoding)?;
+                    Some(tokens_equal(&quantized, &exact))
+                }
+                None => None,
+            };
+            if let (Some(equal), false) = (equal, args.json) {
+                println!(
+                    "       int8: {:.1}% of greedy tokens equal to f32's on the same weights",
+                    equal * 100.0
+                );
+            }
             rows.push(
                 json!({"shapes": shape, "batch": batch, "source_len": args.source_len,
-                "dtype": args.dtype.name(),
+                "dtype": args.dtype.name(), "int8_tokens_equal_to_f32": equal,
                 "new_tokens": args.new_tokens, "median_ms": median, "ms_per_token": per_token,
                 "runs_ms": times, "hf_fp32_ms": hf_fp32, "hf_bf16_ms": hf_bf16,
                 "ratio_to_hf_fp32": ratio,
@@ -238,4 +258,15 @@ fn bench_generate(args: GenerateBench) -> Result<()> {
     }
     super::bench_reference::print_end(args.json, &selected.label, reference.as_ref(), rows);
     Ok(())
+}
+
+/// The share of positions where two generations have the same token (rows and lengths as
+/// `a`'s; a position `b` lacks counts as different).
+fn tokens_equal(a: &[Vec<u32>], b: &[Vec<u32>]) -> f64 {
+    let (mut equal, mut total) = (0usize, 0usize);
+    for (row_a, row_b) in a.iter().zip(b) {
+        total += row_a.len();
+        equal += row_a.iter().zip(row_b).filter(|(x, y)| x == y).count();
+    }
+    equal as f64 / total.max(1) as f64
 }

@@ -22,7 +22,8 @@ pub struct ModelArgs {
     /// auto, gpu or cpu.
     #[arg(long, default_value = "auto")]
     device: String,
-    /// f32 or f16: the precision the model computes in (weights cast once at load).
+    /// f32, f16, or int8 (CPU only: linear weights quantized once at load, activations per
+    /// product): the precision the model computes in.
     #[arg(long, default_value = "f32")]
     dtype: Precision,
     /// Print machine-readable JSON.
@@ -34,6 +35,7 @@ impl ModelArgs {
     fn load(&self) -> Result<Pretrained> {
         let choice: DeviceChoice = self.device.parse()?;
         let selected = device::select(choice)?;
+        mixtune::model::check_precision(&selected.device, self.dtype)?;
         let mut pretrained = load_pretrained(&self.model, &selected.device, !self.json)
             .with_context(|| format!("loading model `{}`", self.model))?;
         if self.dtype != Precision::F32 {

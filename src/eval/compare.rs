@@ -210,6 +210,7 @@ pub fn evaluate(
     let mut cut_inputs = 0;
     let mut models = Vec::new();
     let mut done = 0;
+    crate::model::check_precision(device, request.precision)?;
     for spec in specs {
         let mut pretrained = load_pretrained(spec, device, false)?;
         if request.precision != crate::model::Precision::F32 {

@@ -22,8 +22,7 @@ use std::sync::Arc;
 use burn::module::ParamId;
 use burn::nn::Linear;
 use burn::tensor::{DType, Tensor, TensorData};
-use rten_gemm::{GemmExecutor, GemmInputA, GemmInputB, GemmOptions, PackedBMatrix};
-use rten_tensor::prelude::*;
+use rten_gemm::{GemmExecutor, GemmInputA, GemmInputB, GemmOptions, PackedBMatrix, QuantParams};
 use rten_tensor::NdTensorView;
 
 use super::keys::{walk, Weight};
@@ -33,13 +32,26 @@ thread_local! {
     /// The executor (one per thread: it is not `Send`). Each picks the same kernel, the best
     /// this CPU has, so a matrix packed on one thread multiplies on any.
     static EXECUTOR: GemmExecutor<f32> = GemmExecutor::default();
+    /// The int8 executor (`u8` activations × `i8` weights → `i32`): AVX-512 VNNI, AVX2 or
+    /// Arm dot products where the CPU has them.
+    static INT8_EXECUTOR: GemmExecutor<u8, i8, i32> = GemmExecutor::default();
 }
 
-/// A weight `[d_in, d_out]` packed for the executor's kernel.
+/// A weight `[d_in, d_out]` packed for an executor's kernel.
 struct Packed {
-    matrix: PackedBMatrix<f32>,
+    matrix: Matrix,
     d_in: usize,
     d_out: usize,
+}
+
+/// The packed values of a weight.
+enum Matrix {
+    F32(PackedBMatrix<f32>),
+    /// Symmetric int8 per output column: `W[k, c] ≈ q[k, c] · scales[c]`.
+    Int8 {
+        matrix: PackedBMatrix<i8>,
+        scales: Vec<f32>,
+    },
 }
 
 /// The model's weights packed for CPU inference, by parameter id (the head under `shared`'s
@@ -56,16 +68,17 @@ impl std::fmt::Debug for CpuWeights {
 }
 
 impl CpuWeights {
-    /// Packs every linear weight of `model` and its head. `None` when a weight cannot be
-    /// read as f32 (then the model multiplies through Burn as before).
-    pub fn pack(model: &T5ForConditionalGeneration) -> Option<Self> {
+    /// Packs every linear weight of `model` and its head, as f32 or (`int8`) quantized per
+    /// output column. `None` when a weight cannot be read as f32 (then the model multiplies
+    /// through Burn as before).
+    pub fn pack(model: &T5ForConditionalGeneration, int8: bool) -> Option<Self> {
         let mut weights = Self::default();
         let mut readable = true;
         let mut walked = model.clone();
         let _ = walk(&mut walked, &mut |_, weight| {
             if let Weight::Linear(linear) = weight {
                 if linear.weight.adapter().is_none() {
-                    match weights.add(linear.weight.id, linear.weight.val(), false) {
+                    match weights.add(linear.weight.id, linear.weight.val(), false, int8) {
                         Some(()) => {}
                         None => readable = false,
                     }
@@ -74,31 +87,43 @@ impl CpuWeights {
             Ok(())
         });
         let head = match &model.lm_head {
-            Some(head) => weights.add(head.id, head.val(), false),
-            None => weights.add(model.shared.id, model.shared.val(), true),
+            Some(head) => weights.add(head.id, head.val(), false, int8),
+            None => weights.add(model.shared.id, model.shared.val(), true, int8),
         };
         (readable && head.is_some()).then_some(weights)
     }
 
-    /// Packs `weight` (`[d_in, d_out]`, or `[d_out, d_in]` when `transposed`) under `id`.
-    fn add(&mut self, id: ParamId, weight: Tensor<2>, transposed: bool) -> Option<()> {
+    /// Packs `weight` (`[d_in, d_out]`, or `[d_out, d_in]` when `transposed`) under `id`,
+    /// as f32 or (`int8`) quantized per output column.
+    fn add(&mut self, id: ParamId, weight: Tensor<2>, transposed: bool, int8: bool) -> Option<()> {
         if weight.dtype() != DType::F32 {
             return None;
         }
         let [rows, cols] = weight.dims();
-        let values = weight.into_data().try_into_vec::<f32>().ok()?;
-        let view = NdTensorView::from_data([rows, cols], &values[..]);
-        let view = if transposed { view.transposed() } else { view };
-        let [d_in, d_out] = view.shape();
-        let matrix = EXECUTOR.with(|executor| executor.prepack_b(view));
-        self.by_param.insert(
-            id,
-            Packed {
-                matrix,
-                d_in,
-                d_out,
-            },
-        );
+        let mut values = weight.into_data().try_into_vec::<f32>().ok()?;
+        let (d_in, d_out) = if transposed {
+            (cols, rows)
+        } else {
+            (rows, cols)
+        };
+        if transposed {
+            values = transpose(&values, rows, cols);
+        }
+        let matrix = if int8 {
+            let (quantized, scales) = quantize_columns(&values, d_in, d_out);
+            let view = NdTensorView::from_data([d_in, d_out], &quantized[..]);
+            let matrix = INT8_EXECUTOR.with(|executor| executor.prepack_b(view));
+            Matrix::Int8 { matrix, scales }
+        } else {
+            let view = NdTensorView::from_data([d_in, d_out], &values[..]);
+            Matrix::F32(EXECUTOR.with(|executor| executor.prepack_b(view)))
+        };
+        let packed = Packed {
+            matrix,
+            d_in,
+            d_out,
+        };
+        self.by_param.insert(id, packed);
         Some(())
     }
 }
@@ -196,20 +221,134 @@ pub fn gated_gelu_new(
 impl Packed {
     /// `a · W` for `a` `[rows, d_in]`, row-major.
     fn multiply(&self, a: &[f32], rows: usize) -> Option<Vec<f32>> {
-        let a = NdTensorView::from_data([rows, self.d_in], a);
-        let mut out = vec![0f32; rows * self.d_out];
-        EXECUTOR
+        let (matrix, scales) = match &self.matrix {
+            Matrix::F32(matrix) => {
+                let a = NdTensorView::from_data([rows, self.d_in], a);
+                let mut out = vec![0f32; rows * self.d_out];
+                EXECUTOR
+                    .with(|executor| {
+                        executor.gemm(
+                            &mut out,
+                            GemmInputA::Unpacked(a),
+                            GemmInputB::Packed(matrix),
+                            GemmOptions::default(),
+                        )
+                    })
+                    .ok()?;
+                return Some(out);
+            }
+            Matrix::Int8 { matrix, scales } => (matrix, scales),
+        };
+        // Without VNNI, x86's int8 kernels add pairs of products in i16 (`vpmaddubsw`), which
+        // saturates past 7-bit activations: those get 127 levels, the others 255.
+        let levels = if INT8_EXECUTOR.with(|executor| executor.may_saturate()) {
+            127
+        } else {
+            255
+        };
+        let rows_q = quantize_rows(a, rows, self.d_in, levels);
+        let a = NdTensorView::from_data([rows, self.d_in], &rows_q.values[..]);
+        let zero_b = vec![0i8; self.d_out];
+        let mut sums = vec![0i32; rows * self.d_out];
+        INT8_EXECUTOR
             .with(|executor| {
                 executor.gemm(
-                    &mut out,
+                    &mut sums,
                     GemmInputA::Unpacked(a),
-                    GemmInputB::Packed(&self.matrix),
-                    GemmOptions::default(),
+                    GemmInputB::Packed(matrix),
+                    GemmOptions {
+                        a_quant: Some(QuantParams {
+                            zero_point: &rows_q.zeros,
+                        }),
+                        b_quant: Some(QuantParams {
+                            zero_point: &zero_b,
+                        }),
+                        ..Default::default()
+                    },
                 )
             })
             .ok()?;
+        let mut out = vec![0f32; rows * self.d_out];
+        for ((out, sums), row_scale) in out
+            .chunks_mut(self.d_out)
+            .zip(sums.chunks(self.d_out))
+            .zip(&rows_q.scales)
+        {
+            for ((value, &sum), &column_scale) in out.iter_mut().zip(sums).zip(scales) {
+                *value = sum as f32 * row_scale * column_scale;
+            }
+        }
         Some(out)
     }
+}
+
+/// `[rows, cols]` values, row-major, transposed to `[cols, rows]`.
+fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0f32; values.len()];
+    for (r, row) in values.chunks(cols).enumerate() {
+        for (c, &value) in row.iter().enumerate() {
+            out[c * rows + r] = value;
+        }
+    }
+    out
+}
+
+/// Symmetric int8 per column of `w` `[rows, cols]`: `q = round(w / scale)` in −127..=127
+/// with `scale = max |w| / 127` over the column (1 for an all-zero column).
+fn quantize_columns(w: &[f32], rows: usize, cols: usize) -> (Vec<i8>, Vec<f32>) {
+    let mut max = vec![0f32; cols];
+    for row in w.chunks(cols) {
+        for (m, &value) in max.iter_mut().zip(row) {
+            *m = m.max(value.abs());
+        }
+    }
+    let scales: Vec<f32> = max
+        .iter()
+        .map(|&m| if m > 0.0 { m / 127.0 } else { 1.0 })
+        .collect();
+    let mut quantized = Vec::with_capacity(rows * cols);
+    for row in w.chunks(cols) {
+        quantized.extend(
+            row.iter()
+                .zip(&scales)
+                .map(|(&value, &scale)| (value / scale).round().clamp(-127.0, 127.0) as i8),
+        );
+    }
+    (quantized, scales)
+}
+
+/// Rows quantized to `u8` with a zero point each: `x ≈ (q − zero) · scale`. The zero point
+/// is the same for every row: with per-row zero points that differ, `rten-gemm` 0.27's int8
+/// products came out wrong from 16 rows up (by up to 100% of the values; one row to nine
+/// were right), which the test `int8_products_match_f32_at_every_row_count` pins.
+struct QuantizedRows {
+    values: Vec<u8>,
+    scales: Vec<f32>,
+    zeros: Vec<u8>,
+}
+
+/// Symmetric quantization of each row of `a` `[rows, cols]` around the zero point
+/// `levels / 2 + 1` (128 for 255 levels): `q = round(x / scale) + zero`, `scale = max |x|
+/// / (levels / 2)`.
+fn quantize_rows(a: &[f32], rows: usize, cols: usize, levels: u8) -> QuantizedRows {
+    let mut out = QuantizedRows {
+        values: Vec::with_capacity(rows * cols),
+        scales: Vec::with_capacity(rows),
+        zeros: Vec::with_capacity(rows),
+    };
+    let half = (levels / 2) as f32;
+    let zero = half + 1.0;
+    for row in a.chunks(cols) {
+        let peak = row.iter().fold(0f32, |m, &v| m.max(v.abs()));
+        let scale = if peak > 0.0 { peak / half } else { 1.0 };
+        out.values.extend(
+            row.iter()
+                .map(|&v| ((v / scale).round() + zero).clamp(0.0, levels as f32) as u8),
+        );
+        out.scales.push(scale);
+        out.zeros.push(zero as u8);
+    }
+    out
 }
 
 /// HF's `NewGELUActivation`, `0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`, written as
@@ -249,7 +388,7 @@ fn exp(x: f32) -> f32 {
 
 #[cfg(test)]
 mod tests {
-    use burn::tensor::{Device, Int, Tensor};
+    use burn::tensor::{Device, Distribution, Int, Tensor};
 
     use crate::model::{to_precision, Precision, T5Config, T5ForConditionalGeneration};
 
@@ -284,7 +423,7 @@ mod tests {
             let device = Device::flex();
             device.seed(7);
             let mut model = T5ForConditionalGeneration::random(&small(tied), &device);
-            model.pack_for_cpu();
+            model.pack_for_cpu(false);
             let packed = model.cpu_weights.clone().expect("packed on the CPU");
             // 2 × (4 + 3) encoder + 2 × (4 + 4 + 3) decoder linears, and the head.
             assert_eq!(packed.by_param.len(), 14 + 22 + 1, "tied: {tied}");
@@ -321,14 +460,92 @@ mod tests {
     }
 
     #[test]
+    fn int8_logits_stay_near_f32s() {
+        for tied in [false, true] {
+            let device = Device::flex();
+            device.seed(7);
+            let model = T5ForConditionalGeneration::random(&small(tied), &device);
+            let exact = logits(&to_precision(model.clone(), Precision::F32), &device);
+            let quantized = to_precision(model, Precision::Int8);
+            let weights = quantized.cpu_weights.clone().expect("packed");
+            assert!(weights
+                .by_param
+                .values()
+                .all(|packed| matches!(packed.matrix, super::Matrix::Int8 { .. })));
+            let quantized = logits(&quantized, &device);
+            let range = exact.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let worst = exact
+                .iter()
+                .zip(&quantized)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            // Quantized, so not equal; within 3% of the logits' range on these weights.
+            assert!(
+                worst > 0.0 && worst < 0.03 * range,
+                "tied {tied}: {worst} of {range}"
+            );
+        }
+    }
+
+    #[test]
+    fn int8_products_match_f32_at_every_row_count() {
+        let device = Device::flex();
+        device.seed(3);
+        let linear = crate::model::layers::linear(48, 40, 0.2, &device);
+        let mut weights = super::CpuWeights::default();
+        weights.add(linear.weight.id, linear.weight.val(), false, true);
+        let weights = std::sync::Arc::new(weights);
+        let _current = super::enter(Some(&weights));
+        for rows in [1, 8, 9, 16, 33, 200, 820] {
+            let x = Tensor::<3>::random([2, rows, 48], Distribution::Normal(0.0, 1.0), &device);
+            let exact = x.clone().matmul(linear.weight.val().unsqueeze());
+            let quantized = super::project(&linear, &x).expect("packed");
+            let worst = (exact.clone() - quantized).abs().max().into_scalar::<f32>();
+            let peak = exact.abs().max().into_scalar::<f32>();
+            assert!(worst < 0.02 * peak, "{rows} rows: {worst} of {peak}");
+        }
+    }
+
+    #[test]
+    fn quantized_values_come_back_within_half_a_step() {
+        let w: Vec<f32> = (0..12).map(|i| (i as f32 - 5.0) * 0.37).collect();
+        let (q, scales) = super::quantize_columns(&w, 4, 3);
+        for (i, (&value, &q)) in w.iter().zip(&q).enumerate() {
+            let scale = scales[i % 3];
+            assert!(
+                (q as f32 * scale - value).abs() <= scale / 2.0 + 1e-6,
+                "{i}"
+            );
+        }
+        let rows = super::quantize_rows(&w, 3, 4, 255);
+        for (i, &value) in w.iter().enumerate() {
+            let (scale, zero) = (rows.scales[i / 4], rows.zeros[i / 4] as f32);
+            let back = (rows.values[i] as f32 - zero) * scale;
+            assert!(
+                (back - value).abs() <= scale / 2.0 + 1e-6,
+                "{i}: {back} vs {value}"
+            );
+        }
+    }
+
+    #[test]
+    fn int8_is_for_cpu_inference_only() {
+        let training = Device::flex().autodiff();
+        let err = crate::model::check_precision(&training, Precision::Int8).unwrap_err();
+        assert!(err.to_string().contains("CPU only"), "{err}");
+        assert!(crate::model::check_precision(&Device::flex(), Precision::Int8).is_ok());
+        assert!(crate::model::check_precision(&training, Precision::F16).is_ok());
+    }
+
+    #[test]
     fn nothing_is_packed_for_training_or_f16() {
         let device = Device::flex().autodiff();
         let mut model = T5ForConditionalGeneration::random(&small(false), &device);
-        model.pack_for_cpu();
+        model.pack_for_cpu(false);
         assert!(model.cpu_weights.is_none(), "a training device never packs");
         let device = Device::flex();
         let mut model = T5ForConditionalGeneration::random(&small(false), &device);
-        model.pack_for_cpu();
+        model.pack_for_cpu(false);
         assert!(model.cpu_weights.is_some());
         let model = to_precision(model, Precision::F16);
         assert!(model.cpu_weights.is_none(), "f16 multiplies through Burn");

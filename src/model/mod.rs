@@ -17,7 +17,7 @@ pub use config::T5Config;
 pub use defaults::GenerationDefaults;
 pub use loader::{load_pretrained, resolve_model_dir, Pretrained};
 pub use precision::Precision;
-pub use t5::{to_precision, T5ForConditionalGeneration};
+pub use t5::{check_precision, to_precision, T5ForConditionalGeneration};
 
 use burn::tensor::{Int, Tensor};
 

@@ -38,32 +38,37 @@ pub enum Precision {
     F32,
     /// Half precision compute; see the module docs for what stays in f32.
     F16,
+    /// Inference on the CPU only: linear weights (and the head) quantized once at load to
+    /// int8 per output channel, activations to 8 bits per row at each product, accumulated
+    /// in i32; everything else f32 (see `cpu_gemm`). Training refuses it.
+    Int8,
 }
 
 /// A precision name other than `f32` / `f16`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown precision `{0}`: expected `f32` or `f16` (no bf16: the wgpu/Vulkan path has none)"
+    "unknown precision `{0}`: expected `f32`, `f16` or (inference on the CPU) `int8` (no bf16: the wgpu/Vulkan path has none)"
 )]
 pub struct UnknownPrecision(pub String);
 
 impl Precision {
     /// Every precision, by name.
-    pub const ALL: [Precision; 2] = [Precision::F32, Precision::F16];
+    pub const ALL: [Precision; 3] = [Precision::F32, Precision::F16, Precision::Int8];
 
-    /// The dtype activations are computed in.
+    /// The dtype activations are computed in (int8: f32 between the quantized products).
     pub fn dtype(self) -> DType {
         match self {
-            Self::F32 => DType::F32,
+            Self::F32 | Self::Int8 => DType::F32,
             Self::F16 => DType::F16,
         }
     }
 
-    /// `"f32"` or `"f16"`.
+    /// `"f32"`, `"f16"` or `"int8"`.
     pub fn name(self) -> &'static str {
         match self {
             Self::F32 => "f32",
             Self::F16 => "f16",
+            Self::Int8 => "int8",
         }
     }
 
@@ -90,6 +95,7 @@ impl FromStr for Precision {
         match s.trim().to_ascii_lowercase().as_str() {
             "f32" | "fp32" | "float32" => Ok(Self::F32),
             "f16" | "fp16" | "float16" | "half" => Ok(Self::F16),
+            "int8" | "i8" => Ok(Self::Int8),
             _ => Err(UnknownPrecision(s.to_string())),
         }
     }

@@ -178,7 +178,8 @@ fn causal_bias(q_len: usize, k_len: usize, offset: usize, device: &Device) -> Te
 
 /// Casts every weight of an inference model to `precision` once (the feed-forward `wo`
 /// projections stay f32, see [`super::precision`]) and sets its compute dtype. `F32` restores
-/// f32 weights. Not for training: there the master weights stay f32 (set
+/// f32 weights; `Int8` quantizes the linear weights for the CPU (check the device first with
+/// [`check_precision`]: elsewhere the model stays f32). Not for training: there the master weights stay f32 (set
 /// [`T5ForConditionalGeneration::compute_dtype`] instead).
 pub fn to_precision(
     model: T5ForConditionalGeneration,
@@ -186,8 +187,20 @@ pub fn to_precision(
 ) -> T5ForConditionalGeneration {
     let mut model = cast_weights(model, precision);
     model.compute_dtype = precision.dtype();
-    model.pack_for_cpu();
+    model.pack_for_cpu(precision == Precision::Int8);
     model
+}
+
+/// Whether `device` can compute in `precision`: int8 is the CPU's (its quantized products
+/// are `rten-gemm`'s), and needs a device that tracks no gradients.
+pub fn check_precision(device: &Device, precision: Precision) -> crate::error::Result<()> {
+    if precision == Precision::Int8 && (!crate::device::is_cpu(device) || device.is_autodiff()) {
+        return Err(crate::error::MixtuneError::Input(
+            "int8 runs on the CPU only, for inference (choose the CPU device); on a GPU use f16 or f32"
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 impl T5ForConditionalGeneration {
@@ -229,11 +242,12 @@ impl T5ForConditionalGeneration {
         }
     }
 
-    /// Packs the linear weights for inference on the CPU (see [`super::cpu_gemm`]): on a
-    /// CPU device that tracks no gradients, in f32. Elsewhere, or with
-    /// `MIXTUNE_CPU_PACKED=0`, drops any packed weights (products go through Burn). Costs a
-    /// second copy of the linear weights in memory.
-    pub fn pack_for_cpu(&mut self) {
+    /// Packs the linear weights for inference on the CPU (see [`super::cpu_gemm`]), as f32
+    /// or, with `int8`, quantized: on a CPU device that tracks no gradients, computing in
+    /// f32. Elsewhere, or with `MIXTUNE_CPU_PACKED=0`, drops any packed weights (products go
+    /// through Burn in f32). f32 packing costs a second copy of the linear weights in
+    /// memory, int8 a quarter of one.
+    pub fn pack_for_cpu(&mut self, int8: bool) {
         self.cpu_weights = None;
         let device = self.device();
         let wanted = crate::device::is_cpu(&device)
@@ -241,7 +255,7 @@ impl T5ForConditionalGeneration {
             && self.compute_dtype == DType::F32
             && std::env::var("MIXTUNE_CPU_PACKED").map_or(true, |v| v != "0");
         if wanted {
-            self.cpu_weights = CpuWeights::pack(self).map(Arc::new);
+            self.cpu_weights = CpuWeights::pack(self, int8).map(Arc::new);
         }
     }
 

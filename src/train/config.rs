@@ -237,6 +237,13 @@ impl TrainConfig {
         if let Some((key, _)) = required.iter().find(|(_, missing)| *missing) {
             return Err(format!("`{key}` is required"));
         }
+        if self.precision == crate::model::Precision::Int8 {
+            return Err(
+                "`precision = \"int8\"` is for inference on the CPU (generate, \
+                        summarize, eval --dtype int8); train in \"f32\" or \"f16\""
+                    .into(),
+            );
+        }
         let positive = [
             ("batch_size", self.batch_size),
             ("grad_accumulation", self.grad_accumulation),
@@ -447,6 +454,7 @@ mod tests {
             "best_metric = \"bleu\"",
             "optimizer = \"sgd\"",
             "precision = \"bf16\"",
+            "precision = \"int8\"",
         ] {
             let text = format!("{MINIMAL}{extra}\n");
             assert!(

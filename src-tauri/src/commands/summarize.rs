@@ -32,7 +32,7 @@ pub struct GenerationOptions {
     /// `keep` or `person-tags`.
     #[ts(as = "Option<SpeakerStyle>")]
     pub speakers: Option<String>,
-    /// `f32` (default) or `f16`: the precision the model computes in.
+    /// `f32` (default), `f16`, or `int8` (CPU only): the precision the model computes in.
     pub precision: Option<mixtune::model::Precision>,
 }
 

@@ -3,4 +3,4 @@
 /**
  * The floating-point precision the model computes in.
  */
-export type Precision = "f32" | "f16";
+export type Precision = "f32" | "f16" | "int8";

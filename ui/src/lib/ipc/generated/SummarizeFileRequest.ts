@@ -15,6 +15,6 @@ actions?: boolean, max_new_tokens?: number, num_beams?: number, do_sample?: bool
  */
 speakers?: SpeakerStyle, 
 /**
- * `f32` (default) or `f16`: the precision the model computes in.
+ * `f32` (default), `f16`, or `int8` (CPU only): the precision the model computes in.
  */
 precision?: Precision, };

@@ -11,6 +11,6 @@ export type SummarizeRequest = { model: string, chat: string, max_new_tokens?: n
  */
 speakers?: SpeakerStyle, 
 /**
- * `f32` (default) or `f16`: the precision the model computes in.
+ * `f32` (default), `f16`, or `int8` (CPU only): the precision the model computes in.
  */
 precision?: Precision, };
