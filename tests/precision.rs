@@ -476,3 +476,35 @@ fn int8_logits_and_greedy_tokens_follow_f32() {
     assert!(relative > 0.0, "int8 must not silently compute in f32");
     assert!(relative < INT8_TOLERANCE, "{relative}");
 }
+
+/// `mixtune bench generate --model DIR --dtype int8` times the folder's own model and
+/// reports the share of greedy tokens equal to f32's on its weights.
+#[test]
+fn the_int8_bench_reports_agreement_on_a_given_model() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mixtune"))
+        .args([
+            "bench", "generate", "--device", "cpu", "--dtype", "int8", "--json",
+        ])
+        .args([
+            "--batch",
+            "2",
+            "--runs",
+            "1",
+            "--new-tokens",
+            "8",
+            "--model",
+        ])
+        .arg(tiny_flan())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let row = &report["results"][0];
+    assert_eq!(row["dtype"], "int8");
+    let equal = row["int8_tokens_equal_to_f32"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&equal) && equal > 0.5, "{row}");
+}

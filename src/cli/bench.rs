@@ -10,6 +10,7 @@ use rand::{Rng, SeedableRng};
 use serde_json::json;
 
 use super::bench_reference::{Ct2Reference, Reference};
+use burn::tensor::Device;
 use mixtune::device::{self, profile, DeviceChoice};
 use mixtune::generate::{generate, Decoding, GenerationConfig};
 use mixtune::model::{GenerationDefaults, Precision, T5Config, T5ForConditionalGeneration};
@@ -43,10 +44,14 @@ pub struct GenerateBench {
     runs: usize,
     #[arg(long, default_value = "auto")]
     device: String,
-    /// f32 or f16: the precision the model computes in (weights cast once, as `--dtype` of
-    /// `generate`).
+    /// f32, f16 or int8 (CPU): the precision the model computes in (as `--dtype` of
+    /// `generate`). int8 also prints the share of greedy tokens equal to f32's.
     #[arg(long, default_value = "f32")]
     dtype: mixtune::model::Precision,
+    /// Time this model folder (or hub id) instead of random weights of --shapes: its own
+    /// shapes and weights (random prompts within its vocabulary).
+    #[arg(long)]
+    model: Option<String>,
     /// The output of `../shared/bench/hf_same_work.py` measured on this same card: adds its
     /// figures and the ratio. Without one, no reference is printed.
     #[arg(long)]
@@ -84,12 +89,16 @@ fn bench_generate(args: GenerateBench) -> Result<()> {
         "--ct2: CTranslate2's figures are CPU figures; run this bench with --device cpu"
     );
     let shapes: Vec<&str> = match args.shapes.as_str() {
+        _ if args.model.is_some() => vec!["model"],
         "both" => vec!["small", "base"],
         "small" => vec!["small"],
         "base" => vec!["base"],
         other => anyhow::bail!("--shapes `{other}`: expected small, base or both"),
     };
     anyhow::ensure!(args.runs > 0, "--runs must be at least 1");
+    if let Some(spec) = &args.model {
+        mixtune::model::resolve_model_dir(spec, !args.json)?; // before the table's header
+    }
     let config = GenerationConfig {
         max_new_tokens: args.new_tokens,
         min_new_tokens: args.new_tokens,
@@ -114,14 +123,17 @@ fn bench_generate(args: GenerateBench) -> Result<()> {
         }
     }
     for shape in shapes {
-        let model_config = if shape == "small" {
-            T5Config::flan_t5_small()
-        } else {
-            T5Config::flan_t5_base()
-        };
         let device = &selected.device;
         mixtune::model::check_precision(device, args.dtype)?;
-        let random = T5ForConditionalGeneration::random(&model_config, device);
+        let (model_config, random) = match (&args.model, shape) {
+            (Some(spec), _) => {
+                let loaded = mixtune::model::load_pretrained(spec, device, !args.json)?;
+                (loaded.model.config.clone(), loaded.model)
+            }
+            (None, "small") => random_model(T5Config::flan_t5_small(), device),
+            (None, _) => random_model(T5Config::flan_t5_base(), device),
+        };
+        let top_id = model_config.vocab_size.min(32000) as u32;
         // int8 is measured against the same weights in f32: the share of equal tokens.
         let reference_f32 = (args.dtype == Precision::Int8)
             .then(|| mixtune::model::to_precision(random.clone(), Precision::F32));
@@ -132,7 +144,7 @@ fn bench_generate(args: GenerateBench) -> Result<()> {
             let prompts: Vec<Vec<u32>> = (0..batch)
                 .map(|_| {
                     let mut ids: Vec<u32> = (1..args.source_len)
-                        .map(|_| rng.random_range(3..32000))
+                        .map(|_| rng.random_range(3..top_id))
                         .collect();
                     ids.push(1);
                     ids
@@ -269,4 +281,10 @@ fn tokens_equal(a: &[Vec<u32>], b: &[Vec<u32>]) -> f64 {
         equal += row_a.iter().zip(row_b).filter(|(x, y)| x == y).count();
     }
     equal as f64 / total.max(1) as f64
+}
+
+/// Random weights (HF's init scales) of `config`'s shapes.
+fn random_model(config: T5Config, device: &Device) -> (T5Config, T5ForConditionalGeneration) {
+    let model = T5ForConditionalGeneration::random(&config, device);
+    (config, model)
 }
