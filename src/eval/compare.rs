@@ -13,10 +13,10 @@ use super::rouge::{self, MeanRouge};
 use crate::data::{self, LoadOptions, Split};
 use crate::error::{MixtuneError, Result};
 use crate::fsutil::write_atomic;
-use crate::generate::{generate, Decoding, GenerationConfig};
-use crate::inference::cut_prompt;
+use crate::generate::GenerationConfig;
+use crate::inference::generate_text;
 use crate::mixture::template;
-use crate::model::load_pretrained;
+use crate::model::{load_pretrained, Pretrained};
 
 /// What to evaluate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
@@ -167,6 +167,63 @@ pub fn evaluate(
     progress: &mut dyn FnMut(usize, usize),
     cancel: &AtomicBool,
 ) -> Result<EvalReport> {
+    let mut rows = eval_rows(request)?;
+    let specs: Vec<&String> = std::iter::once(&request.model)
+        .chain(&request.compare)
+        .collect();
+    let total = rows.len() * specs.len();
+    let config = GenerationConfig {
+        max_source_tokens: request.max_source_tokens,
+        max_new_tokens: request.max_new_tokens,
+        num_beams: request.num_beams,
+        ..GenerationConfig::default()
+    };
+    config.validate()?;
+    crate::model::check_precision(device, request.precision)?;
+    let (mut models, mut cut_inputs, mut done) = (Vec::new(), 0, 0);
+    for spec in specs {
+        let mut pretrained = load_pretrained(spec, device, false)?;
+        if request.precision != crate::model::Precision::F32 {
+            pretrained.model = crate::model::to_precision(pretrained.model, request.precision);
+        }
+        let mut advance = |rows_done: usize| {
+            done += rows_done;
+            progress(done, total);
+        };
+        let (scores, cut) = score_model(
+            &pretrained,
+            spec,
+            request,
+            &config,
+            &mut rows,
+            &mut advance,
+            cancel,
+        )?;
+        if models.is_empty() {
+            cut_inputs = cut; // counted once per example, with the first model
+        }
+        models.push(scores);
+    }
+    let improvements: Vec<MeanRouge> = models[1..]
+        .iter()
+        .map(|other| difference(&models[0].rouge, &other.rouge))
+        .collect();
+    Ok(EvalReport {
+        data: request.data.clone(),
+        examples: rows.len(),
+        models,
+        improvement: improvements.first().copied(),
+        improvements,
+        cut_inputs,
+        max_source_tokens: request.max_source_tokens,
+        rows,
+        contamination: None,
+    })
+}
+
+/// The request's test rows (at most `limit`), rendered with its template; refused when the
+/// data lacks the template's fields or has no rows.
+fn eval_rows(request: &EvalRequest) -> Result<Vec<EvalRow>> {
     let templates = template_of(&request.template)?;
     let options = LoadOptions {
         split: Some(Split::Test),
@@ -196,111 +253,75 @@ pub fn evaluate(
             request.data.display()
         )));
     }
-    let specs: Vec<&String> = std::iter::once(&request.model)
-        .chain(&request.compare)
-        .collect();
-    let total = rows.len() * specs.len();
-    let config = GenerationConfig {
-        max_source_tokens: request.max_source_tokens,
-        max_new_tokens: request.max_new_tokens,
-        num_beams: request.num_beams,
-        ..GenerationConfig::default()
-    };
-    config.validate()?;
-    let mut cut_inputs = 0;
-    let mut models = Vec::new();
-    let mut done = 0;
-    crate::model::check_precision(device, request.precision)?;
-    for spec in specs {
-        let mut pretrained = load_pretrained(spec, device, false)?;
-        if request.precision != crate::model::Precision::F32 {
-            pretrained.model = crate::model::to_precision(pretrained.model, request.precision);
+    Ok(rows)
+}
+
+/// Generates with `pretrained` for every row in batches, adding its prediction, ROUGE-1 and
+/// invented facts to each row; returns the model's scores and how many prompts were cut.
+/// `advance` hears how many rows each batch finished.
+fn score_model(
+    pretrained: &Pretrained,
+    spec: &str,
+    request: &EvalRequest,
+    config: &GenerationConfig,
+    rows: &mut [EvalRow],
+    advance: &mut dyn FnMut(usize),
+    cancel: &AtomicBool,
+) -> Result<(ModelScores, usize)> {
+    let started = std::time::Instant::now();
+    let (mut facts, mut invented_facts, mut cut_inputs) = (0, 0, 0);
+    for chunk in rows.chunks_mut(request.batch_size.max(1)) {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(MixtuneError::Cancelled("evaluation cancelled".into()));
         }
-        let started = std::time::Instant::now();
-        let vocab = pretrained.tokenizer.vocab_size();
-        let (mut facts, mut invented_facts) = (0, 0);
-        for chunk in rows.chunks_mut(request.batch_size.max(1)) {
-            if cancel.load(Ordering::Relaxed) {
-                return Err(MixtuneError::Cancelled("evaluation cancelled".into()));
-            }
-            let prompts: Vec<String> = chunk.iter().map(|row| row.source.clone()).collect();
-            let ids: Vec<Vec<u32>> = pretrained
-                .tokenizer
-                .encode_batch(&prompts)?
-                .into_iter()
-                .map(|ids| {
-                    let (ids, cut) = cut_prompt(ids, config.max_source_tokens);
-                    // Counted once per example, with the first model.
-                    if cut > 0 && models.is_empty() {
-                        cut_inputs += 1;
-                    }
-                    ids
-                })
-                .collect();
-            let outputs = generate(
-                &pretrained.model,
-                &ids,
-                Decoding {
-                    config: &config,
-                    defaults: &pretrained.defaults,
-                    vocab_limit: vocab,
-                },
-            )?;
-            for (row, output) in chunk.iter_mut().zip(outputs) {
-                let prediction = pretrained.tokenizer.decode(&output)?;
-                row.rouge1.push(
-                    rouge::score(&prediction, &row.reference, request.stem)
-                        .rouge1
-                        .fmeasure,
-                );
-                let check = check_facts(&row.source, &prediction);
-                facts += check.facts.len();
-                invented_facts += check.invented;
-                row.invented.push(check.invented_texts());
-                row.predictions.push(prediction);
-            }
-            done += chunk.len();
-            progress(done, total);
+        let prompts: Vec<String> = chunk.iter().map(|row| row.source.clone()).collect();
+        for (row, generated) in chunk
+            .iter_mut()
+            .zip(generate_text(pretrained, &prompts, config)?)
+        {
+            cut_inputs += usize::from(generated.cut_tokens > 0);
+            let prediction = generated.text;
+            row.rouge1.push(
+                rouge::score(&prediction, &row.reference, request.stem)
+                    .rouge1
+                    .fmeasure,
+            );
+            let check = check_facts(&row.source, &prediction);
+            facts += check.facts.len();
+            invented_facts += check.invented;
+            row.invented.push(check.invented_texts());
+            row.predictions.push(prediction);
         }
-        let index = models.len();
-        let predictions: Vec<String> = rows.iter().map(|r| r.predictions[index].clone()).collect();
-        let references: Vec<String> = rows.iter().map(|r| r.reference.clone()).collect();
-        let rouge = rouge::mean_fmeasures(&predictions, &references, request.stem)?;
-        models.push(ModelScores {
-            model: spec.clone(),
-            rouge,
-            seconds: started.elapsed().as_secs_f64(),
-            invented_rate: if facts == 0 {
-                0.0
-            } else {
-                invented_facts as f64 / facts as f64
-            },
-            invented_facts,
-        });
+        advance(chunk.len());
     }
-    let improvements: Vec<MeanRouge> = models[1..]
+    let predictions: Vec<String> = rows
         .iter()
-        .map(|other| {
-            let (a, b) = (&models[0].rouge, &other.rouge);
-            MeanRouge {
-                rouge1: a.rouge1 - b.rouge1,
-                rouge2: a.rouge2 - b.rouge2,
-                rouge_l: a.rouge_l - b.rouge_l,
-                rouge_lsum: a.rouge_lsum - b.rouge_lsum,
-            }
-        })
+        .map(|r| r.predictions.last().cloned().unwrap_or_default())
         .collect();
-    Ok(EvalReport {
-        data: request.data.clone(),
-        examples: rows.len(),
-        models,
-        improvement: improvements.first().copied(),
-        improvements,
-        cut_inputs,
-        max_source_tokens: request.max_source_tokens,
-        rows,
-        contamination: None,
-    })
+    let references: Vec<String> = rows.iter().map(|r| r.reference.clone()).collect();
+    let rouge = rouge::mean_fmeasures(&predictions, &references, request.stem)?;
+    let scores = ModelScores {
+        model: spec.to_string(),
+        rouge,
+        seconds: started.elapsed().as_secs_f64(),
+        invented_rate: if facts == 0 {
+            0.0
+        } else {
+            invented_facts as f64 / facts as f64
+        },
+        invented_facts,
+    };
+    Ok((scores, cut_inputs))
+}
+
+/// `a − b`, variant by variant.
+fn difference(a: &MeanRouge, b: &MeanRouge) -> MeanRouge {
+    MeanRouge {
+        rouge1: a.rouge1 - b.rouge1,
+        rouge2: a.rouge2 - b.rouge2,
+        rouge_l: a.rouge_l - b.rouge_l,
+        rouge_lsum: a.rouge_lsum - b.rouge_lsum,
+    }
 }
 
 /// Writes the per-example rows as CSV (`id, reference, prediction per model, rouge1 per
