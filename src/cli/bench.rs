@@ -99,32 +99,13 @@ fn bench_generate(args: GenerateBench) -> Result<()> {
     if let Some(spec) = &args.model {
         mixtune::model::resolve_model_dir(spec, !args.json)?; // before the table's header
     }
-    let config = GenerationConfig {
-        max_new_tokens: args.new_tokens,
-        min_new_tokens: args.new_tokens,
-        ..Default::default()
-    };
-    let mut rows = Vec::new();
+    let device = &selected.device;
+    mixtune::model::check_precision(device, args.dtype)?;
     if !args.json {
-        println!("device: {} ({})", selected.label, args.dtype);
-        if let Some(reference) = &reference {
-            println!("{}", reference.describe());
-        }
-        if let Some(ct2) = &ct2 {
-            println!("{}", ct2.describe());
-        }
-        print!(
-            "{:<6} {:>5} {:>7} {:>11} {:>9} {:>9} {:>10} {:>8}",
-            "shapes", "batch", "tokens", "mixtune ms", "ms/token", "HF fp32", "HF bf16", "ratio"
-        );
-        match ct2 {
-            Some(_) => println!(" {:>9} {:>9} {:>8}", "CT2 fp32", "CT2 int8", "vs CT2"),
-            None => println!(),
-        }
+        print_generate_header(&selected.label, &args, reference.as_ref(), ct2.as_ref());
     }
+    let mut rows = Vec::new();
     for shape in shapes {
-        let device = &selected.device;
-        mixtune::model::check_precision(device, args.dtype)?;
         let (model_config, random) = match (&args.model, shape) {
             (Some(spec), _) => {
                 let loaded = mixtune::model::load_pretrained(spec, device, !args.json)?;
@@ -133,143 +114,269 @@ fn bench_generate(args: GenerateBench) -> Result<()> {
             (None, "small") => random_model(T5Config::flan_t5_small(), device),
             (None, _) => random_model(T5Config::flan_t5_base(), device),
         };
-        let top_id = model_config.vocab_size.min(32000) as u32;
         // int8 is measured against the same weights in f32: the share of equal tokens.
         let reference_f32 = (args.dtype == Precision::Int8)
             .then(|| mixtune::model::to_precision(random.clone(), Precision::F32));
         let model = mixtune::model::to_precision(random, args.dtype);
         let defaults = GenerationDefaults::from_config(&model_config);
+        let top_id = model_config.vocab_size.min(32000) as u32;
         let mut rng = rand::rngs::StdRng::seed_from_u64(0);
         for &batch in &args.batch {
-            let prompts: Vec<Vec<u32>> = (0..batch)
-                .map(|_| {
-                    let mut ids: Vec<u32> = (1..args.source_len)
-                        .map(|_| rng.random_range(3..top_id))
-                        .collect();
-                    ids.push(1);
-                    ids
-                })
-                .collect();
-            let run = |config: &GenerationConfig| -> Result<f64> {
-                let decoding = Decoding {
-                    config,
-                    defaults: &defaults,
-                    vocab_limit: 32100,
-                };
-                let start = Instant::now();
-                let out = generate(&model, &prompts, decoding)?;
-                let ms = start.elapsed().as_secs_f64() * 1000.0;
-                anyhow::ensure!(
-                    out[0].len() == config.max_new_tokens + 1,
-                    "generated {} tokens",
-                    out[0].len() - 1
-                );
-                Ok(ms)
+            let prompts = random_prompts(&mut rng, batch, args.source_len, top_id);
+            let bench = GenerateRun {
+                model: &model,
+                prompts: &prompts,
+                defaults: &defaults,
+                device,
             };
-            run(&config)?; // warm-up: compiles (and tunes) this shape's kernels
-            let mut times = (0..args.runs)
-                .map(|_| run(&config))
-                .collect::<Result<Vec<f64>>>()?;
-            times.sort_by(f64::total_cmp);
-            let median = times[times.len() / 2];
-            let per_token = median / args.new_tokens as f64;
-            let profile = if args.profile {
-                // Per decode step: the difference between a long and a short call, so the
-                // encoder and set-up cancel out.
-                let short = GenerationConfig {
-                    max_new_tokens: 2,
-                    min_new_tokens: 2,
-                    ..config.clone()
-                };
-                run(&short)?;
-                let (_, long) = profile::measure(device, || run(&config));
-                let (_, brief) = profile::measure(device, || run(&short));
-                let steps = args.new_tokens.saturating_sub(2).max(1) as f64;
-                let per_step = |long: Option<usize>, brief: Option<usize>| {
-                    long.zip(brief)
-                        .map(|(l, b)| l.saturating_sub(b) as f64 / steps)
-                };
-                Some((
-                    per_step(long.launches, brief.launches),
-                    per_step(Some(long.host_reads), Some(brief.host_reads)),
-                ))
-            } else {
-                None
-            };
-            let hf = |dtype: &str| {
-                reference
-                    .as_ref()
-                    .and_then(|r| r.find("generate", shape, dtype, batch))
-                    .and_then(|row| row.median_ms)
-            };
-            let (hf_fp32, hf_bf16) = (hf("fp32"), hf("bf16"));
-            let ratio = hf_fp32.map(|r| median / r);
-            let ct2_ms = |kind: &str| ct2.as_ref().and_then(|c| c.find(shape, batch, kind));
-            let (ct2_fp32, ct2_int8) = (ct2_ms("float32"), ct2_ms("int8"));
-            let ratio_ct2 = ct2_fp32.map(|r| median / r);
-            if !args.json {
-                let show = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.0}"));
-                print!(
-                    "{:<6} {:>5} {:>7} {:>11.1} {:>9.2} {:>9} {:>10} {:>8}",
-                    shape,
-                    batch,
-                    args.new_tokens,
-                    median,
-                    per_token,
-                    show(hf_fp32),
-                    show(hf_bf16),
-                    ratio.map_or("-".into(), |r| format!("{r:.2}x"))
-                );
-                match ct2 {
-                    Some(_) => println!(
-                        " {:>9} {:>9} {:>8}",
-                        show(ct2_fp32),
-                        show(ct2_int8),
-                        ratio_ct2.map_or("-".into(), |r| format!("{r:.2}x"))
-                    ),
-                    None => println!(),
-                }
-                if let Some((launches, reads)) = profile {
-                    println!(
-                        "       per decode step: {} kernel launches, {} host syncs",
-                        launches.map_or("n/a (cpu)".into(), |l| format!("{l:.1}")),
-                        reads.map_or("-".into(), |r| format!("{r:.1}"))
-                    );
-                }
-            }
+            let timed = bench.time(&args)?;
+            let refs = Compared::new(reference.as_ref(), ct2.as_ref(), shape, batch, timed.median);
             let equal = match &reference_f32 {
-                Some(reference_f32) => {
-                    let decoding = Decoding {
-                        config: &config,
-                        defaults: &defaults,
-                        vocab_limit: 32100,
-                    };
-                    let quantized = generate(&model, &prompts, decoding)?;
-                    let exact = generate(reference_f32, &prompts, decoding)?;
-                    Some(tokens_equal(&quantized, &exact))
-                }
+                Some(exact) => Some(bench.tokens_equal_to(exact, args.new_tokens)?),
                 None => None,
             };
-            if let (Some(equal), false) = (equal, args.json) {
-                println!(
-                    "       int8: {:.1}% of greedy tokens equal to f32's on the same weights",
-                    equal * 100.0
-                );
+            if !args.json {
+                print_generate_row(shape, batch, &args, &timed, &refs, ct2.is_some(), equal);
             }
             rows.push(
                 json!({"shapes": shape, "batch": batch, "source_len": args.source_len,
                 "dtype": args.dtype.name(), "int8_tokens_equal_to_f32": equal,
-                "new_tokens": args.new_tokens, "median_ms": median, "ms_per_token": per_token,
-                "runs_ms": times, "hf_fp32_ms": hf_fp32, "hf_bf16_ms": hf_bf16,
-                "ratio_to_hf_fp32": ratio,
-                "ct2_fp32_ms": ct2_fp32, "ct2_int8_ms": ct2_int8, "ratio_to_ct2_fp32": ratio_ct2,
-                "launches_per_step": profile.and_then(|p| p.0),
-                "host_syncs_per_step": profile.and_then(|p| p.1)}),
+                "new_tokens": args.new_tokens, "median_ms": timed.median,
+                "ms_per_token": timed.median / args.new_tokens as f64,
+                "runs_ms": timed.times, "hf_fp32_ms": refs.hf_fp32, "hf_bf16_ms": refs.hf_bf16,
+                "ratio_to_hf_fp32": refs.ratio_hf,
+                "ct2_fp32_ms": refs.ct2_fp32, "ct2_int8_ms": refs.ct2_int8,
+                "ratio_to_ct2_fp32": refs.ratio_ct2,
+                "launches_per_step": timed.per_step.and_then(|p| p.0),
+                "host_syncs_per_step": timed.per_step.and_then(|p| p.1)}),
             );
         }
     }
     super::bench_reference::print_end(args.json, &selected.label, reference.as_ref(), rows);
     Ok(())
+}
+
+/// The table's head: device, references, column names.
+fn print_generate_header(
+    label: &str,
+    args: &GenerateBench,
+    reference: Option<&Reference>,
+    ct2: Option<&Ct2Reference>,
+) {
+    println!("device: {label} ({})", args.dtype);
+    if let Some(reference) = reference {
+        println!("{}", reference.describe());
+    }
+    if let Some(ct2) = ct2 {
+        println!("{}", ct2.describe());
+    }
+    print!(
+        "{:<6} {:>5} {:>7} {:>11} {:>9} {:>9} {:>10} {:>8}",
+        "shapes", "batch", "tokens", "mixtune ms", "ms/token", "HF fp32", "HF bf16", "ratio"
+    );
+    match ct2 {
+        Some(_) => println!(" {:>9} {:>9} {:>8}", "CT2 fp32", "CT2 int8", "vs CT2"),
+        None => println!(),
+    }
+}
+
+/// One table row, with the per-step counts and the int8 agreement below it when measured.
+fn print_generate_row(
+    shape: &str,
+    batch: usize,
+    args: &GenerateBench,
+    timed: &Timed,
+    refs: &Compared,
+    with_ct2: bool,
+    equal: Option<f64>,
+) {
+    let show = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.0}"));
+    let ratio = |r: Option<f64>| r.map_or("-".into(), |r| format!("{r:.2}x"));
+    print!(
+        "{:<6} {:>5} {:>7} {:>11.1} {:>9.2} {:>9} {:>10} {:>8}",
+        shape,
+        batch,
+        args.new_tokens,
+        timed.median,
+        timed.median / args.new_tokens as f64,
+        show(refs.hf_fp32),
+        show(refs.hf_bf16),
+        ratio(refs.ratio_hf)
+    );
+    if with_ct2 {
+        let (fp32, int8) = (show(refs.ct2_fp32), show(refs.ct2_int8));
+        println!(" {fp32:>9} {int8:>9} {:>8}", ratio(refs.ratio_ct2));
+    } else {
+        println!();
+    }
+    if let Some((launches, reads)) = timed.per_step {
+        println!(
+            "       per decode step: {} kernel launches, {} host syncs",
+            launches.map_or("n/a (cpu)".into(), |l| format!("{l:.1}")),
+            reads.map_or("-".into(), |r| format!("{r:.1}"))
+        );
+    }
+    if let Some(equal) = equal {
+        println!(
+            "       int8: {:.1}% of greedy tokens equal to f32's on the same weights",
+            equal * 100.0
+        );
+    }
+}
+
+/// `batch` random prompts of `source_len` tokens (ids 3..`top_id`, then `</s>`).
+fn random_prompts(
+    rng: &mut rand::rngs::StdRng,
+    batch: usize,
+    source_len: usize,
+    top_id: u32,
+) -> Vec<Vec<u32>> {
+    (0..batch)
+        .map(|_| {
+            let mut ids: Vec<u32> = (1..source_len)
+                .map(|_| rng.random_range(3..top_id))
+                .collect();
+            ids.push(1);
+            ids
+        })
+        .collect()
+}
+
+/// One model on one batch of prompts.
+struct GenerateRun<'a> {
+    model: &'a T5ForConditionalGeneration,
+    prompts: &'a [Vec<u32>],
+    defaults: &'a GenerationDefaults,
+    device: &'a Device,
+}
+
+/// Times of one [`GenerateRun`].
+struct Timed {
+    /// Each timed run, sorted (ms).
+    times: Vec<f64>,
+    /// Their median (ms).
+    median: f64,
+    /// With `--profile`: kernel launches (GPU builds) and host syncs per decode step.
+    per_step: Option<(Option<f64>, Option<f64>)>,
+}
+
+impl GenerateRun<'_> {
+    /// Greedy generation of exactly `config.max_new_tokens` tokens, timed (ms).
+    fn run(&self, config: &GenerationConfig) -> Result<f64> {
+        let start = Instant::now();
+        let out = self.generate(config)?;
+        let ms = start.elapsed().as_secs_f64() * 1000.0;
+        anyhow::ensure!(
+            out[0].len() == config.max_new_tokens + 1,
+            "generated {} tokens",
+            out[0].len() - 1
+        );
+        Ok(ms)
+    }
+
+    fn generate(&self, config: &GenerationConfig) -> Result<Vec<Vec<u32>>> {
+        let decoding = Decoding {
+            config,
+            defaults: self.defaults,
+            vocab_limit: 32100,
+        };
+        Ok(generate(self.model, self.prompts, decoding)?)
+    }
+
+    /// A warm-up (it compiles, and on a GPU tunes, this shape's kernels), then `--runs`
+    /// timed runs; with `--profile`, the launches and host syncs per decode step: the
+    /// difference between a long and a short call, so the encoder and set-up cancel out.
+    fn time(&self, args: &GenerateBench) -> Result<Timed> {
+        let config = exact_tokens(args.new_tokens);
+        self.run(&config)?;
+        let mut times = (0..args.runs)
+            .map(|_| self.run(&config))
+            .collect::<Result<Vec<f64>>>()?;
+        times.sort_by(f64::total_cmp);
+        let median = times[times.len() / 2];
+        let per_step = if args.profile {
+            let short = exact_tokens(2);
+            self.run(&short)?;
+            let (_, long) = profile::measure(self.device, || self.run(&config));
+            let (_, brief) = profile::measure(self.device, || self.run(&short));
+            let steps = args.new_tokens.saturating_sub(2).max(1) as f64;
+            let per_step = |long: Option<usize>, brief: Option<usize>| {
+                long.zip(brief)
+                    .map(|(l, b)| l.saturating_sub(b) as f64 / steps)
+            };
+            Some((
+                per_step(long.launches, brief.launches),
+                per_step(Some(long.host_reads), Some(brief.host_reads)),
+            ))
+        } else {
+            None
+        };
+        Ok(Timed {
+            times,
+            median,
+            per_step,
+        })
+    }
+
+    /// The share of this run's greedy tokens equal to `exact`'s on the same prompts.
+    fn tokens_equal_to(
+        &self,
+        exact: &T5ForConditionalGeneration,
+        new_tokens: usize,
+    ) -> Result<f64> {
+        let config = exact_tokens(new_tokens);
+        let quantized = self.generate(&config)?;
+        let reference = GenerateRun {
+            model: exact,
+            ..*self
+        };
+        Ok(tokens_equal(&quantized, &reference.generate(&config)?))
+    }
+}
+
+/// Greedy decoding of exactly `tokens` new tokens (no early `</s>`).
+fn exact_tokens(tokens: usize) -> GenerationConfig {
+    GenerationConfig {
+        max_new_tokens: tokens,
+        min_new_tokens: tokens,
+        ..Default::default()
+    }
+}
+
+/// The reference figures for one row, and Mixtune's ratio to them.
+struct Compared {
+    hf_fp32: Option<f64>,
+    hf_bf16: Option<f64>,
+    ratio_hf: Option<f64>,
+    ct2_fp32: Option<f64>,
+    ct2_int8: Option<f64>,
+    ratio_ct2: Option<f64>,
+}
+
+impl Compared {
+    fn new(
+        reference: Option<&Reference>,
+        ct2: Option<&Ct2Reference>,
+        shape: &str,
+        batch: usize,
+        median: f64,
+    ) -> Self {
+        let hf = |dtype: &str| {
+            reference
+                .and_then(|r| r.find("generate", shape, dtype, batch))
+                .and_then(|row| row.median_ms)
+        };
+        let ct2_ms = |kind: &str| ct2.and_then(|c| c.find(shape, batch, kind));
+        let (hf_fp32, ct2_fp32) = (hf("fp32"), ct2_ms("float32"));
+        Self {
+            hf_fp32,
+            hf_bf16: hf("bf16"),
+            ratio_hf: hf_fp32.map(|r| median / r),
+            ct2_fp32,
+            ct2_int8: ct2_ms("int8"),
+            ratio_ct2: ct2_fp32.map(|r| median / r),
+        }
+    }
 }
 
 /// The share of positions where two generations have the same token (rows and lengths as
