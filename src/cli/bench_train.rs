@@ -9,7 +9,8 @@ use clap::Args;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
 
-use super::bench_reference::{Reference, TorchTrainReference};
+use super::bench_reference::{Reference, ReferenceRow, TorchTrainReference, TorchTrainRow};
+use burn::tensor::Device;
 use mixtune::data::tokenizer::T5Tokenizer;
 use mixtune::data::LoadOptions;
 use mixtune::device::{self, profile, DeviceChoice};
@@ -148,22 +149,7 @@ pub fn bench_train(args: TrainBench) -> Result<()> {
         "--torch: torch_cpu_train.py's figures are CPU figures; run this bench with --device cpu"
     );
     if !args.json {
-        println!("device: {}", selected.label);
-        if let Some(reference) = &reference {
-            println!("{}", reference.describe());
-        }
-        println!(
-            "{:<6} {:>5} {:>9} {:>10} {:>14} {:>11} {:>11} {:>11} {:>7}",
-            "shapes",
-            "batch",
-            "first ms",
-            "step ms",
-            "tokens/s",
-            "memory",
-            "HF fp32",
-            "HF bf16",
-            "ratio"
-        );
+        print_train_header(&selected.label, reference.as_ref());
     }
     let real = match (&args.lengths_from, &args.tokenizer) {
         (Some(data), Some(tokenizer)) => Some(real_lengths(
@@ -183,18 +169,7 @@ pub fn bench_train(args: TrainBench) -> Result<()> {
         };
         let run = run_shape(&args, &model_config, &device, real.as_deref())?;
         let (ms, tps) = run.median();
-        let memory = if selected.is_gpu {
-            device
-                .memory_pool_usage()
-                .map(|u| u.bytes_reserved as f64 / (1u64 << 30) as f64)
-        } else {
-            peak_rss_gib()
-        };
-        let memory_label = match (memory, selected.is_gpu) {
-            (Some(gib), true) => format!("{gib:.2} GiB pool"),
-            (Some(gib), false) => format!("{gib:.2} GiB RSS"),
-            (None, _) => "-".into(),
-        };
+        let memory = peak_memory(selected.is_gpu, &device);
         let hf = |dtype: &str| {
             reference
                 .as_ref()
@@ -206,51 +181,15 @@ pub fn bench_train(args: TrainBench) -> Result<()> {
             .and_then(|t| t.find(shape, args.batch, args.source_len, args.target_len));
         let ratio = hf_fp32.and_then(|r| r.tokens_per_s).map(|r| tps / r);
         if !args.json {
-            let show = |row: Option<&super::bench_reference::ReferenceRow>| {
-                row.and_then(|r| r.tokens_per_s)
-                    .map_or("-".into(), |t| format!("{:.1}k", t / 1000.0))
-            };
-            println!(
-                "{:<6} {:>5} {:>9.0} {:>10.0} {:>14.0} {:>11} {:>11} {:>11} {:>7}",
+            let row = TrainRow {
                 shape,
-                args.batch,
-                run.first_ms,
-                ms,
-                tps,
-                memory_label,
-                show(hf_fp32),
-                show(hf_bf16),
-                ratio.map_or("-".into(), |r| format!("{r:.2}x"))
-            );
-            println!(
-                "       step ms: the median of {} steps, each synced at its end; tokens/s: that \
-                 step's real tokens ÷ its time",
-                run.timed.len()
-            );
-            if real.is_some() {
-                let steps: Vec<String> = run
-                    .all_ms
-                    .iter()
-                    .zip(&run.shapes_by_step)
-                    .map(|(ms, shapes)| format!("{ms:.0}ms/{shapes}"))
-                    .collect();
-                println!(
-                    "       each step (ms / distinct shapes so far): {}",
-                    steps.join(" ")
-                );
-            }
-            if let Some(row) = &torch_row {
-                println!(
-                    "       PyTorch ({}, {} threads, same work): {:.0} tokens/s; Mixtune ÷ PyTorch = {:.2}x",
-                    row.engine,
-                    row.threads,
-                    row.tokens_per_s,
-                    tps / row.tokens_per_s
-                );
-            }
-            if let Some(p) = &run.profile {
-                super::bench_profile::print(&p.counts, p.kernels.as_ref(), &p.flops);
-            }
+                run: &run,
+                memory: memory_label(memory, selected.is_gpu),
+                hf: (hf_fp32, hf_bf16),
+                ratio,
+                torch: torch_row,
+            };
+            print_train_row(&args, &row, real.is_some());
         }
         let profile_json = run
             .profile
@@ -274,6 +213,108 @@ pub fn bench_train(args: TrainBench) -> Result<()> {
     }
     super::bench_reference::print_end(args.json, &selected.label, reference.as_ref(), rows);
     Ok(())
+}
+
+/// The table's head: device, reference, column names.
+fn print_train_header(label: &str, reference: Option<&Reference>) {
+    println!("device: {label}");
+    if let Some(reference) = reference {
+        println!("{}", reference.describe());
+    }
+    println!(
+        "{:<6} {:>5} {:>9} {:>10} {:>14} {:>11} {:>11} {:>11} {:>7}",
+        "shapes",
+        "batch",
+        "first ms",
+        "step ms",
+        "tokens/s",
+        "memory",
+        "HF fp32",
+        "HF bf16",
+        "ratio"
+    );
+}
+
+/// Peak memory in GiB: the GPU pool's reserved bytes, or the process's peak RSS.
+fn peak_memory(is_gpu: bool, device: &Device) -> Option<f64> {
+    if is_gpu {
+        device
+            .memory_pool_usage()
+            .map(|u| u.bytes_reserved as f64 / (1u64 << 30) as f64)
+    } else {
+        peak_rss_gib()
+    }
+}
+
+fn memory_label(memory: Option<f64>, is_gpu: bool) -> String {
+    match (memory, is_gpu) {
+        (Some(gib), true) => format!("{gib:.2} GiB pool"),
+        (Some(gib), false) => format!("{gib:.2} GiB RSS"),
+        (None, _) => "-".into(),
+    }
+}
+
+/// One shape's figures for the table.
+struct TrainRow<'a> {
+    shape: &'a str,
+    run: &'a ShapeRun,
+    memory: String,
+    /// HF's fp32 and bf16 rows, when a reference was given.
+    hf: (Option<&'a ReferenceRow>, Option<&'a ReferenceRow>),
+    ratio: Option<f64>,
+    torch: Option<&'a TorchTrainRow>,
+}
+
+/// One table row and the lines under it (how steps were timed, each step with real
+/// lengths, PyTorch's figure, the profile).
+fn print_train_row(args: &TrainBench, row: &TrainRow, real_lengths: bool) {
+    let run = row.run;
+    let (ms, tps) = run.median();
+    let show = |r: Option<&ReferenceRow>| {
+        r.and_then(|r| r.tokens_per_s)
+            .map_or("-".into(), |t| format!("{:.1}k", t / 1000.0))
+    };
+    println!(
+        "{:<6} {:>5} {:>9.0} {:>10.0} {:>14.0} {:>11} {:>11} {:>11} {:>7}",
+        row.shape,
+        args.batch,
+        run.first_ms,
+        ms,
+        tps,
+        row.memory,
+        show(row.hf.0),
+        show(row.hf.1),
+        row.ratio.map_or("-".into(), |r| format!("{r:.2}x"))
+    );
+    println!(
+        "       step ms: the median of {} steps, each synced at its end; tokens/s: that \
+         step's real tokens ÷ its time",
+        run.timed.len()
+    );
+    if real_lengths {
+        let steps: Vec<String> = run
+            .all_ms
+            .iter()
+            .zip(&run.shapes_by_step)
+            .map(|(ms, shapes)| format!("{ms:.0}ms/{shapes}"))
+            .collect();
+        println!(
+            "       each step (ms / distinct shapes so far): {}",
+            steps.join(" ")
+        );
+    }
+    if let Some(torch) = row.torch {
+        println!(
+            "       PyTorch ({}, {} threads, same work): {:.0} tokens/s; Mixtune ÷ PyTorch = {:.2}x",
+            torch.engine,
+            torch.threads,
+            torch.tokens_per_s,
+            tps / torch.tokens_per_s
+        );
+    }
+    if let Some(p) = &run.profile {
+        super::bench_profile::print(&p.counts, p.kernels.as_ref(), &p.flops);
+    }
 }
 
 /// Random batches of the bench's shapes (or of lengths drawn from `real`), padded as the
