@@ -137,39 +137,37 @@ fn f16_encoder_states_and_logits_are_within_tolerance_of_f32() {
     assert!(((loss_f16 - loss_f32) / loss_f32).abs() < 1e-3);
 }
 
+/// Greedy ids of 24 new tokens for the fixture's prompts.
+fn greedy_24(pretrained: &Pretrained) -> Vec<Vec<u32>> {
+    let (prompts, _) = prompts_and_targets();
+    let prompts = pretrained.tokenizer.encode_batch(&prompts).unwrap();
+    let config = GenerationConfig {
+        max_new_tokens: 24,
+        ..Default::default()
+    };
+    let decoding = Decoding {
+        config: &config,
+        defaults: &pretrained.defaults,
+        vocab_limit: 32128,
+    };
+    generate(&pretrained.model, &prompts, decoding).unwrap()
+}
+
 #[test]
 fn f16_greedy_ids_equal_f32() {
     let device = Device::flex();
     let f32_model = load(&device);
     let mut f16_model = load(&device);
     f16_model.model = to_precision(f16_model.model, Precision::F16);
-    let (prompts, _) = prompts_and_targets();
-    let prompts = f32_model.tokenizer.encode_batch(&prompts).unwrap();
-    let config = GenerationConfig {
-        max_new_tokens: 24,
-        ..Default::default()
-    };
-    let run = |pretrained: &Pretrained| {
-        generate(
-            &pretrained.model,
-            &prompts,
-            Decoding {
-                config: &config,
-                defaults: &pretrained.defaults,
-                vocab_limit: 32128,
-            },
-        )
-        .unwrap()
-    };
     let started = std::time::Instant::now();
-    let ids_f32 = run(&f32_model);
+    let ids_f32 = greedy_24(&f32_model);
     let f32_ms = started.elapsed().as_millis();
     let started = std::time::Instant::now();
-    let ids_f16 = run(&f16_model);
+    let ids_f16 = greedy_24(&f16_model);
     let f16_ms = started.elapsed().as_millis();
     println!(
         "greedy 24 tokens, {} prompts: f32 {f32_ms} ms, f16 {f16_ms} ms",
-        prompts.len()
+        ids_f32.len()
     );
     assert_eq!(ids_f16, ids_f32);
 }
@@ -449,21 +447,7 @@ fn int8_logits_and_greedy_tokens_follow_f32() {
     let exact = host(logits_first8(&f32_model, &device));
     let quantized = host(logits_first8(&int8_model, &device));
     let relative = relative_diff(&quantized, &exact);
-    let (prompts, _) = prompts_and_targets();
-    let prompts = f32_model.tokenizer.encode_batch(&prompts).unwrap();
-    let config = GenerationConfig {
-        max_new_tokens: 24,
-        ..Default::default()
-    };
-    let run = |pretrained: &Pretrained| {
-        let decoding = Decoding {
-            config: &config,
-            defaults: &pretrained.defaults,
-            vocab_limit: 32128,
-        };
-        generate(&pretrained.model, &prompts, decoding).unwrap()
-    };
-    let (ids_f32, ids_int8) = (run(&f32_model), run(&int8_model));
+    let (ids_f32, ids_int8) = (greedy_24(&f32_model), greedy_24(&int8_model));
     let total: usize = ids_f32.iter().map(Vec::len).sum();
     let equal: usize = ids_f32
         .iter()
