@@ -78,6 +78,32 @@ pub enum MixtuneError {
     /// A resume whose config differs from the run's record in keys that change training.
     #[error("{dir}: the config differs from the run's record in keys that change training ({}); resume with the run's own config ({dir}/run.toml), or pass --allow-config-change to go on with the change logged", changes.join("; "))]
     ConfigChanged { dir: PathBuf, changes: Vec<String> },
+    /// A fresh run into a folder that already holds one (the app offers Resume).
+    #[error("{}: already holds a run; resume it (`--resume`) or choose another output_dir", dir.display())]
+    RunExists { dir: PathBuf },
+    /// `--resume` of a run that finished.
+    #[error("{}: the run finished at step {steps}; nothing to resume (train more in a new output_dir)", dir.display())]
+    RunFinished { dir: PathBuf, steps: usize },
+    /// `--resume` where no checkpoint is whole (`damaged` says why each newer one is not).
+    #[error("{}: no intact checkpoint to resume from{}", checkpoints.display(), if damaged.is_empty() { String::new() } else { format!(" ({})", damaged.join("; ")) })]
+    NoCheckpoint {
+        checkpoints: PathBuf,
+        damaged: Vec<String>,
+    },
+    /// The loss became infinite or NaN: training diverged.
+    #[error("non-finite loss at step {step}: lower the learning rate or check the data")]
+    Diverged { step: usize },
+    /// f16 gradients overflowed at every loss scale the scaler tried.
+    #[error("f16 gradients overflowed at every loss scale down to {scale:e} (step {step}): train with precision = \"f32\"")]
+    LossScaleExhausted { step: usize, scale: f64 },
+    /// A precision the device cannot compute in (int8 off the CPU or under autodiff).
+    #[error(
+        "int8 runs on the CPU only, for inference (choose the CPU device); on a GPU use f16 or f32"
+    )]
+    UnsupportedPrecision,
+    /// A generation setting out of range: the field and why.
+    #[error("generation `{field}` {why}")]
+    Generation { field: &'static str, why: String },
     #[error("device: {0}")]
     Device(String),
     /// The user cancelled the work (the message says how far it got).
@@ -169,7 +195,14 @@ impl MixtuneError {
             | Self::OutputIsInput { .. }
             | Self::NotARegularFile { .. }
             | Self::ConfigChanged { .. }
+            | Self::RunExists { .. }
+            | Self::RunFinished { .. }
+            | Self::NoCheckpoint { .. }
+            | Self::Diverged { .. }
+            | Self::LossScaleExhausted { .. }
+            | Self::Generation { .. }
             | Self::Input(_) => ErrorKind::Input,
+            Self::UnsupportedPrecision => ErrorKind::Device,
         }
     }
 }
@@ -197,5 +230,25 @@ mod tests {
             std::io::Error::from(std::io::ErrorKind::NotFound),
         ));
         assert_eq!(data.kind(), ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn typed_run_and_precision_errors_keep_their_words_and_kinds() {
+        let exists = MixtuneError::RunExists { dir: "out".into() };
+        assert_eq!(exists.kind(), ErrorKind::Input);
+        assert!(exists.to_string().starts_with("out: already holds a run"));
+        let none = MixtuneError::NoCheckpoint {
+            checkpoints: "out/checkpoints".into(),
+            damaged: vec!["a".into(), "b".into()],
+        };
+        assert_eq!(
+            none.to_string(),
+            "out/checkpoints: no intact checkpoint to resume from (a; b)"
+        );
+        assert_eq!(MixtuneError::UnsupportedPrecision.kind(), ErrorKind::Device);
+        assert_eq!(
+            MixtuneError::Cancelled("stopped".into()).kind(),
+            ErrorKind::Cancelled
+        );
     }
 }

@@ -80,8 +80,11 @@ pub const MAX_BEAMS: usize = 64;
 impl GenerationConfig {
     /// Rejects values HF would reject, and absurd sizes, naming the field.
     pub fn validate(&self) -> Result<()> {
-        let bad = |field: &str, why: &str| {
-            Err(MixtuneError::Input(format!("generation `{field}` {why}")))
+        let bad = |field: &'static str, why: &str| {
+            Err(MixtuneError::Generation {
+                field,
+                why: why.to_string(),
+            })
         };
         for (field, value, most) in [
             ("max_new_tokens", self.max_new_tokens, MAX_TOKENS),
@@ -99,10 +102,13 @@ impl GenerationConfig {
             return bad("max_source_tokens", "must be at least 1");
         }
         if self.min_new_tokens > self.max_new_tokens {
-            return Err(MixtuneError::Input(format!(
-                "generation `min_new_tokens` ({}) is above `max_new_tokens` ({})",
-                self.min_new_tokens, self.max_new_tokens
-            )));
+            return bad(
+                "min_new_tokens",
+                &format!(
+                    "({}) is above `max_new_tokens` ({})",
+                    self.min_new_tokens, self.max_new_tokens
+                ),
+            );
         }
         if self.num_beams == 0 {
             return bad("num_beams", "must be at least 1");

@@ -195,10 +195,7 @@ pub fn to_precision(
 /// are `rten-gemm`'s), and needs a device that tracks no gradients.
 pub fn check_precision(device: &Device, precision: Precision) -> crate::error::Result<()> {
     if precision == Precision::Int8 && (!crate::device::is_cpu(device) || device.is_autodiff()) {
-        return Err(crate::error::MixtuneError::Input(
-            "int8 runs on the CPU only, for inference (choose the CPU device); on a GPU use f16 or f32"
-                .into(),
-        ));
+        return Err(crate::error::MixtuneError::UnsupportedPrecision);
     }
     Ok(())
 }

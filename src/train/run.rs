@@ -199,10 +199,9 @@ struct Start {
 fn resume_point(output_dir: &Path, resume: bool) -> Result<Start> {
     if !resume {
         if !checkpoint::list(output_dir)?.is_empty() || RunDir::new(&output_dir).model().exists() {
-            return Err(MixtuneError::Input(format!(
-                "{}: already holds a run; resume it (`--resume`) or choose another output_dir",
-                output_dir.display()
-            )));
+            return Err(MixtuneError::RunExists {
+                dir: output_dir.to_path_buf(),
+            });
         }
         return Ok(Start {
             resume_from: None,
@@ -219,22 +218,18 @@ fn resume_point(output_dir: &Path, resume: bool) -> Result<Start> {
             _ => None,
         });
     if let Some(steps) = finished {
-        return Err(MixtuneError::Input(format!(
-            "{}: the run finished at step {steps}; nothing to resume (train more in a new output_dir)",
-            output_dir.display()
-        )));
+        return Err(MixtuneError::RunFinished {
+            dir: output_dir.to_path_buf(),
+            steps,
+        });
     }
     let intact = checkpoint::newest_intact(output_dir)?;
     let mut notes = intact.damaged;
     let Some((step, dir)) = intact.newest else {
-        let mut message = format!(
-            "{}: no intact checkpoint to resume from",
-            RunDir::new(&output_dir).checkpoints().display()
-        );
-        if !notes.is_empty() {
-            message.push_str(&format!(" ({})", notes.join("; ")));
-        }
-        return Err(MixtuneError::Input(message));
+        return Err(MixtuneError::NoCheckpoint {
+            checkpoints: RunDir::new(&output_dir).checkpoints(),
+            damaged: notes,
+        });
     };
     if !notes.is_empty() {
         notes.push(format!(

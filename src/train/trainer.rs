@@ -271,19 +271,16 @@ impl Trainer {
             Err(panic) => return Err(failure(panic_message(panic.as_ref()))),
         };
         let Some(model) = model else {
-            return Err(MixtuneError::Input(format!(
-                "non-finite loss at step {}: lower the learning rate or check the data",
-                self.step + 1
-            )));
+            return Err(MixtuneError::Diverged {
+                step: self.step + 1,
+            });
         };
         self.model = Some(model);
         if let Some(scaler) = self.loss_scaler.as_ref().filter(|s| s.exhausted()) {
-            return Err(MixtuneError::Input(format!(
-                "f16 gradients overflowed at every loss scale down to {:e} (step {}): train with \
-                 precision = \"f32\"",
-                scaler.scale * 2.0,
-                self.step + 1
-            )));
+            return Err(MixtuneError::LossScaleExhausted {
+                step: self.step + 1,
+                scale: scaler.scale * 2.0,
+            });
         }
         self.step += 1;
         let loss_scale = self
