@@ -9,8 +9,8 @@
 //! 12.5 vs 38 ms, `[1, 768]·[768, 2048]` (decoding, batch 1) 37–86 vs 213 µs, the
 //! `[1, 768]·[768, 32128]` head 1.7 vs 4.8 ms. Results agree with an f64 reference to ~1e-6.
 //!
-//! The packed weights live in the model ([`T5ForConditionalGeneration::cpu_weights`]), keyed
-//! by parameter id, and are found through [`enter`]: the model's forward entry points make
+//! The packed weights live in the model (`T5ForConditionalGeneration::cpu_weights`, packed by
+//! `pack_for_cpu` in `keys.rs`, which walks the model's weights), keyed by parameter id, and are found through [`enter`]: the model's forward entry points make
 //! them current for the calling thread, and [`project`] uses them for any linear map whose
 //! weight is packed. Training never packs (its device tracks gradients), so no packed copy
 //! can go stale under an optimizer; `to_precision` packs again or drops them.
@@ -24,9 +24,6 @@ use burn::nn::Linear;
 use burn::tensor::{DType, Tensor, TensorData};
 use rten_gemm::{GemmExecutor, GemmInputA, GemmInputB, GemmOptions, PackedBMatrix, QuantParams};
 use rten_tensor::NdTensorView;
-
-use super::keys::{walk, Weight};
-use super::t5::T5ForConditionalGeneration;
 
 thread_local! {
     /// The executor (one per thread: it is not `Send`). Each picks the same kernel, the best
@@ -68,34 +65,16 @@ impl std::fmt::Debug for CpuWeights {
 }
 
 impl CpuWeights {
-    /// Packs every linear weight of `model` and its head, as f32 or (`int8`) quantized per
-    /// output column. `None` when a weight cannot be read as f32 (then the model multiplies
-    /// through Burn as before).
-    pub fn pack(model: &T5ForConditionalGeneration, int8: bool) -> Option<Self> {
-        let mut weights = Self::default();
-        let mut readable = true;
-        let mut walked = model.clone();
-        let _ = walk(&mut walked, &mut |_, weight| {
-            if let Weight::Linear(linear) = weight {
-                if linear.weight.adapter().is_none() {
-                    match weights.add(linear.weight.id, linear.weight.val(), false, int8) {
-                        Some(()) => {}
-                        None => readable = false,
-                    }
-                }
-            }
-            Ok(())
-        });
-        let head = match &model.lm_head {
-            Some(head) => weights.add(head.id, head.val(), false, int8),
-            None => weights.add(model.shared.id, model.shared.val(), true, int8),
-        };
-        (readable && head.is_some()).then_some(weights)
-    }
-
     /// Packs `weight` (`[d_in, d_out]`, or `[d_out, d_in]` when `transposed`) under `id`,
     /// as f32 or (`int8`) quantized per output column.
-    fn add(&mut self, id: ParamId, weight: Tensor<2>, transposed: bool, int8: bool) -> Option<()> {
+    /// `None` (nothing added) when the weight is not f32 or cannot be read.
+    pub fn add(
+        &mut self,
+        id: ParamId,
+        weight: Tensor<2>,
+        transposed: bool,
+        int8: bool,
+    ) -> Option<()> {
         if weight.dtype() != DType::F32 {
             return None;
         }

@@ -1,13 +1,16 @@
 //! The checkpoint's key names over the model: [`walk`] visits every parameter with its HF
 //! module path, in checkpoint order. The one place that knows them: loading, HF export,
-//! LoRA's module names and the random init all walk the model through it.
+//! LoRA's module names, the random init and the CPU packing all walk the model through it.
+
+use std::sync::Arc;
 
 use burn::module::Param;
 use burn::nn::Linear;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{DType, Device, Tensor};
 
 use super::attention::{T5Attention, T5LayerSelfAttention};
 use super::config::T5Config;
+use super::cpu_gemm::CpuWeights;
 use super::layers::{DenseReluDense, T5LayerFF};
 use super::t5::T5ForConditionalGeneration;
 use crate::error::Result;
@@ -130,4 +133,44 @@ impl T5ForConditionalGeneration {
         debug_assert!(drawn.is_ok(), "this visitor does not fail");
         model
     }
+
+    /// Packs the linear weights for inference on the CPU (see [`super::cpu_gemm`]), as f32
+    /// or, with `int8`, quantized: on a CPU device that tracks no gradients, computing in
+    /// f32. Elsewhere, or with `MIXTUNE_CPU_PACKED=0`, drops any packed weights (products go
+    /// through Burn in f32). f32 packing costs a second copy of the linear weights in
+    /// memory, int8 a quarter of one.
+    pub fn pack_for_cpu(&mut self, int8: bool) {
+        self.cpu_weights = None;
+        let device = self.device();
+        let wanted = crate::device::is_cpu(&device)
+            && !device.is_autodiff()
+            && self.compute_dtype == DType::F32
+            && std::env::var("MIXTUNE_CPU_PACKED").map_or(true, |v| v != "0");
+        if wanted {
+            self.cpu_weights = pack(self, int8).map(Arc::new);
+        }
+    }
+}
+
+/// Every linear weight of `model` and its head packed for CPU inference (see
+/// [`super::cpu_gemm`]); `None` when one cannot be read as f32 (then the model multiplies
+/// through Burn as before).
+fn pack(model: &T5ForConditionalGeneration, int8: bool) -> Option<CpuWeights> {
+    let mut weights = CpuWeights::default();
+    let mut readable = true;
+    let mut walked = model.clone();
+    let _ = walk(&mut walked, &mut |_, weight| {
+        if let Weight::Linear(linear) = weight {
+            if linear.weight.adapter().is_none() {
+                let added = weights.add(linear.weight.id, linear.weight.val(), false, int8);
+                readable &= added.is_some();
+            }
+        }
+        Ok(())
+    });
+    let head = match &model.lm_head {
+        Some(head) => weights.add(head.id, head.val(), false, int8),
+        None => weights.add(model.shared.id, model.shared.val(), true, int8),
+    };
+    (readable && head.is_some()).then_some(weights)
 }

@@ -239,23 +239,6 @@ impl T5ForConditionalGeneration {
         }
     }
 
-    /// Packs the linear weights for inference on the CPU (see [`super::cpu_gemm`]), as f32
-    /// or, with `int8`, quantized: on a CPU device that tracks no gradients, computing in
-    /// f32. Elsewhere, or with `MIXTUNE_CPU_PACKED=0`, drops any packed weights (products go
-    /// through Burn in f32). f32 packing costs a second copy of the linear weights in
-    /// memory, int8 a quarter of one.
-    pub fn pack_for_cpu(&mut self, int8: bool) {
-        self.cpu_weights = None;
-        let device = self.device();
-        let wanted = crate::device::is_cpu(&device)
-            && !device.is_autodiff()
-            && self.compute_dtype == DType::F32
-            && std::env::var("MIXTUNE_CPU_PACKED").map_or(true, |v| v != "0");
-        if wanted {
-            self.cpu_weights = CpuWeights::pack(self, int8).map(Arc::new);
-        }
-    }
-
     /// The device the weights live on.
     pub fn device(&self) -> Device {
         self.shared.val().device()
