@@ -291,17 +291,17 @@ pub struct EventLog<'a> {
 
 impl<'a> EventLog<'a> {
     /// Opens the log of `output_dir`. A fresh run starts it empty; a run resumed from the
-    /// checkpoint of `resume_step` keeps the events up to that step and drops the later ones
-    /// (and any final event), so the log reads as one uninterrupted run.
+    /// checkpoint of step `step`, whose log held `previous` (as [`read_events`] read it),
+    /// keeps the events up to that step and drops the later ones (and any final event), so
+    /// the log reads as one uninterrupted run.
     pub fn open(
         output_dir: &Path,
-        resume_step: Option<usize>,
+        resumed: Option<(usize, &[RunEvent])>,
         on_event: &'a mut dyn FnMut(&RunEvent),
     ) -> Result<Self> {
         let path = RunDir::new(&output_dir).metrics();
-        if let Some(step) = resume_step {
-            let kept: Vec<String> = read_events(output_dir)
-                .unwrap_or_default()
+        if let Some((step, previous)) = resumed {
+            let kept: Vec<String> = previous
                 .iter()
                 .filter(|event| event.step() <= step && !event.is_final())
                 .filter_map(|event| serde_json::to_string(event).ok())
@@ -314,9 +314,9 @@ impl<'a> EventLog<'a> {
         }
         let file = OpenOptions::new()
             .create(true)
-            .append(resume_step.is_some())
+            .append(resumed.is_some())
             .write(true)
-            .truncate(resume_step.is_none())
+            .truncate(resumed.is_none())
             .open(&path)
             .map_err(|e| MixtuneError::io(&path, e))?;
         Ok(Self {
@@ -324,7 +324,7 @@ impl<'a> EventLog<'a> {
             path,
             on_event,
             error: None,
-            step: resume_step.unwrap_or(0),
+            step: resumed.map_or(0, |(step, _)| step),
         })
     }
 

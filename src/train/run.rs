@@ -166,8 +166,8 @@ pub fn run(
         }
         start.config_changes = changes;
     }
-    let resume_step = start.resume_from.as_ref().map(|r| r.0);
-    let mut log = EventLog::open(output_dir, resume_step, on_event)?;
+    let resumed = (start.resume_from.as_ref()).map(|(step, _)| (*step, &start.previous[..]));
+    let mut log = EventLog::open(output_dir, resumed, on_event)?;
     match train(config, paths, device, options, start, control, &mut log) {
         Ok(summary) => {
             log.check()?;
@@ -188,6 +188,8 @@ pub fn run(
 /// the user should be told about it.
 struct Start {
     resume_from: Option<(usize, PathBuf)>,
+    /// The run's event log as it was before this resume (read once; empty when fresh).
+    previous: Vec<RunEvent>,
     notes: Vec<String>,
     /// Keys a resume changes (`--allow-config-change`), as `key: before → after`.
     config_changes: Vec<String>,
@@ -205,18 +207,17 @@ fn resume_point(output_dir: &Path, resume: bool) -> Result<Start> {
         }
         return Ok(Start {
             resume_from: None,
+            previous: Vec::new(),
             notes: Vec::new(),
             config_changes: Vec::new(),
         });
     }
     checkpoint::clean_partial(output_dir);
-    let finished = read_events(output_dir)
-        .unwrap_or_default()
-        .into_iter()
-        .find_map(|event| match event {
-            RunEvent::Finished(summary) => Some(summary.steps),
-            _ => None,
-        });
+    let previous = read_events(output_dir).unwrap_or_default();
+    let finished = previous.iter().find_map(|event| match event {
+        RunEvent::Finished(summary) => Some(summary.steps),
+        _ => None,
+    });
     if let Some(steps) = finished {
         return Err(MixtuneError::RunFinished {
             dir: output_dir.to_path_buf(),
@@ -238,6 +239,7 @@ fn resume_point(output_dir: &Path, resume: bool) -> Result<Start> {
     }
     Ok(Start {
         resume_from: Some((step, dir)),
+        previous,
         notes,
         config_changes: Vec::new(),
     })
@@ -342,6 +344,7 @@ impl<'a> Run<'a> {
     ) -> Result<Self> {
         let Start {
             resume_from,
+            previous,
             mut notes,
             config_changes,
         } = start;
@@ -416,9 +419,7 @@ impl<'a> Run<'a> {
                 .collect(),
         });
         // A resumed run compares with the baseline pass its log kept.
-        let baseline = resume_from
-            .as_ref()
-            .and_then(|_| baseline_from_log(output_dir));
+        let baseline = baseline_from_log(&previous);
         let (total_parameters, trainable_parameters) = parameter_counts(trainer.model());
         log.emit(RunEvent::Started {
             output_dir: output_dir.to_path_buf(),
@@ -830,14 +831,11 @@ fn summary(
 }
 
 /// The baseline (step 0) validation pass of a run's event log, if it has one.
-fn baseline_from_log(output_dir: &Path) -> Option<EvalMetrics> {
-    read_events(output_dir)
-        .ok()?
-        .into_iter()
-        .find_map(|event| match event {
-            RunEvent::Eval(eval) if eval.step == 0 => Some(eval),
-            _ => None,
-        })
+fn baseline_from_log(events: &[RunEvent]) -> Option<EvalMetrics> {
+    events.iter().find_map(|event| match event {
+        RunEvent::Eval(eval) if eval.step == 0 => Some(eval.clone()),
+        _ => None,
+    })
 }
 
 /// Total and trainable parameter counts.
