@@ -157,11 +157,23 @@ pub fn stream_texts(
 /// line, rendered through the default phrasing of the dialogue-summary template
 /// (`Summarize the following conversation.\n\n{{ dialogue }}\n\nSummary: `).
 pub fn summary_prompt(chat: &str, speakers: SpeakerStyle) -> Result<String> {
+    chat_prompt(SUMMARY_TEMPLATE, "summary", chat, speakers)
+}
+
+/// `chat` (normalised with `speakers`) rendered into the default phrasing of the built-in
+/// template `template`, whose target field `target` is left empty: a task's prompt for one
+/// chat.
+pub fn chat_prompt(
+    template: &str,
+    target: &str,
+    chat: &str,
+    speakers: SpeakerStyle,
+) -> Result<String> {
     let dialogue = normalize_text(chat, speakers).map_err(MixtuneError::Input)?;
-    let templates = template::load_builtin(SUMMARY_TEMPLATE)?;
+    let templates = template::load_builtin(template)?;
     let fields = BTreeMap::from([
         ("dialogue".to_string(), dialogue),
-        ("summary".to_string(), String::new()),
+        (target.to_string(), String::new()),
     ]);
     let (source, _) = templates.render(&fields, templates.default_phrasing(), "chat")?;
     Ok(source)

@@ -3,19 +3,17 @@
 //! side for one chat, or for every chat of a file and exported as CSV
 //! (`mixtune summarize --actions`, the app's Summarize page).
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::chat::{normalize_text, SpeakerStyle};
+use crate::data::chat::SpeakerStyle;
 use crate::data::{open_rows, ColumnMapping, LoadOptions, Record, RecordReader, Split};
 use crate::error::{MixtuneError, Result};
 use crate::fsutil::write_atomic;
 use crate::generate::GenerationConfig;
 use crate::inference::{generate_text, stream_texts, summary_prompt};
-use crate::mixture::template;
 
 /// The task template whose default phrasing gives the key actions (in `templates/`).
 pub const ACTION_TEMPLATE: &str = "support_request_action.toml";
@@ -58,14 +56,7 @@ pub struct SummaryRow {
 /// The key-actions prompt for a pasted chat: the chat normalised to one `Speaker: text` turn
 /// per line, through the default phrasing of the `support_request_action` template.
 pub fn action_prompt(chat: &str, speakers: SpeakerStyle) -> Result<String> {
-    let dialogue = normalize_text(chat, speakers).map_err(MixtuneError::Input)?;
-    let templates = template::load_builtin(ACTION_TEMPLATE)?;
-    let fields = BTreeMap::from([
-        ("dialogue".to_string(), dialogue),
-        ("target".to_string(), String::new()),
-    ]);
-    let (source, _) = templates.render(&fields, templates.default_phrasing(), "chat")?;
-    Ok(source)
+    crate::inference::chat_prompt(ACTION_TEMPLATE, "target", chat, speakers)
 }
 
 /// Summary and key actions of `chat`, generated in one batch; `on_text(part, text)` gets each
