@@ -96,7 +96,7 @@ fn two_trained_runs_differ_in_the_keys_their_configs_set() {
         assert_eq!(run.best.best_val_loss, Some(lowest));
         let best_summary = evals
             .iter()
-            .map(|e| e.tasks["summary"].rouge_l)
+            .map(|e| e.tasks["summary"].rouge.rouge_l)
             .fold(f64::NEG_INFINITY, f64::max);
         assert_eq!(run.best.tasks["summary"].rouge_l, best_summary);
         // Eval events carry each task's `invented_rate`: the best is the lowest pass mean.

@@ -60,7 +60,10 @@ fn training_on_dev_lowers_validation_loss_and_raises_rouge1_on_test() {
     assert_eq!(summary.steps, 120);
     let (first, last) = (&evals[0], evals.last().unwrap());
     assert_eq!((first.step, last.step), (0, 120));
-    let (r_before, r_after) = (first.tasks["summary"].rouge1, last.tasks["summary"].rouge1);
+    let (r_before, r_after) = (
+        first.tasks["summary"].rouge.rouge1,
+        last.tasks["summary"].rouge.rouge1,
+    );
     eprintln!(
         "val_loss {:.3} -> {:.3}; ROUGE-1 {:.4} -> {:.4}",
         first.val_loss, last.val_loss, r_before, r_after

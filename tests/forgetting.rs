@@ -85,7 +85,7 @@ fn assert_report(report: &ForgettingReport, baseline: &EvalMetrics, now: &EvalMe
     assert_eq!(names, [("summary", false), ("topic", true)]);
     let scores = |pass: &EvalMetrics, watched: bool, task: &str| {
         let map = if watched { &pass.watched } else { &pass.tasks };
-        map[task].rouge_l
+        map[task].rouge.rouge_l
     };
     for change in &report.tasks {
         assert_eq!(

@@ -112,7 +112,7 @@ fn scores_table(mix: &Path, model: &str, scores: &EvalMetrics) -> String {
     for (task, kind, eval) in rows {
         out.push_str(&format!(
             "{task:width$}  {kind:7}  {:>8}  {:>7.4}  {:>7.4}  {:>7.4}  {:>10.4}\n",
-            eval.examples, eval.loss, eval.rouge1, eval.rouge_l, eval.rouge_lsum
+            eval.examples, eval.loss, eval.rouge.rouge1, eval.rouge.rouge_l, eval.rouge.rouge_lsum
         ));
     }
     out

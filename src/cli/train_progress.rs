@@ -158,8 +158,8 @@ impl ProgressPrinter {
                 format!(
                     "{task}{kind}: loss {:.3} R1 {:.4} RL {:.4} invented {:.1}%",
                     t.loss,
-                    t.rouge1,
-                    t.rouge_l,
+                    t.rouge.rouge1,
+                    t.rouge.rouge_l,
                     t.invented_rate * 100.0
                 )
             })

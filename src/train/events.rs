@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::forgetting::{ForgettingReport, TaskChange, FORGETTING_METRIC};
 use super::run_dir::RunDir;
 use crate::error::{MixtuneError, Result};
+use crate::eval::rouge::MeanRouge;
 use crate::fsutil::write_atomic;
 
 /// ROUGE F-measures and loss of one task on the validation sample.
@@ -18,12 +19,10 @@ use crate::fsutil::write_atomic;
 pub struct TaskEval {
     /// Mean cross-entropy of the references (teacher forcing).
     pub loss: f64,
-    pub rouge1: f64,
-    pub rouge2: f64,
-    #[serde(rename = "rougeL")]
-    pub rouge_l: f64,
-    #[serde(rename = "rougeLsum")]
-    pub rouge_lsum: f64,
+    /// Mean ROUGE F-measures (in the JSON beside `loss`, as `rouge1` … `rougeLsum`).
+    #[serde(flatten)]
+    #[ts(flatten)]
+    pub rouge: MeanRouge,
     /// Validation examples scored.
     pub examples: usize,
     /// Share of the predictions' facts (names, numbers, dates, …) not in their sources
@@ -84,8 +83,8 @@ impl EvalMetrics {
                     Some(TaskChange::new(
                         task,
                         watched,
-                        base.rouge_l,
-                        eval.rouge_l,
+                        base.rouge.rouge_l,
+                        eval.rouge.rouge_l,
                         threshold,
                     ))
                 })
@@ -394,10 +393,12 @@ mod tests {
     fn eval(rouge_l: f64) -> TaskEval {
         TaskEval {
             loss: 1.0,
-            rouge1: 0.5,
-            rouge2: 0.2,
-            rouge_l,
-            rouge_lsum: rouge_l,
+            rouge: MeanRouge {
+                rouge1: 0.5,
+                rouge2: 0.2,
+                rouge_l,
+                rouge_lsum: rouge_l,
+            },
             examples: 8,
             invented_rate: 0.0,
         }
@@ -469,5 +470,15 @@ mod tests {
             "{table}"
         );
         assert!(table.ends_with("1 of 3 tasks dropped by more than 0.020 ROUGE-L: gone\n"));
+    }
+
+    #[test]
+    fn a_task_evals_rouge_stays_beside_its_loss_in_the_json() {
+        let json = serde_json::to_value(eval(0.25)).unwrap();
+        assert_eq!(json["rougeL"], 0.25);
+        assert_eq!(json["rouge1"], 0.5);
+        assert!(json.get("rouge").is_none(), "{json}");
+        let back: TaskEval = serde_json::from_value(json).unwrap();
+        assert_eq!(back, eval(0.25));
     }
 }

@@ -22,10 +22,10 @@ pub fn higher_is_better(name: &str) -> bool {
 
 fn rouge_of(eval: &TaskEval, which: &str) -> f64 {
     match which {
-        "rouge1" => eval.rouge1,
-        "rouge2" => eval.rouge2,
-        "rougeL" => eval.rouge_l,
-        _ => eval.rouge_lsum,
+        "rouge1" => eval.rouge.rouge1,
+        "rouge2" => eval.rouge.rouge2,
+        "rougeL" => eval.rouge.rouge_l,
+        _ => eval.rouge.rouge_lsum,
     }
 }
 
@@ -60,10 +60,12 @@ mod tests {
     fn eval(rouge1: f64) -> TaskEval {
         TaskEval {
             loss: 1.0,
-            rouge1,
-            rouge2: 0.1,
-            rouge_l: 0.2,
-            rouge_lsum: 0.3,
+            rouge: crate::eval::rouge::MeanRouge {
+                rouge1,
+                rouge2: 0.1,
+                rouge_l: 0.2,
+                rouge_lsum: 0.3,
+            },
             examples: 4,
             invented_rate: 0.0,
         }

@@ -126,7 +126,8 @@ pub fn run_info(dir: &Path) -> Result<RunInfo> {
                 info.val_loss = Some(e.val_loss);
                 if !e.tasks.is_empty() {
                     info.rouge1 = Some(
-                        e.tasks.values().map(|t| t.rouge1).sum::<f64>() / e.tasks.len() as f64,
+                        e.tasks.values().map(|t| t.rouge.rouge1).sum::<f64>()
+                            / e.tasks.len() as f64,
                     );
                 }
                 if e.best {

@@ -10,6 +10,7 @@ use super::batch::Batcher;
 use super::events::{EvalMetrics, SamplePrediction, TaskEval};
 use crate::data::tokenizer::T5Tokenizer;
 use crate::error::Result;
+use crate::eval::rouge::MeanRouge;
 use crate::eval::{facts, rouge};
 use crate::generate::{generate, Decoding, GenerationConfig};
 use crate::mixture::RenderedExample;
@@ -115,10 +116,12 @@ impl Validator {
                 let n = s.examples.max(1) as f64;
                 let eval = TaskEval {
                     loss: s.loss_tokens / s.tokens.max(1) as f64,
-                    rouge1: s.rouge[0] / n,
-                    rouge2: s.rouge[1] / n,
-                    rouge_l: s.rouge[2] / n,
-                    rouge_lsum: s.rouge[3] / n,
+                    rouge: MeanRouge {
+                        rouge1: s.rouge[0] / n,
+                        rouge2: s.rouge[1] / n,
+                        rouge_l: s.rouge[2] / n,
+                        rouge_lsum: s.rouge[3] / n,
+                    },
                     examples: s.examples,
                     invented_rate: s.invented as f64 / s.facts.max(1) as f64,
                 };

@@ -7,7 +7,7 @@ export type TaskEval = {
 /**
  * Mean cross-entropy of the references (teacher forcing).
  */
-loss: number, rouge1: number, rouge2: number, rougeL: number, rougeLsum: number, 
+loss: number, 
 /**
  * Validation examples scored.
  */
@@ -16,4 +16,4 @@ examples: number,
  * Share of the predictions' facts (names, numbers, dates, …) not in their sources
  * (`eval::facts`); 0 in logs from before the check.
  */
-invented_rate: number, };
+invented_rate: number, rouge1: number, rouge2: number, rougeL: number, rougeLsum: number, };
