@@ -60,7 +60,8 @@ pub struct EvalArgs {
     /// auto, gpu or cpu.
     #[arg(long, default_value = "auto")]
     device: String,
-    /// f32 or f16: the precision the models compute in (weights cast once at load).
+    /// f32, f16, or int8 (CPU only: linear weights quantized once at load): the precision
+    /// the models compute in.
     #[arg(long, default_value = "f32")]
     dtype: mixtune::model::Precision,
     /// Print the report (with every example) as JSON.
