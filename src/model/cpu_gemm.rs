@@ -1,5 +1,5 @@
 //! The model's linear products on the CPU at inference, through `rten-gemm` with every
-//! weight packed once at load.
+//! weight packed once at load, in f32 or quantized to int8 (`--dtype int8`).
 //!
 //! Burn's CPU backend (flex) multiplies through the `gemm` crate, which packs the weight on
 //! every call and runs small products (a decode step's few rows) on one thread. `rten-gemm`
@@ -9,10 +9,10 @@
 //! 12.5 vs 38 ms, `[1, 768]·[768, 2048]` (decoding, batch 1) 37–86 vs 213 µs, the
 //! `[1, 768]·[768, 32128]` head 1.7 vs 4.8 ms. Results agree with an f64 reference to ~1e-6.
 //!
-//! The packed weights live in the model (`T5ForConditionalGeneration::cpu_weights`, packed by
-//! `pack_for_cpu` in `keys.rs`, which walks the model's weights), keyed by parameter id, and are found through [`enter`]: the model's forward entry points make
-//! them current for the calling thread, and [`project`] uses them for any linear map whose
-//! weight is packed. Training never packs (its device tracks gradients), so no packed copy
+//! The packed weights live in the model (`T5ForConditionalGeneration::cpu_weights`, packed
+//! by `pack_for_cpu` in `keys.rs`, which walks the model's weights), keyed by parameter id,
+//! and are found through [`enter`]: the model's forward entry points make them current for
+//! the calling thread, and [`project`] uses them for any linear map whose weight is packed. Training never packs (its device tracks gradients), so no packed copy
 //! can go stale under an optimizer; `to_precision` packs again or drops them.
 
 use std::cell::RefCell;
@@ -134,11 +134,15 @@ impl Drop for Current {
 /// `x · W` for `linear` when its weight is packed in the current weights and `x` is f32;
 /// `None` otherwise (the caller multiplies through Burn).
 pub fn project(linear: &Linear, x: &Tensor<3>) -> Option<Tensor<3>> {
-    let [batch, len, _] = x.dims();
-    let out = product(
-        linear.weight.id,
-        x.clone().reshape([batch * len, x.dims()[2]]),
-    )?;
+    // Nothing current (a GPU, training, f16): no tensor op at all on the way out.
+    let packed = CURRENT.with(|current| {
+        (current.borrow().as_ref()).is_some_and(|w| w.by_param.contains_key(&linear.weight.id))
+    });
+    if !packed {
+        return None;
+    }
+    let [batch, len, d_in] = x.dims();
+    let out = product(linear.weight.id, x.clone().reshape([batch * len, d_in]))?;
     let d_out = out.dims()[1];
     Some(out.reshape([batch, len, d_out]))
 }
