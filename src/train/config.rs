@@ -229,6 +229,22 @@ impl TrainConfig {
 
     /// Checks value ranges; the message names the key.
     pub fn validate(&self) -> std::result::Result<(), String> {
+        self.validate_sizes()?;
+        self.validate_optimizer()?;
+        self.validate_length()?;
+        self.validate_lora()?;
+        self.validate_metrics()?;
+        if !(self.adam_epsilon.is_finite() && self.adam_epsilon > 0.0) {
+            return Err(format!(
+                "`adam_epsilon` must be positive, got {}",
+                self.adam_epsilon
+            ));
+        }
+        Ok(())
+    }
+
+    /// The required paths, the precision, and the batch sizes within their bounds.
+    fn validate_sizes(&self) -> std::result::Result<(), String> {
         let required = [
             ("model", self.model.is_empty()),
             ("mixture", self.mixture.as_os_str().is_empty()),
@@ -276,6 +292,11 @@ impl TrainConfig {
                 "`batch_size` × `grad_accumulation` = {per_step} examples per optimizer step is above the most, {MAX_BATCH}"
             ));
         }
+        Ok(())
+    }
+
+    /// The learning rate, Adam's betas, weight decay and clipping.
+    fn validate_optimizer(&self) -> std::result::Result<(), String> {
         if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
             return Err(format!(
                 "`learning_rate` must be positive, got {}",
@@ -298,6 +319,11 @@ impl TrainConfig {
                 return Err(format!("`{key}` must be 0 or more, got {value}"));
             }
         }
+        Ok(())
+    }
+
+    /// `max_steps` or `epochs`, one of them.
+    fn validate_length(&self) -> std::result::Result<(), String> {
         match (self.max_steps, self.epochs) {
             (0, None) => return Err("give `max_steps` or `epochs`".into()),
             (n, Some(_)) if n > 0 => {
@@ -308,6 +334,11 @@ impl TrainConfig {
             }
             _ => {}
         }
+        Ok(())
+    }
+
+    /// The LoRA settings, when the method is LoRA.
+    fn validate_lora(&self) -> std::result::Result<(), String> {
         if self.method == Method::Lora {
             let lora = &self.lora;
             if lora.rank == 0 {
@@ -336,6 +367,11 @@ impl TrainConfig {
                 ));
             }
         }
+        Ok(())
+    }
+
+    /// The best-model metric and the early-stopping and forgetting thresholds.
+    fn validate_metrics(&self) -> std::result::Result<(), String> {
         if !crate::train::metric::is_valid_metric(&self.best_metric) {
             return Err(format!(
                 "`best_metric` `{}`: expected val_loss, rouge1, rouge2, rougeL, rougeLsum or TASK/<one of those>",
@@ -349,12 +385,6 @@ impl TrainConfig {
             return Err(format!(
                 "`forgetting_threshold` must be 0 or more (absolute ROUGE-L), got {}",
                 self.forgetting_threshold
-            ));
-        }
-        if !(self.adam_epsilon.is_finite() && self.adam_epsilon > 0.0) {
-            return Err(format!(
-                "`adam_epsilon` must be positive, got {}",
-                self.adam_epsilon
             ));
         }
         Ok(())
