@@ -6,7 +6,7 @@
 //! takes a weight packed once for its kernels ([`PackedBMatrix`]) and threads every shape.
 //! Measured on this project's 2-core EPYC (Zen 5, AVX-512), f32, weights prepacked, against
 //! flex's `matmul` on the same shapes: `[1600, 768]·[768, 2048]` (T5-base encoder, batch 8)
-//! 12.5 vs 38 ms, `[1, 768]·[768, 2048]` (decoding, batch 1) 37–86 vs 213 µs, the
+//! 10.7–12.5 vs 38 ms, `[1, 768]·[768, 2048]` (decoding, batch 1) 37–86 vs 213 µs, the
 //! `[1, 768]·[768, 32128]` head 1.7 vs 4.8 ms. Results agree with an f64 reference to ~1e-6.
 //!
 //! The packed weights live in the model (`T5ForConditionalGeneration::cpu_weights`, packed
@@ -132,38 +132,25 @@ impl Drop for Current {
 }
 
 /// `x · W` for `linear` when its weight is packed in the current weights and `x` is f32;
-/// `None` otherwise (the caller multiplies through Burn).
+/// `None` otherwise (the caller multiplies through Burn). Nothing current (a GPU, training,
+/// f16): no tensor op at all on the way out.
 pub fn project(linear: &Linear, x: &Tensor<3>) -> Option<Tensor<3>> {
-    // Nothing current (a GPU, training, f16): no tensor op at all on the way out.
-    let packed = CURRENT.with(|current| {
-        (current.borrow().as_ref()).is_some_and(|w| w.by_param.contains_key(&linear.weight.id))
-    });
-    if !packed {
-        return None;
-    }
-    let [batch, len, d_in] = x.dims();
-    let out = product(linear.weight.id, x.clone().reshape([batch * len, d_in]))?;
-    let d_out = out.dims()[1];
-    Some(out.reshape([batch, len, d_out]))
+    with_packed(linear.weight.id, |packed| {
+        let [batch, len, d_in] = x.dims();
+        let out = packed.apply(x.clone().reshape([batch * len, d_in]))?;
+        let d_out = out.dims()[1];
+        Some(out.reshape([batch, len, d_out]))
+    })
 }
 
 /// `rows · W` for the weight packed under `id` (`[rows, d_in]` f32), if there is one.
 pub fn product(id: ParamId, rows: Tensor<2>) -> Option<Tensor<2>> {
-    CURRENT.with(|current| {
-        let current = current.borrow();
-        let packed = current.as_ref()?.by_param.get(&id)?;
-        let [m, k] = rows.dims();
-        if rows.dtype() != DType::F32 || k != packed.d_in {
-            return None;
-        }
-        let device = rows.device();
-        let values = rows.into_data().try_into_vec::<f32>().ok()?;
-        let out = packed.multiply(&values, m)?;
-        Some(Tensor::from_data(
-            TensorData::new(out, [m, packed.d_out]),
-            &device,
-        ))
-    })
+    with_packed(id, |packed| packed.apply(rows))
+}
+
+/// `f` of the current weights' matrix packed under `id`; `None` when there is none.
+fn with_packed<T>(id: ParamId, f: impl FnOnce(&Packed) -> Option<T>) -> Option<T> {
+    CURRENT.with(|current| f(current.borrow().as_ref()?.by_param.get(&id)?))
 }
 
 /// Flan-T5's gated feed-forward `wo(gelu_new(wi_0·x) ⊙ wi_1·x)` on the host in one go when
@@ -202,6 +189,21 @@ pub fn gated_gelu_new(
 }
 
 impl Packed {
+    /// `rows · W` as a tensor on `rows`' device; `None` unless `rows` is f32 `[m, d_in]`.
+    fn apply(&self, rows: Tensor<2>) -> Option<Tensor<2>> {
+        let [m, k] = rows.dims();
+        if rows.dtype() != DType::F32 || k != self.d_in {
+            return None;
+        }
+        let device = rows.device();
+        let values = rows.into_data().try_into_vec::<f32>().ok()?;
+        let out = self.multiply(&values, m)?;
+        Some(Tensor::from_data(
+            TensorData::new(out, [m, self.d_out]),
+            &device,
+        ))
+    }
+
     /// `a · W` for `a` `[rows, d_in]`, row-major.
     fn multiply(&self, a: &[f32], rows: usize) -> Option<Vec<f32>> {
         let (matrix, scales) = match &self.matrix {
@@ -410,6 +412,19 @@ mod tests {
             let packed = model.cpu_weights.clone().expect("packed on the CPU");
             // 2 × (4 + 3) encoder + 2 × (4 + 4 + 3) decoder linears, and the head.
             assert_eq!(packed.by_param.len(), 14 + 22 + 1, "tied: {tied}");
+            // The packed path is taken, not only built: a projection goes through it.
+            let q = &model.encoder.blocks[0].self_attention.self_attention.q;
+            let x = Tensor::<3>::random([2, 3, 32], Distribution::Normal(0.0, 1.0), &device);
+            let through_packed = {
+                let _current = super::enter(Some(&packed));
+                super::project(q, &x).expect("a packed projection")
+            };
+            let through_burn = x.matmul(q.weight.val().unsqueeze());
+            let gap = (through_packed - through_burn)
+                .abs()
+                .max()
+                .into_scalar::<f32>();
+            assert!(gap < 1e-5, "tied: {tied}: projection differs by {gap}");
             let with = logits(&model, &device);
             model.cpu_weights = None;
             let without = logits(&model, &device);

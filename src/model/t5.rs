@@ -179,8 +179,8 @@ fn causal_bias(q_len: usize, k_len: usize, offset: usize, device: &Device) -> Te
 /// Casts every weight of an inference model to `precision` once (the feed-forward `wo`
 /// projections stay f32, see [`super::precision`]) and sets its compute dtype. `F32` restores
 /// f32 weights; `Int8` quantizes the linear weights for the CPU (check the device first with
-/// [`check_precision`]: elsewhere the model stays f32). Not for training: there the master weights stay f32 (set
-/// [`T5ForConditionalGeneration::compute_dtype`] instead).
+/// [`check_precision`]: elsewhere the model stays f32). Not for training: there the master
+/// weights stay f32 (set [`T5ForConditionalGeneration::compute_dtype`] instead).
 pub fn to_precision(
     model: T5ForConditionalGeneration,
     precision: Precision,

@@ -166,7 +166,10 @@ pub fn run(
         }
         start.config_changes = changes;
     }
-    let resumed = (start.resume_from.as_ref()).map(|(step, _)| (*step, &start.previous[..]));
+    let resumed = start
+        .resume_from
+        .as_ref()
+        .map(|(step, _)| (*step, &start.previous[..]));
     let mut log = EventLog::open(output_dir, resumed, on_event)?;
     match train(config, paths, device, options, start, control, &mut log) {
         Ok(summary) => {
