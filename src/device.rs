@@ -131,6 +131,20 @@ mod gpu {
         });
     }
 
+    /// `" [SPIR-V]"` when CubeCL compiles for `device` to SPIR-V (a build with the `vulkan`
+    /// feature on a Vulkan adapter), so a measurement says which compiler made it; `""` for
+    /// WGSL, the default build's only compiler.
+    fn compiler_tag(device: &Device) -> &'static str {
+        match device.clone().inner().as_dispatch() {
+            burn::backend::DispatchDevice::Cube(cube)
+                if cube.client().name().ends_with("<spirv>") =>
+            {
+                " [SPIR-V]"
+            }
+            _ => "",
+        }
+    }
+
     /// The default wgpu device, checked with one tiny op.
     pub fn device(allow_software: bool) -> Result<SelectedDevice> {
         configure_cubecl();
@@ -160,9 +174,10 @@ mod gpu {
             )));
         }
         let kind = if hardware { "" } else { " (software)" };
+        let compiler = compiler_tag(&device);
         Ok(SelectedDevice {
             device,
-            label: format!("GPU: {name}{kind}"),
+            label: format!("GPU: {name}{kind}{compiler}"),
             is_gpu: true,
         })
     }

@@ -37,6 +37,10 @@ pub struct TrainBench {
     steps: usize,
     #[arg(long, default_value = "auto")]
     device: String,
+    /// f32 or f16: the precision the model computes in, as `precision` of a run config (f16:
+    /// f32 master weights, dynamic loss scaling). The HF ratio is always to HF's fp32 row.
+    #[arg(long, default_value = "f32")]
+    dtype: mixtune::model::Precision,
     /// The output of `../shared/bench/hf_same_work.py` measured on this same card: adds its
     /// figures and the ratio. Without one, no reference is printed.
     #[arg(long)]
@@ -139,6 +143,10 @@ pub fn bench_train(args: TrainBench) -> Result<()> {
         .map(|path| Reference::load_for(path, &selected.device))
         .transpose()?;
     anyhow::ensure!(args.steps > 0, "--steps must be at least 1");
+    anyhow::ensure!(
+        args.dtype != mixtune::model::Precision::Int8,
+        "--dtype int8: training runs in f32 or f16 (int8 is for inference on the CPU)"
+    );
     let torch = args
         .torch
         .as_deref()
@@ -149,7 +157,7 @@ pub fn bench_train(args: TrainBench) -> Result<()> {
         "--torch: torch_cpu_train.py's figures are CPU figures; run this bench with --device cpu"
     );
     if !args.json {
-        print_train_header(&selected.label, reference.as_ref());
+        print_train_header(&selected.label, args.dtype, reference.as_ref());
     }
     let real = match (&args.lengths_from, &args.tokenizer) {
         (Some(data), Some(tokenizer)) => Some(real_lengths(
@@ -196,7 +204,7 @@ pub fn bench_train(args: TrainBench) -> Result<()> {
             .as_ref()
             .map(|p| super::bench_profile::to_json(&p.counts, p.kernels.as_ref(), &p.flops));
         rows.push(json!({"shapes": shape, "batch": args.batch, "source_len": args.source_len,
-            "target_len": args.target_len, "first_step_ms": run.first_ms, "median_step_ms": ms,
+            "target_len": args.target_len, "dtype": args.dtype.name(), "first_step_ms": run.first_ms, "median_step_ms": ms,
             "tokens_per_s": tps, "peak_memory_gib": memory,
             "step_ms": run.all_ms, "distinct_shapes_by_step": run.shapes_by_step,
             "lengths_from": args.lengths_from,
@@ -216,8 +224,12 @@ pub fn bench_train(args: TrainBench) -> Result<()> {
 }
 
 /// The table's head: device, reference, column names.
-fn print_train_header(label: &str, reference: Option<&Reference>) {
-    println!("device: {label}");
+fn print_train_header(
+    label: &str,
+    dtype: mixtune::model::Precision,
+    reference: Option<&Reference>,
+) {
+    println!("device: {label} ({dtype})");
     if let Some(reference) = reference {
         println!("{}", reference.describe());
     }
@@ -377,6 +389,7 @@ fn run_shape(
     let batches = make_batches(args, real, 1 + args.steps + extra, device)?;
     let mut config = TrainConfig::new("random", "none", batches.len());
     config.learning_rate = 1e-4;
+    config.precision = args.dtype;
     // The run loop's own optimizer step; the first compiles (and tunes) the kernels.
     let mut trainer = Trainer::new(model, &config, config.max_steps)?;
     let mut run = ShapeRun {

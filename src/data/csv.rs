@@ -1,7 +1,11 @@
 //! CSV / TSV reader (header row, quoted multi-line fields), streamed record by record.
 //!
-//! The `csv` crate accepts a quote left open at end of file; a small tracker watches the
-//! bytes it reads so such a file is rejected, naming the line where the quote opened.
+//! The `csv` crate accepts a quote left open at end of file, and a quoted field whose closing
+//! quote is followed by more text; a small tracker watches the bytes it reads so that such a
+//! file is rejected, naming the line where the quote opened. The second case is how a quote
+//! left open in mid-file shows: the field runs on over the next lines until some later quote
+//! closes it, silently merging those rows into one, and that later quote is almost never
+//! followed by a separator.
 
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -27,6 +31,11 @@ struct QuoteTracker<R> {
     state: QuoteState,
     line: usize,
     opened_at_line: usize,
+    /// Whether the quoted field being read has crossed a line break.
+    quoted_newline: bool,
+    /// A multi-line quoted field whose closing quote is followed by text: (the line it opened
+    /// on, the line of that quote).
+    stray: Option<(usize, usize)>,
     at_eof: bool,
     /// Bytes read so far.
     offset: u64,
@@ -48,6 +57,8 @@ impl<R: Read> QuoteTracker<R> {
             state: QuoteState::FieldStart,
             line: 1,
             opened_at_line: 0,
+            quoted_newline: false,
+            stray: None,
             at_eof: false,
             offset: 0,
             newlines: std::collections::VecDeque::new(),
@@ -91,6 +102,7 @@ impl<R: Read> QuoteTracker<R> {
         self.state = match (self.state, byte) {
             (QuoteState::FieldStart, b'"') => {
                 self.opened_at_line = self.line;
+                self.quoted_newline = false;
                 QuoteState::Quoted
             }
             (QuoteState::FieldStart | QuoteState::Unquoted, _) if separator => {
@@ -101,8 +113,16 @@ impl<R: Read> QuoteTracker<R> {
             (QuoteState::Quoted, _) => QuoteState::Quoted,
             (QuoteState::QuoteInQuoted, b'"') => QuoteState::Quoted,
             (QuoteState::QuoteInQuoted, _) if separator => QuoteState::FieldStart,
-            (QuoteState::QuoteInQuoted, _) => QuoteState::Unquoted,
+            (QuoteState::QuoteInQuoted, _) => {
+                if self.quoted_newline && self.stray.is_none() {
+                    self.stray = Some((self.opened_at_line, self.line));
+                }
+                QuoteState::Unquoted
+            }
         };
+        if byte == b'\n' && self.state == QuoteState::Quoted {
+            self.quoted_newline = true;
+        }
         if byte == b'\n' {
             self.line += 1;
             self.newlines.push_back(self.offset);
@@ -115,6 +135,22 @@ impl<R: Read> QuoteTracker<R> {
     /// The line of a quote still open at end of input, if any.
     fn unclosed_quote(&self) -> Option<usize> {
         (self.at_eof && self.state == QuoteState::Quoted).then_some(self.opened_at_line)
+    }
+
+    /// The error for what the bytes read so far show: a multi-line quoted field closed by a
+    /// quote that text follows (see the module docs), or a quote still open at end of input.
+    fn quote_error(&self, path: &Path) -> Option<DataError> {
+        if let Some((line, closed)) = self.stray {
+            return Some(DataError::MergedRows {
+                path: path.into(),
+                line,
+                closed,
+            });
+        }
+        self.unclosed_quote().map(|line| DataError::UnclosedQuote {
+            path: path.into(),
+            line,
+        })
     }
 }
 
@@ -153,11 +189,8 @@ impl<R: Read> CsvRows<R> {
             .byte_headers()
             .map_err(|error| csv_error(path, error))?
             .clone();
-        if let Some(line) = reader.get_ref().unclosed_quote() {
-            return Err(DataError::UnclosedQuote {
-                path: path.into(),
-                line,
-            });
+        if let Some(error) = reader.get_ref().quote_error(path) {
+            return Err(error);
         }
         let mut headers = Vec::with_capacity(header_record.len());
         for (index, field) in header_record.iter().enumerate() {
@@ -198,12 +231,7 @@ impl<R: Read> CsvRows<R> {
         if !tracker.at_eof && io::copy(tracker, &mut io::sink()).is_err() {
             return None;
         }
-        tracker
-            .unclosed_quote()
-            .map(|line| DataError::UnclosedQuote {
-                path: self.path.clone(),
-                line,
-            })
+        tracker.quote_error(&self.path)
     }
 
     fn next_row(&mut self) -> Result<Option<RawRow>, DataError> {
@@ -229,11 +257,8 @@ impl<R: Read> CsvRows<R> {
                 });
             }
         };
-        if let Some(line) = self.reader.get_ref().unclosed_quote() {
-            return Err(DataError::UnclosedQuote {
-                path: self.path.clone(),
-                line,
-            });
+        if let Some(error) = self.reader.get_ref().quote_error(&self.path) {
+            return Err(error);
         }
         if !has_record {
             return Ok(None);
@@ -327,6 +352,27 @@ mod tests {
                 other => panic!("{text:?}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn a_quote_left_open_mid_file_does_not_merge_rows() {
+        // Row 1's quote never closes: the csv crate alone reads rows 1-3 as one record of
+        // the right width (dialogue "hi,\n2,yo\n3,ok" + text), losing rows 2 and 3.
+        let text = "id,dialogue,summary\n1,\"hi,\n2,yo,x\n3,\"ok\",y\n4,z,w\n";
+        match rows(text, b',') {
+            Err(
+                error @ DataError::MergedRows {
+                    line: 2, closed: 4, ..
+                },
+            ) => {
+                let message = error.to_string();
+                assert!(message.contains("t.csv: line 2"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Quoted fields over several lines, closed properly, still read.
+        let fine = "id,dialogue,summary\n1,\"A: hi\nB: yo\",x\n2,\"ok\",y\n";
+        assert_eq!(rows(fine, b',').unwrap().len(), 2);
     }
 
     #[test]

@@ -87,6 +87,18 @@ pub enum DataError {
     /// A quoted CSV field that never closes.
     #[error("{path}: line {line}: unclosed quote: the quoted field opened here never ends")]
     UnclosedQuote { path: PathBuf, line: usize },
+    /// A quoted CSV field over several lines whose closing quote is followed by more text:
+    /// the sign of a quote left open, which would merge the rows in between into one.
+    #[error(
+        "{path}: line {line}: a quoted field opens here and runs on to line {closed}, where its \
+         closing quote is followed by more text: probably a quote left unclosed on line {line} \
+         (lines {line}-{closed} would be read as one row)"
+    )]
+    MergedRows {
+        path: PathBuf,
+        line: usize,
+        closed: usize,
+    },
     /// A CSV row whose field count differs from the header's.
     #[error("{path}: line {line} (row {row}): {found} fields, but the header has {expected}")]
     FieldCount {

@@ -209,15 +209,17 @@ fn shapes_fit(
             .all(|dims| dims.iter().product::<usize>() < limit)
 }
 
-/// Whether tensors on `device` are computed by Burn's CubeCL backend, which in this crate's
-/// builds means wgpu (the only CubeCL runtime enabled) compiling WGSL.
+/// Whether tensors on `device` are computed by Burn's CubeCL backend through wgpu compiling
+/// WGSL, the language of `shaders/`. A build with the `vulkan` feature compiles CubeCL's own
+/// kernels to SPIR-V on Vulkan adapters, and that path cannot load WGSL text (CubeCL refuses
+/// a precompiled kernel there): those devices take the reference.
 fn on_wgpu(device: &burn::tensor::Device) -> bool {
     #[cfg(feature = "wgpu")]
     {
-        matches!(
-            device.clone().inner().as_dispatch(),
-            burn::backend::DispatchDevice::Cube(_)
-        )
+        match device.clone().inner().as_dispatch() {
+            burn::backend::DispatchDevice::Cube(cube) => wgsl::compiles_wgsl(cube),
+            _ => false,
+        }
     }
     #[cfg(not(feature = "wgpu"))]
     {

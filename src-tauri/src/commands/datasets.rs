@@ -11,7 +11,7 @@ use serde::Deserialize;
 use ts_rs::TS;
 
 use crate::error::{blocking, CmdError, CmdResult};
-use crate::state::absolute;
+use crate::state::{absolute, lock, AppState};
 
 /// Records shown in the preview table.
 pub const PREVIEW_RECORDS: usize = 20;
@@ -49,16 +49,29 @@ impl InspectOptions {
 }
 
 /// Detects format and schema, counts rows per split, previews records, measures lengths
-/// (in words) and runs the data checks.
+/// and runs the data checks. Lengths are T5 tokens (the tokenizer of the first model the app
+/// knows: every T5 / Flan-T5 shares one vocabulary), compared with the training limits; with
+/// no model yet, whitespace words (`length_unit` says which).
 #[tauri::command]
 pub async fn inspect_dataset(
+    state: tauri::State<'_, AppState>,
     path: PathBuf,
     options: Option<InspectOptions>,
 ) -> CmdResult<InspectReport> {
+    let folders = lock(&state.model_folders).clone();
+    let runs_dir = state.runs_dir.clone();
     blocking(move || {
         let path = absolute(&path);
         let options = options.unwrap_or_default().load_options()?;
-        let measure = LengthMeasure::new(None)?;
+        let tokenizer = mixtune::catalog::list_models(
+            &mixtune::catalog::hf_hub_dir(),
+            &folders,
+            &runs_dir,
+        )
+        .into_iter()
+        .map(|model| model.path.join("tokenizer.json"))
+        .find(|file| file.is_file());
+        let measure = LengthMeasure::new(tokenizer.as_deref())?;
         // Engine errors name the file (and line) already.
         let report = inspect(
             &path,

@@ -109,7 +109,7 @@ describe('comparison tables', () => {
       ],
     };
     const row = bestRows(comparison).find((r) => r.label.startsWith('forgetting'))!;
-    expect(row.values).toEqual(['-0.0800', '—']);
+    expect(row.values).toEqual(['−8.00', '—']);
   });
 
   it('leaves the invented-facts row out when no run has a rate', () => {

@@ -4,7 +4,7 @@
  * metrics as table rows. Pure data: no Svelte, no IPC.
  */
 import type { MeanRouge, RunComparison, RunEvent } from './ipc';
-import { alignSeries, downsamplePairs, MAX_CHART_POINTS, replay, type ChartSeries, type RougeKey, type RunState } from './training';
+import { alignSeries, downsamplePairs, formatDelta, formatRouge, MAX_CHART_POINTS, replay, type ChartSeries, type RougeKey, type RunState } from './training';
 
 /** Names an eval event may give its invented-facts rate (the engine's `FACTS_KEYS`). */
 export const FACTS_KEYS = ['invented_rate', 'invented_facts_rate', 'invented_facts', 'facts_rate'] as const;
@@ -121,8 +121,7 @@ export interface BestRow {
 
 const fixed = (v: number | null | undefined, digits = 4) => (v === null || v === undefined ? '—' : v.toFixed(digits));
 const pct = (v: number | null | undefined) => (v === null || v === undefined ? '—' : `${(v * 100).toFixed(1)}%`);
-/** ROUGE as everywhere in the app: F-measure in percent, two decimals (`41.20`). */
-const rouge = (v: number | null | undefined) => (v === null || v === undefined ? '—' : (v * 100).toFixed(2));
+const rouge = formatRouge;
 
 function bestIndex(values: (number | null | undefined)[], higher: boolean): number | null {
   let best: number | null = null;
@@ -165,7 +164,7 @@ export function bestRows(comparison: RunComparison): BestRow[] {
   if (runs.some((r) => r.best.forgetting)) {
     // The worst task's ROUGE-L change since the step-0 pass: higher (less lost) is better.
     const worst = runs.map((r) => (r.best.forgetting?.tasks.length ? Math.min(...r.best.forgetting.tasks.map((t) => t.delta)) : null));
-    add('forgetting (worst ROUGE-L change)', worst, (v) => (v === null || v === undefined ? '—' : `${v >= 0 ? '+' : ''}${v.toFixed(4)}`), true);
+    add('forgetting (worst ROUGE-L change)', worst, (v) => (v === null || v === undefined ? '—' : formatDelta(v)), true);
   }
   if (runs.some((r) => r.best.invented_facts_rate !== null)) {
     add('invented facts', runs.map((r) => r.best.invented_facts_rate), pct, false);

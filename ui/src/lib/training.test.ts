@@ -196,12 +196,12 @@ describe('forgetting report', () => {
     ]);
     expect(report.tasks[1].delta).toBeCloseTo(-0.1);
     expect(forgettingVerdict(report)).toBe(
-      '1 of 2 tasks dropped by more than 0.020 ROUGE-L since step 0: topic.',
+      '1 of 2 tasks dropped by more than 2.00 ROUGE-L points since step 0: topic.',
     );
     // At step 20 the watched task had lost 0.01, under the threshold.
     const early = replay(events().slice(0, 4)).forgetting!;
     expect(early.tasks.every((t) => !t.dropped)).toBe(true);
-    expect(forgettingVerdict(early)).toBe('No task dropped by more than 0.020 ROUGE-L since step 0.');
+    expect(forgettingVerdict(early)).toBe('No task dropped by more than 2.00 ROUGE-L points since step 0.');
   });
 
   it('falls back to the report before a resumed checkpoint, and shows the finished one', () => {
@@ -228,8 +228,8 @@ describe('forgetting report', () => {
   });
 
   it('formats signed changes', () => {
-    expect(formatDelta(0.01234)).toBe('+0.0123');
-    expect(formatDelta(-0.1)).toBe('−0.1000');
+    expect(formatDelta(0.01234)).toBe('+1.23');
+    expect(formatDelta(-0.1)).toBe('−10.00');
     expect(formatDelta(Number.NaN)).toBe('—');
   });
 });

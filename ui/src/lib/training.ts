@@ -389,17 +389,23 @@ export function rougeChartData(
   };
 }
 
-/** `+0.0123` / `−0.0456`: a ROUGE change with its sign. */
+/** A ROUGE F-measure as everywhere in the app: percent, two decimals (`0.4123` → `41.23`). */
+export function formatRouge(value: number | null | undefined): string {
+  if (value === null || value === undefined || !Number.isFinite(value)) return '—';
+  return (value * 100).toFixed(2);
+}
+
+/** `+1.23` / `−4.56`: a ROUGE change in points (as [`formatRouge`]), with its sign. */
 export function formatDelta(delta: number): string {
   if (!Number.isFinite(delta)) return '—';
-  const text = Math.abs(delta).toFixed(4);
+  const text = (Math.abs(delta) * 100).toFixed(2);
   return delta < 0 ? `−${text}` : `+${text}`;
 }
 
 /** One sentence on a forgetting report: which tasks dropped by more than its threshold. */
 export function forgettingVerdict(report: ForgettingReport): string {
   const dropped = report.tasks.filter((t) => t.dropped).map((t) => t.task);
-  const threshold = report.threshold.toFixed(3);
-  if (dropped.length === 0) return `No task dropped by more than ${threshold} ROUGE-L since step ${report.baseline_step}.`;
-  return `${dropped.length} of ${report.tasks.length} tasks dropped by more than ${threshold} ROUGE-L since step ${report.baseline_step}: ${dropped.join(', ')}.`;
+  const threshold = `${formatRouge(report.threshold)} ROUGE-L points`;
+  if (dropped.length === 0) return `No task dropped by more than ${threshold} since step ${report.baseline_step}.`;
+  return `${dropped.length} of ${report.tasks.length} tasks dropped by more than ${threshold} since step ${report.baseline_step}: ${dropped.join(', ')}.`;
 }

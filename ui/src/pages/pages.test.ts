@@ -148,10 +148,10 @@ describe('App', () => {
     const table = await screen.findByTestId('forgetting-table');
     const rows = within(table).getAllByRole('row').slice(1);
     expect(rows.map((r) => Array.from(r.querySelectorAll('td')).map((td) => td.textContent?.trim()))).toEqual([
-      ['summary', 'trained', '0.2000', '0.3500', '+0.1500', ''],
-      ['topic', 'watched', '0.4000', '0.3000', '−0.1000', 'dropped > 0.02'],
+      ['summary', 'trained', '20.00', '35.00', '+15.00', ''],
+      ['topic', 'watched', '40.00', '30.00', '−10.00', 'dropped > 2.00'],
     ]);
-    expect(screen.getByTestId('forgetting-verdict')).toHaveTextContent('1 of 2 tasks dropped by more than 0.020 ROUGE-L since step 0: topic.');
+    expect(screen.getByTestId('forgetting-verdict')).toHaveTextContent('1 of 2 tasks dropped by more than 2.00 ROUGE-L points since step 0: topic.');
   });
 
   it('compares two runs picked from the history: best metrics and the config keys that differ', async () => {

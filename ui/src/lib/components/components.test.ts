@@ -90,11 +90,17 @@ describe('NoticeRegion', () => {
 });
 
 describe('Histogram and progress', () => {
-  it('labels buckets and the open-ended bucket', () => {
-    render(Histogram, { stats: stats(512), title: 'Input length', unit: 'words' });
+  it('labels buckets and the open-ended bucket, and says what the limit cuts in tokens', () => {
+    render(Histogram, { stats: stats(512), title: 'Input length', unit: 'tokens' });
     expect(screen.getByText('0-512')).toBeInTheDocument();
     expect(screen.getByText('513+')).toBeInTheDocument();
-    expect(screen.getByText(/over 512: 1 of 3/)).toBeInTheDocument();
+    expect(screen.getByText(/1 of 3 over the 512-token limit: cut in training/)).toBeInTheDocument();
+  });
+
+  it('does not compare words with the token limit', () => {
+    render(Histogram, { stats: stats(512), title: 'Input length', unit: 'words' });
+    expect(screen.getByText(/counted in words: add a model to count T5 tokens/)).toBeInTheDocument();
+    expect(screen.queryByText(/over the 512-token limit/)).toBeNull();
   });
 
   it('exposes progress to assistive technology', () => {

@@ -1,0 +1,63 @@
+#!/bin/bash
+# One prepared device call that measures the GPU training levers of issue #24 side by side:
+# the WGSL build and the `vulkan` (SPIR-V) build, f32 and f16, against HF's same work, every
+# result in $OUT. Prepare `.carry/` first, on this machine:
+#
+#   scripts/bench/prepare_levers.sh            # release builds of both binaries + the debs
+#
+# then ONE device call: command `bash scripts/bench/gpu_levers.sh [STEP ...]`, carry
+# [".carry"]. A STEP is `NAME=BINARY:ARGS` (BINARY `wgsl` or `spirv`; ARGS for `mixtune`,
+# word-split); without STEPs the default list below runs (~10 minutes on an H200 with a
+# cold kernel cache). `MIXTUNE_SKIP_HF=1` leaves HF's reference out (it takes ~160 s).
+# A step whose NAME ends in `-log` runs with an empty autotune cache of its own and CubeCL's
+# compilation/autotune log in $OUT/NAME.cubecl.log (its timings are not clean: the log also
+# profiles every kernel), to count what the cold first step compiles and tunes.
+set -u
+for f in .carry/gl/*.deb; do dpkg -x "$f" /; done
+ldconfig
+export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+export __EGL_VENDOR_LIBRARY_FILENAMES=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
+export PYTHONUNBUFFERED=1
+unpack() {
+  [ -f "$1" ] || return 0
+  xz -dc "$1" > "$2" 2>/dev/null ||
+    python3 -c "import lzma,shutil,sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2],'wb'))" "$1" "$2"
+  chmod +x "$2"
+}
+unpack .carry/mixtune.xz /tmp/mixtune-wgsl
+unpack .carry/mixtune-vulkan.xz /tmp/mixtune-spirv
+step() {
+  local name=$1 t=$2; shift 2
+  local s; s=$(date +%s%N)
+  timeout "$t" "$@" > "$OUT/$name.txt" 2>&1
+  local rc=$?
+  echo "$name rc=$rc $(( ($(date +%s%N) - s) / 1000000 )) ms" | tee -a "$OUT/steps.txt"
+}
+{ nvidia-smi -L; for b in /tmp/mixtune-*; do echo "== $b"; "$b" devices; done; } > "$OUT/env.txt" 2>&1
+ref=()
+if [ "${MIXTUNE_SKIP_HF:-0}" != 1 ] && [ -f .carry/hf_same_work.py ]; then
+  step hf 170 python3 .carry/hf_same_work.py small,base
+  grep '^{' "$OUT/hf.txt" | tail -1 > "$OUT/hf.json"
+  [ -s "$OUT/hf.json" ] && ref=(--reference "$OUT/hf.json")
+fi
+if [ $# -eq 0 ]; then
+  set -- \
+    "wgsl-f32=wgsl:bench train --device gpu --profile" \
+    "wgsl-f16=wgsl:bench train --device gpu --profile --dtype f16" \
+    "spirv-f32=spirv:bench train --device gpu --shapes base --profile" \
+    "spirv-f16=spirv:bench train --device gpu --profile --dtype f16" \
+    "cold-log=wgsl:bench train --device gpu --shapes small --steps 1"
+fi
+for spec in "$@"; do
+  name=${spec%%=*}; rest=${spec#*=}; kind=${rest%%:*}; args=${rest#*:}
+  bin=/tmp/mixtune-$kind
+  [ -x "$bin" ] || { echo "$name: no $kind binary in .carry" | tee -a "$OUT/steps.txt"; continue; }
+  if [ "${name%-log}" != "$name" ]; then
+    MIXTUNE_KERNEL_CACHE=/tmp/$name-cache CUBECL_DEBUG_LOG="$OUT/$name.cubecl.log" \
+      step "$name" 170 "$bin" $args
+  else
+    step "$name" 170 "$bin" $args "${ref[@]}"
+  fi
+done
+cat "$OUT/steps.txt"
+tail -n 30 "$OUT"/*-f*.txt 2>/dev/null
