@@ -14,22 +14,14 @@
 // stride 0); `stats` [B, H, M, 2] (lse, delta), `d_scores` [B, H, M, N], `d_keys` and
 // `d_values` [B, H, N, D] are contiguous.
 //
+// Prepended: prelude.wgsl, training_tiles.wgsl (D, TX, TY, THREADS, DU, swizzled).
 // Template values: d (head size, a multiple of 64), rows (queries per tile, a multiple of 16).
 
-const D: u32 = {{ d }}u;
-const D4: u32 = D / 4u;
-const TX: u32 = 16u;
-const TY: u32 = 8u;
-const THREADS: u32 = TX * TY;
 const KR: u32 = 4u;
 const BK: u32 = TY * KR;
 const ROWS: u32 = {{ rows }}u;
 const QT: u32 = ROWS / TX;
-const DU: u32 = D / 64u;
 
-// Every buffer is declared read_write, inputs too: CubeCL suballocates tensors from shared
-// pages, so an input and an output can sit in one wgpu buffer, and wgpu rejects a buffer
-// bound both read-only and read-write in one dispatch.
 @group(0) @binding(0) var<storage, read_write> query: array<f32>;
 @group(0) @binding(1) var<storage, read_write> keys: array<f32>;
 @group(0) @binding(2) var<storage, read_write> bias: array<f32>;
@@ -49,14 +41,6 @@ var<workgroup> q_tile: array<vec4<f32>, ROWS * D4>;
 var<workgroup> g_tile: array<vec4<f32>, ROWS * D4>;
 var<workgroup> p_tile: array<vec4<f32>, ROWS * BK / 4u>;
 var<workgroup> ds_tile: array<vec4<f32>, ROWS * BK / 4u>;
-
-fn param(i: u32) -> u32 {
-    return info[i / 4u][i % 4u];
-}
-
-fn swizzled(row: u32, c4: u32) -> u32 {
-    return row * D4 + (c4 ^ (row & 15u));
-}
 
 @compute @workgroup_size(THREADS)
 fn main(

@@ -16,22 +16,14 @@
 // broadcast dim of `bias` has stride 0); `stats` [B, H, M, 2], `d_query` [B, H, M, D] and
 // `d_scores` [B, H, M, N] are contiguous.
 //
+// Prepended: prelude.wgsl, training_tiles.wgsl (D, TX, TY, THREADS, DU, swizzled).
 // Template values: d (head size, a multiple of 64), cols (keys per tile, a multiple of 16).
 
-const D: u32 = {{ d }}u;
-const D4: u32 = D / 4u;
-const TX: u32 = 16u;
-const TY: u32 = 8u;
-const THREADS: u32 = TX * TY;
 const RT: u32 = 4u;
 const BR: u32 = TY * RT;
 const COLS: u32 = {{ cols }}u;
 const KT: u32 = COLS / TX;
-const DU: u32 = D / 64u;
 
-// Every buffer is declared read_write, inputs too: CubeCL suballocates tensors from shared
-// pages, so an input and an output can sit in one wgpu buffer, and wgpu rejects a buffer
-// bound both read-only and read-write in one dispatch.
 @group(0) @binding(0) var<storage, read_write> query: array<f32>;
 @group(0) @binding(1) var<storage, read_write> keys: array<f32>;
 @group(0) @binding(2) var<storage, read_write> values: array<f32>;
@@ -50,14 +42,6 @@ var<workgroup> q_tile: array<vec4<f32>, BR * D4>;
 var<workgroup> g_tile: array<vec4<f32>, BR * D4>;
 var<workgroup> k_tile: array<vec4<f32>, COLS * D4>;
 var<workgroup> v_tile: array<vec4<f32>, COLS * D4>;
-
-fn param(i: u32) -> u32 {
-    return info[i / 4u][i % 4u];
-}
-
-fn swizzled(row: u32, c4: u32) -> u32 {
-    return row * D4 + (c4 ^ (row & 15u));
-}
 
 @compute @workgroup_size(THREADS)
 fn main(

@@ -13,17 +13,14 @@
 // Masked keys carry a large negative bias (f32::MIN): their weight is exactly 0, but their
 // cache slots must still hold finite values (0 · NaN is NaN).
 //
+// Prepended: prelude.wgsl (MIN_F32, param).
 // Template values: workgroup_size (a power of two, and >= d).
 
 const WG: u32 = {{ workgroup_size }}u;
 // Keys each thread scores per tile: a tile is WG · KPT keys.
 const KPT: u32 = 4u;
 const TILE: u32 = WG * KPT;
-const MIN_F32: f32 = -3.40282346638528859812e+38f;
 
-// Every buffer is declared read_write, inputs too: CubeCL suballocates tensors from shared
-// pages, so an input and an output can sit in one wgpu buffer, and wgpu rejects a buffer
-// bound both read-only and read-write in one dispatch.
 @group(0) @binding(0) var<storage, read_write> query: array<f32>;
 @group(0) @binding(1) var<storage, read_write> keys: array<f32>;
 @group(0) @binding(2) var<storage, read_write> values: array<f32>;
@@ -35,10 +32,6 @@ const MIN_F32: f32 = -3.40282346638528859812e+38f;
 var<workgroup> q_shared: array<f32, WG>;
 var<workgroup> p_shared: array<f32, TILE>;
 var<workgroup> scratch: array<f32, WG>;
-
-fn param(i: u32) -> u32 {
-    return info[i / 4u][i % 4u];
-}
 
 @compute @workgroup_size(WG)
 fn main(

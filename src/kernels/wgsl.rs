@@ -62,12 +62,23 @@ enum Shader {
 }
 
 impl Shader {
+    /// The shader's WGSL: `shaders/prelude.wgsl` (and for the training kernels
+    /// `shaders/training_tiles.wgsl`) followed by the kernel's own file.
     const fn text(self) -> &'static str {
+        macro_rules! shader {
+            ($($file:literal),+) => {
+                concat!(include_str!("../../shaders/prelude.wgsl"), $(include_str!(concat!("../../shaders/", $file))),+)
+            };
+        }
         match self {
-            Shader::Decode => include_str!("../../shaders/t5_decode_attention.wgsl"),
-            Shader::Forward => include_str!("../../shaders/t5_attention_forward.wgsl"),
-            Shader::BackwardDq => include_str!("../../shaders/t5_attention_backward_dq.wgsl"),
-            Shader::BackwardDkv => include_str!("../../shaders/t5_attention_backward_dkv.wgsl"),
+            Shader::Decode => shader!("t5_decode_attention.wgsl"),
+            Shader::Forward => shader!("training_tiles.wgsl", "t5_attention_forward.wgsl"),
+            Shader::BackwardDq => {
+                shader!("training_tiles.wgsl", "t5_attention_backward_dq.wgsl")
+            }
+            Shader::BackwardDkv => {
+                shader!("training_tiles.wgsl", "t5_attention_backward_dkv.wgsl")
+            }
         }
     }
 
