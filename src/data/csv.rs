@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
+use super::rows::RowSource;
 use super::{DataError, RawRow};
 
 /// Quote state of the bytes read so far, following RFC 4180.
@@ -174,7 +175,6 @@ pub struct CsvRows<R> {
     headers: Vec<String>,
     record: ::csv::ByteRecord,
     row: usize,
-    done: bool,
 }
 
 impl<R: Read> CsvRows<R> {
@@ -216,7 +216,6 @@ impl<R: Read> CsvRows<R> {
             headers,
             record: ::csv::ByteRecord::new(),
             row: 0,
-            done: false,
         })
     }
 
@@ -233,7 +232,9 @@ impl<R: Read> CsvRows<R> {
         }
         tracker.quote_error(&self.path)
     }
+}
 
+impl<R: Read> RowSource for CsvRows<R> {
     fn next_row(&mut self) -> Result<Option<RawRow>, DataError> {
         let has_record = match self.reader.read_byte_record(&mut self.record) {
             Ok(has_record) => has_record,
@@ -284,21 +285,6 @@ impl<R: Read> CsvRows<R> {
     }
 }
 
-impl<R: Read> Iterator for CsvRows<R> {
-    type Item = Result<RawRow, DataError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
-            return None;
-        }
-        let next = self.next_row().transpose();
-        if !matches!(next, Some(Ok(_))) {
-            self.done = true;
-        }
-        next
-    }
-}
-
 fn csv_error(path: &Path, error: ::csv::Error) -> DataError {
     let line = error
         .position()
@@ -318,7 +304,12 @@ mod tests {
     use super::*;
 
     fn rows(text: &str, delimiter: u8) -> Result<Vec<RawRow>, DataError> {
-        CsvRows::new(Path::new("t.csv"), text.as_bytes(), delimiter)?.collect()
+        crate::data::rows::UntilError::new(CsvRows::new(
+            Path::new("t.csv"),
+            text.as_bytes(),
+            delimiter,
+        )?)
+        .collect()
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::jsonl::json_kind;
+use super::rows::RowSource;
 use super::{DataError, RawRow};
 
 /// The key whose array holds the rows when the document is an object.
@@ -261,7 +262,9 @@ impl<R: BufRead> JsonRows<R> {
             }),
         }
     }
+}
 
+impl<R: BufRead> RowSource for JsonRows<R> {
     fn next_row(&mut self) -> Result<Option<RawRow>, DataError> {
         if self.state == State::Start {
             self.open_array()?;
@@ -303,27 +306,13 @@ impl<R: BufRead> JsonRows<R> {
     }
 }
 
-impl<R: BufRead> Iterator for JsonRows<R> {
-    type Item = Result<RawRow, DataError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.state == State::Done {
-            return None;
-        }
-        let next = self.next_row().transpose();
-        if !matches!(next, Some(Ok(_))) {
-            self.state = State::Done;
-        }
-        next
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::rows::UntilError;
 
     fn rows(text: &str) -> Vec<Result<RawRow, DataError>> {
-        JsonRows::new(Path::new("t.json"), text.as_bytes()).collect()
+        UntilError::new(JsonRows::new(Path::new("t.json"), text.as_bytes())).collect()
     }
 
     #[test]

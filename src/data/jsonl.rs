@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use super::rows::RowSource;
 use super::{DataError, RawRow};
 
 /// The longest line read: far past any row (a 100k-word dialogue is ~600 KB).
@@ -18,7 +19,6 @@ pub struct JsonlRows<R> {
     line: usize,
     offset: u64,
     row: usize,
-    done: bool,
 }
 
 impl<R: BufRead> JsonlRows<R> {
@@ -31,10 +31,11 @@ impl<R: BufRead> JsonlRows<R> {
             line: 0,
             offset: 0,
             row: 0,
-            done: false,
         }
     }
+}
 
+impl<R: BufRead> RowSource for JsonlRows<R> {
     fn next_row(&mut self) -> Result<Option<RawRow>, DataError> {
         loop {
             self.buffer.clear();
@@ -106,21 +107,6 @@ impl<R: BufRead> JsonlRows<R> {
     }
 }
 
-impl<R: BufRead> Iterator for JsonlRows<R> {
-    type Item = Result<RawRow, DataError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
-            return None;
-        }
-        let next = self.next_row().transpose();
-        if !matches!(next, Some(Ok(_))) {
-            self.done = true;
-        }
-        next
-    }
-}
-
 /// A short name for the kind of a JSON value, for error messages.
 pub fn json_kind(value: &Value) -> &'static str {
     match value {
@@ -136,9 +122,10 @@ pub fn json_kind(value: &Value) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::rows::UntilError;
 
     fn rows(text: &[u8]) -> Vec<Result<RawRow, DataError>> {
-        JsonlRows::new(Path::new("t.jsonl"), text).collect()
+        UntilError::new(JsonlRows::new(Path::new("t.jsonl"), text)).collect()
     }
 
     #[test]
@@ -173,7 +160,7 @@ mod tests {
     fn an_endless_line_is_an_error_not_endless_memory() {
         let endless = |byte: u8| {
             let reader = std::io::BufReader::new(std::io::repeat(byte));
-            let mut rows = JsonlRows::new(Path::new("/dev/zero"), reader);
+            let mut rows = UntilError::new(JsonlRows::new(Path::new("/dev/zero"), reader));
             let error = rows.next().unwrap().unwrap_err();
             assert!(rows.next().is_none());
             error

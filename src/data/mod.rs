@@ -14,6 +14,7 @@ pub mod near_dup;
 pub mod near_dup_files;
 pub mod parquet;
 pub mod report;
+pub mod rows;
 pub mod schema;
 pub mod split;
 pub mod tokenizer;
@@ -23,6 +24,8 @@ use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
+
+use rows::UntilError;
 
 pub use chat::SpeakerStyle;
 pub use checks::{CheckReport, Checker, Finding, LengthLimits};
@@ -79,16 +82,28 @@ pub fn open_rows(
             .map_err(|source| DataError::io(path, source))
     };
     let (columns, mut rows): (Option<Vec<String>>, RawRows) = match format {
-        Format::Jsonl => (None, Box::new(jsonl::JsonlRows::new(path, open()?))),
-        Format::Json => (None, Box::new(json::JsonRows::new(path, open()?))),
+        Format::Jsonl => (
+            None,
+            Box::new(UntilError::new(jsonl::JsonlRows::new(path, open()?))),
+        ),
+        Format::Json => (
+            None,
+            Box::new(UntilError::new(json::JsonRows::new(path, open()?))),
+        ),
         Format::Csv | Format::Tsv => {
             let delimiter = if format == Format::Csv { b',' } else { b'\t' };
             let rows = csv::CsvRows::new(path, open()?, delimiter)?;
-            (Some(rows.headers().to_vec()), Box::new(rows))
+            (
+                Some(rows.headers().to_vec()),
+                Box::new(UntilError::new(rows)),
+            )
         }
         Format::Parquet => {
             let rows = parquet::ParquetRows::open(path)?;
-            (Some(rows.columns().to_vec()), Box::new(rows))
+            (
+                Some(rows.columns().to_vec()),
+                Box::new(UntilError::new(rows)),
+            )
         }
     };
     // Column names of schemaless formats come from the first row, which is put back.

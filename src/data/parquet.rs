@@ -8,6 +8,7 @@ use parquet::record::reader::RowIter;
 use parquet::record::Field;
 use serde_json::{Map, Number, Value};
 
+use super::rows::RowSource;
 use super::{DataError, RawRow};
 
 /// Streams the rows of a Parquet file as column -> JSON value maps.
@@ -17,7 +18,6 @@ pub struct ParquetRows {
     columns: Vec<String>,
     total_rows: u64,
     row: usize,
-    done: bool,
 }
 
 impl ParquetRows {
@@ -42,7 +42,6 @@ impl ParquetRows {
             columns,
             total_rows,
             row: 0,
-            done: false,
         })
     }
 
@@ -57,25 +56,16 @@ impl ParquetRows {
     }
 }
 
-impl Iterator for ParquetRows {
-    type Item = Result<RawRow, DataError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
-            return None;
-        }
+impl RowSource for ParquetRows {
+    fn next_row(&mut self) -> Result<Option<RawRow>, DataError> {
         let row = match self.rows.next() {
-            None => {
-                self.done = true;
-                return None;
-            }
+            None => return Ok(None),
             Some(Err(error)) => {
-                self.done = true;
-                return Some(Err(DataError::ParquetRow {
+                return Err(DataError::ParquetRow {
                     path: self.path.clone(),
                     row: self.row + 1,
                     message: error.to_string(),
-                }));
+                })
             }
             Some(Ok(row)) => row,
         };
@@ -84,7 +74,7 @@ impl Iterator for ParquetRows {
             .get_column_iter()
             .map(|(name, field)| (name.clone(), field_to_json(field)))
             .collect();
-        Some(Ok(RawRow {
+        Ok(Some(RawRow {
             row: self.row,
             line: None,
             fields,

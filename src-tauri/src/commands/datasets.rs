@@ -63,14 +63,11 @@ pub async fn inspect_dataset(
     blocking(move || {
         let path = absolute(&path);
         let options = options.unwrap_or_default().load_options()?;
-        let tokenizer = mixtune::catalog::list_models(
-            &mixtune::catalog::hf_hub_dir(),
-            &folders,
-            &runs_dir,
-        )
-        .into_iter()
-        .map(|model| model.path.join("tokenizer.json"))
-        .find(|file| file.is_file());
+        let tokenizer =
+            mixtune::catalog::list_models(&mixtune::catalog::hf_hub_dir(), &folders, &runs_dir)
+                .into_iter()
+                .map(|model| model.path.join("tokenizer.json"))
+                .find(|file| file.is_file());
         let measure = LengthMeasure::new(tokenizer.as_deref())?;
         // Engine errors name the file (and line) already.
         let report = inspect(
