@@ -305,3 +305,29 @@ fn a_non_text_value_in_a_text_field_is_named_with_its_column() {
     let dataset = data::load(&path, &LoadOptions::default()).unwrap();
     assert_eq!(dataset.records[0].fields["summary"], "42");
 }
+
+#[test]
+fn a_number_where_the_dialogue_should_be_is_refused_not_read_as_text() {
+    // A Parquet or JSON int column mapped to the dialogue is a mapping mistake: "42" is not
+    // a chat. Other fields may be numbers (a label), read as their text.
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "ints.jsonl",
+        format!("{GOOD}\n{{\"dialogue\": 42, \"summary\": \"s\"}}\n").as_bytes(),
+    );
+    let message = default_error(&path);
+    assert!(
+        message.contains("line 2")
+            && message.contains("`dialogue`")
+            && message.contains("numbers, not text"),
+        "{message}"
+    );
+    let labels = write(
+        dir.path(),
+        "labels.jsonl",
+        br#"{"dialogue": "A: hi", "summary": 7}"#,
+    );
+    let dataset = data::load(&labels, &LoadOptions::default()).unwrap();
+    assert_eq!(dataset.records[0].fields["summary"], "7");
+}

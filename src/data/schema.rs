@@ -256,6 +256,25 @@ impl RecordMapper {
         let mut fields = BTreeMap::new();
         for (field, column) in &self.schema.fields {
             let value = raw.fields.get(column).unwrap_or(&Value::Null);
+            // A dialogue is text or a list of messages; a number there (a Parquet or JSON
+            // int column) is a column mapped by mistake, not a chat. Other fields may hold
+            // numbers (a label, a topic id), read as their text.
+            let found = match value {
+                Value::Bool(_) => Some("true/false values"),
+                Value::Array(_) if field != DIALOGUE => Some("lists or binary data"),
+                Value::Object(_) => Some("objects"),
+                Value::Number(_) if field == DIALOGUE => Some("numbers"),
+                _ => None,
+            };
+            if let Some(found) = found {
+                return Err(DataError::ColumnType {
+                    path: self.path.clone(),
+                    location,
+                    column: column.clone(),
+                    field: field.clone(),
+                    found,
+                });
+            }
             let text = if field == DIALOGUE {
                 chat::normalize_value(value, self.speakers).map_err(|message| DataError::Chat {
                     path: self.path.clone(),
@@ -264,21 +283,6 @@ impl RecordMapper {
                     message,
                 })?
             } else {
-                let found = match value {
-                    Value::Bool(_) => Some("true/false values"),
-                    Value::Array(_) => Some("lists or binary data"),
-                    Value::Object(_) => Some("objects"),
-                    Value::String(_) | Value::Number(_) | Value::Null => None,
-                };
-                if let Some(found) = found {
-                    return Err(DataError::ColumnType {
-                        path: self.path.clone(),
-                        location,
-                        column: column.clone(),
-                        field: field.clone(),
-                        found,
-                    });
-                }
                 value_text(value)
             };
             fields.insert(field.clone(), text);
