@@ -109,6 +109,12 @@ pub enum MixtuneError {
     /// The user cancelled the work (the message says how far it got).
     #[error("{0}")]
     Cancelled(String),
+    /// Generation was asked for with no prompt, or an empty one.
+    #[error("a prompt is empty: give text to generate from")]
+    EmptyPrompt,
+    /// An evaluation (`eval --run`, a run's validation) found no rows to score.
+    #[error("{}: nothing to evaluate: {why}", path.display())]
+    NothingToEvaluate { path: PathBuf, why: String },
     #[error("invalid input: {0}")]
     Input(String),
     #[error("tensor backend: {0}")]
@@ -197,6 +203,8 @@ impl MixtuneError {
             | Self::ConfigChanged { .. }
             | Self::RunExists { .. }
             | Self::RunFinished { .. }
+            | Self::EmptyPrompt
+            | Self::NothingToEvaluate { .. }
             | Self::NoCheckpoint { .. }
             | Self::Diverged { .. }
             | Self::LossScaleExhausted { .. }

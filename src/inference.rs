@@ -50,7 +50,7 @@ fn encode_prompts(
     config: &GenerationConfig,
 ) -> Result<(Vec<Vec<u32>>, Vec<usize>)> {
     if prompts.iter().any(|p| p.trim().is_empty()) {
-        return Err(MixtuneError::Input("a prompt is empty".into()));
+        return Err(MixtuneError::EmptyPrompt);
     }
     config.validate()?;
     Ok(pretrained
@@ -120,7 +120,7 @@ pub fn stream_texts(
     on_text: &mut dyn FnMut(usize, &str),
 ) -> Result<Vec<Generated>> {
     if prompts.is_empty() {
-        return Err(MixtuneError::Input("a prompt is empty".into()));
+        return Err(MixtuneError::EmptyPrompt);
     }
     let (ids, cut) = encode_prompts(pretrained, prompts, config)?;
     let tokenizer = &pretrained.tokenizer;

@@ -204,8 +204,7 @@ mod tests {
 
     #[test]
     fn engine_errors_keep_their_kind_under_context() {
-        let input = anyhow::Error::new(MixtuneError::Input("a prompt is empty".into()))
-            .context("generating the summary");
+        let input = anyhow::Error::new(MixtuneError::EmptyPrompt).context("generating the summary");
         assert_eq!(kind(input), ErrorKind::Input);
         let missing = anyhow::Error::new(MixtuneError::ModelNotFound("x/y".into()))
             .context("finding model `x/y`")

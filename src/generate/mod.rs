@@ -152,7 +152,7 @@ pub fn pad_batch_to(
     let batch = prompts.len();
     let len = len.max(prompts.iter().map(Vec::len).max().unwrap_or(0));
     if batch == 0 || len == 0 {
-        return Err(MixtuneError::Input("empty prompt batch".into()));
+        return Err(MixtuneError::EmptyPrompt);
     }
     let mut ids = Vec::with_capacity(batch * len);
     let mut mask = Vec::with_capacity(batch * len);

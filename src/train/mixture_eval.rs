@@ -66,5 +66,8 @@ fn no_rows(path: &Path, limit: usize) -> MixtuneError {
         "no task or [[watch]] entry has validation rows (set eval_data, or a split with validation rows)"
             .to_string()
     };
-    MixtuneError::Input(format!("{}: nothing to evaluate: {why}", path.display()))
+    MixtuneError::NothingToEvaluate {
+        path: path.into(),
+        why,
+    }
 }
