@@ -195,3 +195,56 @@ fn a_gpu_run_announces_each_new_batch_shape_and_remembers_it() {
         "the same shapes again: {cached:?}"
     );
 }
+
+/// Mixed precision on a wgpu device: f16 training steps of the fixture (f16 matmuls over f32
+/// master weights, dynamic loss scaling) follow the f32 run's losses (on flex, where it is
+/// cheap: `tests/precision.rs` checks f16 there too) within 1% relative, and learn.
+#[test]
+fn f16_training_on_the_gpu_follows_f32() {
+    use burn::tensor::Device;
+    use mixtune::model::Precision;
+    use mixtune::train::{TrainConfig, Trainer};
+
+    let Ok(selected) = select(DeviceChoice::Gpu) else {
+        println!("skipped: no wgpu device");
+        return;
+    };
+    let applied = 3;
+    let run = |precision: Precision, device: Device| -> Vec<f64> {
+        let mut config = TrainConfig::new("tiny", "mix.toml", 20);
+        config.learning_rate = 1e-3;
+        // Constant: a skipped f16 step is a no-op, so the applied steps line up with f32's.
+        config.schedule = mixtune::train::ScheduleKind::Constant;
+        config.precision = precision;
+        let batch = reference_batch(&device);
+        let model = load_dir(&tiny_flan(), &device).unwrap().model;
+        let mut trainer = Trainer::new(model, &config, config.max_steps).unwrap();
+        let mut losses = Vec::new();
+        for _ in 0..applied + 10 {
+            let m = trainer.step(vec![batch.clone()]).unwrap();
+            if !m.loss_scale.as_ref().is_some_and(|s| s.skipped) {
+                losses.push(m.loss);
+            }
+            if losses.len() == applied {
+                break;
+            }
+        }
+        losses
+    };
+    let f32_losses = run(Precision::F32, Device::flex().autodiff());
+    let started = std::time::Instant::now();
+    let f16_losses = run(Precision::F16, selected.device.autodiff());
+    println!(
+        "losses f32 (flex) {f32_losses:?}, f16 ({}) {f16_losses:?} in {:.1} s",
+        selected.label,
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(f16_losses.len(), applied, "the f16 loss scale settles");
+    for (a, b) in f32_losses.iter().zip(&f16_losses) {
+        assert!(((b - a) / a).abs() < 1e-2, "f16 loss {b} vs f32 {a}");
+    }
+    assert!(
+        f16_losses[applied - 1] < f16_losses[0],
+        "f16 training learns"
+    );
+}

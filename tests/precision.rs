@@ -19,7 +19,7 @@ use mixtune::model::{to_precision, Precision, Pretrained};
 use mixtune::train::events::RunEvent;
 use mixtune::train::loss_scale::LossScaler;
 use mixtune::train::trainer::squared_grad_norm;
-use mixtune::train::{run_from_file, RunControl, RunOptions, TrainBatch, TrainConfig, Trainer};
+use mixtune::train::{run_from_file, RunControl, RunOptions, TrainConfig, Trainer};
 
 /// f16 against f32: the largest absolute difference relative to the largest f32 magnitude.
 /// f16 keeps 11 significant bits (~5e-4 relative per rounding); through 2+2 layers and a
@@ -170,26 +170,6 @@ fn f16_greedy_ids_equal_f32() {
         ids_f32.len()
     );
     assert_eq!(ids_f16, ids_f32);
-}
-
-/// The fixture's reference batch as a training batch.
-fn reference_batch(device: &Device) -> TrainBatch {
-    let (input_ids, attention_mask) = reference_inputs(device);
-    let labels = reference_labels();
-    let target_tokens = labels.iter().flatten().filter(|&&l| l >= 0).count();
-    let source_tokens = reference_tensor("attention_mask")
-        .i64
-        .iter()
-        .filter(|&&m| m == 1)
-        .count();
-    TrainBatch {
-        input_ids,
-        attention_mask,
-        tasks: vec!["summary".into(); labels.len()],
-        labels,
-        source_tokens,
-        target_tokens,
-    }
 }
 
 fn train_config(precision: Precision) -> TrainConfig {

@@ -103,3 +103,23 @@ pub fn reference_labels() -> Vec<Vec<i64>> {
         .map(<[i64]>::to_vec)
         .collect()
 }
+
+/// The fixture's reference batch as a training batch.
+pub fn reference_batch(device: &Device) -> mixtune::train::TrainBatch {
+    let (input_ids, attention_mask) = reference_inputs(device);
+    let labels = reference_labels();
+    let target_tokens = labels.iter().flatten().filter(|&&l| l >= 0).count();
+    let source_tokens = reference_tensor("attention_mask")
+        .i64
+        .iter()
+        .filter(|&&m| m == 1)
+        .count();
+    mixtune::train::TrainBatch {
+        input_ids,
+        attention_mask,
+        tasks: vec!["summary".into(); labels.len()],
+        labels,
+        source_tokens,
+        target_tokens,
+    }
+}
