@@ -76,44 +76,8 @@ pub struct EvalArgs {
 }
 
 pub fn run_eval(args: EvalArgs) -> Result<()> {
-    let output_kind = match &args.output {
-        Some(path) => match path.extension().and_then(|e| e.to_str()) {
-            Some("csv") => Some("csv"),
-            Some("jsonl") => Some("jsonl"),
-            _ => bail!(
-                "--output {}: use a .csv or .jsonl file name",
-                path.display()
-            ),
-        },
-        None => None,
-    };
-    if let Some(path) = &args.output {
-        let inputs: Vec<&std::path::Path> = args.data.iter().map(PathBuf::as_path).collect();
-        mixtune::fsutil::check_output(path, &inputs).context("--output")?;
-    }
-    let contamination = match (&args.run, &args.data) {
-        (Some(_), None) => {
-            bail!("--run DIR checks --data FILE against the run's training data: give --data")
-        }
-        (Some(dir), Some(data)) => {
-            mixtune::data::near_dup::check_threshold(args.near_dup_threshold)
-                .context("--near-dup-threshold")?;
-            let found =
-                check_run(dir, data, args.limit, args.near_dup_threshold).with_context(|| {
-                    format!("checking {} against run {}", data.display(), dir.display())
-                })?;
-            if !args.json {
-                eprintln!(
-                    "contamination: {} of {} rows near-duplicate rows run {} trained on (listed after the table)",
-                    found.rows_b_affected,
-                    found.rows_b,
-                    dir.display()
-                );
-            }
-            Some(found)
-        }
-        (None, _) => None,
-    };
+    let output_kind = output_kind(&args)?;
+    let contamination = contamination(&args)?;
     let selected = device::select(args.device.parse::<DeviceChoice>()?)?;
     if let Some(mix) = &args.mix {
         if args.compare.len() > 1 {
@@ -181,21 +145,68 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", table(&report));
-        if report.cut_inputs > 0 {
-            println!(
-                "note: {} of {} inputs were cut to {} tokens (--max-source-tokens)",
-                report.cut_inputs, report.examples, report.max_source_tokens
-            );
-        }
-        if let Some(path) = &args.output {
-            println!("predictions written to {}", path.display());
-        }
-        if let Some(found) = &report.contamination {
-            print!("{}", found.to_text());
-        }
+        print_report(&report, args.output.as_deref());
     }
     Ok(())
+}
+
+/// `--output`'s kind (`csv` or `jsonl`, from its extension), checked not to be an input.
+fn output_kind(args: &EvalArgs) -> Result<Option<&'static str>> {
+    let Some(path) = &args.output else {
+        return Ok(None);
+    };
+    let kind = match path.extension().and_then(|e| e.to_str()) {
+        Some("csv") => "csv",
+        Some("jsonl") => "jsonl",
+        _ => bail!(
+            "--output {}: use a .csv or .jsonl file name",
+            path.display()
+        ),
+    };
+    let inputs: Vec<&std::path::Path> = args.data.iter().map(PathBuf::as_path).collect();
+    mixtune::fsutil::check_output(path, &inputs).context("--output")?;
+    Ok(Some(kind))
+}
+
+/// With `--run DIR`: the rows of `--data` that near-duplicate what the run trained on.
+fn contamination(args: &EvalArgs) -> Result<Option<mixtune::data::near_dup::NearDuplicates>> {
+    let (dir, data) = match (&args.run, &args.data) {
+        (Some(_), None) => {
+            bail!("--run DIR checks --data FILE against the run's training data: give --data")
+        }
+        (Some(dir), Some(data)) => (dir, data),
+        (None, _) => return Ok(None),
+    };
+    mixtune::data::near_dup::check_threshold(args.near_dup_threshold)
+        .context("--near-dup-threshold")?;
+    let found = check_run(dir, data, args.limit, args.near_dup_threshold)
+        .with_context(|| format!("checking {} against run {}", data.display(), dir.display()))?;
+    if !args.json {
+        eprintln!(
+            "contamination: {} of {} rows near-duplicate rows run {} trained on (listed after the table)",
+            found.rows_b_affected,
+            found.rows_b,
+            dir.display()
+        );
+    }
+    Ok(Some(found))
+}
+
+/// The report as a table, with what was cut, where predictions went, and contamination.
+fn print_report(report: &EvalReport, output: Option<&std::path::Path>) {
+    print!("{}", table(report));
+    if report.cut_inputs > 0 {
+        println!(
+            "note: {} of {} inputs were cut to {} tokens (--max-source-tokens)",
+            report.cut_inputs, report.examples, report.max_source_tokens
+        );
+    }
+    if let Some(path) = output {
+        println!("predictions written to {}", path.display());
+    }
+    if let Some(found) = &report.contamination {
+        print!("{}", found.to_text());
+    }
 }
 
 /// One ROUGE variant of a score.

@@ -370,57 +370,19 @@ impl<'a> Run<'a> {
         if config.method == Method::Lora {
             model = lora::apply(model, &config.lora)?;
         }
-        let mut sampler = mixture.sampler()?;
-        let mut state = LoopState::new(total_steps, sampler.state(), config.method);
-        let trainer = match &resume_from {
-            None => Trainer::new(model, config, total_steps)?,
-            Some((_, dir)) => {
-                let saved = checkpoint::load_state(dir)?;
-                if saved.method != config.method {
-                    return Err(MixtuneError::Input(format!(
-                        "{}: checkpoint is for a {:?} run, the config asks for {:?}",
-                        dir.display(),
-                        saved.method,
-                        config.method
-                    )));
-                }
-                let (model, optimizer) =
-                    checkpoint::load_weights(dir, model, build_optimizer(config), config.method)?;
-                sampler = Sampler::restore(mixture.plan(), saved.sampler).map_err(|e| {
-                    MixtuneError::Config {
-                        path: dir.clone(),
-                        message: e.to_string(),
-                    }
-                })?;
-                let examples_seen = saved.examples_per_task.clone();
-                let step = saved.step;
-                state = LoopState {
-                    total_steps,
-                    ..saved
-                };
-                let loss_scale = state.loss_scale.clone();
-                Trainer::new(model, config, total_steps)?
-                    .resumed(optimizer, step, examples_seen)
-                    .with_loss_scaler(loss_scale)
+        let (trainer, sampler, state) = match &resume_from {
+            None => {
+                let sampler = mixture.sampler()?;
+                let state = LoopState::new(total_steps, sampler.state(), config.method);
+                (Trainer::new(model, config, total_steps)?, sampler, state)
             }
+            Some((_, dir)) => resume_from_checkpoint(dir, model, config, &mixture, total_steps)?,
         };
 
         let validation = mixture.validation_examples(config.eval_examples)?;
         notes.extend(eval_notes(config, &mixture, &validation));
-        let validator = (!validation.is_empty() && config.eval_examples > 0).then(|| Validator {
-            examples: validation,
-            batcher: batcher.clone(),
-            tokenizer: pretrained.tokenizer.clone(),
-            defaults: pretrained.defaults.clone(),
-            batch_size: config.batch_size,
-            max_new_tokens: config.eval_max_new_tokens,
-            samples: config.sample_predictions,
-            watched: mixture
-                .watched
-                .iter()
-                .map(|task| task.name.clone())
-                .collect(),
-        });
+        let validator = (!validation.is_empty() && config.eval_examples > 0)
+            .then(|| validator(config, &mixture, validation, &batcher, &pretrained));
         // A resumed run compares with the baseline pass its log kept.
         let baseline = baseline_from_log(&previous);
         let (total_parameters, trainable_parameters) = parameter_counts(trainer.model());
@@ -720,6 +682,68 @@ impl<'a> Run<'a> {
         result.forgetting = self.forgetting.clone();
         log.emit(RunEvent::Finished(result.clone()));
         Ok(result)
+    }
+}
+
+/// The trainer, sampler and loop state of a run resumed from checkpoint folder `dir`: the
+/// weights, optimizer, sampler position, loss scale and counters as saved. A checkpoint of
+/// the other method (full / LoRA) is refused.
+fn resume_from_checkpoint(
+    dir: &Path,
+    model: crate::model::T5ForConditionalGeneration,
+    config: &TrainConfig,
+    mixture: &Mixture,
+    total_steps: usize,
+) -> Result<(Trainer, Sampler, LoopState)> {
+    let saved = checkpoint::load_state(dir)?;
+    if saved.method != config.method {
+        return Err(MixtuneError::Input(format!(
+            "{}: checkpoint is for a {:?} run, the config asks for {:?}",
+            dir.display(),
+            saved.method,
+            config.method
+        )));
+    }
+    let (model, optimizer) =
+        checkpoint::load_weights(dir, model, build_optimizer(config), config.method)?;
+    let sampler =
+        Sampler::restore(mixture.plan(), saved.sampler).map_err(|e| MixtuneError::Config {
+            path: dir.to_path_buf(),
+            message: e.to_string(),
+        })?;
+    let (step, examples_seen) = (saved.step, saved.examples_per_task.clone());
+    let state = LoopState {
+        total_steps,
+        ..saved
+    };
+    let trainer = Trainer::new(model, config, total_steps)?
+        .resumed(optimizer, step, examples_seen)
+        .with_loss_scaler(state.loss_scale.clone());
+    Ok((trainer, sampler, state))
+}
+
+/// The validation pass of a run: `examples` scored as the config says, the mixture's
+/// `[[watch]]` tasks reported apart.
+fn validator(
+    config: &TrainConfig,
+    mixture: &Mixture,
+    examples: Vec<crate::mixture::RenderedExample>,
+    batcher: &Batcher,
+    pretrained: &Pretrained,
+) -> Validator {
+    Validator {
+        examples,
+        batcher: batcher.clone(),
+        tokenizer: pretrained.tokenizer.clone(),
+        defaults: pretrained.defaults.clone(),
+        batch_size: config.batch_size,
+        max_new_tokens: config.eval_max_new_tokens,
+        samples: config.sample_predictions,
+        watched: mixture
+            .watched
+            .iter()
+            .map(|task| task.name.clone())
+            .collect(),
     }
 }
 
