@@ -217,21 +217,24 @@ type Column = (String, Vec<String>);
 /// The lab's table: one row per ROUGE variant and one for the invented-facts rate, one
 /// column group per model (its score, and for each compared model the improvement of
 /// `--model` over it), in percent.
-fn table(report: &EvalReport) -> String {
+/// The ROUGE variants of the table's rows, by name.
+const VARIANTS: [(&str, Pick); 4] = [
+    ("ROUGE-1", |m| m.rouge1),
+    ("ROUGE-2", |m| m.rouge2),
+    ("ROUGE-L", |m| m.rouge_l),
+    ("ROUGE-Lsum", |m| m.rouge_lsum),
+];
+
+/// Per model, its column group: the scores, and for a compared model `--model`'s
+/// improvement over it. Rows: the ROUGE variants, then the invented-facts rate.
+fn column_groups(report: &EvalReport) -> Vec<(String, Vec<Column>)> {
     let pct = |v: f64| format!("{:.2}%", v * 100.0);
     let signed = |v: f64| format!("{:+.2}%", v * 100.0);
-    let variants: [(&str, Pick); 4] = [
-        ("ROUGE-1", |m| m.rouge1),
-        ("ROUGE-2", |m| m.rouge2),
-        ("ROUGE-L", |m| m.rouge_l),
-        ("ROUGE-Lsum", |m| m.rouge_lsum),
-    ];
-    // Each group's sub-columns: a header and one cell per variant.
-    let mut groups: Vec<(String, Vec<Column>)> = Vec::new();
+    let mut groups = Vec::new();
     for (i, m) in report.models.iter().enumerate() {
         let mut columns = vec![(
             "score".to_string(),
-            variants
+            VARIANTS
                 .iter()
                 .map(|(_, f)| pct(f(&m.rouge)))
                 .chain([pct(m.invented_rate)])
@@ -242,7 +245,7 @@ fn table(report: &EvalReport) -> String {
             let invented_change = report.models[0].invented_rate - m.invented_rate;
             columns.push((
                 "improvement".to_string(),
-                variants
+                VARIANTS
                     .iter()
                     .map(|(_, f)| signed(f(gain)))
                     .chain([signed(invented_change)])
@@ -251,18 +254,36 @@ fn table(report: &EvalReport) -> String {
         }
         groups.push((m.model.clone(), columns));
     }
+    groups
+}
+
+/// `cells` right-aligned in `widths`, two spaces apart, the last one `pad` wider.
+fn join_cells<'a>(cells: impl Iterator<Item = &'a str>, widths: &[usize], pad: usize) -> String {
+    let mut out = String::new();
+    for (k, (cell, width)) in cells.zip(widths).enumerate() {
+        let width = if k + 1 == widths.len() {
+            width + pad
+        } else {
+            *width
+        };
+        out.push_str(&format!("{}{cell:>width$}", if k > 0 { "  " } else { "" }));
+    }
+    out
+}
+
+fn table(report: &EvalReport) -> String {
     let label_width = 10;
     let mut top = format!("{:label_width$}", "");
     let mut sub = format!("{:label_width$}", "metric");
     // The ROUGE rows, then the invented-facts rate (`mixtune facts`: the share of the
     // predictions' facts their sources lack).
-    let mut lines: Vec<String> = variants
+    let mut lines: Vec<String> = VARIANTS
         .iter()
         .map(|(name, _)| *name)
         .chain(["invented"])
         .map(|name| format!("{name:label_width$}"))
         .collect();
-    for (model, columns) in &groups {
+    for (model, columns) in &column_groups(report) {
         let widths: Vec<usize> = columns
             .iter()
             .map(|(head, cells)| {
@@ -278,31 +299,11 @@ fn table(report: &EvalReport) -> String {
         let group_width = inner.max(model.len());
         top.push_str(&format!("  {model:group_width$}"));
         let pad = group_width - inner;
-        let mut head = String::new();
-        for (k, ((name, _), width)) in columns.iter().zip(&widths).enumerate() {
-            let width = if k + 1 == columns.len() {
-                width + pad
-            } else {
-                *width
-            };
-            head.push_str(&format!("{}{name:>width$}", if k > 0 { "  " } else { "" }));
-        }
-        sub.push_str(&format!("  {head}"));
+        let heads = columns.iter().map(|(name, _)| name.as_str());
+        sub.push_str(&format!("  {}", join_cells(heads, &widths, pad)));
         for (row, line) in lines.iter_mut().enumerate() {
-            let mut cells = String::new();
-            for (k, ((_, values), width)) in columns.iter().zip(&widths).enumerate() {
-                let width = if k + 1 == columns.len() {
-                    width + pad
-                } else {
-                    *width
-                };
-                cells.push_str(&format!(
-                    "{}{:>width$}",
-                    if k > 0 { "  " } else { "" },
-                    values[row]
-                ));
-            }
-            line.push_str(&format!("  {cells}"));
+            let cells = columns.iter().map(|(_, values)| values[row].as_str());
+            line.push_str(&format!("  {}", join_cells(cells, &widths, pad)));
         }
     }
     let mut out = format!(
