@@ -11,3 +11,16 @@ const MIN_F32: f32 = -3.40282346638528859812e+38f;
 fn param(i: u32) -> u32 {
     return info[i / 4u][i % 4u];
 }
+
+// Where one strided tensor's (b, h) slice starts in its buffer, and its row and column
+// strides: `info` holds, from index `first`, the tensor's b, h, row and col strides (a
+// broadcast dim has stride 0).
+struct View {
+    base: u32,
+    row: u32,
+    col: u32,
+}
+
+fn view(first: u32, b: u32, h: u32) -> View {
+    return View(b * param(first) + h * param(first + 1u), param(first + 2u), param(first + 3u));
+}

@@ -57,25 +57,17 @@ fn main(
     let h = bh % heads;
     let key0 = workgroup.x * BK;
 
-    let q_base = b * param(4u) + h * param(5u);
-    let q_row = param(6u);
-    let q_col = param(7u);
-    let k_base = b * param(8u) + h * param(9u);
-    let k_row = param(10u);
-    let k_col = param(11u);
-    let bias_base = b * param(12u) + h * param(13u);
-    let bias_row = param(14u);
-    let bias_col = param(15u);
-    let g_base = b * param(16u) + h * param(17u);
-    let g_row = param(18u);
-    let g_col = param(19u);
+    let q_at = view(4u, b, h);
+    let k_at = view(8u, b, h);
+    let bias_at = view(12u, b, h);
+    let g_at = view(16u, b, h);
 
     for (var e = t; e < BK * D4; e += THREADS) {
         let key = key0 + e / D4;
         var kv = vec4<f32>(0.0);
         if key < k_len {
-            let ka = k_base + key * k_row + (e % D4) * 4u * k_col;
-            kv = vec4<f32>(keys[ka], keys[ka + k_col], keys[ka + 2u * k_col], keys[ka + 3u * k_col]);
+            let ka = k_at.base + key * k_at.row + (e % D4) * 4u * k_at.col;
+            kv = vec4<f32>(keys[ka], keys[ka + k_at.col], keys[ka + 2u * k_at.col], keys[ka + 3u * k_at.col]);
         }
         k_block[e] = kv;
     }
@@ -96,10 +88,10 @@ fn main(
             var qv = vec4<f32>(0.0);
             var gv = vec4<f32>(0.0);
             if i < q_len {
-                let qa = q_base + i * q_row + c4 * 4u * q_col;
-                qv = vec4<f32>(query[qa], query[qa + q_col], query[qa + 2u * q_col], query[qa + 3u * q_col]);
-                let ga = g_base + i * g_row + c4 * 4u * g_col;
-                gv = vec4<f32>(grad_output[ga], grad_output[ga + g_col], grad_output[ga + 2u * g_col], grad_output[ga + 3u * g_col]);
+                let qa = q_at.base + i * q_at.row + c4 * 4u * q_at.col;
+                qv = vec4<f32>(query[qa], query[qa + q_at.col], query[qa + 2u * q_at.col], query[qa + 3u * q_at.col]);
+                let ga = g_at.base + i * g_at.row + c4 * 4u * g_at.col;
+                gv = vec4<f32>(grad_output[ga], grad_output[ga + g_at.col], grad_output[ga + 2u * g_at.col], grad_output[ga + 3u * g_at.col]);
             }
             q_tile[swizzled(qq, c4)] = qv;
             g_tile[e] = gv;
@@ -144,7 +136,7 @@ fn main(
                 for (var r = 0u; r < KR; r++) {
                     let key = key0 + ty * KR + r;
                     if key < k_len {
-                        p[r] = exp(s[r * QT + j] + bias[bias_base + i * bias_row + key * bias_col] - lse_i);
+                        p[r] = exp(s[r * QT + j] + bias[bias_at.base + i * bias_at.row + key * bias_at.col] - lse_i);
                     }
                 }
             }

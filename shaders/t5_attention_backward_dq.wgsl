@@ -58,31 +58,21 @@ fn main(
     let h = bh % heads;
     let row0 = workgroup.x * BR;
 
-    let q_base = b * param(4u) + h * param(5u);
-    let q_row = param(6u);
-    let q_col = param(7u);
-    let k_base = b * param(8u) + h * param(9u);
-    let k_row = param(10u);
-    let k_col = param(11u);
-    let v_base = b * param(12u) + h * param(13u);
-    let v_row = param(14u);
-    let v_col = param(15u);
-    let bias_base = b * param(16u) + h * param(17u);
-    let bias_row = param(18u);
-    let bias_col = param(19u);
-    let g_base = b * param(20u) + h * param(21u);
-    let g_row = param(22u);
-    let g_col = param(23u);
+    let q_at = view(4u, b, h);
+    let k_at = view(8u, b, h);
+    let v_at = view(12u, b, h);
+    let bias_at = view(16u, b, h);
+    let g_at = view(20u, b, h);
 
     for (var e = t; e < BR * D4; e += THREADS) {
         let r = row0 + e / D4;
         var qv = vec4<f32>(0.0);
         var gv = vec4<f32>(0.0);
         if r < q_len {
-            let qa = q_base + r * q_row + (e % D4) * 4u * q_col;
-            qv = vec4<f32>(query[qa], query[qa + q_col], query[qa + 2u * q_col], query[qa + 3u * q_col]);
-            let ga = g_base + r * g_row + (e % D4) * 4u * g_col;
-            gv = vec4<f32>(grad_output[ga], grad_output[ga + g_col], grad_output[ga + 2u * g_col], grad_output[ga + 3u * g_col]);
+            let qa = q_at.base + r * q_at.row + (e % D4) * 4u * q_at.col;
+            qv = vec4<f32>(query[qa], query[qa + q_at.col], query[qa + 2u * q_at.col], query[qa + 3u * q_at.col]);
+            let ga = g_at.base + r * g_at.row + (e % D4) * 4u * g_at.col;
+            gv = vec4<f32>(grad_output[ga], grad_output[ga + g_at.col], grad_output[ga + 2u * g_at.col], grad_output[ga + 3u * g_at.col]);
         }
         q_tile[e] = qv;
         g_tile[e] = gv;
@@ -113,10 +103,10 @@ fn main(
             var kv = vec4<f32>(0.0);
             var vv = vec4<f32>(0.0);
             if j < k_len {
-                let ka = k_base + j * k_row + c4 * 4u * k_col;
-                kv = vec4<f32>(keys[ka], keys[ka + k_col], keys[ka + 2u * k_col], keys[ka + 3u * k_col]);
-                let va = v_base + j * v_row + c4 * 4u * v_col;
-                vv = vec4<f32>(values[va], values[va + v_col], values[va + 2u * v_col], values[va + 3u * v_col]);
+                let ka = k_at.base + j * k_at.row + c4 * 4u * k_at.col;
+                kv = vec4<f32>(keys[ka], keys[ka + k_at.col], keys[ka + 2u * k_at.col], keys[ka + 3u * k_at.col]);
+                let va = v_at.base + j * v_at.row + c4 * 4u * v_at.col;
+                vv = vec4<f32>(values[va], values[va + v_at.col], values[va + 2u * v_at.col], values[va + 3u * v_at.col]);
             }
             k_tile[swizzled(kk, c4)] = kv;
             v_tile[swizzled(kk, c4)] = vv;
@@ -153,7 +143,7 @@ fn main(
                 let key = start + tx + TX * j;
                 var grad = 0.0;
                 if row < q_len && key < k_len {
-                    let p = exp(s[i * KT + j] + bias[bias_base + row * bias_row + key * bias_col] - lse_row[i]);
+                    let p = exp(s[i * KT + j] + bias[bias_at.base + row * bias_at.row + key * bias_at.col] - lse_row[i]);
                     grad = p * (dp[i * KT + j] - delta_row[i]);
                     d_scores[(bh * q_len + row) * k_len + key] = grad;
                 }

@@ -57,25 +57,17 @@ fn main(
     let h = bh % heads;
     let row0 = workgroup.x * BR;
 
-    let q_base = b * param(4u) + h * param(5u);
-    let q_row = param(6u);
-    let q_col = param(7u);
-    let k_base = b * param(8u) + h * param(9u);
-    let k_row = param(10u);
-    let k_col = param(11u);
-    let v_base = b * param(12u) + h * param(13u);
-    let v_row = param(14u);
-    let v_col = param(15u);
-    let bias_base = b * param(16u) + h * param(17u);
-    let bias_row = param(18u);
-    let bias_col = param(19u);
+    let q_at = view(4u, b, h);
+    let k_at = view(8u, b, h);
+    let v_at = view(12u, b, h);
+    let bias_at = view(16u, b, h);
 
     for (var e = t; e < BR * D4; e += THREADS) {
         let r = row0 + e / D4;
         var v = vec4<f32>(0.0);
         if r < q_len {
-            let at = q_base + r * q_row + (e % D4) * 4u * q_col;
-            v = vec4<f32>(query[at], query[at + q_col], query[at + 2u * q_col], query[at + 3u * q_col]);
+            let at = q_at.base + r * q_at.row + (e % D4) * 4u * q_at.col;
+            v = vec4<f32>(query[at], query[at + q_at.col], query[at + 2u * q_at.col], query[at + 3u * q_at.col]);
         }
         q_tile[e] = v;
     }
@@ -100,10 +92,10 @@ fn main(
             var kv = vec4<f32>(0.0);
             var vv = vec4<f32>(0.0);
             if j < k_len {
-                let ka = k_base + j * k_row + c4 * 4u * k_col;
-                kv = vec4<f32>(keys[ka], keys[ka + k_col], keys[ka + 2u * k_col], keys[ka + 3u * k_col]);
-                let va = v_base + j * v_row + c4 * 4u * v_col;
-                vv = vec4<f32>(values[va], values[va + v_col], values[va + 2u * v_col], values[va + 3u * v_col]);
+                let ka = k_at.base + j * k_at.row + c4 * 4u * k_at.col;
+                kv = vec4<f32>(keys[ka], keys[ka + k_at.col], keys[ka + 2u * k_at.col], keys[ka + 3u * k_at.col]);
+                let va = v_at.base + j * v_at.row + c4 * 4u * v_at.col;
+                vv = vec4<f32>(values[va], values[va + v_at.col], values[va + 2u * v_at.col], values[va + 3u * v_at.col]);
             }
             k_tile[swizzled(kk, c4)] = kv;
             v_tile[swizzled(kk, c4)] = vv;
@@ -134,7 +126,7 @@ fn main(
                 let key = start + tx + TX * j;
                 var score = MIN_F32;
                 if row < q_len && key < k_len {
-                    score = s[i * KT + j] + bias[bias_base + row * bias_row + key * bias_col];
+                    score = s[i * KT + j] + bias[bias_at.base + row * bias_at.row + key * bias_at.col];
                 }
                 s[i * KT + j] = score;
                 row_max = max(row_max, score);
