@@ -7,11 +7,14 @@
 #
 # then ONE device call: command `bash scripts/bench/gpu_levers.sh [STEP ...]`, carry
 # [".carry"]. A STEP is `NAME=BINARY:ARGS` (BINARY `wgsl` or `spirv`; ARGS for `mixtune`,
-# word-split); without STEPs the default list below runs, sized to fit one device call
+# word-split, after any leading `VAR=VALUE` words, which go to its environment); without STEPs the default list below runs, sized to fit one device call
 # (600 s) on an H200 with a cold kernel cache: HF (~160 s), WGSL f32 small and base with
 # the profile, then base in f16 through WGSL and through SPIR-V. A second call can run the
 # rest, e.g. `"spirv-f32=spirv:bench train --device gpu --shapes base --profile"
-# "cold-log=wgsl:bench train --device gpu --shapes small --steps 1"` with MIXTUNE_SKIP_HF=1.
+# "cold-log=wgsl:bench train --device gpu --shapes small --steps 1"
+# "fused-enc=wgsl:MIXTUNE_ATTENTION_KERNEL_MAX_SCORES=all bench train --device gpu --shapes
+# base --profile"` (the WGSL attention kernels on the encoder's 512² shapes too: time and
+# memory) with MIXTUNE_SKIP_HF=1.
 # `MIXTUNE_SKIP_HF=1` leaves HF's reference out.
 # A step whose NAME ends in `-log` runs with an empty autotune cache of its own and CubeCL's
 # compilation/autotune log in $OUT/NAME.cubecl.log (its timings are not clean: the log also
@@ -51,14 +54,19 @@ if [ $# -eq 0 ]; then
     "spirv-f16=spirv:bench train --device gpu --shapes base --profile --dtype f16"
 fi
 for spec in "$@"; do
-  name=${spec%%=*}; rest=${spec#*=}; kind=${rest%%:*}; args=${rest#*:}
+  name=${spec%%=*}; rest=${spec#*=}; kind=${rest%%:*}
+  read -r -a words <<< "${rest#*:}"
+  envs=()
+  while [ ${#words[@]} -gt 0 ] && [[ ${words[0]} =~ ^[A-Z_][A-Z0-9_]*= ]]; do
+    envs+=("${words[0]}"); words=("${words[@]:1}")
+  done
   bin=/tmp/mixtune-$kind
   [ -x "$bin" ] || { echo "$name: no $kind binary in .carry" | tee -a "$OUT/steps.txt"; continue; }
   if [ "${name%-log}" != "$name" ]; then
-    MIXTUNE_KERNEL_CACHE=/tmp/$name-cache CUBECL_DEBUG_LOG="$OUT/$name.cubecl.log" \
-      step "$name" 150 "$bin" $args
+    envs+=("MIXTUNE_KERNEL_CACHE=/tmp/$name-cache" "CUBECL_DEBUG_LOG=$OUT/$name.cubecl.log")
+    step "$name" 150 env "${envs[@]}" "$bin" "${words[@]}"
   else
-    step "$name" 150 "$bin" $args "${ref[@]}"
+    step "$name" 150 env "${envs[@]}" "$bin" "${words[@]}" "${ref[@]}"
   fi
 done
 cat "$OUT/steps.txt"

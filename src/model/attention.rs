@@ -51,6 +51,23 @@ pub fn relative_position_bucket(
 /// self-attention (batch 8 inconclusive, batch 32: 13.6 vs 7.1 ms), which keeps the tensor ops.
 pub const KERNEL_MAX_TRAINING_SCORES: usize = 128 * 512;
 
+/// [`KERNEL_MAX_TRAINING_SCORES`], or what `MIXTUNE_ATTENTION_KERNEL_MAX_SCORES` says (a
+/// number, or `all`): to measure the kernels on the encoder's shapes too, where they keep no
+/// `[batch, heads, q, k]` scores for the backward pass (base at batch 32: ~9 GB less).
+pub fn kernel_max_training_scores() -> usize {
+    static MAX: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *MAX.get_or_init(|| {
+        match std::env::var("MIXTUNE_ATTENTION_KERNEL_MAX_SCORES")
+            .as_deref()
+            .map(str::trim)
+        {
+            Ok("all") => usize::MAX,
+            Ok(value) => value.parse().unwrap_or(KERNEL_MAX_TRAINING_SCORES),
+            Err(_) => KERNEL_MAX_TRAINING_SCORES,
+        }
+    })
+}
+
 /// Keys and values of one attention layer, `[batch, heads, kv_len, d_kv]` each.
 #[derive(Clone, Debug)]
 pub struct KvCache {
@@ -195,7 +212,7 @@ impl T5Attention {
         let k_len = keys.dims()[2];
         let context = if q_len == 1 {
             kernels::decode_attention(queries, keys, values, bias)
-        } else if q_len * k_len <= KERNEL_MAX_TRAINING_SCORES {
+        } else if q_len * k_len <= kernel_max_training_scores() {
             kernels::attention(queries, keys, values, bias)
         } else {
             kernels::reference_attention(queries, keys, values, bias)

@@ -6,7 +6,7 @@
 //! is the forward pass plus a backward pass of twice its products (the gradient of the
 //! input and of the weight), so every product counts three times.
 
-use super::attention::KERNEL_MAX_TRAINING_SCORES;
+use super::attention::kernel_max_training_scores;
 use super::config::T5Config;
 
 /// The products of one training step, in FLOP.
@@ -15,7 +15,7 @@ pub struct TrainingFlops {
     /// The linear layers: attention projections, feed-forward, vocabulary head.
     pub linear: f64,
     /// Attention's `query · keyᵀ` and `weights · value` that go through the tensor ops'
-    /// batched matmul (the long encoder shapes, see [`KERNEL_MAX_TRAINING_SCORES`]).
+    /// batched matmul (the long encoder shapes, see [`kernel_max_training_scores`]).
     pub attention_matmul: f64,
     /// The same products where the fused WGSL attention kernels take them (a GPU build).
     pub attention_kernel: f64,
@@ -36,7 +36,7 @@ impl TrainingFlops {
 
 /// FLOP of one training step of `config` (full fine-tuning) on `batch` rows of `source`
 /// and `target` tokens. `fused_attention` says whether the WGSL attention kernels run at
-/// all (a wgpu device, f32); where they do, shapes up to [`KERNEL_MAX_TRAINING_SCORES`]
+/// all (a wgpu device, f32); where they do, shapes up to [`kernel_max_training_scores`]
 /// take them, as `T5Attention::attend` decides.
 pub fn training_flops(
     config: &T5Config,
@@ -76,7 +76,7 @@ pub fn training_flops(
         (target, target, config.decoder_layers()),
         (target, source, config.decoder_layers()),
     ] {
-        let fused = fused_attention && q * k <= KERNEL_MAX_TRAINING_SCORES;
+        let fused = fused_attention && q * k <= kernel_max_training_scores();
         split[usize::from(fused)] += layers as f64 * attention(q, k);
     }
     // 2 FLOP per multiply-add, and forward + backward = 3 times the forward's products.
