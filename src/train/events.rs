@@ -286,6 +286,8 @@ pub struct EventLog<'a> {
     error: Option<std::io::Error>,
     /// The step of the latest event (failures are reported at it).
     pub step: usize,
+    /// A `failed` line should the process abort while the log is open (see `abort_note`).
+    abort: Option<super::abort_note::Armed>,
 }
 
 impl<'a> EventLog<'a> {
@@ -318,18 +320,27 @@ impl<'a> EventLog<'a> {
             .truncate(resumed.is_none())
             .open(&path)
             .map_err(|e| MixtuneError::io(&path, e))?;
+        let abort = super::abort_note::arm(&file);
+        let step = resumed.map_or(0, |(step, _)| step);
+        if let Some(armed) = &abort {
+            armed.set_step(step);
+        }
         Ok(Self {
             file,
             path,
             on_event,
             error: None,
-            step: resumed.map_or(0, |(step, _)| step),
+            step,
+            abort,
         })
     }
 
     /// Writes `event` as one line and hands it to the callback.
     pub fn emit(&mut self, event: RunEvent) {
         self.step = event.step();
+        if let Some(armed) = &self.abort {
+            armed.set_step(self.step);
+        }
         let line = serde_json::to_string(&event).unwrap_or_default();
         if let Err(e) = writeln!(self.file, "{line}").and_then(|_| self.file.flush()) {
             self.error.get_or_insert(e);

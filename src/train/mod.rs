@@ -2,6 +2,7 @@
 //! and events, the optimizer step, checkpoints, LoRA, schedules, batching and validation,
 //! and run comparison.
 
+pub mod abort_note;
 pub mod batch;
 pub mod checkpoint;
 pub mod compare;
