@@ -4,7 +4,8 @@
  * metrics as table rows. Pure data: no Svelte, no IPC.
  */
 import type { MeanRouge, RunComparison, RunEvent } from './ipc';
-import { alignSeries, downsamplePairs, formatDelta, formatRouge, MAX_CHART_POINTS, replay, type ChartSeries, type RougeKey, type RunState } from './training';
+import { formatDelta, formatRouge } from './format';
+import { alignSeries, downsamplePairs, MAX_CHART_POINTS, replay, type ChartSeries, type RougeKey, type RunState } from './training';
 
 /** Names an eval event may give its invented-facts rate (the engine's `FACTS_KEYS`). */
 export const FACTS_KEYS = ['invented_rate', 'invented_facts_rate', 'invented_facts', 'facts_rate'] as const;
@@ -121,7 +122,6 @@ export interface BestRow {
 
 const fixed = (v: number | null | undefined, digits = 4) => (v === null || v === undefined ? '—' : v.toFixed(digits));
 const pct = (v: number | null | undefined) => (v === null || v === undefined ? '—' : `${(v * 100).toFixed(1)}%`);
-const rouge = formatRouge;
 
 function bestIndex(values: (number | null | undefined)[], higher: boolean): number | null {
   let best: number | null = null;
@@ -155,11 +155,11 @@ export function bestRows(comparison: RunComparison): BestRow[] {
   add('last loss', runs.map((r) => r.best.last_loss), (v) => fixed(v), false);
   add('best val loss', runs.map((r) => r.best.best_val_loss), (v) => fixed(v), false);
   for (const [label, key] of ROUGE_ROWS) {
-    add(`best ${label}`, runs.map((r) => r.best.rouge?.[key]), rouge, true);
+    add(`best ${label}`, runs.map((r) => r.best.rouge?.[key]), formatRouge, true);
   }
   const tasks = [...new Set(runs.flatMap((r) => Object.keys(r.best.tasks)))].sort();
   for (const task of tasks) {
-    add(`${task} ROUGE-L`, runs.map((r) => r.best.tasks[task]?.rougeL), rouge, true);
+    add(`${task} ROUGE-L`, runs.map((r) => r.best.tasks[task]?.rougeL), formatRouge, true);
   }
   if (runs.some((r) => r.best.forgetting)) {
     // The worst task's ROUGE-L change since the step-0 pass: higher (less lost) is better.

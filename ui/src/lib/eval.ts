@@ -1,6 +1,7 @@
 /**
  * Evaluate page logic: the lab's ROUGE table, per-example rows with filter and sort, CSV.
  */
+import { formatRouge } from './format';
 import type { EvalReport, MeanRouge, ModelInfo } from './ipc';
 
 export const METRICS = ['rouge1', 'rouge2', 'rougeL', 'rougeLsum'] as const;
@@ -64,9 +65,10 @@ export function generationTimes(report: EvalReport, models: ModelInfo[] = []): s
   return report.models.map((m) => `${modelName(m.model, models)} ${m.seconds.toFixed(1)} s`).join(', ');
 }
 
+/** A score as `formatRouge` writes it, with a `+` on gains when `signed`. */
 export function formatScore(value: number, signed = false): string {
   if (!Number.isFinite(value)) return '—';
-  const text = (value * 100).toFixed(2);
+  const text = formatRouge(value);
   return signed && value >= 0 ? `+${text}` : text;
 }
 

@@ -22,6 +22,19 @@ export function formatCount(n: number): string {
   return String(n);
 }
 
+/** A ROUGE F-measure as everywhere in the app: percent, two decimals (`0.4123` → `41.23`). */
+export function formatRouge(value: number | null | undefined): string {
+  if (value === null || value === undefined || !Number.isFinite(value)) return '—';
+  return (value * 100).toFixed(2);
+}
+
+/** `+1.23` / `−4.56`: a ROUGE change in points (as `formatRouge`), with its sign. */
+export function formatDelta(delta: number): string {
+  if (!Number.isFinite(delta)) return '—';
+  const text = (Math.abs(delta) * 100).toFixed(2);
+  return delta < 0 ? `−${text}` : `+${text}`;
+}
+
 /** Progress as a 0..1 fraction (0 when the total is unknown). */
 export function fraction(done: number, total: number): number {
   return total > 0 ? Math.min(1, Math.max(0, done / total)) : 0;

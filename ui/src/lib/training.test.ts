@@ -1,11 +1,11 @@
 import { describe, expect, it, vi } from 'vitest';
+import { formatDelta } from './format';
 import {
   alignSeries,
   downsample,
   emptyRun,
   foldEvent,
   forgettingVerdict,
-  formatDelta,
   formatDuration,
   isActive,
   lossChartData,

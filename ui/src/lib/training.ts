@@ -2,6 +2,7 @@
  * Folding a run's events (live from the Channel, or replayed from `metrics.jsonl` through
  * `run_events`) into chart series and status. Pure data: no Svelte, no IPC.
  */
+import { formatRouge } from './format';
 import type { ForgettingReport, RunEvent, RunStatus as HistoryStatus, RunSummary, SamplePrediction, TaskEval } from './ipc';
 
 /** One line of a chart. */
@@ -387,19 +388,6 @@ export function rougeChartData(
     watched: tasks.map((t) => run.watched.includes(t)),
     data: [run.evalSteps, ...tasks.map((t) => run.rouge[t][key])],
   };
-}
-
-/** A ROUGE F-measure as everywhere in the app: percent, two decimals (`0.4123` → `41.23`). */
-export function formatRouge(value: number | null | undefined): string {
-  if (value === null || value === undefined || !Number.isFinite(value)) return '—';
-  return (value * 100).toFixed(2);
-}
-
-/** `+1.23` / `−4.56`: a ROUGE change in points (as [`formatRouge`]), with its sign. */
-export function formatDelta(delta: number): string {
-  if (!Number.isFinite(delta)) return '—';
-  const text = (Math.abs(delta) * 100).toFixed(2);
-  return delta < 0 ? `−${text}` : `+${text}`;
 }
 
 /** One sentence on a forgetting report: which tasks dropped by more than its threshold. */
