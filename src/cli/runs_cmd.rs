@@ -94,7 +94,16 @@ fn resolve_run(root: &Path, run: &Path) -> PathBuf {
 
 /// Two tables: the config keys that differ, then the best metrics, one column per run.
 fn comparison_table(comparison: &RunComparison) -> String {
-    let runs = &comparison.runs;
+    let header: Vec<String> = comparison.runs.iter().map(|r| r.id.clone()).collect();
+    let mut out = config_section(comparison, &header);
+    out.push('\n');
+    out.push_str(&grid("metric", &header, &metric_rows(&comparison.runs)));
+    out
+}
+
+/// The best metrics of each run, one row per metric (tasks, forgetting and invented facts
+/// only where some run has them).
+fn metric_rows(runs: &[mixtune::train::compare::ComparedRun]) -> Vec<(String, Vec<String>)> {
     let mut rows: Vec<(String, Vec<String>)> = Vec::new();
     let mut metric = |label: &str, values: Vec<String>| rows.push((label.to_string(), values));
     let each = |f: &dyn Fn(&mixtune::train::compare::ComparedRun) -> String| {
@@ -161,7 +170,11 @@ fn comparison_table(comparison: &RunComparison) -> String {
             None => "-".into(),
         }),
     );
-    let header: Vec<String> = runs.iter().map(|r| r.id.clone()).collect();
+    rows
+}
+
+/// The config keys that differ between the runs (or that none does), and the notes.
+fn config_section(comparison: &RunComparison, header: &[String]) -> String {
     let diff_rows: Vec<(String, Vec<String>)> = comparison
         .config_diff
         .iter()
@@ -186,13 +199,11 @@ fn comparison_table(comparison: &RunComparison) -> String {
             diff_rows.len(),
             comparison.keys_compared
         ));
-        out.push_str(&grid("key", &header, &diff_rows));
+        out.push_str(&grid("key", header, &diff_rows));
     }
     for note in &comparison.notes {
         out.push_str(&format!("note: {note}\n"));
     }
-    out.push('\n');
-    out.push_str(&grid("metric", &header, &rows));
     out
 }
 
