@@ -26,7 +26,7 @@ const STATE_FILE: &str = "state.json";
 /// SHA-256 of every other file of the checkpoint, written last: a checkpoint whose files do
 /// not match it is damaged.
 const CHECKSUMS_FILE: &str = "checksums.json";
-/// Set to `model@STEP` or `optimizer@STEP` to abort the process right after that file of
+/// Set to `model@STEP` or `optimizer@STEP` to kill the process right after that file of
 /// step STEP's checkpoint is written (fault injection for the crash-safety test).
 pub const FAULT_ENV: &str = "MIXTUNE_FAULT_ABORT_IN_CHECKPOINT";
 
@@ -84,8 +84,16 @@ pub fn checkpoint_dir(output_dir: &Path, step: usize) -> PathBuf {
         .join(format!("step-{step:07}"))
 }
 
+/// The injected crash: the process dies at once, as on `kill -9` or a power cut (SIGKILL on
+/// Unix: nothing runs after it, not even `abort_note`'s last event, which an abort would
+/// write).
 fn fault(stage: &str, step: usize) {
     if std::env::var(FAULT_ENV).is_ok_and(|v| v == format!("{stage}@{step}")) {
+        #[cfg(unix)]
+        // SAFETY: signals this very process; SIGKILL cannot be caught.
+        unsafe {
+            libc::raise(libc::SIGKILL);
+        }
         std::process::abort();
     }
 }
