@@ -7,14 +7,14 @@
 #
 # then ONE device call: command `bash scripts/bench/gpu_levers.sh [STEP ...]`, carry
 # [".carry"]. A STEP is `NAME=BINARY:ARGS` (BINARY `wgsl` or `spirv`; ARGS for `mixtune`,
-# word-split, after any leading `VAR=VALUE` words, which go to its environment); without STEPs the default list below runs, sized to fit one device call
-# (600 s) on an H200 with a cold kernel cache: HF (~160 s), WGSL f32 small and base with
-# the profile, then base in f16 through WGSL and through SPIR-V. A second call can run the
-# rest, e.g. `"spirv-f32=spirv:bench train --device gpu --shapes base --profile"
-# "cold-log=wgsl:bench train --device gpu --shapes small --steps 1"
-# "fused-enc=wgsl:MIXTUNE_ATTENTION_KERNEL_MAX_SCORES=all bench train --device gpu --shapes
-# base --profile"` (the WGSL attention kernels on the encoder's 512² shapes too: time and
-# memory) with MIXTUNE_SKIP_HF=1.
+# word-split, after any leading `VAR=VALUE` words, which go to its environment). Each step
+# has 200 s. Without STEPs the first call's list runs (HF ~160 s, WGSL f32 small and base
+# with the profile, WGSL f16 base: fits one 600 s device call on a cold machine);
+# `MIXTUNE_LEVERS=2` picks the second call's list instead (SPIR-V f16 base, and the WGSL
+# kernels on the encoder's 512² shapes too), which skips HF unless asked
+# (`MIXTUNE_SKIP_HF=0`); the two calls fit a session's 15 device minutes. Later sessions can
+# pass `"spirv-f32=spirv:bench train --device gpu --shapes base --profile"` and
+# `"cold-log=wgsl:bench train --device gpu --shapes small --steps 1"`.
 # `MIXTUNE_SKIP_HF=1` leaves HF's reference out.
 # A step whose NAME ends in `-log` runs with an empty autotune cache of its own and CubeCL's
 # compilation/autotune log in $OUT/NAME.cubecl.log (its timings are not clean: the log also
@@ -42,16 +42,20 @@ step() {
 }
 { nvidia-smi -L; for b in /tmp/mixtune-*; do echo "== $b"; "$b" devices; done; } > "$OUT/env.txt" 2>&1
 ref=()
-if [ "${MIXTUNE_SKIP_HF:-0}" != 1 ] && [ -f .carry/hf_same_work.py ]; then
+second=$([ "${MIXTUNE_LEVERS:-1}" = 2 ] && echo 1 || echo 0)
+if [ "${MIXTUNE_SKIP_HF:-$second}" != 1 ] && [ -f .carry/hf_same_work.py ]; then
   step hf 170 python3 .carry/hf_same_work.py small,base
   grep '^{' "$OUT/hf.txt" | tail -1 > "$OUT/hf.json"
   [ -s "$OUT/hf.json" ] && ref=(--reference "$OUT/hf.json")
 fi
-if [ $# -eq 0 ]; then
+if [ $# -eq 0 ] && [ "$second" = 1 ]; then
+  set -- \
+    "spirv-f16=spirv:bench train --device gpu --shapes base --profile --dtype f16" \
+    "fused-enc=wgsl:MIXTUNE_ATTENTION_KERNEL_MAX_SCORES=all bench train --device gpu --shapes base --profile"
+elif [ $# -eq 0 ]; then
   set -- \
     "wgsl-f32=wgsl:bench train --device gpu --profile" \
-    "wgsl-f16=wgsl:bench train --device gpu --shapes base --profile --dtype f16" \
-    "spirv-f16=spirv:bench train --device gpu --shapes base --profile --dtype f16"
+    "wgsl-f16=wgsl:bench train --device gpu --shapes base --profile --dtype f16"
 fi
 for spec in "$@"; do
   name=${spec%%=*}; rest=${spec#*=}; kind=${rest%%:*}
@@ -64,9 +68,9 @@ for spec in "$@"; do
   [ -x "$bin" ] || { echo "$name: no $kind binary in .carry" | tee -a "$OUT/steps.txt"; continue; }
   if [ "${name%-log}" != "$name" ]; then
     envs+=("MIXTUNE_KERNEL_CACHE=/tmp/$name-cache" "CUBECL_DEBUG_LOG=$OUT/$name.cubecl.log")
-    step "$name" 150 env "${envs[@]}" "$bin" "${words[@]}"
+    step "$name" 200 env "${envs[@]}" "$bin" "${words[@]}"
   else
-    step "$name" 150 env "${envs[@]}" "$bin" "${words[@]}" "${ref[@]}"
+    step "$name" 200 env "${envs[@]}" "$bin" "${words[@]}" "${ref[@]}"
   fi
 done
 cat "$OUT/steps.txt"
