@@ -247,6 +247,14 @@ async function scenario(session, launchedAt) {
     onTimeout: async () => `error banner: ${await errorBanner(session)}\n${await session.describePage()}`,
   });
   await shot(session, '02-datasets');
+  // Lengths in T5 tokens (the fixture model's tokenizer), compared with the token limit.
+  const captions = await session.exec(
+    "return Array.from(document.querySelectorAll('figure.histogram figcaption')).map((c) => c.textContent).join(' | ');",
+  );
+  if (!/\(tokens\)/.test(captions) || !/-token limit/.test(captions)) {
+    throw new Error(`dataset lengths should be in tokens against the token limit: ${captions}`);
+  }
+  log(`dataset lengths: ${captions.replace(/\s+/g, ' ').slice(0, 200)}`);
   await mappedByHand(session);
 
   await mixPage(session);
