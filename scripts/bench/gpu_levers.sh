@@ -10,8 +10,9 @@
 # word-split, after any leading `VAR=VALUE` words, which go to its environment). Each step
 # has 200 s. Without STEPs the first call's list runs (HF ~160 s, WGSL f32 small and base
 # with the profile, WGSL f16 base: fits one 600 s device call on a cold machine);
-# `MIXTUNE_LEVERS=2` picks the second call's list instead (SPIR-V f16 base, and the WGSL
-# kernels on the encoder's 512² shapes too), which skips HF unless asked
+# `MIXTUNE_LEVERS=2` picks the second call's list instead (SPIR-V f16 base, and the
+# encoder's 512² attention through the tensor ops as before 12-05, against the WGSL kernels
+# of the first call: time and memory), which skips HF unless asked
 # (`MIXTUNE_SKIP_HF=0`); the two calls fit a session's 15 device minutes. Later sessions can
 # pass `"spirv-f32=spirv:bench train --device gpu --shapes base --profile"` and
 # `"cold-log=wgsl:bench train --device gpu --shapes small --steps 1"`.
@@ -51,7 +52,7 @@ fi
 if [ $# -eq 0 ] && [ "$second" = 1 ]; then
   set -- \
     "spirv-f16=spirv:bench train --device gpu --shapes base --profile --dtype f16" \
-    "fused-enc=wgsl:MIXTUNE_ATTENTION_KERNEL_MAX_SCORES=all bench train --device gpu --shapes base --profile"
+    "split-enc=wgsl:MIXTUNE_ATTENTION_KERNEL_MAX_SCORES=65536 bench train --device gpu --shapes base --profile"
 elif [ $# -eq 0 ]; then
   set -- \
     "wgsl-f32=wgsl:bench train --device gpu --profile" \

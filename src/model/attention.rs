@@ -45,15 +45,23 @@ pub fn relative_position_bucket(
     bucket + large.min(num_buckets - 1)
 }
 
-/// Largest `q_len × k_len` that takes the WGSL training kernels. Measured on an H200 (h 12,
-/// d 64, forward + backward): the kernels beat the tensor ops on the decoder's shapes (128²:
-/// 0.3 vs 0.5–0.7 ms; cross 128×512 at batch 8: 1.1 vs 1.1–3.1 ms) but not on 512² encoder
-/// self-attention (batch 8 inconclusive, batch 32: 13.6 vs 7.1 ms), which keeps the tensor ops.
-pub const KERNEL_MAX_TRAINING_SCORES: usize = 128 * 512;
+/// Largest `q_len × k_len` that takes the WGSL attention kernels rather than the tensor ops:
+/// every shape they fit. Measured on an H200 (h 12, d 64, forward + backward, 11-26): the
+/// kernels beat the tensor ops on the decoder's shapes (128²: 0.3 vs 0.5–0.7 ms; cross
+/// 128×512 at batch 8: 1.1 vs 1.1–3.1 ms) and lose on 512² encoder self-attention (batch 8
+/// inconclusive, batch 32: 13.6 vs 7.1 ms, ~78 ms of a ~3 s base step over 12 layers), where
+/// this stopped at `128 × 512` until 12-05. But the tensor ops keep every layer's
+/// `[batch, heads, q, k]` scores for the backward pass: on lavapipe (small, batch 2, 512/64)
+/// the kernels on the encoder too took the pool from 1.86 to 1.61 GiB and the cold first step
+/// from 300 to 178 s (fewer matmul shapes to compile and tune). Scaled by batch × heads ×
+/// layers, that is ~1, ~3 and ~12 GiB for small / base at batch 8 and base at batch 32: what
+/// we exceed HF's peak memory by (4.8 vs 4.1, 13.4 vs 11.4, 40.4 vs 37.9 GiB). So memory and
+/// the cold start win over ~2.6% of step time; `MIXTUNE_ATTENTION_KERNEL_MAX_SCORES=65536`
+/// brings the old split back for measuring.
+pub const KERNEL_MAX_TRAINING_SCORES: usize = usize::MAX;
 
 /// [`KERNEL_MAX_TRAINING_SCORES`], or what `MIXTUNE_ATTENTION_KERNEL_MAX_SCORES` says (a
-/// number, or `all`): to measure the kernels on the encoder's shapes too, where they keep no
-/// `[batch, heads, q, k]` scores for the backward pass (base at batch 32: ~9 GB less).
+/// number, or `all`), read once: to measure one split against another.
 pub fn kernel_max_training_scores() -> usize {
     static MAX: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *MAX.get_or_init(|| {
@@ -207,8 +215,8 @@ impl T5Attention {
         let queries = self.split_heads(project(&self.q, hidden, self.lora_dropout));
         let (keys, values) = (kv.keys.clone(), kv.values.clone());
         // On a wgpu device the WGSL kernels in `shaders/`: one dispatch per decode step's
-        // attention, and the fused forward and backward for the decoder's shorter training
-        // shapes; elsewhere (and for long encoder inputs) the same math in tensor ops.
+        // attention, and the fused forward and backward for whole sequences (no S² scores
+        // kept for the backward pass); elsewhere the same math in tensor ops.
         let k_len = keys.dims()[2];
         let context = if q_len == 1 {
             kernels::decode_attention(queries, keys, values, bias)
