@@ -429,3 +429,54 @@ fn kernel_timings() {
         println!("{name} forward+backward: kernel {kernel:.1} µs, reference {reference:.1} µs");
     }
 }
+
+/// Mixed precision: f16 query, key and value with an f32 bias (what the model sends under
+/// `precision = "f16"`) take the f32 kernels, cast at the edges, forward and backward. Against
+/// the f32 reference on the same f16-rounded values, within f16's precision (1% of the peak:
+/// the output and the gradients are rounded to f16 once more).
+#[test]
+fn f16_attention_takes_the_f32_kernels_through_casts() {
+    use burn::tensor::DType;
+    use mixtune::kernels::kernel_fits;
+
+    let Some(gpu) = gpu() else { return };
+    let case = Case::new("f16, self, padding", [2, 2, 45, 45, 64], 60)
+        .with_bias(padding_bias(&[45, 30], 45));
+    let [q, k, v, bias] = case.inputs(&gpu);
+    let half = |t: Tensor<4>| t.cast(DType::F16);
+    let (q, k, v) = (half(q), half(k), half(v));
+    assert!(!kernel_runs(Kernel::Attention, &q, &k, &v, &bias));
+    assert!(kernel_fits(Kernel::Attention, &q, &k, &v, &bias));
+    fn on_gpu(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, bias: Tensor<4>) -> Tensor<4> {
+        let half = |t: Tensor<4>| t.cast(DType::F16);
+        let out = attention(half(q), half(k), half(v), bias);
+        assert_eq!(out.dtype(), DType::F16);
+        out.cast(DType::F32)
+    }
+    fn reference(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, bias: Tensor<4>) -> Tensor<4> {
+        let round = |t: Tensor<4>| t.cast(DType::F16).cast(DType::F32);
+        round(reference_attention(round(q), round(k), round(v), bias))
+    }
+    let got = gradients(&case, &gpu.autodiff(), on_gpu);
+    let expected = gradients(&case, &Device::flex().autodiff(), reference);
+    let out_gpu = host(on_gpu(
+        q.cast(DType::F32),
+        k.cast(DType::F32),
+        v.cast(DType::F32),
+        bias,
+    ));
+    let [q, k, v, bias] = case.inputs(&Device::flex());
+    let pairs = [("output".to_string(), out_gpu)]
+        .into_iter()
+        .zip([host(reference(q, k, v, bias))])
+        .chain(got.into_iter().zip(expected.into_iter().map(|(_, g)| g)));
+    for ((name, got), expected) in pairs {
+        let peak = expected.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+        let diff = got
+            .iter()
+            .zip(&expected)
+            .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+        println!("f16 {name}: max diff {diff:.2e} (peak {peak:.2e})");
+        assert!(diff <= 1e-2 * peak, "f16 {name}: {diff} (peak {peak})");
+    }
+}

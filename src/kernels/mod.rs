@@ -57,12 +57,28 @@ pub const MAX_DECODE_HEAD_DIM: usize = 256;
 /// the dims it was broadcast along (so the relative position table is trained). A row whose
 /// keys are all masked with `f32::MIN` averages the values uniformly, as softmax does.
 ///
+/// Mixed precision (f16 `query`/`key`/`value`, f32 `bias`, as the model sends them under
+/// `precision = "f16"`): where the f32 kernels would run, the three are cast to f32 for them
+/// and the output back to f16, so f16 training keeps no `[batch, heads, q, k]` scores either
+/// (the reference would keep them, in f32 for the softmax).
+///
 /// # Panics
 /// On shapes that do not match the above (from the tensor ops, as `matmul` would).
 pub fn attention(query: Tensor<4>, key: Tensor<4>, value: Tensor<4>, bias: Tensor<4>) -> Tensor<4> {
     #[cfg(feature = "wgpu")]
     if kernel_runs(Kernel::Attention, &query, &key, &value, &bias) {
         return extension::attention(query, key, value, bias);
+    }
+    #[cfg(feature = "wgpu")]
+    if [&query, &key, &value]
+        .iter()
+        .all(|t| t.dtype() == DType::F16)
+        && bias.dtype() == DType::F32
+        && kernel_fits(Kernel::Attention, &query, &key, &value, &bias)
+    {
+        let f32 = |t: Tensor<4>| t.cast(DType::F32);
+        let out = extension::attention(f32(query), f32(key), f32(value), bias);
+        return out.cast(DType::F16);
     }
     reference_attention(query, key, value, bias)
 }
@@ -130,13 +146,25 @@ pub fn kernel_runs(
     value: &Tensor<4>,
     bias: &Tensor<4>,
 ) -> bool {
+    [query, key, value, bias]
+        .iter()
+        .all(|t| t.dtype() == DType::F32)
+        && kernel_fits(kernel, query, key, value, bias)
+}
+
+/// [`kernel_runs`] but for the dtypes: whether the kernel would run on these tensors in f32
+/// (what [`attention`] casts f16 inputs to).
+pub fn kernel_fits(
+    kernel: Kernel,
+    query: &Tensor<4>,
+    key: &Tensor<4>,
+    value: &Tensor<4>,
+    bias: &Tensor<4>,
+) -> bool {
     if !kernels_enabled() || !cfg!(feature = "wgpu") {
         return false;
     }
     let tensors = [query, key, value, bias];
-    if tensors.iter().any(|t| t.dtype() != DType::F32) {
-        return false;
-    }
     let device = query.device();
     if tensors.iter().any(|t| t.device() != device) || !on_wgpu(&device) {
         return false;
