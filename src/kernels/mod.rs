@@ -14,8 +14,9 @@
 //!
 //! The kernels run when the build has the `wgpu` feature, the tensors live on a wgpu device
 //! (with or without autodiff, fusion on or off), all four are `f32`, and the shapes fit
-//! ([`kernel_runs`] says whether they will). Everything else (flex / CPU, CI, f16) gets
-//! [`reference_attention`]. [`set_kernels_enabled`] or `MIXTUNE_WGSL_KERNELS=0` turns the
+//! ([`kernel_runs`] says whether they will); [`attention`] also takes f16 query/key/value
+//! with an f32 bias there, cast to f32 for the kernels. Everything else (flex / CPU, CI,
+//! SPIR-V devices, f16 decoding) gets [`reference_attention`]. [`set_kernels_enabled`] or `MIXTUNE_WGSL_KERNELS=0` turns the
 //! kernels off, for A/B comparisons.
 
 use std::sync::atomic::{AtomicU8, Ordering};
