@@ -131,20 +131,6 @@ mod gpu {
         });
     }
 
-    /// `" [SPIR-V]"` when CubeCL compiles for `device` to SPIR-V (a build with the `vulkan`
-    /// feature on a Vulkan adapter), so a measurement says which compiler made it; `""` for
-    /// WGSL, the default build's only compiler.
-    fn compiler_tag(device: &Device) -> &'static str {
-        match device.clone().inner().as_dispatch() {
-            burn::backend::DispatchDevice::Cube(cube)
-                if cube.client().name().ends_with("<spirv>") =>
-            {
-                " [SPIR-V]"
-            }
-            _ => "",
-        }
-    }
-
     /// The default wgpu device, checked with one tiny op.
     pub fn device(allow_software: bool) -> Result<SelectedDevice> {
         configure_cubecl();
@@ -174,7 +160,12 @@ mod gpu {
             )));
         }
         let kind = if hardware { "" } else { " (software)" };
-        let compiler = compiler_tag(&device);
+        // Which compiler makes the GPU's figures: WGSL, the default build's only one, or
+        // SPIR-V (the `vulkan` feature on a Vulkan adapter).
+        let compiler = match super::cube_runtime(&device) {
+            Some(name) if name.ends_with("<spirv>") => " [SPIR-V]",
+            _ => "",
+        };
         Ok(SelectedDevice {
             device,
             label: format!("GPU: {name}{kind}{compiler}"),
@@ -198,6 +189,18 @@ pub fn kernel_cache_dir() -> std::path::PathBuf {
         .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache")))
         .unwrap_or_else(std::env::temp_dir);
     base.join("mixtune").join("kernels")
+}
+
+/// The CubeCL runtime computing `device`'s tensors, by the name CubeCL gives it
+/// (`wgpu<wgsl>`, or with the `vulkan` feature `wgpu<spirv>` on a Vulkan adapter); `None`
+/// on the CPU (flex) and in builds without `wgpu`.
+pub fn cube_runtime(device: &Device) -> Option<&'static str> {
+    #[cfg(feature = "wgpu")]
+    if let burn::backend::DispatchDevice::Cube(cube) = device.clone().inner().as_dispatch() {
+        return Some(cube.client().name());
+    }
+    let _ = device;
+    None
 }
 
 /// Whether `device` is Burn's `flex` CPU backend (read, as [`describe`], from its `Debug` text).

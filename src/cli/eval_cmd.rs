@@ -209,21 +209,11 @@ fn print_report(report: &EvalReport, output: Option<&std::path::Path>) {
     }
 }
 
-/// One ROUGE variant of a score.
-type Pick = fn(&MeanRouge) -> f64;
 /// A table column: its header and one cell per row.
 type Column = (String, Vec<String>);
 
-/// The lab's table: one row per ROUGE variant and one for the invented-facts rate, one
-/// column group per model (its score, and for each compared model the improvement of
-/// `--model` over it), in percent.
-/// The ROUGE variants of the table's rows, by name.
-const VARIANTS: [(&str, Pick); 4] = [
-    ("ROUGE-1", |m| m.rouge1),
-    ("ROUGE-2", |m| m.rouge2),
-    ("ROUGE-L", |m| m.rouge_l),
-    ("ROUGE-Lsum", |m| m.rouge_lsum),
-];
+/// The table's ROUGE rows (the invented-facts rate follows them).
+const VARIANTS: [mixtune::eval::rouge::RougeVariant; 4] = MeanRouge::VARIANTS;
 
 /// Per model, its column group: the scores, and for a compared model `--model`'s
 /// improvement over it. Rows: the ROUGE variants, then the invented-facts rate.
@@ -271,6 +261,9 @@ fn join_cells<'a>(cells: impl Iterator<Item = &'a str>, widths: &[usize], pad: u
     out
 }
 
+/// The lab's table: one row per ROUGE variant and one for the invented-facts rate, one
+/// column group per model (its score, and for each compared model the improvement of
+/// `--model` over it), in percent.
 fn table(report: &EvalReport) -> String {
     let label_width = 10;
     let mut top = format!("{:label_width$}", "");

@@ -132,10 +132,9 @@ fn metric_rows(runs: &[mixtune::train::compare::ComparedRun]) -> Vec<(String, Ve
     let rouge = |pick: fn(&mixtune::eval::rouge::MeanRouge) -> f64| {
         move |r: &mixtune::train::compare::ComparedRun| num(r.best.rouge.as_ref().map(pick), 4)
     };
-    metric("best ROUGE-1", each(&rouge(|m| m.rouge1)));
-    metric("best ROUGE-2", each(&rouge(|m| m.rouge2)));
-    metric("best ROUGE-L", each(&rouge(|m| m.rouge_l)));
-    metric("best ROUGE-Lsum", each(&rouge(|m| m.rouge_lsum)));
+    for (name, pick) in mixtune::eval::rouge::MeanRouge::VARIANTS {
+        metric(&format!("best {name}"), each(&rouge(pick)));
+    }
     let tasks: std::collections::BTreeSet<&String> =
         runs.iter().flat_map(|r| r.best.tasks.keys()).collect();
     for task in tasks {

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-use rows::UntilError;
+use rows::stream;
 
 pub use chat::SpeakerStyle;
 pub use checks::{CheckReport, Checker, Finding, LengthLimits};
@@ -82,28 +82,16 @@ pub fn open_rows(
             .map_err(|source| DataError::io(path, source))
     };
     let (columns, mut rows): (Option<Vec<String>>, RawRows) = match format {
-        Format::Jsonl => (
-            None,
-            Box::new(UntilError::new(jsonl::JsonlRows::new(path, open()?))),
-        ),
-        Format::Json => (
-            None,
-            Box::new(UntilError::new(json::JsonRows::new(path, open()?))),
-        ),
+        Format::Jsonl => (None, stream(jsonl::JsonlRows::new(path, open()?))),
+        Format::Json => (None, stream(json::JsonRows::new(path, open()?))),
         Format::Csv | Format::Tsv => {
             let delimiter = if format == Format::Csv { b',' } else { b'\t' };
             let rows = csv::CsvRows::new(path, open()?, delimiter)?;
-            (
-                Some(rows.headers().to_vec()),
-                Box::new(UntilError::new(rows)),
-            )
+            (Some(rows.headers().to_vec()), stream(rows))
         }
         Format::Parquet => {
             let rows = parquet::ParquetRows::open(path)?;
-            (
-                Some(rows.columns().to_vec()),
-                Box::new(UntilError::new(rows)),
-            )
+            (Some(rows.columns().to_vec()), stream(rows))
         }
     };
     // Column names of schemaless formats come from the first row, which is put back.

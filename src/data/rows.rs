@@ -11,6 +11,11 @@ pub trait RowSource {
     fn next_row(&mut self) -> Result<Option<RawRow>, DataError>;
 }
 
+/// `source`'s rows as the boxed stream [`super::open_rows`] hands out.
+pub fn stream(source: impl RowSource + 'static) -> super::RawRows {
+    Box::new(UntilError::new(source))
+}
+
 /// The rows of a [`RowSource`], ending after the first error.
 pub struct UntilError<S> {
     source: Option<S>,

@@ -66,6 +66,19 @@ pub struct MeanRouge {
     pub rouge_lsum: f64,
 }
 
+/// One ROUGE variant of a [`MeanRouge`]: its display name and its field.
+pub type RougeVariant = (&'static str, fn(&MeanRouge) -> f64);
+
+impl MeanRouge {
+    /// The four F-measures by display name (`ROUGE-1` … `ROUGE-Lsum`), in table order.
+    pub const VARIANTS: [RougeVariant; 4] = [
+        ("ROUGE-1", |m| m.rouge1),
+        ("ROUGE-2", |m| m.rouge2),
+        ("ROUGE-L", |m| m.rouge_l),
+        ("ROUGE-Lsum", |m| m.rouge_lsum),
+    ];
+}
+
 /// Why a set of examples could not be scored or read.
 #[derive(Debug, thiserror::Error)]
 pub enum RougeError {

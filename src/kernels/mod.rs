@@ -16,8 +16,8 @@
 //! (with or without autodiff, fusion on or off), all four are `f32`, and the shapes fit
 //! ([`kernel_runs`] says whether they will); [`attention`] also takes f16 query/key/value
 //! with an f32 bias there, cast to f32 for the kernels. Everything else (flex / CPU, CI,
-//! SPIR-V devices, f16 decoding) gets [`reference_attention`]. [`set_kernels_enabled`] or `MIXTUNE_WGSL_KERNELS=0` turns the
-//! kernels off, for A/B comparisons.
+//! SPIR-V devices, f16 decoding) gets [`reference_attention`]. [`set_kernels_enabled`] or
+//! `MIXTUNE_WGSL_KERNELS=0` turns the kernels off, for A/B comparisons.
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
@@ -243,18 +243,7 @@ fn shapes_fit(
 /// kernels to SPIR-V on Vulkan adapters, and that path cannot load WGSL text (CubeCL refuses
 /// a precompiled kernel there): those devices take the reference.
 fn on_wgpu(device: &burn::tensor::Device) -> bool {
-    #[cfg(feature = "wgpu")]
-    {
-        match device.clone().inner().as_dispatch() {
-            burn::backend::DispatchDevice::Cube(cube) => wgsl::compiles_wgsl(cube),
-            _ => false,
-        }
-    }
-    #[cfg(not(feature = "wgpu"))]
-    {
-        let _ = device;
-        false
-    }
+    crate::device::cube_runtime(device).is_some_and(|name| name.ends_with("<wgsl>"))
 }
 
 /// 0: not read yet, 1: on, 2: off.

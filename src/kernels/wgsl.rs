@@ -46,12 +46,6 @@ pub fn max_shared_bytes(device: &burn_cubecl::CubeDevice) -> usize {
     device.client().properties().hardware.max_shared_memory_size
 }
 
-/// Whether `device`'s runtime compiles to WGSL (CubeCL names it `wgpu<wgsl>`; with the
-/// `vulkan` feature a Vulkan adapter is `wgpu<spirv>`, which cannot take WGSL text).
-pub fn compiles_wgsl(device: &burn_cubecl::CubeDevice) -> bool {
-    device.client().name().ends_with("<wgsl>")
-}
-
 /// One of the `shaders/` kernels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Shader {

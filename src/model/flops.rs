@@ -15,7 +15,8 @@ pub struct TrainingFlops {
     /// The linear layers: attention projections, feed-forward, vocabulary head.
     pub linear: f64,
     /// Attention's `query · keyᵀ` and `weights · value` that go through the tensor ops'
-    /// batched matmul (the long encoder shapes, see [`kernel_max_training_scores`]).
+    /// batched matmul (where the kernels do not run, or shapes past
+    /// [`kernel_max_training_scores`]).
     pub attention_matmul: f64,
     /// The same products where the fused WGSL attention kernels take them (a GPU build).
     pub attention_kernel: f64,
@@ -36,7 +37,7 @@ impl TrainingFlops {
 
 /// FLOP of one training step of `config` (full fine-tuning) on `batch` rows of `source`
 /// and `target` tokens. `fused_attention` says whether the WGSL attention kernels run at
-/// all (a wgpu device, f32); where they do, shapes up to [`kernel_max_training_scores`]
+/// all (a wgpu device compiling WGSL; f16 goes through them cast to f32); where they do, shapes up to [`kernel_max_training_scores`]
 /// take them, as `T5Attention::attend` decides.
 pub fn training_flops(
     config: &T5Config,
