@@ -13,19 +13,21 @@
 // Masked keys carry a large negative bias (f32::MIN): their weight is exactly 0, but their
 // cache slots must still hold finite values (0 · NaN is NaN).
 //
-// Prepended: prelude.wgsl (MIN_F32, param).
-// Template values: workgroup_size (a power of two, and >= d).
+// Prepended: prelude.wgsl (MIN_F32, param), and `enable f16;` before it for f16 models.
+// Template values: workgroup_size (a power of two, and >= d); io, the element type of query,
+// keys, values and output (f32, or f16 for f16 models: read into f32, where all the math is
+// done, and the output rounded to f16 once). The bias is always f32.
 
 const WG: u32 = {{ workgroup_size }}u;
 // Keys each thread scores per tile: a tile is WG · KPT keys.
 const KPT: u32 = 4u;
 const TILE: u32 = WG * KPT;
 
-@group(0) @binding(0) var<storage, read_write> query: array<f32>;
-@group(0) @binding(1) var<storage, read_write> keys: array<f32>;
-@group(0) @binding(2) var<storage, read_write> values: array<f32>;
+@group(0) @binding(0) var<storage, read_write> query: array<{{ io }}>;
+@group(0) @binding(1) var<storage, read_write> keys: array<{{ io }}>;
+@group(0) @binding(2) var<storage, read_write> values: array<{{ io }}>;
 @group(0) @binding(3) var<storage, read_write> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> output: array<f32>;
+@group(0) @binding(4) var<storage, read_write> output: array<{{ io }}>;
 // [heads, q_len, k_len, d], then the (b, h, row, col) strides of query, keys, values, bias.
 @group(0) @binding(5) var<uniform> info: array<vec4<u32>, 5>;
 
@@ -59,7 +61,7 @@ fn main(
     let bias_col = param(19u);
 
     if t < d {
-        q_shared[t] = query[q_base + t * q_col];
+        q_shared[t] = f32(query[q_base + t * q_col]);
     }
     // Thread slot for the weighted sum of values: column c of key group g.
     let groups = max(WG / d, 1u);
@@ -83,7 +85,7 @@ fn main(
                 let k_at = k_base + j * k_row;
                 var qk = 0.0;
                 for (var cc = 0u; cc < d; cc++) {
-                    qk += q_shared[cc] * keys[k_at + cc * k_col];
+                    qk += q_shared[cc] * f32(keys[k_at + cc * k_col]);
                 }
                 score = qk + bias[bias_base + j * bias_col];
             }
@@ -129,7 +131,7 @@ fn main(
             let len = min(TILE, k_len - start);
             var part = 0.0;
             for (var jj = g; jj < len; jj += groups) {
-                part += p_shared[jj] * values[v_base + (start + jj) * v_row + c * v_col];
+                part += p_shared[jj] * f32(values[v_base + (start + jj) * v_row + c * v_col]);
             }
             acc = acc * scale + part;
         }
@@ -144,6 +146,6 @@ fn main(
         for (var gg = 0u; gg < groups; gg++) {
             sum += scratch[gg * d + t];
         }
-        output[(bh * q_len + row) * d + t] = sum / l_run;
+        output[(bh * q_len + row) * d + t] = {{ io }}(sum / l_run);
     }
 }

@@ -67,6 +67,19 @@ fn gpu_forward_and_greedy_match_reference() {
         })
         .collect();
     assert_eq!(out, expected);
+
+    // The f16 model decodes through the f16 decode kernel (and the per-element clamp): the
+    // same greedy ids.
+    let model = mixtune::model::to_precision(pretrained.model, mixtune::model::Precision::F16);
+    let started = std::time::Instant::now();
+    let decoding = Decoding {
+        config: &config,
+        defaults: &pretrained.defaults,
+        vocab_limit: 32128,
+    };
+    let out_f16 = generate(&model, &prompt_ids, decoding).unwrap();
+    println!("f16 greedy in {:.1} s", started.elapsed().as_secs_f64());
+    assert_eq!(out_f16, expected, "f16 greedy ids on the GPU");
 }
 
 /// `bench train --profile`'s mechanics on a wgpu device: one training step of the fixture

@@ -480,3 +480,66 @@ fn f16_attention_takes_the_f32_kernels_through_casts() {
         assert!(diff <= 1e-2 * peak, "f16 {name}: {diff} (peak {peak})");
     }
 }
+
+/// An f16 model's decoding: f16 query and cache (a strided view, as the generation loop
+/// keeps it) with the f32 bias take the decode kernel itself, in f16 in and out, and match the
+/// reference on the same f16 values, computed in f32, within f16's rounding of the output.
+#[test]
+fn f16_decode_attention_runs_the_kernel_in_f16() {
+    use burn::tensor::DType;
+
+    let Some(gpu) = gpu() else { return };
+    let cpu = Device::flex();
+    let [b, h, capacity, len, d] = [2, 3, 70, 53, 64];
+    let query = random([b, h, 1, d], 11, 1.0);
+    let key = random([b, capacity, h, d], 12, 1.0);
+    let value = random([b, capacity, h, d], 13, 1.0);
+    let position = random([1, h, 1, len], 14, 2.0);
+    let padding = padding_bias(&[len, 20], len);
+    let round = |t: Tensor<4>| t.cast(DType::F16);
+    let view = |data: &TensorData, device: &Device| {
+        round(on(data, device))
+            .swap_dims(1, 2)
+            .slice([0..b, 0..h, 0..len])
+    };
+    let bias = |device: &Device| on(&position, device) + on(&padding, device);
+
+    let (q, k, v) = (
+        round(on(&query, &gpu)),
+        view(&key, &gpu),
+        view(&value, &gpu),
+    );
+    let gpu_bias = bias(&gpu);
+    assert!(!kernel_runs(Kernel::Decode, &q, &k, &v, &gpu_bias));
+    let launches = mixtune::device::profile::launches_by_kernel(&gpu, || {
+        let out = decode_attention(q, k, v, gpu_bias);
+        assert_eq!(out.dtype(), DType::F16, "f16 out");
+        host(out)
+    });
+    let (got, kernels) = (
+        launches.0,
+        launches.1.expect("a wgpu device counts launches"),
+    );
+    println!("f16 decode launches: {kernels:?}");
+    assert_eq!(
+        kernels.values().sum::<usize>(),
+        1,
+        "one dispatch, no casts: {kernels:?}"
+    );
+
+    let wide = |t: Tensor<4>| t.cast(DType::F32);
+    let (q, k, v) = (
+        wide(round(on(&query, &cpu))),
+        wide(view(&key, &cpu)),
+        wide(view(&value, &cpu)),
+    );
+    let expected = host(reference_attention(q, k, v, bias(&cpu)));
+    let peak = expected.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+    let diff = got
+        .iter()
+        .zip(&expected)
+        .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+    println!("f16 decode: max diff {diff:.2e} (peak {peak:.2e})");
+    // The output is rounded to f16 once: half an ulp is 2^-11 of its magnitude.
+    assert!(diff <= 1e-3 * peak, "f16 decode: {diff} (peak {peak})");
+}

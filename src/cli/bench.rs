@@ -1,6 +1,7 @@
 //! `mixtune bench generate`: greedy 64-token generation on random Flan-T5-shaped models.
 //! Speed is measured here, never in a pass/fail test.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -11,6 +12,7 @@ use serde_json::json;
 
 use super::bench_reference::{Ct2Reference, Reference};
 use burn::tensor::Device;
+use mixtune::device::profile::{KernelKind, Phase};
 use mixtune::device::{self, profile, DeviceChoice};
 use mixtune::generate::{generate, Decoding, GenerationConfig};
 use mixtune::model::{GenerationDefaults, Precision, T5Config, T5ForConditionalGeneration};
@@ -147,8 +149,9 @@ fn bench_generate(args: GenerateBench) -> Result<()> {
                 "ratio_to_hf_fp32": refs.ratio_hf,
                 "ct2_fp32_ms": refs.ct2_fp32, "ct2_int8_ms": refs.ct2_int8,
                 "ratio_to_ct2_fp32": refs.ratio_ct2,
-                "launches_per_step": timed.per_step.and_then(|p| p.0),
-                "host_syncs_per_step": timed.per_step.and_then(|p| p.1)}),
+                "launches_per_step": timed.per_step.as_ref().and_then(|p| p.launches),
+                "host_syncs_per_step": timed.per_step.as_ref().map(|p| p.host_syncs),
+                "launches_by_kind": timed.per_step.as_ref().map(DecodeStep::kinds_json)}),
             );
         }
     }
@@ -209,12 +212,8 @@ fn print_generate_row(
     } else {
         println!();
     }
-    if let Some((launches, reads)) = timed.per_step {
-        println!(
-            "       per decode step: {} kernel launches, {} host syncs",
-            launches.map_or("n/a (cpu)".into(), |l| format!("{l:.1}")),
-            reads.map_or("-".into(), |r| format!("{r:.1}"))
-        );
+    if let Some(step) = &timed.per_step {
+        step.print();
     }
     if let Some(equal) = equal {
         println!(
@@ -257,7 +256,109 @@ struct Timed {
     /// Their median (ms).
     median: f64,
     /// With `--profile`: kernel launches (GPU builds) and host syncs per decode step.
-    per_step: Option<(Option<f64>, Option<f64>)>,
+    per_step: Option<DecodeStep>,
+}
+
+/// Kernel launches per kernel name, as [`profile::launches_by_kernel`] counts them.
+type LaunchCounts = BTreeMap<&'static str, usize>;
+
+/// What one decode step launches, from the difference between a long and a short run.
+struct DecodeStep {
+    /// Kernel launches (`None` on the CPU backend).
+    launches: Option<f64>,
+    /// Host syncs.
+    host_syncs: f64,
+    /// Launches by kind, in [`KernelKind::ALL`]'s order, kinds with none left out.
+    by_kind: Vec<(KernelKind, f64)>,
+    /// The kernels launched most per step, most first (short names).
+    top: Vec<(String, f64)>,
+}
+
+impl DecodeStep {
+    /// Kernels listed in the profile line.
+    const TOP: usize = 6;
+
+    /// Per step of the `steps` decode steps a long run (`counts.0`) made past a short one
+    /// (`counts.1`), per kernel name; `reads` is the difference in host reads.
+    fn between(
+        counts: Option<(LaunchCounts, LaunchCounts)>,
+        reads: usize,
+        steps: usize,
+    ) -> Self {
+        let steps = steps as f64;
+        let Some((long, short)) = counts else {
+            return Self {
+                launches: None,
+                host_syncs: reads as f64 / steps,
+                by_kind: Vec::new(),
+                top: Vec::new(),
+            };
+        };
+        let mut per_kernel: Vec<(String, f64)> = long
+            .iter()
+            .map(|(name, n)| {
+                let before = short.get(name).copied().unwrap_or(0);
+                let name = super::bench_profile::balanced_name(name);
+                (name, n.saturating_sub(before) as f64 / steps)
+            })
+            .filter(|(_, n)| *n > 0.0)
+            .collect();
+        per_kernel.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let by_kind = KernelKind::ALL
+            .iter()
+            .map(|&kind| {
+                let n = per_kernel
+                    .iter()
+                    .filter(|(name, _)| KernelKind::of(name, Phase::Model) == kind)
+                    .map(|(_, n)| n)
+                    .sum::<f64>();
+                (kind, n)
+            })
+            .filter(|(_, n)| *n > 0.0)
+            .collect();
+        Self {
+            launches: Some(per_kernel.iter().map(|(_, n)| n).sum()),
+            host_syncs: reads as f64 / steps,
+            by_kind,
+            top: per_kernel
+                .iter()
+                .take(Self::TOP)
+                .map(|(name, n)| (super::bench_profile::short_name(name), *n))
+                .collect(),
+        }
+    }
+
+    /// The profile's lines under a row of the table.
+    fn print(&self) {
+        println!(
+            "       per decode step: {} kernel launches, {:.1} host syncs",
+            self.launches
+                .map_or("n/a (cpu)".into(), |l| format!("{l:.1}")),
+            self.host_syncs
+        );
+        if !self.by_kind.is_empty() {
+            let kinds: Vec<String> = self
+                .by_kind
+                .iter()
+                .map(|(kind, n)| format!("{} {n:.1}", kind.label()))
+                .collect();
+            println!("         by kind: {}", kinds.join(", "));
+            let top: Vec<String> = self
+                .top
+                .iter()
+                .map(|(name, n)| format!("{name} {n:.1}"))
+                .collect();
+            println!("         most launched: {}", top.join(", "));
+        }
+    }
+
+    /// Launches per step by kind, as `--json` carries them (`{"gemm": 24.0, ...}`).
+    fn kinds_json(&self) -> serde_json::Map<String, serde_json::Value> {
+        self.by_kind
+            .iter()
+            .map(|(kind, n)| (format!("{kind:?}").to_lowercase(), json!(n)))
+            .collect()
+    }
 }
 
 impl GenerateRun<'_> {
@@ -297,16 +398,16 @@ impl GenerateRun<'_> {
         let per_step = if args.profile {
             let short = exact_tokens(2);
             self.run(&short)?;
-            let (_, long) = profile::measure(self.device, || self.run(&config));
-            let (_, brief) = profile::measure(self.device, || self.run(&short));
-            let steps = args.new_tokens.saturating_sub(2).max(1) as f64;
-            let per_step = |long: Option<usize>, brief: Option<usize>| {
-                long.zip(brief)
-                    .map(|(l, b)| l.saturating_sub(b) as f64 / steps)
-            };
-            Some((
-                per_step(long.launches, brief.launches),
-                per_step(Some(long.host_reads), Some(brief.host_reads)),
+            let reads = profile::host_reads();
+            let (_, long) = profile::launches_by_kernel(self.device, || self.run(&config));
+            let long_reads = profile::host_reads() - reads;
+            let (_, brief) = profile::launches_by_kernel(self.device, || self.run(&short));
+            let brief_reads = profile::host_reads() - reads - long_reads;
+            let steps = args.new_tokens.saturating_sub(2).max(1);
+            Some(DecodeStep::between(
+                long.zip(brief),
+                long_reads.saturating_sub(brief_reads),
+                steps,
             ))
         } else {
             None

@@ -350,23 +350,47 @@ fn observed<T>(
 
 #[cfg(feature = "wgpu")]
 fn launches<T>(device: &Device, work: impl FnOnce() -> T) -> (T, Option<usize>) {
-    use burn::cubecl::logging::LaunchObserver;
-    use std::sync::atomic::AtomicUsize;
-    use std::sync::Arc;
-
-    struct Count(AtomicUsize);
-    impl LaunchObserver for Count {
-        fn launched(&self, _kernel: &'static str) {
-            self.0.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-    let count = Arc::new(Count(AtomicUsize::new(0)));
-    let (result, watched) = observed(device, count.clone(), work);
-    (result, watched.then(|| count.0.load(Ordering::Relaxed)))
+    let (result, names) = launches_by_kernel(device, work);
+    (result, names.map(|names| names.values().sum()))
 }
 
 #[cfg(not(feature = "wgpu"))]
 fn launches<T>(_device: &Device, work: impl FnOnce() -> T) -> (T, Option<usize>) {
+    (work(), None)
+}
+
+/// Runs `work` on `device` and counts its kernel launches per kernel, by CubeCL's type name
+/// (`None` on the CPU backend or without `wgpu`). Untimed, so nothing is added per launch.
+#[cfg(feature = "wgpu")]
+pub fn launches_by_kernel<T>(
+    device: &Device,
+    work: impl FnOnce() -> T,
+) -> (T, Option<BTreeMap<&'static str, usize>>) {
+    use burn::cubecl::logging::LaunchObserver;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Default)]
+    struct Names(Mutex<BTreeMap<&'static str, usize>>);
+    impl LaunchObserver for Names {
+        fn launched(&self, kernel: &'static str) {
+            if let Ok(mut names) = self.0.lock() {
+                *names.entry(kernel).or_default() += 1;
+            }
+        }
+    }
+    let _ = device.sync();
+    let names = Arc::new(Names::default());
+    let (result, watched) = observed(device, names.clone(), work);
+    let counted = std::mem::take(&mut *names.0.lock().unwrap_or_else(|e| e.into_inner()));
+    (result, watched.then_some(counted))
+}
+
+/// [`launches_by_kernel`] in a build without `wgpu`: nothing to count.
+#[cfg(not(feature = "wgpu"))]
+pub fn launches_by_kernel<T>(
+    _device: &Device,
+    work: impl FnOnce() -> T,
+) -> (T, Option<BTreeMap<&'static str, usize>>) {
     (work(), None)
 }
 

@@ -15,8 +15,9 @@
 //! The kernels run when the build has the `wgpu` feature, the tensors live on a wgpu device
 //! (with or without autodiff, fusion on or off), all four are `f32`, and the shapes fit
 //! ([`kernel_runs`] says whether they will); [`attention`] also takes f16 query/key/value
-//! with an f32 bias there, cast to f32 for the kernels. Everything else (flex / CPU, CI,
-//! SPIR-V devices, f16 decoding) gets [`reference_attention`]. [`set_kernels_enabled`] or
+//! with an f32 bias there, cast to f32 for the kernels, and [`decode_attention`] f16 ones
+//! (an f16 model's generation) in f16 itself. Everything else (flex / CPU, CI, SPIR-V
+//! devices) gets [`reference_attention`]. [`set_kernels_enabled`] or
 //! `MIXTUNE_WGSL_KERNELS=0` turns the kernels off, for A/B comparisons.
 
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -108,10 +109,24 @@ pub fn decode_attention(
     bias: Tensor<4>,
 ) -> Tensor<4> {
     #[cfg(feature = "wgpu")]
-    if kernel_runs(Kernel::Decode, &query, &key, &value, &bias) {
+    if kernel_runs(Kernel::Decode, &query, &key, &value, &bias)
+        || (half_decode(&query, &key, &value, &bias)
+            && kernel_fits(Kernel::Decode, &query, &key, &value, &bias))
+    {
         return extension::decode_attention(query, key, value, bias);
     }
     reference_attention(query, key, value, bias)
+}
+
+/// Whether a decode call is an f16 model's (f16 query, keys and values, the f32 bias) outside
+/// autodiff: the decode kernel reads and writes those in f16 itself (doing its math in f32),
+/// so f16 generation needs no cast and no reference attention. Under autodiff the decode call
+/// goes through the f32 training kernels, so it stays f32-only there.
+#[cfg(feature = "wgpu")]
+fn half_decode(query: &Tensor<4>, key: &Tensor<4>, value: &Tensor<4>, bias: &Tensor<4>) -> bool {
+    [query, key, value].iter().all(|t| t.dtype() == DType::F16)
+        && bias.dtype() == DType::F32
+        && !query.device().is_autodiff()
 }
 
 /// The plain-Burn math of [`attention`] and [`decode_attention`]:

@@ -3,7 +3,8 @@
 //!
 //! Inputs are read in place through their strides (the kernels take them in a uniform of
 //! `u32` parameters); only a storage-tiled tensor is copied to rows first. Outputs are fresh,
-//! contiguous `f32` tensors.
+//! contiguous tensors: `f32`, except the decode kernel's for an f16 model (f16 query, keys and
+//! values in, f16 out, f32 math and bias).
 
 use burn::tensor::{DType, Shape};
 use burn_cubecl::cubecl::prelude::{BufferIOAttr, CubeCount, CubeDim, ExecutionMode, KernelId};
@@ -85,23 +86,26 @@ impl Shader {
     }
 }
 
-/// A shader with its template values filled in: `workgroup_size` for decode; `d` and the
-/// tile length (`cols` keys, or `rows` queries for dkv) for the training kernels.
+/// A shader with its template values filled in: `workgroup_size` and the element type of
+/// query, keys, values and output (`half`: f16) for decode; `d` and the tile length (`cols`
+/// keys, or `rows` queries for dkv) for the training kernels.
 #[derive(Debug, Clone, Copy)]
 struct AttentionKernel {
     shader: Shader,
     workgroup_size: u32,
     d: u32,
     cols: u32,
+    half: bool,
 }
 
 impl AttentionKernel {
-    fn decode() -> Self {
+    fn decode(half: bool) -> Self {
         Self {
             shader: Shader::Decode,
             workgroup_size: DECODE_WORKGROUP,
             d: 0,
             cols: 0,
+            half,
         }
     }
 
@@ -111,13 +115,21 @@ impl AttentionKernel {
             workgroup_size: TRAINING_THREADS,
             d: d as u32,
             cols: training_tile(d) as u32,
+            half: false,
         }
     }
 }
 
 impl KernelSource for AttentionKernel {
     fn source(&self) -> SourceTemplate {
-        SourceTemplate::new(self.shader.text())
+        // WGSL wants `enable f16;` before any declaration, so ahead of the prelude.
+        let text = if self.half {
+            format!("enable f16;\n{}", self.shader.text())
+        } else {
+            self.shader.text().to_string()
+        };
+        SourceTemplate::new(text)
+            .register("io", if self.half { "f16" } else { "f32" })
             .register("workgroup_size", self.workgroup_size.to_string())
             .register("d", self.d.to_string())
             .register("cols", self.cols.to_string())
@@ -140,6 +152,7 @@ impl KernelSource for AttentionKernel {
                 self.workgroup_size,
                 self.d,
                 self.cols,
+                self.half,
             ))
     }
 
@@ -160,12 +173,11 @@ fn dims(tensor: &CubeTensor) -> [usize; 4] {
     [shape[0], shape[1], shape[2], shape[3]]
 }
 
-/// `tensor` in a layout the kernels can index by strides.
-fn readable(tensor: CubeTensor) -> CubeTensor {
+/// `tensor` (of `dtype`) in a layout the kernels can index by strides.
+fn readable_as(tensor: CubeTensor, dtype: DType) -> CubeTensor {
     assert_eq!(
-        tensor.dtype,
-        DType::F32,
-        "the T5 attention kernels take f32 tensors"
+        tensor.dtype, dtype,
+        "the T5 attention kernels take f32 tensors (and the decode kernel f16 ones)"
     );
     if tensor.meta.is_tiled() {
         into_contiguous(tensor)
@@ -180,16 +192,21 @@ fn strides(tensor: &CubeTensor) -> [u32; 4] {
     std::array::from_fn(|i| if shape[i] == 1 { 0 } else { strides[i] as u32 })
 }
 
-/// A new contiguous f32 tensor of `shape` on `like`'s device.
+/// An f32 `tensor` in a layout the kernels can index by strides.
+fn readable(tensor: CubeTensor) -> CubeTensor {
+    readable_as(tensor, DType::F32)
+}
+
+/// A new contiguous tensor of `shape` and `like`'s dtype on `like`'s device.
 fn empty(like: &CubeTensor, shape: [usize; 4]) -> CubeTensor {
-    let bytes = shape.iter().product::<usize>() * std::mem::size_of::<f32>();
+    let bytes = shape.iter().product::<usize>() * like.dtype.size();
     let handle = like.client.empty(bytes);
     CubeTensor::new_contiguous(
         like.client.clone(),
         like.device.clone(),
         Shape::from(shape),
         handle,
-        DType::F32,
+        like.dtype,
     )
 }
 
@@ -247,16 +264,17 @@ impl T5AttentionOps for CubeBackend {
         value: CubeTensor,
         bias: CubeTensor,
     ) -> CubeTensor {
+        let io = query.dtype;
         let (query, key, value, bias) = (
-            readable(query),
-            readable(key),
-            readable(value),
+            readable_as(query, io),
+            readable_as(key, io),
+            readable_as(value, io),
             readable(bias),
         );
         let [batch, heads, q_len, d] = dims(&query);
         let output = empty(&query, [batch, heads, q_len, d]);
         launch(
-            AttentionKernel::decode(),
+            AttentionKernel::decode(io == DType::F16),
             (q_len, batch * heads),
             &[&query, &key, &value, &bias],
             &[&output],
