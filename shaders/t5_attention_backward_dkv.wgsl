@@ -14,22 +14,25 @@
 // stride 0); `stats` [B, H, M, 2] (lse, delta), `d_scores` [B, H, M, N], `d_keys` and
 // `d_values` [B, H, N, D] are contiguous.
 //
-// Prepended: prelude.wgsl, training_tiles.wgsl (D, TX, TY, THREADS, DU, swizzled).
-// Template values: d (head size, a multiple of 64), rows (queries per tile, a multiple of 16).
+// Prepended: prelude.wgsl, training_tiles.wgsl (D, TX, TY, THREADS, DU, swizzled), and
+// `enable f16;` before them for f16.
+// Template values: d (head size, a multiple of 64), rows (queries per tile, a multiple of 16); io, the element type of
+// the query, key, value and gradient buffers (f32, or f16 for f16 training: read into f32,
+// where all the math is done, and results rounded once). Bias, statistics and scores: f32.
 
 const KR: u32 = 4u;
 const BK: u32 = TY * KR;
 const ROWS: u32 = {{ rows }}u;
 const QT: u32 = ROWS / TX;
 
-@group(0) @binding(0) var<storage, read_write> query: array<f32>;
-@group(0) @binding(1) var<storage, read_write> keys: array<f32>;
+@group(0) @binding(0) var<storage, read_write> query: array<{{ io }}>;
+@group(0) @binding(1) var<storage, read_write> keys: array<{{ io }}>;
 @group(0) @binding(2) var<storage, read_write> bias: array<f32>;
-@group(0) @binding(3) var<storage, read_write> grad_output: array<f32>;
+@group(0) @binding(3) var<storage, read_write> grad_output: array<{{ io }}>;
 @group(0) @binding(4) var<storage, read_write> stats: array<f32>;
 @group(0) @binding(5) var<storage, read_write> d_scores: array<f32>;
-@group(0) @binding(6) var<storage, read_write> d_keys: array<f32>;
-@group(0) @binding(7) var<storage, read_write> d_values: array<f32>;
+@group(0) @binding(6) var<storage, read_write> d_keys: array<{{ io }}>;
+@group(0) @binding(7) var<storage, read_write> d_values: array<{{ io }}>;
 // [heads, q_len, k_len, d], then the (b, h, row, col) strides of query, keys, bias,
 // grad_output.
 @group(0) @binding(8) var<uniform> info: array<vec4<u32>, 5>;
@@ -67,7 +70,7 @@ fn main(
         var kv = vec4<f32>(0.0);
         if key < k_len {
             let ka = k_at.base + key * k_at.row + (e % D4) * 4u * k_at.col;
-            kv = vec4<f32>(keys[ka], keys[ka + k_at.col], keys[ka + 2u * k_at.col], keys[ka + 3u * k_at.col]);
+            kv = vec4<f32>(vec4<{{ io }}>(keys[ka], keys[ka + k_at.col], keys[ka + 2u * k_at.col], keys[ka + 3u * k_at.col]));
         }
         k_block[e] = kv;
     }
@@ -89,9 +92,9 @@ fn main(
             var gv = vec4<f32>(0.0);
             if i < q_len {
                 let qa = q_at.base + i * q_at.row + c4 * 4u * q_at.col;
-                qv = vec4<f32>(query[qa], query[qa + q_at.col], query[qa + 2u * q_at.col], query[qa + 3u * q_at.col]);
+                qv = vec4<f32>(vec4<{{ io }}>(query[qa], query[qa + q_at.col], query[qa + 2u * q_at.col], query[qa + 3u * q_at.col]));
                 let ga = g_at.base + i * g_at.row + c4 * 4u * g_at.col;
-                gv = vec4<f32>(grad_output[ga], grad_output[ga + g_at.col], grad_output[ga + 2u * g_at.col], grad_output[ga + 3u * g_at.col]);
+                gv = vec4<f32>(vec4<{{ io }}>(grad_output[ga], grad_output[ga + g_at.col], grad_output[ga + 2u * g_at.col], grad_output[ga + 3u * g_at.col]));
             }
             q_tile[swizzled(qq, c4)] = qv;
             g_tile[e] = gv;
@@ -167,14 +170,14 @@ fn main(
                 let c = (tx + TX * u) * 4u;
                 let gk = dk[r * DU + u];
                 let gv = dv[r * DU + u];
-                d_keys[out_base + c] = gk.x;
-                d_keys[out_base + c + 1u] = gk.y;
-                d_keys[out_base + c + 2u] = gk.z;
-                d_keys[out_base + c + 3u] = gk.w;
-                d_values[out_base + c] = gv.x;
-                d_values[out_base + c + 1u] = gv.y;
-                d_values[out_base + c + 2u] = gv.z;
-                d_values[out_base + c + 3u] = gv.w;
+                d_keys[out_base + c] = {{ io }}(gk.x);
+                d_keys[out_base + c + 1u] = {{ io }}(gk.y);
+                d_keys[out_base + c + 2u] = {{ io }}(gk.z);
+                d_keys[out_base + c + 3u] = {{ io }}(gk.w);
+                d_values[out_base + c] = {{ io }}(gv.x);
+                d_values[out_base + c + 1u] = {{ io }}(gv.y);
+                d_values[out_base + c + 2u] = {{ io }}(gv.z);
+                d_values[out_base + c + 3u] = {{ io }}(gv.w);
             }
         }
     }

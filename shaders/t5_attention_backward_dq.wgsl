@@ -16,21 +16,24 @@
 // broadcast dim of `bias` has stride 0); `stats` [B, H, M, 2], `d_query` [B, H, M, D] and
 // `d_scores` [B, H, M, N] are contiguous.
 //
-// Prepended: prelude.wgsl, training_tiles.wgsl (D, TX, TY, THREADS, DU, swizzled).
-// Template values: d (head size, a multiple of 64), cols (keys per tile, a multiple of 16).
+// Prepended: prelude.wgsl, training_tiles.wgsl (D, TX, TY, THREADS, DU, swizzled), and
+// `enable f16;` before them for f16.
+// Template values: d (head size, a multiple of 64), cols (keys per tile, a multiple of 16); io, the element type of
+// the query, key, value and gradient buffers (f32, or f16 for f16 training: read into f32,
+// where all the math is done, and results rounded once). Bias, statistics and scores: f32.
 
 const RT: u32 = 4u;
 const BR: u32 = TY * RT;
 const COLS: u32 = {{ cols }}u;
 const KT: u32 = COLS / TX;
 
-@group(0) @binding(0) var<storage, read_write> query: array<f32>;
-@group(0) @binding(1) var<storage, read_write> keys: array<f32>;
-@group(0) @binding(2) var<storage, read_write> values: array<f32>;
+@group(0) @binding(0) var<storage, read_write> query: array<{{ io }}>;
+@group(0) @binding(1) var<storage, read_write> keys: array<{{ io }}>;
+@group(0) @binding(2) var<storage, read_write> values: array<{{ io }}>;
 @group(0) @binding(3) var<storage, read_write> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> grad_output: array<f32>;
+@group(0) @binding(4) var<storage, read_write> grad_output: array<{{ io }}>;
 @group(0) @binding(5) var<storage, read_write> stats: array<f32>;
-@group(0) @binding(6) var<storage, read_write> d_query: array<f32>;
+@group(0) @binding(6) var<storage, read_write> d_query: array<{{ io }}>;
 @group(0) @binding(7) var<storage, read_write> d_scores: array<f32>;
 // [heads, q_len, k_len, d], then the (b, h, row, col) strides of query, keys, values, bias,
 // grad_output.
@@ -70,9 +73,9 @@ fn main(
         var gv = vec4<f32>(0.0);
         if r < q_len {
             let qa = q_at.base + r * q_at.row + (e % D4) * 4u * q_at.col;
-            qv = vec4<f32>(query[qa], query[qa + q_at.col], query[qa + 2u * q_at.col], query[qa + 3u * q_at.col]);
+            qv = vec4<f32>(vec4<{{ io }}>(query[qa], query[qa + q_at.col], query[qa + 2u * q_at.col], query[qa + 3u * q_at.col]));
             let ga = g_at.base + r * g_at.row + (e % D4) * 4u * g_at.col;
-            gv = vec4<f32>(grad_output[ga], grad_output[ga + g_at.col], grad_output[ga + 2u * g_at.col], grad_output[ga + 3u * g_at.col]);
+            gv = vec4<f32>(vec4<{{ io }}>(grad_output[ga], grad_output[ga + g_at.col], grad_output[ga + 2u * g_at.col], grad_output[ga + 3u * g_at.col]));
         }
         q_tile[e] = qv;
         g_tile[e] = gv;
@@ -104,9 +107,9 @@ fn main(
             var vv = vec4<f32>(0.0);
             if j < k_len {
                 let ka = k_at.base + j * k_at.row + c4 * 4u * k_at.col;
-                kv = vec4<f32>(keys[ka], keys[ka + k_at.col], keys[ka + 2u * k_at.col], keys[ka + 3u * k_at.col]);
+                kv = vec4<f32>(vec4<{{ io }}>(keys[ka], keys[ka + k_at.col], keys[ka + 2u * k_at.col], keys[ka + 3u * k_at.col]));
                 let va = v_at.base + j * v_at.row + c4 * 4u * v_at.col;
-                vv = vec4<f32>(values[va], values[va + v_at.col], values[va + 2u * v_at.col], values[va + 3u * v_at.col]);
+                vv = vec4<f32>(vec4<{{ io }}>(values[va], values[va + v_at.col], values[va + 2u * v_at.col], values[va + 3u * v_at.col]));
             }
             k_tile[swizzled(kk, c4)] = kv;
             v_tile[swizzled(kk, c4)] = vv;
@@ -183,10 +186,10 @@ fn main(
             for (var u = 0u; u < DU; u++) {
                 let o = acc[i * DU + u];
                 let c = (tx + TX * u) * 4u;
-                d_query[out_base + c] = o.x;
-                d_query[out_base + c + 1u] = o.y;
-                d_query[out_base + c + 2u] = o.z;
-                d_query[out_base + c + 3u] = o.w;
+                d_query[out_base + c] = {{ io }}(o.x);
+                d_query[out_base + c + 1u] = {{ io }}(o.y);
+                d_query[out_base + c + 2u] = {{ io }}(o.z);
+                d_query[out_base + c + 3u] = {{ io }}(o.w);
             }
         }
     }

@@ -12,7 +12,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{
     backend_extension, Autodiff, AutodiffBackend, Backend, Dispatch, TensorMetadata,
 };
-use burn::tensor::{Shape, Tensor};
+use burn::tensor::{DType, FloatDType, Shape, Tensor};
 
 /// T5 attention ops (shapes and semantics in `kernels::attention`). Implemented by
 /// `burn_cubecl::CubeBackend` with the WGSL kernels; only tensors on a wgpu device may reach
@@ -105,6 +105,7 @@ fn output_meta(
     TensorSpec::new(Shape::from([q[0], q[1], q[2], v[3]]), query.dtype)
 }
 
+/// The output (in the query's dtype) and the row log-sum-exp (f32, the bias's dtype).
 fn forward_meta(
     query: &TensorSpec,
     key: &TensorSpec,
@@ -114,15 +115,16 @@ fn forward_meta(
     let q = &query.shape;
     (
         output_meta(query, key, value, bias),
-        TensorSpec::new(Shape::from([q[0], q[1], q[2], 1]), query.dtype),
+        TensorSpec::new(Shape::from([q[0], q[1], q[2], 1]), bias.dtype),
     )
 }
 
+/// The gradients of query, key and value (in their dtype) and of the scores (f32, the bias's).
 fn backward_meta(
     query: &TensorSpec,
     key: &TensorSpec,
     value: &TensorSpec,
-    _bias: &TensorSpec,
+    bias: &TensorSpec,
     _grad_output: &TensorSpec,
     _stats: &TensorSpec,
 ) -> (TensorSpec, TensorSpec, TensorSpec, TensorSpec) {
@@ -131,7 +133,7 @@ fn backward_meta(
         query.clone(),
         key.clone(),
         value.clone(),
-        TensorSpec::new(Shape::from([q[0], q[1], q[2], k[2]]), query.dtype),
+        TensorSpec::new(Shape::from([q[0], q[1], q[2], k[2]]), bias.dtype),
     )
 }
 
@@ -168,8 +170,13 @@ impl<B: T5AttentionOps> Backward<B, 4> for AttentionBackward {
         let value = checkpointer.retrieve_node_output::<FloatTensor<B>>(value);
         let bias = checkpointer.retrieve_node_output::<FloatTensor<B>>(bias);
 
-        // delta_i = sum_c dO[i, c] · O[i, c], beside lse_i: one [b, h, m, 2] input.
-        let delta = B::float_sum_dim(B::float_mul(grad_output.clone(), output), 3);
+        // delta_i = sum_c dO[i, c] · O[i, c], beside lse_i: one [b, h, m, 2] input, in f32
+        // (the statistics' dtype) also when dO and O are f16.
+        let wide = |t: FloatTensor<B>| match t.dtype() {
+            DType::F32 => t,
+            _ => B::float_cast(t, FloatDType::F32),
+        };
+        let delta = B::float_sum_dim(B::float_mul(wide(grad_output.clone()), wide(output)), 3);
         let stats = B::float_cat(vec![lse, delta], 3);
         let (d_query, d_key, d_value, d_scores) =
             B::t5_attention_backward(query, key, value, bias, grad_output, stats);

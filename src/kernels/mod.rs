@@ -13,11 +13,10 @@
 //! | [`reference_attention`] | none | the plain-Burn math both are tested against |
 //!
 //! The kernels run when the build has the `wgpu` feature, the tensors live on a wgpu device
-//! (with or without autodiff, fusion on or off), all four are `f32`, and the shapes fit
-//! ([`kernel_runs`] says whether they will); [`attention`] also takes f16 query/key/value
-//! with an f32 bias there, cast to f32 for the kernels, and [`decode_attention`] f16 ones
-//! (an f16 model's generation) in f16 itself. Everything else (flex / CPU, CI, SPIR-V
-//! devices) gets [`reference_attention`]. [`set_kernels_enabled`] or
+//! (with or without autodiff, fusion on or off), all four are `f32` or query, key and value
+//! are f16 with an f32 bias (mixed precision: the kernels read and write f16 themselves and
+//! compute in f32), and the shapes fit ([`kernel_runs`] says whether they will). Everything
+//! else (flex / CPU, CI, SPIR-V devices) gets [`reference_attention`]. [`set_kernels_enabled`] or
 //! `MIXTUNE_WGSL_KERNELS=0` turns the kernels off, for A/B comparisons.
 
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -60,9 +59,10 @@ pub const MAX_DECODE_HEAD_DIM: usize = 256;
 /// keys are all masked with `f32::MIN` averages the values uniformly, as softmax does.
 ///
 /// Mixed precision (f16 `query`/`key`/`value`, f32 `bias`, as the model sends them under
-/// `precision = "f16"`): where the f32 kernels would run, the three are cast to f32 for them
-/// and the output back to f16, so f16 training keeps no `[batch, heads, q, k]` scores either
-/// (the reference would keep them, in f32 for the softmax).
+/// `precision = "f16"`): the kernels read and write the three (and their gradients) in f16
+/// and compute in f32, so f16 training needs no casts around them and keeps no
+/// `[batch, heads, q, k]` scores either (the reference would keep them, in f32 for the
+/// softmax).
 ///
 /// # Panics
 /// On shapes that do not match the above (from the tensor ops, as `matmul` would).
@@ -70,17 +70,6 @@ pub fn attention(query: Tensor<4>, key: Tensor<4>, value: Tensor<4>, bias: Tenso
     #[cfg(feature = "wgpu")]
     if kernel_runs(Kernel::Attention, &query, &key, &value, &bias) {
         return extension::attention(query, key, value, bias);
-    }
-    #[cfg(feature = "wgpu")]
-    if [&query, &key, &value]
-        .iter()
-        .all(|t| t.dtype() == DType::F16)
-        && bias.dtype() == DType::F32
-        && kernel_fits(Kernel::Attention, &query, &key, &value, &bias)
-    {
-        let f32 = |t: Tensor<4>| t.cast(DType::F32);
-        let out = extension::attention(f32(query), f32(key), f32(value), bias);
-        return out.cast(DType::F16);
     }
     reference_attention(query, key, value, bias)
 }
@@ -109,24 +98,17 @@ pub fn decode_attention(
     bias: Tensor<4>,
 ) -> Tensor<4> {
     #[cfg(feature = "wgpu")]
-    if kernel_runs(Kernel::Decode, &query, &key, &value, &bias)
-        || (half_decode(&query, &key, &value, &bias)
-            && kernel_fits(Kernel::Decode, &query, &key, &value, &bias))
-    {
+    if kernel_runs(Kernel::Decode, &query, &key, &value, &bias) {
         return extension::decode_attention(query, key, value, bias);
     }
     reference_attention(query, key, value, bias)
 }
 
-/// Whether a decode call is an f16 model's (f16 query, keys and values, the f32 bias) outside
-/// autodiff: the decode kernel reads and writes those in f16 itself (doing its math in f32),
-/// so f16 generation needs no cast and no reference attention. Under autodiff the decode call
-/// goes through the f32 training kernels, so it stays f32-only there.
-#[cfg(feature = "wgpu")]
-fn half_decode(query: &Tensor<4>, key: &Tensor<4>, value: &Tensor<4>, bias: &Tensor<4>) -> bool {
-    [query, key, value].iter().all(|t| t.dtype() == DType::F16)
-        && bias.dtype() == DType::F32
-        && !query.device().is_autodiff()
+/// Whether the call is mixed precision's (f16 query, keys and values, the f32 bias): the
+/// kernels read and write those in f16 themselves (all their math in f32, the bias, the
+/// statistics and the score gradients in f32), so f16 needs no cast around them.
+fn half_io(query: &Tensor<4>, key: &Tensor<4>, value: &Tensor<4>, bias: &Tensor<4>) -> bool {
+    [query, key, value].iter().all(|t| t.dtype() == DType::F16) && bias.dtype() == DType::F32
 }
 
 /// The plain-Burn math of [`attention`] and [`decode_attention`]:
@@ -152,7 +134,8 @@ pub fn reference_attention(
 
 /// Whether [`attention`] / [`decode_attention`] would run the WGSL kernel for these inputs
 /// (rather than [`reference_attention`]): built with `wgpu`, kernels enabled, all four tensors
-/// `f32` on one wgpu device, shapes as documented, every tensor under 2^31 elements, and
+/// `f32` (or query, key and value f16 with an f32 bias: mixed precision) on one wgpu device,
+/// shapes as documented, every tensor under 2^31 elements, and
 /// `d_kv` in [`ATTENTION_HEAD_DIMS`] with the workgroup memory that needs (decode without
 /// autodiff: any `d_kv` up to [`MAX_DECODE_HEAD_DIM`]).
 pub fn kernel_runs(
@@ -162,14 +145,15 @@ pub fn kernel_runs(
     value: &Tensor<4>,
     bias: &Tensor<4>,
 ) -> bool {
-    [query, key, value, bias]
+    let dtypes = [query, key, value, bias]
         .iter()
         .all(|t| t.dtype() == DType::F32)
-        && kernel_fits(kernel, query, key, value, bias)
+        || half_io(query, key, value, bias);
+    dtypes && kernel_fits(kernel, query, key, value, bias)
 }
 
-/// [`kernel_runs`] but for the dtypes: whether the kernel would run on these tensors in f32
-/// (what [`attention`] casts f16 inputs to).
+/// [`kernel_runs`] but for the dtypes: whether the kernel would run on these tensors' devices
+/// and shapes, whatever their dtypes.
 pub fn kernel_fits(
     kernel: Kernel,
     query: &Tensor<4>,

@@ -3,8 +3,9 @@
 //!
 //! Inputs are read in place through their strides (the kernels take them in a uniform of
 //! `u32` parameters); only a storage-tiled tensor is copied to rows first. Outputs are fresh,
-//! contiguous tensors: `f32`, except the decode kernel's for an f16 model (f16 query, keys and
-//! values in, f16 out, f32 math and bias).
+//! contiguous tensors in the query's dtype: `f32`, or `f16` when query, keys and values are f16
+//! (an f16 model's decoding, f16 training), with f32 math inside; bias, log-sum-exp,
+//! statistics and score gradients are always f32.
 
 use burn::tensor::{DType, Shape};
 use burn_cubecl::cubecl::prelude::{BufferIOAttr, CubeCount, CubeDim, ExecutionMode, KernelId};
@@ -86,9 +87,9 @@ impl Shader {
     }
 }
 
-/// A shader with its template values filled in: `workgroup_size` and the element type of
-/// query, keys, values and output (`half`: f16) for decode; `d` and the tile length (`cols`
-/// keys, or `rows` queries for dkv) for the training kernels.
+/// A shader with its template values filled in: the element type of query, keys, values,
+/// output and their gradients (`half`: f16); `workgroup_size` for decode; `d` and the tile
+/// length (`cols` keys, or `rows` queries for dkv) for the training kernels.
 #[derive(Debug, Clone, Copy)]
 struct AttentionKernel {
     shader: Shader,
@@ -109,13 +110,13 @@ impl AttentionKernel {
         }
     }
 
-    fn training(shader: Shader, d: usize) -> Self {
+    fn training(shader: Shader, d: usize, half: bool) -> Self {
         Self {
             shader,
             workgroup_size: TRAINING_THREADS,
             d: d as u32,
             cols: training_tile(d) as u32,
-            half: false,
+            half,
         }
     }
 }
@@ -177,7 +178,7 @@ fn dims(tensor: &CubeTensor) -> [usize; 4] {
 fn readable_as(tensor: CubeTensor, dtype: DType) -> CubeTensor {
     assert_eq!(
         tensor.dtype, dtype,
-        "the T5 attention kernels take f32 tensors (and the decode kernel f16 ones)"
+        "the T5 attention kernels take f32 tensors (query, keys, values and gradients: f16 too)"
     );
     if tensor.meta.is_tiled() {
         into_contiguous(tensor)
@@ -199,14 +200,19 @@ fn readable(tensor: CubeTensor) -> CubeTensor {
 
 /// A new contiguous tensor of `shape` and `like`'s dtype on `like`'s device.
 fn empty(like: &CubeTensor, shape: [usize; 4]) -> CubeTensor {
-    let bytes = shape.iter().product::<usize>() * like.dtype.size();
+    empty_as(like, shape, like.dtype)
+}
+
+/// A new contiguous tensor of `shape` and `dtype` on `like`'s device.
+fn empty_as(like: &CubeTensor, shape: [usize; 4], dtype: DType) -> CubeTensor {
+    let bytes = shape.iter().product::<usize>() * dtype.size();
     let handle = like.client.empty(bytes);
     CubeTensor::new_contiguous(
         like.client.clone(),
         like.device.clone(),
         Shape::from(shape),
         handle,
-        like.dtype,
+        dtype,
     )
 }
 
@@ -289,17 +295,18 @@ impl T5AttentionOps for CubeBackend {
         value: CubeTensor,
         bias: CubeTensor,
     ) -> (CubeTensor, CubeTensor) {
+        let io = query.dtype;
         let (query, key, value, bias) = (
-            readable(query),
-            readable(key),
-            readable(value),
+            readable_as(query, io),
+            readable_as(key, io),
+            readable_as(value, io),
             readable(bias),
         );
         let [batch, heads, q_len, d] = dims(&query);
         let output = empty(&query, [batch, heads, q_len, d]);
-        let lse = empty(&query, [batch, heads, q_len, 1]);
+        let lse = empty_as(&query, [batch, heads, q_len, 1], DType::F32);
         launch(
-            AttentionKernel::training(Shader::Forward, d),
+            AttentionKernel::training(Shader::Forward, d, io == DType::F16),
             (blocks(q_len), batch * heads),
             &[&query, &key, &value, &bias],
             &[&output, &lse],
@@ -316,21 +323,23 @@ impl T5AttentionOps for CubeBackend {
         grad_output: CubeTensor,
         stats: CubeTensor,
     ) -> (CubeTensor, CubeTensor, CubeTensor, CubeTensor) {
+        let io = query.dtype;
+        let half = io == DType::F16;
         let (query, key, value, bias, grad_output) = (
-            readable(query),
-            readable(key),
-            readable(value),
+            readable_as(query, io),
+            readable_as(key, io),
+            readable_as(value, io),
             readable(bias),
-            readable(grad_output),
+            readable_as(grad_output, io),
         );
         let stats = into_contiguous(readable(stats));
         let [batch, heads, q_len, d] = dims(&query);
         let k_len = dims(&key)[2];
 
         let d_query = empty(&query, [batch, heads, q_len, d]);
-        let d_scores = empty(&query, [batch, heads, q_len, k_len]);
+        let d_scores = empty_as(&query, [batch, heads, q_len, k_len], DType::F32);
         launch(
-            AttentionKernel::training(Shader::BackwardDq, d),
+            AttentionKernel::training(Shader::BackwardDq, d, half),
             (blocks(q_len), batch * heads),
             &[&query, &key, &value, &bias, &grad_output, &stats],
             &[&d_query, &d_scores],
@@ -340,7 +349,7 @@ impl T5AttentionOps for CubeBackend {
         let d_key = empty(&key, [batch, heads, k_len, d]);
         let d_value = empty(&value, [batch, heads, k_len, d]);
         launch(
-            AttentionKernel::training(Shader::BackwardDkv, d),
+            AttentionKernel::training(Shader::BackwardDkv, d, half),
             (blocks(k_len), batch * heads),
             &[&query, &key, &bias, &grad_output, &stats, &d_scores],
             &[&d_key, &d_value],

@@ -37,7 +37,7 @@ impl TrainingFlops {
 
 /// FLOP of one training step of `config` (full fine-tuning) on `batch` rows of `source`
 /// and `target` tokens. `fused_attention` says whether the WGSL attention kernels run at
-/// all (a wgpu device compiling WGSL; f16 goes through them cast to f32); where they do, shapes up to [`kernel_max_training_scores`]
+/// all (a wgpu device compiling WGSL; f16 goes through them too, in f16); where they do, shapes up to [`kernel_max_training_scores`]
 /// take them, as `T5Attention::attend` decides.
 pub fn training_flops(
     config: &T5Config,
