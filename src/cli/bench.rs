@@ -280,11 +280,7 @@ impl DecodeStep {
 
     /// Per step of the `steps` decode steps a long run (`counts.0`) made past a short one
     /// (`counts.1`), per kernel name; `reads` is the difference in host reads.
-    fn between(
-        counts: Option<(LaunchCounts, LaunchCounts)>,
-        reads: usize,
-        steps: usize,
-    ) -> Self {
+    fn between(counts: Option<(LaunchCounts, LaunchCounts)>, reads: usize, steps: usize) -> Self {
         let steps = steps as f64;
         let Some((long, short)) = counts else {
             return Self {
