@@ -126,9 +126,33 @@ mod gpu {
         ONCE.call_once(|| {
             let mut config = CubeClRuntimeConfig::from_current_dir().override_from_env();
             config.environment.path = CacheConfig::Directory(super::kernel_cache_dir());
+            // Compiled kernels persist too where CubeCL can store them: the SPIR-V runtime (the
+            // `vulkan` feature) keeps every module it built in the same folder, so a second
+            // run skips CubeCL's compiler. (WGSL goes to the driver as text: nothing to keep.)
+            #[cfg(feature = "gpu-cache")]
+            {
+                config.compilation.cache = true;
+            }
             // False when CubeCL was configured already (e.g. by an embedding program).
             let _ = CubeClRuntimeConfig::try_set(config);
         });
+    }
+
+    /// Refuses a SPIR-V device whose adapter lacks the extension CubeCL's SPIR-V compiler
+    /// needs for valid shared memory (see [`super::spirv_check`]): without it the first
+    /// reduction crashes the driver, so the error has to come before any kernel runs.
+    #[cfg(feature = "vulkan")]
+    fn refuse_invalid_spirv(device: &Device, name: &str) -> Result<()> {
+        let spirv = super::cube_runtime(device).is_some_and(|n| n.ends_with("<spirv>"));
+        if spirv && super::spirv_check::lacks_explicit_layout(name) == Some(true) {
+            return Err(MixtuneError::Device(format!(
+                "{name} lacks the Vulkan extension VK_KHR_workgroup_memory_explicit_layout, \
+                 without which this build's SPIR-V compiler (CubeCL 0.11.3) makes kernels the \
+                 driver cannot run; use the standard GPU build (without the `vulkan` feature) \
+                 or --device cpu"
+            )));
+        }
+        Ok(())
     }
 
     /// The default wgpu device, checked with one tiny op.
@@ -136,15 +160,20 @@ mod gpu {
         configure_cubecl();
         let probe = quietly(|| {
             let device = Device::wgpu(DeviceKind::DefaultDevice);
-            let sum: f32 = Tensor::<1>::ones([4], &device).sum().into_scalar();
             let identity = device.identity();
-            (device, sum, identity)
+            #[cfg(feature = "vulkan")]
+            if let Some(name) = identity.as_ref().map(|i| i.name.as_str()) {
+                refuse_invalid_spirv(&device, name)?;
+            }
+            let sum: f32 = Tensor::<1>::ones([4], &device).sum().into_scalar();
+            Ok::<_, MixtuneError>((device, sum, identity))
         });
-        let Some((device, sum, identity)) = probe else {
+        let Some(probe) = probe else {
             return Err(MixtuneError::Device(
                 "no usable wgpu adapter (Vulkan/Metal/DX12) found".into(),
             ));
         };
+        let (device, sum, identity) = probe?;
         if sum != 4.0 {
             return Err(MixtuneError::Device(
                 "the wgpu probe computed a wrong result".into(),
@@ -176,6 +205,8 @@ mod gpu {
 
 pub mod kernel_shapes;
 pub mod profile;
+#[cfg(feature = "vulkan")]
+pub mod spirv_check;
 
 /// Where compiled and tuned kernels are kept between runs (with the `gpu-cache` feature):
 /// `$MIXTUNE_KERNEL_CACHE`, else `$XDG_CACHE_HOME/mixtune/kernels`, else

@@ -16,7 +16,10 @@
 # (`MIXTUNE_SKIP_HF=0`); the two calls fit a session's 15 device minutes. Later sessions can
 # pass `"spirv-f32=spirv:bench train --device gpu --shapes base --profile"` and
 # `"cold-log=wgsl:bench train --device gpu --shapes small --steps 1"`.
-# `MIXTUNE_SKIP_HF=1` leaves HF's reference out.
+# `MIXTUNE_SKIP_HF=1` leaves HF's reference out. The SPIR-V build keeps the kernels it
+# compiled (CubeCL's compilation cache, with `gpu-cache`): two steps sharing a cache folder,
+# `"spirv-cold=spirv:MIXTUNE_KERNEL_CACHE=/tmp/kc bench train --device gpu --shapes small
+# --steps 1"` then the same as `spirv-again=...`, show what a second run's first step saves.
 # A step whose NAME ends in `-log` runs with an empty autotune cache of its own and CubeCL's
 # compilation/autotune log in $OUT/NAME.cubecl.log (its timings are not clean: the log also
 # profiles every kernel), to count what the cold first step compiles and tunes.
