@@ -80,6 +80,11 @@ fn host(tensor: Tensor<4>) -> Vec<f32> {
 }
 
 fn assert_close(what: &str, got: Vec<f32>, expected: Vec<f32>) {
+    assert_close_within(what, got, expected, TOLERANCE);
+}
+
+/// `max |got - expected| <= tolerance · max(1, max |expected|)`.
+fn assert_close_within(what: &str, got: Vec<f32>, expected: Vec<f32>, tolerance: f32) {
     assert_eq!(got.len(), expected.len(), "{what}: length");
     let peak = expected.iter().fold(1.0f32, |m, v| m.max(v.abs()));
     let diff = got
@@ -88,7 +93,7 @@ fn assert_close(what: &str, got: Vec<f32>, expected: Vec<f32>) {
         .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
     println!("{what}: max diff {diff:.2e} (peak {peak:.2e})");
     assert!(
-        diff <= TOLERANCE * peak,
+        diff <= tolerance * peak,
         "{what}: kernel differs from reference by {diff} (peak {peak})"
     );
 }
@@ -514,13 +519,7 @@ fn f16_attention_runs_the_kernels_in_f16() {
         .zip([host(reference(q, k, v, bias))])
         .chain(got.into_iter().zip(expected.into_iter().map(|(_, g)| g)));
     for ((name, got), expected) in pairs {
-        let peak = expected.iter().fold(1.0f32, |m, v| m.max(v.abs()));
-        let diff = got
-            .iter()
-            .zip(&expected)
-            .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
-        println!("f16 {name}: max diff {diff:.2e} (peak {peak:.2e})");
-        assert!(diff <= 1e-2 * peak, "f16 {name}: {diff} (peak {peak})");
+        assert_close_within(&format!("f16 {name}"), got, expected, 1e-2);
     }
 }
 
@@ -579,12 +578,6 @@ fn f16_decode_attention_runs_the_kernel_in_f16() {
         wide(view(&value, &cpu)),
     );
     let expected = host(reference_attention(q, k, v, bias(&cpu)));
-    let peak = expected.iter().fold(1.0f32, |m, v| m.max(v.abs()));
-    let diff = got
-        .iter()
-        .zip(&expected)
-        .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
-    println!("f16 decode: max diff {diff:.2e} (peak {peak:.2e})");
     // The output is rounded to f16 once: half an ulp is 2^-11 of its magnitude.
-    assert!(diff <= 1e-3 * peak, "f16 decode: {diff} (peak {peak})");
+    assert_close_within("f16 decode", got, expected, 1e-3);
 }

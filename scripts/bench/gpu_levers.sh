@@ -16,10 +16,11 @@
 # (`MIXTUNE_SKIP_HF=0`); the two calls fit a session's 15 device minutes. Later sessions can
 # pass `"spirv-f32=spirv:bench train --device gpu --shapes base --profile"` and
 # `"cold-log=wgsl:bench train --device gpu --shapes small --steps 1"`.
-# `MIXTUNE_SKIP_HF=1` leaves HF's reference out. The SPIR-V build keeps the kernels it
-# compiled (CubeCL's compilation cache, with `gpu-cache`): two steps sharing a cache folder,
-# `"spirv-cold=spirv:MIXTUNE_KERNEL_CACHE=/tmp/kc bench train --device gpu --shapes small
-# --steps 1"` then the same as `spirv-again=...`, show what a second run's first step saves.
+# `MIXTUNE_SKIP_HF=1` leaves HF's reference out. `MIXTUNE_LEVERS=3` (a third call, a later
+# session: ~6 min) times greedy generation in f32 and f16 with launches per decode step (f16
+# now launches as few kernels as f32: is it faster?), and the SPIR-V build's cold first step
+# twice with one cache folder: what its kept modules (CubeCL's compilation cache, on with
+# `gpu-cache`) save a second run.
 # A step whose NAME ends in `-log` runs with an empty autotune cache of its own and CubeCL's
 # compilation/autotune log in $OUT/NAME.cubecl.log (its timings are not clean: the log also
 # profiles every kernel), to count what the cold first step compiles and tunes.
@@ -46,13 +47,20 @@ step() {
 }
 { nvidia-smi -L; for b in /tmp/mixtune-*; do echo "== $b"; "$b" devices; done; } > "$OUT/env.txt" 2>&1
 ref=()
-second=$([ "${MIXTUNE_LEVERS:-1}" = 2 ] && echo 1 || echo 0)
-if [ "${MIXTUNE_SKIP_HF:-$second}" != 1 ] && [ -f .carry/hf_same_work.py ]; then
+later=$([ "${MIXTUNE_LEVERS:-1}" = 1 ] && echo 0 || echo 1)
+if [ "${MIXTUNE_SKIP_HF:-$later}" != 1 ] && [ -f .carry/hf_same_work.py ]; then
   step hf 170 python3 .carry/hf_same_work.py small,base
   grep '^{' "$OUT/hf.txt" | tail -1 > "$OUT/hf.json"
   [ -s "$OUT/hf.json" ] && ref=(--reference "$OUT/hf.json")
 fi
-if [ $# -eq 0 ] && [ "$second" = 1 ]; then
+third=$([ "${MIXTUNE_LEVERS:-1}" = 3 ] && echo 1 || echo 0)
+if [ $# -eq 0 ] && [ "$third" = 1 ]; then
+  set -- \
+    "gen-f32=wgsl:bench generate --device gpu --profile" \
+    "gen-f16=wgsl:bench generate --device gpu --profile --dtype f16" \
+    "spirv-cold=spirv:MIXTUNE_KERNEL_CACHE=/tmp/kc-spirv bench train --device gpu --shapes small --steps 1" \
+    "spirv-again=spirv:MIXTUNE_KERNEL_CACHE=/tmp/kc-spirv bench train --device gpu --shapes small --steps 1"
+elif [ $# -eq 0 ] && [ "${MIXTUNE_LEVERS:-1}" = 2 ]; then
   set -- \
     "spirv-f16=spirv:bench train --device gpu --shapes base --profile --dtype f16" \
     "split-enc=wgsl:MIXTUNE_ATTENTION_KERNEL_MAX_SCORES=65536 bench train --device gpu --shapes base --profile"
