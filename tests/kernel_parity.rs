@@ -581,3 +581,72 @@ fn f16_decode_attention_runs_the_kernel_in_f16() {
     // The output is rounded to f16 once: half an ulp is 2^-11 of its magnitude.
     assert_close_within("f16 decode", got, expected, 1e-3);
 }
+
+/// The gradient norm's sum of squares (`shaders/sum_of_squares.wgsl`): 17 tensors of mixed
+/// lengths (three dispatches, the last with four empty slots), one of them a transposed view
+/// and one long enough for the most workgroups, against each tensor's `square().sum()` on
+/// flex; and the launches once warm: one per seven tensors, plus the concatenation and the
+/// final sum.
+#[test]
+fn sum_of_squares_matches_reference_in_a_few_launches() {
+    use mixtune::kernels::{reference_sum_of_squares, squares_kernel_runs, sum_of_squares};
+
+    let Some((gpu, _alone)) = gpu_alone() else {
+        return;
+    };
+    let lengths = [
+        1, 7, 64, 255, 256, 257, 512, 1000, 4096, 5000, 65_537, 3, 2, 384, 999, 1_200_000, 31,
+    ];
+    let datas: Vec<TensorData> = lengths
+        .iter()
+        .enumerate()
+        .map(|(i, &len)| {
+            let values = random([1, 1, 1, len], 300 + i as u64, 1.5)
+                .try_into_vec::<f32>()
+                .unwrap();
+            TensorData::new(values, [len])
+        })
+        .collect();
+    let transposed = random([1, 1, 48, 80], 400, 1.0);
+    let tensors = |device: &Device| -> Vec<Tensor<1>> {
+        let mut tensors: Vec<Tensor<1>> = datas
+            .iter()
+            .map(|data| Tensor::from_data(data.clone(), device))
+            .collect();
+        let view = on(&transposed, device)
+            .reshape([48, 80])
+            .swap_dims(0, 1)
+            .reshape([48 * 80]);
+        tensors.insert(5, view);
+        tensors
+    };
+    let on_gpu = tensors(&gpu);
+    assert!(squares_kernel_runs(&on_gpu));
+    // A first call compiles, and tunes the final sum (its tuning launches every candidate).
+    host1(sum_of_squares(on_gpu.clone()));
+    let (got, launches) =
+        mixtune::device::profile::launches_by_kernel(&gpu, || host1(sum_of_squares(on_gpu)));
+    let launches = launches.expect("a wgpu device counts launches");
+    println!("sum of squares launches: {launches:?}");
+    let squares: usize = launches
+        .iter()
+        .filter(|(name, _)| name.contains("SquaresKernel"))
+        .map(|(_, n)| n)
+        .sum();
+    assert_eq!(squares, 18usize.div_ceil(7), "{launches:?}");
+    assert!(
+        launches.values().sum::<usize>() <= squares + 6,
+        "a few launches besides the dispatches: {launches:?}"
+    );
+    let expected = host1(reference_sum_of_squares(tensors(&Device::flex())));
+    assert_close_within("sum of squares", got, expected, 1e-5);
+}
+
+fn host1(tensor: Option<Tensor<1>>) -> Vec<f32> {
+    tensor
+        .expect("some tensors")
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec()
+        .unwrap()
+}

@@ -86,7 +86,8 @@ pub enum KernelKind {
     Attention,
     /// Element-wise work, fused or not.
     Elementwise,
-    /// Sums, means, maxima, arg-maxima, softmax's reductions.
+    /// Sums, means, maxima, arg-maxima, softmax's reductions, the gradient norm's sum of
+    /// squares (`shaders/sum_of_squares.wgsl`).
     Reduction,
     /// Gradient clipping and the optimizer update (everything after the trainer's mark).
     Optimizer,
@@ -122,7 +123,7 @@ impl KernelKind {
         } else if has(&["matmul", "gemm"]) {
             Self::Gemm
         } else if has(&[
-            "reduce", "argmax", "argmin", "sum_", "mean_", "prod_", "softmax",
+            "reduce", "argmax", "argmin", "sum_", "mean_", "prod_", "softmax", "squares",
         ]) {
             Self::Reduction
         } else if has(&[
@@ -522,6 +523,10 @@ mod tests {
                 KernelKind::Attention,
             ),
             ("ReduceKernel<Sum>", KernelKind::Reduction),
+            (
+                "SourceKernel<mixtune::kernels::wgsl::SquaresKernel>",
+                KernelKind::Reduction,
+            ),
             ("into_contiguous", KernelKind::Copy),
             ("ElemwiseFuse", KernelKind::Elementwise),
             // Names as CubeCL 0.11 reports them on wgpu (lavapipe).

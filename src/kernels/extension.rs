@@ -57,6 +57,21 @@ pub trait T5AttentionOps: Backend {
         FloatTensor<Self>,
     );
 
+    /// `sum_of_squares`: per-workgroup partial sums `[7 · G]` of the squares of the first
+    /// `count` of `t0..t6` (the rest repeat `t0` and count nothing). Not differentiable.
+    #[fusion(meta = squares_meta)]
+    #[allow(clippy::too_many_arguments)]
+    fn t5_sum_of_squares(
+        t0: FloatTensor<Self>,
+        t1: FloatTensor<Self>,
+        t2: FloatTensor<Self>,
+        t3: FloatTensor<Self>,
+        t4: FloatTensor<Self>,
+        t5: FloatTensor<Self>,
+        t6: FloatTensor<Self>,
+        count: usize,
+    ) -> FloatTensor<Self>;
+
     /// `attention`: the forward's output (autodiff records the backward step).
     #[fusion(default)]
     fn t5_attention(
@@ -92,6 +107,50 @@ pub fn decode_attention(
         value.into_dispatch(),
         bias.into_dispatch(),
     ))
+}
+
+/// `kernels::sum_of_squares` through the extension: the partial sums of one dispatch over
+/// up to [`super::SQUARES_SLOTS`] tensors (`tensors` is not empty).
+pub fn sum_of_squares_partials(tensors: &[Tensor<1>]) -> Tensor<1> {
+    let count = tensors.len();
+    let slot = |i: usize| {
+        tensors[if i < count { i } else { 0 }]
+            .clone()
+            .into_dispatch()
+    };
+    Tensor::from_dispatch(<Dispatch as T5AttentionOps>::t5_sum_of_squares(
+        slot(0),
+        slot(1),
+        slot(2),
+        slot(3),
+        slot(4),
+        slot(5),
+        slot(6),
+        count,
+    ))
+}
+
+/// `[7 · G]` f32 partial sums, `G` from the longest of the first `count` tensors (as the
+/// backend chooses it), for fusion's deferred registration.
+#[allow(clippy::too_many_arguments)]
+fn squares_meta(
+    t0: &TensorSpec,
+    t1: &TensorSpec,
+    t2: &TensorSpec,
+    t3: &TensorSpec,
+    t4: &TensorSpec,
+    t5: &TensorSpec,
+    t6: &TensorSpec,
+    count: &usize,
+) -> TensorSpec {
+    let longest = [t0, t1, t2, t3, t4, t5, t6]
+        .iter()
+        .take(*count)
+        .map(|t| t.shape.num_elements())
+        .max()
+        .unwrap_or(0);
+    let groups = super::wgsl::squares_groups(longest);
+    TensorSpec::new(Shape::from([super::SQUARES_SLOTS * groups]), t0.dtype)
 }
 
 /// `[b, h, m, d_value]`: the attention output, for fusion's deferred registration.
@@ -265,6 +324,29 @@ impl<B: T5AttentionOps, C: CheckpointStrategy> T5AttentionOps for Autodiff<B, C>
         bias: FloatTensor<Self>,
     ) -> FloatTensor<Self> {
         record::<B, C>(query, key, value, bias, B::t5_attention)
+    }
+
+    /// Detached: a sum of squares carries no gradient (it reads gradients).
+    fn t5_sum_of_squares(
+        t0: FloatTensor<Self>,
+        t1: FloatTensor<Self>,
+        t2: FloatTensor<Self>,
+        t3: FloatTensor<Self>,
+        t4: FloatTensor<Self>,
+        t5: FloatTensor<Self>,
+        t6: FloatTensor<Self>,
+        count: usize,
+    ) -> FloatTensor<Self> {
+        Self::from_inner(B::t5_sum_of_squares(
+            t0.into_primitive(),
+            t1.into_primitive(),
+            t2.into_primitive(),
+            t3.into_primitive(),
+            t4.into_primitive(),
+            t5.into_primitive(),
+            t6.into_primitive(),
+            count,
+        ))
     }
 
     /// Detached: the outputs carry no gradient.

@@ -1,5 +1,6 @@
-//! Hand-written WGSL kernels for T5 attention (`shaders/*.wgsl`), behind plain tensor
-//! functions that fall back to the same math in tensor ops wherever the kernels do not apply.
+//! Hand-written WGSL kernels for T5 attention and the gradient norm (`shaders/*.wgsl`),
+//! behind plain tensor functions that fall back to the same math in tensor ops wherever the
+//! kernels do not apply.
 //!
 //! T5 attention is `softmax(query · keyᵀ + bias) · value`, with **no** `1/sqrt(d_kv)` scale and
 //! an additive `bias` broadcastable to `[batch, heads, q_len, k_len]`: the relative position
@@ -11,6 +12,7 @@
 //! | [`decode_attention`] | `t5_decode_attention.wgsl` | one new query per row over a key/value cache (generation) |
 //! | [`attention`] | `t5_attention_forward.wgsl`, `t5_attention_backward_dq.wgsl`, `t5_attention_backward_dkv.wgsl` | whole sequences, differentiable (training) |
 //! | [`reference_attention`] | none | the plain-Burn math both are tested against |
+//! | [`sum_of_squares`] | `sum_of_squares.wgsl` | the global gradient norm: seven gradients a dispatch ([`reference_sum_of_squares`] elsewhere) |
 //!
 //! The kernels run when the build has the `wgpu` feature, the tensors live on a wgpu device
 //! (with or without autodiff, fusion on or off), all four are `f32` or query, key and value
@@ -109,6 +111,51 @@ pub fn decode_attention(
 /// statistics and the score gradients in f32), so f16 needs no cast around them.
 fn half_io(query: &Tensor<4>, key: &Tensor<4>, value: &Tensor<4>, bias: &Tensor<4>) -> bool {
     [query, key, value].iter().all(|t| t.dtype() == DType::F16) && bias.dtype() == DType::F32
+}
+
+/// Tensors one [`sum_of_squares`] dispatch reads: its bindings, with the output, stay within
+/// wgpu's default of 8 storage buffers per shader stage.
+pub const SQUARES_SLOTS: usize = 7;
+
+/// The sum of the squares of every element of `tensors`, as `[1]` (`None` for no tensors):
+/// the squared global norm of a model's gradients. On a wgpu device compiling WGSL, for f32
+/// tensors with the kernels on, `shaders/sum_of_squares.wgsl` reads [`SQUARES_SLOTS`]
+/// tensors per dispatch into partial sums that one reduction adds up: about
+/// `tensors.len() / 7 + 2` launches, where each tensor's own `square().sum()` (the reference,
+/// and what every other device runs) takes four or five.
+pub fn sum_of_squares(tensors: Vec<Tensor<1>>) -> Option<Tensor<1>> {
+    #[cfg(feature = "wgpu")]
+    if squares_kernel_runs(&tensors) {
+        let partials: Vec<Tensor<1>> = tensors
+            .chunks(SQUARES_SLOTS)
+            .map(extension::sum_of_squares_partials)
+            .collect();
+        return Some(Tensor::cat(partials, 0).sum());
+    }
+    reference_sum_of_squares(tensors)
+}
+
+/// [`sum_of_squares`] in tensor ops: each tensor's `square().sum()`, added in order.
+pub fn reference_sum_of_squares(tensors: Vec<Tensor<1>>) -> Option<Tensor<1>> {
+    tensors
+        .into_iter()
+        .map(|t| t.square().sum())
+        .reduce(|total, sum| total + sum)
+}
+
+/// Whether [`sum_of_squares`] takes the kernel: some tensors, all f32 on one wgpu device
+/// compiling WGSL, each under 2^31 elements, kernels on.
+pub fn squares_kernel_runs(tensors: &[Tensor<1>]) -> bool {
+    let Some(first) = tensors.first() else {
+        return false;
+    };
+    let device = first.device();
+    kernels_enabled()
+        && cfg!(feature = "wgpu")
+        && on_wgpu(&device)
+        && tensors
+            .iter()
+            .all(|t| t.dtype() == DType::F32 && t.device() == device && t.dims()[0] < (1 << 31))
 }
 
 /// The plain-Burn math of [`attention`] and [`decode_attention`]:

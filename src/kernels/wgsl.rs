@@ -48,6 +48,21 @@ pub fn max_shared_bytes(device: &burn_cubecl::CubeDevice) -> usize {
     device.client().properties().hardware.max_shared_memory_size
 }
 
+/// Threads of a sum-of-squares workgroup.
+const SQUARES_WORKGROUP: u32 = 256;
+/// Most workgroups per tensor of a sum-of-squares dispatch (`G` in `sum_of_squares.wgsl`).
+const SQUARES_MAX_GROUPS: usize = 128;
+/// Elements each sum-of-squares thread reads at least, before the workgroup's reduction.
+const SQUARES_PER_THREAD: usize = 16;
+
+/// Workgroups per tensor of a sum-of-squares dispatch whose longest tensor has `longest`
+/// elements: enough that no thread reads fewer than [`SQUARES_PER_THREAD`] of them, at most
+/// [`SQUARES_MAX_GROUPS`]. The output holds 7 · this many partials.
+pub(super) fn squares_groups(longest: usize) -> usize {
+    let per_group = SQUARES_WORKGROUP as usize * SQUARES_PER_THREAD;
+    longest.div_ceil(per_group).clamp(1, SQUARES_MAX_GROUPS)
+}
+
 /// One of the `shaders/` kernels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Shader {
@@ -55,6 +70,7 @@ enum Shader {
     Forward,
     BackwardDq,
     BackwardDkv,
+    SumOfSquares,
 }
 
 impl Shader {
@@ -75,6 +91,7 @@ impl Shader {
             Shader::BackwardDkv => {
                 shader!("training_tiles.wgsl", "t5_attention_backward_dkv.wgsl")
             }
+            Shader::SumOfSquares => shader!("sum_of_squares.wgsl"),
         }
     }
 
@@ -82,6 +99,7 @@ impl Shader {
     const fn info_vec4s(self) -> usize {
         match self {
             Shader::BackwardDq => 6,
+            Shader::SumOfSquares => 2,
             _ => 5,
         }
     }
@@ -89,7 +107,8 @@ impl Shader {
 
 /// A shader with its template values filled in: the element type of query, keys, values,
 /// output and their gradients (`half`: f16); `workgroup_size` for decode; `d` and the tile
-/// length (`cols` keys, or `rows` queries for dkv) for the training kernels.
+/// length (`cols` keys, or `rows` queries for dkv) for the training kernels. The sum of
+/// squares launches as [`SquaresKernel`].
 #[derive(Debug, Clone, Copy)]
 struct AttentionKernel {
     shader: Shader,
@@ -110,6 +129,16 @@ impl AttentionKernel {
         }
     }
 
+    fn squares() -> Self {
+        Self {
+            shader: Shader::SumOfSquares,
+            workgroup_size: SQUARES_WORKGROUP,
+            d: 0,
+            cols: 0,
+            half: false,
+        }
+    }
+
     fn training(shader: Shader, d: usize, half: bool) -> Self {
         Self {
             shader,
@@ -118,6 +147,25 @@ impl AttentionKernel {
             cols: training_tile(d) as u32,
             half,
         }
+    }
+}
+
+/// The sum-of-squares shader under its own type, so profiles (which name a launch by its
+/// type) tell it from the attention kernels.
+#[derive(Debug, Clone, Copy)]
+struct SquaresKernel(AttentionKernel);
+
+impl KernelSource for SquaresKernel {
+    fn source(&self) -> SourceTemplate {
+        self.0.source()
+    }
+
+    fn id(&self) -> KernelId {
+        self.0.id()
+    }
+
+    fn lang(&self) -> &'static str {
+        self.0.lang()
     }
 }
 
@@ -236,7 +284,42 @@ fn launch(
     outputs: &[&CubeTensor],
     params: Vec<u32>,
 ) {
-    assert_eq!(params.len(), 4 * kernel.shader.info_vec4s());
+    let shader = kernel.shader;
+    let workgroup_size = kernel.workgroup_size;
+    if shader == Shader::SumOfSquares {
+        launch_source(
+            SquaresKernel(kernel),
+            shader,
+            workgroup_size,
+            groups,
+            inputs,
+            outputs,
+            params,
+        )
+    } else {
+        launch_source(
+            kernel,
+            shader,
+            workgroup_size,
+            groups,
+            inputs,
+            outputs,
+            params,
+        )
+    }
+}
+
+/// [`launch`] for one kernel type.
+fn launch_source<K: KernelSource + 'static>(
+    kernel: K,
+    shader: Shader,
+    workgroup_size: u32,
+    groups: (usize, usize),
+    inputs: &[&CubeTensor],
+    outputs: &[&CubeTensor],
+    params: Vec<u32>,
+) {
+    assert_eq!(params.len(), 4 * shader.info_vec4s());
     let info = params
         .chunks(2)
         .map(|pair| u64::from(pair[0]) | (u64::from(pair[1]) << 32))
@@ -251,7 +334,7 @@ fn launch(
             arguments.with_buffer_io(tensor.handle.clone().binding(), BufferIOAttr::WriteOnly);
     }
     let arguments = arguments.with_info(MetadataBindingInfo::custom(info));
-    let cube_dim = CubeDim::new_1d(kernel.workgroup_size);
+    let cube_dim = CubeDim::new_1d(workgroup_size);
     outputs[0].client.launch(
         Box::new(SourceKernel::new(kernel, cube_dim)),
         CubeCount::Static(groups.0 as u32, groups.1 as u32, 1),
@@ -356,5 +439,49 @@ impl T5AttentionOps for CubeBackend {
             params(&query, &key, &[&query, &key, &bias, &grad_output]),
         );
         (d_query, d_key, d_value, d_scores)
+    }
+
+    fn t5_sum_of_squares(
+        t0: CubeTensor,
+        t1: CubeTensor,
+        t2: CubeTensor,
+        t3: CubeTensor,
+        t4: CubeTensor,
+        t5: CubeTensor,
+        t6: CubeTensor,
+        count: usize,
+    ) -> CubeTensor {
+        let tensors = [t0, t1, t2, t3, t4, t5, t6].map(|t| into_contiguous(readable(t)));
+        let mut params: Vec<u32> = tensors
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                if i < count {
+                    t.meta.num_elements() as u32
+                } else {
+                    0
+                }
+            })
+            .collect();
+        params.push(0);
+        let slots = tensors.len();
+        let groups = squares_groups(params.iter().copied().max().unwrap_or(0) as usize);
+        let bytes = slots * groups * std::mem::size_of::<f32>();
+        let partials = CubeTensor::new_contiguous(
+            tensors[0].client.clone(),
+            tensors[0].device.clone(),
+            Shape::from([slots * groups]),
+            tensors[0].client.empty(bytes),
+            DType::F32,
+        );
+        let inputs: Vec<&CubeTensor> = tensors.iter().collect();
+        launch(
+            AttentionKernel::squares(),
+            (groups, slots),
+            &inputs,
+            &[&partials],
+            params,
+        );
+        partials
     }
 }

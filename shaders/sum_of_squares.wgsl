@@ -1,0 +1,67 @@
+// The sum of squares of up to seven f32 tensors in one dispatch (the global gradient norm of
+// `train::trainer`: one launch per seven gradients instead of several per gradient).
+//
+//   partials[t · G + g] = sum over i ≡ g·WG + lane (mod G·WG), i < len(t), of tensor_t[i]²
+//
+// The dispatch is G × 7 workgroups, G chosen by the host from the longest tensor (so a
+// dispatch of small tensors is a few workgroups). Workgroup (g, t) walks tensor t with a
+// stride of G·WG and reduces its threads' sums in shared memory; the host sums the 7 · G
+// partials. Tensors are read as dense buffers (the
+// host makes them contiguous; the order of elements does not matter to a sum). A slot past
+// the real tensors gets length 0 (its binding repeats the first tensor) and writes 0.
+//
+// Prepended: prelude.wgsl (param).
+// Template values: workgroup_size (a power of two).
+
+const WG: u32 = {{ workgroup_size }}u;
+
+@group(0) @binding(0) var<storage, read_write> t0: array<f32>;
+@group(0) @binding(1) var<storage, read_write> t1: array<f32>;
+@group(0) @binding(2) var<storage, read_write> t2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> t3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> t4: array<f32>;
+@group(0) @binding(5) var<storage, read_write> t5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> t6: array<f32>;
+@group(0) @binding(7) var<storage, read_write> partials: array<f32>;
+// The element counts of t0..t6, then one unused u32.
+@group(0) @binding(8) var<uniform> info: array<vec4<u32>, 2>;
+
+var<workgroup> scratch: array<f32, WG>;
+
+@compute @workgroup_size(WG)
+fn main(
+    @builtin(workgroup_id) workgroup: vec3<u32>,
+    @builtin(num_workgroups) workgroups: vec3<u32>,
+    @builtin(local_invocation_index) lane: u32,
+) {
+    let g = workgroup.x;
+    let t = workgroup.y;
+    let G = workgroups.x;
+    let len = param(t);
+    let start = g * WG + lane;
+    let stride = G * WG;
+    // WGSL cannot index bindings, so one loop per binding; `t` is the same across the
+    // workgroup, so the switch is taken once, outside the loop (a switch per element ran
+    // about 7x slower on lavapipe, which evaluates every case under a mask).
+    var sum = 0.0;
+    switch t {
+        case 0u: { for (var i = start; i < len; i += stride) { sum += t0[i] * t0[i]; } }
+        case 1u: { for (var i = start; i < len; i += stride) { sum += t1[i] * t1[i]; } }
+        case 2u: { for (var i = start; i < len; i += stride) { sum += t2[i] * t2[i]; } }
+        case 3u: { for (var i = start; i < len; i += stride) { sum += t3[i] * t3[i]; } }
+        case 4u: { for (var i = start; i < len; i += stride) { sum += t4[i] * t4[i]; } }
+        case 5u: { for (var i = start; i < len; i += stride) { sum += t5[i] * t5[i]; } }
+        default: { for (var i = start; i < len; i += stride) { sum += t6[i] * t6[i]; } }
+    }
+    scratch[lane] = sum;
+    workgroupBarrier();
+    for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
+        if lane < stride {
+            scratch[lane] += scratch[lane + stride];
+        }
+        workgroupBarrier();
+    }
+    if lane == 0u {
+        partials[t * G + g] = scratch[0];
+    }
+}
