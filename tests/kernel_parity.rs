@@ -650,3 +650,64 @@ fn host1(tensor: Option<Tensor<1>>) -> Vec<f32> {
         .try_into_vec()
         .unwrap()
 }
+
+/// T5's layer norm (`shaders/t5_rms_norm_*.wgsl`) against the tensor-op reference on flex:
+/// the output, and under autodiff the input's and the weight's gradients; in f32, and in
+/// f16 with the f32 master weight (mixed precision) within f16's precision. Rows past one
+/// workgroup's width, and a width that is not a multiple of it. Forward: one dispatch.
+#[test]
+fn rms_norm_matches_reference_forward_and_backward() {
+    use burn::tensor::DType;
+    use mixtune::kernels::{norm_kernel_runs, reference_rms_norm, rms_norm};
+
+    let Some((gpu, _alone)) = gpu_alone() else {
+        return;
+    };
+    let [b, s, d] = [3, 37, 300];
+    let x = random([1, b, s, d], 500, 2.0);
+    let upstream = random([1, b, s, d], 501, 1.0);
+    let weight = random([1, 1, 1, d], 502, 1.5);
+    let eps = 1e-6;
+    for dtype in [DType::F32, DType::F16] {
+        let run = |device: &Device, norm: fn(Tensor<3>, Tensor<1>, f64) -> Tensor<3>| {
+            let x = on(&x, device).reshape([b, s, d]).require_grad();
+            let weight = on(&weight, device).reshape([d]).require_grad();
+            let out = norm(x.clone().cast(dtype), weight.clone(), eps);
+            assert_eq!(out.dtype(), dtype);
+            let loss =
+                (out.clone().cast(DType::F32) * on(&upstream, device).reshape([b, s, d])).sum();
+            let grads = loss.backward();
+            let d_x = x.grad(&grads).expect("d_x").reshape([1, b, s, d]);
+            let d_weight = weight.grad(&grads).expect("d_weight").reshape([1, 1, 1, d]);
+            (
+                host(out.cast(DType::F32).reshape([1, b, s, d])),
+                host(d_x),
+                host(d_weight),
+            )
+        };
+        let gpu_ad = gpu.clone().autodiff();
+        let probe = on(&x, &gpu).reshape([b, s, d]).cast(dtype);
+        assert!(norm_kernel_runs(&probe, &on(&weight, &gpu).reshape([d])));
+        let (_, forward) = mixtune::device::profile::launches_by_kernel(&gpu, || {
+            host(
+                rms_norm(probe, on(&weight, &gpu).reshape([d]), eps)
+                    .cast(DType::F32)
+                    .reshape([1, b, s, d]),
+            )
+        });
+        let norm_launches: usize = forward
+            .expect("a wgpu device counts launches")
+            .iter()
+            .filter(|(name, _)| name.contains("RmsNormKernel"))
+            .map(|(_, n)| n)
+            .sum();
+        assert_eq!(norm_launches, 1, "one dispatch forward");
+        let got = run(&gpu_ad, rms_norm);
+        let expected = run(&Device::flex().autodiff(), reference_rms_norm);
+        let tolerance = if dtype == DType::F32 { 1e-4 } else { 1e-2 };
+        let name = format!("{dtype:?} rms norm");
+        assert_close_within(&format!("{name} output"), got.0, expected.0, tolerance);
+        assert_close_within(&format!("{name} d_x"), got.1, expected.1, tolerance);
+        assert_close_within(&format!("{name} d_weight"), got.2, expected.2, tolerance);
+    }
+}

@@ -84,7 +84,7 @@ pub enum KernelKind {
     Gemm,
     /// The fused WGSL attention kernels (`shaders/`).
     Attention,
-    /// Element-wise work, fused or not.
+    /// Element-wise work, fused or not (and the fused layer norm, `RmsNormKernel`).
     Elementwise,
     /// Sums, means, maxima, arg-maxima, softmax's reductions, the gradient norm's sum of
     /// squares (`shaders/sum_of_squares.wgsl`).
@@ -139,6 +139,7 @@ impl KernelKind {
         ]) {
             Self::Copy
         } else if has(&[
+            "rmsnorm",
             "elemwise",
             "elementwise",
             "fuse",
@@ -529,6 +530,10 @@ mod tests {
             ),
             ("into_contiguous", KernelKind::Copy),
             ("ElemwiseFuse", KernelKind::Elementwise),
+            (
+                "SourceKernel<mixtune::kernels::wgsl::RmsNormKernel>",
+                KernelKind::Elementwise,
+            ),
             // Names as CubeCL 0.11 reports them on wgpu (lavapipe).
             (
                 "MatmulEntry | FusedMatmulArgs | DynamicScalar | SimpleMatmulFamily",

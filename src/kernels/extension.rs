@@ -72,6 +72,31 @@ pub trait T5AttentionOps: Backend {
         count: usize,
     ) -> FloatTensor<Self>;
 
+    /// Forward of `rms_norm` over the last dim of `x`: the output (x's dtype and shape) and
+    /// the rows' `1 / rms` (`[rows, 1]`, f32), kept for the backward pass.
+    #[fusion(meta = norm_forward_meta)]
+    fn t5_rms_norm_forward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        eps: f32,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>);
+
+    /// Backward of `rms_norm` from `grad` (x's dtype and shape): `(d_x, d_weight_rows)`, the
+    /// latter `[rows, d]` f32, summed over rows into the weight's gradient by the caller.
+    #[fusion(meta = norm_backward_meta)]
+    fn t5_rms_norm_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        inv: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>);
+
+    /// `rms_norm`: the forward's output (autodiff records the backward step).
+    #[fusion(default)]
+    fn t5_rms_norm(x: FloatTensor<Self>, weight: FloatTensor<Self>, eps: f32) -> FloatTensor<Self> {
+        Self::t5_rms_norm_forward(x, weight, eps).0
+    }
+
     /// `attention`: the forward's output (autodiff records the backward step).
     #[fusion(default)]
     fn t5_attention(
@@ -151,6 +176,78 @@ fn squares_meta(
         .unwrap_or(0);
     let groups = super::wgsl::squares_groups(longest);
     TensorSpec::new(Shape::from([super::SQUARES_SLOTS * groups]), t0.dtype)
+}
+
+/// `kernels::rms_norm` through the extension.
+pub fn rms_norm<const D: usize>(x: Tensor<D>, weight: Tensor<1>, eps: f32) -> Tensor<D> {
+    Tensor::from_dispatch(<Dispatch as T5AttentionOps>::t5_rms_norm(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        eps,
+    ))
+}
+
+/// The norm's output (as `x`) and its rows' `1 / rms` (`[rows, 1]`, f32).
+fn norm_forward_meta(x: &TensorSpec, _weight: &TensorSpec, _eps: &f32) -> (TensorSpec, TensorSpec) {
+    let d = x.shape[x.shape.len() - 1].max(1);
+    let rows = x.shape.num_elements() / d;
+    (
+        x.clone(),
+        TensorSpec::new(Shape::from([rows, 1]), DType::F32),
+    )
+}
+
+/// `d_x` (as `x`) and the rows' weight-gradient terms (`[rows, d]`, f32).
+fn norm_backward_meta(
+    x: &TensorSpec,
+    _weight: &TensorSpec,
+    _inv: &TensorSpec,
+    _grad: &TensorSpec,
+) -> (TensorSpec, TensorSpec) {
+    let d = x.shape[x.shape.len() - 1].max(1);
+    let rows = x.shape.num_elements() / d;
+    (
+        x.clone(),
+        TensorSpec::new(Shape::from([rows, d]), DType::F32),
+    )
+}
+
+/// The backward step of `t5_rms_norm`.
+#[derive(Debug)]
+struct NormBackward;
+
+/// Checkpointed input and weight, and the rows' `1 / rms`.
+type NormState<B> = (NodeId, NodeId, FloatTensor<B>);
+
+impl<B: T5AttentionOps> Backward<B, 2> for NormBackward {
+    type State = NormState<B>;
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 2>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x, node_weight] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let (x, weight, inv) = ops.state;
+        let x = checkpointer.retrieve_node_output::<FloatTensor<B>>(x);
+        let weight = checkpointer.retrieve_node_output::<FloatTensor<B>>(weight);
+        let weight_shape = weight.shape();
+        let weight_dtype = weight.dtype();
+        let (d_x, d_weight_rows) = B::t5_rms_norm_backward(x, weight, inv, grad);
+        if let Some(node) = node_x {
+            grads.register::<B>(node.id, d_x);
+        }
+        if let Some(node) = node_weight {
+            let d_weight = B::float_reshape(B::float_sum_dim(d_weight_rows, 0), weight_shape);
+            let d_weight = match weight_dtype {
+                DType::F32 => d_weight,
+                _ => B::float_cast(d_weight, FloatDType::F16),
+            };
+            grads.register::<B>(node.id, d_weight);
+        }
+    }
 }
 
 /// `[b, h, m, d_value]`: the attention output, for fusion's deferred registration.
@@ -324,6 +421,54 @@ impl<B: T5AttentionOps, C: CheckpointStrategy> T5AttentionOps for Autodiff<B, C>
         bias: FloatTensor<Self>,
     ) -> FloatTensor<Self> {
         record::<B, C>(query, key, value, bias, B::t5_attention)
+    }
+
+    fn t5_rms_norm(x: FloatTensor<Self>, weight: FloatTensor<Self>, eps: f32) -> FloatTensor<Self> {
+        match NormBackward
+            .prepare::<C>([x.node(), weight.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let x_id = prep.checkpoint(&x);
+                let weight_id = prep.checkpoint(&weight);
+                let (output, inv) =
+                    B::t5_rms_norm_forward(x.into_primitive(), weight.into_primitive(), eps);
+                prep.finish((x_id, weight_id, inv), output)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::t5_rms_norm(
+                x.into_primitive(),
+                weight.into_primitive(),
+                eps,
+            )),
+        }
+    }
+
+    /// Detached: the outputs carry no gradient.
+    fn t5_rms_norm_forward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        eps: f32,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let (output, inv) =
+            B::t5_rms_norm_forward(x.into_primitive(), weight.into_primitive(), eps);
+        (Self::from_inner(output), Self::from_inner(inv))
+    }
+
+    /// Detached: no second-order gradients.
+    fn t5_rms_norm_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        inv: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let (d_x, d_weight_rows) = B::t5_rms_norm_backward(
+            x.into_primitive(),
+            weight.into_primitive(),
+            inv.into_primitive(),
+            grad.into_primitive(),
+        );
+        (Self::from_inner(d_x), Self::from_inner(d_weight_rows))
     }
 
     /// Detached: a sum of squares carries no gradient (it reads gradients).

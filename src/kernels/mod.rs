@@ -1,4 +1,5 @@
-//! Hand-written WGSL kernels for T5 attention and the gradient norm (`shaders/*.wgsl`),
+//! Hand-written WGSL kernels for T5 attention, its layer norm and the gradient norm
+//! (`shaders/*.wgsl`),
 //! behind plain tensor functions that fall back to the same math in tensor ops wherever the
 //! kernels do not apply.
 //!
@@ -12,6 +13,7 @@
 //! | [`decode_attention`] | `t5_decode_attention.wgsl` | one new query per row over a key/value cache (generation) |
 //! | [`attention`] | `t5_attention_forward.wgsl`, `t5_attention_backward_dq.wgsl`, `t5_attention_backward_dkv.wgsl` | whole sequences, differentiable (training) |
 //! | [`reference_attention`] | none | the plain-Burn math both are tested against |
+//! | [`rms_norm`] | `t5_rms_norm_forward.wgsl`, `t5_rms_norm_backward.wgsl` | T5's layer norm, differentiable ([`reference_rms_norm`] elsewhere) |
 //! | [`sum_of_squares`] | `sum_of_squares.wgsl` | the global gradient norm: seven gradients a dispatch ([`reference_sum_of_squares`] elsewhere) |
 //!
 //! The kernels run when the build has the `wgpu` feature, the tensors live on a wgpu device
@@ -111,6 +113,62 @@ pub fn decode_attention(
 /// statistics and the score gradients in f32), so f16 needs no cast around them.
 fn half_io(query: &Tensor<4>, key: &Tensor<4>, value: &Tensor<4>, bias: &Tensor<4>) -> bool {
     [query, key, value].iter().all(|t| t.dtype() == DType::F16) && bias.dtype() == DType::F32
+}
+
+/// T5's layer norm over the last dim of `x` (an RMS norm: no mean subtracted, no bias):
+/// `x · rsqrt(mean(x²) + eps) · weight`, the statistics and the normalisation in f32 whatever
+/// `x`'s dtype, the scale in `x`'s dtype (as HF's `T5LayerNorm`). On a wgpu device compiling
+/// WGSL, with f32 or f16 `x` and weight, `shaders/t5_rms_norm_forward.wgsl` does it in one
+/// dispatch, and under autodiff `t5_rms_norm_backward.wgsl` plus one sum over rows make the
+/// gradients (the tensor ops take about 15 launches for the two); elsewhere
+/// [`reference_rms_norm`].
+pub fn rms_norm(x: Tensor<3>, weight: Tensor<1>, eps: f64) -> Tensor<3> {
+    #[cfg(feature = "wgpu")]
+    if norm_kernel_runs(&x, &weight) {
+        return extension::rms_norm(x, weight, eps as f32);
+    }
+    reference_rms_norm(x, weight, eps)
+}
+
+/// [`rms_norm`] in tensor ops.
+pub fn reference_rms_norm(x: Tensor<3>, weight: Tensor<1>, eps: f64) -> Tensor<3> {
+    let dtype = x.dtype();
+    let wide = |t: Tensor<3>| {
+        if t.dtype() == DType::F32 {
+            t
+        } else {
+            t.cast(DType::F32)
+        }
+    };
+    let x = wide(x);
+    let variance = x.clone().square().mean_dim(2);
+    let normed = x * (variance + eps).sqrt().recip();
+    let normed = if dtype == DType::F32 {
+        normed
+    } else {
+        normed.cast(dtype)
+    };
+    let weight = if weight.dtype() == dtype {
+        weight
+    } else {
+        weight.cast(dtype)
+    };
+    normed * weight.unsqueeze::<3>()
+}
+
+/// Whether [`rms_norm`] takes the kernels: `x` and the weight f32 or f16 on one wgpu device
+/// compiling WGSL, under 2^31 elements, the kernels on.
+pub fn norm_kernel_runs(x: &Tensor<3>, weight: &Tensor<1>) -> bool {
+    let float = |dtype: DType| matches!(dtype, DType::F32 | DType::F16);
+    let device = x.device();
+    kernels_enabled()
+        && cfg!(feature = "wgpu")
+        && float(x.dtype())
+        && float(weight.dtype())
+        && weight.device() == device
+        && on_wgpu(&device)
+        && x.shape().num_elements() < (1 << 31)
+        && x.dims()[2] == weight.dims()[0]
 }
 
 /// Tensors one [`sum_of_squares`] dispatch reads: its bindings, with the output, stay within

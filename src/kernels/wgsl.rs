@@ -71,6 +71,8 @@ enum Shader {
     BackwardDq,
     BackwardDkv,
     SumOfSquares,
+    NormForward,
+    NormBackward,
 }
 
 impl Shader {
@@ -92,6 +94,8 @@ impl Shader {
                 shader!("training_tiles.wgsl", "t5_attention_backward_dkv.wgsl")
             }
             Shader::SumOfSquares => shader!("sum_of_squares.wgsl"),
+            Shader::NormForward => shader!("t5_rms_norm_forward.wgsl"),
+            Shader::NormBackward => shader!("t5_rms_norm_backward.wgsl"),
         }
     }
 
@@ -100,6 +104,7 @@ impl Shader {
         match self {
             Shader::BackwardDq => 6,
             Shader::SumOfSquares => 2,
+            Shader::NormForward | Shader::NormBackward => 1,
             _ => 5,
         }
     }
@@ -116,6 +121,8 @@ struct AttentionKernel {
     d: u32,
     cols: u32,
     half: bool,
+    /// The layer norm's weight is f16 (`wt`; an f16 model's inference).
+    weight_half: bool,
 }
 
 impl AttentionKernel {
@@ -126,6 +133,7 @@ impl AttentionKernel {
             d: 0,
             cols: 0,
             half,
+            weight_half: false,
         }
     }
 
@@ -136,6 +144,18 @@ impl AttentionKernel {
             d: 0,
             cols: 0,
             half: false,
+            weight_half: false,
+        }
+    }
+
+    fn norm(shader: Shader, half: bool, weight_half: bool) -> Self {
+        Self {
+            shader,
+            workgroup_size: NORM_WORKGROUP,
+            d: 0,
+            cols: 0,
+            half,
+            weight_half,
         }
     }
 
@@ -146,7 +166,29 @@ impl AttentionKernel {
             d: d as u32,
             cols: training_tile(d) as u32,
             half,
+            weight_half: false,
         }
+    }
+}
+
+/// Threads of a layer-norm workgroup (one row each).
+const NORM_WORKGROUP: u32 = 256;
+
+/// The layer-norm shaders under their own type, so profiles tell them from attention.
+#[derive(Debug, Clone, Copy)]
+struct RmsNormKernel(AttentionKernel);
+
+impl KernelSource for RmsNormKernel {
+    fn source(&self) -> SourceTemplate {
+        self.0.source()
+    }
+
+    fn id(&self) -> KernelId {
+        self.0.id()
+    }
+
+    fn lang(&self) -> &'static str {
+        self.0.lang()
     }
 }
 
@@ -172,13 +214,14 @@ impl KernelSource for SquaresKernel {
 impl KernelSource for AttentionKernel {
     fn source(&self) -> SourceTemplate {
         // WGSL wants `enable f16;` before any declaration, so ahead of the prelude.
-        let text = if self.half {
+        let text = if self.half || self.weight_half {
             format!("enable f16;\n{}", self.shader.text())
         } else {
             self.shader.text().to_string()
         };
         SourceTemplate::new(text)
             .register("io", if self.half { "f16" } else { "f32" })
+            .register("wt", if self.weight_half { "f16" } else { "f32" })
             .register("workgroup_size", self.workgroup_size.to_string())
             .register("d", self.d.to_string())
             .register("cols", self.cols.to_string())
@@ -202,6 +245,7 @@ impl KernelSource for AttentionKernel {
                 self.d,
                 self.cols,
                 self.half,
+                self.weight_half,
             ))
     }
 
@@ -286,8 +330,8 @@ fn launch(
 ) {
     let shader = kernel.shader;
     let workgroup_size = kernel.workgroup_size;
-    if shader == Shader::SumOfSquares {
-        launch_source(
+    match shader {
+        Shader::SumOfSquares => launch_source(
             SquaresKernel(kernel),
             shader,
             workgroup_size,
@@ -295,9 +339,17 @@ fn launch(
             inputs,
             outputs,
             params,
-        )
-    } else {
-        launch_source(
+        ),
+        Shader::NormForward | Shader::NormBackward => launch_source(
+            RmsNormKernel(kernel),
+            shader,
+            workgroup_size,
+            groups,
+            inputs,
+            outputs,
+            params,
+        ),
+        _ => launch_source(
             kernel,
             shader,
             workgroup_size,
@@ -305,7 +357,7 @@ fn launch(
             inputs,
             outputs,
             params,
-        )
+        ),
     }
 }
 
@@ -340,6 +392,32 @@ fn launch_source<K: KernelSource + 'static>(
         CubeCount::Static(groups.0 as u32, groups.1 as u32, 1),
         arguments,
     );
+}
+
+/// Rows (every dim but the last) and width (the last dim) of `tensor`.
+fn rows_and_width(tensor: &CubeTensor) -> (usize, usize) {
+    let shape = tensor.meta.shape();
+    let d = shape[shape.len() - 1];
+    (shape.iter().product::<usize>() / d.max(1), d)
+}
+
+/// Workgroups for one per row: a row count past the 65535 a dimension allows goes on in y.
+fn row_groups(rows: usize) -> (usize, usize) {
+    let x = rows.clamp(1, 65_535);
+    (x, rows.div_ceil(x).max(1))
+}
+
+/// A new contiguous tensor of `shape` and `dtype` on `like`'s device.
+fn empty_like_shape(like: &CubeTensor, shape: Shape, dtype: DType) -> CubeTensor {
+    let bytes = shape.num_elements() * dtype.size();
+    let handle = like.client.empty(bytes);
+    CubeTensor::new_contiguous(
+        like.client.clone(),
+        like.device.clone(),
+        shape,
+        handle,
+        dtype,
+    )
 }
 
 fn blocks(len: usize) -> usize {
@@ -483,5 +561,60 @@ impl T5AttentionOps for CubeBackend {
             params,
         );
         partials
+    }
+
+    fn t5_rms_norm_forward(
+        x: CubeTensor,
+        weight: CubeTensor,
+        eps: f32,
+    ) -> (CubeTensor, CubeTensor) {
+        let io = x.dtype;
+        let weight_dtype = weight.dtype;
+        let x = into_contiguous(readable_as(x, io));
+        let weight = into_contiguous(readable_as(weight, weight_dtype));
+        let (rows, d) = rows_and_width(&x);
+        let y = empty_like_shape(&x, x.meta.shape().clone(), io);
+        let inv = empty_like_shape(&x, Shape::from([rows, 1]), DType::F32);
+        launch(
+            AttentionKernel::norm(
+                Shader::NormForward,
+                io == DType::F16,
+                weight_dtype == DType::F16,
+            ),
+            row_groups(rows),
+            &[&x, &weight],
+            &[&y, &inv],
+            vec![d as u32, eps.to_bits(), rows as u32, 0],
+        );
+        (y, inv)
+    }
+
+    fn t5_rms_norm_backward(
+        x: CubeTensor,
+        weight: CubeTensor,
+        inv: CubeTensor,
+        grad: CubeTensor,
+    ) -> (CubeTensor, CubeTensor) {
+        let io = x.dtype;
+        let weight_dtype = weight.dtype;
+        let x = into_contiguous(readable_as(x, io));
+        let weight = into_contiguous(readable_as(weight, weight_dtype));
+        let inv = into_contiguous(readable(inv));
+        let grad = into_contiguous(readable_as(grad, io));
+        let (rows, d) = rows_and_width(&x);
+        let d_x = empty_like_shape(&x, x.meta.shape().clone(), io);
+        let d_weight_rows = empty_like_shape(&x, Shape::from([rows, d]), DType::F32);
+        launch(
+            AttentionKernel::norm(
+                Shader::NormBackward,
+                io == DType::F16,
+                weight_dtype == DType::F16,
+            ),
+            row_groups(rows),
+            &[&x, &weight, &inv, &grad],
+            &[&d_x, &d_weight_rows],
+            vec![d as u32, 0, rows as u32, 0],
+        );
+        (d_x, d_weight_rows)
     }
 }

@@ -11,6 +11,7 @@ use burn::tensor::{DType, Device, Tensor};
 use super::config::{Activation, T5Config};
 use super::cpu_gemm;
 use super::precision::{cast, clamp_f16};
+use crate::kernels;
 
 /// A bias-free linear map `[d_input, d_output]` (the checkpoint's transpose), drawn lazily
 /// from `N(0, std)` as HF's `_init_weights`.
@@ -96,11 +97,9 @@ impl T5LayerNorm {
     /// normalisation are f32 whatever the input's dtype (as HF's), the result is scaled in
     /// the input's dtype.
     pub fn forward(&self, hidden: Tensor<3>) -> Tensor<3> {
-        let dtype = hidden.dtype();
-        let hidden = cast(hidden, DType::F32);
-        let variance = hidden.clone().square().mean_dim(2);
-        let normed = cast(hidden * (variance + self.eps).sqrt().recip(), dtype);
-        normed * cast(self.weight.val(), dtype).unsqueeze::<3>()
+        // The WGSL kernels on a wgpu device (one dispatch forward, one and a sum backward),
+        // the same math in tensor ops elsewhere.
+        kernels::rms_norm(hidden, self.weight.val(), self.eps)
     }
 }
 
