@@ -10,7 +10,7 @@
 // host makes them contiguous; the order of elements does not matter to a sum). A slot past
 // the real tensors gets length 0 (its binding repeats the first tensor) and writes 0.
 //
-// Prepended: prelude.wgsl (param).
+// Prepended: prelude.wgsl (param), workgroup_sum.wgsl.
 // Template values: workgroup_size (a power of two).
 
 const WG: u32 = {{ workgroup_size }}u;
@@ -25,8 +25,6 @@ const WG: u32 = {{ workgroup_size }}u;
 @group(0) @binding(7) var<storage, read_write> partials: array<f32>;
 // The element counts of t0..t6, then one unused u32.
 @group(0) @binding(8) var<uniform> info: array<vec4<u32>, 2>;
-
-var<workgroup> scratch: array<f32, WG>;
 
 @compute @workgroup_size(WG)
 fn main(
@@ -53,15 +51,8 @@ fn main(
         case 5u: { for (var i = start; i < len; i += stride) { sum += t5[i] * t5[i]; } }
         default: { for (var i = start; i < len; i += stride) { sum += t6[i] * t6[i]; } }
     }
-    scratch[lane] = sum;
-    workgroupBarrier();
-    for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
-        if lane < stride {
-            scratch[lane] += scratch[lane + stride];
-        }
-        workgroupBarrier();
-    }
+    let total = workgroup_sum(lane, sum);
     if lane == 0u {
-        partials[t * G + g] = scratch[0];
+        partials[t * G + g] = total;
     }
 }

@@ -5,7 +5,8 @@
 //   dw_rows[r, c] = dy[r, c] · n[r, c]      (f32; the host sums it over rows: the weight's
 //                                            gradient)
 //
-// Prepended: prelude.wgsl (param), and `enable f16;` before it when io or wt is f16.
+// Prepended: prelude.wgsl (param), workgroup_sum.wgsl, and `enable f16;` before them when io
+// or wt is f16.
 // Template values: workgroup_size (a power of two); io (x, dy and dx); wt (the weight).
 
 const WG: u32 = {{ workgroup_size }}u;
@@ -18,8 +19,6 @@ const WG: u32 = {{ workgroup_size }}u;
 @group(0) @binding(5) var<storage, read_write> dw_rows: array<f32>;
 // [d, unused, rows, 0].
 @group(0) @binding(6) var<uniform> info: array<vec4<u32>, 1>;
-
-var<workgroup> scratch: array<f32, WG>;
 
 @compute @workgroup_size(WG)
 fn main(
@@ -40,15 +39,8 @@ fn main(
         let n = f32(x[base + c]) * inv;
         sum += f32(dy[base + c]) * f32(w[c]) * n;
     }
-    scratch[lane] = sum;
-    workgroupBarrier();
-    for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
-        if lane < stride {
-            scratch[lane] += scratch[lane + stride];
-        }
-        workgroupBarrier();
-    }
-    let mean_gn = scratch[0] / f32(d);
+    let total = workgroup_sum(lane, sum);
+    let mean_gn = total / f32(d);
     for (var c = lane; c < d; c += WG) {
         let n = f32(x[base + c]) * inv;
         let up = f32(dy[base + c]);

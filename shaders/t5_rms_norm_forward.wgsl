@@ -7,7 +7,8 @@
 // The statistics and the normalisation in f32 whatever io is (as HF's T5LayerNorm); the
 // scale by the weight in io, as the tensor-op reference does it.
 //
-// Prepended: prelude.wgsl (param), and `enable f16;` before it when io or wt is f16.
+// Prepended: prelude.wgsl (param), workgroup_sum.wgsl, and `enable f16;` before them when io
+// or wt is f16.
 // Template values: workgroup_size (a power of two); io, the element type of x and y; wt, the
 // weight's (f32 master weights in training, f16 in an f16 model's inference).
 
@@ -19,8 +20,6 @@ const WG: u32 = {{ workgroup_size }}u;
 @group(0) @binding(3) var<storage, read_write> inv_rms: array<f32>;
 // [d, eps as f32 bits, rows, 0].
 @group(0) @binding(4) var<uniform> info: array<vec4<u32>, 1>;
-
-var<workgroup> scratch: array<f32, WG>;
 
 @compute @workgroup_size(WG)
 fn main(
@@ -42,15 +41,8 @@ fn main(
         let v = f32(x[base + c]);
         sum += v * v;
     }
-    scratch[lane] = sum;
-    workgroupBarrier();
-    for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
-        if lane < stride {
-            scratch[lane] += scratch[lane + stride];
-        }
-        workgroupBarrier();
-    }
-    let inv = 1.0 / sqrt(scratch[0] / f32(d) + eps);
+    let total = workgroup_sum(lane, sum);
+    let inv = 1.0 / sqrt(total / f32(d) + eps);
     if lane == 0u {
         inv_rms[row] = inv;
     }

@@ -77,7 +77,8 @@ enum Shader {
 
 impl Shader {
     /// The shader's WGSL: `shaders/prelude.wgsl` (and for the training kernels
-    /// `shaders/training_tiles.wgsl`) followed by the kernel's own file.
+    /// `shaders/training_tiles.wgsl`, for the row reductions `shaders/workgroup_sum.wgsl`)
+    /// followed by the kernel's own file.
     const fn text(self) -> &'static str {
         macro_rules! shader {
             ($($file:literal),+) => {
@@ -93,9 +94,9 @@ impl Shader {
             Shader::BackwardDkv => {
                 shader!("training_tiles.wgsl", "t5_attention_backward_dkv.wgsl")
             }
-            Shader::SumOfSquares => shader!("sum_of_squares.wgsl"),
-            Shader::NormForward => shader!("t5_rms_norm_forward.wgsl"),
-            Shader::NormBackward => shader!("t5_rms_norm_backward.wgsl"),
+            Shader::SumOfSquares => shader!("workgroup_sum.wgsl", "sum_of_squares.wgsl"),
+            Shader::NormForward => shader!("workgroup_sum.wgsl", "t5_rms_norm_forward.wgsl"),
+            Shader::NormBackward => shader!("workgroup_sum.wgsl", "t5_rms_norm_backward.wgsl"),
         }
     }
 
@@ -174,42 +175,38 @@ impl AttentionKernel {
 /// Threads of a layer-norm workgroup (one row each).
 const NORM_WORKGROUP: u32 = 256;
 
-/// The layer-norm shaders under their own type, so profiles tell them from attention.
-#[derive(Debug, Clone, Copy)]
-struct RmsNormKernel(AttentionKernel);
+/// A shader launched under its own type name: profiles name a launch by its kernel's type
+/// (`KernelKind::of`), so the non-attention shaders need types of their own.
+macro_rules! renamed_kernel {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy)]
+        struct $name(AttentionKernel);
 
-impl KernelSource for RmsNormKernel {
-    fn source(&self) -> SourceTemplate {
-        self.0.source()
-    }
+        impl KernelSource for $name {
+            fn source(&self) -> SourceTemplate {
+                self.0.source()
+            }
 
-    fn id(&self) -> KernelId {
-        self.0.id()
-    }
+            fn id(&self) -> KernelId {
+                self.0.id()
+            }
 
-    fn lang(&self) -> &'static str {
-        self.0.lang()
-    }
+            fn lang(&self) -> &'static str {
+                self.0.lang()
+            }
+        }
+    };
 }
 
-/// The sum-of-squares shader under its own type, so profiles (which name a launch by its
-/// type) tell it from the attention kernels.
-#[derive(Debug, Clone, Copy)]
-struct SquaresKernel(AttentionKernel);
-
-impl KernelSource for SquaresKernel {
-    fn source(&self) -> SourceTemplate {
-        self.0.source()
-    }
-
-    fn id(&self) -> KernelId {
-        self.0.id()
-    }
-
-    fn lang(&self) -> &'static str {
-        self.0.lang()
-    }
-}
+renamed_kernel!(
+    /// The layer-norm shaders.
+    RmsNormKernel
+);
+renamed_kernel!(
+    /// The sum-of-squares shader.
+    SquaresKernel
+);
 
 impl KernelSource for AttentionKernel {
     fn source(&self) -> SourceTemplate {
