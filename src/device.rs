@@ -138,13 +138,18 @@ mod gpu {
         });
     }
 
+    /// Whether CubeCL compiles for `device` to SPIR-V (the `vulkan` feature on a Vulkan
+    /// adapter) rather than WGSL.
+    fn compiles_spirv(device: &Device) -> bool {
+        super::cube_runtime(device).is_some_and(|name| name.ends_with("<spirv>"))
+    }
+
     /// Refuses a SPIR-V device whose adapter lacks the extension CubeCL's SPIR-V compiler
     /// needs for valid shared memory (see [`super::spirv_check`]): without it the first
     /// reduction crashes the driver, so the error has to come before any kernel runs.
     #[cfg(feature = "vulkan")]
     fn refuse_invalid_spirv(device: &Device, name: &str) -> Result<()> {
-        let spirv = super::cube_runtime(device).is_some_and(|n| n.ends_with("<spirv>"));
-        if spirv && super::spirv_check::lacks_explicit_layout(name) == Some(true) {
+        if compiles_spirv(device) && super::spirv_check::lacks_explicit_layout(name) == Some(true) {
             return Err(MixtuneError::Device(format!(
                 "{name} lacks the Vulkan extension VK_KHR_workgroup_memory_explicit_layout, \
                  without which this build's SPIR-V compiler (CubeCL 0.11.3) makes kernels the \
@@ -190,10 +195,11 @@ mod gpu {
         }
         let kind = if hardware { "" } else { " (software)" };
         // Which compiler makes the GPU's figures: WGSL, the default build's only one, or
-        // SPIR-V (the `vulkan` feature on a Vulkan adapter).
-        let compiler = match super::cube_runtime(&device) {
-            Some(name) if name.ends_with("<spirv>") => " [SPIR-V]",
-            _ => "",
+        // SPIR-V.
+        let compiler = if compiles_spirv(&device) {
+            " [SPIR-V]"
+        } else {
+            ""
         };
         Ok(SelectedDevice {
             device,

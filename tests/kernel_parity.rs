@@ -658,7 +658,8 @@ fn host1(tensor: Option<Tensor<1>>) -> Vec<f32> {
 #[test]
 fn rms_norm_matches_reference_forward_and_backward() {
     use burn::tensor::DType;
-    use mixtune::kernels::{norm_kernel_runs, reference_rms_norm, rms_norm};
+    use mixtune::kernels::norm_kernel_runs;
+    use mixtune::model::layers::{reference_rms_norm, rms_norm};
 
     let Some((gpu, _alone)) = gpu_alone() else {
         return;

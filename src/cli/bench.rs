@@ -294,7 +294,7 @@ impl DecodeStep {
             .iter()
             .map(|(name, n)| {
                 let before = short.get(name).copied().unwrap_or(0);
-                let name = super::bench_profile::balanced_name(name);
+                let name = profile::balanced_name(name);
                 (name, n.saturating_sub(before) as f64 / steps)
             })
             .filter(|(_, n)| *n > 0.0)

@@ -27,18 +27,6 @@ fn achieved(kind: KernelKind, seconds: f64, flops: &TrainingFlops) -> Option<(f6
 /// A kernel's name short enough for a line: CubeCL names a matmul by its whole generic
 /// configuration (`MatmulEntry | FusedMatmulArgs | … | SimpleMatmulFamily | …`); keep the
 /// kernel, its operation (`KernelBinop | MulOp`) and its algorithm family.
-/// A kernel's full type name, as CubeCL's launch observer reports it, in CubeCL's balanced
-/// format: what the training profile classifies and prints (through [`short_name`]).
-pub(super) fn balanced_name(kernel: &str) -> String {
-    #[cfg(feature = "wgpu")]
-    {
-        use burn::cubecl::config::{type_name_format, TypeNameFormatLevel};
-        type_name_format(kernel, TypeNameFormatLevel::Balanced)
-    }
-    #[cfg(not(feature = "wgpu"))]
-    kernel.to_string()
-}
-
 pub(super) fn short_name(name: &str) -> String {
     let mut parts = name.split(" | ");
     let mut short = parts.next().unwrap_or(name).to_string();

@@ -38,11 +38,10 @@ pub struct Counts {
 /// Runs `work` on `device` and counts its kernel launches and host reads. The device is
 /// synced before and after, so queued work is counted where it was issued.
 pub fn measure<T>(device: &Device, work: impl FnOnce() -> T) -> (T, Counts) {
-    let _ = device.sync();
     let reads_before = host_reads();
-    let (result, launches) = launches(device, work);
+    let (result, launches) = launches_by_kernel(device, work);
     let counts = Counts {
-        launches,
+        launches: launches.map(|names| names.values().sum()),
         host_reads: host_reads() - reads_before,
     };
     (result, counts)
@@ -350,19 +349,9 @@ fn observed<T>(
     (result, true)
 }
 
-#[cfg(feature = "wgpu")]
-fn launches<T>(device: &Device, work: impl FnOnce() -> T) -> (T, Option<usize>) {
-    let (result, names) = launches_by_kernel(device, work);
-    (result, names.map(|names| names.values().sum()))
-}
-
-#[cfg(not(feature = "wgpu"))]
-fn launches<T>(_device: &Device, work: impl FnOnce() -> T) -> (T, Option<usize>) {
-    (work(), None)
-}
-
 /// Runs `work` on `device` and counts its kernel launches per kernel, by CubeCL's type name
-/// (`None` on the CPU backend or without `wgpu`). Untimed, so nothing is added per launch.
+/// (`None` on the CPU backend or without `wgpu`). Untimed, so nothing is added per launch;
+/// the device is synced before and after, so queued work is counted where it was issued.
 #[cfg(feature = "wgpu")]
 pub fn launches_by_kernel<T>(
     device: &Device,
@@ -390,10 +379,23 @@ pub fn launches_by_kernel<T>(
 /// [`launches_by_kernel`] in a build without `wgpu`: nothing to count.
 #[cfg(not(feature = "wgpu"))]
 pub fn launches_by_kernel<T>(
-    _device: &Device,
+    device: &Device,
     work: impl FnOnce() -> T,
 ) -> (T, Option<BTreeMap<&'static str, usize>>) {
+    let _ = device.sync();
     (work(), None)
+}
+
+/// A kernel's full type name, as CubeCL's launch observer reports it, in CubeCL's balanced
+/// format: what profiles classify ([`KernelKind::of`]) and print.
+pub fn balanced_name(kernel: &str) -> String {
+    #[cfg(feature = "wgpu")]
+    {
+        use burn::cubecl::config::{type_name_format, TypeNameFormatLevel};
+        type_name_format(kernel, TypeNameFormatLevel::Balanced)
+    }
+    #[cfg(not(feature = "wgpu"))]
+    kernel.to_string()
 }
 
 #[cfg(feature = "wgpu")]
@@ -401,7 +403,6 @@ fn timed_launches<T>(
     device: &Device,
     work: impl FnOnce() -> T,
 ) -> (T, Option<(Vec<Launch>, Timing)>) {
-    use burn::cubecl::config::{type_name_format, TypeNameFormatLevel};
     use burn::cubecl::logging::{
         Duration, LaunchObserver, ProfileDuration, TimingMethod, TimingRequest,
     };
@@ -481,7 +482,7 @@ fn timed_launches<T>(
                 }
             }
             Launch {
-                name: type_name_format(kernel, TypeNameFormatLevel::Balanced),
+                name: balanced_name(kernel),
                 phase,
                 seconds: seconds.map(|(s, _)| s),
             }

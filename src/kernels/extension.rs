@@ -189,8 +189,7 @@ pub fn rms_norm<const D: usize>(x: Tensor<D>, weight: Tensor<1>, eps: f32) -> Te
 
 /// The norm's output (as `x`) and its rows' `1 / rms` (`[rows, 1]`, f32).
 fn norm_forward_meta(x: &TensorSpec, _weight: &TensorSpec, _eps: &f32) -> (TensorSpec, TensorSpec) {
-    let d = x.shape[x.shape.len() - 1].max(1);
-    let rows = x.shape.num_elements() / d;
+    let (rows, _) = super::wgsl::rows_and_width(&x.shape);
     (
         x.clone(),
         TensorSpec::new(Shape::from([rows, 1]), DType::F32),
@@ -204,8 +203,7 @@ fn norm_backward_meta(
     _inv: &TensorSpec,
     _grad: &TensorSpec,
 ) -> (TensorSpec, TensorSpec) {
-    let d = x.shape[x.shape.len() - 1].max(1);
-    let rows = x.shape.num_elements() / d;
+    let (rows, d) = super::wgsl::rows_and_width(&x.shape);
     (
         x.clone(),
         TensorSpec::new(Shape::from([rows, d]), DType::F32),

@@ -13,7 +13,7 @@
 //! | [`decode_attention`] | `t5_decode_attention.wgsl` | one new query per row over a key/value cache (generation) |
 //! | [`attention`] | `t5_attention_forward.wgsl`, `t5_attention_backward_dq.wgsl`, `t5_attention_backward_dkv.wgsl` | whole sequences, differentiable (training) |
 //! | [`reference_attention`] | none | the plain-Burn math both are tested against |
-//! | [`rms_norm`] | `t5_rms_norm_forward.wgsl`, `t5_rms_norm_backward.wgsl` | T5's layer norm, differentiable ([`reference_rms_norm`] elsewhere) |
+//! | `rms_norm` | `t5_rms_norm_forward.wgsl`, `t5_rms_norm_backward.wgsl` | T5's layer norm, differentiable (`model::layers::reference_rms_norm` elsewhere) |
 //! | [`sum_of_squares`] | `sum_of_squares.wgsl` | the global gradient norm: seven gradients a dispatch ([`reference_sum_of_squares`] elsewhere) |
 //!
 //! The kernels run when the build has the `wgpu` feature, the tensors live on a wgpu device
@@ -115,45 +115,15 @@ fn half_io(query: &Tensor<4>, key: &Tensor<4>, value: &Tensor<4>, bias: &Tensor<
     [query, key, value].iter().all(|t| t.dtype() == DType::F16) && bias.dtype() == DType::F32
 }
 
-/// T5's layer norm over the last dim of `x` (an RMS norm: no mean subtracted, no bias):
-/// `x · rsqrt(mean(x²) + eps) · weight`, the statistics and the normalisation in f32 whatever
-/// `x`'s dtype, the scale in `x`'s dtype (as HF's `T5LayerNorm`). On a wgpu device compiling
-/// WGSL, with f32 or f16 `x` and weight, `shaders/t5_rms_norm_forward.wgsl` does it in one
-/// dispatch, and under autodiff `t5_rms_norm_backward.wgsl` plus one sum over rows make the
-/// gradients (the tensor ops take about 15 launches for the two); elsewhere
-/// [`reference_rms_norm`].
+/// T5's layer norm over the last dim of `x` (an RMS norm: no mean subtracted, no bias),
+/// `x · rsqrt(mean(x²) + eps) · weight`, in the WGSL kernels: `t5_rms_norm_forward.wgsl`
+/// in one dispatch (statistics and normalisation in f32, the scale in `x`'s dtype, as HF's
+/// `T5LayerNorm`), and under autodiff `t5_rms_norm_backward.wgsl` plus one sum over rows for
+/// the gradients, where the tensor ops take about 15 launches for the two. Only where
+/// [`norm_kernel_runs`]; `model::layers::rms_norm` chooses between this and the tensor ops.
+#[cfg(feature = "wgpu")]
 pub fn rms_norm(x: Tensor<3>, weight: Tensor<1>, eps: f64) -> Tensor<3> {
-    #[cfg(feature = "wgpu")]
-    if norm_kernel_runs(&x, &weight) {
-        return extension::rms_norm(x, weight, eps as f32);
-    }
-    reference_rms_norm(x, weight, eps)
-}
-
-/// [`rms_norm`] in tensor ops.
-pub fn reference_rms_norm(x: Tensor<3>, weight: Tensor<1>, eps: f64) -> Tensor<3> {
-    let dtype = x.dtype();
-    let wide = |t: Tensor<3>| {
-        if t.dtype() == DType::F32 {
-            t
-        } else {
-            t.cast(DType::F32)
-        }
-    };
-    let x = wide(x);
-    let variance = x.clone().square().mean_dim(2);
-    let normed = x * (variance + eps).sqrt().recip();
-    let normed = if dtype == DType::F32 {
-        normed
-    } else {
-        normed.cast(dtype)
-    };
-    let weight = if weight.dtype() == dtype {
-        weight
-    } else {
-        weight.cast(dtype)
-    };
-    normed * weight.unsqueeze::<3>()
+    extension::rms_norm(x, weight, eps as f32)
 }
 
 /// Whether [`rms_norm`] takes the kernels: `x` and the weight f32 or f16 on one wgpu device
@@ -161,12 +131,10 @@ pub fn reference_rms_norm(x: Tensor<3>, weight: Tensor<1>, eps: f64) -> Tensor<3
 pub fn norm_kernel_runs(x: &Tensor<3>, weight: &Tensor<1>) -> bool {
     let float = |dtype: DType| matches!(dtype, DType::F32 | DType::F16);
     let device = x.device();
-    kernels_enabled()
-        && cfg!(feature = "wgpu")
-        && float(x.dtype())
+    float(x.dtype())
         && float(weight.dtype())
         && weight.device() == device
-        && on_wgpu(&device)
+        && wgsl_kernels_on(&device)
         && x.shape().num_elements() < (1 << 31)
         && x.dims()[2] == weight.dims()[0]
 }
@@ -208,9 +176,7 @@ pub fn squares_kernel_runs(tensors: &[Tensor<1>]) -> bool {
         return false;
     };
     let device = first.device();
-    kernels_enabled()
-        && cfg!(feature = "wgpu")
-        && on_wgpu(&device)
+    wgsl_kernels_on(&device)
         && tensors
             .iter()
             .all(|t| t.dtype() == DType::F32 && t.device() == device && t.dims()[0] < (1 << 31))
@@ -266,12 +232,9 @@ pub fn kernel_fits(
     value: &Tensor<4>,
     bias: &Tensor<4>,
 ) -> bool {
-    if !kernels_enabled() || !cfg!(feature = "wgpu") {
-        return false;
-    }
     let tensors = [query, key, value, bias];
     let device = query.device();
-    if tensors.iter().any(|t| t.device() != device) || !on_wgpu(&device) {
+    if tensors.iter().any(|t| t.device() != device) || !wgsl_kernels_on(&device) {
         return false;
     }
     let training = kernel == Kernel::Attention || device.is_autodiff();
@@ -291,10 +254,7 @@ pub fn kernel_fits(
 /// kernels (for the shapes `T5Attention::attend` sends them): a wgpu build and device with
 /// the kernels on and the workgroup memory they need. What FLOP counts and profiles ask.
 pub fn training_kernels_run(device: &burn::tensor::Device, d_kv: usize) -> bool {
-    kernels_enabled()
-        && cfg!(feature = "wgpu")
-        && on_wgpu(device)
-        && training_kernels_fit(device, d_kv)
+    wgsl_kernels_on(device) && training_kernels_fit(device, d_kv)
 }
 
 /// Whether the training kernels take head size `d` on `device` (see [`ATTENTION_HEAD_DIMS`]).
@@ -348,6 +308,12 @@ fn shapes_fit(
 /// a precompiled kernel there): those devices take the reference.
 fn on_wgpu(device: &burn::tensor::Device) -> bool {
     crate::device::cube_runtime(device).is_some_and(|name| name.ends_with("<wgsl>"))
+}
+
+/// The checks every kernel shares: the kernels on, and `device` a wgpu device compiling WGSL
+/// (false in builds without `wgpu`, which have no such device).
+fn wgsl_kernels_on(device: &burn::tensor::Device) -> bool {
+    kernels_enabled() && on_wgpu(device)
 }
 
 /// 0: not read yet, 1: on, 2: off.

@@ -138,26 +138,27 @@ impl AttentionKernel {
         }
     }
 
-    fn squares() -> Self {
-        Self {
+    fn squares() -> SquaresKernel {
+        SquaresKernel(Self {
             shader: Shader::SumOfSquares,
             workgroup_size: SQUARES_WORKGROUP,
             d: 0,
             cols: 0,
             half: false,
             weight_half: false,
-        }
+        })
     }
 
-    fn norm(shader: Shader, half: bool, weight_half: bool) -> Self {
-        Self {
+    /// A layer-norm shader for input `x` and `weight` (each f32 or f16).
+    fn norm(shader: Shader, x: &CubeTensor, weight: &CubeTensor) -> RmsNormKernel {
+        RmsNormKernel(Self {
             shader,
             workgroup_size: NORM_WORKGROUP,
             d: 0,
             cols: 0,
-            half,
-            weight_half,
-        }
+            half: x.dtype == DType::F16,
+            weight_half: weight.dtype == DType::F16,
+        })
     }
 
     fn training(shader: Shader, d: usize, half: bool) -> Self {
@@ -175,6 +176,18 @@ impl AttentionKernel {
 /// Threads of a layer-norm workgroup (one row each).
 const NORM_WORKGROUP: u32 = 256;
 
+/// A kernel [`launch`] dispatches: its shader and template values, under the type name a
+/// profile sees.
+trait ShaderLaunch: KernelSource + 'static {
+    fn settings(&self) -> &AttentionKernel;
+}
+
+impl ShaderLaunch for AttentionKernel {
+    fn settings(&self) -> &AttentionKernel {
+        self
+    }
+}
+
 /// A shader launched under its own type name: profiles name a launch by its kernel's type
 /// (`KernelKind::of`), so the non-attention shaders need types of their own.
 macro_rules! renamed_kernel {
@@ -182,6 +195,12 @@ macro_rules! renamed_kernel {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy)]
         struct $name(AttentionKernel);
+
+        impl ShaderLaunch for $name {
+            fn settings(&self) -> &AttentionKernel {
+                &self.0
+            }
+        }
 
         impl KernelSource for $name {
             fn source(&self) -> SourceTemplate {
@@ -293,13 +312,14 @@ fn empty(like: &CubeTensor, shape: [usize; 4]) -> CubeTensor {
 }
 
 /// A new contiguous tensor of `shape` and `dtype` on `like`'s device.
-fn empty_as(like: &CubeTensor, shape: [usize; 4], dtype: DType) -> CubeTensor {
-    let bytes = shape.iter().product::<usize>() * dtype.size();
+fn empty_as(like: &CubeTensor, shape: impl Into<Shape>, dtype: DType) -> CubeTensor {
+    let shape = shape.into();
+    let bytes = shape.num_elements() * dtype.size();
     let handle = like.client.empty(bytes);
     CubeTensor::new_contiguous(
         like.client.clone(),
         like.device.clone(),
-        Shape::from(shape),
+        shape,
         handle,
         dtype,
     )
@@ -319,55 +339,13 @@ fn params(query: &CubeTensor, key: &CubeTensor, strided: &[&CubeTensor]) -> Vec<
 /// Launches `kernel` on `groups` workgroups with `inputs` (read) then `outputs` (written) as
 /// storage bindings 0.., and `params` as the `info` uniform after them.
 fn launch(
-    kernel: AttentionKernel,
+    kernel: impl ShaderLaunch,
     groups: (usize, usize),
     inputs: &[&CubeTensor],
     outputs: &[&CubeTensor],
     params: Vec<u32>,
 ) {
-    let shader = kernel.shader;
-    let workgroup_size = kernel.workgroup_size;
-    match shader {
-        Shader::SumOfSquares => launch_source(
-            SquaresKernel(kernel),
-            shader,
-            workgroup_size,
-            groups,
-            inputs,
-            outputs,
-            params,
-        ),
-        Shader::NormForward | Shader::NormBackward => launch_source(
-            RmsNormKernel(kernel),
-            shader,
-            workgroup_size,
-            groups,
-            inputs,
-            outputs,
-            params,
-        ),
-        _ => launch_source(
-            kernel,
-            shader,
-            workgroup_size,
-            groups,
-            inputs,
-            outputs,
-            params,
-        ),
-    }
-}
-
-/// [`launch`] for one kernel type.
-fn launch_source<K: KernelSource + 'static>(
-    kernel: K,
-    shader: Shader,
-    workgroup_size: u32,
-    groups: (usize, usize),
-    inputs: &[&CubeTensor],
-    outputs: &[&CubeTensor],
-    params: Vec<u32>,
-) {
+    let (shader, workgroup_size) = (kernel.settings().shader, kernel.settings().workgroup_size);
     assert_eq!(params.len(), 4 * shader.info_vec4s());
     let info = params
         .chunks(2)
@@ -391,30 +369,17 @@ fn launch_source<K: KernelSource + 'static>(
     );
 }
 
-/// Rows (every dim but the last) and width (the last dim) of `tensor`.
-fn rows_and_width(tensor: &CubeTensor) -> (usize, usize) {
-    let shape = tensor.meta.shape();
+/// Rows (every dim but the last) and width (the last dim) of a tensor of `shape`: what the
+/// layer-norm kernels and their fusion metadata walk.
+pub(super) fn rows_and_width(shape: &Shape) -> (usize, usize) {
     let d = shape[shape.len() - 1];
-    (shape.iter().product::<usize>() / d.max(1), d)
+    (shape.num_elements() / d.max(1), d)
 }
 
 /// Workgroups for one per row: a row count past the 65535 a dimension allows goes on in y.
 fn row_groups(rows: usize) -> (usize, usize) {
     let x = rows.clamp(1, 65_535);
     (x, rows.div_ceil(x).max(1))
-}
-
-/// A new contiguous tensor of `shape` and `dtype` on `like`'s device.
-fn empty_like_shape(like: &CubeTensor, shape: Shape, dtype: DType) -> CubeTensor {
-    let bytes = shape.num_elements() * dtype.size();
-    let handle = like.client.empty(bytes);
-    CubeTensor::new_contiguous(
-        like.client.clone(),
-        like.device.clone(),
-        shape,
-        handle,
-        dtype,
-    )
 }
 
 fn blocks(len: usize) -> usize {
@@ -541,14 +506,7 @@ impl T5AttentionOps for CubeBackend {
         params.push(0);
         let slots = tensors.len();
         let groups = squares_groups(params.iter().copied().max().unwrap_or(0) as usize);
-        let bytes = slots * groups * std::mem::size_of::<f32>();
-        let partials = CubeTensor::new_contiguous(
-            tensors[0].client.clone(),
-            tensors[0].device.clone(),
-            Shape::from([slots * groups]),
-            tensors[0].client.empty(bytes),
-            DType::F32,
-        );
+        let partials = empty_as(&tensors[0], [slots * groups], DType::F32);
         let inputs: Vec<&CubeTensor> = tensors.iter().collect();
         launch(
             AttentionKernel::squares(),
@@ -565,19 +523,12 @@ impl T5AttentionOps for CubeBackend {
         weight: CubeTensor,
         eps: f32,
     ) -> (CubeTensor, CubeTensor) {
-        let io = x.dtype;
-        let weight_dtype = weight.dtype;
-        let x = into_contiguous(readable_as(x, io));
-        let weight = into_contiguous(readable_as(weight, weight_dtype));
-        let (rows, d) = rows_and_width(&x);
-        let y = empty_like_shape(&x, x.meta.shape().clone(), io);
-        let inv = empty_like_shape(&x, Shape::from([rows, 1]), DType::F32);
+        let (x, weight) = (into_contiguous(x), into_contiguous(weight));
+        let (rows, d) = rows_and_width(x.meta.shape());
+        let y = empty_as(&x, x.meta.shape().clone(), x.dtype);
+        let inv = empty_as(&x, [rows, 1], DType::F32);
         launch(
-            AttentionKernel::norm(
-                Shader::NormForward,
-                io == DType::F16,
-                weight_dtype == DType::F16,
-            ),
+            AttentionKernel::norm(Shader::NormForward, &x, &weight),
             row_groups(rows),
             &[&x, &weight],
             &[&y, &inv],
@@ -592,21 +543,14 @@ impl T5AttentionOps for CubeBackend {
         inv: CubeTensor,
         grad: CubeTensor,
     ) -> (CubeTensor, CubeTensor) {
-        let io = x.dtype;
-        let weight_dtype = weight.dtype;
-        let x = into_contiguous(readable_as(x, io));
-        let weight = into_contiguous(readable_as(weight, weight_dtype));
+        let (x, weight) = (into_contiguous(x), into_contiguous(weight));
         let inv = into_contiguous(readable(inv));
-        let grad = into_contiguous(readable_as(grad, io));
-        let (rows, d) = rows_and_width(&x);
-        let d_x = empty_like_shape(&x, x.meta.shape().clone(), io);
-        let d_weight_rows = empty_like_shape(&x, Shape::from([rows, d]), DType::F32);
+        let grad = into_contiguous(readable_as(grad, x.dtype));
+        let (rows, d) = rows_and_width(x.meta.shape());
+        let d_x = empty_as(&x, x.meta.shape().clone(), x.dtype);
+        let d_weight_rows = empty_as(&x, [rows, d], DType::F32);
         launch(
-            AttentionKernel::norm(
-                Shader::NormBackward,
-                io == DType::F16,
-                weight_dtype == DType::F16,
-            ),
+            AttentionKernel::norm(Shader::NormBackward, &x, &weight),
             row_groups(rows),
             &[&x, &weight, &inv, &grad],
             &[&d_x, &d_weight_rows],

@@ -11,6 +11,7 @@ use burn::tensor::{DType, Device, Tensor};
 use super::config::{Activation, T5Config};
 use super::cpu_gemm;
 use super::precision::{cast, clamp_f16};
+#[cfg(feature = "wgpu")]
 use crate::kernels;
 
 /// A bias-free linear map `[d_input, d_output]` (the checkpoint's transpose), drawn lazily
@@ -97,10 +98,28 @@ impl T5LayerNorm {
     /// normalisation are f32 whatever the input's dtype (as HF's), the result is scaled in
     /// the input's dtype.
     pub fn forward(&self, hidden: Tensor<3>) -> Tensor<3> {
-        // The WGSL kernels on a wgpu device (one dispatch forward, one and a sum backward),
-        // the same math in tensor ops elsewhere.
-        kernels::rms_norm(hidden, self.weight.val(), self.eps)
+        rms_norm(hidden, self.weight.val(), self.eps)
     }
+}
+
+/// [`T5LayerNorm::forward`]'s math: the WGSL kernels where they run (`kernels::rms_norm`:
+/// one dispatch forward, one and a sum over rows backward), [`reference_rms_norm`] elsewhere.
+pub fn rms_norm(hidden: Tensor<3>, weight: Tensor<1>, eps: f64) -> Tensor<3> {
+    #[cfg(feature = "wgpu")]
+    if kernels::norm_kernel_runs(&hidden, &weight) {
+        return kernels::rms_norm(hidden, weight, eps);
+    }
+    reference_rms_norm(hidden, weight, eps)
+}
+
+/// T5's layer norm in tensor ops: `x · rsqrt(mean(x²) + eps) · weight` over the last dim, the
+/// statistics and the normalisation in f32, the scale in `hidden`'s dtype.
+pub fn reference_rms_norm(hidden: Tensor<3>, weight: Tensor<1>, eps: f64) -> Tensor<3> {
+    let dtype = hidden.dtype();
+    let hidden = cast(hidden, DType::F32);
+    let variance = hidden.clone().square().mean_dim(2);
+    let normed = cast(hidden * (variance + eps).sqrt().recip(), dtype);
+    normed * cast(weight, dtype).unsqueeze::<3>()
 }
 
 fn activate(activation: Activation, x: Tensor<3>) -> Tensor<3> {
