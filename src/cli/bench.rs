@@ -348,11 +348,12 @@ impl DecodeStep {
         }
     }
 
-    /// Launches per step by kind, as `--json` carries them (`{"gemm": 24.0, ...}`).
+    /// Launches per step by kind, as `--json` carries them (`{"gemm": 24.0, ...}`; the kinds
+    /// named as `bench train --profile --json` names them, by `KernelKind`'s serde name).
     fn kinds_json(&self) -> serde_json::Map<String, serde_json::Value> {
         self.by_kind
             .iter()
-            .map(|(kind, n)| (format!("{kind:?}").to_lowercase(), json!(n)))
+            .filter_map(|(kind, n)| Some((json!(kind).as_str()?.to_string(), json!(n))))
             .collect()
     }
 }
