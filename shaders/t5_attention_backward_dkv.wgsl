@@ -11,7 +11,7 @@
 // tile in shared memory). Thread (tx, ty) recomputes P for keys ty·4 .. ty·4+3 and queries
 // tx, tx+16, ... from the saved lse, then accumulates columns (tx + 16u)·4 .. +3 of its keys'
 // d_keys and d_values. Inputs are read through their strides (a broadcast dim of `bias` has
-// stride 0); `stats` [B, H, M, 2] (lse, delta), `d_scores` [B, H, M, N], `d_keys` and
+// stride 0); `lse` [B, H, M] (the forward's), `d_scores` [B, H, M, N], `d_keys` and
 // `d_values` [B, H, N, D] are contiguous.
 //
 // Prepended: prelude.wgsl, training_tiles.wgsl (D, TX, TY, THREADS, DU, swizzled), and
@@ -29,7 +29,7 @@ const QT: u32 = ROWS / TX;
 @group(0) @binding(1) var<storage, read_write> keys: array<{{ io }}>;
 @group(0) @binding(2) var<storage, read_write> bias: array<f32>;
 @group(0) @binding(3) var<storage, read_write> grad_output: array<{{ io }}>;
-@group(0) @binding(4) var<storage, read_write> stats: array<f32>;
+@group(0) @binding(4) var<storage, read_write> lse: array<f32>;
 @group(0) @binding(5) var<storage, read_write> d_scores: array<f32>;
 @group(0) @binding(6) var<storage, read_write> d_keys: array<{{ io }}>;
 @group(0) @binding(7) var<storage, read_write> d_values: array<{{ io }}>;
@@ -135,7 +135,7 @@ fn main(
             let i = start + qq;
             var p = vec4<f32>(0.0);
             if i < q_len {
-                let lse_i = stats[(bh * q_len + i) * 2u];
+                let lse_i = lse[bh * q_len + i];
                 for (var r = 0u; r < KR; r++) {
                     let key = key0 + ty * KR + r;
                     if key < k_len {

@@ -1,7 +1,8 @@
 // T5 attention backward, part 1: the score gradient and the query gradient.
 //
-// With P = softmax(S), S = query · keysᵀ + bias (no scale), dO = grad_output and the row
-// statistics stats[b, h, i] = (lse_i, delta_i = sum_c dO[i, c] · output[i, c]):
+// With P = softmax(S), S = query · keysᵀ + bias (no scale), dO = grad_output, the forward's
+// row log-sum-exp lse_i and delta_i = sum_c dO[i, c] · output[i, c] (computed here, from the
+// forward's output, rather than by tensor ops beforehand):
 //
 //   P[i, j]       = exp(S[i, j] - lse_i)
 //   dS[i, j]      = P[i, j] · (dO[i, :] · values[j, :] - delta_i)     -> d_scores (= d_bias, unreduced)
@@ -13,8 +14,9 @@
 // ty·4 .. ty·4+3 and keys tx, tx+16, ..., writes dS to `d_scores` (the bias gradient, read
 // again by t5_attention_backward_dkv.wgsl) and to shared memory, then accumulates columns
 // (tx + 16u)·4 .. +3 of its rows of d_query. Inputs are read through their strides (a
-// broadcast dim of `bias` has stride 0); `stats` [B, H, M, 2], `d_query` [B, H, M, D] and
-// `d_scores` [B, H, M, N] are contiguous.
+// broadcast dim of `bias` has stride 0); `output` [B, H, M, D], `lse` [B, H, M],
+// `d_query` [B, H, M, D] and `d_scores` [B, H, M, N] are contiguous. Nine storage buffers:
+// one more than WebGPU's default limit, within every native adapter's (checked on the host).
 //
 // Prepended: prelude.wgsl, training_tiles.wgsl (D, TX, TY, THREADS, DU, swizzled), and
 // `enable f16;` before them for f16.
@@ -32,12 +34,13 @@ const KT: u32 = COLS / TX;
 @group(0) @binding(2) var<storage, read_write> values: array<{{ io }}>;
 @group(0) @binding(3) var<storage, read_write> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> grad_output: array<{{ io }}>;
-@group(0) @binding(5) var<storage, read_write> stats: array<f32>;
-@group(0) @binding(6) var<storage, read_write> d_query: array<{{ io }}>;
-@group(0) @binding(7) var<storage, read_write> d_scores: array<f32>;
+@group(0) @binding(5) var<storage, read_write> output: array<{{ io }}>;
+@group(0) @binding(6) var<storage, read_write> lse: array<f32>;
+@group(0) @binding(7) var<storage, read_write> d_query: array<{{ io }}>;
+@group(0) @binding(8) var<storage, read_write> d_scores: array<f32>;
 // [heads, q_len, k_len, d], then the (b, h, row, col) strides of query, keys, values, bias,
 // grad_output.
-@group(0) @binding(8) var<uniform> info: array<vec4<u32>, 6>;
+@group(0) @binding(9) var<uniform> info: array<vec4<u32>, 6>;
 
 // Queries and output gradients of the block, row-major; keys and values tile, vec4 columns
 // XOR-swizzled by row. Once dO · valuesᵀ is done, `v_tile` holds the tile's dS, [row][key / 4].
@@ -81,6 +84,10 @@ fn main(
         g_tile[e] = gv;
     }
 
+    // delta of rows ty·4+i, from global memory: each of a row's 16 threads computes it
+    // whole (the same reads, served by the cache), which costs no barrier; lavapipe's LLVM
+    // turns every barrier into a coroutine suspension, and one more made this kernel take
+    // minutes to compile in f16.
     var lse_row: array<f32, RT>;
     var delta_row: array<f32, RT>;
     var acc: array<vec4<f32>, RT * DU>;
@@ -89,8 +96,14 @@ fn main(
         lse_row[i] = 0.0;
         delta_row[i] = 0.0;
         if row < q_len {
-            lse_row[i] = stats[(bh * q_len + row) * 2u];
-            delta_row[i] = stats[(bh * q_len + row) * 2u + 1u];
+            lse_row[i] = lse[bh * q_len + row];
+            var delta = 0.0;
+            let out_at = (bh * q_len + row) * D;
+            let ga = g_at.base + row * g_at.row;
+            for (var c = 0u; c < D; c++) {
+                delta += f32(grad_output[ga + c * g_at.col]) * f32(output[out_at + c]);
+            }
+            delta_row[i] = delta;
         }
         for (var u = 0u; u < DU; u++) {
             acc[i * DU + u] = vec4<f32>(0.0);

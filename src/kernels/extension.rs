@@ -38,10 +38,10 @@ pub trait T5AttentionOps: Backend {
         bias: FloatTensor<Self>,
     ) -> (FloatTensor<Self>, FloatTensor<Self>);
 
-    /// Backward of `attention` from `grad_output` `[b, h, m, d]` and `stats` `[b, h, m, 2]`
-    /// (row log-sum-exp, row `sum(grad_output · output)`): `(d_query, d_key, d_value,
-    /// d_scores)`, where `d_scores` `[b, h, m, n]` is the bias gradient before reducing over
-    /// the bias's broadcast dims. Not differentiable itself.
+    /// Backward of `attention` from `grad_output` `[b, h, m, d]` and the forward's `output`
+    /// and row log-sum-exp `lse` `[b, h, m, 1]`: `(d_query, d_key, d_value, d_scores)`, where
+    /// `d_scores` `[b, h, m, n]` is the bias gradient before reducing over the bias's
+    /// broadcast dims. Not differentiable itself.
     #[fusion(meta = backward_meta)]
     fn t5_attention_backward(
         query: FloatTensor<Self>,
@@ -49,7 +49,8 @@ pub trait T5AttentionOps: Backend {
         value: FloatTensor<Self>,
         bias: FloatTensor<Self>,
         grad_output: FloatTensor<Self>,
-        stats: FloatTensor<Self>,
+        output: FloatTensor<Self>,
+        lse: FloatTensor<Self>,
     ) -> (
         FloatTensor<Self>,
         FloatTensor<Self>,
@@ -95,6 +96,14 @@ pub trait T5AttentionOps: Backend {
     #[fusion(default)]
     fn t5_rms_norm(x: FloatTensor<Self>, weight: FloatTensor<Self>, eps: f32) -> FloatTensor<Self> {
         Self::t5_rms_norm_forward(x, weight, eps).0
+    }
+
+    /// `gated_gelu`: `gelu_new(gate) · up`, element-wise, in the same tensor ops as
+    /// `model::layers` (Burn's fusion joins them into one kernel); under autodiff the backward
+    /// step is [`GatedGeluBackward`].
+    #[fusion(default)]
+    fn t5_gated_gelu(gate: FloatTensor<Self>, up: FloatTensor<Self>) -> FloatTensor<Self> {
+        Self::float_mul(gelu_new::<Self>(gate), up)
     }
 
     /// `attention`: the forward's output (autodiff records the backward step).
@@ -176,6 +185,99 @@ fn squares_meta(
         .unwrap_or(0);
     let groups = super::wgsl::squares_groups(longest);
     TensorSpec::new(Shape::from([super::SQUARES_SLOTS * groups]), t0.dtype)
+}
+
+/// `kernels::gated_gelu` through the extension.
+pub fn gated_gelu<const D: usize>(gate: Tensor<D>, up: Tensor<D>) -> Tensor<D> {
+    Tensor::from_dispatch(<Dispatch as T5AttentionOps>::t5_gated_gelu(
+        gate.into_dispatch(),
+        up.into_dispatch(),
+    ))
+}
+
+/// √(2/π), of HF's `NewGELUActivation`.
+const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
+/// The cubic term's coefficient of `gelu_new`.
+const GELU_CUBIC: f64 = 0.044715;
+
+/// HF's `NewGELUActivation`, `0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`, op for op as
+/// `model::layers::gelu_new`, so the forward is the same with or without the extension.
+fn gelu_new<B: Backend>(x: FloatTensor<B>) -> FloatTensor<B> {
+    let cube = B::float_mul(B::float_mul(x.clone(), x.clone()), x.clone());
+    let inner = B::float_mul_scalar(
+        B::float_add(x.clone(), B::float_mul_scalar(cube, GELU_CUBIC.into())),
+        SQRT_2_OVER_PI.into(),
+    );
+    let gate = B::float_mul(x, B::float_add_scalar(B::float_tanh(inner), 1.0.into()));
+    B::float_mul_scalar(gate, 0.5.into())
+}
+
+/// The backward step of `t5_gated_gelu`: `d_gate = dy · up · gelu_new'(gate)` and
+/// `d_up = dy · gelu_new(gate)`, in f32 whatever the inputs' dtype, all element-wise after
+/// one another, so the fusion backend makes them one kernel. Autodiff through the forward's
+/// own ops interleaves them with the surrounding matmuls' backward: ~18 launches per
+/// feed-forward layer, and every intermediate (`x²`, `x³`, the tanh…) kept for the pass.
+#[derive(Debug)]
+struct GatedGeluBackward;
+
+impl<B: T5AttentionOps> Backward<B, 2> for GatedGeluBackward {
+    /// Checkpointed gate and up.
+    type State = (NodeId, NodeId);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 2>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let [node_gate, node_up] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let (gate, up) = ops.state;
+        let gate = checkpointer.retrieve_node_output::<FloatTensor<B>>(gate);
+        let up = checkpointer.retrieve_node_output::<FloatTensor<B>>(up);
+        let (gate_dtype, up_dtype) = (gate.dtype(), up.dtype());
+        let wide = |t: FloatTensor<B>| match t.dtype() {
+            DType::F32 => t,
+            _ => B::float_cast(t, FloatDType::F32),
+        };
+        let narrow = |t: FloatTensor<B>, dtype: DType| match dtype {
+            DType::F16 => B::float_cast(t, FloatDType::F16),
+            _ => t,
+        };
+        let (x, up, grad) = (wide(gate), wide(up), wide(grad));
+        // t = tanh(c·(x + a·x³)); gelu = ½x(1 + t);
+        // gelu' = ½(1 + t) + ½x·(1 − t²)·c·(1 + 3a·x²).
+        let square = B::float_mul(x.clone(), x.clone());
+        let cube = B::float_mul(square.clone(), x.clone());
+        let inner = B::float_mul_scalar(
+            B::float_add(x.clone(), B::float_mul_scalar(cube, GELU_CUBIC.into())),
+            SQRT_2_OVER_PI.into(),
+        );
+        let t = B::float_tanh(inner);
+        let half_one_plus_t =
+            B::float_mul_scalar(B::float_add_scalar(t.clone(), 1.0.into()), 0.5.into());
+        let one_minus_t2 =
+            B::float_add_scalar(B::float_neg(B::float_mul(t.clone(), t)), 1.0.into());
+        let slope = B::float_mul_scalar(
+            B::float_add_scalar(
+                B::float_mul_scalar(square, (3.0 * GELU_CUBIC).into()),
+                1.0.into(),
+            ),
+            (0.5 * SQRT_2_OVER_PI).into(),
+        );
+        let derivative = B::float_add(
+            half_one_plus_t.clone(),
+            B::float_mul(B::float_mul(x.clone(), one_minus_t2), slope),
+        );
+        if let Some(node) = node_up {
+            let gelu = B::float_mul(x, half_one_plus_t);
+            grads.register::<B>(node.id, narrow(B::float_mul(grad.clone(), gelu), up_dtype));
+        }
+        if let Some(node) = node_gate {
+            let d_gate = B::float_mul(B::float_mul(grad, up), derivative);
+            grads.register::<B>(node.id, narrow(d_gate, gate_dtype));
+        }
+    }
 }
 
 /// `kernels::rms_norm` through the extension.
@@ -280,7 +382,8 @@ fn backward_meta(
     value: &TensorSpec,
     bias: &TensorSpec,
     _grad_output: &TensorSpec,
-    _stats: &TensorSpec,
+    _output: &TensorSpec,
+    _lse: &TensorSpec,
 ) -> (TensorSpec, TensorSpec, TensorSpec, TensorSpec) {
     let (q, k) = (&query.shape, &key.shape);
     (
@@ -323,17 +426,9 @@ impl<B: T5AttentionOps> Backward<B, 4> for AttentionBackward {
         let key = checkpointer.retrieve_node_output::<FloatTensor<B>>(key);
         let value = checkpointer.retrieve_node_output::<FloatTensor<B>>(value);
         let bias = checkpointer.retrieve_node_output::<FloatTensor<B>>(bias);
-
-        // delta_i = sum_c dO[i, c] · O[i, c], beside lse_i: one [b, h, m, 2] input, in f32
-        // (the statistics' dtype) also when dO and O are f16.
-        let wide = |t: FloatTensor<B>| match t.dtype() {
-            DType::F32 => t,
-            _ => B::float_cast(t, FloatDType::F32),
-        };
-        let delta = B::float_sum_dim(B::float_mul(wide(grad_output.clone()), wide(output)), 3);
-        let stats = B::float_cat(vec![lse, delta], 3);
+        // The dq kernel computes each row's sum(dO · O) itself from the output.
         let (d_query, d_key, d_value, d_scores) =
-            B::t5_attention_backward(query, key, value, bias, grad_output, stats);
+            B::t5_attention_backward(query, key, value, bias, grad_output, output, lse);
 
         if let Some(node) = node_query {
             grads.register::<B>(node.id, d_query);
@@ -419,6 +514,24 @@ impl<B: T5AttentionOps, C: CheckpointStrategy> T5AttentionOps for Autodiff<B, C>
         bias: FloatTensor<Self>,
     ) -> FloatTensor<Self> {
         record::<B, C>(query, key, value, bias, B::t5_attention)
+    }
+
+    fn t5_gated_gelu(gate: FloatTensor<Self>, up: FloatTensor<Self>) -> FloatTensor<Self> {
+        match GatedGeluBackward
+            .prepare::<C>([gate.node(), up.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let gate_id = prep.checkpoint(&gate);
+                let up_id = prep.checkpoint(&up);
+                let output = B::t5_gated_gelu(gate.into_primitive(), up.into_primitive());
+                prep.finish((gate_id, up_id), output)
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(B::t5_gated_gelu(gate.into_primitive(), up.into_primitive()))
+            }
+        }
     }
 
     fn t5_rms_norm(x: FloatTensor<Self>, weight: FloatTensor<Self>, eps: f32) -> FloatTensor<Self> {
@@ -515,7 +628,8 @@ impl<B: T5AttentionOps, C: CheckpointStrategy> T5AttentionOps for Autodiff<B, C>
         value: FloatTensor<Self>,
         bias: FloatTensor<Self>,
         grad_output: FloatTensor<Self>,
-        stats: FloatTensor<Self>,
+        output: FloatTensor<Self>,
+        lse: FloatTensor<Self>,
     ) -> (
         FloatTensor<Self>,
         FloatTensor<Self>,
@@ -528,7 +642,8 @@ impl<B: T5AttentionOps, C: CheckpointStrategy> T5AttentionOps for Autodiff<B, C>
             value.into_primitive(),
             bias.into_primitive(),
             grad_output.into_primitive(),
-            stats.into_primitive(),
+            output.into_primitive(),
+            lse.into_primitive(),
         );
         (
             Self::from_inner(d_query),

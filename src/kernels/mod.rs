@@ -15,6 +15,7 @@
 //! | [`reference_attention`] | none | the plain-Burn math both are tested against |
 //! | `rms_norm` | `t5_rms_norm_forward.wgsl`, `t5_rms_norm_backward.wgsl` | T5's layer norm, differentiable (`model::layers::reference_rms_norm` elsewhere) |
 //! | [`sum_of_squares`] | `sum_of_squares.wgsl` | the global gradient norm: seven gradients a dispatch ([`reference_sum_of_squares`] elsewhere) |
+//! | `gated_gelu` | none: element-wise ops Burn fuses | Flan-T5's `gelu_new(gate) · up` with a one-kernel backward, in training ([`gated_gelu_runs`]) |
 //!
 //! The kernels run when the build has the `wgpu` feature, the tensors live on a wgpu device
 //! (with or without autodiff, fusion on or off), all four are `f32` or query, key and value
@@ -139,6 +140,31 @@ pub fn norm_kernel_runs(x: &Tensor<3>, weight: &Tensor<1>) -> bool {
         && x.dims()[2] == weight.dims()[0]
 }
 
+/// Flan-T5's gated activation `gelu_new(gate) · up` as one differentiable op (no WGSL of its
+/// own): its forward is the same element-wise tensor ops as `model::layers`, and under
+/// autodiff its backward is written out in element-wise ops that follow one another, which
+/// Burn's fusion makes a single kernel (`d_gate`, `d_up` in f32, rounded once for f16),
+/// where autodiff through the forward's ops took about 18 launches per feed-forward layer
+/// and kept every intermediate for the backward pass. Only where [`gated_gelu_runs`].
+#[cfg(feature = "wgpu")]
+pub fn gated_gelu(gate: Tensor<3>, up: Tensor<3>) -> Tensor<3> {
+    extension::gated_gelu(gate, up)
+}
+
+/// Whether [`gated_gelu`] applies: training (an autodiff device) on a wgpu device, either
+/// compiler (it needs no WGSL), with `gate` and `up` alike in shape and f32 or f16 dtype, the
+/// kernels on (`MIXTUNE_WGSL_KERNELS=0` turns it off with them, for A/B comparisons).
+pub fn gated_gelu_runs(gate: &Tensor<3>, up: &Tensor<3>) -> bool {
+    let device = gate.device();
+    matches!(gate.dtype(), DType::F32 | DType::F16)
+        && up.dtype() == gate.dtype()
+        && up.dims() == gate.dims()
+        && up.device() == device
+        && device.is_autodiff()
+        && kernels_enabled()
+        && crate::device::cube_runtime(&device).is_some()
+}
+
 /// Tensors one [`sum_of_squares`] dispatch reads: its bindings, with the output, stay within
 /// wgpu's default of 8 storage buffers per shader stage.
 pub const SQUARES_SLOTS: usize = 7;
@@ -257,7 +283,8 @@ pub fn training_kernels_run(device: &burn::tensor::Device, d_kv: usize) -> bool 
     wgsl_kernels_on(device) && training_kernels_fit(device, d_kv)
 }
 
-/// Whether the training kernels take head size `d` on `device` (see [`ATTENTION_HEAD_DIMS`]).
+/// Whether the training kernels take head size `d` on `device` (see [`ATTENTION_HEAD_DIMS`]),
+/// which must also allow the storage buffers and workgroup memory they bind.
 fn training_kernels_fit(device: &burn::tensor::Device, d: usize) -> bool {
     #[cfg(feature = "wgpu")]
     {
@@ -267,6 +294,7 @@ fn training_kernels_fit(device: &burn::tensor::Device, d: usize) -> bool {
         };
         ATTENTION_HEAD_DIMS.contains(&d)
             && wgsl::training_shared_bytes(d) <= wgsl::max_shared_bytes(cube)
+            && wgsl::TRAINING_STORAGE_BUFFERS <= wgsl::max_storage_buffers(cube)
     }
     #[cfg(not(feature = "wgpu"))]
     {

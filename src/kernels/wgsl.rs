@@ -43,6 +43,16 @@ pub fn training_shared_bytes(d: usize) -> usize {
     forward.max(dq).max(dkv)
 }
 
+/// Storage buffers the widest training kernel binds (the dq backward: seven inputs, two
+/// outputs): one past WebGPU's default limit of 8, within every native adapter's.
+pub const TRAINING_STORAGE_BUFFERS: u32 = 9;
+
+/// Storage buffers per dispatch that `device` allows: the adapter's limit, which CubeCL
+/// requests (it reports one less, keeping a slot Metal's runtime uses for buffer sizes).
+pub fn max_storage_buffers(device: &burn_cubecl::CubeDevice) -> u32 {
+    device.client().properties().hardware.max_bindings + 1
+}
+
 /// Workgroup memory per workgroup that `device` allows, in bytes.
 pub fn max_shared_bytes(device: &burn_cubecl::CubeDevice) -> usize {
     device.client().properties().hardware.max_shared_memory_size
@@ -444,7 +454,8 @@ impl T5AttentionOps for CubeBackend {
         value: CubeTensor,
         bias: CubeTensor,
         grad_output: CubeTensor,
-        stats: CubeTensor,
+        output: CubeTensor,
+        lse: CubeTensor,
     ) -> (CubeTensor, CubeTensor, CubeTensor, CubeTensor) {
         let io = query.dtype;
         let half = io == DType::F16;
@@ -455,7 +466,8 @@ impl T5AttentionOps for CubeBackend {
             readable(bias),
             readable_as(grad_output, io),
         );
-        let stats = into_contiguous(readable(stats));
+        let output = into_contiguous(readable_as(output, io));
+        let lse = into_contiguous(readable(lse));
         let [batch, heads, q_len, d] = dims(&query);
         let k_len = dims(&key)[2];
 
@@ -464,7 +476,7 @@ impl T5AttentionOps for CubeBackend {
         launch(
             AttentionKernel::training(Shader::BackwardDq, d, half),
             (blocks(q_len), batch * heads),
-            &[&query, &key, &value, &bias, &grad_output, &stats],
+            &[&query, &key, &value, &bias, &grad_output, &output, &lse],
             &[&d_query, &d_scores],
             params(&query, &key, &[&query, &key, &value, &bias, &grad_output]),
         );
@@ -474,7 +486,7 @@ impl T5AttentionOps for CubeBackend {
         launch(
             AttentionKernel::training(Shader::BackwardDkv, d, half),
             (blocks(k_len), batch * heads),
-            &[&query, &key, &bias, &grad_output, &stats, &d_scores],
+            &[&query, &key, &bias, &grad_output, &lse, &d_scores],
             &[&d_key, &d_value],
             params(&query, &key, &[&query, &key, &bias, &grad_output]),
         );

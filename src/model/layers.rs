@@ -141,6 +141,21 @@ fn gelu_new(x: Tensor<3>) -> Tensor<3> {
     (x * (inner.tanh() + 1.0)) * 0.5
 }
 
+/// Flan-T5's gated activation `gelu_new(gate) · up`: in training on a GPU one op whose
+/// backward is one fused kernel (`kernels::gated_gelu`), elsewhere [`reference_gated_gelu_new`].
+pub fn gated_gelu_new(gate: Tensor<3>, up: Tensor<3>) -> Tensor<3> {
+    #[cfg(feature = "wgpu")]
+    if kernels::gated_gelu_runs(&gate, &up) {
+        return kernels::gated_gelu(gate, up);
+    }
+    reference_gated_gelu_new(gate, up)
+}
+
+/// [`gated_gelu_new`] in tensor ops (autodiff differentiates them op by op).
+pub fn reference_gated_gelu_new(gate: Tensor<3>, up: Tensor<3>) -> Tensor<3> {
+    gelu_new(gate) * up
+}
+
 /// HF's init scales: `d_model^-0.5` into the feed-forward, `d_ff^-0.5` out of it.
 fn ff_scales(config: &T5Config) -> (f64, f64) {
     (
@@ -194,8 +209,12 @@ impl DenseGatedActDense {
                 return out;
             }
         }
-        let gate = activate(self.activation, project(&self.wi_0, hidden.clone(), p));
-        let inner = gate * project(&self.wi_1, hidden, p);
+        let gate = project(&self.wi_0, hidden.clone(), p);
+        let up = project(&self.wi_1, hidden, p);
+        let inner = match self.activation {
+            Activation::GeluNew => gated_gelu_new(gate, up),
+            activation => activate(activation, gate) * up,
+        };
         project_out(&self.wo, inner, p)
     }
 }

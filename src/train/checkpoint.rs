@@ -13,6 +13,7 @@ use burn::store::ModuleRecord;
 use serde::{Deserialize, Serialize};
 
 use super::config::Method;
+use super::grad_scale::ScaledOptimizer;
 use super::lora;
 use super::run_dir::RunDir;
 use crate::error::{MixtuneError, Result};
@@ -331,9 +332,9 @@ pub fn load_state(dir: &Path) -> Result<LoopState> {
 pub fn load_weights(
     dir: &Path,
     model: T5ForConditionalGeneration,
-    optimizer: ModuleOptimizer,
+    optimizer: ScaledOptimizer,
     method: Method,
-) -> Result<(T5ForConditionalGeneration, ModuleOptimizer)> {
+) -> Result<(T5ForConditionalGeneration, ScaledOptimizer)> {
     let model_path = dir.join(MODEL_FILE);
     let bytes = std::fs::read(&model_path).map_err(|e| MixtuneError::io(&model_path, e))?;
     let record = ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
@@ -345,7 +346,7 @@ pub fn load_weights(
     let optimizer_path = dir.join(OPTIMIZER_FILE);
     let bytes = std::fs::read(&optimizer_path).map_err(|e| MixtuneError::io(&optimizer_path, e))?;
     let optimizer = optimizer
-        .from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
+        .try_map(|optimizer| optimizer.from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes)))
         .map_err(|e| record_error(&optimizer_path, e))?;
     Ok((model, optimizer))
 }

@@ -11,6 +11,7 @@ pub mod contamination;
 pub mod control;
 pub mod events;
 pub mod forgetting;
+pub mod grad_scale;
 pub mod lock;
 pub mod lora;
 pub mod loss_scale;

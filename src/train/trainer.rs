@@ -7,6 +7,7 @@ use std::time::Instant;
 use super::batch::TrainBatch;
 use super::config::{OptimizerKind, TrainConfig};
 use super::events::StepMetrics;
+use super::grad_scale::ScaledOptimizer;
 use super::loss_scale::{LossScaler, ScaleDecision};
 use super::schedule::LrSchedule;
 use crate::device::profile::{self, Phase};
@@ -30,21 +31,6 @@ impl ModuleVisitor for FlatGrads<'_> {
         if let Some(grad) = self.grads.get::<D>(param.id) {
             let len = grad.shape().num_elements();
             self.flat.push(grad.reshape([len]));
-        }
-    }
-}
-
-/// Multiplies every gradient by `factor`.
-struct ScaleGrads<'a> {
-    grads: &'a mut GradientsParams,
-    factor: f64,
-}
-
-impl ModuleVisitor for ScaleGrads<'_> {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        if let Some(grad) = self.grads.remove::<D>(param.id) {
-            self.grads
-                .register::<D>(param.id, grad.mul_scalar(self.factor));
         }
     }
 }
@@ -90,19 +76,24 @@ fn is_out_of_memory(message: &str) -> bool {
     .any(|needle| message.contains(needle))
 }
 
-/// The optimizer the config asks for, with its settings.
-pub fn build_optimizer(config: &TrainConfig) -> ModuleOptimizer {
+/// The optimizer the config asks for, with its settings (no clipping of its own: the
+/// trainer clips to the global norm through the gradient factor of [`ScaledOptimizer`]).
+pub fn build_optimizer(config: &TrainConfig) -> ScaledOptimizer {
     match config.optimizer {
-        OptimizerKind::Adamw => AdamWConfig::new()
-            .with_beta_1(config.adam_beta1 as f32)
-            .with_beta_2(config.adam_beta2 as f32)
-            .with_epsilon(config.adam_epsilon as f32)
-            .with_weight_decay(config.weight_decay as f32)
-            .init(),
-        OptimizerKind::Adafactor => AdafactorConfig::new()
-            .with_relative_step(config.adafactor_relative_step)
-            .with_scale_parameter(config.adafactor_scale_parameter)
-            .init(),
+        OptimizerKind::Adamw => ScaledOptimizer::new(
+            AdamWConfig::new()
+                .with_beta_1(config.adam_beta1 as f32)
+                .with_beta_2(config.adam_beta2 as f32)
+                .with_epsilon(config.adam_epsilon as f32)
+                .with_weight_decay(config.weight_decay as f32)
+                .build(),
+        ),
+        OptimizerKind::Adafactor => ScaledOptimizer::new(
+            AdafactorConfig::new()
+                .with_relative_step(config.adafactor_relative_step)
+                .with_scale_parameter(config.adafactor_scale_parameter)
+                .build(),
+        ),
     }
 }
 
@@ -110,7 +101,7 @@ pub fn build_optimizer(config: &TrainConfig) -> ModuleOptimizer {
 /// [`Trainer::step`] is one optimizer step over `grad_accumulation` micro-batches.
 pub struct Trainer {
     model: Option<T5ForConditionalGeneration>,
-    optimizer: ModuleOptimizer,
+    optimizer: ScaledOptimizer,
     schedule: LrSchedule,
     config: TrainConfig,
     /// Optimizer steps done.
@@ -192,13 +183,13 @@ impl Trainer {
 
     /// The optimizer (for checkpoints).
     pub fn optimizer(&self) -> &ModuleOptimizer {
-        &self.optimizer
+        self.optimizer.module_optimizer()
     }
 
     /// Continues from a checkpoint: its optimizer state, steps done and examples seen.
     pub fn resumed(
         mut self,
-        optimizer: ModuleOptimizer,
+        optimizer: ScaledOptimizer,
         step: usize,
         examples_seen: BTreeMap<String, usize>,
     ) -> Self {
@@ -324,12 +315,12 @@ struct StepOutcome {
 fn update(
     model: T5ForConditionalGeneration,
     micro_batches: Vec<TrainBatch>,
-    optimizer: &mut ModuleOptimizer,
+    optimizer: &mut ScaledOptimizer,
     scaler: &mut Option<LossScaler>,
     (learning_rate, max_grad_norm): (f64, f64),
 ) -> std::result::Result<StepOutcome, String> {
     let scale = scaler.as_ref().map(|scaler| scaler.scale);
-    let (mut grads, loss, grad_norm) = backward(&model, micro_batches, scale)?;
+    let (grads, loss, grad_norm) = backward(&model, micro_batches, scale)?;
     // The read above ran the forward and backward passes: what is launched from here
     // on is clipping and the update (for `bench train --profile`).
     profile::set_phase(Phase::Optimizer);
@@ -367,13 +358,8 @@ fn update(
             factor *= clip;
         }
     }
-    if factor != 1.0 {
-        model.visit(&mut ScaleGrads {
-            grads: &mut grads,
-            factor,
-        });
-    }
-    let model = optimizer.step(learning_rate, model, grads);
+    // Each gradient is multiplied inside its own update, where the multiply fuses with it.
+    let model = optimizer.step(learning_rate, model, grads, factor);
     Ok(StepOutcome {
         model: Some(model),
         loss,
