@@ -11,8 +11,9 @@
 // tile in shared memory). Thread (tx, ty) recomputes P for keys ty·4 .. ty·4+3 and queries
 // tx, tx+16, ... from the saved lse, then accumulates columns (tx + 16u)·4 .. +3 of its keys'
 // d_keys and d_values. Inputs are read through their strides (a broadcast dim of `bias` has
-// stride 0); `lse` [B, H, M] (the forward's), `d_scores` [B, H, M, N], `d_keys` and
-// `d_values` [B, H, N, D] are contiguous.
+// stride 0); `lse` [B, H, M] (the forward's) and `d_scores` [B, H, M, N] are contiguous;
+// `d_keys` and `d_values` are stored [B, N, H, D], the layout of the projections they flow
+// back into (the host hands them out as [B, H, N, D] views).
 //
 // Prepended: prelude.wgsl, training_tiles.wgsl (D, TX, TY, THREADS, DU, swizzled), and
 // `enable f16;` before them for f16.
@@ -165,7 +166,7 @@ fn main(
     for (var r = 0u; r < KR; r++) {
         let key = key0 + ty * KR + r;
         if key < k_len {
-            let out_base = (bh * k_len + key) * D;
+            let out_base = ((b * k_len + key) * heads + h) * D;
             for (var u = 0u; u < DU; u++) {
                 let c = (tx + TX * u) * 4u;
                 let gk = dk[r * DU + u];

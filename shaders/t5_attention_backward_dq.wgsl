@@ -14,8 +14,9 @@
 // ty·4 .. ty·4+3 and keys tx, tx+16, ..., writes dS to `d_scores` (the bias gradient, read
 // again by t5_attention_backward_dkv.wgsl) and to shared memory, then accumulates columns
 // (tx + 16u)·4 .. +3 of its rows of d_query. Inputs are read through their strides (a
-// broadcast dim of `bias` has stride 0); `output` [B, H, M, D], `lse` [B, H, M],
-// `d_query` [B, H, M, D] and `d_scores` [B, H, M, N] are contiguous. Nine storage buffers:
+// broadcast dim of `bias` has stride 0, and the forward's `output` is read the same way);
+// `lse` [B, H, M] and `d_scores` [B, H, M, N] are contiguous, and `d_query` is stored
+// [B, M, H, D], the layout of the query projection it flows back into. Nine storage buffers:
 // one more than WebGPU's default limit, within every native adapter's (checked on the host).
 //
 // Prepended: prelude.wgsl, training_tiles.wgsl (D, TX, TY, THREADS, DU, swizzled), and
@@ -39,8 +40,8 @@ const KT: u32 = COLS / TX;
 @group(0) @binding(7) var<storage, read_write> d_query: array<{{ io }}>;
 @group(0) @binding(8) var<storage, read_write> d_scores: array<f32>;
 // [heads, q_len, k_len, d], then the (b, h, row, col) strides of query, keys, values, bias,
-// grad_output.
-@group(0) @binding(9) var<uniform> info: array<vec4<u32>, 6>;
+// grad_output, output.
+@group(0) @binding(9) var<uniform> info: array<vec4<u32>, 7>;
 
 // Queries and output gradients of the block, row-major; keys and values tile, vec4 columns
 // XOR-swizzled by row. Once dO · valuesᵀ is done, `v_tile` holds the tile's dS, [row][key / 4].
@@ -69,6 +70,7 @@ fn main(
     let v_at = view(12u, b, h);
     let bias_at = view(16u, b, h);
     let g_at = view(20u, b, h);
+    let o_at = view(24u, b, h);
 
     for (var e = t; e < BR * D4; e += THREADS) {
         let r = row0 + e / D4;
@@ -98,10 +100,10 @@ fn main(
         if row < q_len {
             lse_row[i] = lse[bh * q_len + row];
             var delta = 0.0;
-            let out_at = (bh * q_len + row) * D;
+            let oa = o_at.base + row * o_at.row;
             let ga = g_at.base + row * g_at.row;
             for (var c = 0u; c < D; c++) {
-                delta += f32(grad_output[ga + c * g_at.col]) * f32(output[out_at + c]);
+                delta += f32(grad_output[ga + c * g_at.col]) * f32(output[oa + c * o_at.col]);
             }
             delta_row[i] = delta;
         }
@@ -195,7 +197,7 @@ fn main(
     for (var i = 0u; i < RT; i++) {
         let row = row0 + ty * RT + i;
         if row < q_len {
-            let out_base = (bh * q_len + row) * D;
+            let out_base = ((b * q_len + row) * heads + h) * D;
             for (var u = 0u; u < DU; u++) {
                 let o = acc[i * DU + u];
                 let c = (tx + TX * u) * 4u;

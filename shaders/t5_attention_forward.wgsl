@@ -12,7 +12,9 @@
 // are never stored.
 //
 // Inputs are read through their strides (a broadcast dim of `bias` has stride 0); `output`
-// [B, H, M, D] and `lse` [B, H, M] are contiguous. Masked keys carry a large negative bias
+// is stored [B, M, H, D] (the layout of the `[batch, q_len, heads · d]` it becomes, so that
+// needs no copy; the host hands it out as a [B, H, M, D] view) and `lse` [B, H, M] is
+// contiguous. Masked keys carry a large negative bias
 // (f32::MIN) and get weight 0.
 //
 // Prepended: prelude.wgsl, training_tiles.wgsl (D, TX, TY, THREADS, DU, swizzled), and
@@ -193,7 +195,7 @@ fn main(
     for (var i = 0u; i < RT; i++) {
         let row = row0 + ty * RT + i;
         if row < q_len {
-            let out_base = (bh * q_len + row) * D;
+            let out_base = ((b * q_len + row) * heads + h) * D;
             for (var u = 0u; u < DU; u++) {
                 let o = acc[i * DU + u] / l[i];
                 let c = (tx + TX * u) * 4u;

@@ -113,7 +113,7 @@ impl Shader {
     /// Length of the `info` uniform, in `vec4<u32>`.
     const fn info_vec4s(self) -> usize {
         match self {
-            Shader::BackwardDq => 6,
+            Shader::BackwardDq => 7,
             Shader::SumOfSquares => 2,
             Shader::NormForward | Shader::NormBackward => 1,
             _ => 5,
@@ -335,6 +335,15 @@ fn empty_as(like: &CubeTensor, shape: impl Into<Shape>, dtype: DType) -> CubeTen
     )
 }
 
+/// A new `[b, h, m, d]` tensor like `like`, stored `[b, m, h, d]`: the layout of the
+/// `[batch, len, heads · d]` projection it comes from or goes to, so the head split and merge
+/// around the training kernels are views rather than copies.
+fn empty_heads_inner(like: &CubeTensor, [b, h, m, d]: [usize; 4]) -> CubeTensor {
+    let mut tensor = empty(like, [b, m, h, d]);
+    tensor.meta.swap(1, 2);
+    tensor
+}
+
 /// `[heads, q_len, k_len, d]` then the strides of each of `strided`.
 fn params(query: &CubeTensor, key: &CubeTensor, strided: &[&CubeTensor]) -> Vec<u32> {
     let [_, heads, q_len, d] = dims(query);
@@ -436,7 +445,7 @@ impl T5AttentionOps for CubeBackend {
             readable(bias),
         );
         let [batch, heads, q_len, d] = dims(&query);
-        let output = empty(&query, [batch, heads, q_len, d]);
+        let output = empty_heads_inner(&query, [batch, heads, q_len, d]);
         let lse = empty_as(&query, [batch, heads, q_len, 1], DType::F32);
         launch(
             AttentionKernel::training(Shader::Forward, d, io == DType::F16),
@@ -466,23 +475,23 @@ impl T5AttentionOps for CubeBackend {
             readable(bias),
             readable_as(grad_output, io),
         );
-        let output = into_contiguous(readable_as(output, io));
+        let output = readable_as(output, io);
         let lse = into_contiguous(readable(lse));
         let [batch, heads, q_len, d] = dims(&query);
         let k_len = dims(&key)[2];
 
-        let d_query = empty(&query, [batch, heads, q_len, d]);
+        let d_query = empty_heads_inner(&query, [batch, heads, q_len, d]);
         let d_scores = empty_as(&query, [batch, heads, q_len, k_len], DType::F32);
         launch(
             AttentionKernel::training(Shader::BackwardDq, d, half),
             (blocks(q_len), batch * heads),
             &[&query, &key, &value, &bias, &grad_output, &output, &lse],
             &[&d_query, &d_scores],
-            params(&query, &key, &[&query, &key, &value, &bias, &grad_output]),
+            params(&query, &key, &[&query, &key, &value, &bias, &grad_output, &output]),
         );
 
-        let d_key = empty(&key, [batch, heads, k_len, d]);
-        let d_value = empty(&value, [batch, heads, k_len, d]);
+        let d_key = empty_heads_inner(&key, [batch, heads, k_len, d]);
+        let d_value = empty_heads_inner(&value, [batch, heads, k_len, d]);
         launch(
             AttentionKernel::training(Shader::BackwardDkv, d, half),
             (blocks(k_len), batch * heads),
