@@ -58,7 +58,9 @@ pub const MAX_DECODE_HEAD_DIM: usize = 256;
 ///   plus masks as large negative values (`f32::MIN`), e.g. `[1, heads, q, k]`,
 ///   `[batch, 1, 1, k]`, or their sum `[batch, heads, q, k]`.
 ///
-/// Returns `[batch, heads, q_len, d_kv]`. Differentiable in all four inputs: on an autodiff
+/// Returns `[batch, heads, q_len, d_kv]` (from the kernels a view of `[batch, q_len, heads,
+/// d_kv]` storage, as are the query, key and value gradients: merging the heads back into
+/// `[batch, q_len, heads · d_kv]` is then a view). Differentiable in all four inputs: on an autodiff
 /// wgpu device `loss.backward()` runs the backward kernels, and `bias` gets `dS` summed over
 /// the dims it was broadcast along (so the relative position table is trained). A row whose
 /// keys are all masked with `f32::MIN` averages the values uniformly, as softmax does.

@@ -487,7 +487,11 @@ impl T5AttentionOps for CubeBackend {
             (blocks(q_len), batch * heads),
             &[&query, &key, &value, &bias, &grad_output, &output, &lse],
             &[&d_query, &d_scores],
-            params(&query, &key, &[&query, &key, &value, &bias, &grad_output, &output]),
+            params(
+                &query,
+                &key,
+                &[&query, &key, &value, &bias, &grad_output, &output],
+            ),
         );
 
         let d_key = empty_heads_inner(&key, [batch, heads, k_len, d]);
