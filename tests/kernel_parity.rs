@@ -827,3 +827,45 @@ fn gated_gelu_matches_reference_with_a_fused_backward() {
         }
     }
 }
+
+/// The f16 clamp after each sub-layer in f16 training on the GPU (one op, its backward one
+/// fused kernel) against autodiff through the tensor ops on flex: overflowed elements (inf,
+/// and exactly f16's max) become ±(max − 1000) with a zero gradient, every other element
+/// and its gradient pass unchanged, exactly.
+#[test]
+fn f16_clamp_matches_reference_forward_and_backward() {
+    use burn::tensor::DType;
+    use mixtune::kernels::clamp_f16_runs;
+    use mixtune::model::precision::clamp_f16;
+
+    let Some(gpu) = gpu() else {
+        return;
+    };
+    let values = [1.5f32, -2.0, 65504.0, -65504.0, 70000.0, -1e9, 65000.0, 0.0];
+    let upstream = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, -8.0];
+    let run = |device: &Device| {
+        let x = Tensor::<1>::from_floats(values, device).require_grad();
+        let out = clamp_f16(x.clone().cast(DType::F16));
+        assert_eq!(out.dtype(), DType::F16);
+        let loss = (out.clone().cast(DType::F32) * Tensor::from_floats(upstream, device)).sum();
+        let grad = x.grad(&loss.backward()).expect("d_x");
+        let read = |t: Tensor<1>| {
+            t.into_data()
+                .convert::<f32>()
+                .try_into_vec::<f32>()
+                .unwrap()
+        };
+        (read(out.cast(DType::F32)), read(grad))
+    };
+    let gpu_ad = gpu.clone().autodiff();
+    let probe = Tensor::<1>::from_floats(values, &gpu_ad).cast(DType::F16);
+    assert!(clamp_f16_runs(&probe));
+    let (out, grad) = run(&gpu_ad);
+    let (expected_out, expected_grad) = run(&Device::flex().autodiff());
+    println!("f16 clamp: {out:?}, gradient {grad:?}");
+    assert_eq!(out, expected_out);
+    assert_eq!(grad, expected_grad);
+    // max − 1000 = 64504, 64512 in f16.
+    assert_eq!(out[2], 64512.0, "f16's max is an overflow");
+    assert_eq!(grad[4], 0.0, "no gradient through a replaced element");
+}

@@ -106,6 +106,20 @@ pub trait T5AttentionOps: Backend {
         Self::float_mul(gelu_new::<Self>(gate), up)
     }
 
+    /// `clamp_f16`: T5's per-element f16 clamp (`model::precision::clamp_f16`), in the same
+    /// tensor ops; under autodiff its backward step is [`ClampBackward`].
+    #[fusion(default)]
+    fn t5_clamp_f16(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        let overflowed = Self::float_greater_equal_elem(
+            Self::float_abs(x.clone()),
+            F16_MAX.into(),
+            burn::tensor::BoolDType::Native,
+        );
+        let limit = F16_MAX - 1000.0;
+        let clamped = Self::float_clamp(x.clone(), (-limit).into(), limit.into());
+        Self::float_mask_where(x, overflowed, clamped)
+    }
+
     /// `attention`: the forward's output (autodiff records the backward step).
     #[fusion(default)]
     fn t5_attention(
@@ -277,6 +291,57 @@ impl<B: T5AttentionOps> Backward<B, 2> for GatedGeluBackward {
             let d_gate = B::float_mul(B::float_mul(grad, up), derivative);
             grads.register::<B>(node.id, narrow(d_gate, gate_dtype));
         }
+    }
+}
+
+/// `kernels::clamp_f16` through the extension.
+pub fn clamp_f16<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    Tensor::from_dispatch(<Dispatch as T5AttentionOps>::t5_clamp_f16(
+        x.into_dispatch(),
+    ))
+}
+
+/// Largest finite f16 (`model::precision::F16_MAX`).
+const F16_MAX: f64 = 65504.0;
+
+/// The backward step of `t5_clamp_f16`: the gradient where `|x| < f16 max`, 0 where the
+/// forward replaced an overflowed element, as autodiff through the forward's `mask_where`
+/// and `clamp` gives (there: two zero tensors, two selections and the clamp's mask; here one
+/// fused kernel, `grad · clamp(max − |x|, 0, 1)` in f32: every f16 below max is at least 32
+/// below it). An infinite gradient on an overflowed element gives NaN here, 0 there; either
+/// way the step's gradient norm is not finite and the loss scaler skips it.
+#[derive(Debug)]
+struct ClampBackward;
+
+impl<B: T5AttentionOps> Backward<B, 1> for ClampBackward {
+    /// Checkpointed input.
+    type State = NodeId;
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 1>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let Some(node) = node_x else {
+            return;
+        };
+        let x = checkpointer.retrieve_node_output::<FloatTensor<B>>(ops.state);
+        let dtype = grad.dtype();
+        let wide = |t: FloatTensor<B>| match t.dtype() {
+            DType::F32 => t,
+            _ => B::float_cast(t, FloatDType::F32),
+        };
+        let headroom = B::float_add_scalar(B::float_neg(B::float_abs(wide(x))), F16_MAX.into());
+        let keep = B::float_clamp(headroom, 0.0.into(), 1.0.into());
+        let d_x = B::float_mul(wide(grad), keep);
+        let d_x = match dtype {
+            DType::F16 => B::float_cast(d_x, FloatDType::F16),
+            _ => d_x,
+        };
+        grads.register::<B>(node.id, d_x);
     }
 }
 
@@ -514,6 +579,20 @@ impl<B: T5AttentionOps, C: CheckpointStrategy> T5AttentionOps for Autodiff<B, C>
         bias: FloatTensor<Self>,
     ) -> FloatTensor<Self> {
         record::<B, C>(query, key, value, bias, B::t5_attention)
+    }
+
+    fn t5_clamp_f16(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        match ClampBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let x_id = prep.checkpoint(&x);
+                prep.finish(x_id, B::t5_clamp_f16(x.into_primitive()))
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::t5_clamp_f16(x.into_primitive())),
+        }
     }
 
     fn t5_gated_gelu(gate: FloatTensor<Self>, up: FloatTensor<Self>) -> FloatTensor<Self> {

@@ -16,6 +16,7 @@
 //! | `rms_norm` | `t5_rms_norm_forward.wgsl`, `t5_rms_norm_backward.wgsl` | T5's layer norm, differentiable (`model::layers::reference_rms_norm` elsewhere) |
 //! | [`sum_of_squares`] | `sum_of_squares.wgsl` | the global gradient norm: seven gradients a dispatch ([`reference_sum_of_squares`] elsewhere) |
 //! | `gated_gelu` | none: element-wise ops Burn fuses | Flan-T5's `gelu_new(gate) · up` with a one-kernel backward, in training ([`gated_gelu_runs`]) |
+//! | `clamp_f16` | none: element-wise ops Burn fuses | the f16 clamp after each sub-layer with a one-kernel backward, in f16 training ([`clamp_f16_runs`]) |
 //!
 //! The kernels run when the build has the `wgpu` feature, the tensors live on a wgpu device
 //! (with or without autodiff, fusion on or off), all four are `f32` or query, key and value
@@ -151,6 +152,25 @@ pub fn norm_kernel_runs(x: &Tensor<3>, weight: &Tensor<1>) -> bool {
 #[cfg(feature = "wgpu")]
 pub fn gated_gelu(gate: Tensor<3>, up: Tensor<3>) -> Tensor<3> {
     extension::gated_gelu(gate, up)
+}
+
+/// T5's per-element f16 clamp (`model::precision::clamp_f16`) as one differentiable op: the
+/// same tensor ops forward, and under autodiff a backward in one fused kernel, where autodiff
+/// through `mask_where` and `clamp` took about two zero tensors, two selections and a mask
+/// per sub-layer. Only where [`clamp_f16_runs`].
+#[cfg(feature = "wgpu")]
+pub fn clamp_f16<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    extension::clamp_f16(x)
+}
+
+/// Whether [`clamp_f16`] applies: an f16 tensor in training (an autodiff device) on a wgpu
+/// device, either compiler, the kernels on.
+pub fn clamp_f16_runs<const D: usize>(x: &Tensor<D>) -> bool {
+    let device = x.device();
+    x.dtype() == DType::F16
+        && device.is_autodiff()
+        && kernels_enabled()
+        && crate::device::cube_runtime(&device).is_some()
 }
 
 /// Whether [`gated_gelu`] applies: training (an autodiff device) on a wgpu device, either

@@ -133,6 +133,11 @@ pub fn clamp_f16<const D: usize>(hidden: Tensor<D>) -> Tensor<D> {
     if hidden.dtype() != DType::F16 {
         return hidden;
     }
+    #[cfg(feature = "wgpu")]
+    if crate::kernels::clamp_f16_runs(&hidden) {
+        // f16 training on a GPU: the same clamp, its backward in one fused kernel.
+        return crate::kernels::clamp_f16(hidden);
+    }
     let overflowed = hidden.clone().abs().greater_equal_elem(F16_MAX);
     let limit = F16_MAX - 1000.0;
     let clamped = hidden.clone().clamp(-limit, limit);
