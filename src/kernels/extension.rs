@@ -226,6 +226,16 @@ fn gelu_new<B: Backend>(x: FloatTensor<B>) -> FloatTensor<B> {
     B::float_mul_scalar(gate, 0.5.into())
 }
 
+/// `t` in float `dtype` (no op when it is already): the backward steps' f32 math and their
+/// gradients back in their inputs' dtype.
+fn cast_to<B: Backend>(t: FloatTensor<B>, dtype: DType) -> FloatTensor<B> {
+    if t.dtype() == dtype {
+        t
+    } else {
+        B::float_cast(t, FloatDType::from(dtype))
+    }
+}
+
 /// The backward step of `t5_gated_gelu`: `d_gate = dy · up · gelu_new'(gate)` and
 /// `d_up = dy · gelu_new(gate)`, in f32 whatever the inputs' dtype, all element-wise after
 /// one another, so the fusion backend makes them one kernel. Autodiff through the forward's
@@ -250,14 +260,7 @@ impl<B: T5AttentionOps> Backward<B, 2> for GatedGeluBackward {
         let gate = checkpointer.retrieve_node_output::<FloatTensor<B>>(gate);
         let up = checkpointer.retrieve_node_output::<FloatTensor<B>>(up);
         let (gate_dtype, up_dtype) = (gate.dtype(), up.dtype());
-        let wide = |t: FloatTensor<B>| match t.dtype() {
-            DType::F32 => t,
-            _ => B::float_cast(t, FloatDType::F32),
-        };
-        let narrow = |t: FloatTensor<B>, dtype: DType| match dtype {
-            DType::F16 => B::float_cast(t, FloatDType::F16),
-            _ => t,
-        };
+        let wide = |t| cast_to::<B>(t, DType::F32);
         let (x, up, grad) = (wide(gate), wide(up), wide(grad));
         // t = tanh(c·(x + a·x³)); gelu = ½x(1 + t);
         // gelu' = ½(1 + t) + ½x·(1 − t²)·c·(1 + 3a·x²).
@@ -285,11 +288,14 @@ impl<B: T5AttentionOps> Backward<B, 2> for GatedGeluBackward {
         );
         if let Some(node) = node_up {
             let gelu = B::float_mul(x, half_one_plus_t);
-            grads.register::<B>(node.id, narrow(B::float_mul(grad.clone(), gelu), up_dtype));
+            grads.register::<B>(
+                node.id,
+                cast_to::<B>(B::float_mul(grad.clone(), gelu), up_dtype),
+            );
         }
         if let Some(node) = node_gate {
             let d_gate = B::float_mul(B::float_mul(grad, up), derivative);
-            grads.register::<B>(node.id, narrow(d_gate, gate_dtype));
+            grads.register::<B>(node.id, cast_to::<B>(d_gate, gate_dtype));
         }
     }
 }
@@ -398,11 +404,7 @@ impl<B: T5AttentionOps> Backward<B, 2> for NormBackward {
         }
         if let Some(node) = node_weight {
             let d_weight = B::float_reshape(B::float_sum_dim(d_weight_rows, 0), weight_shape);
-            let d_weight = match weight_dtype {
-                DType::F32 => d_weight,
-                _ => B::float_cast(d_weight, FloatDType::F16),
-            };
-            grads.register::<B>(node.id, d_weight);
+            grads.register::<B>(node.id, cast_to::<B>(d_weight, weight_dtype));
         }
     }
 }

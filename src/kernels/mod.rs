@@ -166,11 +166,7 @@ pub fn clamp_f16<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 /// Whether [`clamp_f16`] applies: an f16 tensor in training (an autodiff device) on a wgpu
 /// device, either compiler, the kernels on.
 pub fn clamp_f16_runs<const D: usize>(x: &Tensor<D>) -> bool {
-    let device = x.device();
-    x.dtype() == DType::F16
-        && device.is_autodiff()
-        && kernels_enabled()
-        && crate::device::cube_runtime(&device).is_some()
+    x.dtype() == DType::F16 && fused_training_ops_on(&x.device())
 }
 
 /// Whether [`gated_gelu`] applies: training (an autodiff device) on a wgpu device, either
@@ -182,9 +178,13 @@ pub fn gated_gelu_runs(gate: &Tensor<3>, up: &Tensor<3>) -> bool {
         && up.dtype() == gate.dtype()
         && up.dims() == gate.dims()
         && up.device() == device
-        && device.is_autodiff()
-        && kernels_enabled()
-        && crate::device::cube_runtime(&device).is_some()
+        && fused_training_ops_on(&device)
+}
+
+/// The checks the extension ops without WGSL of their own ([`gated_gelu`], [`clamp_f16`])
+/// share: training (an autodiff device) on a wgpu device of either compiler, the kernels on.
+fn fused_training_ops_on(device: &burn::tensor::Device) -> bool {
+    device.is_autodiff() && kernels_enabled() && crate::device::cube_runtime(device).is_some()
 }
 
 /// Tensors one [`sum_of_squares`] dispatch reads: its bindings, with the output, stay within
