@@ -6,9 +6,10 @@
 // The dispatch is G × 7 workgroups, G chosen by the host from the longest tensor (so a
 // dispatch of small tensors is a few workgroups). Workgroup (g, t) walks tensor t with a
 // stride of G·WG and reduces its threads' sums in shared memory; the host sums the 7 · G
-// partials. Tensors are read as dense buffers (the
-// host makes them contiguous; the order of elements does not matter to a sum). A slot past
-// the real tensors gets length 0 (its binding repeats the first tensor) and writes 0.
+// partials. Each tensor is read as rows of `cols` elements `row_stride` apart (a column block
+// of a wider matrix, as the gradients of packed projections' weights are: no copy first);
+// a dense one is one row (the order of elements does not matter to a sum). A slot past the
+// real tensors gets length 0 (its binding repeats the first tensor) and writes 0.
 //
 // Prepended: prelude.wgsl (param), workgroup_sum.wgsl.
 // Template values: workgroup_size (a power of two).
@@ -23,8 +24,15 @@ const WG: u32 = {{ workgroup_size }}u;
 @group(0) @binding(5) var<storage, read_write> t5: array<f32>;
 @group(0) @binding(6) var<storage, read_write> t6: array<f32>;
 @group(0) @binding(7) var<storage, read_write> partials: array<f32>;
-// The element counts of t0..t6, then one unused u32.
-@group(0) @binding(8) var<uniform> info: array<vec4<u32>, 2>;
+// The element counts of t0..t6 and one unused u32, then their row widths (`cols`) and one
+// unused, then their row strides and one unused.
+@group(0) @binding(8) var<uniform> info: array<vec4<u32>, 6>;
+
+// Where element `i` of tensor `t` lies in its binding.
+fn at(t: u32, i: u32) -> u32 {
+    let cols = param(8u + t);
+    return (i / cols) * param(16u + t) + i % cols;
+}
 
 @compute @workgroup_size(WG)
 fn main(
@@ -43,13 +51,13 @@ fn main(
     // about 7x slower on lavapipe, which evaluates every case under a mask).
     var sum = 0.0;
     switch t {
-        case 0u: { for (var i = start; i < len; i += stride) { sum += t0[i] * t0[i]; } }
-        case 1u: { for (var i = start; i < len; i += stride) { sum += t1[i] * t1[i]; } }
-        case 2u: { for (var i = start; i < len; i += stride) { sum += t2[i] * t2[i]; } }
-        case 3u: { for (var i = start; i < len; i += stride) { sum += t3[i] * t3[i]; } }
-        case 4u: { for (var i = start; i < len; i += stride) { sum += t4[i] * t4[i]; } }
-        case 5u: { for (var i = start; i < len; i += stride) { sum += t5[i] * t5[i]; } }
-        default: { for (var i = start; i < len; i += stride) { sum += t6[i] * t6[i]; } }
+        case 0u: { for (var i = start; i < len; i += stride) { let x = t0[at(t, i)]; sum += x * x; } }
+        case 1u: { for (var i = start; i < len; i += stride) { let x = t1[at(t, i)]; sum += x * x; } }
+        case 2u: { for (var i = start; i < len; i += stride) { let x = t2[at(t, i)]; sum += x * x; } }
+        case 3u: { for (var i = start; i < len; i += stride) { let x = t3[at(t, i)]; sum += x * x; } }
+        case 4u: { for (var i = start; i < len; i += stride) { let x = t4[at(t, i)]; sum += x * x; } }
+        case 5u: { for (var i = start; i < len; i += stride) { let x = t5[at(t, i)]; sum += x * x; } }
+        default: { for (var i = start; i < len; i += stride) { let x = t6[at(t, i)]; sum += x * x; } }
     }
     let total = workgroup_sum(lane, sum);
     if lane == 0u {

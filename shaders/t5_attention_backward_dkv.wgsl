@@ -12,8 +12,10 @@
 // tx, tx+16, ... from the saved lse, then accumulates columns (tx + 16u)·4 .. +3 of its keys'
 // d_keys and d_values. Inputs are read through their strides (a broadcast dim of `bias` has
 // stride 0); `lse` [B, H, M] (the forward's) and `d_scores` [B, H, M, N] are contiguous;
-// `d_keys` and `d_values` are stored [B, N, H, D], the layout of the projections they flow
-// back into (the host hands them out as [B, H, N, D] views).
+// `d_keys` and `d_values` are stored [B, N, H, D] with a row stride of their own (`info`'s
+// last u32: H·D, or the width of the packed key/value projection they are column blocks
+// of), the layout of the projections they flow back into (the host hands them out as
+// [B, H, N, D] views).
 //
 // Prepended: prelude.wgsl, training_tiles.wgsl (D, TX, TY, THREADS, DU, swizzled), and
 // `enable f16;` before them for f16.
@@ -35,8 +37,8 @@ const QT: u32 = ROWS / TX;
 @group(0) @binding(6) var<storage, read_write> d_keys: array<{{ io }}>;
 @group(0) @binding(7) var<storage, read_write> d_values: array<{{ io }}>;
 // [heads, q_len, k_len, d], then the (b, h, row, col) strides of query, keys, bias,
-// grad_output.
-@group(0) @binding(8) var<uniform> info: array<vec4<u32>, 5>;
+// grad_output, then the row stride of `d_keys` and `d_values`.
+@group(0) @binding(8) var<uniform> info: array<vec4<u32>, 6>;
 
 // The workgroup's keys, row-major; the query tile, vec4 columns XOR-swizzled by row; the
 // output-gradient tile, row-major; P and dS of the tile as [query][key / 4].
@@ -166,7 +168,7 @@ fn main(
     for (var r = 0u; r < KR; r++) {
         let key = key0 + ty * KR + r;
         if key < k_len {
-            let out_base = ((b * k_len + key) * heads + h) * D;
+            let out_base = (b * k_len + key) * param(20u) + h * D;
             for (var u = 0u; u < DU; u++) {
                 let c = (tx + TX * u) * 4u;
                 let gk = dk[r * DU + u];

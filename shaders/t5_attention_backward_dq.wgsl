@@ -16,7 +16,9 @@
 // (tx + 16u)·4 .. +3 of its rows of d_query. Inputs are read through their strides (a
 // broadcast dim of `bias` has stride 0, and the forward's `output` is read the same way);
 // `lse` [B, H, M] and `d_scores` [B, H, M, N] are contiguous, and `d_query` is stored
-// [B, M, H, D], the layout of the query projection it flows back into. Nine storage buffers:
+// [B, M, H, D] with a row stride of its own (`info`'s last u32: H·D, or the width of the
+// packed query/key/value projection it is a column block of), the layout of the projection
+// it flows back into. Nine storage buffers:
 // one more than WebGPU's default limit, within every native adapter's (checked on the host).
 //
 // Prepended: prelude.wgsl, training_tiles.wgsl (D, TX, TY, THREADS, DU, swizzled), and
@@ -40,8 +42,8 @@ const KT: u32 = COLS / TX;
 @group(0) @binding(7) var<storage, read_write> d_query: array<{{ io }}>;
 @group(0) @binding(8) var<storage, read_write> d_scores: array<f32>;
 // [heads, q_len, k_len, d], then the (b, h, row, col) strides of query, keys, values, bias,
-// grad_output, output.
-@group(0) @binding(9) var<uniform> info: array<vec4<u32>, 7>;
+// grad_output, output, then the row stride of `d_query`.
+@group(0) @binding(9) var<uniform> info: array<vec4<u32>, 8>;
 
 // Queries and output gradients of the block, row-major; keys and values tile, vec4 columns
 // XOR-swizzled by row. Once dO · valuesᵀ is done, `v_tile` holds the tile's dS, [row][key / 4].
@@ -197,7 +199,7 @@ fn main(
     for (var i = 0u; i < RT; i++) {
         let row = row0 + ty * RT + i;
         if row < q_len {
-            let out_base = ((b * q_len + row) * heads + h) * D;
+            let out_base = (b * q_len + row) * param(28u) + h * D;
             for (var u = 0u; u < DU; u++) {
                 let o = acc[i * DU + u];
                 let c = (tx + TX * u) * 4u;

@@ -585,9 +585,9 @@ fn f16_decode_attention_runs_the_kernel_in_f16() {
     assert_close_within("f16 decode", got, expected, 1e-3);
 }
 
-/// The gradient norm's sum of squares (`shaders/sum_of_squares.wgsl`): 17 tensors of mixed
-/// lengths (three dispatches, the last with four empty slots), one of them a transposed view
-/// and one long enough for the most workgroups, against each tensor's `square().sum()` on
+/// The gradient norm's sum of squares (`shaders/sum_of_squares.wgsl`): 19 tensors of mixed
+/// lengths (three dispatches, the last with two empty slots), one of them a transposed view,
+/// one a column block of a wider matrix and one long enough for the most workgroups, against each tensor's `square().sum()` on
 /// flex; and the launches once warm: one per seven tensors, plus the concatenation and the
 /// final sum.
 #[test]
@@ -611,16 +611,17 @@ fn sum_of_squares_matches_reference_in_a_few_launches() {
         })
         .collect();
     let transposed = random([1, 1, 48, 80], 400, 1.0);
-    let tensors = |device: &Device| -> Vec<Tensor<1>> {
-        let mut tensors: Vec<Tensor<1>> = datas
+    let wide = random([1, 1, 48, 192], 401, 1.0);
+    let tensors = |device: &Device| -> Vec<Tensor<2>> {
+        let mut tensors: Vec<Tensor<2>> = datas
             .iter()
-            .map(|data| Tensor::from_data(data.clone(), device))
+            .map(|data| Tensor::<1>::from_data(data.clone(), device).unsqueeze())
             .collect();
-        let view = on(&transposed, device)
-            .reshape([48, 80])
-            .swap_dims(0, 1)
-            .reshape([48 * 80]);
+        let view = on(&transposed, device).reshape([48, 80]).swap_dims(0, 1);
         tensors.insert(5, view);
+        // A column block of a wider matrix, as a packed projection's weight gradient is.
+        let block = on(&wide, device).reshape([48, 192]).slice([0..48, 64..128]);
+        tensors.insert(9, block);
         tensors
     };
     let on_gpu = tensors(&gpu);
@@ -636,7 +637,7 @@ fn sum_of_squares_matches_reference_in_a_few_launches() {
         .filter(|(name, _)| name.contains("SquaresKernel"))
         .map(|(_, n)| n)
         .sum();
-    assert_eq!(squares, 18usize.div_ceil(7), "{launches:?}");
+    assert_eq!(squares, 19usize.div_ceil(7), "{launches:?}");
     assert!(
         launches.values().sum::<usize>() <= squares + 6,
         "a few launches besides the dispatches: {launches:?}"
@@ -868,4 +869,180 @@ fn f16_clamp_matches_reference_forward_and_backward() {
     // max − 1000 = 64504, 64512 in f16.
     assert_eq!(out[2], 64512.0, "f16's max is an overflow");
     assert_eq!(grad[4], 0.0, "no gradient through a replaced element");
+}
+
+/// Attention from packed projections (`kernels::self_attention`: query, key and value side by
+/// side in one `[batch, len, 3 · heads · d]` product; `kernels::cross_attention`: keys and
+/// values side by side) on the GPU, where the kernels read the blocks in place and write one
+/// packed gradient, against the same math through separate tensors on flex: the output and
+/// the gradients of the input, of the packed weight and of the position bias. In f32 the
+/// backward pass also launches fewer kernels than three separate projections do.
+#[test]
+fn packed_attention_matches_reference() {
+    use burn::tensor::module::linear;
+    use burn::tensor::DType;
+    use mixtune::kernels::{cross_attention, packed_attention_runs, self_attention};
+
+    let Some((gpu, _alone)) = gpu_alone() else {
+        return;
+    };
+    let [b, s, n, dm, heads, d] = [2, 45, 33, 64, 2, 64];
+    let inner = heads * d;
+    let x = random([1, b, s, dm], 700, 1.0);
+    let y = random([1, b, n, dm], 701, 1.0);
+    let weight = random([1, 1, dm, 3 * inner], 702, 0.3);
+    let position = random([1, heads, s, s], 703, 1.0);
+    let upstream = random([b, heads, s, d], 704, 1.0);
+    let padding = padding_bias(&[45, 30], s);
+    /// Output and gradients (read in one transaction), and the backward pass's launches.
+    type Run = (Vec<f32>, Vec<Vec<f32>>, usize);
+    // Self-attention over `x` (`packed`: one product, else three), position bias + padding.
+    let self_run = |device: &Device, dtype: DType, packed: bool| -> Run {
+        let x = on(&x, device).reshape([b, s, dm]).require_grad();
+        let w = on(&weight, device).reshape([dm, 3 * inner]).require_grad();
+        let position = on(&position, device).require_grad();
+        let bias = position.clone() + on(&padding, device);
+        let input = x.clone().cast(dtype);
+        let out = if packed {
+            self_attention(linear(input, w.clone().cast(dtype), None), bias, heads)
+        } else {
+            let project = |block: usize| {
+                let wb = w.clone().slice([0..dm, block * inner..(block + 1) * inner]);
+                let p = linear(input.clone(), wb.cast(dtype), None);
+                p.reshape([b, s, heads, d]).swap_dims(1, 2)
+            };
+            attention(project(0), project(1), project(2), bias)
+        };
+        let out = out.cast(DType::F32);
+        let loss = (out.clone() * on(&upstream, device)).sum();
+        let out = host(out);
+        let (grads, launches) = mixtune::device::profile::launches_by_kernel(device, || {
+            let grads = loss.backward();
+            let all: [Tensor<1>; 3] = [
+                x.grad(&grads).expect("d_x").reshape([b * s * dm]),
+                w.grad(&grads).expect("d_w").reshape([dm * 3 * inner]),
+                position
+                    .grad(&grads)
+                    .expect("d_position")
+                    .reshape([heads * s * s]),
+            ];
+            let mut reads = burn::tensor::Transaction::default();
+            for grad in all {
+                reads = reads.register(grad);
+            }
+            reads
+                .execute()
+                .into_iter()
+                .map(|t| t.convert::<f32>().try_into_vec::<f32>().unwrap())
+                .collect::<Vec<_>>()
+        });
+        (out, grads, launches.map_or(0, |l| l.values().sum()))
+    };
+    let gpu_ad = gpu.clone().autodiff();
+    let cpu_ad = Device::flex().autodiff();
+    for dtype in [DType::F32, DType::F16] {
+        assert!(packed_attention_runs(&gpu_ad, heads, d, dtype), "{dtype:?}");
+        assert!(!packed_attention_runs(&gpu, heads, d, dtype), "inference");
+        let (out, grads, _) = self_run(&gpu_ad, dtype, true);
+        let (expected_out, expected, _) = self_run(&cpu_ad, dtype, false);
+        let tolerance = if dtype == DType::F32 { 1e-4 } else { 1e-2 };
+        let name = format!("{dtype:?} packed self-attention");
+        assert_close_within(&format!("{name} output"), out, expected_out, tolerance);
+        for (what, (got, expected)) in ["d_x", "d_w", "d_position"]
+            .iter()
+            .zip(grads.into_iter().zip(expected))
+        {
+            assert_close_within(&format!("{name} {what}"), got, expected, tolerance);
+        }
+    }
+    // Counted once compiled and tuned.
+    self_run(&gpu_ad, DType::F32, false);
+    let (_, _, packed) = self_run(&gpu_ad, DType::F32, true);
+    let (_, _, separate) = self_run(&gpu_ad, DType::F32, false);
+    println!("self-attention backward launches: {packed} packed, {separate} separate");
+    assert!(packed < separate, "{packed} vs {separate}");
+
+    // Cross-attention: queries from `y` over keys and values of `x`, padding bias.
+    let cross_run = |device: &Device| -> Vec<Vec<f32>> {
+        let x = on(&x, device).reshape([b, s, dm]).require_grad();
+        let y = on(&y, device).reshape([b, n, dm]).require_grad();
+        let w = on(&weight, device).reshape([dm, 3 * inner]).require_grad();
+        let wq = w.clone().slice([0..dm, 0..inner]);
+        let wkv = w.clone().slice([0..dm, inner..3 * inner]);
+        let (query, kv) = (linear(y.clone(), wq, None), linear(x.clone(), wkv, None));
+        let out = cross_attention(query, kv, on(&padding, device), heads);
+        let loss = (out.clone() * on(&random([b, heads, n, d], 705, 1.0), device)).sum();
+        let grads = loss.backward();
+        let mut all = vec![host(out)];
+        for (what, t) in [("d_x", &x), ("d_y", &y)] {
+            all.push(host(t.grad(&grads).expect(what).unsqueeze::<4>()));
+        }
+        all.push(host(w.grad(&grads).expect("d_w").unsqueeze::<4>()));
+        all
+    };
+    let got = cross_run(&gpu_ad);
+    let expected = cross_run(&cpu_ad);
+    for (what, (got, expected)) in ["output", "d_x", "d_y", "d_w"]
+        .iter()
+        .zip(got.into_iter().zip(expected))
+    {
+        assert_close(&format!("packed cross-attention {what}"), got, expected);
+    }
+}
+
+/// The packed projections' weights in one launch (`kernels::pack_columns`, f32 or f16 out)
+/// against a concatenation and cast on flex: the same values, and under autodiff each block's
+/// gradient the packed gradient's columns (in f16 within the rounding of the way back).
+#[test]
+fn pack_columns_matches_concatenation() {
+    use burn::tensor::DType;
+    use mixtune::kernels::{pack_columns, pack_kernel_runs};
+
+    let Some((gpu, _alone)) = gpu_alone() else {
+        return;
+    };
+    let [rows, cols] = [70, 48];
+    let datas: Vec<TensorData> = (0..3)
+        .map(|i| random([1, 1, rows, cols], 800 + i, 2.0))
+        .collect();
+    let run = |device: &Device, blocks: usize, dtype: DType| -> Vec<Vec<f32>> {
+        let leaves: Vec<Tensor<2>> = datas[..blocks]
+            .iter()
+            .map(|data| on(data, device).reshape([rows, cols]).require_grad())
+            .collect();
+        let packed = pack_columns(leaves.clone(), dtype);
+        assert_eq!(packed.dtype(), dtype);
+        let packed = packed.cast(DType::F32);
+        let upstream = on(&random([1, 1, rows, blocks * cols], 810, 1.0), device);
+        let grads = (packed.clone() * upstream.reshape([rows, blocks * cols]))
+            .sum()
+            .backward();
+        let mut all = vec![host(packed.unsqueeze())];
+        for leaf in &leaves {
+            all.push(host(
+                leaf.grad(&grads).expect("a block's gradient").unsqueeze(),
+            ));
+        }
+        all
+    };
+    let gpu_ad = gpu.autodiff();
+    for (blocks, dtype) in [(3, DType::F32), (2, DType::F16)] {
+        let probe: Vec<Tensor<2>> = (0..blocks)
+            .map(|_| Tensor::zeros([rows, cols], &gpu_ad))
+            .collect();
+        assert!(pack_kernel_runs(&probe, dtype));
+        let got = run(&gpu_ad, blocks, dtype);
+        let expected = run(&Device::flex().autodiff(), blocks, dtype);
+        for (i, (got, expected)) in got.into_iter().zip(expected).enumerate() {
+            let what = if i == 0 {
+                "packed".to_string()
+            } else {
+                format!("d_block{i}")
+            };
+            // f16: the gradient passes through f16 on the way back, which fusion may round
+            // or not (half an f16 ulp of the upstream values).
+            let tolerance = if dtype == DType::F16 { 1e-3 } else { 1e-6 };
+            assert_close_within(&format!("{dtype:?} {what}"), got, expected, tolerance);
+        }
+    }
 }

@@ -12,7 +12,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{
     backend_extension, Autodiff, AutodiffBackend, Backend, Dispatch, TensorMetadata,
 };
-use burn::tensor::{DType, FloatDType, Shape, Tensor};
+use burn::tensor::{DType, FloatDType, Shape, Slice, Tensor};
 
 /// T5 attention ops (shapes and semantics in `kernels::attention`). Implemented by
 /// `burn_cubecl::CubeBackend` with the WGSL kernels; only tensors on a wgpu device may reach
@@ -57,6 +57,19 @@ pub trait T5AttentionOps: Backend {
         FloatTensor<Self>,
         FloatTensor<Self>,
     );
+
+    /// `pack_columns`: the first `blocks` (2 or 3) of the `[rows, cols]` matrices `b0..b2`
+    /// side by side, `[rows, blocks · cols]`, in f16 when `half` (else f32), in one launch
+    /// (the rest of `b0..b2` repeat `b0`). Under autodiff each block's gradient is a view of
+    /// the packed one's.
+    #[fusion(meta = pack_meta)]
+    fn t5_pack_columns(
+        b0: FloatTensor<Self>,
+        b1: FloatTensor<Self>,
+        b2: FloatTensor<Self>,
+        blocks: usize,
+        half: bool,
+    ) -> FloatTensor<Self>;
 
     /// `sum_of_squares`: per-workgroup partial sums `[7 · G]` of the squares of the first
     /// `count` of `t0..t6` (the rest repeat `t0` and count nothing). Not differentiable.
@@ -120,6 +133,59 @@ pub trait T5AttentionOps: Backend {
         Self::float_mask_where(x, overflowed, clamped)
     }
 
+    /// `self_attention`: attention of the query, key and value packed side by side in `qkv`
+    /// `[b, m, 3 · heads · d]`, read in place (autodiff records the backward step, which
+    /// writes one packed gradient).
+    #[fusion(default)]
+    fn t5_self_attention(
+        qkv: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        heads: usize,
+    ) -> FloatTensor<Self> {
+        let [query, key, value] = packed_heads::<Self, 3>(qkv, heads);
+        Self::t5_attention_forward(query, key, value, bias).0
+    }
+
+    /// `cross_attention`: attention of `query` `[b, m, heads · d]` over the key and value
+    /// packed side by side in `kv` `[b, n, 2 · heads · d]`, read in place.
+    #[fusion(default)]
+    fn t5_cross_attention(
+        query: FloatTensor<Self>,
+        kv: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        heads: usize,
+    ) -> FloatTensor<Self> {
+        let [query] = packed_heads::<Self, 1>(query, heads);
+        let [key, value] = packed_heads::<Self, 2>(kv, heads);
+        Self::t5_attention_forward(query, key, value, bias).0
+    }
+
+    /// Backward of `self_attention`: `(d_qkv, d_scores)`, the first packed as `qkv` (the
+    /// kernels write each block in place), the second as `t5_attention_backward`'s. Not
+    /// differentiable itself.
+    #[fusion(meta = self_backward_meta)]
+    fn t5_self_attention_backward(
+        qkv: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        grad_output: FloatTensor<Self>,
+        output: FloatTensor<Self>,
+        lse: FloatTensor<Self>,
+        heads: usize,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>);
+
+    /// Backward of `cross_attention`: `(d_query, d_kv, d_scores)`, `d_kv` packed as `kv`. Not
+    /// differentiable itself.
+    #[fusion(meta = cross_backward_meta)]
+    fn t5_cross_attention_backward(
+        query: FloatTensor<Self>,
+        kv: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        grad_output: FloatTensor<Self>,
+        output: FloatTensor<Self>,
+        lse: FloatTensor<Self>,
+        heads: usize,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+
     /// `attention`: the forward's output (autodiff records the backward step).
     #[fusion(default)]
     fn t5_attention(
@@ -142,6 +208,82 @@ pub fn attention(query: Tensor<4>, key: Tensor<4>, value: Tensor<4>, bias: Tenso
     ))
 }
 
+/// `kernels::self_attention` through the extension.
+pub fn self_attention(qkv: Tensor<3>, bias: Tensor<4>, heads: usize) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as T5AttentionOps>::t5_self_attention(
+        qkv.into_dispatch(),
+        bias.into_dispatch(),
+        heads,
+    ))
+}
+
+/// `kernels::cross_attention` through the extension.
+pub fn cross_attention(
+    query: Tensor<3>,
+    kv: Tensor<3>,
+    bias: Tensor<4>,
+    heads: usize,
+) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as T5AttentionOps>::t5_cross_attention(
+        query.into_dispatch(),
+        kv.into_dispatch(),
+        bias.into_dispatch(),
+        heads,
+    ))
+}
+
+/// The `N` blocks of a packed `[b, m, N · heads · d]` projection as `[b, heads, m, d]` views
+/// (slices of the last dim, split into heads, heads before rows): no copy where the blocks
+/// start at aligned offsets, which `kernels::packed_attention_runs` checks.
+fn packed_heads<B: Backend, const N: usize>(
+    packed: FloatTensor<B>,
+    heads: usize,
+) -> [FloatTensor<B>; N] {
+    let shape = packed.shape();
+    let (b, m, inner) = (shape[0], shape[1], shape[2] / N);
+    std::array::from_fn(|block| {
+        let columns = block * inner..(block + 1) * inner;
+        let slices = [Slice::from(0..b), Slice::from(0..m), Slice::from(columns)];
+        let block = B::float_slice(packed.clone(), &slices);
+        let split = B::float_reshape(block, Shape::from([b, m, heads, inner / heads]));
+        B::float_swap_dims(split, 1, 2)
+    })
+}
+
+/// The packed gradient (as `qkv`) and the scores' `[b, h, m, m]` (f32, the bias's dtype).
+fn self_backward_meta(
+    qkv: &TensorSpec,
+    bias: &TensorSpec,
+    _grad_output: &TensorSpec,
+    _output: &TensorSpec,
+    _lse: &TensorSpec,
+    heads: &usize,
+) -> (TensorSpec, TensorSpec) {
+    let (b, m) = (qkv.shape[0], qkv.shape[1]);
+    (
+        qkv.clone(),
+        TensorSpec::new(Shape::from([b, *heads, m, m]), bias.dtype),
+    )
+}
+
+/// The query's and the packed key/value's gradients (as they) and the scores' `[b, h, m, n]`.
+fn cross_backward_meta(
+    query: &TensorSpec,
+    kv: &TensorSpec,
+    bias: &TensorSpec,
+    _grad_output: &TensorSpec,
+    _output: &TensorSpec,
+    _lse: &TensorSpec,
+    heads: &usize,
+) -> (TensorSpec, TensorSpec, TensorSpec) {
+    let (b, m, n) = (query.shape[0], query.shape[1], kv.shape[1]);
+    (
+        query.clone(),
+        kv.clone(),
+        TensorSpec::new(Shape::from([b, *heads, m, n]), bias.dtype),
+    )
+}
+
 /// `kernels::decode_attention` through the extension.
 pub fn decode_attention(
     query: Tensor<4>,
@@ -159,7 +301,7 @@ pub fn decode_attention(
 
 /// `kernels::sum_of_squares` through the extension: the partial sums of one dispatch over
 /// up to [`super::SQUARES_SLOTS`] tensors (`tensors` is not empty).
-pub fn sum_of_squares_partials(tensors: &[Tensor<1>]) -> Tensor<1> {
+pub fn sum_of_squares_partials(tensors: &[Tensor<2>]) -> Tensor<1> {
     let count = tensors.len();
     let slot = |i: usize| {
         tensors[if i < count { i } else { 0 }]
@@ -176,6 +318,67 @@ pub fn sum_of_squares_partials(tensors: &[Tensor<1>]) -> Tensor<1> {
         slot(6),
         count,
     ))
+}
+
+/// `kernels::pack_columns` through the extension: `blocks` (2 or 3 alike `[rows, cols]`)
+/// side by side, in `dtype` (f32 or f16).
+pub fn pack_columns(blocks: Vec<Tensor<2>>, dtype: DType) -> Tensor<2> {
+    let count = blocks.len();
+    let block = |i: usize| {
+        blocks[if i < count { i } else { 0 }]
+            .clone()
+            .into_dispatch()
+    };
+    Tensor::from_dispatch(<Dispatch as T5AttentionOps>::t5_pack_columns(
+        block(0),
+        block(1),
+        block(2),
+        count,
+        dtype == DType::F16,
+    ))
+}
+
+/// `[rows, blocks · cols]` in f16 or f32, for fusion's deferred registration.
+fn pack_meta(
+    b0: &TensorSpec,
+    _b1: &TensorSpec,
+    _b2: &TensorSpec,
+    blocks: &usize,
+    half: &bool,
+) -> TensorSpec {
+    let dtype = if *half { DType::F16 } else { DType::F32 };
+    TensorSpec::new(Shape::from([b0.shape[0], blocks * b0.shape[1]]), dtype)
+}
+
+/// The backward step of `t5_pack_columns`: the packed gradient in the blocks' dtype (one
+/// cast at most), each block's gradient a view of its columns.
+#[derive(Debug)]
+struct PackBackward {
+    blocks: usize,
+}
+
+impl<B: T5AttentionOps> Backward<B, 3> for PackBackward {
+    /// The blocks' dtype and width.
+    type State = (DType, usize);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 3>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
+        let grad = grads.consume::<B>(&ops.node);
+        let (dtype, cols) = ops.state;
+        let grad = cast_to::<B>(grad, dtype);
+        let rows = grad.shape()[0];
+        for (block, node) in ops.parents.into_iter().take(self.blocks).enumerate() {
+            if let Some(node) = node {
+                let columns = block * cols..(block + 1) * cols;
+                let slices = [Slice::from(0..rows), Slice::from(columns)];
+                grads.register::<B>(node.id, B::float_slice(grad.clone(), &slices));
+            }
+        }
+    }
 }
 
 /// `[7 · G]` f32 partial sums, `G` from the longest of the first `count` tensors (as the
@@ -504,6 +707,79 @@ impl<B: T5AttentionOps> Backward<B, 4> for AttentionBackward {
     }
 }
 
+/// The backward step of `t5_self_attention`: one packed gradient for `qkv`, where three
+/// separate ones would each flow back through their own projection (three products for the
+/// input's gradient and two additions).
+#[derive(Debug)]
+struct SelfAttentionBackward {
+    heads: usize,
+}
+
+/// Checkpointed packed projection and bias; the forward's output and log-sum-exp; the bias's
+/// own shape.
+type PackedState<B, const N: usize> = ([NodeId; N], FloatTensor<B>, FloatTensor<B>, Shape);
+
+impl<B: T5AttentionOps> Backward<B, 2> for SelfAttentionBackward {
+    type State = PackedState<B, 2>;
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 2>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let [node_qkv, node_bias] = ops.parents;
+        let grad_output = grads.consume::<B>(&ops.node);
+        let ([qkv, bias], output, lse, bias_shape) = ops.state;
+        let qkv = checkpointer.retrieve_node_output::<FloatTensor<B>>(qkv);
+        let bias = checkpointer.retrieve_node_output::<FloatTensor<B>>(bias);
+        let (d_qkv, d_scores) =
+            B::t5_self_attention_backward(qkv, bias, grad_output, output, lse, self.heads);
+        if let Some(node) = node_qkv {
+            grads.register::<B>(node.id, d_qkv);
+        }
+        if let Some(node) = node_bias {
+            grads.register::<B>(node.id, broadcast_shape::<B>(d_scores, &bias_shape));
+        }
+    }
+}
+
+/// The backward step of `t5_cross_attention`: the query's gradient and one packed gradient
+/// for the keys and values.
+#[derive(Debug)]
+struct CrossAttentionBackward {
+    heads: usize,
+}
+
+impl<B: T5AttentionOps> Backward<B, 3> for CrossAttentionBackward {
+    type State = PackedState<B, 3>;
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 3>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let [node_query, node_kv, node_bias] = ops.parents;
+        let grad_output = grads.consume::<B>(&ops.node);
+        let ([query, kv, bias], output, lse, bias_shape) = ops.state;
+        let query = checkpointer.retrieve_node_output::<FloatTensor<B>>(query);
+        let kv = checkpointer.retrieve_node_output::<FloatTensor<B>>(kv);
+        let bias = checkpointer.retrieve_node_output::<FloatTensor<B>>(bias);
+        let (d_query, d_kv, d_scores) =
+            B::t5_cross_attention_backward(query, kv, bias, grad_output, output, lse, self.heads);
+        if let Some(node) = node_query {
+            grads.register::<B>(node.id, d_query);
+        }
+        if let Some(node) = node_kv {
+            grads.register::<B>(node.id, d_kv);
+        }
+        if let Some(node) = node_bias {
+            grads.register::<B>(node.id, broadcast_shape::<B>(d_scores, &bias_shape));
+        }
+    }
+}
+
 /// One of the inner backend's attention ops, for `record`'s untracked case.
 type InnerOp<B> =
     fn(FloatTensor<B>, FloatTensor<B>, FloatTensor<B>, FloatTensor<B>) -> FloatTensor<B>;
@@ -573,6 +849,113 @@ impl<B: T5AttentionOps, C: CheckpointStrategy> T5AttentionOps for Autodiff<B, C>
         bias: FloatTensor<Self>,
     ) -> FloatTensor<Self> {
         record::<B, C>(query, key, value, bias, B::t5_attention)
+    }
+
+    fn t5_self_attention(
+        qkv: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        heads: usize,
+    ) -> FloatTensor<Self> {
+        let bias_shape = bias.primitive().shape();
+        let backward = SelfAttentionBackward { heads };
+        match backward
+            .prepare::<C>([qkv.node(), bias.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let ids = [prep.checkpoint(&qkv), prep.checkpoint(&bias)];
+                let [query, key, value] = packed_heads::<B, 3>(qkv.into_primitive(), heads);
+                let (output, lse) =
+                    B::t5_attention_forward(query, key, value, bias.into_primitive());
+                prep.finish((ids, output.clone(), lse, bias_shape), output)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::t5_self_attention(
+                qkv.into_primitive(),
+                bias.into_primitive(),
+                heads,
+            )),
+        }
+    }
+
+    fn t5_cross_attention(
+        query: FloatTensor<Self>,
+        kv: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        heads: usize,
+    ) -> FloatTensor<Self> {
+        let bias_shape = bias.primitive().shape();
+        let backward = CrossAttentionBackward { heads };
+        match backward
+            .prepare::<C>([query.node(), kv.node(), bias.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let ids = [
+                    prep.checkpoint(&query),
+                    prep.checkpoint(&kv),
+                    prep.checkpoint(&bias),
+                ];
+                let [query] = packed_heads::<B, 1>(query.into_primitive(), heads);
+                let [key, value] = packed_heads::<B, 2>(kv.into_primitive(), heads);
+                let (output, lse) =
+                    B::t5_attention_forward(query, key, value, bias.into_primitive());
+                prep.finish((ids, output.clone(), lse, bias_shape), output)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::t5_cross_attention(
+                query.into_primitive(),
+                kv.into_primitive(),
+                bias.into_primitive(),
+                heads,
+            )),
+        }
+    }
+
+    /// Detached: no second-order gradients.
+    fn t5_self_attention_backward(
+        qkv: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        grad_output: FloatTensor<Self>,
+        output: FloatTensor<Self>,
+        lse: FloatTensor<Self>,
+        heads: usize,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let (d_qkv, d_scores) = B::t5_self_attention_backward(
+            qkv.into_primitive(),
+            bias.into_primitive(),
+            grad_output.into_primitive(),
+            output.into_primitive(),
+            lse.into_primitive(),
+            heads,
+        );
+        (Self::from_inner(d_qkv), Self::from_inner(d_scores))
+    }
+
+    /// Detached: no second-order gradients.
+    fn t5_cross_attention_backward(
+        query: FloatTensor<Self>,
+        kv: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        grad_output: FloatTensor<Self>,
+        output: FloatTensor<Self>,
+        lse: FloatTensor<Self>,
+        heads: usize,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let (d_query, d_kv, d_scores) = B::t5_cross_attention_backward(
+            query.into_primitive(),
+            kv.into_primitive(),
+            bias.into_primitive(),
+            grad_output.into_primitive(),
+            output.into_primitive(),
+            lse.into_primitive(),
+            heads,
+        );
+        (
+            Self::from_inner(d_query),
+            Self::from_inner(d_kv),
+            Self::from_inner(d_scores),
+        )
     }
 
     fn t5_clamp_f16(x: FloatTensor<Self>) -> FloatTensor<Self> {
@@ -653,6 +1036,40 @@ impl<B: T5AttentionOps, C: CheckpointStrategy> T5AttentionOps for Autodiff<B, C>
             grad.into_primitive(),
         );
         (Self::from_inner(d_x), Self::from_inner(d_weight_rows))
+    }
+
+    fn t5_pack_columns(
+        b0: FloatTensor<Self>,
+        b1: FloatTensor<Self>,
+        b2: FloatTensor<Self>,
+        blocks: usize,
+        half: bool,
+    ) -> FloatTensor<Self> {
+        let state = (b0.primitive().dtype(), b0.primitive().shape()[1]);
+        let backward = PackBackward { blocks };
+        match backward
+            .prepare::<C>([b0.node(), b1.node(), b2.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish(
+                state,
+                B::t5_pack_columns(
+                    b0.into_primitive(),
+                    b1.into_primitive(),
+                    b2.into_primitive(),
+                    blocks,
+                    half,
+                ),
+            ),
+            OpsKind::UnTracked(prep) => prep.finish(B::t5_pack_columns(
+                b0.into_primitive(),
+                b1.into_primitive(),
+                b2.into_primitive(),
+                blocks,
+                half,
+            )),
+        }
     }
 
     /// Detached: a sum of squares carries no gradient (it reads gradients).

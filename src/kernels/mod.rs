@@ -12,6 +12,8 @@
 //! |---|---|---|
 //! | [`decode_attention`] | `t5_decode_attention.wgsl` | one new query per row over a key/value cache (generation) |
 //! | [`attention`] | `t5_attention_forward.wgsl`, `t5_attention_backward_dq.wgsl`, `t5_attention_backward_dkv.wgsl` | whole sequences, differentiable (training) |
+//! | [`self_attention`], [`cross_attention`] | the training kernels, reading the blocks of packed projections in place | training with one GEMM for query, key and value (`[W_q \| W_k \| W_v]`), one packed gradient back |
+//! | [`pack_columns`] | `pack_columns.wgsl` | those projections' weights side by side, cast once, in one launch |
 //! | [`reference_attention`] | none | the plain-Burn math both are tested against |
 //! | `rms_norm` | `t5_rms_norm_forward.wgsl`, `t5_rms_norm_backward.wgsl` | T5's layer norm, differentiable (`model::layers::reference_rms_norm` elsewhere) |
 //! | [`sum_of_squares`] | `sum_of_squares.wgsl` | the global gradient norm: seven gradients a dispatch ([`reference_sum_of_squares`] elsewhere) |
@@ -80,6 +82,160 @@ pub fn attention(query: Tensor<4>, key: Tensor<4>, value: Tensor<4>, bias: Tenso
         return extension::attention(query, key, value, bias);
     }
     reference_attention(query, key, value, bias)
+}
+
+/// T5 self-attention from one packed projection: `qkv` `[batch, len, 3 · heads · d_kv]` holds
+/// the query, key and value side by side (the product `x · [W_q | W_k | W_v]`, one GEMM three
+/// times as wide as each of the three). `bias` as [`attention`]'s; returns its
+/// `[batch, heads, len, d_kv]`.
+///
+/// Where [`packed_attention_runs`], the kernels read the three blocks in place and, under
+/// autodiff, write their gradients into one packed `[batch, len, 3 · heads · d_kv]` tensor:
+/// the projection's backward is then one product for the input's gradient and one for the
+/// packed weight's, where separate projections take three of each and two additions.
+/// Elsewhere the blocks are split off and go through [`attention`].
+pub fn self_attention(qkv: Tensor<3>, bias: Tensor<4>, heads: usize) -> Tensor<4> {
+    #[cfg(feature = "wgpu")]
+    if packed_fits(&qkv, &qkv, 3, &bias, heads) {
+        return extension::self_attention(qkv, bias, heads);
+    }
+    let [query, key, value] = split_heads::<3>(qkv, heads);
+    attention(query, key, value, bias)
+}
+
+/// T5 attention of `query` `[batch, q_len, heads · d_kv]` over keys and values packed side by
+/// side in `kv` `[batch, k_len, 2 · heads · d_kv]` (cross-attention: the encoder output's
+/// product with `[W_k | W_v]`), as [`self_attention`]: in place through the kernels where
+/// [`packed_attention_runs`], with one packed gradient for `kv`; else through [`attention`].
+pub fn cross_attention(
+    query: Tensor<3>,
+    kv: Tensor<3>,
+    bias: Tensor<4>,
+    heads: usize,
+) -> Tensor<4> {
+    #[cfg(feature = "wgpu")]
+    if query.dtype() == kv.dtype() && packed_fits(&query, &kv, 2, &bias, heads) {
+        return extension::cross_attention(query, kv, bias, heads);
+    }
+    let [query] = split_heads::<1>(query, heads);
+    let [key, value] = split_heads::<2>(kv, heads);
+    attention(query, key, value, bias)
+}
+
+/// The `N` blocks of a packed `[batch, len, N · heads · d]` projection as
+/// `[batch, heads, len, d]` tensors.
+pub fn split_heads<const N: usize>(packed: Tensor<3>, heads: usize) -> [Tensor<4>; N] {
+    let [batch, len, width] = packed.dims();
+    let inner = width / N;
+    std::array::from_fn(|block| {
+        packed
+            .clone()
+            .slice([0..batch, 0..len, block * inner..(block + 1) * inner])
+            .reshape([batch, len, heads, inner / heads])
+            .swap_dims(1, 2)
+    })
+}
+
+/// The matrices `blocks` (2 or 3 alike `[rows, cols]`) side by side, `[rows, n · cols]`, in
+/// `dtype`: the weights of packed projections (`[W_q | W_k | W_v]`), cast once. On a wgpu
+/// device compiling WGSL (f32 or f16 in and out, the kernels on) one launch of
+/// `shaders/pack_columns.wgsl`, whose gradient hands each block a view of the packed
+/// gradient's columns; elsewhere a concatenation (a launch per block) and a cast.
+pub fn pack_columns(blocks: Vec<Tensor<2>>, dtype: DType) -> Tensor<2> {
+    #[cfg(feature = "wgpu")]
+    if pack_kernel_runs(&blocks, dtype) {
+        return extension::pack_columns(blocks, dtype);
+    }
+    let packed = Tensor::cat(blocks, 1);
+    if packed.dtype() == dtype {
+        packed
+    } else {
+        packed.cast(dtype)
+    }
+}
+
+/// Whether [`pack_columns`] takes the kernel: 2 or 3 blocks alike in shape and dtype (f32
+/// or f16) on one wgpu device compiling WGSL, the packed matrix f32 or f16 and under 2^31
+/// elements, the kernels on.
+pub fn pack_kernel_runs(blocks: &[Tensor<2>], dtype: DType) -> bool {
+    let Some(first) = blocks.first() else {
+        return false;
+    };
+    let float = |dtype: DType| matches!(dtype, DType::F32 | DType::F16);
+    let device = first.device();
+    (2..=3).contains(&blocks.len())
+        && float(dtype)
+        && float(first.dtype())
+        && blocks
+            .iter()
+            .all(|b| b.dims() == first.dims() && b.dtype() == first.dtype() && b.device() == device)
+        && first.shape().num_elements() * blocks.len() < (1 << 31)
+        && wgsl_kernels_on(&device)
+}
+
+/// Whether projections packed for [`self_attention`] / [`cross_attention`] take the kernels in
+/// place, for heads of `d_kv` in `dtype` on `device`: training (autodiff) on a wgpu device
+/// compiling WGSL, the kernels on and fitting `d_kv`, and each block (`heads · d_kv` elements)
+/// a whole number of the device's buffer-binding alignment (256 bytes at most: f32 with
+/// `d_kv` 64, or f16 with an even number of heads), so every block's view starts a binding.
+/// `model::attention` packs its projections only then: elsewhere three products cost no more.
+pub fn packed_attention_runs(
+    device: &burn::tensor::Device,
+    heads: usize,
+    d_kv: usize,
+    dtype: DType,
+) -> bool {
+    #[cfg(feature = "wgpu")]
+    {
+        let inner = device.clone().inner();
+        let burn::backend::DispatchDevice::Cube(cube) = inner.as_dispatch() else {
+            return false;
+        };
+        matches!(dtype, DType::F32 | DType::F16)
+            && device.is_autodiff()
+            && training_kernels_run(device, d_kv)
+            && wgsl::packed_blocks_aligned(cube, heads * d_kv, dtype)
+    }
+    #[cfg(not(feature = "wgpu"))]
+    {
+        let _ = (device, heads, d_kv, dtype);
+        false
+    }
+}
+
+/// Whether [`self_attention`] (`blocks` 3, `query` the packed `kv` itself) or
+/// [`cross_attention`] (`blocks` 2) takes the kernels: [`packed_attention_runs`] and the
+/// shapes [`attention`]'s kernels take.
+#[cfg(feature = "wgpu")]
+fn packed_fits(
+    query: &Tensor<3>,
+    kv: &Tensor<3>,
+    blocks: usize,
+    bias: &Tensor<4>,
+    heads: usize,
+) -> bool {
+    let [batch, q_len, q_width] = query.dims();
+    let [kv_batch, k_len, width] = kv.dims();
+    let q_inner = if blocks == 3 { q_width / 3 } else { q_width };
+    let inner = width / blocks;
+    if heads == 0 || inner % heads != 0 || width != inner * blocks || q_inner != inner {
+        return false;
+    }
+    let d = inner / heads;
+    let device = query.device();
+    let io = query.dtype();
+    kv.device() == device
+        && kv_batch == batch
+        && (bias.dtype() == DType::F32)
+        && packed_attention_runs(&device, heads, d, io)
+        && shapes_fit(
+            [batch, heads, q_len, d],
+            [batch, heads, k_len, d],
+            [batch, heads, k_len, d],
+            bias.dims(),
+            ATTENTION_HEAD_DIMS[1],
+        )
+        && bias.device() == device
 }
 
 /// T5 attention for incremental decoding: a few query rows (usually one new token per
@@ -192,12 +348,14 @@ fn fused_training_ops_on(device: &burn::tensor::Device) -> bool {
 pub const SQUARES_SLOTS: usize = 7;
 
 /// The sum of the squares of every element of `tensors`, as `[1]` (`None` for no tensors):
-/// the squared global norm of a model's gradients. On a wgpu device compiling WGSL, for f32
-/// tensors with the kernels on, `shaders/sum_of_squares.wgsl` reads [`SQUARES_SLOTS`]
-/// tensors per dispatch into partial sums that one reduction adds up: about
-/// `tensors.len() / 7 + 2` launches, where each tensor's own `square().sum()` (the reference,
-/// and what every other device runs) takes four or five.
-pub fn sum_of_squares(tensors: Vec<Tensor<1>>) -> Option<Tensor<1>> {
+/// the squared global norm of a model's gradients (each as a matrix: [`as_rows`]). On a wgpu
+/// device compiling WGSL, for f32 tensors with the kernels on, `shaders/sum_of_squares.wgsl`
+/// reads [`SQUARES_SLOTS`] tensors per dispatch into partial sums that one reduction adds
+/// up: about `tensors.len() / 7 + 2` launches, where each tensor's own `square().sum()` (the
+/// reference, and what every other device runs) takes four or five. A matrix whose rows are
+/// spaced apart (a column block of a wider one, as packed projections' weight gradients
+/// are) is read in place; other layouts that are not dense are copied first.
+pub fn sum_of_squares(tensors: Vec<Tensor<2>>) -> Option<Tensor<1>> {
     #[cfg(feature = "wgpu")]
     if squares_kernel_runs(&tensors) {
         let partials: Vec<Tensor<1>> = tensors
@@ -210,7 +368,7 @@ pub fn sum_of_squares(tensors: Vec<Tensor<1>>) -> Option<Tensor<1>> {
 }
 
 /// [`sum_of_squares`] in tensor ops: each tensor's `square().sum()`, added in order.
-pub fn reference_sum_of_squares(tensors: Vec<Tensor<1>>) -> Option<Tensor<1>> {
+pub fn reference_sum_of_squares(tensors: Vec<Tensor<2>>) -> Option<Tensor<1>> {
     tensors
         .into_iter()
         .map(|t| t.square().sum())
@@ -219,15 +377,24 @@ pub fn reference_sum_of_squares(tensors: Vec<Tensor<1>>) -> Option<Tensor<1>> {
 
 /// Whether [`sum_of_squares`] takes the kernel: some tensors, all f32 on one wgpu device
 /// compiling WGSL, each under 2^31 elements, kernels on.
-pub fn squares_kernel_runs(tensors: &[Tensor<1>]) -> bool {
+pub fn squares_kernel_runs(tensors: &[Tensor<2>]) -> bool {
     let Some(first) = tensors.first() else {
         return false;
     };
     let device = first.device();
     wgsl_kernels_on(&device)
-        && tensors
-            .iter()
-            .all(|t| t.dtype() == DType::F32 && t.device() == device && t.dims()[0] < (1 << 31))
+        && tensors.iter().all(|t| {
+            t.dtype() == DType::F32 && t.device() == device && t.shape().num_elements() < (1 << 31)
+        })
+}
+
+/// `tensor` as a matrix for [`sum_of_squares`]: a vector as one row, a matrix as itself (a
+/// view stays a view), higher ranks with their leading dims as rows.
+pub fn as_rows<const D: usize>(tensor: Tensor<D>) -> Tensor<2> {
+    let dims = tensor.dims();
+    let cols = dims.last().copied().unwrap_or(1).max(1);
+    let rows = dims.iter().product::<usize>() / cols;
+    tensor.reshape([rows, cols])
 }
 
 /// The plain-Burn math of [`attention`] and [`decode_attention`]:

@@ -10,7 +10,8 @@
 use burn::tensor::{DType, Shape};
 use burn_cubecl::cubecl::prelude::{BufferIOAttr, CubeCount, CubeDim, ExecutionMode, KernelId};
 use burn_cubecl::cubecl::server::{KernelArguments, MetadataBindingInfo};
-use burn_cubecl::kernel::into_contiguous;
+use burn_cubecl::kernel::{into_contiguous, slice};
+use burn_cubecl::ops::reshape;
 use burn_cubecl::template::{KernelSource, SourceKernel, SourceTemplate};
 use burn_cubecl::tensor::CubeTensor;
 use burn_cubecl::CubeBackend;
@@ -83,6 +84,7 @@ enum Shader {
     SumOfSquares,
     NormForward,
     NormBackward,
+    Pack,
 }
 
 impl Shader {
@@ -107,15 +109,17 @@ impl Shader {
             Shader::SumOfSquares => shader!("workgroup_sum.wgsl", "sum_of_squares.wgsl"),
             Shader::NormForward => shader!("workgroup_sum.wgsl", "t5_rms_norm_forward.wgsl"),
             Shader::NormBackward => shader!("workgroup_sum.wgsl", "t5_rms_norm_backward.wgsl"),
+            Shader::Pack => shader!("pack_columns.wgsl"),
         }
     }
 
     /// Length of the `info` uniform, in `vec4<u32>`.
     const fn info_vec4s(self) -> usize {
         match self {
-            Shader::BackwardDq => 7,
-            Shader::SumOfSquares => 2,
-            Shader::NormForward | Shader::NormBackward => 1,
+            Shader::BackwardDq => 8,
+            Shader::BackwardDkv => 6,
+            Shader::SumOfSquares => 6,
+            Shader::NormForward | Shader::NormBackward | Shader::Pack => 1,
             _ => 5,
         }
     }
@@ -171,6 +175,18 @@ impl AttentionKernel {
         })
     }
 
+    /// The packing shader from `input` blocks (f32 or f16) to a `half` (f16) or f32 output.
+    fn pack(input: DType, half: bool) -> PackCopyKernel {
+        PackCopyKernel(Self {
+            shader: Shader::Pack,
+            workgroup_size: PACK_WORKGROUP,
+            d: 0,
+            cols: 0,
+            half,
+            weight_half: input == DType::F16,
+        })
+    }
+
     fn training(shader: Shader, d: usize, half: bool) -> Self {
         Self {
             shader,
@@ -185,6 +201,10 @@ impl AttentionKernel {
 
 /// Threads of a layer-norm workgroup (one row each).
 const NORM_WORKGROUP: u32 = 256;
+/// Threads of a packing workgroup.
+const PACK_WORKGROUP: u32 = 256;
+/// Most workgroups per block of a packing dispatch (each thread copies at least 4 elements).
+const PACK_MAX_GROUPS: usize = 1024;
 
 /// A kernel [`launch`] dispatches: its shader and template values, under the type name a
 /// profile sees.
@@ -235,6 +255,10 @@ renamed_kernel!(
 renamed_kernel!(
     /// The sum-of-squares shader.
     SquaresKernel
+);
+renamed_kernel!(
+    /// The packing shader (a copy, as profiles count it).
+    PackCopyKernel
 );
 
 impl KernelSource for AttentionKernel {
@@ -405,6 +429,118 @@ fn blocks(len: usize) -> usize {
     len.div_ceil(TRAINING_ROWS)
 }
 
+/// `tensor` as the sum of squares reads it: rows of `cols` elements `row_stride` apart. A
+/// matrix whose rows are dense but spaced (a column block of a wider one: the weight
+/// gradients of packed projections, views of one) is read in place; any other layout that
+/// is not dense is copied first.
+fn rows_of(tensor: CubeTensor) -> (CubeTensor, u32, u32) {
+    let (shape, strides) = (tensor.meta.shape(), tensor.meta.strides());
+    if !tensor.is_contiguous() && shape.num_dims() == 2 && strides[1] == 1 && shape[1] > 0 {
+        let (cols, stride) = (shape[1] as u32, strides[0] as u32);
+        return (tensor, cols, stride);
+    }
+    let tensor = into_contiguous(tensor);
+    let cols = (tensor.meta.num_elements() as u32).max(1);
+    (tensor, cols, 0)
+}
+
+/// Column block `block` of `blocks` equal ones of a contiguous `[b, m, blocks · heads · d]`
+/// projection as a `[b, heads, m, d]` view: where a packed query/key/value projection's
+/// query, key or value lies (read by the kernels, or written: their gradients). The view's
+/// buffer binding starts at the block, so the block's width in bytes must be a multiple of
+/// the device's binding alignment ([`packed_blocks_aligned`], checked by the caller).
+fn heads_view(packed: &CubeTensor, block: usize, blocks: usize, heads: usize) -> CubeTensor {
+    let shape = packed.meta.shape();
+    let (b, m, width) = (shape[0], shape[1], shape[2]);
+    let inner = width / blocks;
+    let d = inner / heads;
+    assert!(
+        packed.is_contiguous()
+            && width == blocks * heads * d
+            && block < blocks
+            && (inner * packed.dtype.size()) as u64 % packed.client.properties().memory.alignment
+                == 0,
+        "a packed projection's blocks must be contiguous and aligned (packed_attention_runs)"
+    );
+    let columns = block * inner..(block + 1) * inner;
+    let block = slice(packed.clone(), &[0..b, 0..m, columns]);
+    let mut view = reshape(block, Shape::from([b, m, heads, d]));
+    view.meta.swap(1, 2);
+    view
+}
+
+/// Whether `inner` elements of `dtype` (one block of a packed projection: `heads · d`) span a
+/// whole number of the device's buffer-binding alignment, so [`heads_view`] can start a
+/// binding at every block.
+pub(super) fn packed_blocks_aligned(
+    device: &burn_cubecl::CubeDevice,
+    inner: usize,
+    dtype: DType,
+) -> bool {
+    let alignment = device.client().properties().memory.alignment;
+    (inner * dtype.size()) as u64 % alignment == 0
+}
+
+/// The backward kernels for query, key and value `sources` (`[b, h, m, d]`, any strides),
+/// writing their gradients into `targets` (`[b, h, m, d]` views of `[b, m, ·]` storage: the
+/// kernels take one row stride for each, and d_key's and d_value's must agree): returns the
+/// score gradient `[b, h, m, n]` (f32).
+fn backward_into(
+    sources: [CubeTensor; 3],
+    bias: CubeTensor,
+    grad_output: CubeTensor,
+    output: CubeTensor,
+    lse: CubeTensor,
+    targets: [CubeTensor; 3],
+) -> CubeTensor {
+    let [query, key, value] = sources;
+    let io = query.dtype;
+    let half = io == DType::F16;
+    let (query, key, value, bias, grad_output) = (
+        readable_as(query, io),
+        readable_as(key, io),
+        readable_as(value, io),
+        readable(bias),
+        readable_as(grad_output, io),
+    );
+    let output = readable_as(output, io);
+    let lse = into_contiguous(readable(lse));
+    let [batch, heads, q_len, d] = dims(&query);
+    let k_len = dims(&key)[2];
+    let [d_query, d_key, d_value] = targets;
+    // A `[b, h, m, d]` view of `[b, m, ·]` storage: its row stride is that of `m`.
+    let row_stride = |t: &CubeTensor| t.meta.strides()[2] as u32;
+    assert_eq!(row_stride(&d_key), row_stride(&d_value));
+
+    let d_scores = empty_as(&query, [batch, heads, q_len, k_len], DType::F32);
+    let mut dq_params = params(
+        &query,
+        &key,
+        &[&query, &key, &value, &bias, &grad_output, &output],
+    );
+    dq_params.push(row_stride(&d_query));
+    dq_params.resize(4 * Shader::BackwardDq.info_vec4s(), 0);
+    launch(
+        AttentionKernel::training(Shader::BackwardDq, d, half),
+        (blocks(q_len), batch * heads),
+        &[&query, &key, &value, &bias, &grad_output, &output, &lse],
+        &[&d_query, &d_scores],
+        dq_params,
+    );
+
+    let mut dkv_params = params(&query, &key, &[&query, &key, &bias, &grad_output]);
+    dkv_params.push(row_stride(&d_key));
+    dkv_params.resize(4 * Shader::BackwardDkv.info_vec4s(), 0);
+    launch(
+        AttentionKernel::training(Shader::BackwardDkv, d, half),
+        (blocks(k_len), batch * heads),
+        &[&query, &key, &bias, &grad_output, &lse, &d_scores],
+        &[&d_key, &d_value],
+        dkv_params,
+    );
+    d_scores
+}
+
 impl T5AttentionOps for CubeBackend {
     fn t5_decode_attention(
         query: CubeTensor,
@@ -466,44 +602,81 @@ impl T5AttentionOps for CubeBackend {
         output: CubeTensor,
         lse: CubeTensor,
     ) -> (CubeTensor, CubeTensor, CubeTensor, CubeTensor) {
-        let io = query.dtype;
-        let half = io == DType::F16;
-        let (query, key, value, bias, grad_output) = (
-            readable_as(query, io),
-            readable_as(key, io),
-            readable_as(value, io),
-            readable(bias),
-            readable_as(grad_output, io),
-        );
-        let output = readable_as(output, io);
-        let lse = into_contiguous(readable(lse));
         let [batch, heads, q_len, d] = dims(&query);
         let k_len = dims(&key)[2];
-
         let d_query = empty_heads_inner(&query, [batch, heads, q_len, d]);
-        let d_scores = empty_as(&query, [batch, heads, q_len, k_len], DType::F32);
-        launch(
-            AttentionKernel::training(Shader::BackwardDq, d, half),
-            (blocks(q_len), batch * heads),
-            &[&query, &key, &value, &bias, &grad_output, &output, &lse],
-            &[&d_query, &d_scores],
-            params(
-                &query,
-                &key,
-                &[&query, &key, &value, &bias, &grad_output, &output],
-            ),
-        );
-
         let d_key = empty_heads_inner(&key, [batch, heads, k_len, d]);
         let d_value = empty_heads_inner(&value, [batch, heads, k_len, d]);
-        launch(
-            AttentionKernel::training(Shader::BackwardDkv, d, half),
-            (blocks(k_len), batch * heads),
-            &[&query, &key, &bias, &grad_output, &lse, &d_scores],
-            &[&d_key, &d_value],
-            params(&query, &key, &[&query, &key, &bias, &grad_output]),
-        );
+        let targets = [d_query.clone(), d_key.clone(), d_value.clone()];
+        let d_scores = backward_into([query, key, value], bias, grad_output, output, lse, targets);
         (d_query, d_key, d_value, d_scores)
+    }
+
+    fn t5_self_attention_backward(
+        qkv: CubeTensor,
+        bias: CubeTensor,
+        grad_output: CubeTensor,
+        output: CubeTensor,
+        lse: CubeTensor,
+        heads: usize,
+    ) -> (CubeTensor, CubeTensor) {
+        let qkv = into_contiguous(qkv);
+        let d_qkv = empty_as(&qkv, qkv.meta.shape().clone(), qkv.dtype);
+        let sources = [0, 1, 2].map(|block| heads_view(&qkv, block, 3, heads));
+        let targets = [0, 1, 2].map(|block| heads_view(&d_qkv, block, 3, heads));
+        let d_scores = backward_into(sources, bias, grad_output, output, lse, targets);
+        (d_qkv, d_scores)
+    }
+
+    fn t5_cross_attention_backward(
+        query: CubeTensor,
+        kv: CubeTensor,
+        bias: CubeTensor,
+        grad_output: CubeTensor,
+        output: CubeTensor,
+        lse: CubeTensor,
+        heads: usize,
+    ) -> (CubeTensor, CubeTensor, CubeTensor) {
+        let (query, kv) = (into_contiguous(query), into_contiguous(kv));
+        let d_query = empty_as(&query, query.meta.shape().clone(), query.dtype);
+        let d_kv = empty_as(&kv, kv.meta.shape().clone(), kv.dtype);
+        let sources = [
+            heads_view(&query, 0, 1, heads),
+            heads_view(&kv, 0, 2, heads),
+            heads_view(&kv, 1, 2, heads),
+        ];
+        let targets = [
+            heads_view(&d_query, 0, 1, heads),
+            heads_view(&d_kv, 0, 2, heads),
+            heads_view(&d_kv, 1, 2, heads),
+        ];
+        let d_scores = backward_into(sources, bias, grad_output, output, lse, targets);
+        (d_query, d_kv, d_scores)
+    }
+
+    fn t5_pack_columns(
+        b0: CubeTensor,
+        b1: CubeTensor,
+        b2: CubeTensor,
+        blocks: usize,
+        half: bool,
+    ) -> CubeTensor {
+        let inputs = [b0, b1, b2].map(into_contiguous);
+        let shape = inputs[0].meta.shape().clone();
+        let (rows, cols) = (shape[0], shape[1]);
+        let dtype = if half { DType::F16 } else { DType::F32 };
+        let packed = empty_as(&inputs[0], [rows, blocks * cols], dtype);
+        let per_group = PACK_WORKGROUP as usize * 4;
+        let groups = (rows * cols).div_ceil(per_group).clamp(1, PACK_MAX_GROUPS);
+        let [b0, b1, b2] = &inputs;
+        launch(
+            AttentionKernel::pack(inputs[0].dtype, half),
+            (groups, blocks),
+            &[b0, b1, b2],
+            &[&packed],
+            vec![rows as u32, cols as u32, blocks as u32, 0],
+        );
+        packed
     }
 
     fn t5_sum_of_squares(
@@ -516,21 +689,20 @@ impl T5AttentionOps for CubeBackend {
         t6: CubeTensor,
         count: usize,
     ) -> CubeTensor {
-        let tensors = [t0, t1, t2, t3, t4, t5, t6].map(|t| into_contiguous(readable(t)));
-        let mut params: Vec<u32> = tensors
-            .iter()
-            .enumerate()
-            .map(|(i, t)| {
-                if i < count {
-                    t.meta.num_elements() as u32
-                } else {
-                    0
-                }
-            })
-            .collect();
-        params.push(0);
+        let tensors = [t0, t1, t2, t3, t4, t5, t6].map(|t| rows_of(readable(t)));
+        let lengths = tensors.iter().enumerate().map(|(i, (t, _, _))| {
+            if i < count {
+                t.meta.num_elements() as u32
+            } else {
+                0
+            }
+        });
+        let mut params: Vec<u32> = lengths.chain([0]).collect();
+        params.extend(tensors.iter().map(|(_, cols, _)| *cols).chain([0]));
+        params.extend(tensors.iter().map(|(_, _, stride)| *stride).chain([0]));
+        let tensors = tensors.map(|(t, _, _)| t);
         let slots = tensors.len();
-        let groups = squares_groups(params.iter().copied().max().unwrap_or(0) as usize);
+        let groups = squares_groups(params[..slots].iter().copied().max().unwrap_or(0) as usize);
         let partials = empty_as(&tensors[0], [slots * groups], DType::F32);
         let inputs: Vec<&CubeTensor> = tensors.iter().collect();
         launch(

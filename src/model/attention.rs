@@ -81,6 +81,10 @@ pub fn kernel_max_training_scores() -> usize {
 pub struct KvCache {
     pub keys: Tensor<4>,
     pub values: Tensor<4>,
+    /// In training where `kernels::packed_attention_runs`: the one projection
+    /// `[batch, kv_len, 2 · heads · d_kv]` that `keys` and `values` are views of, which
+    /// [`T5Attention::attend`] hands to the kernels whole (one gradient for it, not two).
+    pub packed: Option<Tensor<3>>,
 }
 
 impl KvCache {
@@ -97,6 +101,7 @@ impl KvCache {
         Self {
             keys: Tensor::zeros([batch, heads, capacity, d_kv], (device, dtype)),
             values: Tensor::zeros([batch, heads, capacity, d_kv], (device, dtype)),
+            packed: None,
         }
     }
 
@@ -105,6 +110,7 @@ impl KvCache {
         KvCache {
             keys: Tensor::cat(vec![self.keys, new.keys], 2),
             values: Tensor::cat(vec![self.values, new.values], 2),
+            packed: None,
         }
     }
 
@@ -116,6 +122,7 @@ impl KvCache {
         KvCache {
             keys: self.keys.slice_assign(range.clone(), new.keys),
             values: self.values.slice_assign(range, new.values),
+            packed: None,
         }
     }
 
@@ -124,6 +131,7 @@ impl KvCache {
         KvCache {
             keys: self.keys.select(0, rows.clone()),
             values: self.values.select(0, rows),
+            packed: None,
         }
     }
 
@@ -199,11 +207,22 @@ impl T5Attention {
             .swap_dims(1, 2)
     }
 
-    /// Projects `hidden` `[batch, kv_len, d_model]` to keys and values.
+    /// Projects `hidden` `[batch, kv_len, d_model]` to keys and values: in training where
+    /// the packed kernels run, as one product with `[W_k | W_v]` (see [`KvCache::packed`]).
     pub fn project_kv(&self, hidden: Tensor<3>) -> KvCache {
+        if let Some(weight) = self.packed_weight(&[&self.k, &self.v], &hidden) {
+            let kv = burn::tensor::module::linear(hidden, weight, None);
+            let [keys, values] = kernels::split_heads::<2>(kv.clone(), self.num_heads);
+            return KvCache {
+                keys,
+                values,
+                packed: Some(kv),
+            };
+        }
         KvCache {
             keys: self.split_heads(project(&self.k, hidden.clone(), self.lora_dropout)),
             values: self.split_heads(project(&self.v, hidden, self.lora_dropout)),
+            packed: None,
         }
     }
 
@@ -212,19 +231,75 @@ impl T5Attention {
     /// T5 does not scale the scores by `d_kv^-0.5`.
     pub fn attend(&self, hidden: Tensor<3>, kv: &KvCache, bias: Tensor<4>) -> Tensor<3> {
         let [batch, q_len, _] = hidden.dims();
-        let queries = self.split_heads(project(&self.q, hidden, self.lora_dropout));
+        let query = project(&self.q, hidden, self.lora_dropout);
+        let k_len = kv.keys.dims()[2];
+        let kernels_take = q_len * k_len <= kernel_max_training_scores();
+        if let (Some(packed), true) = (&kv.packed, kernels_take) {
+            // Training with packed keys and values: the kernels read the pair in place and
+            // write one gradient for it.
+            let context = kernels::cross_attention(query, packed.clone(), bias, self.num_heads);
+            return self.project_context(context, batch, q_len);
+        }
+        let queries = self.split_heads(query);
         let (keys, values) = (kv.keys.clone(), kv.values.clone());
         // On a wgpu device the WGSL kernels in `shaders/`: one dispatch per decode step's
         // attention, and the fused forward and backward for whole sequences (no S² scores
         // kept for the backward pass); elsewhere the same math in tensor ops.
-        let k_len = keys.dims()[2];
         let context = if q_len == 1 {
             kernels::decode_attention(queries, keys, values, bias)
-        } else if q_len * k_len <= kernel_max_training_scores() {
+        } else if kernels_take {
             kernels::attention(queries, keys, values, bias)
         } else {
             kernels::reference_attention(queries, keys, values, bias)
         };
+        self.project_context(context, batch, q_len)
+    }
+
+    /// Self-attention of `hidden` `[batch, len, d_model]` with query, key and value from one
+    /// packed product with `[W_q | W_k | W_v]` (`kernels::self_attention`), where
+    /// [`Self::packed_weight`] says so and the `len²` scores are the kernels' share
+    /// ([`kernel_max_training_scores`]): the sub-layer's output and the keys and values
+    /// (views of the product) for a cache; `None` elsewhere.
+    pub fn attend_self_packed(
+        &self,
+        hidden: Tensor<3>,
+        bias: Tensor<4>,
+    ) -> Option<(Tensor<3>, KvCache)> {
+        let [batch, len, _] = hidden.dims();
+        if len * len > kernel_max_training_scores() {
+            return None;
+        }
+        let weight = self.packed_weight(&[&self.q, &self.k, &self.v], &hidden)?;
+        let qkv = burn::tensor::module::linear(hidden, weight, None);
+        let [_, keys, values] = kernels::split_heads::<3>(qkv.clone(), self.num_heads);
+        let context = kernels::self_attention(qkv, bias, self.num_heads);
+        let kv = KvCache {
+            keys,
+            values,
+            packed: None,
+        };
+        Some((self.project_context(context, batch, len), kv))
+    }
+
+    /// The weights of `linears` side by side, `[d_model, n · heads · d_kv]` in `hidden`'s
+    /// dtype (`kernels::pack_columns`: one launch, casting too), when their product with `hidden` is to be one packed GEMM:
+    /// where the kernels take packed projections (`kernels::packed_attention_runs`: training
+    /// on a wgpu device) and no LoRA adapter with dropout is among them (whose form
+    /// [`project`] computes apart). Elsewhere separate products cost no more.
+    fn packed_weight(&self, linears: &[&Linear], hidden: &Tensor<3>) -> Option<Tensor<2>> {
+        let dtype = hidden.dtype();
+        let dropout_adapter =
+            self.lora_dropout > 0.0 && linears.iter().any(|l| l.weight.adapter().is_some());
+        let packs = !dropout_adapter
+            && kernels::packed_attention_runs(&hidden.device(), self.num_heads, self.d_kv, dtype);
+        packs.then(|| {
+            let weights = linears.iter().map(|linear| linear.weight.val()).collect();
+            kernels::pack_columns(weights, dtype)
+        })
+    }
+
+    /// A `[batch, heads, q_len, d_kv]` attention output with its heads merged, through `o`.
+    fn project_context(&self, context: Tensor<4>, batch: usize, q_len: usize) -> Tensor<3> {
         let context = context
             .swap_dims(1, 2)
             .reshape([batch, q_len, self.num_heads * self.d_kv]);
@@ -294,8 +369,11 @@ impl T5LayerSelfAttention {
     /// `x + attention(norm(x))` over `x` itself, with `bias` (position bias and masks).
     pub fn forward(&self, hidden: Tensor<3>, bias: Tensor<4>) -> Tensor<3> {
         let normed = self.layer_norm.forward(hidden.clone());
-        let kv = self.self_attention.project_kv(normed.clone());
-        let update = self.self_attention.attend(normed, &kv, bias);
+        let attention = &self.self_attention;
+        let update = match attention.attend_self_packed(normed.clone(), bias.clone()) {
+            Some((update, _)) => update,
+            None => attention.attend(normed.clone(), &attention.project_kv(normed), bias),
+        };
         clamp_f16(hidden + update)
     }
 
@@ -310,6 +388,16 @@ impl T5LayerSelfAttention {
         preallocated: bool,
     ) -> Tensor<3> {
         let normed = self.layer_norm.forward(hidden.clone());
+        if cache.is_none() && !preallocated {
+            // A whole sequence at once (training's teacher forcing): packed where it runs.
+            if let Some((update, kv)) = self
+                .self_attention
+                .attend_self_packed(normed.clone(), bias.clone())
+            {
+                *cache = Some(kv);
+                return clamp_f16(hidden + update);
+            }
+        }
         let new_kv = self.self_attention.project_kv(normed.clone());
         let kv = match cache.take() {
             Some(past) if preallocated => past.write(position, new_kv),

@@ -20,17 +20,17 @@ use burn::optim::{
 };
 use burn::tensor::{Device, Tensor, Transaction};
 
-/// Every parameter's gradient, flattened (a view), for [`kernels::sum_of_squares`].
+/// Every parameter's gradient as a matrix ([`kernels::as_rows`]: no copy, even of a column
+/// block of a wider gradient), for [`kernels::sum_of_squares`].
 struct FlatGrads<'a> {
     grads: &'a GradientsParams,
-    flat: Vec<Tensor<1>>,
+    flat: Vec<Tensor<2>>,
 }
 
 impl ModuleVisitor for FlatGrads<'_> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         if let Some(grad) = self.grads.get::<D>(param.id) {
-            let len = grad.shape().num_elements();
-            self.flat.push(grad.reshape([len]));
+            self.flat.push(kernels::as_rows(grad));
         }
     }
 }
