@@ -4,9 +4,10 @@
 // weights to f16 under mixed precision), where a concatenation takes a launch per block and
 // the cast one more.
 //
-// The dispatch is G × blocks workgroups: workgroup (g, k) copies block k with a stride of
-// G·WG elements, so the switch on k is uniform across a workgroup. Inputs are contiguous; a
-// block past the real ones is never read (its binding repeats the first).
+// The dispatch is G × blocks workgroups: workgroup (g, k) copies rows g, g + G, … of block k,
+// its threads the columns (no division per element), so the switch on k is uniform across a
+// workgroup. Inputs are contiguous; a block past the real ones is never read (its binding
+// repeats the first).
 //
 // Prepended: prelude.wgsl (param), and `enable f16;` before it for f16.
 // Template values: workgroup_size; wt, the inputs' element type; io, the output's.
@@ -26,16 +27,14 @@ fn main(
     @builtin(num_workgroups) workgroups: vec3<u32>,
     @builtin(local_invocation_index) lane: u32,
 ) {
+    let rows = param(0u);
     let cols = param(1u);
-    let len = param(0u) * cols;
     let width = param(2u) * cols;
     let k = workgroup.y;
-    let start = workgroup.x * WG + lane;
-    let stride = workgroups.x * WG;
     let offset = k * cols;
     switch k {
-        case 0u: { for (var i = start; i < len; i += stride) { packed[(i / cols) * width + offset + i % cols] = {{ io }}(b0[i]); } }
-        case 1u: { for (var i = start; i < len; i += stride) { packed[(i / cols) * width + offset + i % cols] = {{ io }}(b1[i]); } }
-        default: { for (var i = start; i < len; i += stride) { packed[(i / cols) * width + offset + i % cols] = {{ io }}(b2[i]); } }
+        case 0u: { for (var r = workgroup.x; r < rows; r += workgroups.x) { for (var c = lane; c < cols; c += WG) { packed[r * width + offset + c] = {{ io }}(b0[r * cols + c]); } } }
+        case 1u: { for (var r = workgroup.x; r < rows; r += workgroups.x) { for (var c = lane; c < cols; c += WG) { packed[r * width + offset + c] = {{ io }}(b1[r * cols + c]); } } }
+        default: { for (var r = workgroup.x; r < rows; r += workgroups.x) { for (var c = lane; c < cols; c += WG) { packed[r * width + offset + c] = {{ io }}(b2[r * cols + c]); } } }
     }
 }

@@ -25,14 +25,8 @@ const WG: u32 = {{ workgroup_size }}u;
 @group(0) @binding(6) var<storage, read_write> t6: array<f32>;
 @group(0) @binding(7) var<storage, read_write> partials: array<f32>;
 // The element counts of t0..t6 and one unused u32, then their row widths (`cols`) and one
-// unused, then their row strides and one unused.
+// unused, then their row strides (0: dense) and one unused.
 @group(0) @binding(8) var<uniform> info: array<vec4<u32>, 6>;
-
-// Where element `i` of tensor `t` lies in its binding.
-fn at(t: u32, i: u32) -> u32 {
-    let cols = param(8u + t);
-    return (i / cols) * param(16u + t) + i % cols;
-}
 
 @compute @workgroup_size(WG)
 fn main(
@@ -48,16 +42,33 @@ fn main(
     let stride = G * WG;
     // WGSL cannot index bindings, so one loop per binding; `t` is the same across the
     // workgroup, so the switch is taken once, outside the loop (a switch per element ran
-    // about 7x slower on lavapipe, which evaluates every case under a mask).
+    // about 7x slower on lavapipe, which evaluates every case under a mask). A dense tensor
+    // is walked flat; rows spaced apart are walked row by row (workgroup g takes rows
+    // g, g + G, …, its threads the columns), with no division per element.
     var sum = 0.0;
-    switch t {
-        case 0u: { for (var i = start; i < len; i += stride) { let x = t0[at(t, i)]; sum += x * x; } }
-        case 1u: { for (var i = start; i < len; i += stride) { let x = t1[at(t, i)]; sum += x * x; } }
-        case 2u: { for (var i = start; i < len; i += stride) { let x = t2[at(t, i)]; sum += x * x; } }
-        case 3u: { for (var i = start; i < len; i += stride) { let x = t3[at(t, i)]; sum += x * x; } }
-        case 4u: { for (var i = start; i < len; i += stride) { let x = t4[at(t, i)]; sum += x * x; } }
-        case 5u: { for (var i = start; i < len; i += stride) { let x = t5[at(t, i)]; sum += x * x; } }
-        default: { for (var i = start; i < len; i += stride) { let x = t6[at(t, i)]; sum += x * x; } }
+    let spaced = param(16u + t);
+    if spaced == 0u {
+        switch t {
+            case 0u: { for (var i = start; i < len; i += stride) { sum += t0[i] * t0[i]; } }
+            case 1u: { for (var i = start; i < len; i += stride) { sum += t1[i] * t1[i]; } }
+            case 2u: { for (var i = start; i < len; i += stride) { sum += t2[i] * t2[i]; } }
+            case 3u: { for (var i = start; i < len; i += stride) { sum += t3[i] * t3[i]; } }
+            case 4u: { for (var i = start; i < len; i += stride) { sum += t4[i] * t4[i]; } }
+            case 5u: { for (var i = start; i < len; i += stride) { sum += t5[i] * t5[i]; } }
+            default: { for (var i = start; i < len; i += stride) { sum += t6[i] * t6[i]; } }
+        }
+    } else {
+        let cols = param(8u + t);
+        let rows = len / cols;
+        switch t {
+            case 0u: { for (var r = g; r < rows; r += G) { for (var c = lane; c < cols; c += WG) { let x = t0[r * spaced + c]; sum += x * x; } } }
+            case 1u: { for (var r = g; r < rows; r += G) { for (var c = lane; c < cols; c += WG) { let x = t1[r * spaced + c]; sum += x * x; } } }
+            case 2u: { for (var r = g; r < rows; r += G) { for (var c = lane; c < cols; c += WG) { let x = t2[r * spaced + c]; sum += x * x; } } }
+            case 3u: { for (var r = g; r < rows; r += G) { for (var c = lane; c < cols; c += WG) { let x = t3[r * spaced + c]; sum += x * x; } } }
+            case 4u: { for (var r = g; r < rows; r += G) { for (var c = lane; c < cols; c += WG) { let x = t4[r * spaced + c]; sum += x * x; } } }
+            case 5u: { for (var r = g; r < rows; r += G) { for (var c = lane; c < cols; c += WG) { let x = t5[r * spaced + c]; sum += x * x; } } }
+            default: { for (var r = g; r < rows; r += G) { for (var c = lane; c < cols; c += WG) { let x = t6[r * spaced + c]; sum += x * x; } } }
+        }
     }
     let total = workgroup_sum(lane, sum);
     if lane == 0u {

@@ -203,7 +203,7 @@ impl AttentionKernel {
 const NORM_WORKGROUP: u32 = 256;
 /// Threads of a packing workgroup.
 const PACK_WORKGROUP: u32 = 256;
-/// Most workgroups per block of a packing dispatch (each thread copies at least 4 elements).
+/// Most workgroups per block of a packing dispatch (each takes whole rows).
 const PACK_MAX_GROUPS: usize = 1024;
 
 /// A kernel [`launch`] dispatches: its shader and template values, under the type name a
@@ -666,8 +666,12 @@ impl T5AttentionOps for CubeBackend {
         let (rows, cols) = (shape[0], shape[1]);
         let dtype = if half { DType::F16 } else { DType::F32 };
         let packed = empty_as(&inputs[0], [rows, blocks * cols], dtype);
+        // Whole rows per workgroup, at least 4 elements per thread.
         let per_group = PACK_WORKGROUP as usize * 4;
-        let groups = (rows * cols).div_ceil(per_group).clamp(1, PACK_MAX_GROUPS);
+        let groups = (rows * cols)
+            .div_ceil(per_group)
+            .clamp(1, PACK_MAX_GROUPS)
+            .min(rows.max(1));
         let [b0, b1, b2] = &inputs;
         launch(
             AttentionKernel::pack(inputs[0].dtype, half),
