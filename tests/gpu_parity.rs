@@ -261,3 +261,66 @@ fn f16_training_on_the_gpu_follows_f32() {
         "f16 training learns"
     );
 }
+
+/// A model with Flan-T5's head size (`d_kv` 64: the training kernels run, and query, key and
+/// value come from one packed product, cross-attention's keys and values from another) takes
+/// the same loss and gradients on the GPU as on the CPU (separate products, tensor-op
+/// attention), for the encoder's, the decoder's and the cross-attention's projections and
+/// the position table.
+#[test]
+fn packed_projections_train_as_on_the_cpu() {
+    use burn::tensor::{DType, Device};
+    use mixtune::kernels::packed_attention_runs;
+    use mixtune::model::export::export_hf_dir;
+    use mixtune::model::{T5Config, T5ForConditionalGeneration};
+
+    let Ok(selected) = select(DeviceChoice::Gpu) else {
+        println!("skipped: no wgpu device");
+        return;
+    };
+    let gpu = selected.device.autodiff();
+    let fixture = load_dir(&tiny_flan(), &Device::flex()).unwrap();
+    let mut config: T5Config = fixture.model.config.clone();
+    (config.d_kv, config.num_heads) = (64, 2);
+    assert!(packed_attention_runs(&gpu, 2, 64, DType::F32));
+    let dir = tempfile::tempdir().unwrap();
+    let model = T5ForConditionalGeneration::new(&config, &Device::flex());
+    export_hf_dir(&model, &fixture.tokenizer, &fixture.defaults, dir.path()).unwrap();
+    let run = |device: &Device| -> Vec<(&'static str, Vec<f32>)> {
+        let model = load_dir(dir.path(), device).unwrap().model;
+        let (input_ids, attention_mask) = reference_inputs(device);
+        let loss = model.loss(input_ids, attention_mask, &reference_labels());
+        let grads = loss.backward();
+        let encoder = &model.encoder.blocks[0].self_attention.self_attention;
+        let decoder = &model.decoder.blocks[0].self_attention.self_attention;
+        let cross = &model.decoder.blocks[0].cross_attention.enc_dec_attention;
+        let grad = |t: Tensor<2>| -> Vec<f32> {
+            let g = t.grad(&grads).expect("a gradient");
+            g.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
+        };
+        let table = encoder.relative_attention_bias.as_ref().expect("a table");
+        vec![
+            ("loss", loss.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()),
+            ("encoder d_q", grad(encoder.q.weight.val())),
+            ("encoder d_v", grad(encoder.v.weight.val())),
+            ("encoder d_position", grad(table.val())),
+            ("decoder d_k", grad(decoder.k.weight.val())),
+            ("cross d_q", grad(cross.q.weight.val())),
+            ("cross d_k", grad(cross.k.weight.val())),
+            ("cross d_v", grad(cross.v.weight.val())),
+            ("embedding", grad(model.shared.val())),
+        ]
+    };
+    let got = run(&gpu);
+    let expected = run(&Device::flex().autodiff());
+    for ((what, got), (_, expected)) in got.into_iter().zip(expected) {
+        let peak = expected.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
+        let diff = got
+            .iter()
+            .zip(&expected)
+            .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+        println!("{what}: max diff {diff:.2e} (peak {peak:.2e})");
+        assert_eq!(got.len(), expected.len(), "{what}");
+        assert!(diff <= 1e-3 * peak, "{what}: {diff} (peak {peak})");
+    }
+}
