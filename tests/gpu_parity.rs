@@ -300,7 +300,13 @@ fn packed_projections_train_as_on_the_cpu() {
         };
         let table = encoder.relative_attention_bias.as_ref().expect("a table");
         vec![
-            ("loss", loss.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()),
+            (
+                "loss",
+                loss.into_data()
+                    .convert::<f32>()
+                    .try_to_vec::<f32>()
+                    .unwrap(),
+            ),
             ("encoder d_q", grad(encoder.q.weight.val())),
             ("encoder d_v", grad(encoder.v.weight.val())),
             ("encoder d_position", grad(table.val())),

@@ -375,6 +375,7 @@ fn exp(x: f32) -> f32 {
 mod tests {
     use burn::tensor::{Device, Distribution, Int, Tensor};
 
+    use super::INT8_EXECUTOR;
     use crate::model::{to_precision, Precision, T5Config, T5ForConditionalGeneration};
 
     fn small(tied: bool) -> T5Config {
@@ -477,10 +478,14 @@ mod tests {
                 .zip(&quantized)
                 .map(|(a, b)| (a - b).abs())
                 .fold(0f32, f32::max);
-            // Quantized, so not equal; within 3% of the logits' range on these weights.
+            // Quantized, so not equal; within 3% of the logits' range on these weights with
+            // 8-bit activations (VNNI, Arm), 6% with the 7-bit ones of x86 without VNNI (half
+            // the resolution: 3.8% on an AVX2-only EPYC).
+            let seven_bit = INT8_EXECUTOR.with(|executor| executor.may_saturate());
+            let budget = if seven_bit { 0.06 } else { 0.03 };
             assert!(
-                worst > 0.0 && worst < 0.03 * range,
-                "tied {tied}: {worst} of {range}"
+                worst > 0.0 && worst < budget * range,
+                "tied {tied}: {worst} of {range} (7-bit activations: {seven_bit})"
             );
         }
     }
