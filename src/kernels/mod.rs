@@ -218,7 +218,7 @@ fn packed_fits(
     let [kv_batch, k_len, width] = kv.dims();
     let q_inner = if blocks == 3 { q_width / 3 } else { q_width };
     let inner = width / blocks;
-    if heads == 0 || inner % heads != 0 || width != inner * blocks || q_inner != inner {
+    if heads == 0 || !inner.is_multiple_of(heads) || width != inner * blocks || q_inner != inner {
         return false;
     }
     let d = inner / heads;

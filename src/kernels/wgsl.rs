@@ -458,8 +458,8 @@ fn heads_view(packed: &CubeTensor, block: usize, blocks: usize, heads: usize) ->
         packed.is_contiguous()
             && width == blocks * heads * d
             && block < blocks
-            && (inner * packed.dtype.size()) as u64 % packed.client.properties().memory.alignment
-                == 0,
+            && ((inner * packed.dtype.size()) as u64)
+                .is_multiple_of(packed.client.properties().memory.alignment),
         "a packed projection's blocks must be contiguous and aligned (packed_attention_runs)"
     );
     let columns = block * inner..(block + 1) * inner;
@@ -478,7 +478,7 @@ pub(super) fn packed_blocks_aligned(
     dtype: DType,
 ) -> bool {
     let alignment = device.client().properties().memory.alignment;
-    (inner * dtype.size()) as u64 % alignment == 0
+    ((inner * dtype.size()) as u64).is_multiple_of(alignment)
 }
 
 /// The backward kernels for query, key and value `sources` (`[b, h, m, d]`, any strides),
