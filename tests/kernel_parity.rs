@@ -646,6 +646,20 @@ fn sum_of_squares_matches_reference_in_a_few_launches() {
     assert_close_within("sum of squares", got, expected, 1e-5);
 }
 
+/// `tensors` read to the host in one transaction (no launches of their own, so a launch count
+/// taken around it sees only the work before it).
+fn read_together(tensors: impl IntoIterator<Item = Tensor<1>>) -> Vec<Vec<f32>> {
+    let mut reads = burn::tensor::Transaction::default();
+    for tensor in tensors {
+        reads = reads.register(tensor);
+    }
+    reads
+        .execute()
+        .into_iter()
+        .map(|t| t.convert::<f32>().try_into_vec::<f32>().unwrap())
+        .collect()
+}
+
 fn host1(tensor: Option<Tensor<1>>) -> Vec<f32> {
     tensor
         .expect("some tensors")
@@ -782,16 +796,7 @@ fn gated_gelu_matches_reference_with_a_fused_backward() {
                     let grad = w.grad(&grads).expect("d_w");
                     all.push(grad.reshape([d * ff]));
                 }
-                // Read in one transaction: no launches of their own.
-                let mut reads = burn::tensor::Transaction::default();
-                for grad in all {
-                    reads = reads.register(grad);
-                }
-                reads
-                    .execute()
-                    .into_iter()
-                    .map(|t| t.convert::<f32>().try_into_vec::<f32>().unwrap())
-                    .collect::<Vec<_>>()
+                read_together(all)
             });
             (
                 inner,
@@ -926,15 +931,7 @@ fn packed_attention_matches_reference() {
                     .expect("d_position")
                     .reshape([heads * s * s]),
             ];
-            let mut reads = burn::tensor::Transaction::default();
-            for grad in all {
-                reads = reads.register(grad);
-            }
-            reads
-                .execute()
-                .into_iter()
-                .map(|t| t.convert::<f32>().try_into_vec::<f32>().unwrap())
-                .collect::<Vec<_>>()
+            read_together(all)
         });
         (out, grads, launches.map_or(0, |l| l.values().sum()))
     };
