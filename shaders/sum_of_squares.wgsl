@@ -1,5 +1,6 @@
-// The sum of squares of up to seven f32 tensors in one dispatch (the global gradient norm of
-// `train::trainer`: one launch per seven gradients instead of several per gradient).
+// The sum of squares of up to seven f32 (or seven f16) tensors in one dispatch (the global
+// gradient norm of `train::trainer`: one launch per seven gradients instead of several per
+// gradient). Elements are squared and summed in f32 (an f16 square overflows from 256 up).
 //
 //   partials[t · G + g] = sum over i ≡ g·WG + lane (mod G·WG), i < len(t), of tensor_t[i]²
 //
@@ -12,17 +13,18 @@
 // real tensors gets length 0 (its binding repeats the first tensor) and writes 0.
 //
 // Prepended: prelude.wgsl (param), workgroup_sum.wgsl.
-// Template values: workgroup_size (a power of two).
+// Template values: workgroup_size (a power of two); io, the tensors' element type (f32 or
+// f16). The partial sums are f32.
 
 const WG: u32 = {{ workgroup_size }}u;
 
-@group(0) @binding(0) var<storage, read_write> t0: array<f32>;
-@group(0) @binding(1) var<storage, read_write> t1: array<f32>;
-@group(0) @binding(2) var<storage, read_write> t2: array<f32>;
-@group(0) @binding(3) var<storage, read_write> t3: array<f32>;
-@group(0) @binding(4) var<storage, read_write> t4: array<f32>;
-@group(0) @binding(5) var<storage, read_write> t5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> t6: array<f32>;
+@group(0) @binding(0) var<storage, read_write> t0: array<{{ io }}>;
+@group(0) @binding(1) var<storage, read_write> t1: array<{{ io }}>;
+@group(0) @binding(2) var<storage, read_write> t2: array<{{ io }}>;
+@group(0) @binding(3) var<storage, read_write> t3: array<{{ io }}>;
+@group(0) @binding(4) var<storage, read_write> t4: array<{{ io }}>;
+@group(0) @binding(5) var<storage, read_write> t5: array<{{ io }}>;
+@group(0) @binding(6) var<storage, read_write> t6: array<{{ io }}>;
 @group(0) @binding(7) var<storage, read_write> partials: array<f32>;
 // The element counts of t0..t6 and one unused u32, then their row widths (`cols`) and one
 // unused, then their row strides (0: dense) and one unused.
@@ -49,25 +51,25 @@ fn main(
     let spaced = param(16u + t);
     if spaced == 0u {
         switch t {
-            case 0u: { for (var i = start; i < len; i += stride) { sum += t0[i] * t0[i]; } }
-            case 1u: { for (var i = start; i < len; i += stride) { sum += t1[i] * t1[i]; } }
-            case 2u: { for (var i = start; i < len; i += stride) { sum += t2[i] * t2[i]; } }
-            case 3u: { for (var i = start; i < len; i += stride) { sum += t3[i] * t3[i]; } }
-            case 4u: { for (var i = start; i < len; i += stride) { sum += t4[i] * t4[i]; } }
-            case 5u: { for (var i = start; i < len; i += stride) { sum += t5[i] * t5[i]; } }
-            default: { for (var i = start; i < len; i += stride) { sum += t6[i] * t6[i]; } }
+            case 0u: { for (var i = start; i < len; i += stride) { let x = f32(t0[i]); sum += x * x; } }
+            case 1u: { for (var i = start; i < len; i += stride) { let x = f32(t1[i]); sum += x * x; } }
+            case 2u: { for (var i = start; i < len; i += stride) { let x = f32(t2[i]); sum += x * x; } }
+            case 3u: { for (var i = start; i < len; i += stride) { let x = f32(t3[i]); sum += x * x; } }
+            case 4u: { for (var i = start; i < len; i += stride) { let x = f32(t4[i]); sum += x * x; } }
+            case 5u: { for (var i = start; i < len; i += stride) { let x = f32(t5[i]); sum += x * x; } }
+            default: { for (var i = start; i < len; i += stride) { let x = f32(t6[i]); sum += x * x; } }
         }
     } else {
         let cols = param(8u + t);
         let rows = len / cols;
         switch t {
-            case 0u: { for (var r = g; r < rows; r += G) { for (var c = lane; c < cols; c += WG) { let x = t0[r * spaced + c]; sum += x * x; } } }
-            case 1u: { for (var r = g; r < rows; r += G) { for (var c = lane; c < cols; c += WG) { let x = t1[r * spaced + c]; sum += x * x; } } }
-            case 2u: { for (var r = g; r < rows; r += G) { for (var c = lane; c < cols; c += WG) { let x = t2[r * spaced + c]; sum += x * x; } } }
-            case 3u: { for (var r = g; r < rows; r += G) { for (var c = lane; c < cols; c += WG) { let x = t3[r * spaced + c]; sum += x * x; } } }
-            case 4u: { for (var r = g; r < rows; r += G) { for (var c = lane; c < cols; c += WG) { let x = t4[r * spaced + c]; sum += x * x; } } }
-            case 5u: { for (var r = g; r < rows; r += G) { for (var c = lane; c < cols; c += WG) { let x = t5[r * spaced + c]; sum += x * x; } } }
-            default: { for (var r = g; r < rows; r += G) { for (var c = lane; c < cols; c += WG) { let x = t6[r * spaced + c]; sum += x * x; } } }
+            case 0u: { for (var r = g; r < rows; r += G) { for (var c = lane; c < cols; c += WG) { let x = f32(t0[r * spaced + c]); sum += x * x; } } }
+            case 1u: { for (var r = g; r < rows; r += G) { for (var c = lane; c < cols; c += WG) { let x = f32(t1[r * spaced + c]); sum += x * x; } } }
+            case 2u: { for (var r = g; r < rows; r += G) { for (var c = lane; c < cols; c += WG) { let x = f32(t2[r * spaced + c]); sum += x * x; } } }
+            case 3u: { for (var r = g; r < rows; r += G) { for (var c = lane; c < cols; c += WG) { let x = f32(t3[r * spaced + c]); sum += x * x; } } }
+            case 4u: { for (var r = g; r < rows; r += G) { for (var c = lane; c < cols; c += WG) { let x = f32(t4[r * spaced + c]); sum += x * x; } } }
+            case 5u: { for (var r = g; r < rows; r += G) { for (var c = lane; c < cols; c += WG) { let x = f32(t5[r * spaced + c]); sum += x * x; } } }
+            default: { for (var r = g; r < rows; r += G) { for (var c = lane; c < cols; c += WG) { let x = f32(t6[r * spaced + c]); sum += x * x; } } }
         }
     }
     let total = workgroup_sum(lane, sum);

@@ -257,6 +257,162 @@ fn f16_training_losses_follow_the_f32_run() {
     assert_eq!(f16_trainer.model().compute_dtype, DType::F16);
 }
 
+/// f16 training reads f16 working copies of the weights, written by each update
+/// (`train::working_copy`), where it used to cast each f32 master at use: after every step
+/// the working model holds exactly the masters cast to f16 (those read in f32 are the
+/// masters themselves), and the run equals one that casts at use, bit for bit.
+#[test]
+fn f16_working_copies_follow_the_masters_and_train_as_casts_at_use() {
+    let device = Device::flex().autodiff();
+    let batch = reference_batch(&device);
+    let mut copies = trainer(Precision::F16, &device);
+    let mut at_use = trainer(Precision::F16, &device).with_working_copies(false);
+    assert!(copies.working_model().is_none(), "made at the first step");
+    let mut applied = 0;
+    for step in 1..=4 {
+        let a = copies.step(vec![batch.clone()]).unwrap();
+        let b = at_use.step(vec![batch.clone()]).unwrap();
+        assert_eq!(a.loss_scale, b.loss_scale, "step {step}: the same skips");
+        assert_eq!((a.loss, a.grad_norm), (b.loss, b.grad_norm), "step {step}");
+
+        let refresh = copies.working_refresh().unwrap();
+        if step > 1 && !a.loss_scale.as_ref().unwrap().skipped {
+            applied += 1;
+            // Every f16-read weight is trained here, so every copy came from its update.
+            assert_eq!(
+                (refresh.kept, refresh.cast),
+                (0, 0),
+                "step {step}: {refresh:?}"
+            );
+            assert!(refresh.from_updates > 20, "step {step}: {refresh:?}");
+        }
+        let master = copies.model();
+        let working = copies
+            .working_model()
+            .expect("an f16 run has a working model");
+        assert!(at_use.working_model().is_none());
+        let copy_of = |name: &str, master: Tensor<2>, working: Tensor<2>| {
+            assert_eq!(working.dtype(), DType::F16, "{name}");
+            assert_eq!(
+                host(working.inner()),
+                host(master.inner().cast(DType::F16)),
+                "step {step}: {name}'s working copy is its master in f16"
+            );
+        };
+        let (m, w) = (&master.encoder.blocks[0], &working.encoder.blocks[0]);
+        copy_of(
+            "encoder q",
+            m.self_attention.self_attention.q.weight.val(),
+            w.self_attention.self_attention.q.weight.val(),
+        );
+        let (m, w) = (&master.decoder.blocks[1], &working.decoder.blocks[1]);
+        copy_of(
+            "decoder cross k",
+            m.cross_attention.enc_dec_attention.k.weight.val(),
+            w.cross_attention.enc_dec_attention.k.weight.val(),
+        );
+        copy_of(
+            "decoder ff norm",
+            m.ff.layer_norm.weight.val().unsqueeze(),
+            w.ff.layer_norm.weight.val().unsqueeze(),
+        );
+        // Read in f32: the master itself (the fixture's head is the shared table, tied, cast
+        // at use).
+        let same = |name: &str, master: Tensor<2>, working: Tensor<2>| {
+            assert_eq!(working.dtype(), DType::F32, "{name}");
+            assert_eq!(
+                host(working.inner()),
+                host(master.inner()),
+                "step {step}: {name}"
+            );
+        };
+        same(
+            "wo",
+            m.ff.dense_relu_dense.wo().weight.val(),
+            w.ff.dense_relu_dense.wo().weight.val(),
+        );
+        same("shared", master.shared.val(), working.shared.val());
+    }
+    assert!(applied >= 2, "steps 2-4 applied: {applied}");
+    let (a, b) = (copies.into_model(), at_use.into_model());
+    assert_eq!(a.shared.val().dtype(), DType::F32, "masters stay f32");
+    assert_eq!(host(a.shared.val().inner()), host(b.shared.val().inner()));
+    let q = |m: &mixtune::model::T5ForConditionalGeneration| {
+        host(
+            m.decoder.blocks[0]
+                .self_attention
+                .self_attention
+                .q
+                .weight
+                .val()
+                .inner(),
+        )
+    };
+    assert_eq!(q(&a), q(&b));
+}
+
+/// LoRA in f16: the frozen weights are cast to their working copies once and kept, the
+/// adapted ones and their adapters keep the master and the cast at use (Burn merges
+/// `W + A·B·scale` in f32 first), and the run equals one that casts everything at use.
+#[test]
+fn f16_lora_casts_frozen_weights_once_and_trains_as_casts_at_use() {
+    let device = Device::flex().autodiff();
+    let batch = reference_batch(&device);
+    let settings = mixtune::train::config::LoraSettings::default(); // q and v, rank 8
+    let model = mixtune::train::lora::apply(load(&device).model, &settings).unwrap();
+    let mut config = train_config(Precision::F16);
+    config.learning_rate = 1e-2;
+    let mut copies = Trainer::new(model.clone(), &config, config.max_steps).unwrap();
+    let mut at_use = Trainer::new(model, &config, config.max_steps)
+        .unwrap()
+        .with_working_copies(false);
+    let mut applied = 0;
+    for step in 1..=4 {
+        let a = copies.step(vec![batch.clone()]).unwrap();
+        let b = at_use.step(vec![batch.clone()]).unwrap();
+        assert_eq!((a.loss, a.grad_norm), (b.loss, b.grad_norm), "step {step}");
+        assert_eq!(a.loss_scale, b.loss_scale, "step {step}");
+        let refresh = copies.working_refresh().unwrap();
+        if step > 1 {
+            // Only adapters train, and they keep their masters: no copy is made or cast.
+            assert_eq!((refresh.from_updates, refresh.cast), (0, 0), "step {step}");
+            assert!(refresh.kept > 20, "step {step}: {refresh:?}");
+        }
+        applied += usize::from(!a.loss_scale.unwrap().skipped);
+        let working = copies.working_model().unwrap();
+        let q = &working.encoder.blocks[0]
+            .self_attention
+            .self_attention
+            .q
+            .weight;
+        assert!(q.adapter().is_some());
+        assert_eq!(
+            q.val().dtype(),
+            DType::F32,
+            "an adapted weight keeps its master"
+        );
+        let k = &working.encoder.blocks[0]
+            .self_attention
+            .self_attention
+            .k
+            .weight;
+        assert_eq!(k.val().dtype(), DType::F16, "a frozen one reads its copy");
+    }
+    assert!(applied >= 2, "{applied} steps applied");
+    let adapter_b = |t: Trainer| {
+        let model = t.into_model();
+        let q = &model.decoder.blocks[0]
+            .self_attention
+            .self_attention
+            .q
+            .weight;
+        host(q.adapter().unwrap().b.val().inner())
+    };
+    let (a, b) = (adapter_b(copies), adapter_b(at_use));
+    assert!(a.iter().any(|v| *v != 0.0), "the adapter trained");
+    assert_eq!(a, b);
+}
+
 #[test]
 fn overflowing_f16_gradients_skip_the_step_and_halve_the_scale() {
     let device = Device::flex().autodiff();

@@ -401,7 +401,8 @@ fn squares_meta(
         .max()
         .unwrap_or(0);
     let groups = super::wgsl::squares_groups(longest);
-    TensorSpec::new(Shape::from([super::SQUARES_SLOTS * groups]), t0.dtype)
+    // The partial sums are f32 whatever the tensors' dtype (f32 or f16).
+    TensorSpec::new(Shape::from([super::SQUARES_SLOTS * groups]), DType::F32)
 }
 
 /// `kernels::gated_gelu` through the extension.

@@ -32,6 +32,8 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use burn::tensor::activation::softmax;
 use burn::tensor::{DType, Tensor};
 
+use crate::model::precision::cast;
+
 #[cfg(feature = "wgpu")]
 mod extension;
 #[cfg(feature = "wgpu")]
@@ -347,19 +349,25 @@ fn fused_training_ops_on(device: &burn::tensor::Device) -> bool {
 /// wgpu's default of 8 storage buffers per shader stage.
 pub const SQUARES_SLOTS: usize = 7;
 
-/// The sum of the squares of every element of `tensors`, as `[1]` (`None` for no tensors):
-/// the squared global norm of a model's gradients (each as a matrix: [`as_rows`]). On a wgpu
-/// device compiling WGSL, for f32 tensors with the kernels on, `shaders/sum_of_squares.wgsl`
-/// reads [`SQUARES_SLOTS`] tensors per dispatch into partial sums that one reduction adds
-/// up: about `tensors.len() / 7 + 2` launches, where each tensor's own `square().sum()` (the
-/// reference, and what every other device runs) takes four or five. A matrix whose rows are
-/// spaced apart (a column block of a wider one, as packed projections' weight gradients
-/// are) is read in place; other layouts that are not dense are copied first.
+/// The sum of the squares of every element of `tensors`, as an f32 `[1]` (`None` for no
+/// tensors): the squared global norm of a model's gradients (each as a matrix: [`as_rows`];
+/// f32, or f16 for the f16 working copies of mixed precision, squared and summed in f32
+/// either way). On a wgpu device compiling WGSL with the kernels on,
+/// `shaders/sum_of_squares.wgsl` reads [`SQUARES_SLOTS`] tensors of one dtype per dispatch
+/// into partial sums that one reduction adds up: about `tensors.len() / 7 + 2` launches,
+/// where each tensor's own `square().sum()` (the reference, and what every other device
+/// runs) takes four or five. A matrix whose rows are spaced apart (a column block of a
+/// wider one, as packed projections' weight gradients are) is read in place; other layouts
+/// that are not dense are copied first.
 pub fn sum_of_squares(tensors: Vec<Tensor<2>>) -> Option<Tensor<1>> {
     #[cfg(feature = "wgpu")]
     if squares_kernel_runs(&tensors) {
-        let partials: Vec<Tensor<1>> = tensors
+        // Each dispatch reads one dtype: the f32 tensors, then the f16 ones, in order.
+        let (wide, half): (Vec<_>, Vec<_>) =
+            tensors.into_iter().partition(|t| t.dtype() == DType::F32);
+        let partials: Vec<Tensor<1>> = wide
             .chunks(SQUARES_SLOTS)
+            .chain(half.chunks(SQUARES_SLOTS))
             .map(extension::sum_of_squares_partials)
             .collect();
         return Some(Tensor::cat(partials, 0).sum());
@@ -367,16 +375,17 @@ pub fn sum_of_squares(tensors: Vec<Tensor<2>>) -> Option<Tensor<1>> {
     reference_sum_of_squares(tensors)
 }
 
-/// [`sum_of_squares`] in tensor ops: each tensor's `square().sum()`, added in order.
+/// [`sum_of_squares`] in tensor ops: each tensor's `square().sum()` in f32 (an f16 tensor is
+/// cast first: its squares overflow f16 from 256 up), added in order.
 pub fn reference_sum_of_squares(tensors: Vec<Tensor<2>>) -> Option<Tensor<1>> {
     tensors
         .into_iter()
-        .map(|t| t.square().sum())
+        .map(|t| cast(t, DType::F32).square().sum())
         .reduce(|total, sum| total + sum)
 }
 
-/// Whether [`sum_of_squares`] takes the kernel: some tensors, all f32 on one wgpu device
-/// compiling WGSL, each under 2^31 elements, kernels on.
+/// Whether [`sum_of_squares`] takes the kernel: some tensors, each f32 or f16, on one wgpu
+/// device compiling WGSL, each under 2^31 elements, kernels on.
 pub fn squares_kernel_runs(tensors: &[Tensor<2>]) -> bool {
     let Some(first) = tensors.first() else {
         return false;
@@ -384,7 +393,9 @@ pub fn squares_kernel_runs(tensors: &[Tensor<2>]) -> bool {
     let device = first.device();
     wgsl_kernels_on(&device)
         && tensors.iter().all(|t| {
-            t.dtype() == DType::F32 && t.device() == device && t.shape().num_elements() < (1 << 31)
+            matches!(t.dtype(), DType::F32 | DType::F16)
+                && t.device() == device
+                && t.shape().num_elements() < (1 << 31)
         })
 }
 

@@ -152,13 +152,14 @@ impl AttentionKernel {
         }
     }
 
-    fn squares() -> SquaresKernel {
+    /// The sum-of-squares shader over f32 tensors, or f16 ones (`half`).
+    fn squares(half: bool) -> SquaresKernel {
         SquaresKernel(Self {
             shader: Shader::SumOfSquares,
             workgroup_size: SQUARES_WORKGROUP,
             d: 0,
             cols: 0,
-            half: false,
+            half,
             weight_half: false,
         })
     }
@@ -693,7 +694,9 @@ impl T5AttentionOps for CubeBackend {
         t6: CubeTensor,
         count: usize,
     ) -> CubeTensor {
-        let tensors = [t0, t1, t2, t3, t4, t5, t6].map(|t| rows_of(readable(t)));
+        // One dtype per dispatch, f32 or f16 (`kernels::sum_of_squares` groups them).
+        let dtype = t0.dtype;
+        let tensors = [t0, t1, t2, t3, t4, t5, t6].map(|t| rows_of(readable_as(t, dtype)));
         let lengths = tensors.iter().enumerate().map(|(i, (t, _, _))| {
             if i < count {
                 t.meta.num_elements() as u32
@@ -708,9 +711,10 @@ impl T5AttentionOps for CubeBackend {
         let slots = tensors.len();
         let groups = squares_groups(params[..slots].iter().copied().max().unwrap_or(0) as usize);
         let partials = empty_as(&tensors[0], [slots * groups], DType::F32);
+        let half = dtype == DType::F16;
         let inputs: Vec<&CubeTensor> = tensors.iter().collect();
         launch(
-            AttentionKernel::squares(),
+            AttentionKernel::squares(half),
             (groups, slots),
             &inputs,
             &[&partials],

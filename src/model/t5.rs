@@ -244,9 +244,12 @@ impl T5ForConditionalGeneration {
         self.shared.val().device()
     }
 
-    /// The token embeddings in the compute dtype.
-    fn embeddings(&self) -> Tensor<2> {
-        cast(self.shared.val(), self.compute_dtype)
+    /// The embeddings of `ids` (`[batch, len]`) in the compute dtype: the rows are looked up
+    /// in the table's dtype and cast after, so f16 training over the f32 master table casts
+    /// `batch · len` rows rather than the whole table at each use, and sums the gradients of
+    /// repeated tokens in f32 (the table's gradient is f32 from the start).
+    fn embed(&self, ids: Tensor<2, Int>) -> Tensor<3> {
+        cast(embedding(self.shared.val(), ids), self.compute_dtype)
     }
 
     /// Encoder: `input_ids` `[batch, src_len]` and 0/1 `attention_mask` -> `[batch, src_len, d_model]`.
@@ -254,7 +257,7 @@ impl T5ForConditionalGeneration {
         let _packed = cpu_gemm::enter(self.cpu_weights.as_ref());
         let device = input_ids.device();
         let [_, src_len] = input_ids.dims();
-        let mut hidden = embedding(self.embeddings(), input_ids);
+        let mut hidden = self.embed(input_ids);
         let first = &self.encoder.blocks[0].self_attention.self_attention;
         let bias =
             first.position_bias(src_len, src_len, 0, true, &device) + padding_bias(attention_mask);
@@ -362,7 +365,7 @@ impl T5ForConditionalGeneration {
             _ => self.decoder_self_bias(new_len, total, position, &device),
         };
         let preallocated = state.self_bias.is_some();
-        let mut hidden = embedding(self.embeddings(), decoder_input_ids);
+        let mut hidden = self.embed(decoder_input_ids);
         for (i, block) in self.decoder.blocks.iter().enumerate() {
             hidden = block.self_attention.forward_cached(
                 hidden,

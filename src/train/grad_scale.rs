@@ -7,6 +7,9 @@
 //! before the update's element-wise ops on the same tensor and fuses into their kernel. The
 //! math and its order are unchanged (`grad · factor`, then the optimizer), and the saved
 //! state is the wrapped optimizer's own, so checkpoints read and write as before.
+//!
+//! In f16 training the update also takes an f16 gradient to an f32 master weight and writes
+//! the updated weight's f16 working copy (`working_copy`), both within the same kernel.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -15,12 +18,17 @@ use burn::module::Module;
 use burn::optim::{GradientsParams, LearningRate, ModuleOptimizer, Optimizer};
 use burn::tensor::{Device, Tensor};
 
+use super::working_copy::CopyRequests;
+use crate::model::precision::cast;
+
 /// `O` with each gradient multiplied by a factor shared with its [`ScaledOptimizer`].
 #[derive(Clone)]
 struct Scaled<O> {
     inner: O,
     /// The factor's `f64` bits.
     factor: Arc<AtomicU64>,
+    /// f16 training: the working copies to make of the updated weights.
+    copies: CopyRequests,
 }
 
 impl<O: Optimizer> Optimizer for Scaled<O> {
@@ -34,12 +42,17 @@ impl<O: Optimizer> Optimizer for Scaled<O> {
         state: Option<Self::State<D>>,
     ) -> (Tensor<D>, Option<Self::State<D>>) {
         let factor = f64::from_bits(self.factor.load(Ordering::Relaxed));
+        // An f16 working copy's gradient updates its f32 master in f32 (the cast fuses with
+        // the update, as the multiply does).
+        let grad = cast(grad, tensor.dtype());
         let grad = if factor == 1.0 {
             grad
         } else {
             grad.mul_scalar(factor)
         };
-        self.inner.step(lr, tensor, grad, state)
+        let (tensor, state) = self.inner.step(lr, tensor, grad, state);
+        self.copies.after_update(&tensor);
+        (tensor, state)
     }
 
     fn to_device<const D: usize>(state: Self::State<D>, device: &Device) -> Self::State<D> {
@@ -51,17 +64,30 @@ impl<O: Optimizer> Optimizer for Scaled<O> {
 pub struct ScaledOptimizer {
     optimizer: ModuleOptimizer,
     factor: Arc<AtomicU64>,
+    copies: CopyRequests,
 }
 
 impl ScaledOptimizer {
     /// Wraps `inner` (AdamW, Adafactor, …).
     pub fn new<O: Optimizer>(inner: O) -> Self {
         let factor = Arc::new(AtomicU64::new(1f64.to_bits()));
+        let copies = CopyRequests::default();
         let optimizer = ModuleOptimizer::from(Scaled {
             inner,
             factor: factor.clone(),
+            copies: copies.clone(),
         });
-        Self { optimizer, factor }
+        Self {
+            optimizer,
+            factor,
+            copies,
+        }
+    }
+
+    /// Where its updates make f16 working copies of the weights they update
+    /// (`working_copy`).
+    pub fn copy_requests(&self) -> CopyRequests {
+        self.copies.clone()
     }
 
     /// One update of `module` at `lr` from `grads`, each multiplied by `factor` first.
@@ -91,6 +117,7 @@ impl ScaledOptimizer {
         Ok(Self {
             optimizer: load(self.optimizer)?,
             factor: self.factor,
+            copies: self.copies,
         })
     }
 }

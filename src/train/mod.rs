@@ -23,6 +23,7 @@ pub mod runs;
 pub mod schedule;
 pub mod trainer;
 pub mod validate;
+pub mod working_copy;
 
 pub use batch::{Batcher, TrainBatch};
 pub use config::TrainConfig;

@@ -10,6 +10,7 @@ use super::events::StepMetrics;
 use super::grad_scale::ScaledOptimizer;
 use super::loss_scale::{LossScaler, ScaleDecision};
 use super::schedule::LrSchedule;
+use super::working_copy::{widen, Refresh, WorkingCopies};
 use crate::device::profile::{self, Phase};
 use crate::error::{MixtuneError, Result};
 use crate::kernels;
@@ -113,6 +114,18 @@ pub struct Trainer {
     shapes: std::collections::BTreeSet<[usize; 3]>,
     /// f16 runs: the dynamic loss scale (`None` in f32).
     loss_scaler: Option<LossScaler>,
+    /// f16 runs: whether the forward pass reads f16 working copies of the weights
+    /// (`working_copy`; `MIXTUNE_F16_WORKING_COPIES=0` casts at use instead).
+    working_copies: bool,
+    /// The working copies' bookkeeping and the working model (made at the first step).
+    working: Option<Working>,
+}
+
+/// f16 training's working model beside the masters (see `working_copy`).
+struct Working {
+    copies: WorkingCopies,
+    /// `None` until the first step, and while a step runs.
+    model: Option<T5ForConditionalGeneration>,
 }
 
 impl Trainer {
@@ -133,7 +146,11 @@ impl Trainer {
             ));
         }
         model.compute_dtype = config.precision.dtype();
-        let loss_scaler = (config.precision == Precision::F16).then(LossScaler::default);
+        let f16 = config.precision == Precision::F16;
+        let loss_scaler = f16.then(LossScaler::default);
+        let working_copies = f16
+            && !std::env::var("MIXTUNE_F16_WORKING_COPIES")
+                .is_ok_and(|v| matches!(v.trim(), "0" | "off" | "false"));
         Ok(Self {
             model: Some(model),
             optimizer: build_optimizer(config),
@@ -143,7 +160,29 @@ impl Trainer {
             examples_seen: BTreeMap::new(),
             shapes: Default::default(),
             loss_scaler,
+            working_copies,
+            working: None,
         })
+    }
+
+    /// f16 runs: with `false`, the forward pass casts each f32 master weight where it is used
+    /// instead of reading f16 working copies (the numerics differ only in how a weight used
+    /// twice sums its gradients; see `working_copy`). For A/B comparisons and tests.
+    pub fn with_working_copies(mut self, on: bool) -> Self {
+        self.working_copies = on && self.loss_scaler.is_some();
+        self.working = None;
+        self
+    }
+
+    /// The f16 working model the next step's forward pass reads (`None` in f32, with
+    /// working copies off, or before the first step).
+    pub fn working_model(&self) -> Option<&T5ForConditionalGeneration> {
+        self.working.as_ref().and_then(|w| w.model.as_ref())
+    }
+
+    /// Where the working model's copies came from at the last step (`None` without one).
+    pub fn working_refresh(&self) -> Option<Refresh> {
+        self.working.as_ref().map(|w| w.copies.last_refresh())
     }
 
     /// Whether a `[batch, source_len, target_len]` step would be the first on that shape in
@@ -194,6 +233,8 @@ impl Trainer {
         examples_seen: BTreeMap<String, usize>,
     ) -> Self {
         self.optimizer = optimizer;
+        // Working copies are made through the optimizer: start them over with this one.
+        self.working = None;
         self.step = step;
         self.examples_seen = examples_seen;
         self
@@ -232,12 +273,27 @@ impl Trainer {
         }
         let learning_rate = self.schedule.lr_at(self.step);
         let max_grad_norm = self.config.max_grad_norm;
+        if self.working_copies && self.working.is_none() {
+            let dtype = model.compute_dtype;
+            self.working = Some(Working {
+                copies: WorkingCopies::new(&model, dtype, self.optimizer.copy_requests()),
+                model: None,
+            });
+        }
+        let working = self.working.as_mut().map(|working| {
+            let model = working
+                .model
+                .take()
+                .unwrap_or_else(|| working.copies.working(&model, None));
+            (&working.copies, model)
+        });
         let (optimizer, scaler) = (&mut self.optimizer, &mut self.loss_scaler);
         // Allocation failures surface as errors at the read below, or as panics from the
         // backend on the way there; both become one error naming what to lower.
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             update(
                 model,
+                working,
                 micro_batches,
                 optimizer,
                 scaler,
@@ -255,6 +311,7 @@ impl Trainer {
         };
         let StepOutcome {
             model,
+            working,
             loss,
             grad_norm,
             decision,
@@ -269,6 +326,9 @@ impl Trainer {
             });
         };
         self.model = Some(model);
+        if let Some(held) = self.working.as_mut() {
+            held.model = working;
+        }
         if let Some(scaler) = self.loss_scaler.as_ref().filter(|s| s.exhausted()) {
             return Err(MixtuneError::LossScaleExhausted {
                 step: self.step + 1,
@@ -300,33 +360,40 @@ impl Trainer {
 }
 
 /// What one optimizer step's device work gave: the updated model (`None` when the loss was
-/// not finite, so nothing was updated), the loss, the gradient norm, and under f16 the loss
-/// scaler's decision.
+/// not finite, so nothing was updated) and its f16 working model, the loss, the gradient
+/// norm, and under f16 the loss scaler's decision.
 struct StepOutcome {
     model: Option<T5ForConditionalGeneration>,
+    working: Option<T5ForConditionalGeneration>,
     loss: f64,
     grad_norm: f64,
     decision: Option<ScaleDecision>,
 }
 
-/// The device work of [`Trainer::step`]: [`backward`], then unscaling, global-norm clipping
-/// and the update at `(learning rate, max_grad_norm)`. `Err` carries a backend failure's
-/// message.
+/// The device work of [`Trainer::step`]: [`backward`] (through the f16 `working` model when
+/// there is one), then unscaling, global-norm clipping and the update at `(learning rate,
+/// max_grad_norm)`, which also makes the next working copies. `Err` carries a backend
+/// failure's message.
 fn update(
     model: T5ForConditionalGeneration,
+    working: Option<(&WorkingCopies, T5ForConditionalGeneration)>,
     micro_batches: Vec<TrainBatch>,
     optimizer: &mut ScaledOptimizer,
     scaler: &mut Option<LossScaler>,
     (learning_rate, max_grad_norm): (f64, f64),
 ) -> std::result::Result<StepOutcome, String> {
     let scale = scaler.as_ref().map(|scaler| scaler.scale);
-    let (grads, loss, grad_norm) = backward(&model, micro_batches, scale)?;
+    let (grads, loss, grad_norm) = match &working {
+        Some((_, working)) => backward(working, micro_batches, scale)?,
+        None => backward(&model, micro_batches, scale)?,
+    };
     // The read above ran the forward and backward passes: what is launched from here
     // on is clipping and the update (for `bench train --profile`).
     profile::set_phase(Phase::Optimizer);
     if !loss.is_finite() {
         return Ok(StepOutcome {
             model: None,
+            working: None,
             loss,
             grad_norm,
             decision: None,
@@ -341,6 +408,7 @@ fn update(
         Some(decision) if !decision.apply => {
             return Ok(StepOutcome {
                 model: Some(model),
+                working: working.map(|(_, working)| working),
                 loss,
                 grad_norm: 0.0,
                 decision: Some(decision),
@@ -358,10 +426,16 @@ fn update(
             factor *= clip;
         }
     }
-    // Each gradient is multiplied inside its own update, where the multiply fuses with it.
+    // Each gradient is multiplied inside its own update, where the multiply fuses with it;
+    // under f16 the update also writes the weight's next working copy.
+    if let Some((copies, working)) = &working {
+        copies.plan_update(working, &grads);
+    }
     let model = optimizer.step(learning_rate, model, grads, factor);
+    let working = working.map(|(copies, previous)| copies.working(&model, Some(&previous)));
     Ok(StepOutcome {
         model: Some(model),
+        working,
         loss,
         grad_norm,
         decision,
@@ -386,7 +460,11 @@ fn backward(
             Some(scale) => (loss.clone() * scale).backward(),
             None => loss.backward(),
         };
-        let grads = GradientsParams::from_grads(backward, model);
+        let mut grads = GradientsParams::from_grads(backward, model);
+        if count > 1 {
+            // f16 working copies' gradients are summed in f32, as after a cast at use.
+            widen(model, &mut grads);
+        }
         accumulator.accumulate(model, grads);
         // The value without its graph, on the inner device like the gradients, so both
         // come back in one transaction.
