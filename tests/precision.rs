@@ -311,11 +311,6 @@ fn f16_working_copies_follow_the_masters_and_train_as_casts_at_use() {
             m.cross_attention.enc_dec_attention.k.weight.val(),
             w.cross_attention.enc_dec_attention.k.weight.val(),
         );
-        copy_of(
-            "decoder ff norm",
-            m.ff.layer_norm.weight.val().unsqueeze(),
-            w.ff.layer_norm.weight.val().unsqueeze(),
-        );
         // Read in f32: the master itself (the fixture's head is the shared table, tied, cast
         // at use).
         let same = |name: &str, master: Tensor<2>, working: Tensor<2>| {
@@ -332,6 +327,11 @@ fn f16_working_copies_follow_the_masters_and_train_as_casts_at_use() {
             w.ff.dense_relu_dense.wo().weight.val(),
         );
         same("shared", master.shared.val(), working.shared.val());
+        same(
+            "decoder ff norm",
+            m.ff.layer_norm.weight.val().unsqueeze(),
+            w.ff.layer_norm.weight.val().unsqueeze(),
+        );
     }
     assert!(applied >= 2, "steps 2-4 applied: {applied}");
     let (a, b) = (copies.into_model(), at_use.into_model());
@@ -376,7 +376,7 @@ fn f16_lora_casts_frozen_weights_once_and_trains_as_casts_at_use() {
         if step > 1 {
             // Only adapters train, and they keep their masters: no copy is made or cast.
             assert_eq!((refresh.from_updates, refresh.cast), (0, 0), "step {step}");
-            assert!(refresh.kept > 20, "step {step}: {refresh:?}");
+            assert!(refresh.kept >= 16, "step {step}: {refresh:?}");
         }
         applied += usize::from(!a.loss_scale.unwrap().skipped);
         let working = copies.working_model().unwrap();

@@ -13,8 +13,9 @@
 //!
 //! The numerics are exactly those of casting at use (`tests/precision.rs` compares the two
 //! runs bit for bit). What the forward pass reads in f32 keeps its master: the feed-forward's
-//! `wo`, the relative position tables and the shared embedding (looked up in f32, so a weight
-//! used twice, by the encoder and the decoder, sums its gradients in f32 as before). A tied
+//! `wo`, the relative position tables, the layer norms' weights and the shared embedding
+//! (looked up in f32, so a weight used twice, by the encoder and the decoder, sums its
+//! gradients in f32 as before). A tied
 //! head (T5 v1.0) casts the shared table at use; LoRA-adapted weights with their adapters
 //! keep the master and the cast at use too (without dropout, Burn merges `W + A·B·scale`
 //! before the cast, in f32).
@@ -31,11 +32,15 @@ use crate::model::precision::cast;
 
 /// Whether the forward pass reads the parameter at `path` (module names) in f32 whatever the
 /// compute dtype: the feed-forward's `wo` (HF's `_keep_in_fp32_modules`), the relative
-/// position tables (their bias joins the f32 scores) and the shared embedding (its rows are
-/// looked up in f32 and cast after: `T5ForConditionalGeneration::embed`).
+/// position tables (their bias joins the f32 scores), the shared embedding (its rows are
+/// looked up in f32 and cast after: `T5ForConditionalGeneration::embed`) and the layer
+/// norms' weights (the norm kernel scales by the f32 weight and sums its gradient in f32: a
+/// copy would add a cast of the gradient to f16 and back; the tensor-op norm casts at use).
 fn read_in_f32(path: &[String]) -> bool {
-    path.iter()
-        .any(|name| matches!(name.as_str(), "wo" | "relative_attention_bias" | "shared"))
+    path.iter().any(|name| {
+        matches!(name.as_str(), "wo" | "relative_attention_bias" | "shared")
+            || name.ends_with("layer_norm")
+    })
 }
 
 /// A tensor of any rank, between the update that made it and the mapper that places it.
