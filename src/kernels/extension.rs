@@ -119,6 +119,24 @@ pub trait T5AttentionOps: Backend {
         Self::float_mul(gelu_new::<Self>(gate), up)
     }
 
+    /// `gated_gelu_packed`: `gelu_new(gate) · up` where `both` (`[.., 2F]`) holds the gate in
+    /// its first F columns and the up projection in its last F (one packed product), in the
+    /// tensor ops of `t5_gated_gelu` on its two halves (views; fusion joins the ops into one
+    /// kernel); under autodiff the backward step is [`GatedGeluPackedBackward`].
+    #[fusion(default)]
+    fn t5_gated_gelu_packed(both: FloatTensor<Self>) -> FloatTensor<Self> {
+        let (gate, up) = halves::<Self>(both);
+        Self::float_mul(gelu_new::<Self>(gate), up)
+    }
+
+    /// Backward of `gated_gelu_packed`: the gradient of `both` (its shape and dtype) from the
+    /// output's `grad`, in one launch of `shaders/gated_gelu_backward.wgsl`.
+    #[fusion(meta = first_meta)]
+    fn t5_gated_gelu_packed_backward(
+        both: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
+
     /// `clamp_f16`: T5's per-element f16 clamp (`model::precision::clamp_f16`), in the same
     /// tensor ops; under autodiff its backward step is [`ClampBackward`].
     #[fusion(default)]
@@ -501,6 +519,65 @@ impl<B: T5AttentionOps> Backward<B, 2> for GatedGeluBackward {
             let d_gate = B::float_mul(B::float_mul(grad, up), derivative);
             grads.register::<B>(node.id, cast_to::<B>(d_gate, gate_dtype));
         }
+    }
+}
+
+/// The first and the last half of `both`'s last dim, as views.
+fn halves<B: Backend>(both: FloatTensor<B>) -> (FloatTensor<B>, FloatTensor<B>) {
+    let shape = both.shape();
+    let last = shape.num_dims() - 1;
+    let f = shape[last] / 2;
+    let half = |range: std::ops::Range<usize>| {
+        let slices: Vec<Slice> = (0..=last)
+            .map(|i| {
+                if i == last {
+                    Slice::from(range.clone())
+                } else {
+                    Slice::from(0..shape[i])
+                }
+            })
+            .collect();
+        B::float_slice(both.clone(), &slices)
+    };
+    (half(0..f), half(f..2 * f))
+}
+
+/// The shape and dtype of the first input (a gradient of it).
+fn first_meta(first: &TensorSpec, _other: &TensorSpec) -> TensorSpec {
+    first.clone()
+}
+
+/// `kernels::gated_gelu_packed` through the extension.
+pub fn gated_gelu_packed<const D: usize>(both: Tensor<D>) -> Tensor<D> {
+    Tensor::from_dispatch(<Dispatch as T5AttentionOps>::t5_gated_gelu_packed(
+        both.into_dispatch(),
+    ))
+}
+
+/// The backward step of `t5_gated_gelu_packed`: the packed gradient in one launch
+/// (`shaders/gated_gelu_backward.wgsl`, f32 arithmetic), which the packed product's backward
+/// takes whole.
+#[derive(Debug)]
+struct GatedGeluPackedBackward;
+
+impl<B: T5AttentionOps> Backward<B, 1> for GatedGeluPackedBackward {
+    /// Checkpointed `both`.
+    type State = NodeId;
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 1>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let [node_both] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let Some(node) = node_both else {
+            return;
+        };
+        let both = checkpointer.retrieve_node_output::<FloatTensor<B>>(ops.state);
+        let grad = cast_to::<B>(grad, both.dtype());
+        grads.register::<B>(node.id, B::t5_gated_gelu_packed_backward(both, grad));
     }
 }
 
@@ -971,6 +1048,31 @@ impl<B: T5AttentionOps, C: CheckpointStrategy> T5AttentionOps for Autodiff<B, C>
             }
             OpsKind::UnTracked(prep) => prep.finish(B::t5_clamp_f16(x.into_primitive())),
         }
+    }
+
+    fn t5_gated_gelu_packed(both: FloatTensor<Self>) -> FloatTensor<Self> {
+        match GatedGeluPackedBackward
+            .prepare::<C>([both.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let both_id = prep.checkpoint(&both);
+                prep.finish(both_id, B::t5_gated_gelu_packed(both.into_primitive()))
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::t5_gated_gelu_packed(both.into_primitive())),
+        }
+    }
+
+    /// Detached: the gradient step itself.
+    fn t5_gated_gelu_packed_backward(
+        both: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        Self::from_inner(B::t5_gated_gelu_packed_backward(
+            both.into_primitive(),
+            grad.into_primitive(),
+        ))
     }
 
     fn t5_gated_gelu(gate: FloatTensor<Self>, up: FloatTensor<Self>) -> FloatTensor<Self> {

@@ -18,6 +18,7 @@
 //! | `rms_norm` | `t5_rms_norm_forward.wgsl`, `t5_rms_norm_backward.wgsl` | T5's layer norm, differentiable (`model::layers::reference_rms_norm` elsewhere) |
 //! | [`sum_of_squares`] | `sum_of_squares.wgsl` | the global gradient norm: seven gradients a dispatch ([`reference_sum_of_squares`] elsewhere) |
 //! | `gated_gelu` | none: element-wise ops Burn fuses | Flan-T5's `gelu_new(gate) · up` with a one-kernel backward, in training ([`gated_gelu_runs`]) |
+//! | `gated_gelu_packed` | `gated_gelu_backward.wgsl` (backward; forward: fused element-wise ops) | the same over one packed product `x · [W_0 \| W_1]`, its gradient packed in one launch ([`gated_gelu_packed_runs`]) |
 //! | `clamp_f16` | none: element-wise ops Burn fuses | the f16 clamp after each sub-layer with a one-kernel backward, in f16 training ([`clamp_f16_runs`]) |
 //!
 //! The kernels run when the build has the `wgpu` feature, the tensors live on a wgpu device
@@ -310,6 +311,33 @@ pub fn norm_kernel_runs(x: &Tensor<3>, weight: &Tensor<1>) -> bool {
 #[cfg(feature = "wgpu")]
 pub fn gated_gelu(gate: Tensor<3>, up: Tensor<3>) -> Tensor<3> {
     extension::gated_gelu(gate, up)
+}
+
+/// [`gated_gelu`] over one packed product `both = x · [W_0 | W_1]` (`[batch, len, 2F]`: the
+/// gate in the first F columns, the up projection in the last F): `gelu_new(gate) · up`,
+/// `[batch, len, F]`. The forward reads the two halves in place (fused element-wise ops);
+/// the backward writes the packed gradient in one launch of `shaders/gated_gelu_backward.wgsl`
+/// (f32 arithmetic), which the product's backward takes whole: one GEMM for `x`'s gradient
+/// and one for the packed weight's, where two separate products took two of each and an
+/// addition. Only where [`gated_gelu_packed_runs`].
+#[cfg(feature = "wgpu")]
+pub fn gated_gelu_packed(both: Tensor<3>) -> Tensor<3> {
+    extension::gated_gelu_packed(both)
+}
+
+/// Whether [`gated_gelu_packed`] applies to a product of `dims` (`[batch, len, 2F]`) and
+/// `dtype` on `device`: training (an autodiff device) on a wgpu device compiling WGSL with
+/// the kernels on, f32 or f16, an even last dim, under 2^31 elements.
+pub fn gated_gelu_packed_runs(
+    device: &burn::tensor::Device,
+    dtype: DType,
+    dims: [usize; 3],
+) -> bool {
+    matches!(dtype, DType::F32 | DType::F16)
+        && dims[2] % 2 == 0
+        && dims.iter().product::<usize>() < (1 << 31)
+        && device.is_autodiff()
+        && wgsl_kernels_on(device)
 }
 
 /// T5's per-element f16 clamp (`model::precision::clamp_f16`) as one differentiable op: the

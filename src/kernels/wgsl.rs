@@ -85,6 +85,7 @@ enum Shader {
     NormForward,
     NormBackward,
     Pack,
+    GatedGeluBackward,
 }
 
 impl Shader {
@@ -110,6 +111,7 @@ impl Shader {
             Shader::NormForward => shader!("workgroup_sum.wgsl", "t5_rms_norm_forward.wgsl"),
             Shader::NormBackward => shader!("workgroup_sum.wgsl", "t5_rms_norm_backward.wgsl"),
             Shader::Pack => shader!("pack_columns.wgsl"),
+            Shader::GatedGeluBackward => shader!("gated_gelu_backward.wgsl"),
         }
     }
 
@@ -119,7 +121,10 @@ impl Shader {
             Shader::BackwardDq => 8,
             Shader::BackwardDkv => 6,
             Shader::SumOfSquares => 6,
-            Shader::NormForward | Shader::NormBackward | Shader::Pack => 1,
+            Shader::NormForward
+            | Shader::NormBackward
+            | Shader::Pack
+            | Shader::GatedGeluBackward => 1,
             _ => 5,
         }
     }
@@ -185,6 +190,18 @@ impl AttentionKernel {
             cols: 0,
             half,
             weight_half: input == DType::F16,
+        })
+    }
+
+    /// The packed gated activation's backward shader, f32 or f16 (`half`).
+    fn gated_gelu_backward(half: bool) -> GatedGeluKernel {
+        GatedGeluKernel(Self {
+            shader: Shader::GatedGeluBackward,
+            workgroup_size: PACK_WORKGROUP,
+            d: 0,
+            cols: 0,
+            half,
+            weight_half: false,
         })
     }
 
@@ -260,6 +277,10 @@ renamed_kernel!(
 renamed_kernel!(
     /// The packing shader (a copy, as profiles count it).
     PackCopyKernel
+);
+renamed_kernel!(
+    /// The packed gated activation's backward shader (element-wise, as profiles count it).
+    GatedGeluKernel
 );
 
 impl KernelSource for AttentionKernel {
@@ -682,6 +703,29 @@ impl T5AttentionOps for CubeBackend {
             vec![rows as u32, cols as u32, blocks as u32, 0],
         );
         packed
+    }
+
+    fn t5_gated_gelu_packed_backward(both: CubeTensor, grad: CubeTensor) -> CubeTensor {
+        let both = into_contiguous(both);
+        let grad = into_contiguous(readable_as(grad, both.dtype));
+        let shape = both.meta.shape().clone();
+        let (rows, width) = rows_and_width(&shape);
+        let f = width / 2;
+        let d_both = empty_as(&both, shape, both.dtype);
+        // Whole rows per workgroup, at least 4 elements per thread.
+        let per_group = PACK_WORKGROUP as usize * 4;
+        let groups = (rows * f)
+            .div_ceil(per_group)
+            .clamp(1, PACK_MAX_GROUPS)
+            .min(rows.max(1));
+        launch(
+            AttentionKernel::gated_gelu_backward(both.dtype == DType::F16),
+            (groups, 1),
+            &[&both, &grad],
+            &[&d_both],
+            vec![rows as u32, f as u32, 0, 0],
+        );
+        d_both
     }
 
     fn t5_sum_of_squares(

@@ -209,6 +209,10 @@ impl DenseGatedActDense {
                 return out;
             }
         }
+        #[cfg(feature = "wgpu")]
+        if let Some(inner) = self.packed_gated_gelu(&hidden) {
+            return project_out(&self.wo, inner, p);
+        }
         let gate = project(&self.wi_0, hidden.clone(), p);
         let up = project(&self.wi_1, hidden, p);
         let inner = match self.activation {
@@ -216,6 +220,38 @@ impl DenseGatedActDense {
             activation => activate(activation, gate) * up,
         };
         project_out(&self.wo, inner, p)
+    }
+}
+
+impl DenseGatedActDense {
+    /// Training on a wgpu device: `gelu_new(x·W_0) · x·W_1` from one product
+    /// `x · [W_0 | W_1]` (`kernels::pack_columns`, one launch, cast too), its gradient packed
+    /// in one launch (`kernels::gated_gelu_packed`): the backward pass is one GEMM for `x`'s
+    /// gradient and one for the packed weight's, where the two products took two of each and
+    /// an addition. `None` where that does not run, for another activation, or with a LoRA
+    /// adapter with dropout on `wi_0` or `wi_1` (PEFT's form needs them apart).
+    #[cfg(feature = "wgpu")]
+    fn packed_gated_gelu(&self, hidden: &Tensor<3>) -> Option<Tensor<3>> {
+        let [batch, len, d_model] = hidden.dims();
+        let d_ff = self.wi_0.weight.dims()[1];
+        let dtype = hidden.dtype();
+        let dropout_adapter = self.lora_dropout > 0.0
+            && (self.wi_0.weight.adapter().is_some() || self.wi_1.weight.adapter().is_some());
+        let dims = [batch, len, 2 * d_ff];
+        if self.activation != Activation::GeluNew
+            || dropout_adapter
+            || !kernels::gated_gelu_packed_runs(&hidden.device(), dtype, dims)
+        {
+            return None;
+        }
+        let packed =
+            kernels::pack_columns(vec![self.wi_0.weight.val(), self.wi_1.weight.val()], dtype);
+        let both = hidden
+            .clone()
+            .reshape([batch * len, d_model])
+            .matmul(packed)
+            .reshape(dims);
+        Some(kernels::gated_gelu_packed(both))
     }
 }
 
