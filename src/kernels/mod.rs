@@ -334,7 +334,7 @@ pub fn gated_gelu_packed_runs(
     dims: [usize; 3],
 ) -> bool {
     matches!(dtype, DType::F32 | DType::F16)
-        && dims[2] % 2 == 0
+        && dims[2].is_multiple_of(2)
         && dims.iter().product::<usize>() < (1 << 31)
         && device.is_autodiff()
         && wgsl_kernels_on(device)
