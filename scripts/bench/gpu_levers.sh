@@ -15,7 +15,10 @@
 # of the first call: time and memory), which skips HF unless asked
 # (`MIXTUNE_SKIP_HF=0`); the two calls fit a session's 15 device minutes. Later sessions can
 # pass `"spirv-f32=spirv:bench train --device gpu --shapes base --profile"` and
-# `"cold-log=wgsl:bench train --device gpu --shapes small --steps 1"`.
+# `"cold-log=wgsl:bench train --device gpu --shapes small --steps 1"`, and for f16's working
+# copies (12-06, third session) against casts at use
+# `"f16-at-use=wgsl:MIXTUNE_F16_WORKING_COPIES=0 bench train --device gpu --shapes base --profile --dtype f16"`
+# beside the first call's `wgsl-f16`.
 # `MIXTUNE_SKIP_HF=1` leaves HF's reference out. `MIXTUNE_LEVERS=3` (a third call, a later
 # session: ~6 min) times greedy generation in f32 and f16 with launches per decode step (f16
 # now launches as few kernels as f32: is it faster?), and the SPIR-V build's cold first step
