@@ -139,6 +139,7 @@ impl KernelKind {
             Self::Copy
         } else if has(&[
             "rmsnorm",
+            "gelu",
             "elemwise",
             "elementwise",
             "fuse",
@@ -533,6 +534,10 @@ mod tests {
             ("ElemwiseFuse", KernelKind::Elementwise),
             (
                 "SourceKernel<mixtune::kernels::wgsl::RmsNormKernel>",
+                KernelKind::Elementwise,
+            ),
+            (
+                "SourceKernel<mixtune::kernels::wgsl::GatedGeluKernel>",
                 KernelKind::Elementwise,
             ),
             // Names as CubeCL 0.11 reports them on wgpu (lavapipe).
