@@ -166,8 +166,8 @@ impl Trainer {
     }
 
     /// f16 runs: with `false`, the forward pass casts each f32 master weight where it is used
-    /// instead of reading f16 working copies (the numerics differ only in how a weight used
-    /// twice sums its gradients; see `working_copy`). For A/B comparisons and tests.
+    /// instead of reading f16 working copies (the same numerics, bit for bit; more launches:
+    /// see `working_copy`). For A/B comparisons and tests.
     pub fn with_working_copies(mut self, on: bool) -> Self {
         self.working_copies = on && self.loss_scaler.is_some();
         self.working = None;
