@@ -570,15 +570,28 @@ impl<B: T5AttentionOps> Backward<B, 1> for GatedGeluPackedBackward {
         grads: &mut Gradients,
         checkpointer: &mut Checkpointer,
     ) {
-        let [node_both] = ops.parents;
-        let grad = grads.consume::<B>(&ops.node);
-        let Some(node) = node_both else {
-            return;
-        };
-        let both = checkpointer.retrieve_node_output::<FloatTensor<B>>(ops.state);
-        let grad = cast_to::<B>(grad, both.dtype());
-        grads.register::<B>(node.id, B::t5_gated_gelu_packed_backward(both, grad));
+        unary_backward::<B>(ops, grads, checkpointer, |both, grad| {
+            let grad = cast_to::<B>(grad, both.dtype());
+            B::t5_gated_gelu_packed_backward(both, grad)
+        });
     }
+}
+
+/// The backward step of a one-input op that checkpointed its input: `input_grad(input,
+/// grad)` is the input's gradient from the output's, registered when the input is tracked.
+fn unary_backward<B: Backend>(
+    ops: Ops<NodeId, 1>,
+    grads: &mut Gradients,
+    checkpointer: &mut Checkpointer,
+    input_grad: impl FnOnce(FloatTensor<B>, FloatTensor<B>) -> FloatTensor<B>,
+) {
+    let [parent] = ops.parents;
+    let grad = grads.consume::<B>(&ops.node);
+    let Some(node) = parent else {
+        return;
+    };
+    let input = checkpointer.retrieve_node_output::<FloatTensor<B>>(ops.state);
+    grads.register::<B>(node.id, input_grad(input, grad));
 }
 
 /// `kernels::clamp_f16` through the extension.
@@ -612,15 +625,11 @@ impl<B: T5AttentionOps> Backward<B, 1> for ClampBackward {
         grads: &mut Gradients,
         checkpointer: &mut Checkpointer,
     ) {
-        let [node_x] = ops.parents;
-        let grad = grads.consume::<B>(&ops.node);
-        let Some(node) = node_x else {
-            return;
-        };
-        let x = checkpointer.retrieve_node_output::<FloatTensor<B>>(ops.state);
-        let headroom = B::float_add_scalar(B::float_neg(B::float_abs(x)), F16_MAX.into());
-        let keep = B::float_clamp(headroom, 0.0.into(), 1.0.into());
-        grads.register::<B>(node.id, B::float_mul(grad, keep));
+        unary_backward::<B>(ops, grads, checkpointer, |x, grad| {
+            let headroom = B::float_add_scalar(B::float_neg(B::float_abs(x)), F16_MAX.into());
+            let keep = B::float_clamp(headroom, 0.0.into(), 1.0.into());
+            B::float_mul(grad, keep)
+        });
     }
 }
 
