@@ -594,6 +594,22 @@ fn unary_backward<B: Backend>(
     grads.register::<B>(node.id, input_grad(input, grad));
 }
 
+/// The autodiff forward of a one-input op whose backward `step` reads its checkpointed input
+/// ([`unary_backward`]): `forward` on the inner backend, recorded when `x` is tracked.
+fn unary_tracked<B: T5AttentionOps, C: CheckpointStrategy, S: Backward<B, 1, State = NodeId>>(
+    step: S,
+    x: FloatTensor<Autodiff<B, C>>,
+    forward: impl FnOnce(FloatTensor<B>) -> FloatTensor<B>,
+) -> FloatTensor<Autodiff<B, C>> {
+    match step.prepare::<C>([x.node()]).compute_bound().stateful() {
+        OpsKind::Tracked(mut prep) => {
+            let x_id = prep.checkpoint(&x);
+            prep.finish(x_id, forward(x.into_primitive()))
+        }
+        OpsKind::UnTracked(prep) => prep.finish(forward(x.into_primitive())),
+    }
+}
+
 /// `kernels::clamp_f16` through the extension.
 pub fn clamp_f16<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     Tensor::from_dispatch(<Dispatch as T5AttentionOps>::t5_clamp_f16(
@@ -1046,31 +1062,11 @@ impl<B: T5AttentionOps, C: CheckpointStrategy> T5AttentionOps for Autodiff<B, C>
     }
 
     fn t5_clamp_f16(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        match ClampBackward
-            .prepare::<C>([x.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(mut prep) => {
-                let x_id = prep.checkpoint(&x);
-                prep.finish(x_id, B::t5_clamp_f16(x.into_primitive()))
-            }
-            OpsKind::UnTracked(prep) => prep.finish(B::t5_clamp_f16(x.into_primitive())),
-        }
+        unary_tracked::<B, C, _>(ClampBackward, x, B::t5_clamp_f16)
     }
 
     fn t5_gated_gelu_packed(both: FloatTensor<Self>) -> FloatTensor<Self> {
-        match GatedGeluPackedBackward
-            .prepare::<C>([both.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(mut prep) => {
-                let both_id = prep.checkpoint(&both);
-                prep.finish(both_id, B::t5_gated_gelu_packed(both.into_primitive()))
-            }
-            OpsKind::UnTracked(prep) => prep.finish(B::t5_gated_gelu_packed(both.into_primitive())),
-        }
+        unary_tracked::<B, C, _>(GatedGeluPackedBackward, both, B::t5_gated_gelu_packed)
     }
 
     /// Detached: the gradient step itself.

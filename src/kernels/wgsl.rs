@@ -447,6 +447,17 @@ fn row_groups(rows: usize) -> (usize, usize) {
     (x, rows.div_ceil(x).max(1))
 }
 
+/// Workgroups of [`PACK_WORKGROUP`] threads for a kernel that gives each workgroup whole rows
+/// of `cols` elements (packing, the gated activation's backward): at least 4 elements per
+/// thread, at most [`PACK_MAX_GROUPS`] and one per row.
+fn whole_row_groups(rows: usize, cols: usize) -> usize {
+    let per_group = PACK_WORKGROUP as usize * 4;
+    (rows * cols)
+        .div_ceil(per_group)
+        .clamp(1, PACK_MAX_GROUPS)
+        .min(rows.max(1))
+}
+
 fn blocks(len: usize) -> usize {
     len.div_ceil(TRAINING_ROWS)
 }
@@ -688,12 +699,7 @@ impl T5AttentionOps for CubeBackend {
         let (rows, cols) = (shape[0], shape[1]);
         let dtype = if half { DType::F16 } else { DType::F32 };
         let packed = empty_as(&inputs[0], [rows, blocks * cols], dtype);
-        // Whole rows per workgroup, at least 4 elements per thread.
-        let per_group = PACK_WORKGROUP as usize * 4;
-        let groups = (rows * cols)
-            .div_ceil(per_group)
-            .clamp(1, PACK_MAX_GROUPS)
-            .min(rows.max(1));
+        let groups = whole_row_groups(rows, cols);
         let [b0, b1, b2] = &inputs;
         launch(
             AttentionKernel::pack(inputs[0].dtype, half),
@@ -712,12 +718,7 @@ impl T5AttentionOps for CubeBackend {
         let (rows, width) = rows_and_width(&shape);
         let f = width / 2;
         let d_both = empty_as(&both, shape, both.dtype);
-        // Whole rows per workgroup, at least 4 elements per thread.
-        let per_group = PACK_WORKGROUP as usize * 4;
-        let groups = (rows * f)
-            .div_ceil(per_group)
-            .clamp(1, PACK_MAX_GROUPS)
-            .min(rows.max(1));
+        let groups = whole_row_groups(rows, f);
         launch(
             AttentionKernel::gated_gelu_backward(both.dtype == DType::F16),
             (groups, 1),

@@ -383,10 +383,8 @@ fn update(
     (learning_rate, max_grad_norm): (f64, f64),
 ) -> std::result::Result<StepOutcome, String> {
     let scale = scaler.as_ref().map(|scaler| scaler.scale);
-    let (grads, loss, grad_norm) = match &working {
-        Some((_, working)) => backward(working, micro_batches, scale)?,
-        None => backward(&model, micro_batches, scale)?,
-    };
+    let forward_model = working.as_ref().map_or(&model, |(_, working)| working);
+    let (grads, loss, grad_norm) = backward(forward_model, micro_batches, scale)?;
     // The read above ran the forward and backward passes: what is launched from here
     // on is clipping and the update (for `bench train --profile`).
     profile::set_phase(Phase::Optimizer);
