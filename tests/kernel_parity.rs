@@ -1139,3 +1139,147 @@ fn pack_columns_matches_concatenation() {
         }
     }
 }
+
+/// `data` rounded to f16 (kept as f32): what an f16 product reads.
+fn rounded_to_f16(data: TensorData) -> TensorData {
+    use burn::tensor::DType;
+    Tensor::<4>::from_data(data, &Device::flex())
+        .cast(DType::F16)
+        .cast(DType::F32)
+        .into_data()
+}
+
+#[test]
+fn coop_matmul_matches_reference_forward_and_backward() {
+    use burn::tensor::DType;
+    use mixtune::kernels::{coop_matmul_shape, device_coop_shape, matmul};
+
+    let Some((gpu, _alone)) = gpu_alone() else {
+        return;
+    };
+    let gpu_ad = gpu.clone().autodiff();
+    // Whole tiles of the largest shape (16), overhanging the 4 × 4-tile blocks at 8 and 16.
+    let [m, k, n] = [80, 48, 112];
+    let a = rounded_to_f16(random([1, 1, m, k], 700, 1.0));
+    let b = rounded_to_f16(random([1, 1, k, n], 701, 1.0));
+    // A wider tensor whose first n columns are `b`'s values: a column-block view.
+    let wide = rounded_to_f16(random([1, 1, k, n + 16], 702, 1.0));
+    let upstream = rounded_to_f16(random([1, 1, m, n], 703, 1.0));
+    let Some(shape) = device_coop_shape(&gpu_ad) else {
+        // CI's lavapipe (Mesa 22) has no cooperative matrices: `matmul` is Burn's there.
+        let a16 = on(&a, &gpu).reshape([m, k]).cast(DType::F16);
+        let b16 = on(&b, &gpu).reshape([k, n]).cast(DType::F16);
+        assert!(coop_matmul_shape(&a16, &b16).is_none());
+        println!("skipped: the adapter has no f16 cooperative matrices");
+        return;
+    };
+    println!("cooperative matrices: {shape:?}");
+
+    // (name, A as [m, k] from host data, B as [k, n]); every A or B layout the kernel reads.
+    type Operand = Box<dyn Fn(&Device) -> Tensor<2>>;
+    let a_r = a.clone();
+    let row_a: Operand = Box::new(move |d: &Device| on(&a_r, d).reshape([m, k]));
+    let a_t = a.clone();
+    let col_a: Operand = Box::new(move |d: &Device| {
+        // [k, m] rows of Aᵀ, viewed back as [m, k]: column-major.
+        on(&a_t, d)
+            .reshape([m, k])
+            .transpose()
+            .reshape([k, m])
+            .transpose()
+    });
+    let b_c = b.clone();
+    let row_b: Operand = Box::new(move |d: &Device| on(&b_c, d).reshape([k, n]));
+    let b_t = b.clone();
+    let col_b: Operand = Box::new(move |d: &Device| {
+        on(&b_t, d)
+            .reshape([k, n])
+            .transpose()
+            .reshape([n, k])
+            .transpose()
+    });
+    let block_b: Operand =
+        Box::new(move |d: &Device| on(&wide, d).reshape([k, n + 16]).slice([0..k, 0..n]));
+    let cases: [(&str, &Operand, &Operand); 4] = [
+        ("row-major", &row_a, &row_b),
+        ("A column-major", &col_a, &row_b),
+        ("B column-major", &row_a, &col_b),
+        ("B a column block", &row_a, &block_b),
+    ];
+    for (name, make_a, make_b) in cases {
+        let run = |device: &Device| {
+            let a = make_a(device).require_grad();
+            let b = make_b(device).require_grad();
+            let (a16, b16) = (a.clone().cast(DType::F16), b.clone().cast(DType::F16));
+            if device == &gpu_ad {
+                assert_eq!(coop_matmul_shape(&a16, &b16), Some(shape), "{name}");
+            }
+            let (out, forward) = mixtune::device::profile::launches_by_kernel(device, || {
+                let out = matmul(a16, b16);
+                assert_eq!(out.dtype(), DType::F16);
+                read_together([out.clone().cast(DType::F32).reshape([m * n])]);
+                out
+            });
+            let loss = (out.clone().cast(DType::F32) * on(&upstream, device).reshape([m, n])).sum();
+            let out = read_together([out.cast(DType::F32).reshape([m * n])]).remove(0);
+            let (grads, backward) = mixtune::device::profile::launches_by_kernel(device, || {
+                let grads = loss.backward();
+                read_together([
+                    a.grad(&grads).expect("d_a").reshape([m * k]),
+                    b.grad(&grads).expect("d_b").reshape([k * n]),
+                ])
+            });
+            let count = |launches: Option<std::collections::BTreeMap<&str, usize>>| -> usize {
+                launches
+                    .unwrap_or_default()
+                    .iter()
+                    .filter(|(kernel, _)| kernel.contains("CoopMatmulKernel"))
+                    .map(|(_, n)| n)
+                    .sum()
+            };
+            (out, grads, count(forward), count(backward))
+        };
+        let (out, grads, forward, backward) = run(&gpu_ad);
+        assert_eq!((forward, backward), (1, 2), "{name}: kernel launches");
+        let (expected_out, expected, _, _) = run(&Device::flex().autodiff());
+        // f16 out: each value rounded once (2^-11 relative), the sums in f32.
+        let tolerance = 2e-3;
+        assert_close_within(&format!("{name} output"), out, expected_out, tolerance);
+        for (what, (got, expected)) in ["d_a", "d_b"].iter().zip(grads.into_iter().zip(expected)) {
+            assert_close_within(&format!("{name} {what}"), got, expected, tolerance);
+        }
+    }
+}
+
+/// Every variant of `shaders/coop_matmul.wgsl` the host can pick parses, validates and lowers
+/// to SPIR-V in naga (the compiler wgpu runs on it), whatever adapter this machine has: CI's
+/// lavapipe has no cooperative matrices, so this is where CI sees the shader compile (its
+/// results are checked above, on an adapter that has them).
+#[test]
+fn coop_matmul_shader_compiles_for_every_variant() {
+    use burn::cubecl::wgpu::wgpu::naga;
+    use mixtune::kernels::{filled_shader, CoopShape};
+
+    for tile in [8, 16] {
+        for (a_row_major, b_row_major) in [(true, true), (true, false), (false, true)] {
+            let shape = CoopShape { tile, subgroup: 32 };
+            let text = filled_shader(shape, a_row_major, b_row_major);
+            let module = naga::front::wgsl::parse_str(&text)
+                .unwrap_or_else(|e| panic!("{}", e.emit_to_string(&text)));
+            let info = naga::valid::Validator::new(
+                naga::valid::ValidationFlags::all(),
+                naga::valid::Capabilities::all(),
+            )
+            .validate(&module)
+            .unwrap_or_else(|e| panic!("{}", e.emit_to_string(&text)));
+            let words = naga::back::spv::write_vec(
+                &module,
+                &info,
+                &naga::back::spv::Options::default(),
+                None,
+            )
+            .expect("SPIR-V");
+            assert!(words.len() > 100, "tile {tile}: {} words", words.len());
+        }
+    }
+}

@@ -8,11 +8,14 @@
 # then ONE device call: command `bash scripts/bench/gpu_levers.sh [STEP ...]`, carry
 # [".carry"]. A STEP is `NAME=BINARY:ARGS` (BINARY `wgsl` or `spirv`; ARGS for `mixtune`,
 # word-split, after any leading `VAR=VALUE` words, which go to its environment). Each step
-# has 200 s. Without STEPs the first call's list runs (HF ~160 s, WGSL f32 small and base
-# with the profile, WGSL f16 base: fits one 600 s device call on a cold machine);
-# `MIXTUNE_LEVERS=2` picks the second call's list instead (SPIR-V f16 base, and the
-# encoder's 512² attention through the tensor ops as before 12-05, against the WGSL kernels
-# of the first call: time and memory), which skips HF unless asked
+# has 200 s. Without STEPs the first call's list runs (HF ~160 s; `bench gemm`: each base
+# product in Burn's f32 and f16 and on the cooperative matrices, TFLOP/s; WGSL f32 small and
+# base with the profile; WGSL f16 base, its linear layers on the cooperative matrices: fits
+# one 600 s device call on a cold machine);
+# `MIXTUNE_LEVERS=2` picks the second call's list instead (WGSL f16 base with
+# `MIXTUNE_COOP_MATMUL=0`, i.e. Burn's f16 GEMMs, against the first call's `wgsl-f16`;
+# SPIR-V f16 base, and the encoder's 512² attention through the tensor ops as before 12-05,
+# against the WGSL kernels of the first call: time and memory), which skips HF unless asked
 # (`MIXTUNE_SKIP_HF=0`); the two calls fit a session's 15 device minutes. Later sessions can
 # pass `"spirv-f32=spirv:bench train --device gpu --shapes base --profile"` and
 # `"cold-log=wgsl:bench train --device gpu --shapes small --steps 1"`, and for f16's working
@@ -65,10 +68,12 @@ if [ $# -eq 0 ] && [ "$third" = 1 ]; then
     "spirv-again=spirv:MIXTUNE_KERNEL_CACHE=/tmp/kc-spirv bench train --device gpu --shapes small --steps 1"
 elif [ $# -eq 0 ] && [ "${MIXTUNE_LEVERS:-1}" = 2 ]; then
   set -- \
+    "f16-burn-gemm=wgsl:MIXTUNE_COOP_MATMUL=0 bench train --device gpu --shapes base --profile --dtype f16" \
     "spirv-f16=spirv:bench train --device gpu --shapes base --profile --dtype f16" \
     "split-enc=wgsl:MIXTUNE_ATTENTION_KERNEL_MAX_SCORES=65536 bench train --device gpu --shapes base --profile"
 elif [ $# -eq 0 ]; then
   set -- \
+    "gemm=wgsl:bench gemm --device gpu --shapes base --iters 10" \
     "wgsl-f32=wgsl:bench train --device gpu --profile" \
     "wgsl-f16=wgsl:bench train --device gpu --shapes base --profile --dtype f16"
 fi
@@ -81,7 +86,9 @@ for spec in "$@"; do
   done
   bin=/tmp/mixtune-$kind
   [ -x "$bin" ] || { echo "$name: no $kind binary in .carry" | tee -a "$OUT/steps.txt"; continue; }
-  if [ "${name%-log}" != "$name" ]; then
+  if [ "${words[1]:-}" = gemm ]; then
+    step "$name" 200 env "${envs[@]}" "$bin" "${words[@]}"  # no HF reference to compare
+  elif [ "${name%-log}" != "$name" ]; then
     envs+=("MIXTUNE_KERNEL_CACHE=/tmp/$name-cache" "CUBECL_DEBUG_LOG=$OUT/$name.cubecl.log")
     step "$name" 200 env "${envs[@]}" "$bin" "${words[@]}"
   else
@@ -89,4 +96,4 @@ for spec in "$@"; do
   fi
 done
 cat "$OUT/steps.txt"
-tail -n 30 "$OUT"/*-f*.txt 2>/dev/null
+tail -n 30 "$OUT"/gemm.txt "$OUT"/*-f*.txt 2>/dev/null

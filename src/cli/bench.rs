@@ -25,6 +25,9 @@ pub enum BenchCommand {
     Data(super::bench_data::DataBench),
     /// Training tokens/s and peak memory, batch 8, source 512 / target 128.
     Train(super::bench_train::TrainBench),
+    /// TFLOP/s of each matrix product of a training step: Burn's f32 and f16, and the
+    /// cooperative-matrix kernel's f16 where the GPU has it.
+    Gemm(super::bench_gemm::GemmBench),
 }
 
 #[derive(Args, Debug)]
@@ -75,6 +78,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
         BenchCommand::Generate(args) => bench_generate(args),
         BenchCommand::Data(args) => super::bench_data::bench_data(args),
         BenchCommand::Train(args) => super::bench_train::bench_train(args),
+        BenchCommand::Gemm(args) => super::bench_gemm::bench_gemm(args),
     }
 }
 

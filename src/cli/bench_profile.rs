@@ -26,10 +26,17 @@ fn achieved(kind: KernelKind, seconds: f64, flops: &TrainingFlops) -> Option<(f6
 
 /// A kernel's name short enough for a line: CubeCL names a matmul by its whole generic
 /// configuration (`MatmulEntry | FusedMatmulArgs | … | SimpleMatmulFamily | …`); keep the
-/// kernel, its operation (`KernelBinop | MulOp`) and its algorithm family.
+/// kernel, its operation (`KernelBinop | MulOp`) and its algorithm family. A hand-written
+/// kernel (`SourceKernel | CoopMatmulKernel`) goes by its own type's name.
 pub(super) fn short_name(name: &str) -> String {
     let mut parts = name.split(" | ");
-    let mut short = parts.next().unwrap_or(name).to_string();
+    let first = parts.next().unwrap_or(name);
+    if first == "SourceKernel" {
+        if let Some(own) = parts.next() {
+            return own.to_string();
+        }
+    }
+    let mut short = first.to_string();
     for part in parts {
         if part.ends_with("Op") || part.ends_with("Family") || part.ends_with("Args") {
             short.push(' ');
@@ -151,6 +158,11 @@ mod tests {
         );
         assert_eq!(short_name("KernelBinop | MulOp"), "KernelBinop MulOp");
         assert_eq!(short_name("ElemwiseFuse"), "ElemwiseFuse");
+        assert_eq!(
+            short_name("SourceKernel | CoopMatmulKernel"),
+            "CoopMatmulKernel"
+        );
+        assert_eq!(short_name("SourceKernel"), "SourceKernel");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_data;
+mod bench_gemm;
 mod bench_near_dup;
 mod bench_profile;
 mod bench_reference;

@@ -551,6 +551,7 @@ mod tests {
             ("FullKernel", KernelKind::Elementwise),
             ("CopyKernel", KernelKind::Copy),
             ("SelectKernel", KernelKind::Copy),
+            ("SourceKernel | CoopMatmulKernel", KernelKind::Gemm),
             ("mystery", KernelKind::Other),
         ];
         for (name, kind) in cases {

@@ -204,6 +204,17 @@ pub trait T5AttentionOps: Backend {
         heads: usize,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 
+    /// `coop_matmul`: `a · b` for f16 `a` `[M, K]` and `b` `[K, N]` on the adapter's
+    /// cooperative matrices (`tile` and `subgroup`: its `CoopShape`), `[M, N]` f16 summed in
+    /// f32. Under autodiff the backward step is [`MatmulBackward`] (two more of these).
+    #[fusion(meta = matmul_meta)]
+    fn t5_coop_matmul(
+        a: FloatTensor<Self>,
+        b: FloatTensor<Self>,
+        tile: usize,
+        subgroup: usize,
+    ) -> FloatTensor<Self>;
+
     /// `attention`: the forward's output (autodiff records the backward step).
     #[fusion(default)]
     fn t5_attention(
@@ -421,6 +432,54 @@ fn squares_meta(
     let groups = super::wgsl::squares_groups(longest);
     // The partial sums are f32 whatever the tensors' dtype (f32 or f16).
     TensorSpec::new(Shape::from([super::SQUARES_SLOTS * groups]), DType::F32)
+}
+
+/// `kernels::matmul` on cooperative matrices through the extension.
+pub fn coop_matmul(a: Tensor<2>, b: Tensor<2>, shape: super::CoopShape) -> Tensor<2> {
+    Tensor::from_dispatch(<Dispatch as T5AttentionOps>::t5_coop_matmul(
+        a.into_dispatch(),
+        b.into_dispatch(),
+        shape.tile as usize,
+        shape.subgroup as usize,
+    ))
+}
+
+/// `[M, N]` f16 for `a` `[M, K]` and `b` `[K, N]`, for fusion's deferred registration.
+fn matmul_meta(a: &TensorSpec, b: &TensorSpec, _tile: &usize, _subgroup: &usize) -> TensorSpec {
+    TensorSpec::new(Shape::from([a.shape[0], b.shape[1]]), DType::F16)
+}
+
+/// The backward step of `t5_coop_matmul`: `da = dc · bᵀ` and `db = aᵀ · dc`, each one more
+/// product on the cooperative matrices, the transposes read in place (column-major views).
+#[derive(Debug)]
+struct MatmulBackward {
+    tile: usize,
+    subgroup: usize,
+}
+
+impl<B: T5AttentionOps> Backward<B, 2> for MatmulBackward {
+    /// Checkpointed `a` and `b`.
+    type State = (NodeId, NodeId);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 2>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let [node_a, node_b] = ops.parents;
+        let grad = cast_to::<B>(grads.consume::<B>(&ops.node), DType::F16);
+        let (a, b) = ops.state;
+        let a = checkpointer.retrieve_node_output::<FloatTensor<B>>(a);
+        let b = checkpointer.retrieve_node_output::<FloatTensor<B>>(b);
+        let product = |x, y| B::t5_coop_matmul(x, y, self.tile, self.subgroup);
+        if let Some(node) = node_a {
+            grads.register::<B>(node.id, product(grad.clone(), B::float_swap_dims(b, 0, 1)));
+        }
+        if let Some(node) = node_b {
+            grads.register::<B>(node.id, product(B::float_swap_dims(a, 0, 1), grad));
+        }
+    }
 }
 
 /// `kernels::gated_gelu` through the extension.
@@ -1059,6 +1118,33 @@ impl<B: T5AttentionOps, C: CheckpointStrategy> T5AttentionOps for Autodiff<B, C>
             Self::from_inner(d_kv),
             Self::from_inner(d_scores),
         )
+    }
+
+    fn t5_coop_matmul(
+        a: FloatTensor<Self>,
+        b: FloatTensor<Self>,
+        tile: usize,
+        subgroup: usize,
+    ) -> FloatTensor<Self> {
+        match (MatmulBackward { tile, subgroup })
+            .prepare::<C>([a.node(), b.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let a_id = prep.checkpoint(&a);
+                let b_id = prep.checkpoint(&b);
+                let output =
+                    B::t5_coop_matmul(a.into_primitive(), b.into_primitive(), tile, subgroup);
+                prep.finish((a_id, b_id), output)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::t5_coop_matmul(
+                a.into_primitive(),
+                b.into_primitive(),
+                tile,
+                subgroup,
+            )),
+        }
     }
 
     fn t5_clamp_f16(x: FloatTensor<Self>) -> FloatTensor<Self> {

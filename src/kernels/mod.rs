@@ -19,6 +19,7 @@
 //! | [`sum_of_squares`] | `sum_of_squares.wgsl` | the global gradient norm: seven gradients a dispatch ([`reference_sum_of_squares`] elsewhere) |
 //! | `gated_gelu` | none: element-wise ops Burn fuses | Flan-T5's `gelu_new(gate) · up` with a one-kernel backward, in training ([`gated_gelu_runs`]) |
 //! | `gated_gelu_packed` | `gated_gelu_backward.wgsl` (backward; forward: fused element-wise ops) | the same over one packed product `x · [W_0 \| W_1]`, its gradient packed in one launch ([`gated_gelu_packed_runs`]) |
+//! | [`matmul`] | `coop_matmul.wgsl` | f16 products (linear layers) on the GPU's cooperative matrices (tensor cores), differentiable, where the adapter has them ([`coop_matmul_shape`]) |
 //! | `clamp_f16` | none: element-wise ops Burn fuses | the f16 clamp after each sub-layer with a one-kernel backward, in f16 training ([`clamp_f16_runs`]) |
 //!
 //! The kernels run when the build has the `wgpu` feature, the tensors live on a wgpu device
@@ -36,9 +37,14 @@ use burn::tensor::{DType, Tensor};
 use crate::model::precision::cast;
 
 #[cfg(feature = "wgpu")]
+mod coop_matmul;
+#[cfg(feature = "wgpu")]
 mod extension;
 #[cfg(feature = "wgpu")]
 mod wgsl;
+
+#[cfg(feature = "wgpu")]
+pub use coop_matmul::{adapter_shape, filled_shader, CoopShape};
 
 /// Which kernel a call would use, for [`kernel_runs`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -558,6 +564,83 @@ fn shapes_fit(
             .all(|dims| dims.iter().product::<usize>() < limit)
 }
 
+/// `a · b` for `a` `[M, K]` and `b` `[K, N]`: on the GPU's cooperative matrices (tensor
+/// cores; `shaders/coop_matmul.wgsl`, f16 products summed in f32, f16 out) where
+/// [`coop_matmul_shape`] finds them, differentiable in both (each gradient one more such
+/// product, the transposes read in place); Burn's matmul elsewhere.
+pub fn matmul(a: Tensor<2>, b: Tensor<2>) -> Tensor<2> {
+    #[cfg(feature = "wgpu")]
+    if let Some(shape) = coop_matmul_shape(&a, &b) {
+        return extension::coop_matmul(a, b, shape);
+    }
+    a.matmul(b)
+}
+
+/// `x · w` over the rows of `x` `[batch, len, d_in]` with `w` `[d_in, d_out]`: [`matmul`] on
+/// `[batch · len, d_in]` where the cooperative-matrix kernel runs, Burn's `linear` (the same
+/// product) elsewhere.
+pub fn linear(x: Tensor<3>, w: Tensor<2>) -> Tensor<3> {
+    let [batch, len, d_in] = x.dims();
+    let d_out = w.dims()[1];
+    #[cfg(feature = "wgpu")]
+    {
+        let rows = x.clone().reshape([batch * len, d_in]);
+        if let Some(shape) = coop_matmul_shape(&rows, &w) {
+            return extension::coop_matmul(rows, w, shape).reshape([batch, len, d_out]);
+        }
+    }
+    let _ = (batch, len, d_in, d_out);
+    burn::tensor::module::linear(x, w, None)
+}
+
+/// The cooperative-matrix shape [`matmul`] runs `a · b` on: both f16 and 2-D on a wgpu device
+/// compiling WGSL whose adapter multiplies f16 cooperative matrices ([`adapter_shape`]), M, N
+/// and K whole numbers of its tile, the kernels on (`MIXTUNE_COOP_MATMUL=0` turns off this
+/// kernel alone, for A/B runs); `None` elsewhere.
+#[cfg(feature = "wgpu")]
+pub fn coop_matmul_shape(a: &Tensor<2>, b: &Tensor<2>) -> Option<CoopShape> {
+    let ([m, k], [k_b, n]) = (a.dims(), b.dims());
+    if a.dtype() != DType::F16 || b.dtype() != DType::F16 || k != k_b || !coop_matmul_enabled() {
+        return None;
+    }
+    let shape = device_coop_shape(&a.device())?;
+    let tile = shape.tile as usize;
+    let fits = |size: usize| size >= tile && size.is_multiple_of(tile);
+    let small = |size: usize| size < (1 << 31);
+    (fits(m)
+        && fits(n)
+        && fits(k)
+        && small(m * k)
+        && small(k * n)
+        && small(m * n)
+        && b.device() == a.device())
+    .then_some(shape)
+}
+
+/// The cooperative-matrix shape of `device`'s adapter, when it is a wgpu device compiling
+/// WGSL with the kernels on and the adapter has one ([`adapter_shape`]).
+#[cfg(feature = "wgpu")]
+pub fn device_coop_shape(device: &burn::tensor::Device) -> Option<CoopShape> {
+    if !wgsl_kernels_on(device) {
+        return None;
+    }
+    adapter_shape(&device.identity()?.name)
+}
+
+/// 0: not read yet, 1: on, 2: off.
+static COOP_ENABLED: AtomicU8 = AtomicU8::new(0);
+
+/// Turns the cooperative-matrix products of [`matmul`] on or off for the whole process (on by
+/// default, off with `MIXTUNE_COOP_MATMUL=0`); the other kernels are unaffected.
+pub fn set_coop_matmul_enabled(enabled: bool) {
+    COOP_ENABLED.store(if enabled { 1 } else { 2 }, Ordering::Relaxed);
+}
+
+/// Whether [`matmul`] may use cooperative matrices (see [`set_coop_matmul_enabled`]).
+pub fn coop_matmul_enabled() -> bool {
+    switch(&COOP_ENABLED, "MIXTUNE_COOP_MATMUL")
+}
+
 /// Whether tensors on `device` are computed by Burn's CubeCL backend through wgpu compiling
 /// WGSL, the language of `shaders/`. A build with the `vulkan` feature compiles CubeCL's own
 /// kernels to SPIR-V on Vulkan adapters, and that path cannot load WGSL text (CubeCL refuses
@@ -583,20 +666,25 @@ pub fn set_kernels_enabled(enabled: bool) {
 
 /// Whether the WGSL kernels are on (see [`set_kernels_enabled`]).
 pub fn kernels_enabled() -> bool {
-    match ENABLED.load(Ordering::Relaxed) {
+    switch(&ENABLED, "MIXTUNE_WGSL_KERNELS")
+}
+
+/// A process-wide on/off `state` (0: not read yet, 1: on, 2: off), read from the environment
+/// variable `var` the first time (off when it says `0`, `off` or `false`).
+fn switch(state: &AtomicU8, var: &str) -> bool {
+    match state.load(Ordering::Relaxed) {
         0 => {
-            let off = std::env::var("MIXTUNE_WGSL_KERNELS")
-                .is_ok_and(|v| matches!(v.trim(), "0" | "off" | "false"));
+            let off = std::env::var(var).is_ok_and(|v| matches!(v.trim(), "0" | "off" | "false"));
             // Another thread may have set it meanwhile; keep its choice.
-            let _ = ENABLED.compare_exchange(
+            let _ = state.compare_exchange(
                 0,
                 if off { 2 } else { 1 },
                 Ordering::Relaxed,
                 Ordering::Relaxed,
             );
-            ENABLED.load(Ordering::Relaxed) == 1
+            state.load(Ordering::Relaxed) == 1
         }
-        state => state == 1,
+        on => on == 1,
     }
 }
 

@@ -327,7 +327,7 @@ impl KernelSource for AttentionKernel {
 }
 
 /// FNV-1a of `text`, a stable hash for the kernel id.
-fn fnv1a(text: &str) -> u64 {
+pub(super) fn fnv1a(text: &str) -> u64 {
     text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
         (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
     })
@@ -368,7 +368,7 @@ fn empty(like: &CubeTensor, shape: [usize; 4]) -> CubeTensor {
 }
 
 /// A new contiguous tensor of `shape` and `dtype` on `like`'s device.
-fn empty_as(like: &CubeTensor, shape: impl Into<Shape>, dtype: DType) -> CubeTensor {
+pub(super) fn empty_as(like: &CubeTensor, shape: impl Into<Shape>, dtype: DType) -> CubeTensor {
     let shape = shape.into();
     let bytes = shape.num_elements() * dtype.size();
     let handle = like.client.empty(bytes);
@@ -412,6 +412,20 @@ fn launch(
 ) {
     let (shader, workgroup_size) = (kernel.settings().shader, kernel.settings().workgroup_size);
     assert_eq!(params.len(), 4 * shader.info_vec4s());
+    dispatch(kernel, workgroup_size, groups, inputs, outputs, params);
+}
+
+/// Dispatches the WGSL `kernel` (workgroups of `workgroup_size` threads) on `groups`
+/// workgroups with `inputs` (read) then `outputs` (written) as storage bindings 0.., and
+/// `params` (a whole number of `vec4<u32>`) as the `info` uniform after them.
+pub(super) fn dispatch(
+    kernel: impl KernelSource,
+    workgroup_size: u32,
+    groups: (usize, usize),
+    inputs: &[&CubeTensor],
+    outputs: &[&CubeTensor],
+    params: Vec<u32>,
+) {
     let info = params
         .chunks(2)
         .map(|pair| u64::from(pair[0]) | (u64::from(pair[1]) << 32))
@@ -709,6 +723,14 @@ impl T5AttentionOps for CubeBackend {
             vec![rows as u32, cols as u32, blocks as u32, 0],
         );
         packed
+    }
+
+    fn t5_coop_matmul(a: CubeTensor, b: CubeTensor, tile: usize, subgroup: usize) -> CubeTensor {
+        let shape = super::CoopShape {
+            tile: tile as u32,
+            subgroup: subgroup as u32,
+        };
+        super::coop_matmul::matmul(a, b, shape)
     }
 
     fn t5_gated_gelu_packed_backward(both: CubeTensor, grad: CubeTensor) -> CubeTensor {

@@ -211,7 +211,7 @@ impl T5Attention {
     /// the packed kernels run, as one product with `[W_k | W_v]` (see [`KvCache::packed`]).
     pub fn project_kv(&self, hidden: Tensor<3>) -> KvCache {
         if let Some(weight) = self.packed_weight(&[&self.k, &self.v], &hidden) {
-            let kv = burn::tensor::module::linear(hidden, weight, None);
+            let kv = kernels::linear(hidden, weight);
             let [keys, values] = kernels::split_heads::<2>(kv.clone(), self.num_heads);
             return KvCache {
                 keys,
@@ -270,7 +270,7 @@ impl T5Attention {
             return None;
         }
         let weight = self.packed_weight(&[&self.q, &self.k, &self.v], &hidden)?;
-        let qkv = burn::tensor::module::linear(hidden, weight, None);
+        let qkv = kernels::linear(hidden, weight);
         let [_, keys, values] = kernels::split_heads::<3>(qkv.clone(), self.num_heads);
         let context = kernels::self_attention(qkv, bias, self.num_heads);
         let kv = KvCache {

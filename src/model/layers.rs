@@ -56,11 +56,9 @@ pub fn project(linear: &Linear, x: Tensor<3>, lora_dropout: f64) -> Tensor<3> {
     if let Some(out) = cpu_gemm::project(linear, &x) {
         return out; // CPU inference: the weight packed once (see `cpu_gemm`)
     }
-    let weight = linear.weight.val();
-    if weight.dtype() == dtype {
-        return linear.forward(x);
-    }
-    burn::tensor::module::linear(x, cast(weight, dtype), None)
+    // `x · W` through `kernels::linear`: as rows on the GPU's cooperative matrices where
+    // they run (f16), Burn's `linear` (what `Linear::forward` calls) elsewhere.
+    crate::kernels::linear(x, cast(linear.weight.val(), dtype))
 }
 
 /// `wo` of the feed-forward in f32 (HF's `_keep_in_fp32_modules = ["wo"]`), its result back in
@@ -246,11 +244,8 @@ impl DenseGatedActDense {
         }
         let packed =
             kernels::pack_columns(vec![self.wi_0.weight.val(), self.wi_1.weight.val()], dtype);
-        let both = hidden
-            .clone()
-            .reshape([batch * len, d_model])
-            .matmul(packed)
-            .reshape(dims);
+        let rows = hidden.clone().reshape([batch * len, d_model]);
+        let both = kernels::matmul(rows, packed).reshape(dims);
         Some(kernels::gated_gelu_packed(both))
     }
 }

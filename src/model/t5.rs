@@ -423,7 +423,7 @@ impl T5ForConditionalGeneration {
             let vocab = twice.dims()[1];
             return cast(twice.slice([0..1, 0..vocab]), DType::F32);
         }
-        cast(hidden.matmul(head), DType::F32)
+        cast(crate::kernels::matmul(hidden, head), DType::F32)
     }
 
     /// Full teacher-forced forward pass: logits `[batch, tgt_len, vocab]`.

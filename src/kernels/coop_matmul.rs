@@ -1,0 +1,220 @@
+//! `shaders/coop_matmul.wgsl`: f16 matrix products on the GPU's cooperative matrices (tensor
+//! cores), through the standard WGSL build.
+//!
+//! wgpu exposes cooperative matrices to WGSL (`enable wgpu_cooperative_matrix;`, naga
+//! lowers them to `VK_KHR_cooperative_matrix` or Metal's simdgroup matrices) where the adapter
+//! multiplies some square shape. Burn's WGSL matmul does not use them, which is why its f16
+//! GEMMs top at ~27 TFLOP/s on an H200 against cuBLAS's ~600. [`adapter_shape`] asks wgpu, once
+//! per adapter, for a 16 × 16 or 8 × 8 f16 × f16 → f32 shape (NVIDIA: 16; Mesa 26's lavapipe:
+//! 8) and the adapter's subgroup size; the kernel then runs on those.
+
+use std::sync::Mutex;
+
+use burn::cubecl::wgpu::wgpu;
+use burn::tensor::DType;
+use burn_cubecl::cubecl::prelude::{CubeDim, ExecutionMode, KernelId};
+use burn_cubecl::kernel::into_contiguous;
+use burn_cubecl::template::{KernelSource, SourceTemplate};
+use burn_cubecl::tensor::CubeTensor;
+
+use super::wgsl::{dispatch, empty_as, fnv1a};
+
+/// A cooperative-matrix shape an adapter multiplies (`tile` × `tile` f16 tiles summed in
+/// f32) and its subgroup size, the kernel's workgroup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CoopShape {
+    /// 16 or 8.
+    pub tile: u32,
+    /// Threads of a subgroup (NVIDIA: 32; lavapipe: 8).
+    pub subgroup: u32,
+}
+
+/// Tiles per side of the block one workgroup computes (4 × 4 tiles: 64 × 64 outputs at tile 16).
+const BLOCK_TILES: u32 = 4;
+
+/// The shader's text: the extensions it needs, `shaders/prelude.wgsl`, then the kernel.
+pub fn shader_text() -> &'static str {
+    concat!(
+        "enable f16;\nenable wgpu_cooperative_matrix;\n",
+        include_str!("../../shaders/prelude.wgsl"),
+        include_str!("../../shaders/coop_matmul.wgsl")
+    )
+}
+
+/// The kernel for one shape and operand layout (row- or column-major A and B).
+#[derive(Debug, Clone, Copy)]
+struct CoopMatmulKernel {
+    shape: CoopShape,
+    a_row_major: bool,
+    b_row_major: bool,
+}
+
+impl KernelSource for CoopMatmulKernel {
+    fn source(&self) -> SourceTemplate {
+        template(
+            self.shape,
+            self.a_row_major,
+            self.b_row_major,
+            SourceTemplate::new(shader_text()),
+        )
+    }
+
+    fn id(&self) -> KernelId {
+        // Unchecked, as the other kernels (`wgsl.rs`): no loop bounding by naga; every load
+        // stays in bounds by construction (the host checks the shapes).
+        KernelId::new::<Self>()
+            .cube_dim(CubeDim::new_1d(self.shape.subgroup).0)
+            .mode(ExecutionMode::Unchecked)
+            .info((
+                fnv1a(shader_text()),
+                self.shape.tile,
+                self.shape.subgroup,
+                self.a_row_major,
+                self.b_row_major,
+            ))
+    }
+
+    fn lang(&self) -> &'static str {
+        "wgsl"
+    }
+}
+
+/// The shader's template values filled into `source`.
+fn template(
+    shape: CoopShape,
+    a_row_major: bool,
+    b_row_major: bool,
+    source: SourceTemplate,
+) -> SourceTemplate {
+    source
+        .register("t", shape.tile.to_string())
+        .register("tm", BLOCK_TILES.to_string())
+        .register("tn", BLOCK_TILES.to_string())
+        .register("workgroup_size", shape.subgroup.to_string())
+        .register("a_row_major", a_row_major.to_string())
+        .register("b_row_major", b_row_major.to_string())
+}
+
+/// The shader as the device compiles it for `shape` and the given layouts (for checks of the
+/// text itself, e.g. by naga in the unit test).
+pub fn filled_shader(shape: CoopShape, a_row_major: bool, b_row_major: bool) -> String {
+    template(
+        shape,
+        a_row_major,
+        b_row_major,
+        SourceTemplate::new(shader_text()),
+    )
+    .complete()
+}
+
+/// `a · b` for f16 `a` `[M, K]` and `b` `[K, N]` (M, N and K whole numbers of `shape.tile`,
+/// which `kernels::coop_matmul_shape` checks): a new `[M, N]` f16 tensor, summed in f32.
+/// Operands are read in place when row- or column-major (a transposed view is the latter).
+pub(super) fn matmul(a: CubeTensor, b: CubeTensor, shape: CoopShape) -> CubeTensor {
+    let (m, k) = (a.meta.shape()[0], a.meta.shape()[1]);
+    let n = b.meta.shape()[1];
+    let (a, a_row_major, lda) = operand(a);
+    let (b, b_row_major, ldb) = operand(b);
+    let out = empty_as(&a, [m, n], DType::F16);
+    let block = (BLOCK_TILES * shape.tile) as usize;
+    dispatch(
+        CoopMatmulKernel {
+            shape,
+            a_row_major,
+            b_row_major,
+        },
+        shape.subgroup,
+        (n.div_ceil(block), m.div_ceil(block)),
+        &[&a, &b],
+        &[&out],
+        vec![m as u32, n as u32, k as u32, 0, lda, ldb, n as u32, 0],
+    );
+    out
+}
+
+/// A 2-D f16 operand as the kernel reads it: itself when row-major or column-major with the
+/// other stride a multiple of 8 elements (cooperative loads want rows aligned to 16 bytes),
+/// else a contiguous copy; whether it is row-major, and its leading stride.
+fn operand(tensor: CubeTensor) -> (CubeTensor, bool, u32) {
+    let strides = tensor.meta.strides().to_vec();
+    let shape = tensor.meta.shape().clone();
+    let aligned = |stride: usize| stride.is_multiple_of(8);
+    if !tensor.meta.is_tiled() {
+        if (strides[1] == 1 || shape[1] == 1) && aligned(strides[0]) {
+            return (tensor, true, strides[0] as u32);
+        }
+        if (strides[0] == 1 || shape[0] == 1) && aligned(strides[1]) {
+            return (tensor, false, strides[1] as u32);
+        }
+    }
+    let tensor = into_contiguous(tensor);
+    let lda = shape[1] as u32;
+    (tensor, true, lda)
+}
+
+/// What wgpu reports for the adapter named `name` (as `Device::identity` names it): the
+/// largest square f16 × f16 → f32 cooperative-matrix shape (16, else 8) and a fixed subgroup
+/// size, or `None` without the feature, with neither shape, or with a subgroup size that
+/// varies (the kernel's workgroup must be exactly one subgroup). Asked once per adapter.
+pub fn adapter_shape(name: &str) -> Option<CoopShape> {
+    static SEEN: Mutex<Vec<(String, Option<CoopShape>)>> = Mutex::new(Vec::new());
+    let mut seen = SEEN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some((_, shape)) = seen.iter().find(|(seen, _)| seen == name) {
+        return *shape;
+    }
+    let shape = probe(name);
+    seen.push((name.to_string(), shape));
+    shape
+}
+
+/// [`adapter_shape`]'s question to wgpu, through a fresh instance (Burn does not expose its
+/// adapter).
+fn probe(name: &str) -> Option<CoopShape> {
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
+    let adapters = block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+    let adapter = adapters
+        .into_iter()
+        .find(|adapter| adapter.get_info().name == name)?;
+    let info = adapter.get_info();
+    if !adapter
+        .features()
+        .contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX | wgpu::Features::SHADER_F16)
+        || info.subgroup_min_size != info.subgroup_max_size
+        || info.subgroup_max_size == 0
+    {
+        return None;
+    }
+    let properties = adapter.cooperative_matrix_properties();
+    let tile = [16, 8].into_iter().find(|&size| {
+        properties.iter().any(|p| {
+            p.m_size == size
+                && p.n_size == size
+                && p.k_size == size
+                && p.ab_type == wgpu::CooperativeScalarType::F16
+                && p.cr_type == wgpu::CooperativeScalarType::F32
+        })
+    })?;
+    Some(CoopShape {
+        tile,
+        subgroup: info.subgroup_max_size,
+    })
+}
+
+/// Polls `future` to its end on this thread: wgpu's native adapter listing completes at its
+/// first poll, so this never waits (no executor is worth a dependency for it).
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    use std::task::{Context, Poll, Wake, Waker};
+    struct Noop;
+    impl Wake for Noop {
+        fn wake(self: std::sync::Arc<Self>) {}
+    }
+    let waker = Waker::from(std::sync::Arc::new(Noop));
+    let mut context = Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let Poll::Ready(value) = future.as_mut().poll(&mut context) {
+            return value;
+        }
+        std::thread::yield_now();
+    }
+}
