@@ -676,13 +676,17 @@ fn packed_gated_feed_forward_matches_reference() {
     let Some((gpu, _alone)) = gpu_alone() else {
         return;
     };
-    let [b, s, d, ff] = [2, 33, 64, 96];
-    let x = random([1, b, s, d], 610, 2.0);
-    let w0 = random([1, 1, d, ff], 611, 0.5);
-    let w1 = random([1, 1, d, ff], 612, 0.5);
-    let wo = random([1, 1, ff, d], 613, 0.5);
-    let upstream = random([1, b, s, d], 614, 1.0);
-    for dtype in [DType::F32, DType::F16] {
+    let coop = mixtune::kernels::device_coop_shape(&gpu);
+    // 33 rows: not whole tiles, Burn's matmul. 128 rows (f16): the packed product `x · [W_0 |
+    // W_1]` on cooperative matrices where the adapter has them (`wo` stays f32, Burn's).
+    for (dtype, s) in [(DType::F32, 33), (DType::F16, 33), (DType::F16, 64)] {
+        let [b, d, ff] = [2, 64, 96];
+        let x = random([1, b, s, d], 610, 2.0);
+        let w0 = random([1, 1, d, ff], 611, 0.5);
+        let w1 = random([1, 1, d, ff], 612, 0.5);
+        let wo = random([1, 1, ff, d], 613, 0.5);
+        let upstream = random([1, b, s, d], 614, 1.0);
+        let on_coop = coop.is_some() && s == 64;
         let run = |device: &Device| {
             let linear = |data: &TensorData, dims: [usize; 2]| Linear {
                 weight: Param::from_tensor(on(data, device).reshape(dims)),
@@ -715,7 +719,7 @@ fn packed_gated_feed_forward_matches_reference() {
         let gpu_ad = gpu.clone().autodiff();
         assert!(gated_gelu_packed_runs(&gpu_ad, dtype, [b, s, 2 * ff]));
         let (out, grads, _) = run(&gpu_ad);
-        if dtype == DType::F32 {
+        if dtype == DType::F32 || on_coop {
             // Counted once compiled and tuned.
             let (_, _, launches) = run(&gpu_ad);
             let count = |needle: &str| -> usize {
@@ -728,10 +732,13 @@ fn packed_gated_feed_forward_matches_reference() {
             println!("packed feed-forward backward launches: {launches:?}");
             assert_eq!(count("GatedGeluKernel"), 1, "{launches:?}");
             assert_eq!(count("Matmul"), 4, "{launches:?}");
+            // The packed product's two backward products on the cooperative matrices.
+            let expected_coop = if on_coop { 2 } else { 0 };
+            assert_eq!(count("CoopMatmul"), expected_coop, "{launches:?}");
         }
         let (expected_out, expected, _) = run(&Device::flex().autodiff());
         let tolerance = if dtype == DType::F32 { 1e-4 } else { 1e-2 };
-        let name = format!("{dtype:?} packed feed-forward");
+        let name = format!("{dtype:?} packed feed-forward, {s} positions");
         assert_close_within(&format!("{name} output"), out, expected_out, tolerance);
         for (what, (got, expected)) in ["d_x", "d_wi_0", "d_wi_1", "d_wo"]
             .iter()
@@ -1158,8 +1165,9 @@ fn coop_matmul_matches_reference_forward_and_backward() {
         return;
     };
     let gpu_ad = gpu.clone().autodiff();
-    // Whole tiles of the largest shape (16), overhanging the 4 × 4-tile blocks at 8 and 16.
-    let [m, k, n] = [80, 48, 112];
+    // Whole tiles of the largest shape (16), at least two blocks of 4 × 4 tiles tall and wide
+    // (what `coop_matmul_shape` asks), overhanging the blocks at tile 8 and at 16.
+    let [m, k, n] = [144, 48, 176];
     let a = rounded_to_f16(random([1, 1, m, k], 700, 1.0));
     let b = rounded_to_f16(random([1, 1, k, n], 701, 1.0));
     // A wider tensor whose first n columns are `b`'s values: a column-block view.
@@ -1170,10 +1178,21 @@ fn coop_matmul_matches_reference_forward_and_backward() {
         let a16 = on(&a, &gpu).reshape([m, k]).cast(DType::F16);
         let b16 = on(&b, &gpu).reshape([k, n]).cast(DType::F16);
         assert!(coop_matmul_shape(&a16, &b16).is_none());
+        let out = matmul(a16.clone(), b16.clone())
+            .cast(DType::F32)
+            .reshape([m * n]);
+        let expected = a16.matmul(b16).cast(DType::F32).reshape([m * n]);
+        assert_eq!(read_together([out]), read_together([expected]));
         println!("skipped: the adapter has no f16 cooperative matrices");
         return;
     };
     println!("cooperative matrices: {shape:?}");
+    // A decode step's few rows, and sizes that are not whole tiles, take Burn's matmul.
+    let f16 = |rows: usize, cols: usize| Tensor::<2>::ones([rows, cols], &gpu).cast(DType::F16);
+    let tile = shape.tile as usize;
+    assert!(coop_matmul_shape(&f16(tile, k), &f16(k, n)).is_none());
+    assert!(coop_matmul_shape(&f16(m, k + 1), &f16(k + 1, n)).is_none());
+    assert!(coop_matmul_shape(&f16(m, k).cast(DType::F32), &f16(k, n).cast(DType::F32)).is_none());
 
     // (name, A as [m, k] from host data, B as [k, n]); every A or B layout the kernel reads.
     type Operand = Box<dyn Fn(&Device) -> Tensor<2>>;

@@ -32,6 +32,13 @@ pub struct CoopShape {
 /// Tiles per side of the block one workgroup computes (4 × 4 tiles: 64 × 64 outputs at tile 16).
 const BLOCK_TILES: u32 = 4;
 
+impl CoopShape {
+    /// Rows (and columns) of the block one workgroup computes.
+    pub fn block(self) -> usize {
+        (BLOCK_TILES * self.tile) as usize
+    }
+}
+
 /// The shader's text: the extensions it needs, `shaders/prelude.wgsl`, then the kernel.
 pub fn shader_text() -> &'static str {
     concat!(
@@ -116,7 +123,7 @@ pub(super) fn matmul(a: CubeTensor, b: CubeTensor, shape: CoopShape) -> CubeTens
     let (a, a_row_major, lda) = operand(a);
     let (b, b_row_major, ldb) = operand(b);
     let out = empty_as(&a, [m, n], DType::F16);
-    let block = (BLOCK_TILES * shape.tile) as usize;
+    let block = shape.block();
     dispatch(
         CoopMatmulKernel {
             shape,

@@ -595,7 +595,9 @@ pub fn linear(x: Tensor<3>, w: Tensor<2>) -> Tensor<3> {
 
 /// The cooperative-matrix shape [`matmul`] runs `a · b` on: both f16 and 2-D on a wgpu device
 /// compiling WGSL whose adapter multiplies f16 cooperative matrices ([`adapter_shape`]), M, N
-/// and K whole numbers of its tile, the kernels on (`MIXTUNE_COOP_MATMUL=0` turns off this
+/// and K whole numbers of its tile, M and N at least two of its blocks (a workgroup's 4 × 4
+/// tiles: a skinnier product, such as a decode step's few rows, would leave most of the GPU
+/// idle, and Burn's matmul takes it), the kernels on (`MIXTUNE_COOP_MATMUL=0` turns off this
 /// kernel alone, for A/B runs); `None` elsewhere.
 #[cfg(feature = "wgpu")]
 pub fn coop_matmul_shape(a: &Tensor<2>, b: &Tensor<2>) -> Option<CoopShape> {
@@ -606,10 +608,13 @@ pub fn coop_matmul_shape(a: &Tensor<2>, b: &Tensor<2>) -> Option<CoopShape> {
     let shape = device_coop_shape(&a.device())?;
     let tile = shape.tile as usize;
     let fits = |size: usize| size >= tile && size.is_multiple_of(tile);
+    let wide = |size: usize| size >= 2 * shape.block();
     let small = |size: usize| size < (1 << 31);
     (fits(m)
         && fits(n)
         && fits(k)
+        && wide(m)
+        && wide(n)
         && small(m * k)
         && small(k * n)
         && small(m * n)
