@@ -201,9 +201,16 @@ mod gpu {
         } else {
             ""
         };
+        // Whether f16 products run on the tensor cores (`kernels::matmul`).
+        let coop = match crate::kernels::device_coop_shape(&device) {
+            Some(shape) if crate::kernels::coop_matmul_enabled() => {
+                format!(" [f16 on {0}×{0} cooperative matrices]", shape.tile)
+            }
+            _ => String::new(),
+        };
         Ok(SelectedDevice {
             device,
-            label: format!("GPU: {name}{kind}{compiler}"),
+            label: format!("GPU: {name}{kind}{compiler}{coop}"),
             is_gpu: true,
         })
     }
