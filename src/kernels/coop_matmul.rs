@@ -174,6 +174,24 @@ pub fn adapter_shape(name: &str) -> Option<CoopShape> {
     shape
 }
 
+/// Whether the adapter named `name` passed `check` (run the first time only; a second caller
+/// racing the first may run it again, with the same answer).
+pub(super) fn passes(name: &str, check: impl FnOnce() -> bool) -> bool {
+    static CHECKED: Mutex<Vec<(String, bool)>> = Mutex::new(Vec::new());
+    let lock = || {
+        CHECKED
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    };
+    if let Some((_, passed)) = lock().iter().find(|(checked, _)| checked == name) {
+        return *passed;
+    }
+    // Unlocked while it runs: the check launches kernels, which may ask again.
+    let passed = check();
+    lock().push((name.to_string(), passed));
+    passed
+}
+
 /// [`adapter_shape`]'s question to wgpu, through a fresh instance (Burn does not expose its
 /// adapter).
 fn probe(name: &str) -> Option<CoopShape> {

@@ -623,13 +623,63 @@ pub fn coop_matmul_shape(a: &Tensor<2>, b: &Tensor<2>) -> Option<CoopShape> {
 }
 
 /// The cooperative-matrix shape of `device`'s adapter, when it is a wgpu device compiling
-/// WGSL with the kernels on and the adapter has one ([`adapter_shape`]).
+/// WGSL with the kernels on, the adapter has one ([`adapter_shape`]) and the kernel passed
+/// its self-check there ([`coop_self_check`], once per adapter: a driver that cannot build
+/// the shader, or computes it wrong, costs Burn's matmul, never a failed run).
 #[cfg(feature = "wgpu")]
 pub fn device_coop_shape(device: &burn::tensor::Device) -> Option<CoopShape> {
     if !wgsl_kernels_on(device) {
         return None;
     }
-    adapter_shape(&device.identity()?.name)
+    let name = device.identity()?.name;
+    let shape = adapter_shape(&name)?;
+    coop_matmul::passes(&name, || coop_self_check(device, shape)).then_some(shape)
+}
+
+/// Two small products on `device`'s cooperative matrices, one with a transposed operand,
+/// against Burn's f32 matmul: small integers, so f16 holds every input and every sum exactly
+/// and the two must agree to the bit. False (with the reason on stderr) when they differ or
+/// the kernel fails to build or run.
+#[cfg(feature = "wgpu")]
+fn coop_self_check(device: &burn::tensor::Device, shape: CoopShape) -> bool {
+    use burn::tensor::Int;
+    let (m, k) = (2 * shape.block(), 2 * shape.tile as usize);
+    // Integers in -3..=3: sums of at most 32 products of them stay below 2^11.
+    let small = |rows: usize, cols: usize, step: i64| {
+        Tensor::<1, Int>::arange_step(0..(rows * cols) as i64 * step, step as usize, device)
+            .remainder_scalar(7)
+            .float()
+            .sub_scalar(3.0)
+            .reshape([rows, cols])
+    };
+    let a = small(m, k, 3);
+    let b = small(k, m, 5);
+    // `b`'s values stored transposed: `[m, k]` rows, read as `[k, m]` column-major.
+    let b_stored_t = small(m, k, 5);
+    let check = || -> Result<bool, String> {
+        let read = |t: Tensor<2>| t.try_into_data().map_err(|e| format!("{e:?}"));
+        let f16 = |t: &Tensor<2>| t.clone().cast(DType::F16);
+        let direct = extension::coop_matmul(f16(&a), f16(&b), shape);
+        let column_major = extension::coop_matmul(f16(&a), f16(&b_stored_t).transpose(), shape);
+        Ok(
+            read(direct.cast(DType::F32))? == read(a.clone().matmul(b.clone()))?
+                && read(column_major.cast(DType::F32))?
+                    == read(a.clone().matmul(b_stored_t.clone().transpose()))?,
+        )
+    };
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(check))
+        .unwrap_or_else(|_| Err("the kernel panicked".into()));
+    match outcome {
+        Ok(true) => true,
+        Ok(false) => {
+            eprintln!("cooperative-matrix products differ from Burn's here: using Burn's matmul");
+            false
+        }
+        Err(reason) => {
+            eprintln!("cooperative-matrix products failed here ({reason}): using Burn's matmul");
+            false
+        }
+    }
 }
 
 /// 0: not read yet, 1: on, 2: off.
