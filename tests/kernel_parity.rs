@@ -1216,10 +1216,16 @@ fn coop_matmul_matches_reference_forward_and_backward() {
     let a = rounded_to_f16(random([1, 1, m, k], 700, 1.0));
     let b = rounded_to_f16(random([1, 1, k, n], 701, 1.0));
     let upstream = rounded_to_f16(random([1, 1, m, n], 703, 1.0));
-    let name = gpu.identity().map(|identity| identity.name).unwrap_or_default();
+    let name = gpu
+        .identity()
+        .map(|identity| identity.name)
+        .unwrap_or_default();
     let capable = mixtune::kernels::adapter_shape(&name);
     let Some(shape) = device_coop_shape(&gpu_ad) else {
-        assert_eq!(capable, None, "{name} has cooperative matrices: the self-check failed");
+        assert_eq!(
+            capable, None,
+            "{name} has cooperative matrices: the self-check failed"
+        );
         // CI's lavapipe (Mesa 22) has no cooperative matrices: `matmul` is Burn's there.
         let a16 = on(&a, &gpu).reshape([m, k]).cast(DType::F16);
         let b16 = on(&b, &gpu).reshape([k, n]).cast(DType::F16);
