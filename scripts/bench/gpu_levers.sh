@@ -8,10 +8,10 @@
 # then ONE device call: command `bash scripts/bench/gpu_levers.sh [STEP ...]`, carry
 # [".carry"]. A STEP is `NAME=BINARY:ARGS` (BINARY `wgsl` or `spirv`; ARGS for `mixtune`,
 # word-split, after any leading `VAR=VALUE` words, which go to its environment). Each step
-# has 200 s. Without STEPs the first call's list runs (HF ~160 s; `bench gemm`: each base
-# product in Burn's f32 and f16 and on the cooperative matrices, TFLOP/s; WGSL f32 small and
-# base with the profile; WGSL f16 base, its linear layers on the cooperative matrices: fits
-# one 600 s device call on a cold machine);
+# has 200 s (`bench gemm` 90 s). Without STEPs the first call's list runs (HF ~160 s;
+# `bench gemm`: each base product in Burn's f32 and f16 and on the cooperative matrices,
+# TFLOP/s; WGSL f16 base, its linear layers on the cooperative matrices; WGSL f32 small and
+# base with the profile, last, as the step a slow machine may lose: 12-04 measured it);
 # `MIXTUNE_LEVERS=2` picks the second call's list instead (WGSL f16 base with
 # `MIXTUNE_COOP_MATMUL=0`, i.e. Burn's f16 GEMMs, against the first call's `wgsl-f16`;
 # SPIR-V f16 base, and the encoder's 512² attention through the tensor ops as before 12-05,
@@ -74,8 +74,8 @@ elif [ $# -eq 0 ] && [ "${MIXTUNE_LEVERS:-1}" = 2 ]; then
 elif [ $# -eq 0 ]; then
   set -- \
     "gemm=wgsl:bench gemm --device gpu --shapes base --iters 10" \
-    "wgsl-f32=wgsl:bench train --device gpu --profile" \
-    "wgsl-f16=wgsl:bench train --device gpu --shapes base --profile --dtype f16"
+    "wgsl-f16=wgsl:bench train --device gpu --shapes base --profile --dtype f16" \
+    "wgsl-f32=wgsl:bench train --device gpu --profile"
 fi
 for spec in "$@"; do
   name=${spec%%=*}; rest=${spec#*=}; kind=${rest%%:*}
@@ -87,7 +87,7 @@ for spec in "$@"; do
   bin=/tmp/mixtune-$kind
   [ -x "$bin" ] || { echo "$name: no $kind binary in .carry" | tee -a "$OUT/steps.txt"; continue; }
   if [ "${words[1]:-}" = gemm ]; then
-    step "$name" 200 env "${envs[@]}" "$bin" "${words[@]}"  # no HF reference to compare
+    step "$name" 90 env "${envs[@]}" "$bin" "${words[@]}"  # no HF reference to compare
   elif [ "${name%-log}" != "$name" ]; then
     envs+=("MIXTUNE_KERNEL_CACHE=/tmp/$name-cache" "CUBECL_DEBUG_LOG=$OUT/$name.cubecl.log")
     step "$name" 200 env "${envs[@]}" "$bin" "${words[@]}"
