@@ -1260,13 +1260,19 @@ fn coop_matmul_matches_reference_forward_and_backward() {
             .map(|(_, n)| n)
             .sum()
     };
-    for (a_layout, b_layout) in [
-        (Layout::Rows, Layout::Rows),
-        (Layout::Columns, Layout::Rows),
-        (Layout::Rows, Layout::Columns),
-        (Layout::Columns, Layout::Block),
-    ] {
-        let name = format!("A {a_layout:?}, B {b_layout:?}");
+    let variants = [false, true].into_iter().flat_map(|staged| {
+        [
+            (Layout::Rows, Layout::Rows),
+            (Layout::Columns, Layout::Rows),
+            (Layout::Rows, Layout::Columns),
+            (Layout::Columns, Layout::Block),
+        ]
+        .map(|layouts| (staged, layouts))
+    });
+    for (staged, (a_layout, b_layout)) in variants {
+        mixtune::kernels::set_coop_staged(staged);
+        let variant = if staged { "staged" } else { "direct" };
+        let name = format!("{variant}: A {a_layout:?}, B {b_layout:?}");
         let run = |device: &Device| {
             let (a_leaf, a16) = stored(&a, [m, k], a_layout, device);
             let (b_leaf, b16) = stored(&b, [k, n], b_layout, device);
@@ -1313,9 +1319,11 @@ fn coop_matmul_matches_reference_forward_and_backward() {
             assert_close_within(&format!("{name} {what}"), got, expected, tolerance);
         }
     }
+    mixtune::kernels::set_coop_staged(false);
 }
 
-/// Every variant of `shaders/coop_matmul.wgsl` the host can pick parses, validates and lowers
+/// Every variant of `shaders/coop_matmul.wgsl` and `coop_matmul_staged.wgsl` the host can pick
+/// parses, validates and lowers
 /// to SPIR-V in naga (the compiler wgpu runs on it), whatever adapter this machine has: CI's
 /// lavapipe has no cooperative matrices, so this is where CI sees the shader compile (its
 /// results are checked above, on an adapter that has them).
@@ -1324,10 +1332,10 @@ fn coop_matmul_shader_compiles_for_every_variant() {
     use burn::cubecl::wgpu::wgpu::naga;
     use mixtune::kernels::{filled_shader, CoopShape};
 
-    for tile in [8, 16] {
+    for (tile, staged) in [(8, false), (16, false), (8, true), (16, true)] {
         for (a_row_major, b_row_major) in [(true, true), (true, false), (false, true)] {
             let shape = CoopShape { tile, subgroup: 32 };
-            let text = filled_shader(shape, a_row_major, b_row_major);
+            let text = filled_shader(shape, staged, a_row_major, b_row_major);
             let module = naga::front::wgsl::parse_str(&text)
                 .unwrap_or_else(|e| panic!("{}", e.emit_to_string(&text)));
             let info = naga::valid::Validator::new(

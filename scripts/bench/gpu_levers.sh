@@ -9,11 +9,12 @@
 # [".carry"]. A STEP is `NAME=BINARY:ARGS` (BINARY `wgsl` or `spirv`; ARGS for `mixtune`,
 # word-split, after any leading `VAR=VALUE` words, which go to its environment). Each step
 # has 200 s (`bench gemm` 90 s). Without STEPs the first call's list runs (HF ~160 s;
-# `bench gemm`: each base product in Burn's f32 and f16 and on the cooperative matrices,
-# TFLOP/s; WGSL f16 base, its linear layers on the cooperative matrices; WGSL f32 small and
+# `bench gemm`: each base product in Burn's f32 and f16 and on the cooperative matrices
+# (both kernels), TFLOP/s; WGSL f16 base, its linear layers on the cooperative matrices; WGSL f32 small and
 # base with the profile, last, as the step a slow machine may lose: 12-04 measured it);
 # `MIXTUNE_LEVERS=2` picks the second call's list instead (WGSL f16 base with
-# `MIXTUNE_COOP_MATMUL=0`, i.e. Burn's f16 GEMMs, against the first call's `wgsl-f16`;
+# `MIXTUNE_COOP_MATMUL=0`, i.e. Burn's f16 GEMMs, and with `MIXTUNE_COOP_STAGED=1`, the
+# staged cooperative-matrix kernel, against the first call's `wgsl-f16`;
 # SPIR-V f16 base, and the encoder's 512² attention through the tensor ops as before 12-05,
 # against the WGSL kernels of the first call: time and memory), which skips HF unless asked
 # (`MIXTUNE_SKIP_HF=0`); the two calls fit a session's 15 device minutes. Later sessions can
@@ -69,6 +70,7 @@ if [ $# -eq 0 ] && [ "$third" = 1 ]; then
 elif [ $# -eq 0 ] && [ "${MIXTUNE_LEVERS:-1}" = 2 ]; then
   set -- \
     "f16-burn-gemm=wgsl:MIXTUNE_COOP_MATMUL=0 bench train --device gpu --shapes base --profile --dtype f16" \
+    "f16-staged=wgsl:MIXTUNE_COOP_STAGED=1 bench train --device gpu --shapes base --profile --dtype f16" \
     "spirv-f16=spirv:bench train --device gpu --shapes base --profile --dtype f16" \
     "split-enc=wgsl:MIXTUNE_ATTENTION_KERNEL_MAX_SCORES=65536 bench train --device gpu --shapes base --profile"
 elif [ $# -eq 0 ]; then

@@ -1,6 +1,7 @@
 //! `mixtune bench gemm`: the training step's matrix products one by one, timed through
-//! Burn's matmul (f32 and f16) and the cooperative-matrix kernel (f16, where the adapter has
-//! cooperative matrices): which of them pays, and by how much, on this card.
+//! Burn's matmul (f32 and f16) and the two cooperative-matrix kernels (f16, where the adapter
+//! has cooperative matrices: tiles loaded from global memory, and staged in workgroup
+//! memory): which of them pays, and by how much, on this card.
 
 use std::time::Instant;
 
@@ -107,6 +108,20 @@ fn time(
     Ok(flop / seconds / 1e12)
 }
 
+/// Picks the cooperative-matrix kernel (`staged` or not) for the products that follow, and
+/// whether it runs on `device` (it passed its self-check there).
+#[cfg(feature = "wgpu")]
+fn coop_kernel_runs(device: &Device, staged: bool) -> bool {
+    mixtune::kernels::set_coop_staged(staged);
+    mixtune::kernels::device_coop_shape(device).is_some()
+}
+
+/// Without `wgpu` there is no cooperative-matrix kernel.
+#[cfg(not(feature = "wgpu"))]
+fn coop_kernel_runs(_device: &Device, _staged: bool) -> bool {
+    false
+}
+
 pub fn bench_gemm(args: GemmBench) -> Result<()> {
     let selected = device::select(args.device.parse::<DeviceChoice>()?)?;
     let device = selected.device;
@@ -121,6 +136,8 @@ pub fn bench_gemm(args: GemmBench) -> Result<()> {
     };
     anyhow::ensure!(args.iters > 0, "--iters must be at least 1");
     #[cfg(feature = "wgpu")]
+    let staged_at_start = mixtune::kernels::coop_staged();
+    #[cfg(feature = "wgpu")]
     let coop = mixtune::kernels::device_coop_shape(&device);
     #[cfg(not(feature = "wgpu"))]
     let coop: Option<()> = None;
@@ -130,25 +147,29 @@ pub fn bench_gemm(args: GemmBench) -> Result<()> {
         None => println!("cooperative matrices: none on this device (its column reads n/a)"),
     }
     println!(
-        "{:<6} {:<12} {:>18} {:>11} {:>11} {:>11}",
-        "shapes", "product", "m × k × n", "f32 burn", "f16 burn", "f16 coop"
+        "{:<6} {:<12} {:>18} {:>11} {:>11} {:>11} {:>11}",
+        "shapes", "product", "m × k × n", "f32 burn", "f16 burn", "f16 coop", "coop staged"
     );
     for (shape_name, config) in shapes {
         for product in products(&config, args.tokens) {
             let burn = |a: Tensor<2>, b: Tensor<2>| a.matmul(b);
             let f32_rate = time(&product, DType::F32, args.iters, &device, burn)?;
             let f16_rate = time(&product, DType::F16, args.iters, &device, burn)?;
-            let coop_rate = match coop {
-                Some(_) => format!(
-                    "{:>11.3}",
-                    time(&product, DType::F16, args.iters, &device, |a, b| {
+            // Both cooperative-matrix kernels: loads from global memory, and staged.
+            let mut coop_rates = String::new();
+            for staged in [false, true] {
+                let rate = if coop.is_some() && coop_kernel_runs(&device, staged) {
+                    let rate = time(&product, DType::F16, args.iters, &device, |a, b| {
                         mixtune::kernels::matmul(a, b)
-                    })?
-                ),
-                None => format!("{:>11}", "n/a"),
-            };
+                    })?;
+                    format!(" {rate:>11.3}")
+                } else {
+                    format!(" {:>11}", "n/a")
+                };
+                coop_rates.push_str(&rate);
+            }
             println!(
-                "{:<6} {:<12} {:>18} {:>11.3} {:>11.3} {coop_rate}",
+                "{:<6} {:<12} {:>18} {:>11.3} {:>11.3}{coop_rates}",
                 shape_name,
                 product.name,
                 format!("{} × {} × {}", product.m, product.k, product.n),
@@ -157,6 +178,8 @@ pub fn bench_gemm(args: GemmBench) -> Result<()> {
             );
         }
     }
+    #[cfg(feature = "wgpu")]
+    mixtune::kernels::set_coop_staged(staged_at_start);
     println!(
         "TFLOP/s; each figure the mean of --iters products on this device, synced at both ends"
     );

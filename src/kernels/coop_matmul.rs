@@ -39,43 +39,70 @@ impl CoopShape {
     }
 }
 
-/// The shader's text: the extensions it needs, `shaders/prelude.wgsl`, then the kernel.
-pub fn shader_text() -> &'static str {
-    concat!(
-        "enable f16;\nenable wgpu_cooperative_matrix;\n",
-        include_str!("../../shaders/prelude.wgsl"),
-        include_str!("../../shaders/coop_matmul.wgsl")
-    )
+/// The shader's text: the extensions it needs, `shaders/prelude.wgsl`, then the kernel
+/// (`coop_matmul.wgsl`, or with `staged` `coop_matmul_staged.wgsl`).
+pub fn shader_text(staged: bool) -> &'static str {
+    macro_rules! shader {
+        ($file:literal) => {
+            concat!(
+                "enable f16;\nenable wgpu_cooperative_matrix;\n",
+                include_str!("../../shaders/prelude.wgsl"),
+                include_str!(concat!("../../shaders/", $file))
+            )
+        };
+    }
+    if staged {
+        shader!("coop_matmul_staged.wgsl")
+    } else {
+        shader!("coop_matmul.wgsl")
+    }
 }
 
-/// The kernel for one shape and operand layout (row- or column-major A and B).
+/// The kernel for one shape, variant and operand layout (row- or column-major A and B).
 #[derive(Debug, Clone, Copy)]
 struct CoopMatmulKernel {
     shape: CoopShape,
+    staged: bool,
     a_row_major: bool,
     b_row_major: bool,
 }
 
+impl CoopMatmulKernel {
+    /// Threads of a workgroup: one subgroup, or four staged.
+    fn workgroup_size(&self) -> u32 {
+        if self.staged {
+            4 * self.shape.subgroup
+        } else {
+            self.shape.subgroup
+        }
+    }
+
+    /// Rows (and columns) of C a workgroup computes.
+    fn block(&self) -> usize {
+        if self.staged {
+            2 * self.shape.block()
+        } else {
+            self.shape.block()
+        }
+    }
+}
+
 impl KernelSource for CoopMatmulKernel {
     fn source(&self) -> SourceTemplate {
-        template(
-            self.shape,
-            self.a_row_major,
-            self.b_row_major,
-            SourceTemplate::new(shader_text()),
-        )
+        template(*self, SourceTemplate::new(shader_text(self.staged)))
     }
 
     fn id(&self) -> KernelId {
         // Unchecked, as the other kernels (`wgsl.rs`): no loop bounding by naga; every load
         // stays in bounds by construction (the host checks the shapes).
         KernelId::new::<Self>()
-            .cube_dim(CubeDim::new_1d(self.shape.subgroup).0)
+            .cube_dim(CubeDim::new_1d(self.workgroup_size()).0)
             .mode(ExecutionMode::Unchecked)
             .info((
-                fnv1a(shader_text()),
+                fnv1a(shader_text(self.staged)),
                 self.shape.tile,
                 self.shape.subgroup,
+                self.staged,
                 self.a_row_major,
                 self.b_row_major,
             ))
@@ -87,50 +114,54 @@ impl KernelSource for CoopMatmulKernel {
 }
 
 /// The shader's template values filled into `source`.
-fn template(
-    shape: CoopShape,
-    a_row_major: bool,
-    b_row_major: bool,
-    source: SourceTemplate,
-) -> SourceTemplate {
+fn template(kernel: CoopMatmulKernel, source: SourceTemplate) -> SourceTemplate {
     source
-        .register("t", shape.tile.to_string())
+        .register("t", kernel.shape.tile.to_string())
         .register("tm", BLOCK_TILES.to_string())
         .register("tn", BLOCK_TILES.to_string())
-        .register("workgroup_size", shape.subgroup.to_string())
-        .register("a_row_major", a_row_major.to_string())
-        .register("b_row_major", b_row_major.to_string())
+        .register("workgroup_size", kernel.workgroup_size().to_string())
+        .register("subgroup_size", kernel.shape.subgroup.to_string())
+        .register("a_row_major", kernel.a_row_major.to_string())
+        .register("b_row_major", kernel.b_row_major.to_string())
 }
 
-/// The shader as the device compiles it for `shape` and the given layouts (for checks of the
-/// text itself, e.g. by naga in the unit test).
-pub fn filled_shader(shape: CoopShape, a_row_major: bool, b_row_major: bool) -> String {
-    template(
+/// The shader as the device compiles it for `shape`, the variant and the given layouts (for
+/// checks of the text itself, e.g. by naga in the parity tests).
+pub fn filled_shader(
+    shape: CoopShape,
+    staged: bool,
+    a_row_major: bool,
+    b_row_major: bool,
+) -> String {
+    let kernel = CoopMatmulKernel {
         shape,
+        staged,
         a_row_major,
         b_row_major,
-        SourceTemplate::new(shader_text()),
-    )
-    .complete()
+    };
+    template(kernel, SourceTemplate::new(shader_text(staged))).complete()
 }
 
 /// `a · b` for f16 `a` `[M, K]` and `b` `[K, N]` (M, N and K whole numbers of `shape.tile`,
-/// which `kernels::coop_matmul_shape` checks): a new `[M, N]` f16 tensor, summed in f32.
-/// Operands are read in place when row- or column-major (a transposed view is the latter).
-pub(super) fn matmul(a: CubeTensor, b: CubeTensor, shape: CoopShape) -> CubeTensor {
+/// which `kernels::coop_matmul_shape` checks): a new `[M, N]` f16 tensor, summed in f32, by
+/// `coop_matmul.wgsl` or (`staged`) `coop_matmul_staged.wgsl`. Operands are read in place
+/// when row- or column-major (a transposed view is the latter).
+pub(super) fn matmul(a: CubeTensor, b: CubeTensor, shape: CoopShape, staged: bool) -> CubeTensor {
     let (m, k) = (a.meta.shape()[0], a.meta.shape()[1]);
     let n = b.meta.shape()[1];
     let (a, a_row_major, lda) = operand(a);
     let (b, b_row_major, ldb) = operand(b);
     let out = empty_as(&a, [m, n], DType::F16);
-    let block = shape.block();
+    let kernel = CoopMatmulKernel {
+        shape,
+        staged,
+        a_row_major,
+        b_row_major,
+    };
+    let block = kernel.block();
     dispatch(
-        CoopMatmulKernel {
-            shape,
-            a_row_major,
-            b_row_major,
-        },
-        shape.subgroup,
+        kernel,
+        kernel.workgroup_size(),
         (n.div_ceil(block), m.div_ceil(block)),
         &[&a, &b],
         &[&out],
@@ -161,7 +192,7 @@ fn operand(tensor: CubeTensor) -> (CubeTensor, bool, u32) {
 
 /// What wgpu reports for the adapter named `name` (as `Device::identity` names it): the
 /// largest square f16 × f16 → f32 cooperative-matrix shape (16, else 8) and a fixed subgroup
-/// size, or `None` without the feature, with neither shape, or with a subgroup size that
+/// size, or `None` without the features (cooperative matrices, f16, subgroups), with neither shape, or with a subgroup size that
 /// varies (the kernel's workgroup must be exactly one subgroup). Asked once per adapter.
 pub fn adapter_shape(name: &str) -> Option<CoopShape> {
     static SEEN: Mutex<Vec<(String, Option<CoopShape>)>> = Mutex::new(Vec::new());
@@ -201,10 +232,11 @@ fn probe(name: &str) -> Option<CoopShape> {
         .into_iter()
         .find(|adapter| adapter.get_info().name == name)?;
     let info = adapter.get_info();
-    if !adapter
-        .features()
-        .contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX | wgpu::Features::SHADER_F16)
-        || info.subgroup_min_size != info.subgroup_max_size
+    if !adapter.features().contains(
+        wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX
+            | wgpu::Features::SHADER_F16
+            | wgpu::Features::SUBGROUP,
+    ) || info.subgroup_min_size != info.subgroup_max_size
         || info.subgroup_max_size == 0
     {
         return None;

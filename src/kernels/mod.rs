@@ -19,7 +19,7 @@
 //! | [`sum_of_squares`] | `sum_of_squares.wgsl` | the global gradient norm: seven gradients a dispatch ([`reference_sum_of_squares`] elsewhere) |
 //! | `gated_gelu` | none: element-wise ops Burn fuses | Flan-T5's `gelu_new(gate) · up` with a one-kernel backward, in training ([`gated_gelu_runs`]) |
 //! | `gated_gelu_packed` | `gated_gelu_backward.wgsl` (backward; forward: fused element-wise ops) | the same over one packed product `x · [W_0 \| W_1]`, its gradient packed in one launch ([`gated_gelu_packed_runs`]) |
-//! | [`matmul`] | `coop_matmul.wgsl` | f16 products (linear layers) on the GPU's cooperative matrices (tensor cores), differentiable, where the adapter has them ([`coop_matmul_shape`]) |
+//! | [`matmul`] | `coop_matmul.wgsl` (or `coop_matmul_staged.wgsl`: [`set_coop_staged`]) | f16 products (linear layers) on the GPU's cooperative matrices (tensor cores), differentiable, where the adapter has them ([`coop_matmul_shape`]) |
 //! | `clamp_f16` | none: element-wise ops Burn fuses | the f16 clamp after each sub-layer with a one-kernel backward, in f16 training ([`clamp_f16_runs`]) |
 //!
 //! The kernels run when the build has the `wgpu` feature, the tensors live on a wgpu device
@@ -633,7 +633,8 @@ pub fn device_coop_shape(device: &burn::tensor::Device) -> Option<CoopShape> {
     }
     let name = device.identity()?.name;
     let shape = adapter_shape(&name)?;
-    coop_matmul::passes(&name, || coop_self_check(device, shape)).then_some(shape)
+    let checked = format!("{name}, staged: {}", coop_staged());
+    coop_matmul::passes(&checked, || coop_self_check(device, shape)).then_some(shape)
 }
 
 /// Two small products on `device`'s cooperative matrices, one with a transposed operand,
@@ -694,6 +695,33 @@ pub fn set_coop_matmul_enabled(enabled: bool) {
 /// Whether [`matmul`] may use cooperative matrices (see [`set_coop_matmul_enabled`]).
 pub fn coop_matmul_enabled() -> bool {
     switch(&COOP_ENABLED, "MIXTUNE_COOP_MATMUL")
+}
+
+/// 0: not read yet, 1: on, 2: off.
+static COOP_STAGED: AtomicU8 = AtomicU8::new(0);
+
+/// Picks the cooperative-matrix kernel for the whole process: `coop_matmul_staged.wgsl`
+/// (operands staged in workgroup memory by four subgroups) or, by default,
+/// `coop_matmul.wgsl` (each subgroup loads its tiles from global memory);
+/// `MIXTUNE_COOP_STAGED=1` picks the staged one at start. Which is faster on a GPU is
+/// unmeasured: `mixtune bench gemm` times both.
+pub fn set_coop_staged(staged: bool) {
+    COOP_STAGED.store(if staged { 1 } else { 2 }, Ordering::Relaxed);
+}
+
+/// Whether [`matmul`]'s cooperative-matrix products use the staged kernel.
+pub fn coop_staged() -> bool {
+    if COOP_STAGED.load(Ordering::Relaxed) == 0 {
+        let staged = std::env::var("MIXTUNE_COOP_STAGED")
+            .is_ok_and(|v| matches!(v.trim(), "1" | "on" | "true"));
+        let _ = COOP_STAGED.compare_exchange(
+            0,
+            if staged { 1 } else { 2 },
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+    }
+    COOP_STAGED.load(Ordering::Relaxed) == 1
 }
 
 /// Whether tensors on `device` are computed by Burn's CubeCL backend through wgpu compiling

@@ -730,7 +730,7 @@ impl T5AttentionOps for CubeBackend {
             tile: tile as u32,
             subgroup: subgroup as u32,
         };
-        super::coop_matmul::matmul(a, b, shape)
+        super::coop_matmul::matmul(a, b, shape, super::coop_staged())
     }
 
     fn t5_gated_gelu_packed_backward(both: CubeTensor, grad: CubeTensor) -> CubeTensor {
