@@ -580,16 +580,16 @@ pub fn matmul(a: Tensor<2>, b: Tensor<2>) -> Tensor<2> {
 /// `[batch · len, d_in]` where the cooperative-matrix kernel runs, Burn's `linear` (the same
 /// product) elsewhere.
 pub fn linear(x: Tensor<3>, w: Tensor<2>) -> Tensor<3> {
-    let [batch, len, d_in] = x.dims();
-    let d_out = w.dims()[1];
+    // Only f16 can take the kernel: other dtypes go straight to Burn, with no reshape recorded.
     #[cfg(feature = "wgpu")]
-    {
+    if x.dtype() == DType::F16 && w.dtype() == DType::F16 {
+        let [batch, len, d_in] = x.dims();
         let rows = x.clone().reshape([batch * len, d_in]);
         if let Some(shape) = coop_matmul_shape(&rows, &w) {
+            let d_out = w.dims()[1];
             return extension::coop_matmul(rows, w, shape).reshape([batch, len, d_out]);
         }
     }
-    let _ = (batch, len, d_in, d_out);
     burn::tensor::module::linear(x, w, None)
 }
 
@@ -694,7 +694,7 @@ pub fn set_coop_matmul_enabled(enabled: bool) {
 
 /// Whether [`matmul`] may use cooperative matrices (see [`set_coop_matmul_enabled`]).
 pub fn coop_matmul_enabled() -> bool {
-    switch(&COOP_ENABLED, "MIXTUNE_COOP_MATMUL")
+    switch(&COOP_ENABLED, "MIXTUNE_COOP_MATMUL", true)
 }
 
 /// 0: not read yet, 1: on, 2: off.
@@ -711,17 +711,7 @@ pub fn set_coop_staged(staged: bool) {
 
 /// Whether [`matmul`]'s cooperative-matrix products use the staged kernel.
 pub fn coop_staged() -> bool {
-    if COOP_STAGED.load(Ordering::Relaxed) == 0 {
-        let staged = std::env::var("MIXTUNE_COOP_STAGED")
-            .is_ok_and(|v| matches!(v.trim(), "1" | "on" | "true"));
-        let _ = COOP_STAGED.compare_exchange(
-            0,
-            if staged { 1 } else { 2 },
-            Ordering::Relaxed,
-            Ordering::Relaxed,
-        );
-    }
-    COOP_STAGED.load(Ordering::Relaxed) == 1
+    switch(&COOP_STAGED, "MIXTUNE_COOP_STAGED", false)
 }
 
 /// Whether tensors on `device` are computed by Burn's CubeCL backend through wgpu compiling
@@ -749,19 +739,25 @@ pub fn set_kernels_enabled(enabled: bool) {
 
 /// Whether the WGSL kernels are on (see [`set_kernels_enabled`]).
 pub fn kernels_enabled() -> bool {
-    switch(&ENABLED, "MIXTUNE_WGSL_KERNELS")
+    switch(&ENABLED, "MIXTUNE_WGSL_KERNELS", true)
 }
 
 /// A process-wide on/off `state` (0: not read yet, 1: on, 2: off), read from the environment
-/// variable `var` the first time (off when it says `0`, `off` or `false`).
-fn switch(state: &AtomicU8, var: &str) -> bool {
+/// variable `var` the first time: `default`, unless `var` says the other (`0`, `off`,
+/// `false` / `1`, `on`, `true`).
+fn switch(state: &AtomicU8, var: &str, default: bool) -> bool {
     match state.load(Ordering::Relaxed) {
         0 => {
-            let off = std::env::var(var).is_ok_and(|v| matches!(v.trim(), "0" | "off" | "false"));
+            let value = std::env::var(var).unwrap_or_default();
+            let on = match value.trim() {
+                "0" | "off" | "false" => false,
+                "1" | "on" | "true" => true,
+                _ => default,
+            };
             // Another thread may have set it meanwhile; keep its choice.
             let _ = state.compare_exchange(
                 0,
-                if off { 2 } else { 1 },
+                if on { 1 } else { 2 },
                 Ordering::Relaxed,
                 Ordering::Relaxed,
             );
