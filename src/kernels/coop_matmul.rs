@@ -1,12 +1,13 @@
-//! `shaders/coop_matmul.wgsl`: f16 matrix products on the GPU's cooperative matrices (tensor
-//! cores), through the standard WGSL build.
+//! `shaders/coop_matmul.wgsl` and `coop_matmul_staged.wgsl`: f16 matrix products on the GPU's
+//! cooperative matrices (tensor cores), through the standard WGSL build.
 //!
 //! wgpu exposes cooperative matrices to WGSL (`enable wgpu_cooperative_matrix;`, naga
 //! lowers them to `VK_KHR_cooperative_matrix` or Metal's simdgroup matrices) where the adapter
 //! multiplies some square shape. Burn's WGSL matmul does not use them, which is why its f16
 //! GEMMs top at ~27 TFLOP/s on an H200 against cuBLAS's ~600. [`adapter_shape`] asks wgpu, once
 //! per adapter, for a 16 × 16 or 8 × 8 f16 × f16 → f32 shape (NVIDIA: 16; Mesa 26's lavapipe:
-//! 8) and the adapter's subgroup size; the kernel then runs on those.
+//! 8) and the adapter's subgroup size; the kernels then run on those, once [`passes`] has
+//! recorded their self-check (`kernels::device_coop_shape`).
 
 use std::sync::Mutex;
 
