@@ -1320,6 +1320,23 @@ fn coop_matmul_matches_reference_forward_and_backward() {
         }
     }
     mixtune::kernels::set_coop_staged(false);
+
+    // `kernels::linear`: a `[batch, len, d_in]` input as rows, back in its shape.
+    let [batch, len] = [2, m / 2];
+    let linear = |device: &Device| {
+        let x = on(&a, device).reshape([batch, len, k]).cast(DType::F16);
+        let w = on(&b, device).reshape([k, n]).cast(DType::F16);
+        let (out, launches) = mixtune::device::profile::launches_by_kernel(device, || {
+            let out = mixtune::kernels::linear(x, w);
+            assert_eq!(out.dims(), [batch, len, n]);
+            read_together([out.cast(DType::F32).reshape([m * n])]).remove(0)
+        });
+        (out, launches.unwrap_or_default())
+    };
+    let (out, launches) = linear(&gpu);
+    assert_eq!(products(&launches), 1, "linear: {launches:?}");
+    let (expected, _) = linear(&Device::flex());
+    assert_close_within("linear output", out, expected, 2e-3);
 }
 
 /// Every variant of `shaders/coop_matmul.wgsl` and `coop_matmul_staged.wgsl` the host can pick
