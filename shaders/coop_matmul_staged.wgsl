@@ -13,28 +13,14 @@
 // tiles go through each subgroup's own f32 area of workgroup memory, from where its lanes
 // round them to f16 and store the elements inside C.
 //
-// Prepended: `enable f16; enable wgpu_cooperative_matrix;` and prelude.wgsl (param).
-// Template values: t, workgroup_size (4 × the subgroup size), subgroup_size, a_row_major,
-// b_row_major.
+// Prepended: `enable f16; enable wgpu_cooperative_matrix;`, prelude.wgsl (param) and
+// coop_tiles.wgsl (T, TILES, the layouts, the tile types and the bindings).
+// Template values: workgroup_size (4 × the subgroup size), subgroup_size.
 
-const T: u32 = {{ t }}u;
 const WG: u32 = {{ workgroup_size }}u;
 const SG: u32 = {{ subgroup_size }}u;
-const A_ROW_MAJOR: bool = {{ a_row_major }};
-const B_ROW_MAJOR: bool = {{ b_row_major }};
-// Tiles per subgroup side, and the block's side in elements.
-const TILES: u32 = 4u;
+// The block's side in elements: 2 × 2 subgroups of TILES × TILES tiles.
 const BLOCK: u32 = 2u * TILES * T;
-
-alias TileA = coop_mat{{ t }}x{{ t }}<f16, A>;
-alias TileB = coop_mat{{ t }}x{{ t }}<f16, B>;
-alias TileC = coop_mat{{ t }}x{{ t }}<f32, C>;
-
-@group(0) @binding(0) var<storage, read_write> a: array<f16>;
-@group(0) @binding(1) var<storage, read_write> b: array<f16>;
-@group(0) @binding(2) var<storage, read_write> c: array<f16>;
-// M, N, K, unused; A's, B's and C's row (or column) stride, unused.
-@group(0) @binding(3) var<uniform> info: array<vec4<u32>, 2>;
 
 // The block's A rows [BLOCK × T] and B columns [T × BLOCK], both row-major.
 var<workgroup> staged_a: array<f16, BLOCK * T>;

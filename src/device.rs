@@ -201,8 +201,9 @@ mod gpu {
         } else {
             ""
         };
-        // Whether f16 products run on the tensor cores (`kernels::matmul`).
-        let coop = match crate::kernels::device_coop_shape(&device) {
+        // Whether f16 products can run on the tensor cores (`kernels::matmul`; its self-check
+        // comes at the first f16 product, and says so on stderr if it fails).
+        let coop = match crate::kernels::coop_capable(&device) {
             Some(shape) if crate::kernels::coop_matmul_enabled() => {
                 format!(" [f16 on {0}×{0} cooperative matrices]", shape.tile)
             }

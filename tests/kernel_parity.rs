@@ -643,11 +643,7 @@ fn sum_of_squares_matches_reference_in_a_few_launches() {
         mixtune::device::profile::launches_by_kernel(&gpu, || host1(sum_of_squares(on_gpu)));
     let launches = launches.expect("a wgpu device counts launches");
     println!("sum of squares launches: {launches:?}");
-    let squares: usize = launches
-        .iter()
-        .filter(|(name, _)| name.contains("SquaresKernel"))
-        .map(|(_, n)| n)
-        .sum();
+    let squares = launched(&launches, &["SquaresKernel"]);
     // 19 f32 tensors in three dispatches, 3 f16 ones in one.
     assert_eq!(squares, 19usize.div_ceil(7) + 1, "{launches:?}");
     assert!(
@@ -722,13 +718,7 @@ fn packed_gated_feed_forward_matches_reference() {
         if dtype == DType::F32 || on_coop {
             // Counted once compiled and tuned.
             let (_, _, launches) = run(&gpu_ad);
-            let count = |needle: &str| -> usize {
-                launches
-                    .iter()
-                    .filter(|(name, _)| name.contains(needle))
-                    .map(|(_, n)| n)
-                    .sum()
-            };
+            let count = |needle: &str| launched(&launches, &[needle]);
             println!("packed feed-forward backward launches: {launches:?}");
             assert_eq!(count("GatedGeluKernel"), 1, "{launches:?}");
             assert_eq!(count("Matmul"), 4, "{launches:?}");
@@ -747,6 +737,15 @@ fn packed_gated_feed_forward_matches_reference() {
             assert_close_within(&format!("{name} {what}"), got, expected, tolerance);
         }
     }
+}
+
+/// Launches of the kernels whose names contain any of `needles`.
+fn launched(launches: &std::collections::BTreeMap<&str, usize>, needles: &[&str]) -> usize {
+    launches
+        .iter()
+        .filter(|(kernel, _)| needles.iter().any(|needle| kernel.contains(needle)))
+        .map(|(_, n)| n)
+        .sum()
 }
 
 /// `tensors` read to the host in one transaction (no launches of their own, so a launch count
@@ -817,12 +816,10 @@ fn rms_norm_matches_reference_forward_and_backward() {
                     .reshape([1, b, s, d]),
             )
         });
-        let norm_launches: usize = forward
-            .expect("a wgpu device counts launches")
-            .iter()
-            .filter(|(name, _)| name.contains("RmsNormKernel"))
-            .map(|(_, n)| n)
-            .sum();
+        let norm_launches = launched(
+            &forward.expect("a wgpu device counts launches"),
+            &["RmsNormKernel"],
+        );
         assert_eq!(norm_launches, 1, "one dispatch forward");
         let got = run(&gpu_ad, rms_norm);
         let expected = run(&Device::flex().autodiff(), reference_rms_norm);
@@ -1246,20 +1243,8 @@ fn coop_matmul_matches_reference_forward_and_backward() {
     assert!(coop_matmul_shape(&f16(m, k + 1), &f16(k + 1, n)).is_none());
     assert!(coop_matmul_shape(&f16(m, k).cast(DType::F32), &f16(k, n).cast(DType::F32)).is_none());
 
-    let copies = |launches: &std::collections::BTreeMap<&str, usize>| -> usize {
-        launches
-            .iter()
-            .filter(|(kernel, _)| kernel.contains("Copy") || kernel.contains("contiguous"))
-            .map(|(_, n)| n)
-            .sum()
-    };
-    let products = |launches: &std::collections::BTreeMap<&str, usize>| -> usize {
-        launches
-            .iter()
-            .filter(|(kernel, _)| kernel.contains("CoopMatmulKernel"))
-            .map(|(_, n)| n)
-            .sum()
-    };
+    const COPIES: &[&str] = &["Copy", "contiguous"];
+    const PRODUCTS: &[&str] = &["CoopMatmulKernel"];
     let variants = [false, true].into_iter().flat_map(|staged| {
         [
             (Layout::Rows, Layout::Rows),
@@ -1308,9 +1293,9 @@ fn coop_matmul_matches_reference_forward_and_backward() {
         };
         let (out, grads, forward, backward) = run(&gpu_ad);
         // Every layout read in place: one product forward, no copy; two products backward.
-        assert_eq!(products(&forward), 1, "{name}: {forward:?}");
-        assert_eq!(copies(&forward), 0, "{name}: {forward:?}");
-        assert_eq!(products(&backward), 2, "{name}: {backward:?}");
+        assert_eq!(launched(&forward, PRODUCTS), 1, "{name}: {forward:?}");
+        assert_eq!(launched(&forward, COPIES), 0, "{name}: {forward:?}");
+        assert_eq!(launched(&backward, PRODUCTS), 2, "{name}: {backward:?}");
         let (expected_out, expected, _, _) = run(&Device::flex().autodiff());
         // f16 out: each value rounded once (2^-11 relative), the sums in f32.
         let tolerance = 2e-3;
@@ -1334,7 +1319,7 @@ fn coop_matmul_matches_reference_forward_and_backward() {
         (out, launches.unwrap_or_default())
     };
     let (out, launches) = linear(&gpu);
-    assert_eq!(products(&launches), 1, "linear: {launches:?}");
+    assert_eq!(launched(&launches, PRODUCTS), 1, "linear: {launches:?}");
     let (expected, _) = linear(&Device::flex());
     assert_close_within("linear output", out, expected, 2e-3);
 }

@@ -82,6 +82,25 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
     }
 }
 
+/// The model shapes `--shapes` names: `small`, `base` or `both`.
+pub(super) fn shape_names(shapes: &str) -> Result<Vec<&'static str>> {
+    Ok(match shapes {
+        "both" => vec!["small", "base"],
+        "small" => vec!["small"],
+        "base" => vec!["base"],
+        other => anyhow::bail!("--shapes `{other}`: expected small, base or both"),
+    })
+}
+
+/// Flan-T5's config for a shape [`shape_names`] gives.
+pub(super) fn shape_config(shape: &str) -> T5Config {
+    if shape == "small" {
+        T5Config::flan_t5_small()
+    } else {
+        T5Config::flan_t5_base()
+    }
+}
+
 fn bench_generate(args: GenerateBench) -> Result<()> {
     let selected = device::select(args.device.parse::<DeviceChoice>()?)?;
     let reference = args
@@ -94,12 +113,9 @@ fn bench_generate(args: GenerateBench) -> Result<()> {
         ct2.is_none() || !selected.is_gpu,
         "--ct2: CTranslate2's figures are CPU figures; run this bench with --device cpu"
     );
-    let shapes: Vec<&str> = match args.shapes.as_str() {
-        _ if args.model.is_some() => vec!["model"],
-        "both" => vec!["small", "base"],
-        "small" => vec!["small"],
-        "base" => vec!["base"],
-        other => anyhow::bail!("--shapes `{other}`: expected small, base or both"),
+    let shapes = match args.model {
+        Some(_) => vec!["model"],
+        None => shape_names(&args.shapes)?,
     };
     anyhow::ensure!(args.runs > 0, "--runs must be at least 1");
     if let Some(spec) = &args.model {
@@ -117,8 +133,7 @@ fn bench_generate(args: GenerateBench) -> Result<()> {
                 let loaded = mixtune::model::load_pretrained(spec, device, !args.json)?;
                 (loaded.model.config.clone(), loaded.model)
             }
-            (None, "small") => random_model(T5Config::flan_t5_small(), device),
-            (None, _) => random_model(T5Config::flan_t5_base(), device),
+            (None, shape) => random_model(shape_config(shape), device),
         };
         // int8 is measured against the same weights in f32: the share of equal tokens.
         let reference_f32 = (args.dtype == Precision::Int8)

@@ -125,15 +125,7 @@ fn coop_kernel_runs(_device: &Device, _staged: bool) -> bool {
 pub fn bench_gemm(args: GemmBench) -> Result<()> {
     let selected = device::select(args.device.parse::<DeviceChoice>()?)?;
     let device = selected.device;
-    let shapes: Vec<(&str, T5Config)> = match args.shapes.as_str() {
-        "small" => vec![("small", T5Config::flan_t5_small())],
-        "base" => vec![("base", T5Config::flan_t5_base())],
-        "both" => vec![
-            ("small", T5Config::flan_t5_small()),
-            ("base", T5Config::flan_t5_base()),
-        ],
-        other => anyhow::bail!("--shapes `{other}`: expected small, base or both"),
-    };
+    let shapes = super::bench::shape_names(&args.shapes)?;
     anyhow::ensure!(args.iters > 0, "--iters must be at least 1");
     #[cfg(feature = "wgpu")]
     let staged_at_start = mixtune::kernels::coop_staged();
@@ -150,8 +142,8 @@ pub fn bench_gemm(args: GemmBench) -> Result<()> {
         "{:<6} {:<12} {:>18} {:>11} {:>11} {:>11} {:>11}",
         "shapes", "product", "m × k × n", "f32 burn", "f16 burn", "f16 coop", "coop staged"
     );
-    for (shape_name, config) in shapes {
-        for product in products(&config, args.tokens) {
+    for shape_name in shapes {
+        for product in products(&super::bench::shape_config(shape_name), args.tokens) {
             let burn = |a: Tensor<2>, b: Tensor<2>| a.matmul(b);
             let f32_rate = time(&product, DType::F32, args.iters, &device, burn)?;
             let f16_rate = time(&product, DType::F16, args.iters, &device, burn)?;

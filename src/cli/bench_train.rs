@@ -132,11 +132,7 @@ struct StepProfile {
 pub fn bench_train(args: TrainBench) -> Result<()> {
     let selected = device::select(args.device.parse::<DeviceChoice>()?)?;
     let device = selected.device.clone().autodiff();
-    let shapes: Vec<&str> = match args.shapes.as_str() {
-        "both" => vec!["small", "base"],
-        "small" | "base" => vec![args.shapes.as_str()],
-        other => anyhow::bail!("--shapes `{other}`: expected small, base or both"),
-    };
+    let shapes = super::bench::shape_names(&args.shapes)?;
     let reference = args
         .reference
         .as_deref()
@@ -170,11 +166,7 @@ pub fn bench_train(args: TrainBench) -> Result<()> {
     };
     let mut rows = Vec::new();
     for shape in shapes {
-        let model_config = if shape == "small" {
-            T5Config::flan_t5_small()
-        } else {
-            T5Config::flan_t5_base()
-        };
+        let model_config = super::bench::shape_config(shape);
         let run = run_shape(&args, &model_config, &device, real.as_deref())?;
         let (ms, tps) = run.median();
         let memory = peak_memory(selected.is_gpu, &device);

@@ -30,24 +30,28 @@ pub struct CoopShape {
     pub subgroup: u32,
 }
 
-/// Tiles per side of the block one workgroup computes (4 × 4 tiles: 64 × 64 outputs at tile 16).
+/// Tiles per side of the block one subgroup computes (4 × 4 tiles: 64 × 64 outputs at tile
+/// 16), the shaders' `TILES`.
 const BLOCK_TILES: u32 = 4;
 
 impl CoopShape {
-    /// Rows (and columns) of the block one workgroup computes.
+    /// Rows (and columns) of the block one subgroup computes: `coop_matmul.wgsl`'s workgroup
+    /// (the staged kernel's has 2 × 2 of them).
     pub fn block(self) -> usize {
         (BLOCK_TILES * self.tile) as usize
     }
 }
 
-/// The shader's text: the extensions it needs, `shaders/prelude.wgsl`, then the kernel
-/// (`coop_matmul.wgsl`, or with `staged` `coop_matmul_staged.wgsl`).
+/// The shader's text: the extensions it needs, `shaders/prelude.wgsl`, `coop_tiles.wgsl` (what
+/// the two kernels share), then the kernel (`coop_matmul.wgsl`, or with `staged`
+/// `coop_matmul_staged.wgsl`).
 pub fn shader_text(staged: bool) -> &'static str {
     macro_rules! shader {
         ($file:literal) => {
             concat!(
                 "enable f16;\nenable wgpu_cooperative_matrix;\n",
                 include_str!("../../shaders/prelude.wgsl"),
+                include_str!("../../shaders/coop_tiles.wgsl"),
                 include_str!(concat!("../../shaders/", $file))
             )
         };
@@ -118,8 +122,7 @@ impl KernelSource for CoopMatmulKernel {
 fn template(kernel: CoopMatmulKernel, source: SourceTemplate) -> SourceTemplate {
     source
         .register("t", kernel.shape.tile.to_string())
-        .register("tm", BLOCK_TILES.to_string())
-        .register("tn", BLOCK_TILES.to_string())
+        .register("tiles", BLOCK_TILES.to_string())
         .register("workgroup_size", kernel.workgroup_size().to_string())
         .register("subgroup_size", kernel.shape.subgroup.to_string())
         .register("a_row_major", kernel.a_row_major.to_string())
@@ -193,42 +196,47 @@ fn operand(tensor: CubeTensor) -> (CubeTensor, bool, u32) {
 
 /// What wgpu reports for the adapter named `name` (as `Device::identity` names it): the
 /// largest square f16 × f16 → f32 cooperative-matrix shape (16, else 8) and a fixed subgroup
-/// size, or `None` without the features (cooperative matrices, f16, subgroups), with neither shape, or with a subgroup size that
-/// varies (the kernel's workgroup must be exactly one subgroup). Asked once per adapter.
+/// size, or `None` without the features (cooperative matrices, f16, subgroups), with neither
+/// shape, or with a subgroup size that varies (the kernel's workgroup must be exactly one
+/// subgroup). Asked once per adapter.
 pub fn adapter_shape(name: &str) -> Option<CoopShape> {
     static SEEN: Mutex<Vec<(String, Option<CoopShape>)>> = Mutex::new(Vec::new());
-    let mut seen = SEEN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Some((_, shape)) = seen.iter().find(|(seen, _)| seen == name) {
-        return *shape;
-    }
-    let shape = probe(name);
-    seen.push((name.to_string(), shape));
-    shape
+    remembered(&SEEN, name, || probe(name))
 }
 
-/// Whether the adapter named `name` passed `check` (run the first time only; a second caller
-/// racing the first may run it again, with the same answer).
+/// Whether the adapter named `name` passed `check` (run the first time only).
 pub(super) fn passes(name: &str, check: impl FnOnce() -> bool) -> bool {
     static CHECKED: Mutex<Vec<(String, bool)>> = Mutex::new(Vec::new());
+    remembered(&CHECKED, name, check)
+}
+
+/// `answer()`, computed the first time `key` is asked of `cache` and remembered there. The
+/// cache is unlocked while it runs (the self-check launches kernels, which may ask again), so
+/// a second caller racing the first may compute it again, with the same answer.
+fn remembered<T: Copy>(
+    cache: &Mutex<Vec<(String, T)>>,
+    key: &str,
+    answer: impl FnOnce() -> T,
+) -> T {
     let lock = || {
-        CHECKED
+        cache
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     };
-    if let Some((_, passed)) = lock().iter().find(|(checked, _)| checked == name) {
-        return *passed;
+    if let Some((_, known)) = lock().iter().find(|(seen, _)| seen == key) {
+        return *known;
     }
-    // Unlocked while it runs: the check launches kernels, which may ask again.
-    let passed = check();
-    lock().push((name.to_string(), passed));
-    passed
+    let known = answer();
+    lock().push((key.to_string(), known));
+    known
 }
 
 /// [`adapter_shape`]'s question to wgpu, through a fresh instance (Burn does not expose its
 /// adapter).
 fn probe(name: &str) -> Option<CoopShape> {
     let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
-    let adapters = block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+    let adapters =
+        burn::cubecl::future::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
     let adapter = adapters
         .into_iter()
         .find(|adapter| adapter.get_info().name == name)?;
@@ -256,23 +264,4 @@ fn probe(name: &str) -> Option<CoopShape> {
         tile,
         subgroup: info.subgroup_max_size,
     })
-}
-
-/// Polls `future` to its end on this thread: wgpu's native adapter listing completes at its
-/// first poll, so this never waits (no executor is worth a dependency for it).
-fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    use std::task::{Context, Poll, Wake, Waker};
-    struct Noop;
-    impl Wake for Noop {
-        fn wake(self: std::sync::Arc<Self>) {}
-    }
-    let waker = Waker::from(std::sync::Arc::new(Noop));
-    let mut context = Context::from_waker(&waker);
-    let mut future = std::pin::pin!(future);
-    loop {
-        if let Poll::Ready(value) = future.as_mut().poll(&mut context) {
-            return value;
-        }
-        std::thread::yield_now();
-    }
 }

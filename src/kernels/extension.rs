@@ -669,6 +669,31 @@ fn unary_tracked<B: T5AttentionOps, C: CheckpointStrategy, S: Backward<B, 1, Sta
     }
 }
 
+/// The autodiff forward of a two-input op whose backward `step` reads both checkpointed
+/// inputs: `forward` on the inner backend, recorded when either input is tracked.
+fn binary_tracked<
+    B: T5AttentionOps,
+    C: CheckpointStrategy,
+    S: Backward<B, 2, State = (NodeId, NodeId)>,
+>(
+    step: S,
+    x: FloatTensor<Autodiff<B, C>>,
+    y: FloatTensor<Autodiff<B, C>>,
+    forward: impl FnOnce(FloatTensor<B>, FloatTensor<B>) -> FloatTensor<B>,
+) -> FloatTensor<Autodiff<B, C>> {
+    match step
+        .prepare::<C>([x.node(), y.node()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(mut prep) => {
+            let ids = (prep.checkpoint(&x), prep.checkpoint(&y));
+            prep.finish(ids, forward(x.into_primitive(), y.into_primitive()))
+        }
+        OpsKind::UnTracked(prep) => prep.finish(forward(x.into_primitive(), y.into_primitive())),
+    }
+}
+
 /// `kernels::clamp_f16` through the extension.
 pub fn clamp_f16<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     Tensor::from_dispatch(<Dispatch as T5AttentionOps>::t5_clamp_f16(
@@ -1126,25 +1151,9 @@ impl<B: T5AttentionOps, C: CheckpointStrategy> T5AttentionOps for Autodiff<B, C>
         tile: usize,
         subgroup: usize,
     ) -> FloatTensor<Self> {
-        match (MatmulBackward { tile, subgroup })
-            .prepare::<C>([a.node(), b.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(mut prep) => {
-                let a_id = prep.checkpoint(&a);
-                let b_id = prep.checkpoint(&b);
-                let output =
-                    B::t5_coop_matmul(a.into_primitive(), b.into_primitive(), tile, subgroup);
-                prep.finish((a_id, b_id), output)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(B::t5_coop_matmul(
-                a.into_primitive(),
-                b.into_primitive(),
-                tile,
-                subgroup,
-            )),
-        }
+        binary_tracked::<B, C, _>(MatmulBackward { tile, subgroup }, a, b, |a, b| {
+            B::t5_coop_matmul(a, b, tile, subgroup)
+        })
     }
 
     fn t5_clamp_f16(x: FloatTensor<Self>) -> FloatTensor<Self> {
@@ -1167,21 +1176,7 @@ impl<B: T5AttentionOps, C: CheckpointStrategy> T5AttentionOps for Autodiff<B, C>
     }
 
     fn t5_gated_gelu(gate: FloatTensor<Self>, up: FloatTensor<Self>) -> FloatTensor<Self> {
-        match GatedGeluBackward
-            .prepare::<C>([gate.node(), up.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(mut prep) => {
-                let gate_id = prep.checkpoint(&gate);
-                let up_id = prep.checkpoint(&up);
-                let output = B::t5_gated_gelu(gate.into_primitive(), up.into_primitive());
-                prep.finish((gate_id, up_id), output)
-            }
-            OpsKind::UnTracked(prep) => {
-                prep.finish(B::t5_gated_gelu(gate.into_primitive(), up.into_primitive()))
-            }
-        }
+        binary_tracked::<B, C, _>(GatedGeluBackward, gate, up, B::t5_gated_gelu)
     }
 
     fn t5_rms_norm(x: FloatTensor<Self>, weight: FloatTensor<Self>, eps: f32) -> FloatTensor<Self> {

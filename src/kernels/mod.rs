@@ -628,13 +628,28 @@ pub fn coop_matmul_shape(a: &Tensor<2>, b: &Tensor<2>) -> Option<CoopShape> {
 /// the shader, or computes it wrong, costs Burn's matmul, never a failed run).
 #[cfg(feature = "wgpu")]
 pub fn device_coop_shape(device: &burn::tensor::Device) -> Option<CoopShape> {
+    let (name, shape) = coop_adapter(device)?;
+    let checked = format!("{name}, staged: {}", coop_staged());
+    coop_matmul::passes(&checked, || coop_self_check(device, shape)).then_some(shape)
+}
+
+/// [`device_coop_shape`] before the self-check, which launches kernels: what the device
+/// label reports when a GPU is chosen, without adding those launches to every start.
+#[cfg(feature = "wgpu")]
+pub fn coop_capable(device: &burn::tensor::Device) -> Option<CoopShape> {
+    coop_adapter(device).map(|(_, shape)| shape)
+}
+
+/// The adapter's name and cooperative-matrix shape, for a wgpu device compiling WGSL with the
+/// kernels on.
+#[cfg(feature = "wgpu")]
+fn coop_adapter(device: &burn::tensor::Device) -> Option<(String, CoopShape)> {
     if !wgsl_kernels_on(device) {
         return None;
     }
     let name = device.identity()?.name;
     let shape = adapter_shape(&name)?;
-    let checked = format!("{name}, staged: {}", coop_staged());
-    coop_matmul::passes(&checked, || coop_self_check(device, shape)).then_some(shape)
+    Some((name, shape))
 }
 
 /// Two small products on `device`'s cooperative matrices, one with a transposed operand,

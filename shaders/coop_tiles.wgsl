@@ -1,0 +1,18 @@
+// Prepended to coop_matmul.wgsl and coop_matmul_staged.wgsl (src/kernels/coop_matmul.rs):
+// what the two cooperative-matrix products share. Template values: t (8 or 16, a tile size
+// the device multiplies), tiles (a subgroup's tiles per side), a_row_major, b_row_major.
+
+const T: u32 = {{ t }}u;
+const TILES: u32 = {{ tiles }}u;
+const A_ROW_MAJOR: bool = {{ a_row_major }};
+const B_ROW_MAJOR: bool = {{ b_row_major }};
+
+alias TileA = coop_mat{{ t }}x{{ t }}<f16, A>;
+alias TileB = coop_mat{{ t }}x{{ t }}<f16, B>;
+alias TileC = coop_mat{{ t }}x{{ t }}<f32, C>;
+
+@group(0) @binding(0) var<storage, read_write> a: array<f16>;
+@group(0) @binding(1) var<storage, read_write> b: array<f16>;
+@group(0) @binding(2) var<storage, read_write> c: array<f16>;
+// M, N, K, unused; A's, B's and C's row (or column) stride, unused.
+@group(0) @binding(3) var<uniform> info: array<vec4<u32>, 2>;
