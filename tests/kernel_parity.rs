@@ -526,6 +526,92 @@ fn f16_attention_runs_the_kernels_in_f16() {
     }
 }
 
+/// f16 training attention on the adapter's cooperative matrices (`coop_attention_*.wgsl`):
+/// output and the gradients of query, key, value and position bias against the reference on
+/// the same f16 values (computed in f32, output rounded to f16), for blocks that overhang the
+/// queries and keys, padding, causal masks, a bias broadcast over the batch and a single key;
+/// one coop launch forward, two backward. Where the adapter has none (CI's Mesa 22), the
+/// kernels must not be chosen.
+#[test]
+fn f16_attention_on_cooperative_matrices_matches_reference() {
+    use burn::tensor::DType;
+    use mixtune::kernels::attention_coop_shape;
+
+    let Some((gpu, _alone)) = gpu_alone() else {
+        return;
+    };
+    let gpu_ad = gpu.clone().autodiff();
+    let Some(shape) = attention_coop_shape(&gpu_ad, DType::F16, 64) else {
+        let capable = mixtune::kernels::device_coop_shape(&gpu_ad);
+        assert!(
+            capable.is_none(),
+            "{capable:?}: the attention kernels should fit"
+        );
+        println!("skipped: the adapter has no f16 cooperative matrices");
+        return;
+    };
+    println!("cooperative matrices: {shape:?}");
+    assert_eq!(attention_coop_shape(&gpu_ad, DType::F32, 64), None, "f32");
+    assert_eq!(
+        attention_coop_shape(&gpu_ad, DType::F16, 128),
+        None,
+        "d_kv 128"
+    );
+
+    fn on_gpu(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, bias: Tensor<4>) -> Tensor<4> {
+        let half = |t: Tensor<4>| t.cast(DType::F16);
+        let out = attention(half(q), half(k), half(v), bias);
+        assert_eq!(out.dtype(), DType::F16);
+        out.cast(DType::F32)
+    }
+    fn reference(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, bias: Tensor<4>) -> Tensor<4> {
+        let round = |t: Tensor<4>| t.cast(DType::F16).cast(DType::F32);
+        round(reference_attention(round(q), round(k), round(v), bias))
+    }
+    let cases = [
+        Case::new("coop, self 37x37", [2, 3, 37, 37, 64], 80),
+        Case::new("coop, padding + causal 70x70", [3, 2, 70, 70, 64], 81)
+            .with_bias(padding_bias(&[70, 41, 1], 70))
+            .with_bias(causal_bias(70, 70, 0)),
+        Case::new("coop, cross 130 queries x 97 keys", [2, 2, 130, 97, 64], 82)
+            .with_bias(padding_bias(&[97, 20], 97)),
+        Case::new("coop, one key", [1, 2, 5, 1, 64], 83),
+    ];
+    for case in cases {
+        let [q, k, v, bias] = case.inputs(&gpu_ad);
+        let half = |t: Tensor<4>| t.cast(DType::F16);
+        let (q, k, v) = (half(q), half(k), half(v));
+        let (out, forward) = mixtune::device::profile::launches_by_kernel(&gpu_ad, || {
+            attention(q.clone(), k.clone(), v.clone(), bias.clone())
+        });
+        let forward = forward.expect("a wgpu device counts launches");
+        assert_eq!(launched(&forward, &["CoopAttention"]), 1, "{forward:?}");
+        let _ = host(out.cast(DType::F32));
+        let (q, k, v) = (q.require_grad(), k.require_grad(), v.require_grad());
+        let out = attention(q.clone(), k.clone(), v.clone(), bias);
+        let (_, backward) = mixtune::device::profile::launches_by_kernel(&gpu_ad, || {
+            let grads = out.cast(DType::F32).sum().backward();
+            read_together([q, k, v].map(|t| t.grad(&grads).expect("grad").reshape([-1])))
+        });
+        let backward = backward.expect("a wgpu device counts launches");
+        // dq and dkv (the forward ran above, when `out` was recorded).
+        assert_eq!(launched(&backward, &["CoopAttention"]), 2, "{backward:?}");
+
+        let got = gradients(&case, &gpu_ad, on_gpu);
+        let expected = gradients(&case, &Device::flex().autodiff(), reference);
+        let [q, k, v, bias] = case.inputs(&gpu);
+        let out = host(on_gpu(q, k, v, bias));
+        let [q, k, v, bias] = case.inputs(&Device::flex());
+        let pairs = [("output".to_string(), out)]
+            .into_iter()
+            .zip([host(reference(q, k, v, bias))])
+            .chain(got.into_iter().zip(expected.into_iter().map(|(_, g)| g)));
+        for ((name, got), expected) in pairs {
+            assert_close_within(&format!("{}: {name}", case.name), got, expected, 3e-3);
+        }
+    }
+}
+
 /// An f16 model's decoding: f16 query and cache (a strided view, as the generation loop
 /// keeps it) with the f32 bias take the decode kernel itself, in f16 in and out, and match the
 /// reference on the same f16 values, computed in f32, within f16's rounding of the output.
@@ -1331,29 +1417,51 @@ fn coop_matmul_matches_reference_forward_and_backward() {
 /// results are checked above, on an adapter that has them).
 #[test]
 fn coop_matmul_shader_compiles_for_every_variant() {
-    use burn::cubecl::wgpu::wgpu::naga;
     use mixtune::kernels::{filled_shader, CoopShape};
 
     for (tile, staged) in [(8, false), (16, false), (8, true), (16, true)] {
         for (a_row_major, b_row_major) in [(true, true), (true, false), (false, true)] {
             let shape = CoopShape { tile, subgroup: 32 };
             let text = filled_shader(shape, staged, a_row_major, b_row_major);
-            let module = naga::front::wgsl::parse_str(&text)
-                .unwrap_or_else(|e| panic!("{}", e.emit_to_string(&text)));
-            let info = naga::valid::Validator::new(
-                naga::valid::ValidationFlags::all(),
-                naga::valid::Capabilities::all(),
-            )
-            .validate(&module)
-            .unwrap_or_else(|e| panic!("{}", e.emit_to_string(&text)));
-            let words = naga::back::spv::write_vec(
-                &module,
-                &info,
-                &naga::back::spv::Options::default(),
-                None,
-            )
-            .expect("SPIR-V");
-            assert!(words.len() > 100, "tile {tile}: {} words", words.len());
+            compiles_to_spirv(&text, &format!("tile {tile}, staged {staged}"));
         }
     }
+}
+
+/// The cooperative-matrix attention kernels (forward, dq, dkv) through naga to SPIR-V, for
+/// NVIDIA's shape (16, subgroup 32), AMD's (16, 64) and lavapipe's (8, 8): what CI's Mesa 22,
+/// which has no cooperative matrices, checks of them (their results are checked in
+/// `f16_attention_on_cooperative_matrices_matches_reference`, on an adapter that has them).
+#[test]
+fn coop_attention_shaders_compile_for_every_pass() {
+    use mixtune::kernels::{CoopAttention, CoopAttentionPass, CoopShape};
+
+    for (tile, subgroup) in [(16, 32), (16, 64), (8, 8)] {
+        for pass in CoopAttentionPass::ALL {
+            let kernel = CoopAttention {
+                pass,
+                shape: CoopShape { tile, subgroup },
+            };
+            compiles_to_spirv(&kernel.filled(), &format!("{pass:?}, tile {tile}"));
+        }
+    }
+}
+
+/// Parses, validates and writes `text` as SPIR-V with naga (as wgpu does on Vulkan), or
+/// panics with naga's report.
+fn compiles_to_spirv(text: &str, what: &str) {
+    use burn::cubecl::wgpu::wgpu::naga;
+
+    let module = naga::front::wgsl::parse_str(text)
+        .unwrap_or_else(|e| panic!("{what}: {}", e.emit_to_string(text)));
+    let info = naga::valid::Validator::new(
+        naga::valid::ValidationFlags::all(),
+        naga::valid::Capabilities::all(),
+    )
+    .validate(&module)
+    .unwrap_or_else(|e| panic!("{what}: {}", e.emit_to_string(text)));
+    let words =
+        naga::back::spv::write_vec(&module, &info, &naga::back::spv::Options::default(), None)
+            .expect("SPIR-V");
+    assert!(words.len() > 100, "{what}: {} words", words.len());
 }

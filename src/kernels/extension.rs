@@ -14,6 +14,8 @@ use burn::backend::{
 };
 use burn::tensor::{DType, FloatDType, Shape, Slice, Tensor};
 
+use super::CoopShape;
+
 /// T5 attention ops (shapes and semantics in `kernels::attention`). Implemented by
 /// `burn_cubecl::CubeBackend` with the WGSL kernels; only tensors on a wgpu device may reach
 /// it (any other backend panics in the generated dispatch, which `kernel_runs` rules out).
@@ -36,6 +38,7 @@ pub trait T5AttentionOps: Backend {
         key: FloatTensor<Self>,
         value: FloatTensor<Self>,
         bias: FloatTensor<Self>,
+        coop: Option<CoopShape>,
     ) -> (FloatTensor<Self>, FloatTensor<Self>);
 
     /// Backward of `attention` from `grad_output` `[b, h, m, d]` and the forward's `output`
@@ -43,6 +46,7 @@ pub trait T5AttentionOps: Backend {
     /// `d_scores` `[b, h, m, n]` is the bias gradient before reducing over the bias's
     /// broadcast dims. Not differentiable itself.
     #[fusion(meta = backward_meta)]
+    #[allow(clippy::too_many_arguments)]
     fn t5_attention_backward(
         query: FloatTensor<Self>,
         key: FloatTensor<Self>,
@@ -51,6 +55,7 @@ pub trait T5AttentionOps: Backend {
         grad_output: FloatTensor<Self>,
         output: FloatTensor<Self>,
         lse: FloatTensor<Self>,
+        coop: Option<CoopShape>,
     ) -> (
         FloatTensor<Self>,
         FloatTensor<Self>,
@@ -159,9 +164,10 @@ pub trait T5AttentionOps: Backend {
         qkv: FloatTensor<Self>,
         bias: FloatTensor<Self>,
         heads: usize,
+        coop: Option<CoopShape>,
     ) -> FloatTensor<Self> {
         let [query, key, value] = packed_heads::<Self, 3>(qkv, heads);
-        Self::t5_attention_forward(query, key, value, bias).0
+        Self::t5_attention_forward(query, key, value, bias, coop).0
     }
 
     /// `cross_attention`: attention of `query` `[b, m, heads · d]` over the key and value
@@ -172,10 +178,11 @@ pub trait T5AttentionOps: Backend {
         kv: FloatTensor<Self>,
         bias: FloatTensor<Self>,
         heads: usize,
+        coop: Option<CoopShape>,
     ) -> FloatTensor<Self> {
         let [query] = packed_heads::<Self, 1>(query, heads);
         let [key, value] = packed_heads::<Self, 2>(kv, heads);
-        Self::t5_attention_forward(query, key, value, bias).0
+        Self::t5_attention_forward(query, key, value, bias, coop).0
     }
 
     /// Backward of `self_attention`: `(d_qkv, d_scores)`, the first packed as `qkv` (the
@@ -189,11 +196,13 @@ pub trait T5AttentionOps: Backend {
         output: FloatTensor<Self>,
         lse: FloatTensor<Self>,
         heads: usize,
+        coop: Option<CoopShape>,
     ) -> (FloatTensor<Self>, FloatTensor<Self>);
 
     /// Backward of `cross_attention`: `(d_query, d_kv, d_scores)`, `d_kv` packed as `kv`. Not
     /// differentiable itself.
     #[fusion(meta = cross_backward_meta)]
+    #[allow(clippy::too_many_arguments)]
     fn t5_cross_attention_backward(
         query: FloatTensor<Self>,
         kv: FloatTensor<Self>,
@@ -202,6 +211,7 @@ pub trait T5AttentionOps: Backend {
         output: FloatTensor<Self>,
         lse: FloatTensor<Self>,
         heads: usize,
+        coop: Option<CoopShape>,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 
     /// `coop_matmul`: `a · b` for f16 `a` `[M, K]` and `b` `[K, N]` on the adapter's
@@ -222,27 +232,41 @@ pub trait T5AttentionOps: Backend {
         key: FloatTensor<Self>,
         value: FloatTensor<Self>,
         bias: FloatTensor<Self>,
+        coop: Option<CoopShape>,
     ) -> FloatTensor<Self> {
-        Self::t5_attention_forward(query, key, value, bias).0
+        Self::t5_attention_forward(query, key, value, bias, coop).0
     }
 }
 
 /// `kernels::attention` through the extension.
-pub fn attention(query: Tensor<4>, key: Tensor<4>, value: Tensor<4>, bias: Tensor<4>) -> Tensor<4> {
+pub fn attention(
+    query: Tensor<4>,
+    key: Tensor<4>,
+    value: Tensor<4>,
+    bias: Tensor<4>,
+    coop: Option<CoopShape>,
+) -> Tensor<4> {
     Tensor::from_dispatch(<Dispatch as T5AttentionOps>::t5_attention(
         query.into_dispatch(),
         key.into_dispatch(),
         value.into_dispatch(),
         bias.into_dispatch(),
+        coop,
     ))
 }
 
 /// `kernels::self_attention` through the extension.
-pub fn self_attention(qkv: Tensor<3>, bias: Tensor<4>, heads: usize) -> Tensor<4> {
+pub fn self_attention(
+    qkv: Tensor<3>,
+    bias: Tensor<4>,
+    heads: usize,
+    coop: Option<CoopShape>,
+) -> Tensor<4> {
     Tensor::from_dispatch(<Dispatch as T5AttentionOps>::t5_self_attention(
         qkv.into_dispatch(),
         bias.into_dispatch(),
         heads,
+        coop,
     ))
 }
 
@@ -252,12 +276,14 @@ pub fn cross_attention(
     kv: Tensor<3>,
     bias: Tensor<4>,
     heads: usize,
+    coop: Option<CoopShape>,
 ) -> Tensor<4> {
     Tensor::from_dispatch(<Dispatch as T5AttentionOps>::t5_cross_attention(
         query.into_dispatch(),
         kv.into_dispatch(),
         bias.into_dispatch(),
         heads,
+        coop,
     ))
 }
 
@@ -287,6 +313,7 @@ fn self_backward_meta(
     _output: &TensorSpec,
     _lse: &TensorSpec,
     heads: &usize,
+    _coop: &Option<CoopShape>,
 ) -> (TensorSpec, TensorSpec) {
     let (b, m) = (qkv.shape[0], qkv.shape[1]);
     (
@@ -296,6 +323,7 @@ fn self_backward_meta(
 }
 
 /// The query's and the packed key/value's gradients (as they) and the scores' `[b, h, m, n]`.
+#[allow(clippy::too_many_arguments)]
 fn cross_backward_meta(
     query: &TensorSpec,
     kv: &TensorSpec,
@@ -304,6 +332,7 @@ fn cross_backward_meta(
     _output: &TensorSpec,
     _lse: &TensorSpec,
     heads: &usize,
+    _coop: &Option<CoopShape>,
 ) -> (TensorSpec, TensorSpec, TensorSpec) {
     let (b, m, n) = (query.shape[0], query.shape[1], kv.shape[1]);
     (
@@ -816,6 +845,7 @@ fn forward_meta(
     key: &TensorSpec,
     value: &TensorSpec,
     bias: &TensorSpec,
+    _coop: &Option<CoopShape>,
 ) -> (TensorSpec, TensorSpec) {
     let q = &query.shape;
     (
@@ -825,6 +855,7 @@ fn forward_meta(
 }
 
 /// The gradients of query, key and value (in their dtype) and of the scores (f32, the bias's).
+#[allow(clippy::too_many_arguments)]
 fn backward_meta(
     query: &TensorSpec,
     key: &TensorSpec,
@@ -833,6 +864,7 @@ fn backward_meta(
     _grad_output: &TensorSpec,
     _output: &TensorSpec,
     _lse: &TensorSpec,
+    _coop: &Option<CoopShape>,
 ) -> (TensorSpec, TensorSpec, TensorSpec, TensorSpec) {
     let (q, k) = (&query.shape, &key.shape);
     (
@@ -843,9 +875,12 @@ fn backward_meta(
     )
 }
 
-/// The backward step of `t5_attention`.
+/// The backward step of `t5_attention`, on the kernels the forward ran on (`coop`: the
+/// cooperative-matrix ones).
 #[derive(Debug)]
-struct AttentionBackward;
+struct AttentionBackward {
+    coop: Option<CoopShape>,
+}
 
 /// Checkpointed query, key, value and bias; the forward's output and log-sum-exp; the bias's
 /// own shape (its gradient is summed back to it).
@@ -877,7 +912,7 @@ impl<B: T5AttentionOps> Backward<B, 4> for AttentionBackward {
         let bias = checkpointer.retrieve_node_output::<FloatTensor<B>>(bias);
         // The dq kernel computes each row's sum(dO · O) itself from the output.
         let (d_query, d_key, d_value, d_scores) =
-            B::t5_attention_backward(query, key, value, bias, grad_output, output, lse);
+            B::t5_attention_backward(query, key, value, bias, grad_output, output, lse, self.coop);
 
         if let Some(node) = node_query {
             grads.register::<B>(node.id, d_query);
@@ -900,6 +935,7 @@ impl<B: T5AttentionOps> Backward<B, 4> for AttentionBackward {
 #[derive(Debug)]
 struct SelfAttentionBackward {
     heads: usize,
+    coop: Option<CoopShape>,
 }
 
 /// Checkpointed packed projection and bias; the forward's output and log-sum-exp; the bias's
@@ -920,8 +956,15 @@ impl<B: T5AttentionOps> Backward<B, 2> for SelfAttentionBackward {
         let ([qkv, bias], output, lse, bias_shape) = ops.state;
         let qkv = checkpointer.retrieve_node_output::<FloatTensor<B>>(qkv);
         let bias = checkpointer.retrieve_node_output::<FloatTensor<B>>(bias);
-        let (d_qkv, d_scores) =
-            B::t5_self_attention_backward(qkv, bias, grad_output, output, lse, self.heads);
+        let (d_qkv, d_scores) = B::t5_self_attention_backward(
+            qkv,
+            bias,
+            grad_output,
+            output,
+            lse,
+            self.heads,
+            self.coop,
+        );
         if let Some(node) = node_qkv {
             grads.register::<B>(node.id, d_qkv);
         }
@@ -936,6 +979,7 @@ impl<B: T5AttentionOps> Backward<B, 2> for SelfAttentionBackward {
 #[derive(Debug)]
 struct CrossAttentionBackward {
     heads: usize,
+    coop: Option<CoopShape>,
 }
 
 impl<B: T5AttentionOps> Backward<B, 3> for CrossAttentionBackward {
@@ -953,8 +997,16 @@ impl<B: T5AttentionOps> Backward<B, 3> for CrossAttentionBackward {
         let query = checkpointer.retrieve_node_output::<FloatTensor<B>>(query);
         let kv = checkpointer.retrieve_node_output::<FloatTensor<B>>(kv);
         let bias = checkpointer.retrieve_node_output::<FloatTensor<B>>(bias);
-        let (d_query, d_kv, d_scores) =
-            B::t5_cross_attention_backward(query, kv, bias, grad_output, output, lse, self.heads);
+        let (d_query, d_kv, d_scores) = B::t5_cross_attention_backward(
+            query,
+            kv,
+            bias,
+            grad_output,
+            output,
+            lse,
+            self.heads,
+            self.coop,
+        );
         if let Some(node) = node_query {
             grads.register::<B>(node.id, d_query);
         }
@@ -967,21 +1019,23 @@ impl<B: T5AttentionOps> Backward<B, 3> for CrossAttentionBackward {
     }
 }
 
-/// One of the inner backend's attention ops, for `record`'s untracked case.
-type InnerOp<B> =
-    fn(FloatTensor<B>, FloatTensor<B>, FloatTensor<B>, FloatTensor<B>) -> FloatTensor<B>;
-
-/// Records `t5_attention` (forward kernel) when any input needs a gradient, else runs
-/// `untracked` on the inner tensors.
+/// Records `t5_attention` (forward kernel; `coop`: the cooperative-matrix one) when any input
+/// needs a gradient, else runs `untracked` on the inner tensors.
 fn record<B: T5AttentionOps, C: CheckpointStrategy>(
     query: FloatTensor<Autodiff<B, C>>,
     key: FloatTensor<Autodiff<B, C>>,
     value: FloatTensor<Autodiff<B, C>>,
     bias: FloatTensor<Autodiff<B, C>>,
-    untracked: InnerOp<B>,
+    coop: Option<CoopShape>,
+    untracked: impl FnOnce(
+        FloatTensor<B>,
+        FloatTensor<B>,
+        FloatTensor<B>,
+        FloatTensor<B>,
+    ) -> FloatTensor<B>,
 ) -> FloatTensor<Autodiff<B, C>> {
     let bias_shape = bias.primitive().shape();
-    match AttentionBackward
+    match (AttentionBackward { coop })
         .prepare::<C>([query.node(), key.node(), value.node(), bias.node()])
         .compute_bound()
         .stateful()
@@ -996,6 +1050,7 @@ fn record<B: T5AttentionOps, C: CheckpointStrategy>(
                 key.into_primitive(),
                 value.into_primitive(),
                 bias.into_primitive(),
+                coop,
             );
             prep.finish(
                 (
@@ -1026,7 +1081,7 @@ impl<B: T5AttentionOps, C: CheckpointStrategy> T5AttentionOps for Autodiff<B, C>
         value: FloatTensor<Self>,
         bias: FloatTensor<Self>,
     ) -> FloatTensor<Self> {
-        record::<B, C>(query, key, value, bias, B::t5_decode_attention)
+        record::<B, C>(query, key, value, bias, None, B::t5_decode_attention)
     }
 
     fn t5_attention(
@@ -1034,17 +1089,21 @@ impl<B: T5AttentionOps, C: CheckpointStrategy> T5AttentionOps for Autodiff<B, C>
         key: FloatTensor<Self>,
         value: FloatTensor<Self>,
         bias: FloatTensor<Self>,
+        coop: Option<CoopShape>,
     ) -> FloatTensor<Self> {
-        record::<B, C>(query, key, value, bias, B::t5_attention)
+        record::<B, C>(query, key, value, bias, coop, |q, k, v, bias| {
+            B::t5_attention(q, k, v, bias, coop)
+        })
     }
 
     fn t5_self_attention(
         qkv: FloatTensor<Self>,
         bias: FloatTensor<Self>,
         heads: usize,
+        coop: Option<CoopShape>,
     ) -> FloatTensor<Self> {
         let bias_shape = bias.primitive().shape();
-        let backward = SelfAttentionBackward { heads };
+        let backward = SelfAttentionBackward { heads, coop };
         match backward
             .prepare::<C>([qkv.node(), bias.node()])
             .compute_bound()
@@ -1054,13 +1113,14 @@ impl<B: T5AttentionOps, C: CheckpointStrategy> T5AttentionOps for Autodiff<B, C>
                 let ids = [prep.checkpoint(&qkv), prep.checkpoint(&bias)];
                 let [query, key, value] = packed_heads::<B, 3>(qkv.into_primitive(), heads);
                 let (output, lse) =
-                    B::t5_attention_forward(query, key, value, bias.into_primitive());
+                    B::t5_attention_forward(query, key, value, bias.into_primitive(), coop);
                 prep.finish((ids, output.clone(), lse, bias_shape), output)
             }
             OpsKind::UnTracked(prep) => prep.finish(B::t5_self_attention(
                 qkv.into_primitive(),
                 bias.into_primitive(),
                 heads,
+                coop,
             )),
         }
     }
@@ -1070,9 +1130,10 @@ impl<B: T5AttentionOps, C: CheckpointStrategy> T5AttentionOps for Autodiff<B, C>
         kv: FloatTensor<Self>,
         bias: FloatTensor<Self>,
         heads: usize,
+        coop: Option<CoopShape>,
     ) -> FloatTensor<Self> {
         let bias_shape = bias.primitive().shape();
-        let backward = CrossAttentionBackward { heads };
+        let backward = CrossAttentionBackward { heads, coop };
         match backward
             .prepare::<C>([query.node(), kv.node(), bias.node()])
             .compute_bound()
@@ -1087,7 +1148,7 @@ impl<B: T5AttentionOps, C: CheckpointStrategy> T5AttentionOps for Autodiff<B, C>
                 let [query] = packed_heads::<B, 1>(query.into_primitive(), heads);
                 let [key, value] = packed_heads::<B, 2>(kv.into_primitive(), heads);
                 let (output, lse) =
-                    B::t5_attention_forward(query, key, value, bias.into_primitive());
+                    B::t5_attention_forward(query, key, value, bias.into_primitive(), coop);
                 prep.finish((ids, output.clone(), lse, bias_shape), output)
             }
             OpsKind::UnTracked(prep) => prep.finish(B::t5_cross_attention(
@@ -1095,6 +1156,7 @@ impl<B: T5AttentionOps, C: CheckpointStrategy> T5AttentionOps for Autodiff<B, C>
                 kv.into_primitive(),
                 bias.into_primitive(),
                 heads,
+                coop,
             )),
         }
     }
@@ -1107,6 +1169,7 @@ impl<B: T5AttentionOps, C: CheckpointStrategy> T5AttentionOps for Autodiff<B, C>
         output: FloatTensor<Self>,
         lse: FloatTensor<Self>,
         heads: usize,
+        coop: Option<CoopShape>,
     ) -> (FloatTensor<Self>, FloatTensor<Self>) {
         let (d_qkv, d_scores) = B::t5_self_attention_backward(
             qkv.into_primitive(),
@@ -1115,11 +1178,13 @@ impl<B: T5AttentionOps, C: CheckpointStrategy> T5AttentionOps for Autodiff<B, C>
             output.into_primitive(),
             lse.into_primitive(),
             heads,
+            coop,
         );
         (Self::from_inner(d_qkv), Self::from_inner(d_scores))
     }
 
     /// Detached: no second-order gradients.
+    #[allow(clippy::too_many_arguments)]
     fn t5_cross_attention_backward(
         query: FloatTensor<Self>,
         kv: FloatTensor<Self>,
@@ -1128,6 +1193,7 @@ impl<B: T5AttentionOps, C: CheckpointStrategy> T5AttentionOps for Autodiff<B, C>
         output: FloatTensor<Self>,
         lse: FloatTensor<Self>,
         heads: usize,
+        coop: Option<CoopShape>,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
         let (d_query, d_kv, d_scores) = B::t5_cross_attention_backward(
             query.into_primitive(),
@@ -1137,6 +1203,7 @@ impl<B: T5AttentionOps, C: CheckpointStrategy> T5AttentionOps for Autodiff<B, C>
             output.into_primitive(),
             lse.into_primitive(),
             heads,
+            coop,
         );
         (
             Self::from_inner(d_query),
@@ -1290,17 +1357,20 @@ impl<B: T5AttentionOps, C: CheckpointStrategy> T5AttentionOps for Autodiff<B, C>
         key: FloatTensor<Self>,
         value: FloatTensor<Self>,
         bias: FloatTensor<Self>,
+        coop: Option<CoopShape>,
     ) -> (FloatTensor<Self>, FloatTensor<Self>) {
         let (output, lse) = B::t5_attention_forward(
             query.into_primitive(),
             key.into_primitive(),
             value.into_primitive(),
             bias.into_primitive(),
+            coop,
         );
         (Self::from_inner(output), Self::from_inner(lse))
     }
 
     /// Detached: no second-order gradients.
+    #[allow(clippy::too_many_arguments)]
     fn t5_attention_backward(
         query: FloatTensor<Self>,
         key: FloatTensor<Self>,
@@ -1309,6 +1379,7 @@ impl<B: T5AttentionOps, C: CheckpointStrategy> T5AttentionOps for Autodiff<B, C>
         grad_output: FloatTensor<Self>,
         output: FloatTensor<Self>,
         lse: FloatTensor<Self>,
+        coop: Option<CoopShape>,
     ) -> (
         FloatTensor<Self>,
         FloatTensor<Self>,
@@ -1323,6 +1394,7 @@ impl<B: T5AttentionOps, C: CheckpointStrategy> T5AttentionOps for Autodiff<B, C>
             grad_output.into_primitive(),
             output.into_primitive(),
             lse.into_primitive(),
+            coop,
         );
         (
             Self::from_inner(d_query),

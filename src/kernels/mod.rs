@@ -37,12 +37,16 @@ use burn::tensor::{DType, Tensor};
 use crate::model::precision::cast;
 
 #[cfg(feature = "wgpu")]
+mod coop_attention;
+#[cfg(feature = "wgpu")]
 mod coop_matmul;
 #[cfg(feature = "wgpu")]
 mod extension;
 #[cfg(feature = "wgpu")]
 mod wgsl;
 
+#[cfg(feature = "wgpu")]
+pub use coop_attention::{CoopAttention, Pass as CoopAttentionPass};
 #[cfg(feature = "wgpu")]
 pub use coop_matmul::{adapter_shape, filled_shader, CoopShape};
 
@@ -88,7 +92,8 @@ pub const MAX_DECODE_HEAD_DIM: usize = 256;
 pub fn attention(query: Tensor<4>, key: Tensor<4>, value: Tensor<4>, bias: Tensor<4>) -> Tensor<4> {
     #[cfg(feature = "wgpu")]
     if kernel_runs(Kernel::Attention, &query, &key, &value, &bias) {
-        return extension::attention(query, key, value, bias);
+        let coop = attention_coop_shape(&query.device(), query.dtype(), query.dims()[3]);
+        return extension::attention(query, key, value, bias, coop);
     }
     reference_attention(query, key, value, bias)
 }
@@ -106,7 +111,9 @@ pub fn attention(query: Tensor<4>, key: Tensor<4>, value: Tensor<4>, bias: Tenso
 pub fn self_attention(qkv: Tensor<3>, bias: Tensor<4>, heads: usize) -> Tensor<4> {
     #[cfg(feature = "wgpu")]
     if packed_fits(&qkv, &qkv, 3, &bias, heads) {
-        return extension::self_attention(qkv, bias, heads);
+        let d = qkv.dims()[2] / (3 * heads);
+        let coop = attention_coop_shape(&qkv.device(), qkv.dtype(), d);
+        return extension::self_attention(qkv, bias, heads, coop);
     }
     let [query, key, value] = split_heads::<3>(qkv, heads);
     attention(query, key, value, bias)
@@ -124,7 +131,9 @@ pub fn cross_attention(
 ) -> Tensor<4> {
     #[cfg(feature = "wgpu")]
     if query.dtype() == kv.dtype() && packed_fits(&query, &kv, 2, &bias, heads) {
-        return extension::cross_attention(query, kv, bias, heads);
+        let d = query.dims()[2] / heads;
+        let coop = attention_coop_shape(&query.device(), query.dtype(), d);
+        return extension::cross_attention(query, kv, bias, heads, coop);
     }
     let [query] = split_heads::<1>(query, heads);
     let [key, value] = split_heads::<2>(kv, heads);
@@ -633,6 +642,34 @@ pub fn device_coop_shape(device: &burn::tensor::Device) -> Option<CoopShape> {
     coop_matmul::passes(&checked, || coop_self_check(device, shape)).then_some(shape)
 }
 
+/// The cooperative-matrix shape the training attention kernels run on (the
+/// `coop_attention_*.wgsl` variants, with the scalar kernels' inputs and outputs) for f16
+/// query, keys and values of head size `d_kv` on `device`: f16, `d_kv` 64, the adapter's
+/// cooperative matrices passed their self-check ([`device_coop_shape`]), the adapter has the
+/// workgroup memory and subgroup size they need ([`CoopAttention::fits`]), and they are on
+/// (`MIXTUNE_COOP_ATTENTION=0` turns them off alone, for A/B runs); `None` (the scalar
+/// kernels) elsewhere.
+#[cfg(feature = "wgpu")]
+pub fn attention_coop_shape(
+    device: &burn::tensor::Device,
+    dtype: DType,
+    d_kv: usize,
+) -> Option<CoopShape> {
+    if dtype != DType::F16 || d_kv != coop_attention::HEAD_DIM || !coop_attention_enabled() {
+        return None;
+    }
+    let shape = device_coop_shape(device)?;
+    let inner = device.clone().inner();
+    let burn::backend::DispatchDevice::Cube(cube) = inner.as_dispatch() else {
+        return None;
+    };
+    let (shared, buffers) = (
+        wgsl::max_shared_bytes(cube),
+        wgsl::max_storage_buffers(cube),
+    );
+    CoopAttention::fits(shape, shared, buffers).then_some(shape)
+}
+
 /// [`device_coop_shape`] before the self-check, which launches kernels: what the device
 /// label reports when a GPU is chosen, without adding those launches to every start.
 #[cfg(feature = "wgpu")]
@@ -710,6 +747,21 @@ pub fn set_coop_matmul_enabled(enabled: bool) {
 /// Whether [`matmul`] may use cooperative matrices (see [`set_coop_matmul_enabled`]).
 pub fn coop_matmul_enabled() -> bool {
     switch(&COOP_ENABLED, "MIXTUNE_COOP_MATMUL", true)
+}
+
+/// 0: not read yet, 1: on, 2: off.
+static COOP_ATTENTION: AtomicU8 = AtomicU8::new(0);
+
+/// Turns the cooperative-matrix attention kernels ([`attention_coop_shape`]) on or off for the
+/// whole process (on by default, off with `MIXTUNE_COOP_ATTENTION=0`): off, f16 training
+/// attention takes the scalar kernels.
+pub fn set_coop_attention_enabled(enabled: bool) {
+    COOP_ATTENTION.store(if enabled { 1 } else { 2 }, Ordering::Relaxed);
+}
+
+/// Whether f16 training attention may use the cooperative-matrix kernels.
+pub fn coop_attention_enabled() -> bool {
+    switch(&COOP_ATTENTION, "MIXTUNE_COOP_ATTENTION", true)
 }
 
 /// 0: not read yet, 1: on, 2: off.

@@ -16,6 +16,8 @@ use burn_cubecl::template::{KernelSource, SourceKernel, SourceTemplate};
 use burn_cubecl::tensor::CubeTensor;
 use burn_cubecl::CubeBackend;
 
+use super::coop_attention::{self, CoopAttention, Pass};
+use super::coop_matmul::CoopShape;
 use super::extension::T5AttentionOps;
 
 /// Threads of the decode kernel's workgroup, and so its largest head size.
@@ -539,6 +541,7 @@ fn backward_into(
     output: CubeTensor,
     lse: CubeTensor,
     targets: [CubeTensor; 3],
+    coop: Option<CoopShape>,
 ) -> CubeTensor {
     let [query, key, value] = sources;
     let io = query.dtype;
@@ -567,9 +570,11 @@ fn backward_into(
     );
     dq_params.push(row_stride(&d_query));
     dq_params.resize(4 * Shader::BackwardDq.info_vec4s(), 0);
-    launch(
-        AttentionKernel::training(Shader::BackwardDq, d, half),
-        (blocks(q_len), batch * heads),
+    training_launch(
+        Shader::BackwardDq,
+        coop,
+        (d, half),
+        (q_len, batch * heads),
         &[&query, &key, &value, &bias, &grad_output, &output, &lse],
         &[&d_query, &d_scores],
         dq_params,
@@ -578,14 +583,55 @@ fn backward_into(
     let mut dkv_params = params(&query, &key, &[&query, &key, &bias, &grad_output]);
     dkv_params.push(row_stride(&d_key));
     dkv_params.resize(4 * Shader::BackwardDkv.info_vec4s(), 0);
-    launch(
-        AttentionKernel::training(Shader::BackwardDkv, d, half),
-        (blocks(k_len), batch * heads),
+    training_launch(
+        Shader::BackwardDkv,
+        coop,
+        (d, half),
+        (k_len, batch * heads),
         &[&query, &key, &bias, &grad_output, &lse, &d_scores],
         &[&d_key, &d_value],
         dkv_params,
     );
     d_scores
+}
+
+/// Launches training kernel `shader` (forward, dq or dkv) over `rows` queries (keys for dkv)
+/// of each of `heads` (batch · heads) slices: the cooperative-matrix variant where `coop`
+/// (f16, head size 64: `kernels::attention_coop_shape`), else the scalar one for head size and
+/// dtype `(d, half)`. Both take the same bindings and parameters.
+fn training_launch(
+    shader: Shader,
+    coop: Option<CoopShape>,
+    (d, half): (usize, bool),
+    (rows, heads): (usize, usize),
+    inputs: &[&CubeTensor],
+    outputs: &[&CubeTensor],
+    params: Vec<u32>,
+) {
+    let Some(shape) = coop else {
+        let kernel = AttentionKernel::training(shader, d, half);
+        return launch(kernel, (blocks(rows), heads), inputs, outputs, params);
+    };
+    assert!(
+        half && d == coop_attention::HEAD_DIM,
+        "coop attention takes f16, d_kv 64"
+    );
+    let pass = match shader {
+        Shader::Forward => Pass::Forward,
+        Shader::BackwardDq => Pass::BackwardDq,
+        Shader::BackwardDkv => Pass::BackwardDkv,
+        other => unreachable!("{other:?} is not a training kernel"),
+    };
+    let kernel = CoopAttention { pass, shape };
+    let groups = (rows.div_ceil(kernel.rows()), heads);
+    dispatch(
+        kernel,
+        kernel.workgroup_size(),
+        groups,
+        inputs,
+        outputs,
+        params,
+    );
 }
 
 impl T5AttentionOps for CubeBackend {
@@ -619,6 +665,7 @@ impl T5AttentionOps for CubeBackend {
         key: CubeTensor,
         value: CubeTensor,
         bias: CubeTensor,
+        coop: Option<CoopShape>,
     ) -> (CubeTensor, CubeTensor) {
         let io = query.dtype;
         let (query, key, value, bias) = (
@@ -630,9 +677,11 @@ impl T5AttentionOps for CubeBackend {
         let [batch, heads, q_len, d] = dims(&query);
         let output = empty_heads_inner(&query, [batch, heads, q_len, d]);
         let lse = empty_as(&query, [batch, heads, q_len, 1], DType::F32);
-        launch(
-            AttentionKernel::training(Shader::Forward, d, io == DType::F16),
-            (blocks(q_len), batch * heads),
+        training_launch(
+            Shader::Forward,
+            coop,
+            (d, io == DType::F16),
+            (q_len, batch * heads),
             &[&query, &key, &value, &bias],
             &[&output, &lse],
             params(&query, &key, &[&query, &key, &value, &bias]),
@@ -648,6 +697,7 @@ impl T5AttentionOps for CubeBackend {
         grad_output: CubeTensor,
         output: CubeTensor,
         lse: CubeTensor,
+        coop: Option<CoopShape>,
     ) -> (CubeTensor, CubeTensor, CubeTensor, CubeTensor) {
         let [batch, heads, q_len, d] = dims(&query);
         let k_len = dims(&key)[2];
@@ -655,7 +705,8 @@ impl T5AttentionOps for CubeBackend {
         let d_key = empty_heads_inner(&key, [batch, heads, k_len, d]);
         let d_value = empty_heads_inner(&value, [batch, heads, k_len, d]);
         let targets = [d_query.clone(), d_key.clone(), d_value.clone()];
-        let d_scores = backward_into([query, key, value], bias, grad_output, output, lse, targets);
+        let sources = [query, key, value];
+        let d_scores = backward_into(sources, bias, grad_output, output, lse, targets, coop);
         (d_query, d_key, d_value, d_scores)
     }
 
@@ -666,12 +717,13 @@ impl T5AttentionOps for CubeBackend {
         output: CubeTensor,
         lse: CubeTensor,
         heads: usize,
+        coop: Option<CoopShape>,
     ) -> (CubeTensor, CubeTensor) {
         let qkv = into_contiguous(qkv);
         let d_qkv = empty_as(&qkv, qkv.meta.shape().clone(), qkv.dtype);
         let sources = [0, 1, 2].map(|block| heads_view(&qkv, block, 3, heads));
         let targets = [0, 1, 2].map(|block| heads_view(&d_qkv, block, 3, heads));
-        let d_scores = backward_into(sources, bias, grad_output, output, lse, targets);
+        let d_scores = backward_into(sources, bias, grad_output, output, lse, targets, coop);
         (d_qkv, d_scores)
     }
 
@@ -683,6 +735,7 @@ impl T5AttentionOps for CubeBackend {
         output: CubeTensor,
         lse: CubeTensor,
         heads: usize,
+        coop: Option<CoopShape>,
     ) -> (CubeTensor, CubeTensor, CubeTensor) {
         let (query, kv) = (into_contiguous(query), into_contiguous(kv));
         let d_query = empty_as(&query, query.meta.shape().clone(), query.dtype);
@@ -697,7 +750,7 @@ impl T5AttentionOps for CubeBackend {
             heads_view(&d_kv, 0, 2, heads),
             heads_view(&d_kv, 1, 2, heads),
         ];
-        let d_scores = backward_into(sources, bias, grad_output, output, lse, targets);
+        let d_scores = backward_into(sources, bias, grad_output, output, lse, targets, coop);
         (d_query, d_kv, d_scores)
     }
 
