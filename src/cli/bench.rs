@@ -28,6 +28,9 @@ pub enum BenchCommand {
     /// TFLOP/s of each matrix product of a training step: Burn's f32 and f16, and the
     /// cooperative-matrix kernel's f16 where the GPU has it.
     Gemm(super::bench_gemm::GemmBench),
+    /// Training attention (forward + backward) per layer and per step: the tensor ops, the
+    /// WGSL kernels, and their cooperative-matrix variants where the GPU has them.
+    Attention(super::bench_attention::AttentionBench),
 }
 
 #[derive(Args, Debug)]
@@ -79,6 +82,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
         BenchCommand::Data(args) => super::bench_data::bench_data(args),
         BenchCommand::Train(args) => super::bench_train::bench_train(args),
         BenchCommand::Gemm(args) => super::bench_gemm::bench_gemm(args),
+        BenchCommand::Attention(args) => super::bench_attention::bench_attention(args),
     }
 }
 

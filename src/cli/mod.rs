@@ -1,6 +1,7 @@
 //! Command-line arguments mapped onto library calls; errors become one line and exit code 1.
 
 mod bench;
+mod bench_attention;
 mod bench_data;
 mod bench_gemm;
 mod bench_near_dup;

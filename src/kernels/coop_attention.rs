@@ -77,7 +77,12 @@ impl CoopAttention {
 
     /// Rows (queries, or keys for dkv) a workgroup owns.
     pub fn rows(&self) -> usize {
-        (SUBGROUPS * self.shape.tile) as usize
+        Self::rows_of(self.shape)
+    }
+
+    /// Rows a workgroup owns on an adapter of cooperative-matrix `shape` (all three kernels).
+    pub fn rows_of(shape: CoopShape) -> usize {
+        (SUBGROUPS * shape.tile) as usize
     }
 
     /// Workgroup memory the kernel declares, in bytes (as the shader's `var<workgroup>`s).

@@ -646,7 +646,8 @@ pub fn device_coop_shape(device: &burn::tensor::Device) -> Option<CoopShape> {
 /// `coop_attention_*.wgsl` variants, with the scalar kernels' inputs and outputs) for f16
 /// query, keys and values of head size `d_kv` on `device`: f16, `d_kv` 64, the adapter's
 /// cooperative matrices passed their self-check ([`device_coop_shape`]), the adapter has the
-/// workgroup memory and subgroup size they need ([`CoopAttention::fits`]), and they are on
+/// workgroup memory and subgroup size they need ([`CoopAttention::fits`]), they passed their
+/// own self-check there ([`coop_attention_self_check`], once per adapter), and they are on
 /// (`MIXTUNE_COOP_ATTENTION=0` turns them off alone, for A/B runs); `None` (the scalar
 /// kernels) elsewhere.
 #[cfg(feature = "wgpu")]
@@ -667,7 +668,86 @@ pub fn attention_coop_shape(
         wgsl::max_shared_bytes(cube),
         wgsl::max_storage_buffers(cube),
     );
-    CoopAttention::fits(shape, shared, buffers).then_some(shape)
+    if !CoopAttention::fits(shape, shared, buffers) {
+        return None;
+    }
+    let (name, _) = coop_adapter(device)?;
+    let checked = format!("{name}, attention");
+    coop_matmul::passes(&checked, || coop_attention_self_check(device, shape)).then_some(shape)
+}
+
+/// A small f16 attention, forward and backward, through the cooperative-matrix kernels and
+/// through the scalar ones on `device`: blocks that overhang the queries and keys, a position
+/// bias, an uneven upstream gradient. They round differently (the former multiply P and dS in
+/// f16), so the output and each gradient must agree within f16 rounding (1% of its peak),
+/// which a wrong tile, layout or mask misses by far.
+/// False (with the reason on stderr) when they differ, or the kernels fail to build or run.
+#[cfg(feature = "wgpu")]
+fn coop_attention_self_check(device: &burn::tensor::Device, shape: CoopShape) -> bool {
+    use burn::tensor::Int;
+    let device = if device.is_autodiff() {
+        device.clone()
+    } else {
+        device.clone().autodiff()
+    };
+    let (heads, d) = (2, coop_attention::HEAD_DIM);
+    let (m, n) = (CoopAttention::rows_of(shape) + 3, 70);
+    // Smooth values in [-1, 1] (a sine of the index): no two rows alike.
+    let values = |dims: [usize; 4], rate: f64| {
+        let count = dims.iter().product::<usize>() as i64;
+        Tensor::<1, Int>::arange(0..count, &device)
+            .float()
+            .mul_scalar(rate)
+            .sin()
+            .reshape(dims)
+    };
+    let run = |coop: Option<CoopShape>| -> Result<Vec<Vec<f32>>, String> {
+        let q = values([1, heads, m, d], 0.37).require_grad();
+        let k = values([1, heads, n, d], 0.53).require_grad();
+        let v = values([1, heads, n, d], 0.71).require_grad();
+        let bias = values([1, heads, m, n], 0.11);
+        let half = |t: &Tensor<4>| t.clone().cast(DType::F16);
+        let out = extension::attention(half(&q), half(&k), half(&v), bias, coop).cast(DType::F32);
+        let grads = (out.clone() * values([1, heads, m, d], 0.29))
+            .sum()
+            .backward();
+        let grad = |t: &Tensor<4>| t.grad(&grads).ok_or("a gradient is missing");
+        [out, grad(&q)?, grad(&k)?, grad(&v)?]
+            .into_iter()
+            .map(|t| {
+                let data = t.into_data().convert::<f32>();
+                data.try_into_vec::<f32>().map_err(|e| format!("{e:?}"))
+            })
+            .collect()
+    };
+    let check = || -> Result<bool, String> {
+        let (coop, scalar) = (run(Some(shape))?, run(None)?);
+        Ok(coop.iter().zip(&scalar).all(|(coop, scalar)| {
+            let peak = scalar.iter().fold(0.0f32, |p, x| p.max(x.abs()));
+            let diff = coop
+                .iter()
+                .zip(scalar)
+                .fold(0.0f32, |worst, (a, b)| worst.max((a - b).abs()));
+            coop.len() == scalar.len() && peak > 0.0 && diff <= 1e-2 * peak
+        }))
+    };
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(check))
+        .unwrap_or_else(|_| Err("the kernels panicked".into()));
+    match outcome {
+        Ok(true) => true,
+        Ok(false) => {
+            eprintln!(
+                "cooperative-matrix attention differs from the scalar kernels here: using those"
+            );
+            false
+        }
+        Err(reason) => {
+            eprintln!(
+                "cooperative-matrix attention failed here ({reason}): using the scalar kernels"
+            );
+            false
+        }
+    }
 }
 
 /// [`device_coop_shape`] before the self-check, which launches kernels: what the device
