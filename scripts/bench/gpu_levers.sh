@@ -8,17 +8,22 @@
 # then ONE device call: command `bash scripts/bench/gpu_levers.sh [STEP ...]`, carry
 # [".carry"]. A STEP is `NAME=BINARY:ARGS` (BINARY `wgsl` or `spirv`; ARGS for `mixtune`,
 # word-split, after any leading `VAR=VALUE` words, which go to its environment). Each step
-# has 200 s (`bench gemm` 90 s). Without STEPs the first call's list runs (HF ~160 s;
+# has 200 s (`bench gemm` and `bench attention` 90 s). Without STEPs the first call's list
+# runs (HF ~160 s;
 # `bench gemm`: each base product in Burn's f32 and f16 and on the cooperative matrices
 # (both kernels), TFLOP/s; WGSL f16 base, its linear layers on the cooperative matrices; WGSL f32 small and
 # base with the profile, last, as the step a slow machine may lose: 12-04 measured it);
-# `MIXTUNE_LEVERS=2` picks the second call's list instead (WGSL f16 base with
-# `MIXTUNE_COOP_MATMUL=0`, i.e. Burn's f16 GEMMs, and with `MIXTUNE_COOP_STAGED=1`, the
-# staged cooperative-matrix kernel, against the first call's `wgsl-f16`;
-# SPIR-V f16 base, and the encoder's 512² attention through the tensor ops as before 12-05,
-# against the WGSL kernels of the first call: time and memory), which skips HF unless asked
-# (`MIXTUNE_SKIP_HF=0`); the two calls fit a session's 15 device minutes. Later sessions can
-# pass `"spirv-f32=spirv:bench train --device gpu --shapes base --profile"` and
+# `MIXTUNE_LEVERS=2` picks the second call's list instead (`bench attention`: base's three
+# attentions forward + backward at batch 8 through the tensor ops, the scalar kernels and the
+# cooperative-matrix ones, f32 and f16; WGSL f16 base with `MIXTUNE_COOP_ATTENTION=0`, the
+# scalar attention kernels, with `MIXTUNE_COOP_MATMUL=0`, Burn's f16 GEMMs, and with
+# `MIXTUNE_COOP_STAGED=1`, the staged cooperative-matrix GEMM, each against the first call's
+# `wgsl-f16`), which skips HF unless asked (`MIXTUNE_SKIP_HF=0`); the two calls fit a
+# session's 15 device minutes. Later sessions can pass
+# `"spirv-f16=spirv:bench train --device gpu --shapes base --profile --dtype f16"`, the
+# encoder's 512² attention through the tensor ops as before 12-05
+# `"split-enc=wgsl:MIXTUNE_ATTENTION_KERNEL_MAX_SCORES=65536 bench train --device gpu --shapes base --profile"`,
+# `"spirv-f32=spirv:bench train --device gpu --shapes base --profile"` and
 # `"cold-log=wgsl:bench train --device gpu --shapes small --steps 1"`, and for f16's working
 # copies (12-06, third session) against casts at use
 # `"f16-at-use=wgsl:MIXTUNE_F16_WORKING_COPIES=0 bench train --device gpu --shapes base --profile --dtype f16"`
@@ -69,10 +74,10 @@ if [ $# -eq 0 ] && [ "$third" = 1 ]; then
     "spirv-again=spirv:MIXTUNE_KERNEL_CACHE=/tmp/kc-spirv bench train --device gpu --shapes small --steps 1"
 elif [ $# -eq 0 ] && [ "${MIXTUNE_LEVERS:-1}" = 2 ]; then
   set -- \
+    "attention=wgsl:bench attention --device gpu --shapes base --iters 5" \
+    "f16-scalar-attn=wgsl:MIXTUNE_COOP_ATTENTION=0 bench train --device gpu --shapes base --profile --dtype f16" \
     "f16-burn-gemm=wgsl:MIXTUNE_COOP_MATMUL=0 bench train --device gpu --shapes base --profile --dtype f16" \
-    "f16-staged=wgsl:MIXTUNE_COOP_STAGED=1 bench train --device gpu --shapes base --profile --dtype f16" \
-    "spirv-f16=spirv:bench train --device gpu --shapes base --profile --dtype f16" \
-    "split-enc=wgsl:MIXTUNE_ATTENTION_KERNEL_MAX_SCORES=65536 bench train --device gpu --shapes base --profile"
+    "f16-staged=wgsl:MIXTUNE_COOP_STAGED=1 bench train --device gpu --shapes base --profile --dtype f16"
 elif [ $# -eq 0 ]; then
   set -- \
     "gemm=wgsl:bench gemm --device gpu --shapes base --iters 10" \
@@ -88,7 +93,7 @@ for spec in "$@"; do
   done
   bin=/tmp/mixtune-$kind
   [ -x "$bin" ] || { echo "$name: no $kind binary in .carry" | tee -a "$OUT/steps.txt"; continue; }
-  if [ "${words[1]:-}" = gemm ]; then
+  if [ "${words[1]:-}" = gemm ] || [ "${words[1]:-}" = attention ]; then
     step "$name" 90 env "${envs[@]}" "$bin" "${words[@]}"  # no HF reference to compare
   elif [ "${name%-log}" != "$name" ]; then
     envs+=("MIXTUNE_KERNEL_CACHE=/tmp/$name-cache" "CUBECL_DEBUG_LOG=$OUT/$name.cubecl.log")
@@ -98,4 +103,4 @@ for spec in "$@"; do
   fi
 done
 cat "$OUT/steps.txt"
-tail -n 30 "$OUT"/gemm.txt "$OUT"/*-f*.txt 2>/dev/null
+tail -n 30 "$OUT"/gemm.txt "$OUT"/attention.txt "$OUT"/*-f*.txt 2>/dev/null
