@@ -16,9 +16,10 @@
 # `MIXTUNE_LEVERS=2` picks the second call's list instead (`bench attention`: base's three
 # attentions forward + backward at batch 8 through the tensor ops, the scalar kernels and the
 # cooperative-matrix ones, f32 and f16; WGSL f16 base with `MIXTUNE_COOP_ATTENTION=0`, the
-# scalar attention kernels, with `MIXTUNE_COOP_MATMUL=0`, Burn's f16 GEMMs, and with
-# `MIXTUNE_COOP_STAGED=1`, the staged cooperative-matrix GEMM, each against the first call's
-# `wgsl-f16`), which skips HF unless asked (`MIXTUNE_SKIP_HF=0`); the two calls fit a
+# scalar attention kernels, with `MIXTUNE_COOP_MATMUL=0`, Burn's f16 GEMMs, with
+# `MIXTUNE_COOP_WO=0`, `wo` in f32 as before, and with `MIXTUNE_COOP_STAGED=1`, the staged
+# cooperative-matrix GEMM, each against the first call's `wgsl-f16`; the last steps may not
+# fit the call's 600 s), which skips HF unless asked (`MIXTUNE_SKIP_HF=0`); the two calls fit a
 # session's 15 device minutes. Later sessions can pass
 # `"spirv-f16=spirv:bench train --device gpu --shapes base --profile --dtype f16"`, the
 # encoder's 512² attention through the tensor ops as before 12-05
@@ -77,6 +78,7 @@ elif [ $# -eq 0 ] && [ "${MIXTUNE_LEVERS:-1}" = 2 ]; then
     "attention=wgsl:bench attention --device gpu --shapes base --iters 5" \
     "f16-scalar-attn=wgsl:MIXTUNE_COOP_ATTENTION=0 bench train --device gpu --shapes base --profile --dtype f16" \
     "f16-burn-gemm=wgsl:MIXTUNE_COOP_MATMUL=0 bench train --device gpu --shapes base --profile --dtype f16" \
+    "f16-wo-f32=wgsl:MIXTUNE_COOP_WO=0 bench train --device gpu --shapes base --profile --dtype f16" \
     "f16-staged=wgsl:MIXTUNE_COOP_STAGED=1 bench train --device gpu --shapes base --profile --dtype f16"
 elif [ $# -eq 0 ]; then
   set -- \

@@ -142,18 +142,29 @@ pub trait T5AttentionOps: Backend {
         grad: FloatTensor<Self>,
     ) -> FloatTensor<Self>;
 
-    /// `clamp_f16`: T5's per-element f16 clamp (`model::precision::clamp_f16`), in the same
-    /// tensor ops; under autodiff its backward step is [`ClampBackward`].
+    /// `clamp_f16`: T5's per-element f16 clamp (`model::precision::clamp_f16`: `|x| ≥ f16
+    /// max` becomes ±(max − 1000)); under autodiff its backward step is [`ClampBackward`].
+    /// Float ops only, exact in f16: `x` clamped to ±max (an inf becomes ±max), `keep =
+    /// clamp(max − |x|, 0, 1)` (1 for every f16 below max, which is at least 32 below it; 0 at
+    /// max), then `x · keep + clamp(x, ±(max − 1000)) · (1 − keep)`. The comparison and
+    /// selection the tensor version uses write a bool tensor, which CubeCL cannot store in
+    /// WGSL when fusion leaves the comparison on its own (it did after a cooperative-matrix
+    /// product).
     #[fusion(default)]
     fn t5_clamp_f16(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        let overflowed = Self::float_greater_equal_elem(
-            Self::float_abs(x.clone()),
+        let bounded = Self::float_clamp(x, (-F16_MAX).into(), F16_MAX.into());
+        let headroom = Self::float_add_scalar(
+            Self::float_neg(Self::float_abs(bounded.clone())),
             F16_MAX.into(),
-            burn::tensor::BoolDType::Native,
         );
+        let keep = Self::float_clamp(headroom, 0.0.into(), 1.0.into());
         let limit = F16_MAX - 1000.0;
-        let clamped = Self::float_clamp(x.clone(), (-limit).into(), limit.into());
-        Self::float_mask_where(x, overflowed, clamped)
+        let clamped = Self::float_clamp(bounded.clone(), (-limit).into(), limit.into());
+        let replaced = Self::float_mul(
+            clamped,
+            Self::float_add_scalar(Self::float_neg(keep.clone()), 1.0.into()),
+        );
+        Self::float_add(Self::float_mul(bounded, keep), replaced)
     }
 
     /// `self_attention`: attention of the query, key and value packed side by side in `qkv`

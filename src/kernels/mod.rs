@@ -611,10 +611,23 @@ pub fn linear(x: Tensor<3>, w: Tensor<2>) -> Tensor<3> {
 #[cfg(feature = "wgpu")]
 pub fn coop_matmul_shape(a: &Tensor<2>, b: &Tensor<2>) -> Option<CoopShape> {
     let ([m, k], [k_b, n]) = (a.dims(), b.dims());
-    if a.dtype() != DType::F16 || b.dtype() != DType::F16 || k != k_b || !coop_matmul_enabled() {
+    if a.dtype() != DType::F16 || b.dtype() != DType::F16 || k != k_b || b.device() != a.device() {
         return None;
     }
-    let shape = device_coop_shape(&a.device())?;
+    coop_product_shape(&a.device(), [m, k, n])
+}
+
+/// [`coop_matmul_shape`] for f16 operands `[m, k]` and `[k, n]` on `device`, by their sizes
+/// alone (no tensors): whether such a product would run on the cooperative matrices.
+#[cfg(feature = "wgpu")]
+pub fn coop_product_shape(
+    device: &burn::tensor::Device,
+    [m, k, n]: [usize; 3],
+) -> Option<CoopShape> {
+    if !coop_matmul_enabled() {
+        return None;
+    }
+    let shape = device_coop_shape(device)?;
     let tile = shape.tile as usize;
     let fits = |size: usize| size >= tile && size.is_multiple_of(tile);
     let wide = |size: usize| size >= 2 * shape.block();
@@ -626,8 +639,7 @@ pub fn coop_matmul_shape(a: &Tensor<2>, b: &Tensor<2>) -> Option<CoopShape> {
         && wide(n)
         && small(m * k)
         && small(k * n)
-        && small(m * n)
-        && b.device() == a.device())
+        && small(m * n))
     .then_some(shape)
 }
 
@@ -842,6 +854,22 @@ pub fn set_coop_attention_enabled(enabled: bool) {
 /// Whether f16 training attention may use the cooperative-matrix kernels.
 pub fn coop_attention_enabled() -> bool {
     switch(&COOP_ATTENTION, "MIXTUNE_COOP_ATTENTION", true)
+}
+
+/// 0: not read yet, 1: on, 2: off.
+static COOP_WO: AtomicU8 = AtomicU8::new(0);
+
+/// Turns f16 training's `wo` products on the cooperative matrices on or off for the whole
+/// process (on by default, off with `MIXTUNE_COOP_WO=0`: `wo` in f32 through Burn's matmul,
+/// as before; `model::layers::project_out`), for A/B runs of its speed and numerics.
+pub fn set_coop_wo_enabled(enabled: bool) {
+    COOP_WO.store(if enabled { 1 } else { 2 }, Ordering::Relaxed);
+}
+
+/// Whether f16 training's `wo` may run on the cooperative matrices (see
+/// [`set_coop_wo_enabled`]).
+pub fn coop_wo_enabled() -> bool {
+    switch(&COOP_WO, "MIXTUNE_COOP_WO", true)
 }
 
 /// 0: not read yet, 1: on, 2: off.

@@ -63,15 +63,49 @@ pub fn project(linear: &Linear, x: Tensor<3>, lora_dropout: f64) -> Tensor<3> {
 
 /// `wo` of the feed-forward in f32 (HF's `_keep_in_fp32_modules = ["wo"]`), its result back in
 /// `x`'s dtype, clamped in f16. For f32 inputs, plain [`project`].
+///
+/// In f16 training where the product runs on the GPU's cooperative matrices, `wo` is an f16
+/// product like every other linear layer's there (its weight rounded to f16, sums in f32, the
+/// output rounded to f16 once), as HF's fp16 AMP training runs it under autocast: the f32
+/// product, at Burn's f32 GEMM speed, would be the step's slowest GEMMs. It has no clamp of
+/// its own: an overflow (inf) goes into the residual sum, whose clamp after the sub-layer
+/// (`T5LayerFF`) replaces it, where HF's `T5Block` clamps too (nothing clamps after HF's
+/// `wo`); where the f32 path clamped the projection first, the sum there, and its gradient,
+/// now take the clamp's value. (Fusion also left that clamp's ops unfused right after the
+/// cooperative-matrix product: 254 more launches per small step on lavapipe.) Inference
+/// keeps `wo` f32, as HF's f16 inference.
 fn project_out(linear: &Linear, x: Tensor<3>, lora_dropout: f64) -> Tensor<3> {
     let dtype = x.dtype();
     if dtype == DType::F32 {
+        return project(linear, x, lora_dropout);
+    }
+    if wo_on_coop(linear, &x) {
         return project(linear, x, lora_dropout);
     }
     clamp_f16(cast(
         project(linear, cast(x, DType::F32), lora_dropout),
         dtype,
     ))
+}
+
+/// Whether `project_out` multiplies f16 `x` by `wo` in f16 on the cooperative matrices: f16
+/// training (autodiff) on a device where a product of these sizes runs there, unless
+/// `MIXTUNE_COOP_WO=0` (`kernels::coop_wo_enabled`).
+fn wo_on_coop(linear: &Linear, x: &Tensor<3>) -> bool {
+    #[cfg(feature = "wgpu")]
+    {
+        let [batch, len, d_in] = x.dims();
+        let d_out = linear.weight.dims()[1];
+        x.dtype() == DType::F16
+            && x.device().is_autodiff()
+            && kernels::coop_wo_enabled()
+            && kernels::coop_product_shape(&x.device(), [batch * len, d_in, d_out]).is_some()
+    }
+    #[cfg(not(feature = "wgpu"))]
+    {
+        let _ = (linear, x);
+        false
+    }
 }
 
 /// RMS norm without mean subtraction or bias: `x * rsqrt(mean(x^2) + eps) * weight`.

@@ -12,7 +12,9 @@
 //! - attention scores plus position bias and masks, and their softmax (`f32::MIN` masks would
 //!   be `-inf` in f16);
 //! - the feed-forward's output projection `wo` (HF's `_keep_in_fp32_modules = ["wo"]`: Flan-T5's
-//!   `wo` activations overflow f16), its result cast back to f16;
+//!   `wo` activations overflow f16), its result cast back to f16; except in training on a GPU
+//!   with cooperative matrices, where it is an f16 product summed in f32, as under HF's fp16
+//!   autocast (`layers::project_out`);
 //! - the logits and the loss;
 //! - and the residual stream is clamped after each sub-layer, so an overflow does not become
 //!   NaN: an inf becomes ±(f16's max − 1000), HF's `clamp_value` ([`clamp_f16`] says where it
