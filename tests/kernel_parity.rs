@@ -484,20 +484,27 @@ fn f16_attention_runs_the_kernels_in_f16() {
     let half = |t: Tensor<4>| t.cast(DType::F16);
     let (q, k, v) = (half(q), half(k), half(v));
     assert!(kernel_runs(Kernel::Attention, &q, &k, &v, &bias));
-    let (q, k, v, bias) = {
-        // The output is a view (stored as the `[batch, len, heads · d]` it becomes): read
-        // after counting, its copy to the host is not the kernel's.
-        let (out, launches) = mixtune::device::profile::launches_by_kernel(&gpu, || {
-            let out = attention(q.clone(), k.clone(), v.clone(), bias.clone());
-            assert_eq!(out.dtype(), DType::F16, "f16 out");
-            out
-        });
-        let out = host(out);
-        let launches = launches.expect("a wgpu device counts launches");
-        println!("f16 forward launches: {launches:?} ({} outputs)", out.len());
-        assert_eq!(launches.values().sum::<usize>(), 1, "{launches:?}");
-        (q, k, v, bias)
-    };
+    // The output is a view (stored as the `[batch, len, heads · d]` it becomes): read after
+    // counting, its copy to the host is not the kernel's.
+    let (out, launches) = mixtune::device::profile::launches_by_kernel(&gpu, || {
+        let out = attention(q, k, v, bias);
+        assert_eq!(out.dtype(), DType::F16, "f16 out");
+        out
+    });
+    let out = host(out);
+    let launches = launches.expect("a wgpu device counts launches");
+    println!("f16 forward launches: {launches:?} ({} outputs)", out.len());
+    assert_eq!(launches.values().sum::<usize>(), 1, "{launches:?}");
+    assert_f16_attention_matches(&case, &gpu, 1e-2);
+}
+
+/// `case` through [`attention`] in f16 on `gpu` (query, key and value cast to f16, the output
+/// back to f32) against the reference on the same f16 values computed in f32 (the output
+/// rounded to f16) on flex: the output and the gradients of query, key, value and position
+/// bias, within `tolerance` of each one's peak.
+fn assert_f16_attention_matches(case: &Case, gpu: &Device, tolerance: f32) {
+    use burn::tensor::DType;
+
     fn on_gpu(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, bias: Tensor<4>) -> Tensor<4> {
         let half = |t: Tensor<4>| t.cast(DType::F16);
         let out = attention(half(q), half(k), half(v), bias);
@@ -508,21 +515,22 @@ fn f16_attention_runs_the_kernels_in_f16() {
         let round = |t: Tensor<4>| t.cast(DType::F16).cast(DType::F32);
         round(reference_attention(round(q), round(k), round(v), bias))
     }
-    let got = gradients(&case, &gpu.autodiff(), on_gpu);
-    let expected = gradients(&case, &Device::flex().autodiff(), reference);
-    let out_gpu = host(on_gpu(
-        q.cast(DType::F32),
-        k.cast(DType::F32),
-        v.cast(DType::F32),
-        bias,
-    ));
+    let got = gradients(case, &gpu.clone().autodiff(), on_gpu);
+    let expected = gradients(case, &Device::flex().autodiff(), reference);
+    let [q, k, v, bias] = case.inputs(gpu);
+    let out = host(on_gpu(q, k, v, bias));
     let [q, k, v, bias] = case.inputs(&Device::flex());
-    let pairs = [("output".to_string(), out_gpu)]
+    let pairs = [("output".to_string(), out)]
         .into_iter()
         .zip([host(reference(q, k, v, bias))])
         .chain(got.into_iter().zip(expected.into_iter().map(|(_, g)| g)));
     for ((name, got), expected) in pairs {
-        assert_close_within(&format!("f16 {name}"), got, expected, 1e-2);
+        assert_close_within(
+            &format!("f16 {}: {name}", case.name),
+            got,
+            expected,
+            tolerance,
+        );
     }
 }
 
@@ -557,17 +565,6 @@ fn f16_attention_on_cooperative_matrices_matches_reference() {
         None,
         "d_kv 128"
     );
-
-    fn on_gpu(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, bias: Tensor<4>) -> Tensor<4> {
-        let half = |t: Tensor<4>| t.cast(DType::F16);
-        let out = attention(half(q), half(k), half(v), bias);
-        assert_eq!(out.dtype(), DType::F16);
-        out.cast(DType::F32)
-    }
-    fn reference(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, bias: Tensor<4>) -> Tensor<4> {
-        let round = |t: Tensor<4>| t.cast(DType::F16).cast(DType::F32);
-        round(reference_attention(round(q), round(k), round(v), bias))
-    }
     let cases = [
         Case::new("coop, self 37x37", [2, 3, 37, 37, 64], 80),
         Case::new("coop, padding + causal 70x70", [3, 2, 70, 70, 64], 81)
@@ -596,19 +593,7 @@ fn f16_attention_on_cooperative_matrices_matches_reference() {
         let backward = backward.expect("a wgpu device counts launches");
         // dq and dkv (the forward ran above, when `out` was recorded).
         assert_eq!(launched(&backward, &["CoopAttention"]), 2, "{backward:?}");
-
-        let got = gradients(&case, &gpu_ad, on_gpu);
-        let expected = gradients(&case, &Device::flex().autodiff(), reference);
-        let [q, k, v, bias] = case.inputs(&gpu);
-        let out = host(on_gpu(q, k, v, bias));
-        let [q, k, v, bias] = case.inputs(&Device::flex());
-        let pairs = [("output".to_string(), out)]
-            .into_iter()
-            .zip([host(reference(q, k, v, bias))])
-            .chain(got.into_iter().zip(expected.into_iter().map(|(_, g)| g)));
-        for ((name, got), expected) in pairs {
-            assert_close_within(&format!("{}: {name}", case.name), got, expected, 3e-3);
-        }
+        assert_f16_attention_matches(&case, &gpu, 3e-3);
     }
 }
 
