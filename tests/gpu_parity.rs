@@ -238,7 +238,10 @@ fn f16_training_on_cooperative_matrices_follows_f32() {
     };
     let Some(shape) = attention_coop_shape(&selected.device.clone().autodiff(), DType::F16, 64)
     else {
-        println!("skipped: no cooperative-matrix attention on {}", selected.label);
+        println!(
+            "skipped: no cooperative-matrix attention on {}",
+            selected.label
+        );
         return;
     };
     println!("cooperative matrices: {shape:?}");
@@ -258,7 +261,10 @@ fn f16_training_on_cooperative_matrices_follows_f32() {
         .map(|(_, n)| n)
         .sum();
     // Three attentions a layer, three kernels each, over the applied and skipped steps.
-    assert!(coop >= 9, "cooperative-matrix attention launches: {launches:?}");
+    assert!(
+        coop >= 9,
+        "cooperative-matrix attention launches: {launches:?}"
+    );
 }
 
 /// Three applied f16 training steps of the model in `dir` on `gpu` against f32 steps on flex
