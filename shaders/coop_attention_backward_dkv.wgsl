@@ -29,14 +29,16 @@
 @group(0) @binding(8) var<uniform> info: array<vec4<u32>, 6>;
 
 // The block's keys [BR][D]; once in the subgroups' tiles, each query tile's Pᵀ [BR][COLS].
-var<workgroup> k_stage: array<f16, BR * D>;
-// Each query tile's dSᵀ [BR][COLS].
-var<workgroup> ds_stage: array<f16, BR * COLS>;
-// The query and output-gradient tiles, [COLS][D].
-var<workgroup> q_tile: array<f16, COLS * D>;
-var<workgroup> g_tile: array<f16, COLS * D>;
-// The tile's Sᵀ, [BR][COLS] f32; at the end, each subgroup's gradient tiles on their way out.
-var<workgroup> s_tile: array<f32, BR * COLS>;
+// Rows HP apart.
+var<workgroup> k_stage: array<f16, BR * HP>;
+// Each query tile's dSᵀ [BR][COLS], rows CP apart.
+var<workgroup> ds_stage: array<f16, BR * CP>;
+// The query and output-gradient tiles, [COLS][D], rows HP apart.
+var<workgroup> q_tile: array<f16, COLS * HP>;
+var<workgroup> g_tile: array<f16, COLS * HP>;
+// The tile's Sᵀ, [BR][COLS] f32, rows SP apart; at the end, each subgroup's gradient tiles
+// on their way out.
+var<workgroup> s_tile: array<f32, BR * SP>;
 
 @compute @workgroup_size(WG)
 fn main(
@@ -63,13 +65,13 @@ fn main(
         if j < k_len {
             kx = keys[k_at.base + j * k_at.row + (e % D) * k_at.col];
         }
-        k_stage[e] = kx;
+        k_stage[(e / D) * HP + e % D] = kx;
     }
     workgroupBarrier();
     let sub_row = subgroup * T;
     var k_tiles: array<TileA, D / T>;
     for (var c = 0u; c < D / T; c++) {
-        k_tiles[c] = coopLoadT<TileA>(&k_stage[sub_row * D + c * T], D);
+        k_tiles[c] = coopLoadT<TileA>(&k_stage[sub_row * HP + c * T], HP);
     }
     var dk: array<TileC, D / T>;
     var dv: array<TileC, D / T>;
@@ -89,8 +91,8 @@ fn main(
                 qx = query[q_at.base + i * q_at.row + (e % D) * q_at.col];
                 gx = grad_output[g_at.base + i * g_at.row + (e % D) * g_at.col];
             }
-            q_tile[e] = qx;
-            g_tile[e] = gx;
+            q_tile[(e / D) * HP + e % D] = qx;
+            g_tile[(e / D) * HP + e % D] = gx;
         }
         workgroupBarrier();
 
@@ -98,9 +100,9 @@ fn main(
         for (var j = 0u; j < COLS / T; j++) {
             var s: TileC;
             for (var c = 0u; c < D / T; c++) {
-                s = coopMultiplyAdd(k_tiles[c], coopLoad<TileB>(&q_tile[j * T * D + c * T], D), s);
+                s = coopMultiplyAdd(k_tiles[c], coopLoad<TileB>(&q_tile[j * T * HP + c * T], HP), s);
             }
-            coopStoreT(s, &s_tile[sub_row * COLS + j * T], COLS);
+            coopStoreT(s, &s_tile[sub_row * SP + j * T], SP);
         }
         workgroupBarrier();
 
@@ -109,22 +111,22 @@ fn main(
             var p = 0.0;
             var ds = 0.0;
             if i < q_len && key < k_len {
-                let score = s_tile[r * COLS + c] + bias[bias_at.base + i * bias_at.row + key * bias_at.col];
+                let score = s_tile[r * SP + c] + bias[bias_at.base + i * bias_at.row + key * bias_at.col];
                 p = exp(score - lse[bh * q_len + i]);
                 ds = d_scores[(bh * q_len + i) * k_len + key];
             }
-            k_stage[r * COLS + c] = f16(p);
-            ds_stage[r * COLS + c] = f16(ds);
+            k_stage[r * HP + c] = f16(p);
+            ds_stage[r * CP + c] = f16(ds);
         }
         workgroupBarrier();
 
         // d_values += Pᵀ · dO, d_keys += dSᵀ · queries.
         for (var c = 0u; c < D / T; c++) {
             for (var j = 0u; j < COLS / T; j++) {
-                let p = coopLoadT<TileA>(&k_stage[sub_row * COLS + j * T], COLS);
-                let ds = coopLoadT<TileA>(&ds_stage[sub_row * COLS + j * T], COLS);
-                dv[c] = coopMultiplyAdd(p, coopLoadT<TileB>(&g_tile[j * T * D + c * T], D), dv[c]);
-                dk[c] = coopMultiplyAdd(ds, coopLoadT<TileB>(&q_tile[j * T * D + c * T], D), dk[c]);
+                let p = coopLoadT<TileA>(&k_stage[sub_row * HP + j * T], HP);
+                let ds = coopLoadT<TileA>(&ds_stage[sub_row * CP + j * T], CP);
+                dv[c] = coopMultiplyAdd(p, coopLoadT<TileB>(&g_tile[j * T * HP + c * T], HP), dv[c]);
+                dk[c] = coopMultiplyAdd(ds, coopLoadT<TileB>(&q_tile[j * T * HP + c * T], HP), dk[c]);
             }
         }
     }
@@ -133,21 +135,21 @@ fn main(
     let out_stride = param(20u);
     for (var c = 0u; c < D / T; c++) {
         workgroupBarrier();
-        coopStoreT(dk[c], &s_tile[sub_row * COLS], COLS);
+        coopStoreT(dk[c], &s_tile[sub_row * SP], SP);
         workgroupBarrier();
         for (var e = lane; e < T * T; e += SG) {
             let out_key = key0 + sub_row + e / T;
             if out_key < k_len {
-                d_keys[(b * k_len + out_key) * out_stride + h * D + c * T + e % T] = f16(s_tile[(sub_row + e / T) * COLS + e % T]);
+                d_keys[(b * k_len + out_key) * out_stride + h * D + c * T + e % T] = f16(s_tile[(sub_row + e / T) * SP + e % T]);
             }
         }
         workgroupBarrier();
-        coopStoreT(dv[c], &s_tile[sub_row * COLS], COLS);
+        coopStoreT(dv[c], &s_tile[sub_row * SP], SP);
         workgroupBarrier();
         for (var e = lane; e < T * T; e += SG) {
             let out_key = key0 + sub_row + e / T;
             if out_key < k_len {
-                d_values[(b * k_len + out_key) * out_stride + h * D + c * T + e % T] = f16(s_tile[(sub_row + e / T) * COLS + e % T]);
+                d_values[(b * k_len + out_key) * out_stride + h * D + c * T + e % T] = f16(s_tile[(sub_row + e / T) * SP + e % T]);
             }
         }
     }

@@ -30,16 +30,17 @@
 @group(0) @binding(9) var<uniform> info: array<vec4<u32>, 8>;
 
 // The block's queries [BR][D]; once in the subgroups' tiles, each key tile's dS [BR][COLS].
-var<workgroup> q_stage: array<f16, BR * D>;
-// The block's output gradients [BR][D].
-var<workgroup> g_stage: array<f16, BR * D>;
-// The key and value tiles, [COLS][D].
-var<workgroup> k_tile: array<f16, COLS * D>;
-var<workgroup> v_tile: array<f16, COLS * D>;
-// The tile's S and dO · valuesᵀ, [BR][COLS] f32; at the end, each subgroup's d_query tiles
-// on their way out.
-var<workgroup> s_tile: array<f32, BR * COLS>;
-var<workgroup> dp_tile: array<f32, BR * COLS>;
+// Rows HP apart.
+var<workgroup> q_stage: array<f16, BR * HP>;
+// The block's output gradients [BR][D], rows HP apart.
+var<workgroup> g_stage: array<f16, BR * HP>;
+// The key and value tiles, [COLS][D], rows HP apart.
+var<workgroup> k_tile: array<f16, COLS * HP>;
+var<workgroup> v_tile: array<f16, COLS * HP>;
+// The tile's S and dO · valuesᵀ, [BR][COLS] f32, rows SP apart; at the end, each subgroup's
+// d_query tiles on their way out.
+var<workgroup> s_tile: array<f32, BR * SP>;
+var<workgroup> dp_tile: array<f32, BR * SP>;
 
 @compute @workgroup_size(WG)
 fn main(
@@ -70,8 +71,8 @@ fn main(
             qx = query[q_at.base + r * q_at.row + (e % D) * q_at.col];
             gx = grad_output[g_at.base + r * g_at.row + (e % D) * g_at.col];
         }
-        q_stage[e] = qx;
-        g_stage[e] = gx;
+        q_stage[(e / D) * HP + e % D] = qx;
+        g_stage[(e / D) * HP + e % D] = gx;
     }
 
     // This lane's row and its share of the row's columns (part, part + LPR, ...). Each of a
@@ -96,8 +97,8 @@ fn main(
     var q_tiles: array<TileA, D / T>;
     var g_tiles: array<TileA, D / T>;
     for (var c = 0u; c < D / T; c++) {
-        q_tiles[c] = coopLoadT<TileA>(&q_stage[sub_row * D + c * T], D);
-        g_tiles[c] = coopLoadT<TileA>(&g_stage[sub_row * D + c * T], D);
+        q_tiles[c] = coopLoadT<TileA>(&q_stage[sub_row * HP + c * T], HP);
+        g_tiles[c] = coopLoadT<TileA>(&g_stage[sub_row * HP + c * T], HP);
     }
     var dq: array<TileC, D / T>;
 
@@ -111,8 +112,8 @@ fn main(
                 kx = keys[k_at.base + j * k_at.row + (e % D) * k_at.col];
                 vx = values[v_at.base + j * v_at.row + (e % D) * v_at.col];
             }
-            k_tile[e] = kx;
-            v_tile[e] = vx;
+            k_tile[(e / D) * HP + e % D] = kx;
+            v_tile[(e / D) * HP + e % D] = vx;
         }
         workgroupBarrier();
 
@@ -121,11 +122,11 @@ fn main(
             var s: TileC;
             var dp: TileC;
             for (var c = 0u; c < D / T; c++) {
-                s = coopMultiplyAdd(q_tiles[c], coopLoad<TileB>(&k_tile[j * T * D + c * T], D), s);
-                dp = coopMultiplyAdd(g_tiles[c], coopLoad<TileB>(&v_tile[j * T * D + c * T], D), dp);
+                s = coopMultiplyAdd(q_tiles[c], coopLoad<TileB>(&k_tile[j * T * HP + c * T], HP), s);
+                dp = coopMultiplyAdd(g_tiles[c], coopLoad<TileB>(&v_tile[j * T * HP + c * T], HP), dp);
             }
-            coopStoreT(s, &s_tile[sub_row * COLS + j * T], COLS);
-            coopStoreT(dp, &dp_tile[sub_row * COLS + j * T], COLS);
+            coopStoreT(s, &s_tile[sub_row * SP + j * T], SP);
+            coopStoreT(dp, &dp_tile[sub_row * SP + j * T], SP);
         }
         workgroupBarrier();
 
@@ -133,34 +134,34 @@ fn main(
             let key = start + c;
             var ds = 0.0;
             if row < q_len && key < k_len {
-                let score = s_tile[r * COLS + c] + bias[bias_at.base + row * bias_at.row + key * bias_at.col];
-                ds = exp(score - lse_row) * (dp_tile[r * COLS + c] - delta);
+                let score = s_tile[r * SP + c] + bias[bias_at.base + row * bias_at.row + key * bias_at.col];
+                ds = exp(score - lse_row) * (dp_tile[r * SP + c] - delta);
                 d_scores[(bh * q_len + row) * k_len + key] = ds;
             }
-            q_stage[r * COLS + c] = f16(ds);
+            q_stage[r * HP + c] = f16(ds);
         }
         workgroupBarrier();
 
         // d_query += dS · keys.
         for (var c = 0u; c < D / T; c++) {
             for (var j = 0u; j < COLS / T; j++) {
-                let ds = coopLoadT<TileA>(&q_stage[sub_row * COLS + j * T], COLS);
-                dq[c] = coopMultiplyAdd(ds, coopLoadT<TileB>(&k_tile[j * T * D + c * T], D), dq[c]);
+                let ds = coopLoadT<TileA>(&q_stage[sub_row * HP + j * T], HP);
+                dq[c] = coopMultiplyAdd(ds, coopLoadT<TileB>(&k_tile[j * T * HP + c * T], HP), dq[c]);
             }
         }
     }
 
-    // Each d_query tile through this subgroup's rows of `s_tile` (T × COLS ≥ T × T), rounded
-    // to f16 by its lanes.
+    // Each d_query tile through this subgroup's rows of `s_tile` (T × SP ≥ T × T), rounded to
+    // f16 by its lanes.
     let out_stride = param(28u);
     for (var c = 0u; c < D / T; c++) {
         workgroupBarrier();
-        coopStoreT(dq[c], &s_tile[sub_row * COLS], COLS);
+        coopStoreT(dq[c], &s_tile[sub_row * SP], SP);
         workgroupBarrier();
         for (var e = lane; e < T * T; e += SG) {
             let out_row = row0 + sub_row + e / T;
             if out_row < q_len {
-                d_query[(b * q_len + out_row) * out_stride + h * D + c * T + e % T] = f16(s_tile[(sub_row + e / T) * COLS + e % T]);
+                d_query[(b * q_len + out_row) * out_stride + h * D + c * T + e % T] = f16(s_tile[(sub_row + e / T) * SP + e % T]);
             }
         }
     }

@@ -30,13 +30,13 @@
 @group(0) @binding(6) var<uniform> info: array<vec4<u32>, 5>;
 
 // The block's queries [BR][D]; once the subgroups hold them in tiles, each key tile's
-// probabilities [BR][COLS].
-var<workgroup> qp: array<f16, BR * D>;
-// The key and value tiles, [COLS][D].
-var<workgroup> k_tile: array<f16, COLS * D>;
-var<workgroup> v_tile: array<f16, COLS * D>;
-// The tile's scores [BR][COLS], then its P · values [BR][D].
-var<workgroup> s_tile: array<f32, BR * D>;
+// probabilities [BR][COLS] (COLS ≤ D). Rows HP apart.
+var<workgroup> qp: array<f16, BR * HP>;
+// The key and value tiles, [COLS][D], rows HP apart.
+var<workgroup> k_tile: array<f16, COLS * HP>;
+var<workgroup> v_tile: array<f16, COLS * HP>;
+// The tile's scores [BR][COLS], then its P · values [BR][D], rows FP apart.
+var<workgroup> s_tile: array<f32, BR * FP>;
 // Each lane's share of its row's max and exp-sum over the tile.
 var<workgroup> part_max: array<f32, WG>;
 var<workgroup> part_sum: array<f32, WG>;
@@ -66,13 +66,13 @@ fn main(
         if r < q_len {
             x = query[q_at.base + r * q_at.row + (e % D) * q_at.col];
         }
-        qp[e] = x;
+        qp[(e / D) * HP + e % D] = x;
     }
     workgroupBarrier();
     let sub_row = subgroup * T;
     var q_tiles: array<TileA, D / T>;
     for (var c = 0u; c < D / T; c++) {
-        q_tiles[c] = coopLoadT<TileA>(&qp[sub_row * D + c * T], D);
+        q_tiles[c] = coopLoadT<TileA>(&qp[sub_row * HP + c * T], HP);
     }
 
     // This lane's row of the block and its share of the row: columns part, part + LPR, ...
@@ -93,8 +93,8 @@ fn main(
                 kx = keys[k_at.base + j * k_at.row + (e % D) * k_at.col];
                 vx = values[v_at.base + j * v_at.row + (e % D) * v_at.col];
             }
-            k_tile[e] = kx;
-            v_tile[e] = vx;
+            k_tile[(e / D) * HP + e % D] = kx;
+            v_tile[(e / D) * HP + e % D] = vx;
         }
         workgroupBarrier();
 
@@ -103,9 +103,9 @@ fn main(
         for (var j = 0u; j < COLS / T; j++) {
             var acc: TileC;
             for (var c = 0u; c < D / T; c++) {
-                acc = coopMultiplyAdd(q_tiles[c], coopLoad<TileB>(&k_tile[j * T * D + c * T], D), acc);
+                acc = coopMultiplyAdd(q_tiles[c], coopLoad<TileB>(&k_tile[j * T * HP + c * T], HP), acc);
             }
-            coopStoreT(acc, &s_tile[sub_row * COLS + j * T], COLS);
+            coopStoreT(acc, &s_tile[sub_row * FP + j * T], FP);
         }
         workgroupBarrier();
 
@@ -115,9 +115,9 @@ fn main(
             let key = start + c;
             var score = MIN_F32;
             if row < q_len && key < k_len {
-                score = s_tile[r * COLS + c] + bias[bias_at.base + row * bias_at.row + key * bias_at.col];
+                score = s_tile[r * FP + c] + bias[bias_at.base + row * bias_at.row + key * bias_at.col];
             }
-            s_tile[r * COLS + c] = score;
+            s_tile[r * FP + c] = score;
             tile_max = max(tile_max, score);
         }
         part_max[t] = tile_max;
@@ -130,9 +130,9 @@ fn main(
         for (var c = part; c < COLS; c += LPR) {
             var p = 0.0;
             if start + c < k_len {
-                p = exp(s_tile[r * COLS + c] - m_new);
+                p = exp(s_tile[r * FP + c] - m_new);
             }
-            qp[r * COLS + c] = f16(p);
+            qp[r * HP + c] = f16(p);
             sum += p;
         }
         part_sum[t] = sum;
@@ -149,14 +149,14 @@ fn main(
         for (var c = 0u; c < D / T; c++) {
             var acc: TileC;
             for (var j = 0u; j < COLS / T; j++) {
-                let p = coopLoadT<TileA>(&qp[sub_row * COLS + j * T], COLS);
-                acc = coopMultiplyAdd(p, coopLoadT<TileB>(&v_tile[j * T * D + c * T], D), acc);
+                let p = coopLoadT<TileA>(&qp[sub_row * HP + j * T], HP);
+                acc = coopMultiplyAdd(p, coopLoadT<TileB>(&v_tile[j * T * HP + c * T], HP), acc);
             }
-            coopStoreT(acc, &s_tile[sub_row * D + c * T], D);
+            coopStoreT(acc, &s_tile[sub_row * FP + c * T], FP);
         }
         workgroupBarrier();
         for (var u = 0u; u < D / LPR; u++) {
-            o[u] = o[u] * scale + s_tile[r * D + part + u * LPR];
+            o[u] = o[u] * scale + s_tile[r * FP + part + u * LPR];
         }
     }
 

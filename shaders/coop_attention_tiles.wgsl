@@ -17,6 +17,14 @@ const BR: u32 = SUBGROUPS * T;
 const COLS: u32 = {{ cols }}u;
 const D: u32 = 64u;
 const LPR: u32 = SG / T;
+// Row pitches of the tiles in workgroup memory, 16 bytes past their rows (f16: 8 halves, f32:
+// 4 floats): the lanes of a subgroup read (and write) T different rows at one column, which at
+// a pitch of 64 or 32 elements would all fall in one memory bank; padded, rows start 4 banks
+// apart. Every pitch stays a multiple of 16 bytes, as cooperative loads and stores want.
+const HP: u32 = D + 8u;     // f16 rows of D (queries, keys, values, gradients; P and dS too)
+const CP: u32 = COLS + 8u;  // f16 rows of COLS
+const SP: u32 = COLS + 4u;  // f32 rows of COLS (scores)
+const FP: u32 = D + 4u;     // f32 rows of D
 
 alias TileA = coop_mat{{ t }}x{{ t }}<f16, A>;
 alias TileB = coop_mat{{ t }}x{{ t }}<f16, B>;

@@ -89,12 +89,15 @@ impl CoopAttention {
     pub fn shared_bytes(&self) -> usize {
         let (br, cols, d) = (self.rows(), self.pass.cols() as usize, HEAD_DIM);
         let lanes = self.workgroup_size() as usize;
+        // Row pitches: `HP`, `CP`, `SP`, `FP` in `coop_attention_tiles.wgsl` (16 bytes of
+        // padding per row).
+        let (hp, cp, sp, fp) = (d + 8, cols + 8, cols + 4, d + 4);
         let halves = |n: usize| 2 * n;
         let floats = |n: usize| 4 * n;
         match self.pass {
-            Pass::Forward => halves(br * d + 2 * cols * d) + floats(br * d) + floats(2 * lanes),
-            Pass::BackwardDq => halves(2 * br * d + 2 * cols * d) + floats(2 * br * cols),
-            Pass::BackwardDkv => halves(br * d + br * cols + 2 * cols * d) + floats(br * cols),
+            Pass::Forward => halves(br * hp + 2 * cols * hp) + floats(br * fp) + floats(2 * lanes),
+            Pass::BackwardDq => halves(2 * br * hp + 2 * cols * hp) + floats(2 * br * sp),
+            Pass::BackwardDkv => halves(br * hp + br * cp + 2 * cols * hp) + floats(br * sp),
         }
     }
 
@@ -158,13 +161,18 @@ mod tests {
             tile: 8,
             subgroup: 8,
         };
-        // At tile 16: 64-row blocks. Forward: queries/P 8 KiB, keys and values 16 KiB,
-        // scores 16 KiB, row partials 1 KiB.
+        // At tile 16: 64-row blocks, rows padded by 16 bytes. Forward: queries/P 64 × 72
+        // halves, keys and values 2 × 64 × 72, scores 64 × 68 floats, row partials 2 × 128.
         let forward = CoopAttention {
             pass: Pass::Forward,
             shape: nvidia,
         };
-        assert_eq!(forward.shared_bytes(), 8192 + 16384 + 16384 + 1024);
+        assert_eq!(forward.shared_bytes(), 9216 + 18432 + 17408 + 1024);
+        let dq = CoopAttention {
+            pass: Pass::BackwardDq,
+            shape: nvidia,
+        };
+        assert_eq!(dq.shared_bytes(), 18432 + 9216 + 18432);
         assert!(CoopAttention::fits(nvidia, 48 * 1024, 9));
         assert!(CoopAttention::fits(lavapipe, 32 * 1024, 9));
         assert!(!CoopAttention::fits(nvidia, 32 * 1024, 9));
