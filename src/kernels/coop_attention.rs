@@ -101,6 +101,16 @@ impl CoopAttention {
         }
     }
 
+    /// The workgroup memory the largest of the three kernels needs on an adapter of
+    /// cooperative-matrix `shape`, in bytes.
+    pub fn needed_bytes(shape: CoopShape) -> usize {
+        Pass::ALL
+            .iter()
+            .map(|&pass| CoopAttention { pass, shape }.shared_bytes())
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Whether an adapter with cooperative-matrix `shape`, `max_shared_bytes` of workgroup
     /// memory and `max_storage_buffers` bindings takes all three kernels: a subgroup a whole
     /// number of tile rows (its lanes share the rows in the softmax), and the memory and
@@ -109,9 +119,7 @@ impl CoopAttention {
         shape.subgroup >= shape.tile
             && shape.subgroup.is_multiple_of(shape.tile)
             && max_storage_buffers >= 9
-            && Pass::ALL
-                .iter()
-                .all(|&pass| CoopAttention { pass, shape }.shared_bytes() <= max_shared_bytes)
+            && Self::needed_bytes(shape) <= max_shared_bytes
     }
 
     /// The shader as the device compiles it (for checks of the text itself, e.g. by naga).
@@ -173,6 +181,7 @@ mod tests {
             shape: nvidia,
         };
         assert_eq!(dq.shared_bytes(), 18432 + 9216 + 18432);
+        assert_eq!(CoopAttention::needed_bytes(nvidia), forward.shared_bytes());
         assert!(CoopAttention::fits(nvidia, 48 * 1024, 9));
         assert!(CoopAttention::fits(lavapipe, 32 * 1024, 9));
         assert!(!CoopAttention::fits(nvidia, 32 * 1024, 9));

@@ -680,10 +680,23 @@ pub fn attention_coop_shape(
         wgsl::max_shared_bytes(cube),
         wgsl::max_storage_buffers(cube),
     );
+    let (name, _) = coop_adapter(device)?;
     if !CoopAttention::fits(shape, shared, buffers) {
+        // Said once per adapter: the adapter has cooperative matrices, so the GEMMs use them,
+        // and a reader of a GPU run's figures should know why attention does not.
+        coop_matmul::passes(&format!("{name}, attention fits"), || {
+            eprintln!(
+                "cooperative-matrix attention needs {} bytes of workgroup memory, 9 storage \
+                 bindings and a subgroup of whole {}-row tiles; {name} allows {shared} bytes, \
+                 {buffers} bindings, subgroup {}: using the scalar attention kernels",
+                CoopAttention::needed_bytes(shape),
+                shape.tile,
+                shape.subgroup
+            );
+            false
+        });
         return None;
     }
-    let (name, _) = coop_adapter(device)?;
     let checked = format!("{name}, attention");
     coop_matmul::passes(&checked, || coop_attention_self_check(device, shape)).then_some(shape)
 }
