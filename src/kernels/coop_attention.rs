@@ -70,7 +70,7 @@ pub struct CoopAttention {
 }
 
 impl CoopAttention {
-    /// Threads of a workgroup: [`SUBGROUPS`] subgroups.
+    /// Threads of a workgroup: four subgroups (`SUBGROUPS`).
     pub fn workgroup_size(&self) -> u32 {
         SUBGROUPS * self.shape.subgroup
     }

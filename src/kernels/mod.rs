@@ -11,7 +11,7 @@
 //! | function | kernels | for |
 //! |---|---|---|
 //! | [`decode_attention`] | `t5_decode_attention.wgsl` | one new query per row over a key/value cache (generation) |
-//! | [`attention`] | `t5_attention_forward.wgsl`, `t5_attention_backward_dq.wgsl`, `t5_attention_backward_dkv.wgsl` | whole sequences, differentiable (training) |
+//! | [`attention`] | `t5_attention_forward.wgsl`, `t5_attention_backward_dq.wgsl`, `t5_attention_backward_dkv.wgsl`; in f16 on cooperative matrices their `coop_attention_*.wgsl` variants ([`attention_coop_shape`]) | whole sequences, differentiable (training) |
 //! | [`self_attention`], [`cross_attention`] | the training kernels, reading the blocks of packed projections in place | training with one GEMM for query, key and value (`[W_q \| W_k \| W_v]`), one packed gradient back |
 //! | [`pack_columns`] | `pack_columns.wgsl` | those projections' weights side by side, cast once, in one launch |
 //! | [`reference_attention`] | none | the plain-Burn math both are tested against |
@@ -645,7 +645,7 @@ pub fn coop_product_shape(
 
 /// The cooperative-matrix shape of `device`'s adapter, when it is a wgpu device compiling
 /// WGSL with the kernels on, the adapter has one ([`adapter_shape`]) and the kernel passed
-/// its self-check there ([`coop_self_check`], once per adapter: a driver that cannot build
+/// its self-check there (`coop_self_check`, once per adapter: a driver that cannot build
 /// the shader, or computes it wrong, costs Burn's matmul, never a failed run).
 #[cfg(feature = "wgpu")]
 pub fn device_coop_shape(device: &burn::tensor::Device) -> Option<CoopShape> {
@@ -659,7 +659,7 @@ pub fn device_coop_shape(device: &burn::tensor::Device) -> Option<CoopShape> {
 /// query, keys and values of head size `d_kv` on `device`: f16, `d_kv` 64, the adapter's
 /// cooperative matrices passed their self-check ([`device_coop_shape`]), the adapter has the
 /// workgroup memory and subgroup size they need ([`CoopAttention::fits`]), they passed their
-/// own self-check there ([`coop_attention_self_check`], once per adapter), and they are on
+/// own self-check there (`coop_attention_self_check`, once per adapter), and they are on
 /// (`MIXTUNE_COOP_ATTENTION=0` turns them off alone, for A/B runs); `None` (the scalar
 /// kernels) elsewhere.
 #[cfg(feature = "wgpu")]
