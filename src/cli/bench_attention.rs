@@ -93,16 +93,22 @@ impl Way {
         }
     }
 
+    /// Switches the cooperative-matrix kernels on for [`Way::Coop`], off for the others: what
+    /// `kernels::attention` then runs.
+    fn select(self) {
+        #[cfg(feature = "wgpu")]
+        kernels::set_coop_attention_enabled(self == Way::Coop);
+    }
+
     /// Whether this way runs as named on `device` for `heads` of size `d_kv` (the kernels
     /// need a wgpu build and device; the cooperative ones an adapter with cooperative
-    /// matrices), after switching the cooperative kernels on or off for it.
+    /// matrices), once [`Way::select`]ed.
     fn runs(self, device: &Device, d_kv: usize) -> bool {
         let probe = Tensor::<4>::zeros([1, 1, 1, d_kv], device).cast(self.dtype());
         let bias = Tensor::<4>::zeros([1, 1, 1, 1], device);
         let kernel =
             kernels::kernel_runs(kernels::Kernel::Attention, &probe, &probe, &probe, &bias);
-        #[cfg(feature = "wgpu")]
-        kernels::set_coop_attention_enabled(self == Way::Coop);
+        self.select();
         match self {
             Way::Ops(_) => true,
             Way::Kernels(_) => kernel,
@@ -221,7 +227,7 @@ pub fn bench_attention(args: AttentionBench) -> Result<()> {
                     print!(" {:>16}", "n/a");
                     continue;
                 }
-                way.runs(&device, config.d_kv);
+                way.select();
                 let seconds = time(&site, dims, way, args.iters, &device)?;
                 per_step[i] += seconds * site.layers as f64;
                 let cell = format!("{:.2} ms {:.2}", seconds * 1e3, flop / seconds / 1e12);

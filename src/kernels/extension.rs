@@ -226,14 +226,13 @@ pub trait T5AttentionOps: Backend {
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 
     /// `coop_matmul`: `a · b` for f16 `a` `[M, K]` and `b` `[K, N]` on the adapter's
-    /// cooperative matrices (`tile` and `subgroup`: its `CoopShape`), `[M, N]` f16 summed in
-    /// f32. Under autodiff the backward step is [`MatmulBackward`] (two more of these).
+    /// cooperative matrices of `shape`, `[M, N]` f16 summed in f32. Under autodiff the
+    /// backward step is [`MatmulBackward`] (two more of these).
     #[fusion(meta = matmul_meta)]
     fn t5_coop_matmul(
         a: FloatTensor<Self>,
         b: FloatTensor<Self>,
-        tile: usize,
-        subgroup: usize,
+        shape: CoopShape,
     ) -> FloatTensor<Self>;
 
     /// `attention`: the forward's output (autodiff records the backward step).
@@ -475,17 +474,16 @@ fn squares_meta(
 }
 
 /// `kernels::matmul` on cooperative matrices through the extension.
-pub fn coop_matmul(a: Tensor<2>, b: Tensor<2>, shape: super::CoopShape) -> Tensor<2> {
+pub fn coop_matmul(a: Tensor<2>, b: Tensor<2>, shape: CoopShape) -> Tensor<2> {
     Tensor::from_dispatch(<Dispatch as T5AttentionOps>::t5_coop_matmul(
         a.into_dispatch(),
         b.into_dispatch(),
-        shape.tile as usize,
-        shape.subgroup as usize,
+        shape,
     ))
 }
 
 /// `[M, N]` f16 for `a` `[M, K]` and `b` `[K, N]`, for fusion's deferred registration.
-fn matmul_meta(a: &TensorSpec, b: &TensorSpec, _tile: &usize, _subgroup: &usize) -> TensorSpec {
+fn matmul_meta(a: &TensorSpec, b: &TensorSpec, _shape: &CoopShape) -> TensorSpec {
     TensorSpec::new(Shape::from([a.shape[0], b.shape[1]]), DType::F16)
 }
 
@@ -493,8 +491,7 @@ fn matmul_meta(a: &TensorSpec, b: &TensorSpec, _tile: &usize, _subgroup: &usize)
 /// product on the cooperative matrices, the transposes read in place (column-major views).
 #[derive(Debug)]
 struct MatmulBackward {
-    tile: usize,
-    subgroup: usize,
+    shape: CoopShape,
 }
 
 impl<B: T5AttentionOps> Backward<B, 2> for MatmulBackward {
@@ -512,7 +509,7 @@ impl<B: T5AttentionOps> Backward<B, 2> for MatmulBackward {
         let (a, b) = ops.state;
         let a = checkpointer.retrieve_node_output::<FloatTensor<B>>(a);
         let b = checkpointer.retrieve_node_output::<FloatTensor<B>>(b);
-        let product = |x, y| B::t5_coop_matmul(x, y, self.tile, self.subgroup);
+        let product = |x, y| B::t5_coop_matmul(x, y, self.shape);
         if let Some(node) = node_a {
             grads.register::<B>(node.id, product(grad.clone(), B::float_swap_dims(b, 0, 1)));
         }
@@ -1226,11 +1223,10 @@ impl<B: T5AttentionOps, C: CheckpointStrategy> T5AttentionOps for Autodiff<B, C>
     fn t5_coop_matmul(
         a: FloatTensor<Self>,
         b: FloatTensor<Self>,
-        tile: usize,
-        subgroup: usize,
+        shape: CoopShape,
     ) -> FloatTensor<Self> {
-        binary_tracked::<B, C, _>(MatmulBackward { tile, subgroup }, a, b, |a, b| {
-            B::t5_coop_matmul(a, b, tile, subgroup)
+        binary_tracked::<B, C, _>(MatmulBackward { shape }, a, b, |a, b| {
+            B::t5_coop_matmul(a, b, shape)
         })
     }
 

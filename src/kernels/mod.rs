@@ -649,17 +649,24 @@ pub fn coop_product_shape(
 /// the shader, or computes it wrong, costs Burn's matmul, never a failed run).
 #[cfg(feature = "wgpu")]
 pub fn device_coop_shape(device: &burn::tensor::Device) -> Option<CoopShape> {
+    checked_adapter(device).map(|(_, shape)| shape)
+}
+
+/// [`device_coop_shape`] with the adapter's name.
+#[cfg(feature = "wgpu")]
+fn checked_adapter(device: &burn::tensor::Device) -> Option<(String, CoopShape)> {
     let (name, shape) = coop_adapter(device)?;
     let checked = format!("{name}, staged: {}", coop_staged());
-    coop_matmul::passes(&checked, || coop_self_check(device, shape)).then_some(shape)
+    coop_matmul::passes(&checked, || coop_self_check(device, shape)).then_some((name, shape))
 }
 
 /// The cooperative-matrix shape the training attention kernels run on (the
 /// `coop_attention_*.wgsl` variants, with the scalar kernels' inputs and outputs) for f16
 /// query, keys and values of head size `d_kv` on `device`: f16, `d_kv` 64, the adapter's
 /// cooperative matrices passed their self-check ([`device_coop_shape`]), the adapter has the
-/// workgroup memory and subgroup size they need ([`CoopAttention::fits`]), they passed their
-/// own self-check there (`coop_attention_self_check`, once per adapter), and they are on
+/// workgroup memory and subgroup size they need ([`CoopAttention::fits`]) and they passed
+/// their own self-check there (`coop_attention_self_check`; both asked once per adapter), and
+/// they are on
 /// (`MIXTUNE_COOP_ATTENTION=0` turns them off alone, for A/B runs); `None` (the scalar
 /// kernels) elsewhere.
 #[cfg(feature = "wgpu")]
@@ -671,34 +678,38 @@ pub fn attention_coop_shape(
     if dtype != DType::F16 || d_kv != coop_attention::HEAD_DIM || !coop_attention_enabled() {
         return None;
     }
-    let shape = device_coop_shape(device)?;
+    let (name, shape) = checked_adapter(device)?;
+    let checked = format!("{name}, attention");
+    let runs = || attention_fits(device, &name, shape) && coop_attention_self_check(device, shape);
+    coop_matmul::passes(&checked, runs).then_some(shape)
+}
+
+/// Whether `device` (the adapter `name`) has the workgroup memory, bindings and subgroup the
+/// cooperative-matrix attention kernels need ([`CoopAttention::fits`]); when not, says so on
+/// stderr: the adapter has cooperative matrices, so the GEMMs use them, and a reader of a GPU
+/// run's figures should know why attention does not.
+#[cfg(feature = "wgpu")]
+fn attention_fits(device: &burn::tensor::Device, name: &str, shape: CoopShape) -> bool {
     let inner = device.clone().inner();
     let burn::backend::DispatchDevice::Cube(cube) = inner.as_dispatch() else {
-        return None;
+        return false;
     };
     let (shared, buffers) = (
         wgsl::max_shared_bytes(cube),
         wgsl::max_storage_buffers(cube),
     );
-    let (name, _) = coop_adapter(device)?;
-    if !CoopAttention::fits(shape, shared, buffers) {
-        // Said once per adapter: the adapter has cooperative matrices, so the GEMMs use them,
-        // and a reader of a GPU run's figures should know why attention does not.
-        coop_matmul::passes(&format!("{name}, attention fits"), || {
-            eprintln!(
-                "cooperative-matrix attention needs {} bytes of workgroup memory, 9 storage \
-                 bindings and a subgroup of whole {}-row tiles; {name} allows {shared} bytes, \
-                 {buffers} bindings, subgroup {}: using the scalar attention kernels",
-                CoopAttention::needed_bytes(shape),
-                shape.tile,
-                shape.subgroup
-            );
-            false
-        });
-        return None;
+    let fits = CoopAttention::fits(shape, shared, buffers);
+    if !fits {
+        eprintln!(
+            "cooperative-matrix attention needs {} bytes of workgroup memory, 9 storage \
+             bindings and a subgroup of whole {}-row tiles; {name} allows {shared} bytes, \
+             {buffers} bindings, subgroup {}: using the scalar attention kernels",
+            CoopAttention::needed_bytes(shape),
+            shape.tile,
+            shape.subgroup
+        );
     }
-    let checked = format!("{name}, attention");
-    coop_matmul::passes(&checked, || coop_attention_self_check(device, shape)).then_some(shape)
+    fits
 }
 
 /// A small f16 attention, forward and backward, through the cooperative-matrix kernels and
@@ -756,23 +767,12 @@ fn coop_attention_self_check(device: &burn::tensor::Device, shape: CoopShape) ->
             coop.len() == scalar.len() && peak > 0.0 && diff <= 1e-2 * peak
         }))
     };
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(check))
-        .unwrap_or_else(|_| Err("the kernels panicked".into()));
-    match outcome {
-        Ok(true) => true,
-        Ok(false) => {
-            eprintln!(
-                "cooperative-matrix attention differs from the scalar kernels here: using those"
-            );
-            false
-        }
-        Err(reason) => {
-            eprintln!(
-                "cooperative-matrix attention failed here ({reason}): using the scalar kernels"
-            );
-            false
-        }
-    }
+    self_check(
+        "cooperative-matrix attention",
+        "differs from the scalar kernels",
+        "the scalar kernels",
+        check,
+    )
 }
 
 /// [`device_coop_shape`] before the self-check, which launches kernels: what the device
@@ -825,16 +825,34 @@ fn coop_self_check(device: &burn::tensor::Device, shape: CoopShape) -> bool {
                     == read(a.clone().matmul(b_stored_t.clone().transpose()))?,
         )
     };
+    self_check(
+        "cooperative-matrix products",
+        "differ from Burn's",
+        "Burn's matmul",
+        check,
+    )
+}
+
+/// Runs a kernel's self-check `check` (agrees: `Ok(true)`), panics caught: true when it
+/// agrees; else false, with a line on stderr saying that `what` `differs` here, or failed
+/// (the reason), and that the run uses `fallback` instead.
+#[cfg(feature = "wgpu")]
+fn self_check(
+    what: &str,
+    differs: &str,
+    fallback: &str,
+    check: impl FnOnce() -> Result<bool, String>,
+) -> bool {
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(check))
-        .unwrap_or_else(|_| Err("the kernel panicked".into()));
+        .unwrap_or_else(|_| Err("a kernel panicked".into()));
     match outcome {
         Ok(true) => true,
         Ok(false) => {
-            eprintln!("cooperative-matrix products differ from Burn's here: using Burn's matmul");
+            eprintln!("{what} {differs} here: using {fallback}");
             false
         }
         Err(reason) => {
-            eprintln!("cooperative-matrix products failed here ({reason}): using Burn's matmul");
+            eprintln!("{what} failed here ({reason}): using {fallback}");
             false
         }
     }

@@ -778,11 +778,7 @@ impl T5AttentionOps for CubeBackend {
         packed
     }
 
-    fn t5_coop_matmul(a: CubeTensor, b: CubeTensor, tile: usize, subgroup: usize) -> CubeTensor {
-        let shape = super::CoopShape {
-            tile: tile as u32,
-            subgroup: subgroup as u32,
-        };
+    fn t5_coop_matmul(a: CubeTensor, b: CubeTensor, shape: CoopShape) -> CubeTensor {
         super::coop_matmul::matmul(a, b, shape, super::coop_staged())
     }
 

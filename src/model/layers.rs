@@ -76,10 +76,7 @@ pub fn project(linear: &Linear, x: Tensor<3>, lora_dropout: f64) -> Tensor<3> {
 /// keeps `wo` f32, as HF's f16 inference.
 fn project_out(linear: &Linear, x: Tensor<3>, lora_dropout: f64) -> Tensor<3> {
     let dtype = x.dtype();
-    if dtype == DType::F32 {
-        return project(linear, x, lora_dropout);
-    }
-    if wo_on_coop(linear, &x) {
+    if dtype == DType::F32 || wo_on_coop(linear, &x) {
         return project(linear, x, lora_dropout);
     }
     clamp_f16(cast(
