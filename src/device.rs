@@ -138,6 +138,48 @@ mod gpu {
         });
     }
 
+    /// Burn's fusion search at one block of operations at a time (`max_blocks = 1`, where
+    /// Burn's default is 5), once per process before the first GPU op.
+    ///
+    /// With several blocks, the search can merge ops out of stream order; Burn then checks
+    /// the plan, finds it invalid and runs the whole segment unfused ("[repair] falling back
+    /// to unfused stream order" in `BURN_FUSION_LOG=medium`), and caches that: whole optimizer
+    /// updates and feed-forward layers ran as a kernel per op, every step. On lavapipe an f16
+    /// training step of a two-layer model launched 482 lone element-wise kernels at 5 and 16
+    /// at 1 (3, 4, 6 and 8 blocks: 21, 19, 132, 176); Flan-T5-small's f16 step 1017 → 929
+    /// launches, its f32 step 890 → 886, a decode step 134.8 either way (README, "What makes
+    /// it fast"). A `max_blocks` other than 5 in a `burn.toml` (found as Burn finds it) is
+    /// kept; `MIXTUNE_FUSION_MAX_BLOCKS=N` sets N, for A/B runs.
+    fn configure_fusion() {
+        use burn_std::config::{BurnConfig, RuntimeConfig};
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            let config = BurnConfig::from_current_dir().override_from_env();
+            let Ok(mut value) = serde_json::to_value(&config) else {
+                return;
+            };
+            let Some(max_blocks) = value.pointer_mut("/fusion/beam_search/max_blocks") else {
+                return;
+            };
+            let asked = std::env::var("MIXTUNE_FUSION_MAX_BLOCKS")
+                .ok()
+                .and_then(|n| n.trim().parse::<u64>().ok())
+                .filter(|&n| n > 0);
+            match asked {
+                Some(n) => *max_blocks = n.into(),
+                None if max_blocks.as_u64() == Some(BURN_MAX_BLOCKS) => *max_blocks = 1.into(),
+                None => return, // set in a burn.toml
+            }
+            if let Ok(config) = serde_json::from_value::<BurnConfig>(value) {
+                // False when Burn was configured already (e.g. by an embedding program).
+                let _ = BurnConfig::try_set(config);
+            }
+        });
+    }
+
+    /// Burn 0.22.1's default `max_blocks` (see [`configure_fusion`]).
+    const BURN_MAX_BLOCKS: u64 = 5;
+
     /// Whether CubeCL compiles for `device` to SPIR-V (the `vulkan` feature on a Vulkan
     /// adapter) rather than WGSL.
     fn compiles_spirv(device: &Device) -> bool {
@@ -163,6 +205,7 @@ mod gpu {
     /// The default wgpu device, checked with one tiny op.
     pub fn device(allow_software: bool) -> Result<SelectedDevice> {
         configure_cubecl();
+        configure_fusion();
         let probe = quietly(|| {
             let device = Device::wgpu(DeviceKind::DefaultDevice);
             let identity = device.identity();

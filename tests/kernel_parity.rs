@@ -811,6 +811,99 @@ fn packed_gated_feed_forward_matches_reference() {
     }
 }
 
+/// An f16 training step runs its element-wise ops fused: few launch alone. With Burn's
+/// default fusion search (5 blocks) this model's optimizer updates and feed-forward layers
+/// each fell back to a kernel per op, every step (482 lone launches a step on lavapipe; 16
+/// at one block: `device::gpu::configure_fusion`). Where `wo` runs on the cooperative
+/// matrices, it adds none (its weight's cast, recorded between the activation and the
+/// product, made a search of several blocks give a layer's segment up: 573 against 482).
+/// Where the adapter has no cooperative matrices (CI's Mesa 22) the step stayed fused at 5
+/// blocks too (22 lone launches), so it is skipped there (80 s of compiling).
+#[test]
+fn f16_training_step_stays_fused() {
+    use burn::tensor::Int;
+    use mixtune::kernels::{device_coop_shape, set_coop_wo_enabled};
+    use mixtune::model::{Precision, T5Config, T5ForConditionalGeneration};
+    use mixtune::train::{TrainBatch, TrainConfig, Trainer};
+
+    let Some((gpu, _alone)) = gpu_alone() else {
+        return;
+    };
+    if device_coop_shape(&gpu).is_none() {
+        println!("skipped: the adapter has no cooperative matrices");
+        return;
+    }
+    // 64 rows a side (two 32-row blocks at lavapipe's 8 × 8 tiles): `wo` goes on them.
+    let config: T5Config = serde_json::from_value(serde_json::json!({
+        "vocab_size": 128, "d_model": 64, "d_kv": 64, "d_ff": 128, "num_layers": 2,
+        "num_heads": 2, "feed_forward_proj": "gated-gelu", "tie_word_embeddings": false
+    }))
+    .expect("a T5 config");
+    let [batch, len] = [2, 32];
+    let ids: Vec<i64> = (0..batch * len)
+        .map(|i| 2 + (i * 37 % 120) as i64)
+        .collect();
+    let labels: Vec<Vec<i64>> = ids
+        .chunks(len)
+        .map(|row| row.iter().rev().copied().collect())
+        .collect();
+    let ad = gpu.clone().autodiff();
+    let train_batch = TrainBatch {
+        input_ids: Tensor::<1, Int>::from_ints(ids.as_slice(), &ad).reshape([batch, len]),
+        attention_mask: Tensor::ones([batch, len], &ad),
+        labels,
+        tasks: vec!["summary".into(); batch],
+        source_tokens: batch * len,
+        target_tokens: batch * len,
+    };
+    let mut train_config = TrainConfig::new("tiny", "mix.toml", 20);
+    train_config.precision = Precision::F16;
+    // The launches of an applied f16 step once compiled (the first two steps), and how many
+    // of them are element-wise ops alone.
+    let step_launches = |wo_on_coop: bool| -> (usize, std::collections::BTreeMap<&str, usize>) {
+        set_coop_wo_enabled(wo_on_coop);
+        let model = T5ForConditionalGeneration::random(&config, &ad);
+        let mut trainer = Trainer::new(model, &train_config, 20).expect("a trainer");
+        let mut step = || {
+            trainer
+                .step(vec![train_batch.clone()])
+                .expect("an f16 step")
+        };
+        step();
+        step();
+        for _ in 0..8 {
+            let (metrics, launches) = mixtune::device::profile::launches_by_kernel(&gpu, &mut step);
+            if !metrics.loss_scale.as_ref().is_some_and(|s| s.skipped) {
+                let launches = launches.unwrap_or_default();
+                return (
+                    launched(&launches, &["Binop", "UnaryFloat", "Clamp"]),
+                    launches,
+                );
+            }
+        }
+        panic!("no applied f16 step in 8");
+    };
+    let (lone, launches) = step_launches(true);
+    println!("f16 step: {lone} lone element-wise launches: {launches:#?}");
+    assert!(
+        lone <= 48,
+        "{lone} lone element-wise launches: {launches:?}"
+    );
+    let (lone_f32_wo, f32_wo_launches) = step_launches(false);
+    set_coop_wo_enabled(true);
+    println!("with `wo` f32: {lone_f32_wo} lone element-wise launches");
+    let coop = |launches| launched(launches, &["CoopMatmul"]);
+    assert!(
+        coop(&launches) > coop(&f32_wo_launches),
+        "`wo` on the cooperative matrices: {launches:?}"
+    );
+    assert!(
+        lone <= lone_f32_wo + 4,
+        "`wo` on the cooperative matrices: {lone} lone element-wise launches against \
+         {lone_f32_wo}: {launches:?}"
+    );
+}
+
 /// Launches of the kernels whose names contain any of `needles`.
 fn launched(launches: &std::collections::BTreeMap<&str, usize>, needles: &[&str]) -> usize {
     launches

@@ -16,7 +16,8 @@
 # `MIXTUNE_LEVERS=2` picks the second call's list instead (`bench attention`: base's three
 # attentions forward + backward at batch 8 through the tensor ops, the scalar kernels and the
 # cooperative-matrix ones, f32 and f16; WGSL f16 base with `MIXTUNE_COOP_ATTENTION=0`, the
-# scalar attention kernels, with `MIXTUNE_COOP_MATMUL=0`, Burn's f16 GEMMs, with
+# scalar attention kernels, with `MIXTUNE_FUSION_MAX_BLOCKS=5`, Burn's default fusion search
+# (Mixtune sets 1: `device::gpu::configure_fusion`), with `MIXTUNE_COOP_MATMUL=0`, Burn's f16 GEMMs, with
 # `MIXTUNE_COOP_WO=0`, `wo` in f32 as before, and with `MIXTUNE_COOP_STAGED=1`, the staged
 # cooperative-matrix GEMM, each against the first call's `wgsl-f16`; the last steps may not
 # fit the call's 600 s), which skips HF unless asked (`MIXTUNE_SKIP_HF=0`); the two calls fit a
@@ -28,7 +29,9 @@
 # `"cold-log=wgsl:bench train --device gpu --shapes small --steps 1"`, and for f16's working
 # copies (12-06, third session) against casts at use
 # `"f16-at-use=wgsl:MIXTUNE_F16_WORKING_COPIES=0 bench train --device gpu --shapes base --profile --dtype f16"`
-# beside the first call's `wgsl-f16`.
+# beside the first call's `wgsl-f16`, and Burn's default fusion search in f32
+# `"f32-fusion5=wgsl:MIXTUNE_FUSION_MAX_BLOCKS=5 bench train --device gpu --profile"` beside
+# the first call's `wgsl-f32`.
 # `MIXTUNE_SKIP_HF=1` leaves HF's reference out. `MIXTUNE_LEVERS=3` (a third call, a later
 # session: ~6 min) times greedy generation in f32 and f16 with launches per decode step (f16
 # now launches as few kernels as f32: is it faster?), and the SPIR-V build's cold first step
@@ -77,6 +80,7 @@ elif [ $# -eq 0 ] && [ "${MIXTUNE_LEVERS:-1}" = 2 ]; then
   set -- \
     "attention=wgsl:bench attention --device gpu --shapes base --iters 5" \
     "f16-scalar-attn=wgsl:MIXTUNE_COOP_ATTENTION=0 bench train --device gpu --shapes base --profile --dtype f16" \
+    "f16-fusion5=wgsl:MIXTUNE_FUSION_MAX_BLOCKS=5 bench train --device gpu --shapes base --profile --dtype f16" \
     "f16-burn-gemm=wgsl:MIXTUNE_COOP_MATMUL=0 bench train --device gpu --shapes base --profile --dtype f16" \
     "f16-wo-f32=wgsl:MIXTUNE_COOP_WO=0 bench train --device gpu --shapes base --profile --dtype f16" \
     "f16-staged=wgsl:MIXTUNE_COOP_STAGED=1 bench train --device gpu --shapes base --profile --dtype f16"
