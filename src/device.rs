@@ -291,6 +291,17 @@ pub fn cube_runtime(device: &Device) -> Option<&'static str> {
     None
 }
 
+/// How many blocks of ops Burn's fusion searches at once in this process (see
+/// `gpu::configure_fusion`; Mixtune sets 1, Burn's default is 5), for profiles to say; `None`
+/// in a build without `wgpu`. Call it once a GPU device is selected: reading Burn's config
+/// first would fix Burn's default.
+pub fn fusion_max_blocks() -> Option<usize> {
+    #[cfg(feature = "wgpu")]
+    return Some(burn_std::config::config().fusion().beam_search.max_blocks);
+    #[cfg(not(feature = "wgpu"))]
+    None
+}
+
 /// Whether `device` is Burn's `flex` CPU backend (read, as [`describe`], from its `Debug` text).
 pub fn is_cpu(device: &Device) -> bool {
     format!("{device:?}").contains("Flex")

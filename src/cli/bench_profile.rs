@@ -56,8 +56,13 @@ fn timing_label(timing: Timing) -> &'static str {
 
 /// Prints the profile under the bench's row.
 pub fn print(counts: &Counts, kernels: Option<&KernelProfile>, flops: &TrainingFlops) {
+    // Which fusion search made the launches (`MIXTUNE_FUSION_MAX_BLOCKS` A/B runs).
+    let fusion = match (counts.launches, mixtune::device::fusion_max_blocks()) {
+        (Some(_), Some(blocks)) => format!(" (fusion searching {blocks} block(s) of ops)"),
+        _ => String::new(),
+    };
     println!(
-        "       profiled step: {} kernel launches, {} host syncs; {:.3} TFLOP in matrix products",
+        "       profiled step: {} kernel launches{fusion}, {} host syncs; {:.3} TFLOP in matrix products",
         counts
             .launches
             .map_or("n/a (cpu)".into(), |l| l.to_string()),
@@ -137,7 +142,9 @@ pub fn to_json(counts: &Counts, kernels: Option<&KernelProfile>, flops: &Trainin
             "timed_launches": profile.timed_launches, "kinds": kinds, "top_kernels": top,
             "gemm_tflops_per_s": tflops(flops.matmul(), profile.seconds_of(KernelKind::Gemm))})
     });
+    let fusion_max_blocks = counts.launches.and(mixtune::device::fusion_max_blocks());
     json!({"launches": counts.launches, "host_syncs": counts.host_reads,
+        "fusion_max_blocks": fusion_max_blocks,
         "tflop": {"linear": flops.linear / 1e12, "attention_matmul": flops.attention_matmul / 1e12,
             "attention_kernel": flops.attention_kernel / 1e12},
         "kernels": kernels_json})
