@@ -586,18 +586,29 @@ pub fn matmul(a: Tensor<2>, b: Tensor<2>) -> Tensor<2> {
 }
 
 /// `x · w` over the rows of `x` `[batch, len, d_in]` with `w` `[d_in, d_out]`: [`matmul`] on
-/// `[batch · len, d_in]` where the cooperative-matrix kernel runs, Burn's `linear` (the same
-/// product) elsewhere.
+/// `[batch · len, d_in]` where the cooperative-matrix kernel runs or in training, Burn's
+/// `linear` (the same product) elsewhere.
 pub fn linear(x: Tensor<3>, w: Tensor<2>) -> Tensor<3> {
-    // Only f16 can take the kernel: other dtypes go straight to Burn, with no reshape recorded.
+    let [batch, len, d_in] = x.dims();
+    let d_out = w.dims()[1];
+    // Only f16 can take the kernel: other dtypes go on, with no reshape recorded.
     #[cfg(feature = "wgpu")]
     if x.dtype() == DType::F16 && w.dtype() == DType::F16 {
-        let [batch, len, d_in] = x.dims();
         let rows = x.clone().reshape([batch * len, d_in]);
         if let Some(shape) = coop_matmul_shape(&rows, &w) {
-            let d_out = w.dims()[1];
             return extension::coop_matmul(rows, w, shape).reshape([batch, len, d_out]);
         }
+    }
+    // In training, rows too. Where each batch's rows fill the matmul's tiles, Burn's `linear`
+    // multiplies batch by batch with the weight broadcast, and autodiff then makes the
+    // weight's gradient a batched product `[batch, d_in, d_out]` summed over the batch: a
+    // weight-sized f32 partial per example and one more reduction per layer (32 of a small
+    // f32 step's), where rows give one GEMM over all of them.
+    if x.device().is_autodiff() {
+        return x
+            .reshape([batch * len, d_in])
+            .matmul(w)
+            .reshape([batch, len, d_out]);
     }
     burn::tensor::module::linear(x, w, None)
 }
