@@ -589,26 +589,26 @@ pub fn matmul(a: Tensor<2>, b: Tensor<2>) -> Tensor<2> {
 /// `[batch · len, d_in]` where the cooperative-matrix kernel runs or in training, Burn's
 /// `linear` (the same product) elsewhere.
 pub fn linear(x: Tensor<3>, w: Tensor<2>) -> Tensor<3> {
-    let [batch, len, d_in] = x.dims();
-    let d_out = w.dims()[1];
-    // Only f16 can take the kernel: other dtypes go on, with no reshape recorded.
-    #[cfg(feature = "wgpu")]
-    if x.dtype() == DType::F16 && w.dtype() == DType::F16 {
-        let rows = x.clone().reshape([batch * len, d_in]);
-        if let Some(shape) = coop_matmul_shape(&rows, &w) {
-            return extension::coop_matmul(rows, w, shape).reshape([batch, len, d_out]);
-        }
-    }
     // In training, rows too. Where each batch's rows fill the matmul's tiles, Burn's `linear`
     // multiplies batch by batch with the weight broadcast, and autodiff then makes the
     // weight's gradient a batched product `[batch, d_in, d_out]` summed over the batch: a
     // weight-sized f32 partial per example and one more reduction per layer (32 of a small
-    // f32 step's), where rows give one GEMM over all of them.
-    if x.device().is_autodiff() {
-        return x
-            .reshape([batch * len, d_in])
-            .matmul(w)
-            .reshape([batch, len, d_out]);
+    // f32 step's), where rows give one GEMM over all of them. Only f16 can take the kernel:
+    // in inference other dtypes go straight to Burn, with no reshape recorded.
+    let training = x.device().is_autodiff();
+    let may_take_kernel = cfg!(feature = "wgpu") && x.dtype() == DType::F16;
+    if !(training || may_take_kernel) {
+        return burn::tensor::module::linear(x, w, None);
+    }
+    let [batch, len, d_in] = x.dims();
+    let d_out = w.dims()[1];
+    let rows = x.clone().reshape([batch * len, d_in]);
+    #[cfg(feature = "wgpu")]
+    if let Some(shape) = coop_matmul_shape(&rows, &w) {
+        return extension::coop_matmul(rows, w, shape).reshape([batch, len, d_out]);
+    }
+    if training {
+        return rows.matmul(w).reshape([batch, len, d_out]);
     }
     burn::tensor::module::linear(x, w, None)
 }

@@ -62,8 +62,7 @@ pub fn project(linear: &Linear, x: Tensor<3>, lora_dropout: f64) -> Tensor<3> {
 }
 
 /// `wo` of the feed-forward in f32 (HF's `_keep_in_fp32_modules = ["wo"]`), its result back in
-/// `x`'s dtype, clamped in f16. For f32 inputs, plain [`project`]. `how` comes from
-/// [`out_projection`] on the layer's input.
+/// `x`'s dtype, clamped in f16. For f32 inputs, plain [`project`].
 ///
 /// In f16 training where the product runs on the GPU's cooperative matrices, `wo` is an f16
 /// product like every other linear layer's there (its weight rounded to f16, sums in f32, the
@@ -75,62 +74,34 @@ pub fn project(linear: &Linear, x: Tensor<3>, lora_dropout: f64) -> Tensor<3> {
 /// now take the clamp's value. (Fusion also left that clamp's ops unfused right after the
 /// cooperative-matrix product: 254 more launches per small step on lavapipe.) Inference
 /// keeps `wo` f32, as HF's f16 inference.
-fn project_out(linear: &Linear, x: Tensor<3>, lora_dropout: f64, how: OutProjection) -> Tensor<3> {
+fn project_out(linear: &Linear, x: Tensor<3>, lora_dropout: f64) -> Tensor<3> {
     let dtype = x.dtype();
-    match how {
-        OutProjection::CoopCast(weight) => crate::kernels::linear(x, *weight),
-        OutProjection::Coop => project(linear, x, lora_dropout),
-        OutProjection::Default if dtype == DType::F32 => project(linear, x, lora_dropout),
-        OutProjection::Default => clamp_f16(cast(
-            project(linear, cast(x, DType::F32), lora_dropout),
-            dtype,
-        )),
+    if dtype == DType::F32 || wo_on_coop(linear, &x) {
+        return project(linear, x, lora_dropout);
     }
+    clamp_f16(cast(
+        project(linear, cast(x, DType::F32), lora_dropout),
+        dtype,
+    ))
 }
 
-/// How a feed-forward layer's `wo` multiplies in [`project_out`], decided from the layer's
-/// input before the layer records its first op.
-#[cfg_attr(not(feature = "wgpu"), allow(dead_code))] // the CPU-only build has no coop
-enum OutProjection {
-    /// In f32 (f16 inputs: cast there and back), or plain [`project`] for f32 inputs.
-    Default,
-    /// An f16 product through [`project`] (a LoRA adapter with dropout on `wo`).
-    Coop,
-    /// An f16 product on the cooperative matrices with `wo`'s weight, cast to f16 before the
-    /// layer's other ops. Cast between the activation's ops and the product, as `project`
-    /// does, it made Burn's fusion, searching several blocks of ops (Burn's default; the GPU
-    /// device sets one, `device::gpu::configure_fusion`), give the layer's whole segment up
-    /// ("[repair] falling back to unfused stream order"): the activation and the residual
-    /// clamp ran op by op, 160 more launches per small f16 step on lavapipe (1177 against
-    /// 1017).
-    CoopCast(Box<Tensor<2>>),
-}
-
-/// [`OutProjection`] for a feed-forward layer with `wo` = `linear` on `hidden`
-/// (`[batch, seq_len, d_model]`): on the cooperative matrices in f16 training (autodiff) on a
-/// device where a product of these sizes runs there, unless `MIXTUNE_COOP_WO=0`
-/// (`kernels::coop_wo_enabled`).
-fn out_projection(linear: &Linear, hidden: &Tensor<3>, lora_dropout: f64) -> OutProjection {
+/// Whether `project_out` multiplies f16 `x` by `wo` in f16 on the cooperative matrices: f16
+/// training (autodiff) on a device where a product of these sizes runs there, unless
+/// `MIXTUNE_COOP_WO=0` (`kernels::coop_wo_enabled`).
+fn wo_on_coop(linear: &Linear, x: &Tensor<3>) -> bool {
     #[cfg(feature = "wgpu")]
     {
-        let [batch, len, _] = hidden.dims();
-        let [d_in, d_out] = linear.weight.dims();
-        let on_coop = hidden.dtype() == DType::F16
-            && hidden.device().is_autodiff()
+        let [batch, len, d_in] = x.dims();
+        let d_out = linear.weight.dims()[1];
+        x.dtype() == DType::F16
+            && x.device().is_autodiff()
             && kernels::coop_wo_enabled()
-            && kernels::coop_product_shape(&hidden.device(), [batch * len, d_in, d_out]).is_some();
-        if !on_coop {
-            return OutProjection::Default;
-        }
-        if lora_dropout > 0.0 && linear.weight.adapter().is_some() {
-            return OutProjection::Coop;
-        }
-        OutProjection::CoopCast(Box::new(cast(linear.weight.val(), DType::F16)))
+            && kernels::coop_product_shape(&x.device(), [batch * len, d_in, d_out]).is_some()
     }
     #[cfg(not(feature = "wgpu"))]
     {
-        let _ = (linear, hidden, lora_dropout);
-        OutProjection::Default
+        let _ = (linear, x);
+        false
     }
 }
 
@@ -238,9 +209,8 @@ impl DenseActDense {
     /// `[batch, seq_len, d_model] -> [batch, seq_len, d_model]`.
     pub fn forward(&self, hidden: Tensor<3>) -> Tensor<3> {
         let p = self.lora_dropout;
-        let how = out_projection(&self.wo, &hidden, p);
         let inner = activate(self.activation, project(&self.wi, hidden, p));
-        project_out(&self.wo, inner, p, how)
+        project_out(&self.wo, inner, p)
     }
 }
 
@@ -268,10 +238,9 @@ impl DenseGatedActDense {
                 return out;
             }
         }
-        let how = out_projection(&self.wo, &hidden, p);
         #[cfg(feature = "wgpu")]
         if let Some(inner) = self.packed_gated_gelu(&hidden) {
-            return project_out(&self.wo, inner, p, how);
+            return project_out(&self.wo, inner, p);
         }
         let gate = project(&self.wi_0, hidden.clone(), p);
         let up = project(&self.wi_1, hidden, p);
@@ -279,7 +248,7 @@ impl DenseGatedActDense {
             Activation::GeluNew => gated_gelu_new(gate, up),
             activation => activate(activation, gate) * up,
         };
-        project_out(&self.wo, inner, p, how)
+        project_out(&self.wo, inner, p)
     }
 }
 
