@@ -58,3 +58,108 @@ fn two_hundred_dialogsum_steps_meet_few_shapes() {
     assert!(bucket_shapes.len() <= 16, "{bucket_shapes:?}");
     assert!(exact_shapes.len() >= 4 * bucket_shapes.len());
 }
+
+/// `mixtune prepare-gpu`'s engine: a training step on each planned shape (a random model of
+/// the run's dims, LoRA applied), each shape recorded once its step succeeded; a second
+/// preparation skips every shape the record holds, `force` steps on them again, and a run's
+/// lookup (`ShapeRecord::knows`) finds them under the key the run itself uses.
+#[test]
+fn preparing_steps_on_each_planned_shape_and_records_it() {
+    use mixtune::device::kernel_shapes::{model_dims, ShapeKey, ShapeRecord};
+    use mixtune::model::{Precision, T5Config};
+    use mixtune::train::config::LoraSettings;
+    use mixtune::train::prepare::{prepare, PreparePlan, PrepareProgress, ShapeOutcome};
+
+    let mut model = T5Config::flan_t5_small();
+    (model.d_model, model.d_kv, model.d_ff, model.num_heads) = (32, 8, 64, 4);
+    (model.num_layers, model.num_decoder_layers) = (1, Some(1));
+    let plan = PreparePlan {
+        model: model.clone(),
+        precision: Precision::F16,
+        lora: Some(LoraSettings::default()),
+        batch: 2,
+        lengths: vec![[32, 16], [16, 16]],
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kernels").join("training-shapes.txt");
+    let device = Device::flex();
+    let mut events = Vec::new();
+    let first = prepare(
+        &plan,
+        &device,
+        &mut ShapeRecord::at(path.clone()),
+        false,
+        |e| events.push(e),
+    )
+    .unwrap();
+    assert_eq!(first.len(), 2);
+    for (_, outcome) in &first {
+        assert!(
+            matches!(outcome, ShapeOutcome::Prepared { steps, seconds } if *steps >= 1 && *seconds > 0.0),
+            "{outcome:?}"
+        );
+    }
+    assert_eq!(events.len(), 4, "a start and an end per shape: {events:?}");
+    assert!(matches!(
+        events[0],
+        PrepareProgress::Starting {
+            index: 0,
+            total: 2,
+            shape: [2, 32, 16]
+        }
+    ));
+
+    // The key a run on the same model, precision and batch shape looks up.
+    let run_device = device.clone().autodiff();
+    let run_key = ShapeKey::new(&run_device, &model_dims(&model), "f16", [2, 16, 16]);
+    let record = ShapeRecord::at(path.clone());
+    assert!(
+        record.knows(&run_key),
+        "{:?} not in {}",
+        run_key,
+        path.display()
+    );
+    let other = ShapeKey::new(&run_device, &model_dims(&model), "f32", [2, 16, 16]);
+    assert!(!record.knows(&other), "f32 was not prepared");
+
+    let again = prepare(
+        &plan,
+        &device,
+        &mut ShapeRecord::at(path.clone()),
+        false,
+        |_| {},
+    )
+    .unwrap();
+    assert!(
+        again
+            .iter()
+            .all(|(_, o)| *o == ShapeOutcome::AlreadyPrepared),
+        "{again:?}"
+    );
+    let f32_plan = PreparePlan {
+        precision: Precision::F32,
+        lora: None,
+        lengths: vec![[16, 16]],
+        ..plan.clone()
+    };
+    let forced = prepare(
+        &f32_plan,
+        &device,
+        &mut ShapeRecord::at(path.clone()),
+        true,
+        |_| {},
+    )
+    .unwrap();
+    assert!(
+        matches!(forced[0].1, ShapeOutcome::Prepared { steps: 1, .. }),
+        "{forced:?}"
+    );
+    assert!(ShapeRecord::at(path).knows(&other));
+
+    let empty = PreparePlan {
+        batch: 0,
+        ..f32_plan
+    };
+    let error = prepare(&empty, &device, &mut ShapeRecord::default(), false, |_| {}).unwrap_err();
+    assert!(error.to_string().contains("batch size"), "{error}");
+}

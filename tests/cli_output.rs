@@ -200,3 +200,42 @@ fn inputs_are_read_as_far_as_the_work_needs() {
         );
     }
 }
+
+/// `prepare-gpu` checks what it is asked before it looks for a GPU (a bad config or batch is
+/// one error line naming it), and on the CPU, which compiles nothing, says so and succeeds.
+#[test]
+fn prepare_gpu_names_bad_input_and_has_nothing_to_do_on_the_cpu() {
+    let run = |args: &[&str]| {
+        let out = mixtune().arg("prepare-gpu").args(args).output().unwrap();
+        let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+        (out.status.code(), text(&out.stdout), text(&out.stderr))
+    };
+    let (code, stdout, stderr) = run(&["--device", "cpu", "--shapes", "small"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("nothing to prepare"), "{stdout}");
+    let (code, stdout, _) = run(&["--device", "cpu", "--json"]);
+    assert_eq!(code, Some(0));
+    let json: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(json["prepared"], serde_json::json!([]), "{json}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("run.toml");
+    let (code, _, stderr) = run(&["--device", "cpu", "--config", missing.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("run.toml") && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+    for (args, says) in [
+        (&["--device", "cpu", "--batch", "0"][..], "--batch"),
+        (
+            &["--device", "cpu", "--shapes", "large"][..],
+            "--shapes `large`",
+        ),
+        (&["--device", "cpu", "--dtype", "int8"][..], "--dtype int8"),
+    ] {
+        let (code, _, stderr) = run(args);
+        assert_eq!(code, Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+}

@@ -36,7 +36,9 @@
 # session: ~6 min) times greedy generation in f32 and f16 with launches per decode step (f16
 # now launches as few kernels as f32: is it faster?), and the SPIR-V build's cold first step
 # twice with one cache folder: what its kept modules (CubeCL's compilation cache, on with
-# `gpu-cache`) save a second run.
+# `gpu-cache`) save a second run; then `prepare-gpu --shapes small` on caches of its own (CubeCL's
+# and the NVIDIA driver's, `__GL_SHADER_DISK_CACHE_PATH`) and the first step of a new process
+# after it: issue item 2's "first step on a fresh machine" once set-up has prepared it.
 # A step whose NAME ends in `-log` runs with an empty autotune cache of its own and CubeCL's
 # compilation/autotune log in $OUT/NAME.cubecl.log (its timings are not clean: the log also
 # profiles every kernel), to count what the cold first step compiles and tunes.
@@ -75,7 +77,9 @@ if [ $# -eq 0 ] && [ "$third" = 1 ]; then
     "gen-f32=wgsl:bench generate --device gpu --profile" \
     "gen-f16=wgsl:bench generate --device gpu --profile --dtype f16" \
     "spirv-cold=spirv:MIXTUNE_KERNEL_CACHE=/tmp/kc-spirv bench train --device gpu --shapes small --steps 1" \
-    "spirv-again=spirv:MIXTUNE_KERNEL_CACHE=/tmp/kc-spirv bench train --device gpu --shapes small --steps 1"
+    "spirv-again=spirv:MIXTUNE_KERNEL_CACHE=/tmp/kc-spirv bench train --device gpu --shapes small --steps 1" \
+    "prepare=wgsl:MIXTUNE_KERNEL_CACHE=/tmp/kc-prep __GL_SHADER_DISK_CACHE_PATH=/tmp/nv-prep prepare-gpu --shapes small" \
+    "prepared=wgsl:MIXTUNE_KERNEL_CACHE=/tmp/kc-prep __GL_SHADER_DISK_CACHE_PATH=/tmp/nv-prep bench train --device gpu --shapes small --steps 1"
 elif [ $# -eq 0 ] && [ "${MIXTUNE_LEVERS:-1}" = 2 ]; then
   set -- \
     "attention=wgsl:bench attention --device gpu --shapes base --iters 5" \
@@ -107,6 +111,13 @@ for spec in "$@"; do
   else
     step "$name" 200 env "${envs[@]}" "$bin" "${words[@]}" "${ref[@]}"
   fi
+done
+# CubeCL's records of the call (every compilation and every autotune trial, with durations:
+# what the cold first steps spent compiling and tuning) and its tuning results, for
+# `python3 scripts/bench/kernel_records.py $OUT/kernels/default.db`.
+for cache in "$HOME/.cache/mixtune/kernels" /tmp/kc-prep; do
+  [ -f "$cache/default.db" ] || continue
+  mkdir -p "$OUT/$(basename "$cache")"; cp "$cache"/default.db* "$OUT/$(basename "$cache")/"
 done
 cat "$OUT/steps.txt"
 tail -n 30 "$OUT"/gemm.txt "$OUT"/attention.txt "$OUT"/*-f*.txt 2>/dev/null

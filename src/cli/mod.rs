@@ -14,6 +14,7 @@ mod eval_mix;
 mod facts_cmd;
 mod infer;
 mod mix_cmd;
+mod prepare_cmd;
 mod rouge_cmd;
 mod runs_cmd;
 mod support_cmd;
@@ -57,6 +58,9 @@ enum Command {
     Runs(runs_cmd::RunsArgs),
     /// ROUGE-1/2/L/Lsum of predictions against references (one example per line).
     Rouge(rouge_cmd::RougeArgs),
+    /// Compile and tune the GPU kernels of training shapes ahead of a run: a new machine's
+    /// first training step then finds them cached (`--config run.toml`, or Flan-T5 shapes).
+    PrepareGpu(prepare_cmd::PrepareArgs),
     /// Speed benchmarks (not tests): prints figures next to a reference run.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -111,6 +115,7 @@ fn run() -> std::process::ExitCode {
         Command::Facts(args) => facts_cmd::run_facts(args),
         Command::Runs(args) => runs_cmd::run_runs(args),
         Command::Rouge(args) => rouge_cmd::run_rouge(args),
+        Command::PrepareGpu(args) => prepare_cmd::run_prepare(args),
         Command::Bench(cmd) => bench::run(cmd),
     };
     match result {

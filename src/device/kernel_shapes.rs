@@ -33,6 +33,26 @@ impl ShapeKey {
     }
 }
 
+impl ShapeKey {
+    /// The key as the record writes it: `adapter | dims | dtype | BxSxT`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A model's dims as [`ShapeKey::new`] takes them: `d512-l8/8-h6-ff1024-v32128`.
+pub fn model_dims(c: &crate::model::T5Config) -> String {
+    format!(
+        "d{}-l{}/{}-h{}-ff{}-v{}",
+        c.d_model,
+        c.num_layers,
+        c.decoder_layers(),
+        c.num_heads,
+        c.d_ff,
+        c.vocab_size
+    )
+}
+
 /// The adapter's name (`NVIDIA H200`), else the backend's short description.
 fn adapter_name(device: &Device) -> String {
     #[cfg(feature = "wgpu")]

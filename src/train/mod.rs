@@ -17,6 +17,7 @@ pub mod lora;
 pub mod loss_scale;
 pub mod metric;
 pub mod mixture_eval;
+pub mod prepare;
 pub mod run;
 pub mod run_dir;
 pub mod runs;

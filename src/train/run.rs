@@ -21,7 +21,7 @@ use super::metric;
 use super::run_dir::{RunDir, CONFIG_FILE, MIXTURE_FILE};
 use super::trainer::{build_optimizer, Trainer};
 use super::validate::Validator;
-use crate::device::kernel_shapes::{ShapeKey, ShapeRecord};
+use crate::device::kernel_shapes::{model_dims, ShapeKey, ShapeRecord};
 use crate::error::{MixtuneError, Result};
 use crate::fsutil::write_atomic;
 use crate::mixture::{Mixture, Sampler};
@@ -437,16 +437,7 @@ impl<'a> Run<'a> {
             if !self.trainer.is_new_shape(shape) {
                 continue;
             }
-            let c = &self.trainer.model().config;
-            let dims = format!(
-                "d{}-l{}/{}-h{}-ff{}-v{}",
-                c.d_model,
-                c.num_layers,
-                c.decoder_layers(),
-                c.num_heads,
-                c.d_ff,
-                c.vocab_size
-            );
+            let dims = model_dims(&self.trainer.model().config);
             let key = ShapeKey::new(&self.device, &dims, self.config.precision.name(), shape);
             if keys.contains(&key) {
                 continue;
