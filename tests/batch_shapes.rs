@@ -65,7 +65,7 @@ fn two_hundred_dialogsum_steps_meet_few_shapes() {
 /// lookup (`ShapeRecord::knows`) finds them under the key the run itself uses.
 #[test]
 fn preparing_steps_on_each_planned_shape_and_records_it() {
-    use mixtune::device::kernel_shapes::{model_dims, ShapeKey, ShapeRecord};
+    use mixtune::device::kernel_shapes::{model_dims, training_variant, ShapeKey, ShapeRecord};
     use mixtune::model::{Precision, T5Config};
     use mixtune::train::config::LoraSettings;
     use mixtune::train::prepare::{prepare, PreparePlan, PrepareProgress, ShapeOutcome};
@@ -111,7 +111,8 @@ fn preparing_steps_on_each_planned_shape_and_records_it() {
 
     // The key a run on the same model, precision and batch shape looks up.
     let run_device = device.clone().autodiff();
-    let run_key = ShapeKey::new(&run_device, &model_dims(&model), "f16", [2, 16, 16]);
+    let lora = training_variant(Precision::F16, Some(LoraSettings::default().rank));
+    let run_key = ShapeKey::new(&run_device, &model_dims(&model), &lora, [2, 16, 16]);
     let record = ShapeRecord::at(path.clone());
     assert!(
         record.knows(&run_key),
@@ -121,6 +122,11 @@ fn preparing_steps_on_each_planned_shape_and_records_it() {
     );
     let other = ShapeKey::new(&run_device, &model_dims(&model), "f32", [2, 16, 16]);
     assert!(!record.knows(&other), "f32 was not prepared");
+    let full = ShapeKey::new(&run_device, &model_dims(&model), "f16", [2, 16, 16]);
+    assert!(
+        !record.knows(&full),
+        "full fine-tuning in f16 was not prepared (LoRA was)"
+    );
 
     let again = prepare(
         &plan,

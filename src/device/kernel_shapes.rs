@@ -22,7 +22,8 @@ pub struct ShapeKey(String);
 
 impl ShapeKey {
     /// The key of a `[batch, source_len, target_len]` step of a model whose dims are
-    /// summarised by `model` (e.g. `d512-l8/8-h6-ff1024`) in `dtype`, on `device`.
+    /// summarised by `model` ([`model_dims`]) trained as `dtype` ([`training_variant`]), on
+    /// `device`.
     pub fn new(device: &Device, model: &str, dtype: &str, shape: [usize; 3]) -> Self {
         let adapter = adapter_name(device);
         let [batch, source, target] = shape;
@@ -37,6 +38,15 @@ impl ShapeKey {
     /// The key as the record writes it: `adapter | dims | dtype | BxSxT`.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// How a run trains, as [`ShapeKey::new`] takes it: its precision, with the LoRA rank when
+/// adapters train (`f32`, `f16+lora-r8`): the adapters' products are kernels of their own.
+pub fn training_variant(precision: crate::model::Precision, lora_rank: Option<usize>) -> String {
+    match lora_rank {
+        Some(rank) => format!("{}+lora-r{rank}", precision.name()),
+        None => precision.name().to_string(),
     }
 }
 

@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use burn::tensor::Device;
 
-use crate::device::kernel_shapes::{model_dims, ShapeKey, ShapeRecord};
+use crate::device::kernel_shapes::{model_dims, training_variant, ShapeKey, ShapeRecord};
 use crate::error::{MixtuneError, Result};
 use crate::model::{Precision, T5Config, T5ForConditionalGeneration};
 use crate::train::batch::{length_bucket, padded_batch};
@@ -58,10 +58,11 @@ impl PreparePlan {
 
     /// The record key of one of this plan's shapes on `device`.
     pub fn key(&self, device: &Device, [source, target]: [usize; 2]) -> ShapeKey {
+        let lora = self.lora.as_ref().map(|settings| settings.rank);
         ShapeKey::new(
             device,
             &model_dims(&self.model),
-            self.precision.name(),
+            &training_variant(self.precision, lora),
             [self.batch, source, target],
         )
     }
