@@ -75,12 +75,13 @@ command -v tauri-driver >/dev/null 2>&1 || [ -x "$HOME/.cargo/bin/tauri-driver" 
   || cargo install tauri-driver --locked
 
 
-# On a hardware GPU, compile and tune the kernels of Flan-T5 small and base training ahead
-# (batch 8, every length bucket up to 512/128 tokens, f32), so a first run's first step does not
+# On a hardware GPU, compile and tune the kernels of Flan-T5 small and base training and
+# generation ahead (batch 8, every length bucket up to 512/128 tokens, f32; generations at batch
+# 1 and 8), so a first run's first step, and a first summary, do not
 # spend a minute or more on it: minutes, once (`mixtune prepare-gpu`; without a hardware GPU it
 # only says there is nothing to prepare). MIXTUNE_PREPARE_GPU=0 skips it.
 if [ "$GPU" = "1" ] && [ "${MIXTUNE_PREPARE_GPU:-1}" != "0" ]; then
-  echo "preparing GPU kernels for Flan-T5 small and base training (MIXTUNE_PREPARE_GPU=0 skips this)"
+  echo "preparing GPU kernels for Flan-T5 small and base (MIXTUNE_PREPARE_GPU=0 skips this)"
   "$BIN/mixtune" prepare-gpu --shapes both \
     || echo "note: preparing GPU kernels failed (above); runs prepare them on first use instead"
 fi

@@ -68,7 +68,7 @@ fn preparing_steps_on_each_planned_shape_and_records_it() {
     use mixtune::device::kernel_shapes::{model_dims, training_variant, ShapeKey, ShapeRecord};
     use mixtune::model::{Precision, T5Config};
     use mixtune::train::config::LoraSettings;
-    use mixtune::train::prepare::{prepare, PreparePlan, PrepareProgress, ShapeOutcome};
+    use mixtune::train::prepare::{prepare, PreparePlan, PrepareProgress, ShapeOutcome, Work};
 
     let mut model = T5Config::flan_t5_small();
     (model.d_model, model.d_kv, model.d_ff, model.num_heads) = (32, 8, 64, 4);
@@ -79,6 +79,7 @@ fn preparing_steps_on_each_planned_shape_and_records_it() {
         lora: Some(LoraSettings::default()),
         batch: 2,
         lengths: vec![[32, 16], [16, 16]],
+        generations: vec![[1, 24]],
     };
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("kernels").join("training-shapes.txt");
@@ -92,22 +93,37 @@ fn preparing_steps_on_each_planned_shape_and_records_it() {
         |e| events.push(e),
     )
     .unwrap();
-    assert_eq!(first.len(), 2);
+    assert_eq!(first.len(), 3, "two training steps and a generation");
     for (_, outcome) in &first {
         assert!(
             matches!(outcome, ShapeOutcome::Prepared { steps, seconds } if *steps >= 1 && *seconds > 0.0),
             "{outcome:?}"
         );
     }
-    assert_eq!(events.len(), 4, "a start and an end per shape: {events:?}");
+    assert_eq!(events.len(), 6, "a start and an end per step: {events:?}");
     assert!(matches!(
         events[0],
         PrepareProgress::Starting {
             index: 0,
-            total: 2,
+            total: 3,
+            work: Work::Train,
             shape: [2, 32, 16]
         }
     ));
+    assert!(matches!(
+        events[4],
+        PrepareProgress::Starting {
+            index: 2,
+            work: Work::Generate,
+            shape: [1, 24, _],
+            ..
+        }
+    ));
+    assert!(
+        first[2].0.as_str().contains("f16-generate"),
+        "{:?}",
+        first[2].0
+    );
 
     // The key a run on the same model, precision and batch shape looks up.
     let run_device = device.clone().autodiff();
@@ -146,6 +162,7 @@ fn preparing_steps_on_each_planned_shape_and_records_it() {
         precision: Precision::F32,
         lora: None,
         lengths: vec![[16, 16]],
+        generations: Vec::new(),
         ..plan.clone()
     };
     let forced = prepare(

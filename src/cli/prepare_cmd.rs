@@ -12,7 +12,9 @@ use serde_json::json;
 use mixtune::device::kernel_shapes::{model_dims, ShapeRecord};
 use mixtune::device::{self, DeviceChoice};
 use mixtune::model::{Precision, T5Config};
-use mixtune::train::prepare::{bucket_pairs, prepare, PreparePlan, PrepareProgress, ShapeOutcome};
+use mixtune::train::prepare::{
+    bucket_pairs, generation_shapes, prepare, PreparePlan, PrepareProgress, ShapeOutcome, Work,
+};
 use mixtune::train::{RunPaths, TrainConfig};
 
 #[derive(Args, Debug)]
@@ -35,7 +37,11 @@ pub struct PrepareArgs {
     /// Without --config: f32 or f16 (as a run config's `precision`).
     #[arg(long, default_value = "f32")]
     dtype: Precision,
-    /// Step on shapes an earlier run or preparation already recorded, too.
+    /// Training shapes only: leave out the short generations that prepare inference (a
+    /// run's validation, summaries in the app) at batch 1 and the run's batch.
+    #[arg(long)]
+    no_generation: bool,
+    /// Run the steps an earlier run or preparation already recorded, too.
     #[arg(long)]
     force: bool,
     #[arg(long, default_value = "auto")]
@@ -46,7 +52,12 @@ pub struct PrepareArgs {
 }
 
 pub fn run_prepare(args: PrepareArgs) -> Result<()> {
-    let plans = plans(&args)?;
+    let mut plans = plans(&args)?;
+    if args.no_generation {
+        plans
+            .iter_mut()
+            .for_each(|(_, plan)| plan.generations.clear());
+    }
     let selected = device::select(args.device.parse::<DeviceChoice>()?)?;
     if !selected.is_gpu {
         let why = match args.device.as_str() {
@@ -70,12 +81,14 @@ pub fn run_prepare(args: PrepareArgs) -> Result<()> {
     for (name, plan) in &plans {
         if !args.json {
             println!(
-                "preparing GPU kernels on {}: {name} ({}), {}, batch {}, {} shapes",
+                "preparing GPU kernels on {}: {name} ({}), {}, batch {}: {} training shapes, \
+                 {} generations",
                 selected.label,
                 model_dims(&plan.model),
                 plan.precision.name(),
                 plan.batch,
-                plan.lengths.len()
+                plan.lengths.len(),
+                plan.generations.len()
             );
         }
         let show = |event: PrepareProgress| {
@@ -86,9 +99,10 @@ pub fn run_prepare(args: PrepareArgs) -> Result<()> {
                 PrepareProgress::Starting {
                     index,
                     total,
+                    work,
                     shape,
                 } => {
-                    print!("  [{}/{total}] {} … ", index + 1, shape_label(shape));
+                    print!("  [{}/{total}] {} … ", index + 1, step_label(work, shape));
                     let _ = std::io::stdout().flush();
                 }
                 PrepareProgress::Done { outcome, .. } => println!("{}", outcome_label(&outcome)),
@@ -96,13 +110,17 @@ pub fn run_prepare(args: PrepareArgs) -> Result<()> {
         };
         let outcomes = prepare(plan, &selected.device, &mut record, args.force, show)
             .with_context(|| format!("preparing {name} on {}", selected.label))?;
-        for (key, outcome) in outcomes {
+        for ((work, _), (key, outcome)) in plan.steps().into_iter().zip(outcomes) {
             let (seconds, steps) = match outcome {
                 ShapeOutcome::Prepared { seconds, steps } => (Some(seconds), steps),
                 ShapeOutcome::AlreadyPrepared => (None, 0),
             };
+            let work = match work {
+                Work::Train => "train",
+                Work::Generate => "generate",
+            };
             rows.push(
-                json!({"model": name, "key": key.as_str(), "seconds": seconds,
+                json!({"model": name, "work": work, "key": key.as_str(), "seconds": seconds,
                 "steps": steps, "already_prepared": seconds.is_none()}),
             );
         }
@@ -172,21 +190,26 @@ fn plans(args: &PrepareArgs) -> Result<Vec<(String, PreparePlan)>> {
                 lora: None,
                 batch,
                 lengths: bucket_pairs(args.source_len, args.target_len),
+                generations: generation_shapes(batch, args.source_len),
             };
             (format!("Flan-T5 {shape}"), plan)
         })
         .collect())
 }
 
-fn shape_label([batch, source, target]: [usize; 3]) -> String {
-    format!("{batch}×{source}→{target}")
+fn step_label(work: Work, [batch, source, target]: [usize; 3]) -> String {
+    match work {
+        Work::Train => format!("train {batch}×{source}→{target}"),
+        Work::Generate => format!("generate {batch}×{source} (+{target} tokens)"),
+    }
 }
 
 fn outcome_label(outcome: &ShapeOutcome) -> String {
     match outcome {
         ShapeOutcome::Prepared { seconds, steps: 1 } => format!("{seconds:.1} s"),
         ShapeOutcome::Prepared { seconds, steps } => {
-            format!("{seconds:.1} s ({steps} steps: f16 gradients overflowed until the loss scale fell)")
+            let why = "f16 gradients overflowed until the loss scale fell";
+            format!("{seconds:.1} s ({steps} steps: {why})")
         }
         ShapeOutcome::AlreadyPrepared => "already prepared (skipped; --force steps on it)".into(),
     }

@@ -1,5 +1,6 @@
 //! Compiling and tuning a run's GPU kernels ahead of it (`mixtune prepare-gpu`): one training
-//! step of a random model with the run's dims on each length bucket the run can pad to.
+//! step of a random model with the run's dims on each length bucket the run can pad to, and a
+//! short generation per prompt-length class (a run's validation, the app's summaries).
 //!
 //! A run's first step on a new batch shape compiles the kernels it needs, tunes the matmuls
 //! and has the driver build pipelines: over a minute on a fresh machine (80 s measured on an
@@ -7,7 +8,7 @@
 //! batch shape, the precision and the adapters, so a random model on the same shapes does it
 //! all. What it leaves behind is what the next process finds: CubeCL's autotune results
 //! (`gpu-cache` builds, in [`crate::device::kernel_cache_dir`]), the driver's own pipeline
-//! cache where it keeps one (NVIDIA's does), and each shape in the record of prepared shapes
+//! cache where it keeps one (NVIDIA's does), and each step in the record of prepared shapes
 //! ([`ShapeRecord`]), so the run says "loading" rather than "preparing".
 
 use std::time::Instant;
@@ -16,7 +17,10 @@ use burn::tensor::Device;
 
 use crate::device::kernel_shapes::{model_dims, training_variant, ShapeKey, ShapeRecord};
 use crate::error::{MixtuneError, Result};
-use crate::model::{Precision, T5Config, T5ForConditionalGeneration};
+use crate::generate::{generate, Decoding, GenerationConfig};
+use crate::model::{
+    to_precision, GenerationDefaults, Precision, T5Config, T5ForConditionalGeneration,
+};
 use crate::train::batch::{length_bucket, padded_batch};
 use crate::train::config::{LoraSettings, Method};
 use crate::train::{lora, TrainBatch, TrainConfig, Trainer};
@@ -25,7 +29,20 @@ use crate::train::{lora, TrainBatch, TrainConfig, Trainer};
 /// overflowed at the starting loss scale, would leave the optimizer's kernels uncompiled).
 const F16_TRIES: usize = 8;
 
-/// What to prepare: the model's dims, how the run trains it, and the shapes it pads to.
+/// Tokens each preparing generation makes: its first decoder step compiles the step's kernels
+/// (the cache they write into is sized at run time), a few more let them run as a loop.
+const GENERATE_TOKENS: usize = 4;
+
+/// What a step of the preparation runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Work {
+    /// A training step on `[batch, source_len, target_len]`.
+    Train,
+    /// A greedy generation on `[batch, prompt_len, new_tokens]`.
+    Generate,
+}
+
+/// What to prepare: the model's dims, how the run trains it, and the shapes it meets.
 #[derive(Debug, Clone)]
 pub struct PreparePlan {
     /// The model's config (only its dims matter; the weights are random).
@@ -35,12 +52,15 @@ pub struct PreparePlan {
     pub lora: Option<LoraSettings>,
     /// Examples per micro-batch.
     pub batch: usize,
-    /// `[source_len, target_len]` of each step, from [`bucket_pairs`].
+    /// `[source_len, target_len]` of each training step, from [`bucket_pairs`].
     pub lengths: Vec<[usize; 2]>,
+    /// `[batch, prompt_len]` of each generation, from [`generation_shapes`] (empty: none).
+    pub generations: Vec<[usize; 2]>,
 }
 
 impl PreparePlan {
-    /// The plan for a run config's batches: every length bucket up to the mixture's limits.
+    /// The plan for a run config: every length bucket up to the mixture's limits, and the
+    /// generations of its validation and of summaries in the app.
     pub fn for_run(
         model: T5Config,
         config: &TrainConfig,
@@ -53,18 +73,29 @@ impl PreparePlan {
             lora: (config.method == Method::Lora).then(|| config.lora.clone()),
             batch: config.batch_size,
             lengths: bucket_pairs(max_source_tokens, max_target_tokens),
+            generations: generation_shapes(config.batch_size, max_source_tokens),
         }
     }
 
-    /// The record key of one of this plan's shapes on `device`.
-    pub fn key(&self, device: &Device, [source, target]: [usize; 2]) -> ShapeKey {
-        let lora = self.lora.as_ref().map(|settings| settings.rank);
-        ShapeKey::new(
-            device,
-            &model_dims(&self.model),
-            &training_variant(self.precision, lora),
-            [self.batch, source, target],
-        )
+    /// Every step of the plan, its training steps first: `(work, [batch, source or prompt
+    /// length, target length or new tokens])`.
+    pub fn steps(&self) -> Vec<(Work, [usize; 3])> {
+        let train = (self.lengths.iter()).map(|&[s, t]| (Work::Train, [self.batch, s, t]));
+        let generate = (self.generations.iter())
+            .map(|&[batch, len]| (Work::Generate, [batch, len, GENERATE_TOKENS]));
+        train.chain(generate).collect()
+    }
+
+    /// The record key of one of this plan's steps on `device` (a training step's is the key
+    /// the run looks up).
+    pub fn key(&self, device: &Device, work: Work, shape: [usize; 3]) -> ShapeKey {
+        let variant = match work {
+            Work::Train => {
+                training_variant(self.precision, self.lora.as_ref().map(|lora| lora.rank))
+            }
+            Work::Generate => format!("{}-generate", self.precision.name()),
+        };
+        ShapeKey::new(device, &model_dims(&self.model), &variant, shape)
     }
 }
 
@@ -93,34 +124,55 @@ pub fn bucket_pairs(max_source: usize, max_target: usize) -> Vec<[usize; 2]> {
         .collect()
 }
 
-/// How one shape went.
+/// `[batch, prompt_len]` of the generations that prepare a model's inference: batch 1 (a chat
+/// summarised in the app or by `summarize`) and `batch` (a run's validation, in batches of
+/// its `batch_size`), each at every power of two from 16 below `max_source` and at
+/// `max_source`, longest first. Prompts are not padded to buckets; Burn's tuning keys round
+/// sizes to powers of two, so these stand for the lengths in between.
+pub fn generation_shapes(batch: usize, max_source: usize) -> Vec<[usize; 2]> {
+    let mut lengths: Vec<usize> = std::iter::successors(Some(16), |len| Some(len * 2))
+        .take_while(|&len| len < max_source)
+        .collect();
+    lengths.push(max_source.max(1));
+    lengths.reverse();
+    let mut batches = vec![1, batch.max(1)];
+    batches.dedup();
+    (batches.iter())
+        .flat_map(|&b| lengths.iter().map(move |&len| [b, len]))
+        .collect()
+}
+
+/// How one step went.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ShapeOutcome {
-    /// Stepped on: its kernels were compiled and tuned (or loaded from caches) in `seconds`.
+    /// Run: its kernels were compiled and tuned (or loaded from caches) in `seconds`, over
+    /// `steps` training steps (f16 may take more than one) or one generation.
     Prepared { seconds: f64, steps: usize },
-    /// An earlier run or preparation on this machine recorded it; not stepped on again.
+    /// An earlier run or preparation on this machine recorded it; not run again.
     AlreadyPrepared,
 }
 
 /// Progress of [`prepare`], for a progress line.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PrepareProgress {
-    /// Shape `index` (0-based) of `total` is about to run.
+    /// Step `index` (0-based) of `total` is about to run.
     Starting {
         index: usize,
         total: usize,
+        work: Work,
         shape: [usize; 3],
     },
-    /// A shape is done.
+    /// A step is done.
     Done {
+        work: Work,
         shape: [usize; 3],
         outcome: ShapeOutcome,
     },
 }
 
-/// Runs the plan on `device` (an autodiff device is made of it): a training step per shape not
-/// yet in `record` (every shape with `force`), each recorded once its step succeeded, so a
-/// preparation stopped midway keeps what it finished. Returns each shape's outcome.
+/// Runs the plan's steps on `device` (the training steps on an autodiff device made of it):
+/// each one not yet in `record` (every one with `force`), recorded once it succeeded, so a
+/// preparation stopped midway keeps what it finished. Returns each step's outcome.
 pub fn prepare(
     plan: &PreparePlan,
     device: &Device,
@@ -136,28 +188,44 @@ pub fn prepare(
             "precision int8: training runs in f32 or f16 (int8 is for inference on the CPU)".into(),
         ));
     }
-    let device = device.clone().autodiff();
+    let training = device.clone().autodiff();
+    // One trainer and one inference model for all the steps, made when a step needs them.
     let mut trainer: Option<Trainer> = None;
-    let mut outcomes = Vec::with_capacity(plan.lengths.len());
-    for (index, &lengths) in plan.lengths.iter().enumerate() {
-        let shape = [plan.batch, lengths[0], lengths[1]];
-        let key = plan.key(&device, lengths);
+    let mut inference: Option<T5ForConditionalGeneration> = None;
+    let steps = plan.steps();
+    let mut outcomes = Vec::with_capacity(steps.len());
+    for (index, &(work, shape)) in steps.iter().enumerate() {
+        let key = plan.key(&training, work, shape);
         progress(PrepareProgress::Starting {
             index,
-            total: plan.lengths.len(),
+            total: steps.len(),
+            work,
             shape,
         });
         let outcome = if record.knows(&key) && !force {
             ShapeOutcome::AlreadyPrepared
         } else {
-            // One trainer for all the shapes, made when the first one needs it.
-            let mut current = match trainer.take() {
-                Some(current) => current,
-                None => new_trainer(plan, &device)?,
-            };
             let started = Instant::now();
-            let steps = step_until_applied(&mut current, plan, lengths, &device)?;
-            trainer = Some(current);
+            let steps = match work {
+                Work::Train => {
+                    let mut current = match trainer.take() {
+                        Some(current) => current,
+                        None => new_trainer(plan, &training)?,
+                    };
+                    let lengths = [shape[1], shape[2]];
+                    let steps = step_until_applied(&mut current, plan, lengths, &training);
+                    trainer = Some(current);
+                    steps?
+                }
+                Work::Generate => {
+                    let model = inference.get_or_insert_with(|| {
+                        let random = T5ForConditionalGeneration::random(&plan.model, device);
+                        to_precision(random, plan.precision)
+                    });
+                    generate_once(model, plan, [shape[0], shape[1]], device)?;
+                    1
+                }
+            };
             record.remember(&key);
             ShapeOutcome::Prepared {
                 seconds: started.elapsed().as_secs_f64(),
@@ -165,6 +233,7 @@ pub fn prepare(
             }
         };
         progress(PrepareProgress::Done {
+            work,
             shape,
             outcome: outcome.clone(),
         });
@@ -217,21 +286,51 @@ fn random_batch(
     [source, target]: [usize; 2],
     device: &Device,
 ) -> Result<TrainBatch> {
-    let vocab = plan.model.vocab_size.clamp(4, 32000) as u32;
-    let ids = |len: usize, salt: usize| -> Vec<u32> {
-        (0..len)
-            .map(|i| match i + 1 == len {
-                true => 1,
-                false => 3 + ((i * 7919 + salt * 104_729) as u32 % (vocab - 3)),
-            })
-            .collect()
-    };
-    let sources: Vec<Vec<u32>> = (0..plan.batch).map(|b| ids(source, b)).collect();
+    let sources: Vec<Vec<u32>> = (0..plan.batch)
+        .map(|b| token_ids(plan, source, b))
+        .collect();
     let targets: Vec<Vec<u32>> = (0..plan.batch)
-        .map(|b| ids(target, b + plan.batch))
+        .map(|b| token_ids(plan, target, b + plan.batch))
         .collect();
     let tasks = vec!["prepare".to_string(); plan.batch];
     padded_batch(&sources, &targets, tasks, [source, target], device)
+}
+
+/// A greedy generation of [`GENERATE_TOKENS`] tokens for `batch` prompts `len` tokens long,
+/// synced at its end.
+fn generate_once(
+    model: &T5ForConditionalGeneration,
+    plan: &PreparePlan,
+    [batch, len]: [usize; 2],
+    device: &Device,
+) -> Result<()> {
+    let config = GenerationConfig {
+        max_source_tokens: len,
+        max_new_tokens: GENERATE_TOKENS,
+        min_new_tokens: GENERATE_TOKENS,
+        ..GenerationConfig::default()
+    };
+    let defaults = GenerationDefaults::from_config(&plan.model);
+    let decoding = Decoding {
+        config: &config,
+        defaults: &defaults,
+        vocab_limit: plan.model.vocab_size.min(32100),
+    };
+    let prompts: Vec<Vec<u32>> = (0..batch).map(|b| token_ids(plan, len, b)).collect();
+    generate(model, &prompts, decoding)?;
+    let _ = device.sync();
+    Ok(())
+}
+
+/// `len` arbitrary ordinary token ids (varied by `salt`), the last one `</s>`.
+fn token_ids(plan: &PreparePlan, len: usize, salt: usize) -> Vec<u32> {
+    let vocab = plan.model.vocab_size.clamp(4, 32000) as u32;
+    (0..len)
+        .map(|i| match i + 1 == len {
+            true => 1,
+            false => 3 + ((i * 7919 + salt * 104_729) as u32 % (vocab - 3)),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -267,5 +366,22 @@ mod tests {
             bucket_pairs(32, 64),
             vec![[32, 64], [16, 48], [16, 32], [16, 16]]
         );
+    }
+
+    #[test]
+    fn generations_cover_each_power_of_two_at_batch_one_and_the_runs_batch() {
+        let shapes = generation_shapes(8, 512);
+        assert_eq!(shapes.len(), 12);
+        assert_eq!(
+            &shapes[..6],
+            &[[1, 512], [1, 256], [1, 128], [1, 64], [1, 32], [1, 16]]
+        );
+        assert_eq!(shapes[6], [8, 512]);
+        assert_eq!(shapes[11], [8, 16]);
+        assert_eq!(
+            generation_shapes(1, 100),
+            vec![[1, 100], [1, 64], [1, 32], [1, 16]]
+        );
+        assert_eq!(generation_shapes(2, 16), vec![[1, 16], [2, 16]]);
     }
 }
