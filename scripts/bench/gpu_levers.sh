@@ -36,7 +36,8 @@
 # session: ~6 min) times greedy generation in f32 and f16 with launches per decode step (f16
 # now launches as few kernels as f32: is it faster?), and the SPIR-V build's cold first step
 # twice with one cache folder: what its kept modules (CubeCL's compilation cache, on with
-# `gpu-cache`) save a second run; then `prepare-gpu --shapes small` on caches of its own (CubeCL's
+# `gpu-cache`) save a second run; then `prepare-gpu --shapes small --no-generation` (its 10
+# training shapes fit the step's 200 s; the generations might not) on caches of its own (CubeCL's
 # and the NVIDIA driver's, `__GL_SHADER_DISK_CACHE_PATH`) and the first step of a new process
 # after it: issue item 2's "first step on a fresh machine" once set-up has prepared it.
 # A step whose NAME ends in `-log` runs with an empty autotune cache of its own and CubeCL's
@@ -78,7 +79,7 @@ if [ $# -eq 0 ] && [ "$third" = 1 ]; then
     "gen-f16=wgsl:bench generate --device gpu --profile --dtype f16" \
     "spirv-cold=spirv:MIXTUNE_KERNEL_CACHE=/tmp/kc-spirv bench train --device gpu --shapes small --steps 1" \
     "spirv-again=spirv:MIXTUNE_KERNEL_CACHE=/tmp/kc-spirv bench train --device gpu --shapes small --steps 1" \
-    "prepare=wgsl:MIXTUNE_KERNEL_CACHE=/tmp/kc-prep __GL_SHADER_DISK_CACHE_PATH=/tmp/nv-prep prepare-gpu --shapes small" \
+    "prepare=wgsl:MIXTUNE_KERNEL_CACHE=/tmp/kc-prep __GL_SHADER_DISK_CACHE_PATH=/tmp/nv-prep prepare-gpu --shapes small --no-generation" \
     "prepared=wgsl:MIXTUNE_KERNEL_CACHE=/tmp/kc-prep __GL_SHADER_DISK_CACHE_PATH=/tmp/nv-prep bench train --device gpu --shapes small --steps 1"
 elif [ $# -eq 0 ] && [ "${MIXTUNE_LEVERS:-1}" = 2 ]; then
   set -- \
