@@ -65,7 +65,7 @@ fn two_hundred_dialogsum_steps_meet_few_shapes() {
 /// lookup (`ShapeRecord::knows`) finds them under the key the run itself uses.
 #[test]
 fn preparing_steps_on_each_planned_shape_and_records_it() {
-    use mixtune::device::kernel_shapes::{model_dims, training_variant, ShapeKey, ShapeRecord};
+    use mixtune::device::kernel_shapes::{ShapeKey, ShapeRecord};
     use mixtune::model::{Precision, T5Config};
     use mixtune::train::config::LoraSettings;
     use mixtune::train::prepare::{prepare, PreparePlan, PrepareProgress, ShapeOutcome, Work};
@@ -127,8 +127,9 @@ fn preparing_steps_on_each_planned_shape_and_records_it() {
 
     // The key a run on the same model, precision and batch shape looks up.
     let run_device = device.clone().autodiff();
-    let lora = training_variant(Precision::F16, Some(LoraSettings::default().rank));
-    let run_key = ShapeKey::new(&run_device, &model_dims(&model), &lora, [2, 16, 16]);
+    let key =
+        |precision, lora| ShapeKey::training(&run_device, &model, precision, lora, [2, 16, 16]);
+    let run_key = key(Precision::F16, Some(LoraSettings::default().rank));
     let record = ShapeRecord::at(path.clone());
     assert!(
         record.knows(&run_key),
@@ -136,22 +137,26 @@ fn preparing_steps_on_each_planned_shape_and_records_it() {
         run_key,
         path.display()
     );
-    let other = ShapeKey::new(&run_device, &model_dims(&model), "f32", [2, 16, 16]);
+    let other = key(Precision::F32, None);
     assert!(!record.knows(&other), "f32 was not prepared");
-    let full = ShapeKey::new(&run_device, &model_dims(&model), "f16", [2, 16, 16]);
+    let full = key(Precision::F16, None);
     assert!(
         !record.knows(&full),
         "full fine-tuning in f16 was not prepared (LoRA was)"
     );
 
-    let again = prepare(
-        &plan,
-        &device,
-        &mut ShapeRecord::at(path.clone()),
-        false,
-        |_| {},
-    )
-    .unwrap();
+    // Later preparations, each reopening the record as a new process would.
+    let again_with = |plan: &PreparePlan, force: bool| {
+        prepare(
+            plan,
+            &device,
+            &mut ShapeRecord::at(path.clone()),
+            force,
+            |_| {},
+        )
+        .unwrap()
+    };
+    let again = again_with(&plan, false);
     assert!(
         again
             .iter()
@@ -165,14 +170,7 @@ fn preparing_steps_on_each_planned_shape_and_records_it() {
         generations: Vec::new(),
         ..plan.clone()
     };
-    let forced = prepare(
-        &f32_plan,
-        &device,
-        &mut ShapeRecord::at(path.clone()),
-        true,
-        |_| {},
-    )
-    .unwrap();
+    let forced = again_with(&f32_plan, true);
     assert!(
         matches!(forced[0].1, ShapeOutcome::Prepared { steps: 1, .. }),
         "{forced:?}"

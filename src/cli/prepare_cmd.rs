@@ -132,9 +132,9 @@ pub fn run_prepare(args: PrepareArgs) -> Result<()> {
              the driver's own cache where it keeps one",
             cache.display()
         ),
-        false => "this build keeps no tuning results (built without `gpu-cache`, as \
-                  scripts/setup.sh builds): only the driver's pipeline cache, where it keeps \
-                  one, outlasts this process"
+        false => "this build keeps no tuning results (built without `gpu-cache`, which \
+                  scripts/setup.sh builds with): only the driver's pipeline cache, where it \
+                  keeps one, outlasts this process"
             .to_string(),
     };
     if args.json {

@@ -22,8 +22,7 @@ pub struct ShapeKey(String);
 
 impl ShapeKey {
     /// The key of a `[batch, source_len, target_len]` step of a model whose dims are
-    /// summarised by `model` ([`model_dims`]) trained as `dtype` ([`training_variant`]), on
-    /// `device`.
+    /// summarised by `model` ([`model_dims`]) in `dtype`, on `device`.
     pub fn new(device: &Device, model: &str, dtype: &str, shape: [usize; 3]) -> Self {
         let adapter = adapter_name(device);
         let [batch, source, target] = shape;
@@ -32,18 +31,30 @@ impl ShapeKey {
             adapter.replace(['\n', '|'], " ")
         ))
     }
-}
 
-impl ShapeKey {
+    /// The key of a training step on `shape` of a model with `config`'s dims, trained in
+    /// `precision`, with LoRA adapters of `lora_rank` when it has them: the one key a run
+    /// looks up and `prepare-gpu` records.
+    pub fn training(
+        device: &Device,
+        config: &crate::model::T5Config,
+        precision: crate::model::Precision,
+        lora_rank: Option<usize>,
+        shape: [usize; 3],
+    ) -> Self {
+        let variant = training_variant(precision, lora_rank);
+        Self::new(device, &model_dims(config), &variant, shape)
+    }
+
     /// The key as the record writes it: `adapter | dims | dtype | BxSxT`.
     pub fn as_str(&self) -> &str {
         &self.0
     }
 }
 
-/// How a run trains, as [`ShapeKey::new`] takes it: its precision, with the LoRA rank when
+/// How a run trains, as [`ShapeKey::training`] keys it: its precision, with the LoRA rank when
 /// adapters train (`f32`, `f16+lora-r8`): the adapters' products are kernels of their own.
-pub fn training_variant(precision: crate::model::Precision, lora_rank: Option<usize>) -> String {
+fn training_variant(precision: crate::model::Precision, lora_rank: Option<usize>) -> String {
     match lora_rank {
         Some(rank) => format!("{}+lora-r{rank}", precision.name()),
         None => precision.name().to_string(),

@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use burn::tensor::Device;
 
-use crate::device::kernel_shapes::{model_dims, training_variant, ShapeKey, ShapeRecord};
+use crate::device::kernel_shapes::{model_dims, ShapeKey, ShapeRecord};
 use crate::error::{MixtuneError, Result};
 use crate::generate::{generate, Decoding, GenerationConfig};
 use crate::model::{
@@ -89,13 +89,16 @@ impl PreparePlan {
     /// The record key of one of this plan's steps on `device` (a training step's is the key
     /// the run looks up).
     pub fn key(&self, device: &Device, work: Work, shape: [usize; 3]) -> ShapeKey {
-        let variant = match work {
+        match work {
             Work::Train => {
-                training_variant(self.precision, self.lora.as_ref().map(|lora| lora.rank))
+                let lora = self.lora.as_ref().map(|lora| lora.rank);
+                ShapeKey::training(device, &self.model, self.precision, lora, shape)
             }
-            Work::Generate => format!("{}-generate", self.precision.name()),
-        };
-        ShapeKey::new(device, &model_dims(&self.model), &variant, shape)
+            Work::Generate => {
+                let variant = format!("{}-generate", self.precision.name());
+                ShapeKey::new(device, &model_dims(&self.model), &variant, shape)
+            }
+        }
     }
 }
 

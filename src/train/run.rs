@@ -21,7 +21,7 @@ use super::metric;
 use super::run_dir::{RunDir, CONFIG_FILE, MIXTURE_FILE};
 use super::trainer::{build_optimizer, Trainer};
 use super::validate::Validator;
-use crate::device::kernel_shapes::{model_dims, training_variant, ShapeKey, ShapeRecord};
+use crate::device::kernel_shapes::{ShapeKey, ShapeRecord};
 use crate::error::{MixtuneError, Result};
 use crate::fsutil::write_atomic;
 use crate::mixture::{Mixture, Sampler};
@@ -437,10 +437,9 @@ impl<'a> Run<'a> {
             if !self.trainer.is_new_shape(shape) {
                 continue;
             }
-            let dims = model_dims(&self.trainer.model().config);
             let lora = (self.config.method == Method::Lora).then_some(self.config.lora.rank);
-            let variant = training_variant(self.config.precision, lora);
-            let key = ShapeKey::new(&self.device, &dims, &variant, shape);
+            let config = &self.trainer.model().config;
+            let key = ShapeKey::training(&self.device, config, self.config.precision, lora, shape);
             if keys.contains(&key) {
                 continue;
             }
