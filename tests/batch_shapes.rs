@@ -69,6 +69,7 @@ fn preparing_steps_on_each_planned_shape_and_records_it() {
     use mixtune::model::{Precision, T5Config};
     use mixtune::train::config::LoraSettings;
     use mixtune::train::prepare::{prepare, PreparePlan, PrepareProgress, ShapeOutcome, Work};
+    use std::sync::atomic::AtomicBool;
 
     let mut model = T5Config::flan_t5_small();
     (model.d_model, model.d_kv, model.d_ff, model.num_heads) = (32, 8, 64, 4);
@@ -84,12 +85,18 @@ fn preparing_steps_on_each_planned_shape_and_records_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("kernels").join("training-shapes.txt");
     let device = Device::flex();
+    let go = AtomicBool::new(false);
+    assert_eq!(
+        plan.prepared_steps(&device, &ShapeRecord::at(path.clone())),
+        0
+    );
     let mut events = Vec::new();
     let first = prepare(
         &plan,
         &device,
         &mut ShapeRecord::at(path.clone()),
         false,
+        &go,
         |e| events.push(e),
     )
     .unwrap();
@@ -131,6 +138,7 @@ fn preparing_steps_on_each_planned_shape_and_records_it() {
         |precision, lora| ShapeKey::training(&run_device, &model, precision, lora, [2, 16, 16]);
     let run_key = key(Precision::F16, Some(LoraSettings::default().rank));
     let record = ShapeRecord::at(path.clone());
+    assert_eq!(plan.prepared_steps(&device, &record), 3);
     assert!(
         record.knows(&run_key),
         "{:?} not in {}",
@@ -152,11 +160,11 @@ fn preparing_steps_on_each_planned_shape_and_records_it() {
             &device,
             &mut ShapeRecord::at(path.clone()),
             force,
+            &go,
             |_| {},
         )
-        .unwrap()
     };
-    let again = again_with(&plan, false);
+    let again = again_with(&plan, false).unwrap();
     assert!(
         again
             .iter()
@@ -170,7 +178,16 @@ fn preparing_steps_on_each_planned_shape_and_records_it() {
         generations: Vec::new(),
         ..plan.clone()
     };
-    let forced = again_with(&f32_plan, true);
+    // A cancelled preparation stops before its next step and records nothing more.
+    let stop = AtomicBool::new(true);
+    let mut record = ShapeRecord::at(path.clone());
+    let cancelled = prepare(&f32_plan, &device, &mut record, true, &stop, |_| {}).unwrap_err();
+    assert!(
+        cancelled.to_string().contains("stopped after 0 of 1"),
+        "{cancelled}"
+    );
+    assert!(!ShapeRecord::at(path.clone()).knows(&other));
+    let forced = again_with(&f32_plan, true).unwrap();
     assert!(
         matches!(forced[0].1, ShapeOutcome::Prepared { steps: 1, .. }),
         "{forced:?}"
@@ -181,6 +198,50 @@ fn preparing_steps_on_each_planned_shape_and_records_it() {
         batch: 0,
         ..f32_plan
     };
-    let error = prepare(&empty, &device, &mut ShapeRecord::default(), false, |_| {}).unwrap_err();
+    let error = prepare(
+        &empty,
+        &device,
+        &mut ShapeRecord::default(),
+        false,
+        &go,
+        |_| {},
+    );
+    let error = error.unwrap_err();
     assert!(error.to_string().contains("batch size"), "{error}");
+}
+
+/// The plan of a run config (what the app and `prepare-gpu --config` prepare): the model's
+/// dims from its `config.json`, the run's batch, precision and adapters, and every length
+/// bucket up to its mixture's limits; a hub id not on this machine is named, not downloaded.
+#[test]
+fn a_run_configs_plan_takes_its_model_batch_precision_adapters_and_lengths() {
+    use mixtune::model::{Precision, T5Config};
+    use mixtune::train::prepare::{bucket_pairs, generation_shapes, PreparePlan};
+
+    let dir = tempfile::tempdir().unwrap();
+    let extra = "max_steps = 5\nprecision = \"f16\"\nmethod = \"lora\"\n[lora]\nrank = 4\n";
+    common::runs::write_run(dir.path(), 4, 0, extra);
+    let run = dir.path().join("run.toml");
+    let (model, plan) = PreparePlan::for_run_file(&run, false).unwrap();
+    assert_eq!(model, common::tiny_flan().display().to_string());
+    let tiny = T5Config::from_file(&common::tiny_flan().join("config.json")).unwrap();
+    assert_eq!(plan.model.d_model, tiny.d_model);
+    assert_eq!(plan.precision, Precision::F16);
+    assert_eq!(plan.lora.as_ref().map(|l| l.rank), Some(4));
+    assert_eq!(plan.batch, 2);
+    assert_eq!(plan.lengths, bucket_pairs(96, 32));
+    assert_eq!(plan.generations, generation_shapes(2, 96));
+
+    let hub = std::fs::read_to_string(&run).unwrap().replace(
+        &common::tiny_flan().display().to_string(),
+        "nobody/not-downloaded-t5",
+    );
+    std::fs::write(&run, hub).unwrap();
+    let error = PreparePlan::for_run_file(&run, false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("nobody/not-downloaded-t5") && error.contains("not on this machine"),
+        "{error}"
+    );
 }

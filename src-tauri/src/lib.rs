@@ -71,6 +71,8 @@ pub fn run() {
             commands::train::list_runs,
             commands::train::run_events,
             commands::train::compare_runs,
+            commands::gpu::gpu_preparation,
+            commands::gpu::prepare_gpu,
             commands::eval::evaluate,
             commands::eval::export_eval_csv,
             commands::summarize::summarize,

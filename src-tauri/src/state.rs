@@ -45,6 +45,8 @@ pub struct AppState {
     pub runs: Mutex<HashMap<String, RunHandle>>,
     /// Cancel flags of long evaluate / summarize_file tasks by task id.
     pub tasks: Mutex<HashMap<String, Arc<AtomicBool>>>,
+    /// The task id of the GPU kernel preparation running now (Start waits for it).
+    pub gpu_preparation: Mutex<Option<String>>,
     /// What the app remembers between launches, and where (`saved.rs`).
     pub saved: Mutex<SavedState>,
     pub saved_path: PathBuf,
@@ -93,6 +95,7 @@ impl AppState {
             models: Mutex::new(HashMap::new()),
             runs: Mutex::new(HashMap::new()),
             tasks: Mutex::new(HashMap::new()),
+            gpu_preparation: Mutex::new(None),
             saved: Mutex::new(restored.state),
             saved_path,
             saved_note: restored.note,

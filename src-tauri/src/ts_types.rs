@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use ts_rs::{Config, TS};
 
 use crate::commands::datasets::InspectOptions;
+use crate::commands::gpu::{GpuPreparation, PrepareSummary};
 use crate::commands::mix::TemplateInfo;
 use crate::commands::models::DownloadProgress;
 use crate::commands::summarize::{
@@ -51,6 +52,9 @@ fn export_all(cfg: &Config) -> Result<(), ts_rs::ExportError> {
     mixtune::train::events::RunEvent::export_all(cfg)?;
     mixtune::train::runs::RunInfo::export_all(cfg)?;
     mixtune::train::compare::RunComparison::export_all(cfg)?;
+    GpuPreparation::export_all(cfg)?;
+    PrepareSummary::export_all(cfg)?;
+    mixtune::train::prepare::PrepareProgress::export_all(cfg)?;
     // Evaluation and summaries.
     mixtune::eval::compare::EvalRequest::export_all(cfg)?;
     mixtune::eval::compare::EvalReport::export_all(cfg)?;

@@ -3,6 +3,7 @@
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -11,11 +12,10 @@ use serde_json::json;
 
 use mixtune::device::kernel_shapes::{model_dims, ShapeRecord};
 use mixtune::device::{self, DeviceChoice};
-use mixtune::model::{Precision, T5Config};
+use mixtune::model::Precision;
 use mixtune::train::prepare::{
     bucket_pairs, generation_shapes, prepare, PreparePlan, PrepareProgress, ShapeOutcome, Work,
 };
-use mixtune::train::{RunPaths, TrainConfig};
 
 #[derive(Args, Debug)]
 pub struct PrepareArgs {
@@ -108,8 +108,16 @@ pub fn run_prepare(args: PrepareArgs) -> Result<()> {
                 PrepareProgress::Done { outcome, .. } => println!("{}", outcome_label(&outcome)),
             }
         };
-        let outcomes = prepare(plan, &selected.device, &mut record, args.force, show)
-            .with_context(|| format!("preparing {name} on {}", selected.label))?;
+        let never = AtomicBool::new(false);
+        let outcomes = prepare(
+            plan,
+            &selected.device,
+            &mut record,
+            args.force,
+            &never,
+            show,
+        )
+        .with_context(|| format!("preparing {name} on {}", selected.label))?;
         for ((work, _), (key, outcome)) in plan.steps().into_iter().zip(outcomes) {
             let (seconds, steps) = match outcome {
                 ShapeOutcome::Prepared { seconds, steps } => (Some(seconds), steps),
@@ -152,23 +160,14 @@ pub fn run_prepare(args: PrepareArgs) -> Result<()> {
 /// The plans the arguments ask for, named for the progress line.
 fn plans(args: &PrepareArgs) -> Result<Vec<(String, PreparePlan)>> {
     if let Some(path) = &args.config {
-        let mut config = TrainConfig::from_file(path)?;
+        let (model, mut plan) = PreparePlan::for_run_file(path, true)?;
         if let Some(batch) = args.batch {
-            config.batch_size = batch;
+            anyhow::ensure!(batch > 0, "--batch must be at least 1");
+            plan.batch = batch;
+            // The longest source bucket is the mixture's limit.
+            plan.generations = generation_shapes(batch, plan.lengths[0][0]);
         }
-        let paths = RunPaths::resolve(path, &config);
-        let mixture = mixtune::mixture::config::load(&paths.mixture)
-            .with_context(|| format!("the mixture of {}", path.display()))?;
-        let settings = &mixture.config.mixture;
-        let dir = mixtune::model::loader::resolve_model_dir(&paths.model, true)?;
-        let model = T5Config::from_file(&dir.join("config.json"))?;
-        let plan = PreparePlan::for_run(
-            model,
-            &config,
-            settings.max_source_tokens,
-            settings.max_target_tokens,
-        );
-        return Ok(vec![(paths.model, plan)]);
+        return Ok(vec![(model, plan)]);
     }
     anyhow::ensure!(
         args.dtype != Precision::Int8,

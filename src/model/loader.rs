@@ -61,6 +61,21 @@ pub fn resolve_model_dir(spec: &str, show_progress: bool) -> Result<PathBuf> {
     download(spec, show_progress)
 }
 
+/// [`resolve_model_dir`] without the network: a hub id that is not in the local cache is an
+/// error saying so (for looking at a model's config before anything is downloaded).
+pub fn local_model_dir(spec: &str) -> Result<PathBuf> {
+    let path = Path::new(spec);
+    if path.is_dir() || !is_hub_id(spec) || path.exists() {
+        return resolve_model_dir(spec, false);
+    }
+    cached_snapshot(spec).ok_or_else(|| MixtuneError::Hub {
+        model: spec.to_string(),
+        message: "not on this machine yet (it is downloaded when a run starts, or from the \
+                  Models page)"
+            .into(),
+    })
+}
+
 /// A complete snapshot of `id` in the local cache, if there is one.
 fn cached_snapshot(id: &str) -> Option<PathBuf> {
     let repo = Cache::from_env().repo(Repo::new(id.to_string(), RepoType::Model));

@@ -11,19 +11,23 @@
 //! cache where it keeps one (NVIDIA's does), and each step in the record of prepared shapes
 //! ([`ShapeRecord`]), so the run says "loading" rather than "preparing".
 
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use burn::tensor::Device;
+use serde::Serialize;
 
 use crate::device::kernel_shapes::{model_dims, ShapeKey, ShapeRecord};
 use crate::error::{MixtuneError, Result};
 use crate::generate::{generate, Decoding, GenerationConfig};
+use crate::model::loader::{local_model_dir, resolve_model_dir};
 use crate::model::{
     to_precision, GenerationDefaults, Precision, T5Config, T5ForConditionalGeneration,
 };
 use crate::train::batch::{length_bucket, padded_batch};
 use crate::train::config::{LoraSettings, Method};
-use crate::train::{lora, TrainBatch, TrainConfig, Trainer};
+use crate::train::{lora, RunPaths, TrainBatch, TrainConfig, Trainer};
 
 /// f16 steps tried per shape until one applies its update (a skipped step, its gradients
 /// overflowed at the starting loss scale, would leave the optimizer's kernels uncompiled).
@@ -34,7 +38,8 @@ const F16_TRIES: usize = 8;
 const GENERATE_TOKENS: usize = 4;
 
 /// What a step of the preparation runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ts_rs::TS)]
+#[serde(rename_all = "snake_case")]
 pub enum Work {
     /// A training step on `[batch, source_len, target_len]`.
     Train,
@@ -77,6 +82,33 @@ impl PreparePlan {
         }
     }
 
+    /// The plan of the run `config_path` describes ([`Self::for_run`] with its model's
+    /// `config.json` and its mixture's length limits), with the model as the run names it.
+    /// `download`: fetch a hub model that is not on this machine (else that is an error).
+    pub fn for_run_file(config_path: &Path, download: bool) -> Result<(String, Self)> {
+        let config = TrainConfig::from_file(config_path)?;
+        let paths = RunPaths::resolve(config_path, &config);
+        let plan = Self::for_run_config(&config, &paths, download)?;
+        Ok((paths.model, plan))
+    }
+
+    /// [`Self::for_run_file`] of a config already read, with its resolved paths.
+    pub fn for_run_config(config: &TrainConfig, paths: &RunPaths, download: bool) -> Result<Self> {
+        let mixture = crate::mixture::config::load(&paths.mixture)?;
+        let settings = &mixture.config.mixture;
+        let dir = match download {
+            true => resolve_model_dir(&paths.model, true)?,
+            false => local_model_dir(&paths.model)?,
+        };
+        let model = T5Config::from_file(&dir.join("config.json"))?;
+        Ok(Self::for_run(
+            model,
+            config,
+            settings.max_source_tokens,
+            settings.max_target_tokens,
+        ))
+    }
+
     /// Every step of the plan, its training steps first: `(work, [batch, source or prompt
     /// length, target length or new tokens])`.
     pub fn steps(&self) -> Vec<(Work, [usize; 3])> {
@@ -84,6 +116,14 @@ impl PreparePlan {
         let generate = (self.generations.iter())
             .map(|&[batch, len]| (Work::Generate, [batch, len, GENERATE_TOKENS]));
         train.chain(generate).collect()
+    }
+
+    /// How many of the plan's steps `record` holds for `device` (what [`prepare`] would skip).
+    pub fn prepared_steps(&self, device: &Device, record: &ShapeRecord) -> usize {
+        let training = device.clone().autodiff();
+        (self.steps().into_iter())
+            .filter(|&(work, shape)| record.knows(&self.key(&training, work, shape)))
+            .count()
     }
 
     /// The record key of one of this plan's steps on `device` (a training step's is the key
@@ -146,7 +186,8 @@ pub fn generation_shapes(batch: usize, max_source: usize) -> Vec<[usize; 2]> {
 }
 
 /// How one step went.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, ts_rs::TS)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ShapeOutcome {
     /// Run: its kernels were compiled and tuned (or loaded from caches) in `seconds`, over
     /// `steps` training steps (f16 may take more than one) or one generation.
@@ -155,8 +196,9 @@ pub enum ShapeOutcome {
     AlreadyPrepared,
 }
 
-/// Progress of [`prepare`], for a progress line.
-#[derive(Debug, Clone, PartialEq)]
+/// Progress of [`prepare`], for a progress line (and the app, tagged by `kind` in JSON).
+#[derive(Debug, Clone, PartialEq, Serialize, ts_rs::TS)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum PrepareProgress {
     /// Step `index` (0-based) of `total` is about to run.
     Starting {
@@ -175,12 +217,15 @@ pub enum PrepareProgress {
 
 /// Runs the plan's steps on `device` (the training steps on an autodiff device made of it):
 /// each one not yet in `record` (every one with `force`), recorded once it succeeded, so a
-/// preparation stopped midway keeps what it finished. Returns each step's outcome.
+/// preparation stopped midway keeps what it finished. `cancel` is looked at before each step
+/// (a step itself runs to its end): once set, the call stops with [`MixtuneError::Cancelled`].
+/// Returns each step's outcome.
 pub fn prepare(
     plan: &PreparePlan,
     device: &Device,
     record: &mut ShapeRecord,
     force: bool,
+    cancel: &AtomicBool,
     mut progress: impl FnMut(PrepareProgress),
 ) -> Result<Vec<(ShapeKey, ShapeOutcome)>> {
     if plan.batch == 0 {
@@ -198,6 +243,13 @@ pub fn prepare(
     let steps = plan.steps();
     let mut outcomes = Vec::with_capacity(steps.len());
     for (index, &(work, shape)) in steps.iter().enumerate() {
+        if cancel.load(Ordering::SeqCst) {
+            return Err(MixtuneError::Cancelled(format!(
+                "GPU kernel preparation stopped after {index} of {} steps (the finished ones \
+                 are kept)",
+                steps.len()
+            )));
+        }
         let key = plan.key(&training, work, shape);
         progress(PrepareProgress::Starting {
             index,

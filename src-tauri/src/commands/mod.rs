@@ -4,6 +4,7 @@
 
 pub mod datasets;
 pub mod eval;
+pub mod gpu;
 pub mod mix;
 pub mod models;
 pub mod summarize;

@@ -49,8 +49,9 @@ pub async fn start_training(
 ) -> CmdResult<StartedRun> {
     blocking(move || {
         let state = app.state::<AppState>();
+        refuse_while_preparing(&state)?;
         let (run_id, dir) = new_run_dir(&state.runs_dir)?;
-        let (config, paths) = match prepare_run(&dir, spec) {
+        let (config, paths) = match write_run_config(&dir, spec) {
             Ok(prepared) => prepared,
             Err(error) => {
                 // Leave no half-written run behind for a spec that never started.
@@ -74,6 +75,7 @@ pub async fn resume_run(
     blocking(move || {
         let state = app.state::<AppState>();
         let dir = run_dir(&state.runs_dir, &run_id)?;
+        refuse_while_preparing(&state)?;
         if lock(&state.runs).contains_key(&run_id) {
             return Err(CmdError::busy(format!("run `{run_id}` is running in this window")).into());
         }
@@ -95,6 +97,18 @@ pub async fn resume_run(
         launch(&app, run_id, config, paths, options, on_event)
     })
     .await
+}
+
+/// A run does not start beside a GPU kernel preparation (`commands::gpu`): both would compete
+/// for the GPU, and the preparation's record would race the run's.
+fn refuse_while_preparing(state: &AppState) -> CmdResult<()> {
+    match lock(&state.gpu_preparation).as_ref() {
+        Some(task) => Err(CmdError::busy(format!(
+            "GPU kernels are being prepared (task `{task}`): start once it is done, or cancel \
+             it (the shapes it finished stay prepared)"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Starts `config` on a background thread with the app's device, registers its control
@@ -158,8 +172,12 @@ fn launch(
     Ok(StartedRun { run_id, output_dir })
 }
 
-/// Writes `mix.toml` and `run.toml` into `dir`; returns the run config's path.
-fn prepare_run(dir: &Path, spec: TrainSpec) -> anyhow::Result<(TrainConfig, RunPaths)> {
+/// Writes `mix.toml` and `run.toml` into `dir`; returns the config as the engine parsed it and
+/// its resolved paths.
+pub(super) fn write_run_config(
+    dir: &Path,
+    spec: TrainSpec,
+) -> anyhow::Result<(TrainConfig, RunPaths)> {
     let mix_path = write_mix(spec.mix, dir)?;
     let Value::Object(mut config) = spec.config else {
         bail!(CmdError::input(

@@ -9,6 +9,8 @@ import { nav } from '../lib/stores/nav.svelte';
 import { notices } from '../lib/stores/notices.svelte';
 import { datasets } from '../lib/stores/datasets.svelte';
 import { mix } from '../lib/stores/mix.svelte';
+import { training } from '../lib/stores/training.svelte';
+import { emptyRun } from '../lib/training';
 
 const model = modelInfo();
 
@@ -212,5 +214,64 @@ describe('Invented facts', () => {
     expect([...output.querySelectorAll('mark')].map((m) => m.textContent)).toEqual(['Grand Hotel', 'Boston']);
     expect(output).toHaveTextContent(summary);
     expect(screen.getByTestId('summarize-facts')).toHaveTextContent('2 of 3 facts are not in the chat: Grand Hotel, Boston');
+  });
+});
+
+describe('GPU kernel preparation', () => {
+  it('says on a GPU how far the settings are prepared, and prepares the rest with progress', async () => {
+    const asked: unknown[] = [];
+    let prepared = 1;
+    let release: (() => void) | undefined;
+    handle({
+      app_info: () => ({ version: '0.1.0', device: { label: 'NVIDIA H100 (Vulkan)', is_gpu: true, ready: true, note: null }, runs_dir: '/runs', cache_dir: '/cache' }),
+      list_models: () => [model],
+      list_runs: () => [],
+      inspect_dataset: (args) => datasetReport({ file: String(args.path) }),
+      list_templates: () => [
+        { name: 'dialogue_summary', file: 'dialogue_summary.toml', description: 'Summarize a dialogue.', fields: ['dialogue', 'summary'], phrasings: [{ name: 'p1', source: 'Summarize: {{ dialogue }}', target: '{{ summary }}' }] },
+      ],
+      preview_mix: () => Promise.reject('not in this test'),
+      gpu_preparation: (args) => {
+        asked.push(args.spec);
+        return { on_gpu: true, device: 'NVIDIA H100 (Vulkan)', training_shapes: 2, generations: 1, prepared, keeps_tuning: true, running: false };
+      },
+      prepare_gpu: async (args) => {
+        const channel = args.onEvent as { send: (event: unknown) => void };
+        channel.send({ kind: 'starting', index: 0, total: 3, work: 'train', shape: [8, 512, 128] });
+        channel.send({ kind: 'done', work: 'train', shape: [8, 512, 128], outcome: { kind: 'already_prepared' } });
+        channel.send({ kind: 'starting', index: 1, total: 3, work: 'train', shape: [8, 256, 64] });
+        await new Promise<void>((resolve) => (release = resolve));
+        channel.send({ kind: 'done', work: 'train', shape: [8, 256, 64], outcome: { kind: 'prepared', seconds: 12, steps: 1 } });
+        prepared = 3;
+        return { prepared: 2, skipped: 1, seconds: 40 };
+      },
+    });
+    // An earlier test's run may still be shown as live: this one starts with none.
+    training.run = emptyRun();
+    training.runId = null;
+    training.live = false;
+    render(App);
+    await userEvent.click(screen.getByTestId('nav-datasets'));
+    await userEvent.type(screen.getByTestId('dataset-path-input'), '/d/chats.jsonl');
+    await userEvent.click(screen.getByTestId('dataset-load-button'));
+    await screen.findAllByTestId('dataset-preview-table');
+    await userEvent.click(screen.getByTestId('nav-mix'));
+    await waitFor(() => expect(within(screen.getByTestId('mix-template-select')).getAllByRole('option')).toHaveLength(1));
+    await userEvent.click(screen.getByTestId('mix-task-add'));
+    await userEvent.click(screen.getByTestId('nav-train'));
+
+    const line = await screen.findByTestId('train-gpu-prep', {}, { timeout: 2000 });
+    expect(line).toHaveTextContent('prepared for 1 of 3 shapes on NVIDIA H100 (Vulkan)');
+    expect(asked[asked.length - 1]).toMatchObject({ config: { model: 'google/flan-t5-small' }, mix: { task: [{ data: '/d/chats.jsonl' }] } });
+
+    expect(screen.getByTestId('train-gpu-prep-start')).toBeEnabled();
+    await userEvent.click(screen.getByTestId('train-gpu-prep-start'));
+    await waitFor(() => expect(screen.getByTestId('train-gpu-prep')).toHaveTextContent('Preparing training step 8×256→64 tokens (2 of 3)'));
+    expect(screen.getByRole('progressbar', { name: 'GPU kernel preparation' })).toHaveAttribute('aria-valuenow', '1');
+    expect(screen.getByTestId('train-start')).toBeDisabled();
+    release!();
+    await waitFor(() => expect(screen.getByTestId('train-gpu-prep')).toHaveTextContent('prepared on NVIDIA H100 (Vulkan) (3 of 3 shapes)'));
+    expect(screen.queryByTestId('train-gpu-prep-start')).toBeNull();
+    expect(notices.items.map((n) => n.message)).toContain('Prepared GPU kernels for 2 shapes in 40s (1 already prepared): runs of these settings start on them.');
   });
 });

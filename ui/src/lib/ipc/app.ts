@@ -5,7 +5,7 @@ import type { AppInfo, RestoredState } from './generated';
 /** Version, device, runs folder and HF cache folder. */
 export const appInfo = () => call<AppInfo>('app_info');
 
-/** Cancels a running `evaluate` / `summarize_file` started with this task id. */
+/** Cancels a running `evaluate` / `summarize_file` / `prepare_gpu` started with this task id. */
 export const cancelTask = (taskId: string) => call<void>('cancel_task', { taskId });
 
 /** What the app remembered at its last launch: model folders and the pages' work in progress. */

@@ -17,6 +17,7 @@ export * from './models';
 export * from './datasets';
 export * from './mix';
 export * from './train';
+export * from './gpu';
 export * from './eval';
 export * from './summarize';
 export * from './dialogs';

@@ -620,3 +620,60 @@ describe('persistence', () => {
     expect(store.problems.join('\n')).toContain('Task "lost": load its dataset /nowhere.jsonl');
   });
 });
+
+describe('GPU kernel preparation store', () => {
+  const gpuStatus = (prepared: number) => ({ on_gpu: true, device: 'GPU', training_shapes: 10, generations: 12, prepared, keeps_tuning: true, running: false });
+  const spec = { mix, config: { model: 'google/flan-t5-small' } };
+
+  it('keeps the newest answer about the settings, and says nothing when the shell cannot read them', async () => {
+    const { GpuPrepStore } = await import('./gpuPrep.svelte');
+    const answers: Array<(value: unknown) => void> = [];
+    handle({ gpu_preparation: () => new Promise((resolve) => answers.push(resolve)) });
+    const store = new GpuPrepStore();
+    const older = store.check(spec);
+    const newer = store.check(spec);
+    answers[1](gpuStatus(4));
+    await newer;
+    answers[0](gpuStatus(0));
+    await older;
+    expect(store.status?.prepared).toBe(4);
+    handle({ gpu_preparation: () => Promise.reject({ kind: 'network', message: 'model `x`: not on this machine yet' }) });
+    await store.check(spec);
+    expect(store.status).toBeNull();
+    expect(notices.items).toHaveLength(0);
+  });
+
+  it('cancels through the task id it started with, says so without an error, and asks again', async () => {
+    const { GpuPrepStore } = await import('./gpuPrep.svelte');
+    let taskId: unknown;
+    let stop: ((error: unknown) => void) | undefined;
+    let checks = 0;
+    handle({
+      prepare_gpu: (args) => {
+        taskId = args.taskId;
+        (args.onEvent as MockChannel).send({ kind: 'starting', index: 0, total: 22, work: 'generate', shape: [1, 512, 4] });
+        return new Promise((_, reject) => (stop = reject));
+      },
+      cancel_task: (args) => {
+        expect(args.taskId).toBe(taskId);
+        stop!({ kind: 'cancelled', message: 'GPU kernel preparation stopped after 1 of 22 steps (the finished ones are kept)' });
+      },
+      gpu_preparation: () => {
+        checks += 1;
+        return gpuStatus(1);
+      },
+    });
+    const store = new GpuPrepStore();
+    const running = store.prepare(spec);
+    await vi.waitFor(() => expect(store.progress?.current).toBe('generation 1×512 tokens'));
+    expect(store.running).toBe(true);
+    await store.cancel();
+    await running;
+    expect(store.running).toBe(false);
+    expect(store.progress).toBeNull();
+    expect(String(taskId)).toMatch(/^prepare-gpu-/);
+    expect(notices.items).toEqual([expect.objectContaining({ kind: 'info', message: expect.stringContaining('stopped after 1 of 22') })]);
+    expect(checks).toBe(1);
+    expect(store.status?.prepared).toBe(1);
+  });
+});

@@ -3,7 +3,7 @@
  * run history and replaying a stored run's `metrics.jsonl`.
  */
 import * as ipc from '../ipc';
-import type { MixSpec, RunEvent, RunInfo } from '../ipc';
+import type { MixSpec, RunEvent, RunInfo, TrainSpec } from '../ipc';
 import { configToForm, formToConfig, presetForm, validateForm, type TrainForm } from '../presets';
 import { emptyRun, foldEvent, isActive, replay, type RunState } from '../training';
 import { recallSpec, rememberSpec } from '../runSpecs';
@@ -38,6 +38,11 @@ export class TrainingStore {
 
   get problems(): string[] {
     return validateForm(this.form);
+  }
+
+  /** What Start sends for `mix`: the mix and the form as run config keys. */
+  specFor(mix: MixSpec): TrainSpec {
+    return { mix, config: formToConfig($state.snapshot(this.form)) };
   }
 
   /**
@@ -94,7 +99,7 @@ export class TrainingStore {
     this.live = true;
     const buffered: RunEvent[] = [];
     let runId: string | null = null;
-    const spec = { mix, config: formToConfig($state.snapshot(this.form)) };
+    const spec = this.specFor(mix);
     try {
       const started = await ipc.startTraining(
         spec,
