@@ -291,3 +291,73 @@ fn bad_watch_entries_name_the_file_and_the_entry() {
     );
     assert!(validation[3].source.starts_with("What is the topic"));
 }
+
+/// On a GPU a task's last, smaller validation chunk is padded to the batch (a new batch size
+/// would compile and tune kernels of its own): the padding rows change nothing. 6 examples a
+/// task at batch 4 leave chunks of 4 and 2; padded or not, the losses agree to float
+/// rounding and the predictions, ROUGE and counts are the same.
+#[test]
+fn padding_a_tasks_last_validation_chunk_to_the_batch_changes_nothing() {
+    use mixtune::model::load_pretrained;
+    use mixtune::train::validate::Validator;
+    use mixtune::train::Batcher;
+
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path(), true);
+    let mixture = Mixture::load(&dir.path().join("mix.toml")).unwrap();
+    let examples = mixture.validation_examples(6).unwrap();
+    assert_eq!(examples.len(), 12, "6 summary and 6 watched topic examples");
+    let device = Device::flex();
+    let pretrained = load_pretrained(&tiny_flan().display().to_string(), &device, false).unwrap();
+    assert!(!Validator::pads_on(&device), "the CPU does not pad");
+    let score = |pad_to_batch| {
+        let validator = Validator {
+            examples: examples.clone(),
+            batcher: Batcher::new(pretrained.tokenizer.clone(), 128, 32).unwrap(),
+            tokenizer: pretrained.tokenizer.clone(),
+            defaults: pretrained.defaults.clone(),
+            batch_size: 4,
+            pad_to_batch,
+            max_new_tokens: 12,
+            samples: 12,
+            watched: ["topic".to_string()].into(),
+        };
+        validator.run(&pretrained.model, 0).unwrap()
+    };
+    let (plain, padded) = (score(false), score(true));
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-5 * a.abs().max(1.0);
+    assert!(
+        close(plain.val_loss, padded.val_loss),
+        "{} vs {}",
+        plain.val_loss,
+        padded.val_loss
+    );
+    for (tasks, padded_tasks) in [
+        (&plain.tasks, &padded.tasks),
+        (&plain.watched, &padded.watched),
+    ] {
+        assert_eq!(tasks.len(), 1);
+        for (name, task) in tasks {
+            let other = &padded_tasks[name];
+            assert!(
+                close(task.loss, other.loss),
+                "{name}: {} vs {}",
+                task.loss,
+                other.loss
+            );
+            assert_eq!(task.examples, 6, "{name}: the padding rows are not scored");
+            assert_eq!(
+                (task.examples, task.rouge.rouge_l),
+                (other.examples, other.rouge.rouge_l)
+            );
+        }
+    }
+    let predictions = |m: &EvalMetrics| {
+        m.samples
+            .iter()
+            .map(|s| s.prediction.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(padded.samples.len(), 12);
+    assert_eq!(predictions(&plain), predictions(&padded));
+}

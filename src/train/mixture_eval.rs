@@ -48,6 +48,7 @@ pub fn score_model(
         tokenizer: pretrained.tokenizer.clone(),
         defaults: pretrained.defaults.clone(),
         batch_size: options.batch_size,
+        pad_to_batch: Validator::pads_on(device),
         max_new_tokens: options.max_new_tokens,
         samples: 0,
         watched: mixture

@@ -729,6 +729,7 @@ fn validator(
         tokenizer: pretrained.tokenizer.clone(),
         defaults: pretrained.defaults.clone(),
         batch_size: config.batch_size,
+        pad_to_batch: Validator::pads_on(&pretrained.model.device()),
         max_new_tokens: config.eval_max_new_tokens,
         samples: config.sample_predictions,
         watched: mixture

@@ -14,6 +14,7 @@ use crate::eval::rouge::MeanRouge;
 use crate::eval::{facts, rouge};
 use crate::generate::{generate, Decoding, GenerationConfig};
 use crate::mixture::RenderedExample;
+use crate::model::t5::IGNORE_INDEX;
 use crate::model::{GenerationDefaults, T5ForConditionalGeneration};
 
 /// A fixed validation sample and how to score it.
@@ -25,6 +26,12 @@ pub struct Validator {
     pub defaults: GenerationDefaults,
     /// Examples per forward pass.
     pub batch_size: usize,
+    /// Pad a task's last, smaller chunk to `batch_size` rows (copies of its last example, whose
+    /// labels are ignored and whose predictions are dropped). On a GPU a new batch size is a
+    /// new shape, its kernels compiled and tuned on first use (seconds to a minute), for a pass
+    /// that runs a few rows; on the CPU nothing is tuned and the copies would only cost time.
+    /// [`Validator::pads_on`] says which a device wants.
+    pub pad_to_batch: bool,
     pub max_new_tokens: usize,
     /// Predictions to include in the result.
     pub samples: usize,
@@ -45,6 +52,11 @@ struct TaskSums {
 }
 
 impl Validator {
+    /// [`Self::pad_to_batch`] for `device`: on a GPU.
+    pub fn pads_on(device: &burn::tensor::Device) -> bool {
+        !crate::device::is_cpu(device)
+    }
+
     /// Scores `model` (any device; run without autodiff). The metric fields (`metric`,
     /// `best`) are left for the caller.
     pub fn run(&self, model: &T5ForConditionalGeneration, step: usize) -> Result<EvalMetrics> {
@@ -64,9 +76,25 @@ impl Validator {
             .chunk_by(|a, b| a.task == b.task)
             .flat_map(|task_examples| task_examples.chunks(self.batch_size.max(1)));
         for chunk in chunks {
-            // One task per chunk: the batch's token-mean loss weighted by its target tokens.
-            let batch = self.batcher.batch(chunk, &device)?;
-            let tokens = batch.target_tokens;
+            let rows = match self.pad_to_batch {
+                true => chunk.len().max(self.batch_size),
+                false => chunk.len(),
+            };
+            let padded: Vec<RenderedExample> = (chunk
+                .iter()
+                .chain(std::iter::repeat(&chunk[chunk.len() - 1])))
+            .take(rows)
+            .cloned()
+            .collect();
+            // One task per chunk: the batch's token-mean loss weighted by its target tokens
+            // (the padding rows' labels ignored, so they count for nothing).
+            let mut batch = self.batcher.batch(&padded, &device)?;
+            for labels in &mut batch.labels[chunk.len()..] {
+                labels.fill(IGNORE_INDEX);
+            }
+            let tokens = (batch.labels.iter().flatten())
+                .filter(|&&id| id != IGNORE_INDEX)
+                .count();
             let loss = model
                 .loss(batch.input_ids, batch.attention_mask, &batch.labels)
                 .into_scalar::<f32>() as f64;
@@ -77,7 +105,7 @@ impl Validator {
                 total.0 += loss * tokens as f64;
                 total.1 += tokens;
             }
-            let prompts = chunk
+            let prompts = padded
                 .iter()
                 .map(|example| self.batcher.encode(example).map(|(source, _)| source))
                 .collect::<Result<Vec<_>>>()?;
@@ -87,6 +115,7 @@ impl Validator {
                 vocab_limit: vocab,
             };
             let outputs = generate(&model, &prompts, decoding)?;
+            // `zip` stops at the chunk's own rows: the padding's predictions are dropped.
             for (example, ids) in chunk.iter().zip(outputs) {
                 let prediction = self.tokenizer.decode(&ids)?;
                 let scores = rouge::score(&prediction, &example.target, true);
