@@ -309,7 +309,10 @@ fn padding_a_tasks_last_validation_chunk_to_the_batch_changes_nothing() {
     assert_eq!(examples.len(), 12, "6 summary and 6 watched topic examples");
     let device = Device::flex();
     let pretrained = load_pretrained(&tiny_flan().display().to_string(), &device, false).unwrap();
-    assert!(!Validator::pads_on(&device), "the CPU does not pad");
+    assert!(
+        !mixtune::device::kernel_shapes::pads_batches(&device),
+        "the CPU does not pad"
+    );
     let score = |pad_to_batch| {
         let validator = Validator {
             examples: examples.clone(),

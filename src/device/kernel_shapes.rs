@@ -130,9 +130,38 @@ impl ShapeRecord {
     }
 }
 
+/// Whether work on `device` pads a smaller last batch to the full batch size ([`pad_rows`]):
+/// on a GPU, where a new batch size is a new shape whose kernels are compiled and tuned on
+/// first use (CubeCL's tuning keys round sizes to powers of two, so 3 or 5 rows are keys of
+/// their own beside 8), for the few rows a data set's last batch holds. The CPU compiles and
+/// tunes nothing, so there the copies would only cost time.
+pub fn pads_batches(device: &Device) -> bool {
+    !super::is_cpu(device)
+}
+
+/// `rows`, with copies of its last item appended up to `batch` when `pad` is set (and it has
+/// fewer): the caller uses the results of its own rows only (a `zip` with them stops there).
+pub fn pad_rows<T: Clone>(rows: &[T], batch: usize, pad: bool) -> Vec<T> {
+    let len = match pad {
+        true => rows.len().max(batch),
+        false => rows.len(),
+    };
+    let last = rows.last().into_iter().cycle();
+    rows.iter().chain(last).take(len).cloned().collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_short_batch_is_padded_with_its_last_row_only_when_asked() {
+        assert_eq!(pad_rows(&[1, 2, 3], 5, true), vec![1, 2, 3, 3, 3]);
+        assert_eq!(pad_rows(&[1, 2, 3], 5, false), vec![1, 2, 3]);
+        assert_eq!(pad_rows(&[1, 2, 3], 2, true), vec![1, 2, 3]);
+        assert_eq!(pad_rows::<u8>(&[], 4, true), Vec::<u8>::new());
+        assert!(!pads_batches(&Device::flex()));
+    }
 
     #[test]
     fn a_remembered_shape_is_known_to_the_next_run() {

@@ -9,6 +9,7 @@ use burn::tensor::Device;
 use super::batch::Batcher;
 use super::events::EvalMetrics;
 use super::validate::Validator;
+use crate::device::kernel_shapes::pads_batches;
 use crate::error::{MixtuneError, Result};
 use crate::mixture::Mixture;
 use crate::model::load_pretrained;
@@ -48,7 +49,7 @@ pub fn score_model(
         tokenizer: pretrained.tokenizer.clone(),
         defaults: pretrained.defaults.clone(),
         batch_size: options.batch_size,
-        pad_to_batch: Validator::pads_on(device),
+        pad_to_batch: pads_batches(device),
         max_new_tokens: options.max_new_tokens,
         samples: 0,
         watched: mixture

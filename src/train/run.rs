@@ -21,7 +21,7 @@ use super::metric;
 use super::run_dir::{RunDir, CONFIG_FILE, MIXTURE_FILE};
 use super::trainer::{build_optimizer, Trainer};
 use super::validate::Validator;
-use crate::device::kernel_shapes::{ShapeKey, ShapeRecord};
+use crate::device::kernel_shapes::{pads_batches, ShapeKey, ShapeRecord};
 use crate::error::{MixtuneError, Result};
 use crate::fsutil::write_atomic;
 use crate::mixture::{Mixture, Sampler};
@@ -729,7 +729,7 @@ fn validator(
         tokenizer: pretrained.tokenizer.clone(),
         defaults: pretrained.defaults.clone(),
         batch_size: config.batch_size,
-        pad_to_batch: Validator::pads_on(&pretrained.model.device()),
+        pad_to_batch: pads_batches(&pretrained.model.device()),
         max_new_tokens: config.eval_max_new_tokens,
         samples: config.sample_predictions,
         watched: mixture

@@ -9,6 +9,7 @@ use burn::module::Module;
 use super::batch::Batcher;
 use super::events::{EvalMetrics, SamplePrediction, TaskEval};
 use crate::data::tokenizer::T5Tokenizer;
+use crate::device::kernel_shapes::pad_rows;
 use crate::error::Result;
 use crate::eval::rouge::MeanRouge;
 use crate::eval::{facts, rouge};
@@ -27,10 +28,9 @@ pub struct Validator {
     /// Examples per forward pass.
     pub batch_size: usize,
     /// Pad a task's last, smaller chunk to `batch_size` rows (copies of its last example, whose
-    /// labels are ignored and whose predictions are dropped). On a GPU a new batch size is a
-    /// new shape, its kernels compiled and tuned on first use (seconds to a minute), for a pass
-    /// that runs a few rows; on the CPU nothing is tuned and the copies would only cost time.
-    /// [`Validator::pads_on`] says which a device wants.
+    /// labels are ignored and whose predictions are dropped), as a GPU wants
+    /// ([`crate::device::kernel_shapes::pads_batches`]: a new batch size would compile and
+    /// tune kernels of its own).
     pub pad_to_batch: bool,
     pub max_new_tokens: usize,
     /// Predictions to include in the result.
@@ -52,11 +52,6 @@ struct TaskSums {
 }
 
 impl Validator {
-    /// [`Self::pad_to_batch`] for `device`: on a GPU.
-    pub fn pads_on(device: &burn::tensor::Device) -> bool {
-        !crate::device::is_cpu(device)
-    }
-
     /// Scores `model` (any device; run without autodiff). The metric fields (`metric`,
     /// `best`) are left for the caller.
     pub fn run(&self, model: &T5ForConditionalGeneration, step: usize) -> Result<EvalMetrics> {
@@ -76,16 +71,7 @@ impl Validator {
             .chunk_by(|a, b| a.task == b.task)
             .flat_map(|task_examples| task_examples.chunks(self.batch_size.max(1)));
         for chunk in chunks {
-            let rows = match self.pad_to_batch {
-                true => chunk.len().max(self.batch_size),
-                false => chunk.len(),
-            };
-            let padded: Vec<RenderedExample> = (chunk
-                .iter()
-                .chain(std::iter::repeat(&chunk[chunk.len() - 1])))
-            .take(rows)
-            .cloned()
-            .collect();
+            let padded = pad_rows(chunk, self.batch_size, self.pad_to_batch);
             // One task per chunk: the batch's token-mean loss weighted by its target tokens
             // (the padding rows' labels ignored, so they count for nothing).
             let mut batch = self.batcher.batch(&padded, &device)?;
