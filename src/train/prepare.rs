@@ -268,7 +268,8 @@ pub fn prepare(
                         None => new_trainer(plan, &training)?,
                     };
                     let lengths = [shape[1], shape[2]];
-                    let steps = step_until_applied(&mut current, plan, lengths, &training);
+                    let steps = step_until_applied(&mut current, plan, lengths, &training)
+                        .and_then(|steps| validation_loss(&current, plan, lengths).map(|_| steps));
                     trainer = Some(current);
                     steps?
                 }
@@ -332,6 +333,19 @@ fn step_until_applied(
     }
     let _ = device.sync();
     Ok(F16_TRIES)
+}
+
+/// The run's validation loss pass on a batch of `lengths` (validation pads its batches to the
+/// run's, `Validator::pad_to_batch`): the trained model without autodiff, whose forward
+/// kernels are not the training step's (no saved activations, the inference attention).
+fn validation_loss(trainer: &Trainer, plan: &PreparePlan, lengths: [usize; 2]) -> Result<()> {
+    use burn::module::Module;
+    let model = trainer.model().valid();
+    let batch = random_batch(plan, lengths, &model.device())?;
+    let loss = model.loss(batch.input_ids, batch.attention_mask, &batch.labels);
+    // Read back, as validation does, so the pass has run when the step is timed.
+    let _ = loss.into_scalar::<f32>();
+    Ok(())
 }
 
 /// A batch of `plan.batch` examples exactly `lengths` long, of arbitrary token ids (each
