@@ -269,7 +269,7 @@ pub fn prepare(
                     };
                     let lengths = [shape[1], shape[2]];
                     let steps = step_until_applied(&mut current, plan, lengths, &training)
-                        .and_then(|steps| validation_loss(&current, plan, lengths).map(|_| steps));
+                        .and_then(|steps| validation_pass(&current, plan, lengths).map(|_| steps));
                     trainer = Some(current);
                     steps?
                 }
@@ -335,17 +335,20 @@ fn step_until_applied(
     Ok(F16_TRIES)
 }
 
-/// The run's validation loss pass on a batch of `lengths` (validation pads its batches to the
-/// run's, `Validator::pad_to_batch`): the trained model without autodiff, whose forward
-/// kernels are not the training step's (no saved activations, the inference attention).
-fn validation_loss(trainer: &Trainer, plan: &PreparePlan, lengths: [usize; 2]) -> Result<()> {
+/// The run's validation pass on a batch of `lengths` (validation pads its batches to the
+/// run's, `Validator::pad_to_batch`): the loss and a short generation of the trained model
+/// without autodiff, whose kernels are not the training step's (no saved activations, the
+/// inference attention) nor, in f16, those of a model cast to f16 (the trained model keeps
+/// f32 weights and casts them where they are used).
+fn validation_pass(trainer: &Trainer, plan: &PreparePlan, lengths: [usize; 2]) -> Result<()> {
     use burn::module::Module;
     let model = trainer.model().valid();
-    let batch = random_batch(plan, lengths, &model.device())?;
+    let device = model.device();
+    let batch = random_batch(plan, lengths, &device)?;
     let loss = model.loss(batch.input_ids, batch.attention_mask, &batch.labels);
     // Read back, as validation does, so the pass has run when the step is timed.
     let _ = loss.into_scalar::<f32>();
-    Ok(())
+    generate_once(&model, plan, [plan.batch, lengths[0]], &device)
 }
 
 /// A batch of `plan.batch` examples exactly `lengths` long, of arbitrary token ids (each
