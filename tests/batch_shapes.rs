@@ -217,13 +217,17 @@ fn preparing_steps_on_each_planned_shape_and_records_it() {
 fn a_run_configs_plan_takes_its_model_batch_precision_adapters_and_lengths() {
     use mixtune::model::{Precision, T5Config};
     use mixtune::train::prepare::{bucket_pairs, generation_shapes, PreparePlan};
+    use mixtune::train::{RunPaths, TrainConfig};
 
     let dir = tempfile::tempdir().unwrap();
     let extra = "max_steps = 5\nprecision = \"f16\"\nmethod = \"lora\"\n[lora]\nrank = 4\n";
     common::runs::write_run(dir.path(), 4, 0, extra);
     let run = dir.path().join("run.toml");
-    let (model, plan) = PreparePlan::for_run_file(&run, false).unwrap();
-    assert_eq!(model, common::tiny_flan().display().to_string());
+    let plan_of = |run: &Path| {
+        let config = TrainConfig::from_file(run).unwrap();
+        PreparePlan::for_run_config(&config, &RunPaths::resolve(run, &config), false)
+    };
+    let plan = plan_of(&run).unwrap();
     let tiny = T5Config::from_file(&common::tiny_flan().join("config.json")).unwrap();
     assert_eq!(plan.model.d_model, tiny.d_model);
     assert_eq!(plan.precision, Precision::F16);
@@ -237,9 +241,7 @@ fn a_run_configs_plan_takes_its_model_batch_precision_adapters_and_lengths() {
         "nobody/not-downloaded-t5",
     );
     std::fs::write(&run, hub).unwrap();
-    let error = PreparePlan::for_run_file(&run, false)
-        .unwrap_err()
-        .to_string();
+    let error = plan_of(&run).unwrap_err().to_string();
     assert!(
         error.contains("nobody/not-downloaded-t5") && error.contains("not on this machine"),
         "{error}"

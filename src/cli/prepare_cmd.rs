@@ -16,6 +16,7 @@ use mixtune::model::Precision;
 use mixtune::train::prepare::{
     bucket_pairs, generation_shapes, prepare, PreparePlan, PrepareProgress, ShapeOutcome, Work,
 };
+use mixtune::train::{RunPaths, TrainConfig};
 
 #[derive(Args, Debug)]
 pub struct PrepareArgs {
@@ -160,14 +161,14 @@ pub fn run_prepare(args: PrepareArgs) -> Result<()> {
 /// The plans the arguments ask for, named for the progress line.
 fn plans(args: &PrepareArgs) -> Result<Vec<(String, PreparePlan)>> {
     if let Some(path) = &args.config {
-        let (model, mut plan) = PreparePlan::for_run_file(path, true)?;
+        let mut config = TrainConfig::from_file(path)?;
         if let Some(batch) = args.batch {
             anyhow::ensure!(batch > 0, "--batch must be at least 1");
-            plan.batch = batch;
-            // The longest source bucket is the mixture's limit.
-            plan.generations = generation_shapes(batch, plan.lengths[0][0]);
+            config.batch_size = batch;
         }
-        return Ok(vec![(model, plan)]);
+        let paths = RunPaths::resolve(path, &config);
+        let plan = PreparePlan::for_run_config(&config, &paths, true)?;
+        return Ok(vec![(paths.model, plan)]);
     }
     anyhow::ensure!(
         args.dtype != Precision::Int8,

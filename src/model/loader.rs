@@ -42,6 +42,26 @@ fn is_hub_id(spec: &str) -> bool {
 /// The folder for `spec`: an existing folder as is; a hub id from the HF cache
 /// (`HF_HOME` respected), downloaded from `HF_ENDPOINT` (default the HF hub) when missing.
 pub fn resolve_model_dir(spec: &str, show_progress: bool) -> Result<PathBuf> {
+    match find_model_dir(spec)? {
+        Some(dir) => Ok(dir),
+        None => download(spec, show_progress),
+    }
+}
+
+/// [`resolve_model_dir`] without the network: a hub id that is not in the local cache is an
+/// error saying so (for looking at a model's config before anything is downloaded).
+pub fn local_model_dir(spec: &str) -> Result<PathBuf> {
+    find_model_dir(spec)?.ok_or_else(|| MixtuneError::Hub {
+        model: spec.to_string(),
+        message: "not on this machine yet (it is downloaded when a run starts, or from the \
+                  Models page)"
+            .into(),
+    })
+}
+
+/// The folder for `spec` on this machine: an existing folder as is, a hub id's complete
+/// snapshot in the local cache; `None` for a hub id not downloaded yet.
+fn find_model_dir(spec: &str) -> Result<Option<PathBuf>> {
     let path = Path::new(spec);
     if path.is_dir() {
         if !path.join("config.json").is_file() {
@@ -50,30 +70,12 @@ pub fn resolve_model_dir(spec: &str, show_progress: bool) -> Result<PathBuf> {
                 message: "file not found: a model folder needs config.json".into(),
             });
         }
-        return Ok(path.to_path_buf());
+        return Ok(Some(path.to_path_buf()));
     }
     if !is_hub_id(spec) || path.exists() {
         return Err(MixtuneError::ModelNotFound(spec.to_string()));
     }
-    if let Some(dir) = cached_snapshot(spec) {
-        return Ok(dir);
-    }
-    download(spec, show_progress)
-}
-
-/// [`resolve_model_dir`] without the network: a hub id that is not in the local cache is an
-/// error saying so (for looking at a model's config before anything is downloaded).
-pub fn local_model_dir(spec: &str) -> Result<PathBuf> {
-    let path = Path::new(spec);
-    if path.is_dir() || !is_hub_id(spec) || path.exists() {
-        return resolve_model_dir(spec, false);
-    }
-    cached_snapshot(spec).ok_or_else(|| MixtuneError::Hub {
-        model: spec.to_string(),
-        message: "not on this machine yet (it is downloaded when a run starts, or from the \
-                  Models page)"
-            .into(),
-    })
+    Ok(cached_snapshot(spec))
 }
 
 /// A complete snapshot of `id` in the local cache, if there is one.

@@ -208,6 +208,11 @@ impl TrainConfig {
         }
     }
 
+    /// The LoRA settings when the run trains adapters (`None`: full fine-tuning).
+    pub fn lora_settings(&self) -> Option<&LoraSettings> {
+        (self.method == Method::Lora).then_some(&self.lora)
+    }
+
     /// Reads and validates `path`; errors name the file, and the line for syntax errors.
     pub fn from_file(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| MixtuneError::io(path, e))?;

@@ -11,7 +11,6 @@
 //! cache where it keeps one (NVIDIA's does), and each step in the record of prepared shapes
 //! ([`ShapeRecord`]), so the run says "loading" rather than "preparing".
 
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
@@ -75,24 +74,16 @@ impl PreparePlan {
         Self {
             model,
             precision: config.precision,
-            lora: (config.method == Method::Lora).then(|| config.lora.clone()),
+            lora: config.lora_settings().cloned(),
             batch: config.batch_size,
             lengths: bucket_pairs(max_source_tokens, max_target_tokens),
             generations: generation_shapes(config.batch_size, max_source_tokens),
         }
     }
 
-    /// The plan of the run `config_path` describes ([`Self::for_run`] with its model's
-    /// `config.json` and its mixture's length limits), with the model as the run names it.
-    /// `download`: fetch a hub model that is not on this machine (else that is an error).
-    pub fn for_run_file(config_path: &Path, download: bool) -> Result<(String, Self)> {
-        let config = TrainConfig::from_file(config_path)?;
-        let paths = RunPaths::resolve(config_path, &config);
-        let plan = Self::for_run_config(&config, &paths, download)?;
-        Ok((paths.model, plan))
-    }
-
-    /// [`Self::for_run_file`] of a config already read, with its resolved paths.
+    /// The plan of a run config ([`Self::for_run`] with its model's `config.json` and its
+    /// mixture's length limits), its paths resolved ([`RunPaths::resolve`]). `download`: fetch
+    /// a hub model that is not on this machine (else that is an error).
     pub fn for_run_config(config: &TrainConfig, paths: &RunPaths, download: bool) -> Result<Self> {
         let mixture = crate::mixture::config::load(&paths.mixture)?;
         let settings = &mixture.config.mixture;

@@ -437,7 +437,7 @@ impl<'a> Run<'a> {
             if !self.trainer.is_new_shape(shape) {
                 continue;
             }
-            let lora = (self.config.method == Method::Lora).then_some(self.config.lora.rank);
+            let lora = self.config.lora_settings().map(|lora| lora.rank);
             let config = &self.trainer.model().config;
             let key = ShapeKey::training(&self.device, config, self.config.precision, lora, shape);
             if keys.contains(&key) {

@@ -29,8 +29,6 @@ pub struct GpuPreparation {
     /// Whether this build keeps tuning results between runs (`gpu-cache`, what set-up builds);
     /// without it only the driver's pipeline cache outlasts the app.
     pub keeps_tuning: bool,
-    /// Whether a preparation is running in this window now.
-    pub running: bool,
 }
 
 /// What a finished preparation did.
@@ -55,7 +53,6 @@ pub async fn gpu_preparation(app: AppHandle, spec: TrainSpec) -> CmdResult<GpuPr
             generations: 0,
             prepared: 0,
             keeps_tuning: cfg!(feature = "gpu-cache"),
-            running: lock(&state.gpu_preparation).is_some(),
         };
         if !selected.is_gpu {
             return Ok(status);
@@ -108,35 +105,42 @@ pub async fn prepare_gpu(
             }
             *running = Some(task_id);
         }
-        let result = (|| {
-            // The model is fetched here if it is not on this machine yet, as Start would.
-            let plan = plan_for(spec, true)?;
-            let started = std::time::Instant::now();
-            let mut record = ShapeRecord::open();
-            let send = |event: PrepareProgress| {
-                let _ = on_event.send(event);
-            };
-            let outcomes = task.outcome(prepare(
-                &plan,
-                &selected.device,
-                &mut record,
-                false,
-                &task.flag,
-                send,
-            ))?;
-            let skipped = (outcomes.iter())
-                .filter(|(_, outcome)| *outcome == ShapeOutcome::AlreadyPrepared)
-                .count();
-            Ok(PrepareSummary {
-                prepared: outcomes.len() - skipped,
-                skipped,
-                seconds: started.elapsed().as_secs_f64(),
-            })
-        })();
-        *lock(&state.gpu_preparation) = None;
-        result
+        let _running = Running(&state.gpu_preparation);
+        // The model is fetched here if it is not on this machine yet, as Start would.
+        let plan = plan_for(spec, true)?;
+        let started = std::time::Instant::now();
+        let mut record = ShapeRecord::open();
+        let send = |event: PrepareProgress| {
+            let _ = on_event.send(event);
+        };
+        let outcomes = task.outcome(prepare(
+            &plan,
+            &selected.device,
+            &mut record,
+            false,
+            &task.flag,
+            send,
+        ))?;
+        let skipped = (outcomes.iter())
+            .filter(|(_, outcome)| *outcome == ShapeOutcome::AlreadyPrepared)
+            .count();
+        Ok(PrepareSummary {
+            prepared: outcomes.len() - skipped,
+            skipped,
+            seconds: started.elapsed().as_secs_f64(),
+        })
     })
     .await
+}
+
+/// The running preparation's mark in [`AppState::gpu_preparation`], cleared when dropped: on
+/// every return, and when the preparation panics (else Start would stay refused).
+struct Running<'a>(&'a std::sync::Mutex<Option<String>>);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        *lock(self.0) = None;
+    }
 }
 
 /// The plan of a run of `spec`: its files written to a temporary folder, read back as the run

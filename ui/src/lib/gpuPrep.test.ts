@@ -9,7 +9,6 @@ const status = (over: Partial<GpuPreparation> = {}): GpuPreparation => ({
   generations: 12,
   prepared: 0,
   keeps_tuning: true,
-  running: false,
   ...over,
 });
 

@@ -233,7 +233,7 @@ describe('GPU kernel preparation', () => {
       preview_mix: () => Promise.reject('not in this test'),
       gpu_preparation: (args) => {
         asked.push(args.spec);
-        return { on_gpu: true, device: 'NVIDIA H100 (Vulkan)', training_shapes: 2, generations: 1, prepared, keeps_tuning: true, running: false };
+        return { on_gpu: true, device: 'NVIDIA H100 (Vulkan)', training_shapes: 2, generations: 1, prepared, keeps_tuning: true };
       },
       prepare_gpu: async (args) => {
         const channel = args.onEvent as { send: (event: unknown) => void };

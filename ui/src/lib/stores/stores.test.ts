@@ -622,7 +622,7 @@ describe('persistence', () => {
 });
 
 describe('GPU kernel preparation store', () => {
-  const gpuStatus = (prepared: number) => ({ on_gpu: true, device: 'GPU', training_shapes: 10, generations: 12, prepared, keeps_tuning: true, running: false });
+  const gpuStatus = (prepared: number) => ({ on_gpu: true, device: 'GPU', training_shapes: 10, generations: 12, prepared, keeps_tuning: true });
   const spec = { mix, config: { model: 'google/flan-t5-small' } };
 
   it('keeps the newest answer about the settings, and says nothing when the shell cannot read them', async () => {

@@ -21,8 +21,4 @@ prepared: number,
  * Whether this build keeps tuning results between runs (`gpu-cache`, what set-up builds);
  * without it only the driver's pipeline cache outlasts the app.
  */
-keeps_tuning: boolean, 
-/**
- * Whether a preparation is running in this window now.
- */
-running: boolean, };
+keeps_tuning: boolean, };
