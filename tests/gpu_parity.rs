@@ -14,6 +14,11 @@ use mixtune::model::loader::load_dir;
 /// f32 on a GPU sums in another order than PyTorch on CPU; 1e-4 still holds on this model.
 const TOLERANCE: f32 = 1e-4;
 
+/// CubeCL has one launch-observer slot per process: a test that observes launches holds this,
+/// so two observations never overlap (the later one's end would uninstall the earlier's).
+/// Other tests' launches still reach an observer, so these tests assert lower bounds.
+static OBSERVING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn gpu_forward_and_greedy_match_reference() {
     let selected = match select(DeviceChoice::Gpu) {
@@ -110,7 +115,9 @@ fn a_profiled_training_step_accounts_for_its_kernels() {
         }
     };
     trainer.step(vec![batch()]).unwrap(); // compiles the kernels
+    let observing = OBSERVING.lock().unwrap_or_else(|e| e.into_inner());
     let (step, counts, profile) = measure_kernels(&device, || trainer.step(vec![batch()]));
+    drop(observing);
     step.unwrap();
     let profile = profile.expect("a wgpu device has a kernel profile");
     println!(
@@ -251,9 +258,11 @@ fn f16_training_on_cooperative_matrices_follows_f32() {
     let dir = tempfile::tempdir().unwrap();
     let model = T5ForConditionalGeneration::new(&config, &Device::flex());
     export_hf_dir(&model, &fixture.tokenizer, &fixture.defaults, dir.path()).unwrap();
+    let observing = OBSERVING.lock().unwrap_or_else(|e| e.into_inner());
     let (_, launches) = mixtune::device::profile::launches_by_kernel(&selected.device, || {
         assert_f16_follows_f32(dir.path(), &selected.device, &selected.label)
     });
+    drop(observing);
     let launches = launches.expect("a wgpu device counts launches");
     let coop: usize = launches
         .iter()

@@ -4,7 +4,7 @@
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use burn::tensor::Device;
 use serde::Serialize;
@@ -59,19 +59,57 @@ pub enum Phase {
     Optimizer,
 }
 
-static PHASE: AtomicU8 = AtomicU8::new(0);
+static PHASE: AtomicU8 = AtomicU8::new(Phase::Model as u8);
 
-/// Marks the phase the next launches belong to (see [`Phase`]); costs one atomic store.
+/// Whether some thread is inside [`measure_kernels`] now.
+static MEASURING: AtomicBool = AtomicBool::new(false);
+
+thread_local! {
+    /// Whether this thread is the one inside [`measure_kernels`].
+    static MEASURER: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks the phase the next launches belong to (see [`Phase`]); costs an atomic load and
+/// store. The phase is process-wide, because a launch is labelled on whichever thread
+/// issues it (fusion's queue can be drained by another thread's sync). While a profile is
+/// being measured only the measuring thread's marks count: another thread's trainer (a
+/// second run in the process, a concurrent test) marking its optimizer would otherwise
+/// label the measured step's matmuls as optimizer work.
 pub fn set_phase(phase: Phase) {
+    if MEASURING.load(Ordering::Acquire) && !MEASURER.with(Cell::get) {
+        return;
+    }
     PHASE.store(phase as u8, Ordering::Relaxed);
 }
 
-#[cfg(feature = "wgpu")]
+/// The phase the latest counting mark set.
+#[cfg_attr(not(feature = "wgpu"), allow(dead_code))]
 fn current_phase() -> Phase {
     if PHASE.load(Ordering::Relaxed) == Phase::Optimizer as u8 {
         Phase::Optimizer
     } else {
         Phase::Model
+    }
+}
+
+/// This thread's claim on the phase for the length of a measurement: while it lives, other
+/// threads' [`set_phase`] calls are ignored. Dropping it (on any exit) hands the phase back.
+struct PhaseClaim;
+
+impl PhaseClaim {
+    fn take() -> Self {
+        MEASURER.with(|m| m.set(true));
+        MEASURING.store(true, Ordering::Release);
+        set_phase(Phase::Model);
+        PhaseClaim
+    }
+}
+
+impl Drop for PhaseClaim {
+    fn drop(&mut self) {
+        set_phase(Phase::Model);
+        MEASURING.store(false, Ordering::Release);
+        MEASURER.with(|m| m.set(false));
     }
 }
 
@@ -317,10 +355,11 @@ pub fn measure_kernels<T>(
     let _ = device.sync();
     let reads_before = host_reads();
     let started = std::time::Instant::now();
+    let claim = PhaseClaim::take();
     let (result, launches) = timed_launches(device, work);
+    drop(claim);
     let wall_seconds = started.elapsed().as_secs_f64();
     let host_reads = host_reads() - reads_before;
-    set_phase(Phase::Model);
     let profile = launches.map(|(launches, timing)| {
         KernelProfile::from_launches(launches, timing, host_reads, wall_seconds)
     });
@@ -507,6 +546,26 @@ fn timed_launches<T>(
 
 #[cfg(test)]
 mod tests {
+    /// While a profile is measured, a trainer on another thread marking its phase does not
+    /// relabel the measured thread's launches (a concurrent test's did, in CI). (Outside a
+    /// measurement any thread's mark counts, which concurrent tests make untestable here.)
+    #[test]
+    fn only_the_measuring_thread_marks_the_phase() {
+        use super::{current_phase, set_phase, Phase, PhaseClaim};
+        let claim = PhaseClaim::take();
+        std::thread::spawn(|| set_phase(Phase::Optimizer))
+            .join()
+            .unwrap();
+        assert_eq!(current_phase(), Phase::Model);
+        set_phase(Phase::Optimizer);
+        assert_eq!(current_phase(), Phase::Optimizer);
+        std::thread::spawn(|| set_phase(Phase::Model))
+            .join()
+            .unwrap();
+        assert_eq!(current_phase(), Phase::Optimizer);
+        drop(claim);
+    }
+
     use super::*;
 
     fn launch(name: &str, phase: Phase, seconds: Option<f64>) -> Launch {
