@@ -162,15 +162,20 @@ fn a_gpu_run_announces_each_new_batch_shape_and_remembers_it() {
         println!("skipped: no wgpu device");
         return;
     };
+    // A kernel cache folder of its own, passed in: setting `MIXTUNE_KERNEL_CACHE` here would
+    // race the other tests' threads (and the GPU driver's) reading the environment.
     let cache = tempfile::tempdir().unwrap();
-    std::env::set_var("MIXTUNE_KERNEL_CACHE", cache.path());
+    let options = RunOptions {
+        kernel_cache: Some(cache.path().to_path_buf()),
+        ..Default::default()
+    };
     let run = |dir: &std::path::Path| {
         common::runs::write_run(dir, 4, 0, "max_steps = 1\n");
         let mut events = Vec::new();
         run_from_file(
             &dir.join("run.toml"),
             &selected.device,
-            &RunOptions::default(),
+            &options,
             &RunControl::new(),
             &mut |event: &RunEvent| events.push(event.clone()),
         )
@@ -214,6 +219,8 @@ fn a_gpu_run_announces_each_new_batch_shape_and_remembers_it() {
         cached.iter().all(|&c| c),
         "the same shapes again: {cached:?}"
     );
+    let kept: Vec<_> = std::fs::read_dir(cache.path()).unwrap().collect();
+    assert_eq!(kept.len(), 1, "the record is in the given folder: {kept:?}");
 }
 
 /// Mixed precision on a wgpu device: f16 training steps of the fixture (f16 matmuls over f32

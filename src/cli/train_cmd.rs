@@ -49,6 +49,7 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
         show_progress: !args.json,
         resume: args.resume,
         allow_config_change: args.allow_config_change,
+        ..Default::default()
     };
     let summary = run(
         &config,

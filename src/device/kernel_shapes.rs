@@ -9,7 +9,7 @@
 //! failing to read or write it changes nothing but the wording of the message.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
 
@@ -94,7 +94,12 @@ impl ShapeRecord {
     /// The record in [`super::kernel_cache_dir`]; empty when it does not exist yet or cannot
     /// be read.
     pub fn open() -> Self {
-        Self::at(super::kernel_cache_dir().join(FILE))
+        Self::in_folder(&super::kernel_cache_dir())
+    }
+
+    /// The record in the kernel cache folder `folder`.
+    pub fn in_folder(folder: &Path) -> Self {
+        Self::at(folder.join(FILE))
     }
 
     /// The record kept in `path`.

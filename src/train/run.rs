@@ -111,6 +111,9 @@ pub struct RunOptions {
     /// On resume, go on although the config differs from the run's record in keys that
     /// change training ([`RunEvent::ConfigChanged`] logs it); otherwise that is refused.
     pub allow_config_change: bool,
+    /// The folder whose record of prepared batch shapes a GPU run consults and extends
+    /// (`None`: [`crate::device::kernel_cache_dir`]).
+    pub kernel_cache: Option<PathBuf>,
 }
 
 /// Reads and resolves the run config at `config_file`, then [`run`]s it.
@@ -401,7 +404,12 @@ impl<'a> Run<'a> {
                 changes: config_changes,
             });
         }
-        let kernel_shapes = (!crate::device::is_cpu(&device)).then(ShapeRecord::open);
+        let kernel_shapes = (!crate::device::is_cpu(&device)).then(|| {
+            options
+                .kernel_cache
+                .as_deref()
+                .map_or_else(ShapeRecord::open, ShapeRecord::in_folder)
+        });
         Ok(Self {
             config,
             output_dir,
