@@ -2,6 +2,7 @@
 //! through `tauri::ipc::Channel`, the window's file drops as `dataset-dropped` events. Thin by
 //! design: every decision about data, models and training lives in the engine.
 
+pub mod claims;
 pub mod commands;
 pub mod error;
 pub mod saved;

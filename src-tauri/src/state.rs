@@ -103,6 +103,14 @@ impl AppState {
     }
 
     /// The device, once chosen (blocks while the GPU is probed at launch).
+    /// The runs and the preparation, for claiming the GPU ([`crate::claims`]).
+    pub fn claims(&self) -> crate::claims::Claims<'_> {
+        crate::claims::Claims {
+            preparation: &self.gpu_preparation,
+            runs: &self.runs,
+        }
+    }
+
     pub fn device(&self) -> &SelectedDevice {
         self.device.wait()
     }

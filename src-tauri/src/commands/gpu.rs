@@ -12,7 +12,7 @@ use ts_rs::TS;
 
 use super::train::{write_run_config, TrainSpec};
 use crate::error::{blocking, CmdError, CmdResult};
-use crate::state::{lock, AppState};
+use crate::state::AppState;
 
 /// How far this machine's GPU kernels are prepared for a run of the given settings.
 #[derive(Debug, Clone, Serialize, TS)]
@@ -87,25 +87,8 @@ pub async fn prepare_gpu(
             ))
             .into());
         }
-        if !lock(&state.runs).is_empty() {
-            return Err(CmdError::busy(
-                "a run is training in this window: it prepares its own shapes as it meets \
-                 them, and a preparation beside it would only slow it down",
-            )
-            .into());
-        }
         let task = state.task(Some(task_id.clone()))?;
-        {
-            let mut running = lock(&state.gpu_preparation);
-            if let Some(other) = running.as_ref() {
-                return Err(CmdError::busy(format!(
-                    "GPU kernels are already being prepared (task `{other}`)"
-                ))
-                .into());
-            }
-            *running = Some(task_id);
-        }
-        let _running = Running(&state.gpu_preparation);
+        let _running = state.claims().preparation(&task_id)?;
         // The model is fetched here if it is not on this machine yet, as Start would.
         let plan = plan_for(spec, true)?;
         let started = std::time::Instant::now();
@@ -131,16 +114,6 @@ pub async fn prepare_gpu(
         })
     })
     .await
-}
-
-/// The running preparation's mark in [`AppState::gpu_preparation`], cleared when dropped: on
-/// every return, and when the preparation panics (else Start would stay refused).
-struct Running<'a>(&'a std::sync::Mutex<Option<String>>);
-
-impl Drop for Running<'_> {
-    fn drop(&mut self) {
-        *lock(self.0) = None;
-    }
 }
 
 /// The plan of a run of `spec`: its files written to a temporary folder, read back as the run

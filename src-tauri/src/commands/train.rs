@@ -49,17 +49,22 @@ pub async fn start_training(
 ) -> CmdResult<StartedRun> {
     blocking(move || {
         let state = app.state::<AppState>();
-        refuse_while_preparing(&state)?;
+        state.claims().no_preparation()?;
         let (run_id, dir) = new_run_dir(&state.runs_dir)?;
-        let (config, paths) = match write_run_config(&dir, spec) {
-            Ok(prepared) => prepared,
+        let claimed = write_run_config(&dir, spec).and_then(|(config, paths)| {
+            let control = claim_run(&state, &run_id, &paths)?;
+            Ok((config, paths, control))
+        });
+        let (config, paths, control) = match claimed {
+            Ok(claimed) => claimed,
             Err(error) => {
                 // Leave no half-written run behind for a spec that never started.
                 let _ = std::fs::remove_dir_all(&dir);
                 return Err(error);
             }
         };
-        launch(&app, run_id, config, paths, RunOptions::default(), on_event)
+        let options = RunOptions::default();
+        launch(&app, run_id, control, config, paths, options, on_event)
     })
     .await
 }
@@ -75,10 +80,7 @@ pub async fn resume_run(
     blocking(move || {
         let state = app.state::<AppState>();
         let dir = run_dir(&state.runs_dir, &run_id)?;
-        refuse_while_preparing(&state)?;
-        if lock(&state.runs).contains_key(&run_id) {
-            return Err(CmdError::busy(format!("run `{run_id}` is running in this window")).into());
-        }
+        state.claims().no_preparation()?;
         let config_file = RunDir::new(&dir).config();
         if !config_file.is_file() {
             return Err(CmdError::not_found(format!(
@@ -94,29 +96,31 @@ pub async fn resume_run(
             resume: true,
             ..Default::default()
         };
-        launch(&app, run_id, config, paths, options, on_event)
+        let control = claim_run(&state, &run_id, &paths)?;
+        launch(&app, run_id, control, config, paths, options, on_event)
     })
     .await
 }
 
-/// A run does not start beside a GPU kernel preparation (`commands::gpu`): both would compete
-/// for the GPU, and the preparation's record would race the run's.
-fn refuse_while_preparing(state: &AppState) -> CmdResult<()> {
-    match lock(&state.gpu_preparation).as_ref() {
-        Some(task) => Err(CmdError::busy(format!(
-            "GPU kernels are being prepared (task `{task}`): start once it is done, or cancel \
-             it (the shapes it finished stay prepared)"
-        ))),
-        None => Ok(()),
-    }
+/// Registers run `run_id` as training in this window ([`crate::claims`]: refused beside a
+/// GPU kernel preparation, or when the run trains here already); its control.
+fn claim_run(state: &AppState, run_id: &str, paths: &RunPaths) -> CmdResult<RunControl> {
+    let control = RunControl::new();
+    let handle = RunHandle {
+        control: control.clone(),
+        output_dir: paths.output_dir.clone(),
+    };
+    state.claims().run(run_id, handle)?;
+    Ok(control)
 }
 
-/// Starts `config` on a background thread with the app's device, registers its control
-/// under `run_id`, and watches it: forgotten when it ends, a failure the events did not
-/// carry reported on `on_event`.
+/// Starts `config` on a background thread with the app's device under the `control` that
+/// [`claim_run`] registered for `run_id`, and watches it: forgotten when it ends, a failure
+/// the events did not carry reported on `on_event`.
 fn launch(
     app: &AppHandle,
     run_id: String,
+    control: RunControl,
     config: TrainConfig,
     paths: RunPaths,
     options: RunOptions,
@@ -124,14 +128,6 @@ fn launch(
 ) -> anyhow::Result<StartedRun> {
     let state = app.state::<AppState>();
     let output_dir = paths.output_dir.clone();
-    let control = RunControl::new();
-    lock(&state.runs).insert(
-        run_id.clone(),
-        RunHandle {
-            control: control.clone(),
-            output_dir: output_dir.clone(),
-        },
-    );
     let ended = Arc::new(AtomicBool::new(false));
     let ended_in_events = ended.clone();
     let events = on_event.clone();
