@@ -4,7 +4,7 @@
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use burn::tensor::Device;
 use serde::Serialize;
@@ -59,33 +59,36 @@ pub enum Phase {
     Optimizer,
 }
 
+/// The phase and whether a measurement claims it, in one word so that a mark and a claim
+/// cannot interleave: [`Phase`] in bit 0, [`CLAIMED`] in bit 1.
 static PHASE: AtomicU8 = AtomicU8::new(Phase::Model as u8);
 
-/// Whether some thread is inside [`measure_kernels`] now.
-static MEASURING: AtomicBool = AtomicBool::new(false);
+/// Set in [`PHASE`] while a thread is inside [`measure_kernels`].
+const CLAIMED: u8 = 0b10;
 
 thread_local! {
     /// Whether this thread is the one inside [`measure_kernels`].
     static MEASURER: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Marks the phase the next launches belong to (see [`Phase`]); costs an atomic load and
-/// store. The phase is process-wide, because a launch is labelled on whichever thread
-/// issues it (fusion's queue can be drained by another thread's sync). While a profile is
-/// being measured only the measuring thread's marks count: another thread's trainer (a
-/// second run in the process, a concurrent test) marking its optimizer would otherwise
-/// label the measured step's matmuls as optimizer work.
+/// Marks the phase the next launches belong to (see [`Phase`]); one atomic update. The phase
+/// is process-wide, because a launch is labelled on whichever thread issues it (fusion's
+/// queue can be drained by another thread's sync). While a profile is being measured only
+/// the measuring thread's marks count: another thread's trainer (a second run in the
+/// process, a concurrent test) marking its optimizer would otherwise label the measured
+/// step's matmuls as optimizer work.
 pub fn set_phase(phase: Phase) {
-    if MEASURING.load(Ordering::Acquire) && !MEASURER.with(Cell::get) {
-        return;
-    }
-    PHASE.store(phase as u8, Ordering::Relaxed);
+    let measurer = MEASURER.with(Cell::get);
+    let _ = PHASE.fetch_update(Ordering::AcqRel, Ordering::Acquire, |word| {
+        let claimed = word & CLAIMED;
+        (claimed == 0 || measurer).then_some(claimed | phase as u8)
+    });
 }
 
 /// The phase the latest counting mark set.
 #[cfg_attr(not(feature = "wgpu"), allow(dead_code))]
 fn current_phase() -> Phase {
-    if PHASE.load(Ordering::Relaxed) == Phase::Optimizer as u8 {
+    if PHASE.load(Ordering::Acquire) & 1 == Phase::Optimizer as u8 {
         Phase::Optimizer
     } else {
         Phase::Model
@@ -99,16 +102,14 @@ struct PhaseClaim;
 impl PhaseClaim {
     fn take() -> Self {
         MEASURER.with(|m| m.set(true));
-        MEASURING.store(true, Ordering::Release);
-        set_phase(Phase::Model);
+        PHASE.store(CLAIMED | Phase::Model as u8, Ordering::Release);
         PhaseClaim
     }
 }
 
 impl Drop for PhaseClaim {
     fn drop(&mut self) {
-        set_phase(Phase::Model);
-        MEASURING.store(false, Ordering::Release);
+        PHASE.store(Phase::Model as u8, Ordering::Release);
         MEASURER.with(|m| m.set(false));
     }
 }
@@ -547,23 +548,41 @@ fn timed_launches<T>(
 #[cfg(test)]
 mod tests {
     /// While a profile is measured, a trainer on another thread marking its phase does not
-    /// relabel the measured thread's launches (a concurrent test's did, in CI). (Outside a
-    /// measurement any thread's mark counts, which concurrent tests make untestable here.)
+    /// relabel the measured thread's launches (a concurrent test's did, in CI), not even a
+    /// mark already under way when the measurement starts: a thread marking in a loop
+    /// straddles the claim. (Outside a measurement any thread's mark counts, which
+    /// concurrent tests make untestable here.)
     #[test]
     fn only_the_measuring_thread_marks_the_phase() {
         use super::{current_phase, set_phase, Phase, PhaseClaim};
-        let claim = PhaseClaim::take();
-        std::thread::spawn(|| set_phase(Phase::Optimizer))
-            .join()
-            .unwrap();
-        assert_eq!(current_phase(), Phase::Model);
-        set_phase(Phase::Optimizer);
-        assert_eq!(current_phase(), Phase::Optimizer);
-        std::thread::spawn(|| set_phase(Phase::Model))
-            .join()
-            .unwrap();
-        assert_eq!(current_phase(), Phase::Optimizer);
-        drop(claim);
+        use std::sync::atomic::AtomicBool;
+        use std::sync::Arc;
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let marking = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    set_phase(Phase::Optimizer);
+                }
+            })
+        };
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        for _ in 0..200 {
+            let claim = PhaseClaim::take();
+            for _ in 0..100 {
+                assert_eq!(current_phase(), Phase::Model);
+            }
+            set_phase(Phase::Optimizer);
+            assert_eq!(current_phase(), Phase::Optimizer);
+            std::thread::spawn(|| set_phase(Phase::Model))
+                .join()
+                .unwrap();
+            assert_eq!(current_phase(), Phase::Optimizer);
+            drop(claim);
+        }
+        stop.store(true, Ordering::Relaxed);
+        marking.join().unwrap();
     }
 
     use super::*;
