@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::chat::SpeakerStyle;
 use crate::data::{open_rows, ColumnMapping, LoadOptions, Record, RecordReader, Split};
-use crate::device::kernel_shapes::{pad_rows, pads_batches};
+use crate::device::kernel_shapes::{pad_rows, pads_last_batch};
 use crate::error::{MixtuneError, Result};
 use crate::fsutil::write_atomic;
 use crate::generate::GenerationConfig;
@@ -153,8 +153,7 @@ pub fn summarize_chats(
     let total = records.len();
     let mut rows = Vec::with_capacity(total);
     progress(0, total);
-    // Only where a full batch runs too: a job smaller than one batch has one shape anyway.
-    let pad = pads_batches(&pretrained.model.device()) && total > batch_size;
+    let pad = pads_last_batch(&pretrained.model.device(), total, batch_size);
     for chunk in records.chunks(batch_size.max(1)) {
         if cancel.load(Ordering::SeqCst) {
             return Err(MixtuneError::Cancelled(format!(
@@ -176,7 +175,7 @@ pub fn summarize_chats(
         }
         // A smaller last batch is padded on a GPU; the padding's outputs are never read.
         let per_chat = if actions { 2 } else { 1 };
-        let prompts = pad_rows(&prompts, batch_size * per_chat, pad);
+        let prompts = pad_rows(prompts, batch_size * per_chat, pad);
         let mut outputs = generate_text(pretrained, &prompts, config)?.into_iter();
         for record in chunk {
             let summary = outputs.next().map(|g| g.text).unwrap_or_default();

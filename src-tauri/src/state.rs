@@ -102,7 +102,6 @@ impl AppState {
         })
     }
 
-    /// The device, once chosen (blocks while the GPU is probed at launch).
     /// The runs and the preparation, for claiming the GPU ([`crate::claims`]).
     pub fn claims(&self) -> crate::claims::Claims<'_> {
         crate::claims::Claims {
@@ -111,6 +110,7 @@ impl AppState {
         }
     }
 
+    /// The device, once chosen (blocks while the GPU is probed at launch).
     pub fn device(&self) -> &SelectedDevice {
         self.device.wait()
     }

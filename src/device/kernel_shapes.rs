@@ -144,15 +144,20 @@ pub fn pads_batches(device: &Device) -> bool {
     !super::is_cpu(device)
 }
 
+/// Whether a job of `jobs` items run `batch` at a time on `device` pads its last, smaller
+/// batch ([`pads_batches`]), only where a full batch runs too: a job smaller than one batch
+/// has one shape anyway.
+pub fn pads_last_batch(device: &Device, jobs: usize, batch: usize) -> bool {
+    pads_batches(device) && jobs > batch
+}
+
 /// `rows`, with copies of its last item appended up to `batch` when `pad` is set (and it has
 /// fewer): the caller uses the results of its own rows only (a `zip` with them stops there).
-pub fn pad_rows<T: Clone>(rows: &[T], batch: usize, pad: bool) -> Vec<T> {
-    let len = match pad {
-        true => rows.len().max(batch),
-        false => rows.len(),
-    };
-    let last = rows.last().into_iter().cycle();
-    rows.iter().chain(last).take(len).cloned().collect()
+pub fn pad_rows<T: Clone>(mut rows: Vec<T>, batch: usize, pad: bool) -> Vec<T> {
+    if let Some(last) = rows.last().filter(|_| pad && rows.len() < batch).cloned() {
+        rows.resize(batch, last);
+    }
+    rows
 }
 
 #[cfg(test)]
@@ -161,11 +166,12 @@ mod tests {
 
     #[test]
     fn a_short_batch_is_padded_with_its_last_row_only_when_asked() {
-        assert_eq!(pad_rows(&[1, 2, 3], 5, true), vec![1, 2, 3, 3, 3]);
-        assert_eq!(pad_rows(&[1, 2, 3], 5, false), vec![1, 2, 3]);
-        assert_eq!(pad_rows(&[1, 2, 3], 2, true), vec![1, 2, 3]);
-        assert_eq!(pad_rows::<u8>(&[], 4, true), Vec::<u8>::new());
+        assert_eq!(pad_rows(vec![1, 2, 3], 5, true), vec![1, 2, 3, 3, 3]);
+        assert_eq!(pad_rows(vec![1, 2, 3], 5, false), vec![1, 2, 3]);
+        assert_eq!(pad_rows(vec![1, 2, 3], 2, true), vec![1, 2, 3]);
+        assert_eq!(pad_rows::<u8>(vec![], 4, true), Vec::<u8>::new());
         assert!(!pads_batches(&Device::flex()));
+        assert!(!pads_last_batch(&Device::flex(), 9, 4));
     }
 
     #[test]

@@ -554,7 +554,6 @@ mod tests {
     /// concurrent tests make untestable here.)
     #[test]
     fn only_the_measuring_thread_marks_the_phase() {
-        use super::{current_phase, set_phase, Phase, PhaseClaim};
         use std::sync::atomic::AtomicBool;
         use std::sync::Arc;
 

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::facts::check_facts;
 use super::rouge::{self, MeanRouge};
 use crate::data::{self, LoadOptions, Split};
-use crate::device::kernel_shapes::{pad_rows, pads_batches};
+use crate::device::kernel_shapes::{pad_rows, pads_last_batch};
 use crate::error::{MixtuneError, Result};
 use crate::fsutil::write_atomic;
 use crate::generate::GenerationConfig;
@@ -271,15 +271,14 @@ fn score_model(
 ) -> Result<(ModelScores, usize)> {
     let started = std::time::Instant::now();
     let (mut facts, mut invented_facts, mut cut_inputs) = (0, 0, 0);
-    // Only where a full batch runs too: a job smaller than one batch has one shape anyway.
-    let pad = pads_batches(&pretrained.model.device()) && rows.len() > request.batch_size;
+    let pad = pads_last_batch(&pretrained.model.device(), rows.len(), request.batch_size);
     for chunk in rows.chunks_mut(request.batch_size.max(1)) {
         if cancel.load(Ordering::Relaxed) {
             return Err(MixtuneError::Cancelled("evaluation cancelled".into()));
         }
         let prompts: Vec<String> = chunk.iter().map(|row| row.source.clone()).collect();
         // A smaller last batch is padded on a GPU; `zip` drops the padding's outputs.
-        let prompts = pad_rows(&prompts, request.batch_size, pad);
+        let prompts = pad_rows(prompts, request.batch_size, pad);
         for (row, generated) in chunk
             .iter_mut()
             .zip(generate_text(pretrained, &prompts, config)?)

@@ -71,7 +71,7 @@ impl Validator {
             .chunk_by(|a, b| a.task == b.task)
             .flat_map(|task_examples| task_examples.chunks(self.batch_size.max(1)));
         for chunk in chunks {
-            let padded = pad_rows(chunk, self.batch_size, self.pad_to_batch);
+            let padded = pad_rows(chunk.to_vec(), self.batch_size, self.pad_to_batch);
             // One task per chunk: the batch's token-mean loss weighted by its target tokens
             // (the padding rows' labels ignored, so they count for nothing).
             let mut batch = self.batcher.batch(&padded, &device)?;
