@@ -71,12 +71,27 @@ pub fn select(choice: DeviceChoice) -> Result<SelectedDevice> {
         DeviceChoice::Gpu => gpu_device(true)?,
         DeviceChoice::Auto => gpu_device(false).unwrap_or_else(|_| cpu()),
     };
-    if !selected.is_gpu && std::env::var_os("BURN_DEVICE").is_none() {
-        // Burn puts some tensors on its default device first (a checkpoint's optimizer
-        // state), which in a GPU build would start the GPU stack for a CPU run.
-        std::env::set_var("BURN_DEVICE", "flex");
+    if !selected.is_gpu {
+        // For embedders that did not pin it in `main`; a no-op where they did (the CLI and
+        // the app), so no thread sets the environment while others read it.
+        pin_default_device();
     }
     Ok(selected)
+}
+
+/// Makes the CPU Burn's default device unless `BURN_DEVICE` names one. Call it first in
+/// `main`, before any thread starts: it sets an environment variable, which is only sound
+/// while no other thread reads the environment (a GUI toolkit's threads do).
+///
+/// Burn loads a checkpoint's optimizer state onto its default device (`load_record` takes
+/// none) and moves it to each parameter's device at the next step. In a GPU build the
+/// default is the GPU, which would start the GPU stack for a CPU run; the CPU serves a GPU
+/// run as well (the state crosses once), and on a machine with several adapters better than
+/// a default GPU that may not be the run's.
+pub fn pin_default_device() {
+    if std::env::var_os("BURN_DEVICE").is_none() {
+        std::env::set_var("BURN_DEVICE", "flex");
+    }
 }
 
 #[cfg(feature = "wgpu")]

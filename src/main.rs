@@ -4,5 +4,6 @@ mod cli;
 
 fn main() -> std::process::ExitCode {
     mixtune::alloc::keep_freed_memory();
+    mixtune::device::pin_default_device();
     cli::main()
 }

@@ -223,6 +223,75 @@ fn a_gpu_run_announces_each_new_batch_shape_and_remembers_it() {
     assert_eq!(kept.len(), 1, "the record is in the given folder: {kept:?}");
 }
 
+/// A GPU run stopped after step 2 and resumed by the CLI (a process of its own, as a user
+/// resumes) ends with the weights of an uninterrupted 3-step run: the checkpoint's optimizer
+/// state comes back through Burn's default device, which `main` pins to the CPU, onto the
+/// GPU. Without that state AdamW's third update would differ by about its learning rate.
+#[test]
+fn a_resumed_gpu_run_ends_with_the_weights_of_an_uninterrupted_one() {
+    use common::runs::{tensors, write_run};
+    use mixtune::train::events::RunEvent;
+    use mixtune::train::{run_from_file, RunControl, RunOptions};
+
+    let Ok(selected) = select(DeviceChoice::Gpu) else {
+        println!("skipped: no wgpu device");
+        return;
+    };
+    let cache = tempfile::tempdir().unwrap();
+    let options = RunOptions {
+        kernel_cache: Some(cache.path().to_path_buf()),
+        ..Default::default()
+    };
+    let config = "max_steps = 3\nsave_every = 1\nkeep_last = 0\n";
+    let run = |dir: &std::path::Path, stop_after: Option<usize>| {
+        let control = RunControl::new();
+        let c = control.clone();
+        run_from_file(
+            &dir.join("run.toml"),
+            &selected.device,
+            &options,
+            &control,
+            &mut |event: &RunEvent| {
+                if matches!(event, RunEvent::Step(m) if Some(m.step) == stop_after) {
+                    c.cancel();
+                }
+            },
+        )
+        .unwrap()
+    };
+    let straight = tempfile::tempdir().unwrap();
+    write_run(straight.path(), 8, 0, config);
+    assert_eq!(run(straight.path(), None).steps, 3);
+    let split = tempfile::tempdir().unwrap();
+    write_run(split.path(), 8, 0, config);
+    assert_eq!(run(split.path(), Some(2)).steps, 2);
+
+    let resumed = std::process::Command::new(env!("CARGO_BIN_EXE_mixtune"))
+        .args(["train", "--device", "gpu", "--json", "--resume", "--config"])
+        .arg(split.path().join("run.toml"))
+        .env_remove("BURN_DEVICE")
+        .env("MIXTUNE_KERNEL_CACHE", cache.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&resumed.stdout);
+    assert!(
+        resumed.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    assert!(stdout.contains("\"start_step\":2"), "{stdout}");
+
+    let a = tensors(&straight.path().join("out/model/model.safetensors"));
+    let b = tensors(&split.path().join("out/model/model.safetensors"));
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    let worst = a
+        .iter()
+        .flat_map(|(name, (_, x))| x.iter().zip(&b[name].1).map(|(x, y)| (x - y).abs()))
+        .fold(0f32, f32::max);
+    println!("largest difference after resume: {worst:e}");
+    assert!(worst <= 1e-5, "resumed weights differ by up to {worst:e}");
+}
+
 /// Mixed precision on a wgpu device: f16 training steps of the fixture (f16 matmuls over f32
 /// master weights, dynamic loss scaling) follow the f32 run's losses (on flex, where it is
 /// cheap: `tests/precision.rs` checks f16 there too) within 1% relative, and learn.

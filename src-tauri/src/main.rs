@@ -3,6 +3,8 @@
 
 fn main() {
     mixtune::alloc::keep_freed_memory();
+    // Before the webview's threads start (it sets an environment variable).
+    mixtune::device::pin_default_device();
     // WebKitGTK derives `navigator.language` from LANG; under the C/POSIX locale it reports
     // "C", which is not a BCP 47 tag, and `Intl.NumberFormat("C")` (used by uPlot) throws,
     // leaving a blank window. Fall back to a valid locale before the webview starts.
