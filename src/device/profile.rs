@@ -5,6 +5,7 @@
 use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use burn::tensor::Device;
 use serde::Serialize;
@@ -95,15 +96,25 @@ fn current_phase() -> Phase {
     }
 }
 
+/// One measurement at a time in a process: a second claim's end would hand the first's
+/// phase back while it still runs (and CubeCL has one launch-observer slot).
+static MEASURING: Mutex<()> = Mutex::new(());
+
 /// This thread's claim on the phase for the length of a measurement: while it lives, other
-/// threads' [`set_phase`] calls are ignored. Dropping it (on any exit) hands the phase back.
-struct PhaseClaim;
+/// threads' [`set_phase`] calls are ignored and their measurements wait. Dropping it (on any
+/// exit) hands the phase back.
+struct PhaseClaim {
+    _one_at_a_time: MutexGuard<'static, ()>,
+}
 
 impl PhaseClaim {
     fn take() -> Self {
+        let guard = MEASURING.lock().unwrap_or_else(PoisonError::into_inner);
         MEASURER.with(|m| m.set(true));
         PHASE.store(CLAIMED | Phase::Model as u8, Ordering::Release);
-        PhaseClaim
+        PhaseClaim {
+            _one_at_a_time: guard,
+        }
     }
 }
 
@@ -582,6 +593,26 @@ mod tests {
         }
         stop.store(true, Ordering::Relaxed);
         marking.join().unwrap();
+    }
+
+    /// A measurement started on another thread (a concurrent test's, on any device) waits
+    /// for the one under way instead of ending its claim: the second claim's end used to
+    /// hand the phase back while the first still measured (this module's tests, 1 run in 12).
+    #[test]
+    fn a_second_measurement_waits_for_the_first() {
+        for _ in 0..20 {
+            let claim = PhaseClaim::take();
+            set_phase(Phase::Optimizer);
+            let other = std::thread::spawn(|| measure_kernels(&Device::flex(), || ()));
+            std::thread::sleep(std::time::Duration::from_millis(2));
+            assert_eq!(current_phase(), Phase::Optimizer);
+            std::thread::spawn(|| set_phase(Phase::Model))
+                .join()
+                .unwrap();
+            assert_eq!(current_phase(), Phase::Optimizer);
+            drop(claim);
+            other.join().unwrap();
+        }
     }
 
     use super::*;
