@@ -16,10 +16,13 @@
 // through workgroup memory (f32), from where the lanes round it to f16 and store it.
 //
 // Prepended: `enable f16; enable wgpu_cooperative_matrix;`, prelude.wgsl (param) and
-// coop_tiles.wgsl (T, TILES, the layouts, the tile types and the bindings).
+// coop_tiles.wgsl (T, TILES, the layouts, the tile types, C and `info`).
 // Template value: workgroup_size (the subgroup size).
 
 const WG: u32 = {{ workgroup_size }}u;
+
+@group(0) @binding(0) var<storage, read_write> a: array<f16>;
+@group(0) @binding(1) var<storage, read_write> b: array<f16>;
 
 var<workgroup> staged: array<f32, T * T>;
 

@@ -5,28 +5,143 @@
 //   C = A · B      A: [M, K] f16, B: [K, N] f16, C: [M, N] f16, sums in f32
 //
 // A workgroup is four subgroups, 2 × 2, each computing 4 × 4 tiles of T × T: a block of
-// 8T × 8T outputs (128 × 128 at T = 16). Per step of T along K, every thread copies its share
-// of the block's A rows [8T × T] and B columns [T × 8T] from global memory into workgroup
-// memory (consecutive threads read consecutive addresses, whichever way the operand is
-// stored; an element past M, N or K reads as 0), then each subgroup loads its tiles from
-// there: a global element is read once per workgroup instead of once per subgroup. Finished
-// tiles go through each subgroup's own f32 area of workgroup memory, from where its lanes
-// round them to f16 and store the elements inside C.
+// 8T × 8T outputs (128 × 128 at T = 16). K is walked in stages of KS = 32 (two tiles at
+// T = 16, four at 8). Per stage every thread copies its share of the block's A rows
+// [BLOCK × KS] and B columns [KS × BLOCK] into workgroup memory, then each subgroup loads its
+// tiles from there: a global element is read once per workgroup instead of once per
+// subgroup. What llama.cpp's Vulkan `coopmat` kernels do, in the same ways:
+// - global memory is read four f16 at a time (`vec4<f16>`, a quarter of the load
+//   instructions), consecutive threads on consecutive addresses whichever way the operand
+//   is stored;
+// - the next stage's reads are issued before this stage's multiply-adds, into registers
+//   (`next_a`, `next_b`), so their latency passes while the tensor cores work;
+// - the staged rows are padded by 8 elements (16 bytes), so the 8 rows of an 8 × 8 piece
+//   of a tile start in different shared-memory banks (unpadded, B's rows of 256 bytes all
+//   started in the same one).
+// An element past M, N or K reads as 0 (a piece of four is wholly inside or outside: M, N
+// and K are whole tiles of at least 8, and the host reads operands whose leading stride is a
+// multiple of 8). Finished tiles go through each subgroup's own f32 area of workgroup
+// memory, from where its lanes round them to f16 and store the elements inside C.
 //
 // Prepended: `enable f16; enable wgpu_cooperative_matrix;`, prelude.wgsl (param) and
-// coop_tiles.wgsl (T, TILES, the layouts, the tile types and the bindings).
+// coop_tiles.wgsl (T, TILES, the layouts, the tile types, C and `info`).
 // Template values: workgroup_size (4 × the subgroup size), subgroup_size.
 
 const WG: u32 = {{ workgroup_size }}u;
 const SG: u32 = {{ subgroup_size }}u;
 // The block's side in elements: 2 × 2 subgroups of TILES × TILES tiles.
 const BLOCK: u32 = 2u * TILES * T;
+// K per stage.
+const KS: u32 = 32u;
+// Row strides of the staged A [BLOCK × KS] and B [KS × BLOCK], padded (see above).
+const SA: u32 = KS + 8u;
+const SB: u32 = BLOCK + 8u;
+// Pieces of four elements each thread reads per operand per stage (a whole number: the
+// host picks workgroups of 4 · SG threads with 16 · T a multiple of SG).
+const LOADS: u32 = BLOCK * KS / (4u * WG);
 
-// The block's A rows [BLOCK × T] and B columns [T × BLOCK], both row-major.
-var<workgroup> staged_a: array<f16, BLOCK * T>;
-var<workgroup> staged_b: array<f16, T * BLOCK>;
+// A and B four elements at a time (their bindings hold f16; offsets and strides are
+// multiples of 4).
+@group(0) @binding(0) var<storage, read_write> a: array<vec4<f16>>;
+@group(0) @binding(1) var<storage, read_write> b: array<vec4<f16>>;
+
+var<workgroup> staged_a: array<f16, BLOCK * SA>;
+var<workgroup> staged_b: array<f16, KS * SB>;
 // One T × T f32 tile per subgroup, on its way out.
 var<workgroup> staged_c: array<f32, 4u * T * T>;
+
+// Where piece `p` of a stage's A block lies: its row and K offset within the block. Pieces
+// run along the stored rows: along K when A is row-major, along M when column-major.
+fn piece_a(p: u32) -> vec2<u32> {
+    if A_ROW_MAJOR {
+        return vec2<u32>(p / (KS / 4u), (p % (KS / 4u)) * 4u);
+    }
+    return vec2<u32>((p % (BLOCK / 4u)) * 4u, p / (BLOCK / 4u));
+}
+
+// Where piece `p` of a stage's B block lies: its K offset and column within the block,
+// along N when B is row-major, along K when column-major.
+fn piece_b(p: u32) -> vec2<u32> {
+    if B_ROW_MAJOR {
+        return vec2<u32>(p / (BLOCK / 4u), (p % (BLOCK / 4u)) * 4u);
+    }
+    return vec2<u32>((p % (KS / 4u)) * 4u, p / (KS / 4u));
+}
+
+// This thread's pieces of the stage at `kk` of the block at (row0, col0), from global
+// memory (zero past M, N or K).
+fn fetch(
+    next_a: ptr<function, array<vec4<f16>, LOADS>>,
+    next_b: ptr<function, array<vec4<f16>, LOADS>>,
+    thread: u32,
+    row0: u32,
+    col0: u32,
+    kk: u32,
+) {
+    let m = param(0u);
+    let n = param(1u);
+    let k = param(2u);
+    let lda = param(4u);
+    let ldb = param(5u);
+    for (var i = 0u; i < LOADS; i++) {
+        let at = piece_a(thread + i * WG);
+        let r = row0 + at.x;
+        let x = kk + at.y;
+        var value = vec4<f16>();
+        if r < m && x < k {
+            if A_ROW_MAJOR {
+                value = a[(r * lda + x) / 4u];
+            } else {
+                value = a[(x * lda + r) / 4u];
+            }
+        }
+        (*next_a)[i] = value;
+    }
+    for (var i = 0u; i < LOADS; i++) {
+        let at = piece_b(thread + i * WG);
+        let x = kk + at.x;
+        let col = col0 + at.y;
+        var value = vec4<f16>();
+        if x < k && col < n {
+            if B_ROW_MAJOR {
+                value = b[(x * ldb + col) / 4u];
+            } else {
+                value = b[(col * ldb + x) / 4u];
+            }
+        }
+        (*next_b)[i] = value;
+    }
+}
+
+// This thread's fetched pieces into the staged blocks.
+fn stage(
+    next_a: ptr<function, array<vec4<f16>, LOADS>>,
+    next_b: ptr<function, array<vec4<f16>, LOADS>>,
+    thread: u32,
+) {
+    for (var i = 0u; i < LOADS; i++) {
+        let at = piece_a(thread + i * WG);
+        let value = (*next_a)[i];
+        for (var j = 0u; j < 4u; j++) {
+            if A_ROW_MAJOR {
+                staged_a[at.x * SA + at.y + j] = value[j];
+            } else {
+                staged_a[(at.x + j) * SA + at.y] = value[j];
+            }
+        }
+    }
+    for (var i = 0u; i < LOADS; i++) {
+        let at = piece_b(thread + i * WG);
+        let value = (*next_b)[i];
+        for (var j = 0u; j < 4u; j++) {
+            if B_ROW_MAJOR {
+                staged_b[at.x * SB + at.y + j] = value[j];
+            } else {
+                staged_b[(at.x + j) * SB + at.y] = value[j];
+            }
+        }
+    }
+}
 
 @compute @workgroup_size(WG)
 fn main(
@@ -38,8 +153,6 @@ fn main(
     let m = param(0u);
     let n = param(1u);
     let k = param(2u);
-    let lda = param(4u);
-    let ldb = param(5u);
     let ldc = param(6u);
     let row0 = group.y * BLOCK;
     let col0 = group.x * BLOCK;
@@ -48,56 +161,27 @@ fn main(
     let sub_col = (subgroup % 2u) * TILES * T;
 
     var acc: array<TileC, TILES * TILES>;
-    for (var kk = 0u; kk < k; kk += T) {
-        for (var e = thread; e < BLOCK * T; e += WG) {
-            var r: u32;
-            var x: u32;
-            if A_ROW_MAJOR {
-                r = e / T;
-                x = e % T;
-            } else {
-                x = e / BLOCK;
-                r = e % BLOCK;
-            }
-            var value = f16(0.0);
-            if row0 + r < m && kk + x < k {
-                if A_ROW_MAJOR {
-                    value = a[(row0 + r) * lda + kk + x];
-                } else {
-                    value = a[(kk + x) * lda + row0 + r];
-                }
-            }
-            staged_a[r * T + x] = value;
-        }
-        for (var e = thread; e < T * BLOCK; e += WG) {
-            var x: u32;
-            var col: u32;
-            if B_ROW_MAJOR {
-                x = e / BLOCK;
-                col = e % BLOCK;
-            } else {
-                col = e / T;
-                x = e % T;
-            }
-            var value = f16(0.0);
-            if col0 + col < n && kk + x < k {
-                if B_ROW_MAJOR {
-                    value = b[(kk + x) * ldb + col0 + col];
-                } else {
-                    value = b[(col0 + col) * ldb + kk + x];
-                }
-            }
-            staged_b[x * BLOCK + col] = value;
-        }
+    var next_a: array<vec4<f16>, LOADS>;
+    var next_b: array<vec4<f16>, LOADS>;
+    fetch(&next_a, &next_b, thread, row0, col0, 0u);
+    for (var kk = 0u; kk < k; kk += KS) {
+        stage(&next_a, &next_b, thread);
         workgroupBarrier();
-        var tiles_a: array<TileA, TILES>;
-        for (var i = 0u; i < TILES; i++) {
-            tiles_a[i] = coopLoadT<TileA>(&staged_a[(sub_row + i * T) * T], T);
+        if kk + KS < k {
+            fetch(&next_a, &next_b, thread, row0, col0, kk + KS);
         }
-        for (var j = 0u; j < TILES; j++) {
-            let tile_b = coopLoadT<TileB>(&staged_b[sub_col + j * T], BLOCK);
+        // The stage's tiles of K (fewer in a last stage that K ends inside).
+        let depth = min(KS, k - kk);
+        for (var kt = 0u; kt < depth; kt += T) {
+            var tiles_a: array<TileA, TILES>;
             for (var i = 0u; i < TILES; i++) {
-                acc[i * TILES + j] = coopMultiplyAdd(tiles_a[i], tile_b, acc[i * TILES + j]);
+                tiles_a[i] = coopLoadT<TileA>(&staged_a[(sub_row + i * T) * SA + kt], SA);
+            }
+            for (var j = 0u; j < TILES; j++) {
+                let tile_b = coopLoadT<TileB>(&staged_b[kt * SB + sub_col + j * T], SB);
+                for (var i = 0u; i < TILES; i++) {
+                    acc[i * TILES + j] = coopMultiplyAdd(tiles_a[i], tile_b, acc[i * TILES + j]);
+                }
             }
         }
         workgroupBarrier();

@@ -11,8 +11,8 @@ alias TileA = coop_mat{{ t }}x{{ t }}<f16, A>;
 alias TileB = coop_mat{{ t }}x{{ t }}<f16, B>;
 alias TileC = coop_mat{{ t }}x{{ t }}<f32, C>;
 
-@group(0) @binding(0) var<storage, read_write> a: array<f16>;
-@group(0) @binding(1) var<storage, read_write> b: array<f16>;
+// A (binding 0) and B (binding 1) are declared by each kernel: f16 elements, or four at a
+// time.
 @group(0) @binding(2) var<storage, read_write> c: array<f16>;
 // M, N, K, unused; A's, B's and C's row (or column) stride, unused.
 @group(0) @binding(3) var<uniform> info: array<vec4<u32>, 2>;

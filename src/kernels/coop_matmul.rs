@@ -40,6 +40,13 @@ impl CoopShape {
     pub fn block(self) -> usize {
         (BLOCK_TILES * self.tile) as usize
     }
+
+    /// Whether `coop_matmul_staged.wgsl` runs on this shape: each of its stages is
+    /// `16 · tile` pieces of four elements per operand, which its `4 · subgroup` threads must
+    /// share evenly (NVIDIA's 16 and 32: 8 each; lavapipe's 8 and 8: 16).
+    pub fn stages_evenly(self) -> bool {
+        (16 * self.tile).is_multiple_of(self.subgroup)
+    }
 }
 
 /// The shader's text: the extensions it needs, `shaders/prelude.wgsl`, `coop_tiles.wgsl` (what
@@ -148,9 +155,10 @@ pub fn filled_shader(
 
 /// `a · b` for f16 `a` `[M, K]` and `b` `[K, N]` (M, N and K whole numbers of `shape.tile`,
 /// which `kernels::coop_matmul_shape` checks): a new `[M, N]` f16 tensor, summed in f32, by
-/// `coop_matmul.wgsl` or (`staged`) `coop_matmul_staged.wgsl`. Operands are read in place
-/// when row- or column-major (a transposed view is the latter).
+/// `coop_matmul.wgsl` or (`staged`, where [`CoopShape::stages_evenly`]) the staged kernel.
+/// Operands are read in place when row- or column-major (a transposed view is the latter).
 pub(super) fn matmul(a: CubeTensor, b: CubeTensor, shape: CoopShape, staged: bool) -> CubeTensor {
+    let staged = staged && shape.stages_evenly();
     let (m, k) = (a.meta.shape()[0], a.meta.shape()[1]);
     let n = b.meta.shape()[1];
     let (a, a_row_major, lda) = operand(a);
@@ -175,8 +183,9 @@ pub(super) fn matmul(a: CubeTensor, b: CubeTensor, shape: CoopShape, staged: boo
 }
 
 /// A 2-D f16 operand as the kernel reads it: itself when row-major or column-major with the
-/// other stride a multiple of 8 elements (cooperative loads want rows aligned to 16 bytes),
-/// else a contiguous copy; whether it is row-major, and its leading stride.
+/// other stride a multiple of 8 elements (cooperative loads want rows aligned to 16 bytes;
+/// the staged kernel reads four elements at a time), else a contiguous copy; whether it is
+/// row-major, and its leading stride.
 fn operand(tensor: CubeTensor) -> (CubeTensor, bool, u32) {
     let strides = tensor.meta.strides().to_vec();
     let shape = tensor.meta.shape().clone();
