@@ -153,21 +153,33 @@ fn a_profiled_training_step_accounts_for_its_kernels() {
 
 /// On a GPU the run loop says, before the step, that a new batch shape's kernels are being
 /// prepared, and a later run on this machine finds the shape in the record.
+/// The GPU, a kernel cache folder of its own and run options that use it (passed in: setting
+/// `MIXTUNE_KERNEL_CACHE` here would race the other tests' threads, and the GPU driver's,
+/// reading the environment); `None`, saying so, without a wgpu device.
+fn gpu_for_runs() -> Option<(
+    mixtune::device::SelectedDevice,
+    tempfile::TempDir,
+    mixtune::train::RunOptions,
+)> {
+    let Ok(selected) = select(DeviceChoice::Gpu) else {
+        println!("skipped: no wgpu device");
+        return None;
+    };
+    let cache = tempfile::tempdir().unwrap();
+    let options = mixtune::train::RunOptions {
+        kernel_cache: Some(cache.path().to_path_buf()),
+        ..Default::default()
+    };
+    Some((selected, cache, options))
+}
+
 #[test]
 fn a_gpu_run_announces_each_new_batch_shape_and_remembers_it() {
     use mixtune::train::events::RunEvent;
-    use mixtune::train::{run_from_file, RunControl, RunOptions};
+    use mixtune::train::{run_from_file, RunControl};
 
-    let Ok(selected) = select(DeviceChoice::Gpu) else {
-        println!("skipped: no wgpu device");
+    let Some((selected, cache, options)) = gpu_for_runs() else {
         return;
-    };
-    // A kernel cache folder of its own, passed in: setting `MIXTUNE_KERNEL_CACHE` here would
-    // race the other tests' threads (and the GPU driver's) reading the environment.
-    let cache = tempfile::tempdir().unwrap();
-    let options = RunOptions {
-        kernel_cache: Some(cache.path().to_path_buf()),
-        ..Default::default()
     };
     let run = |dir: &std::path::Path| {
         common::runs::write_run(dir, 4, 0, "max_steps = 1\n");
@@ -231,16 +243,10 @@ fn a_gpu_run_announces_each_new_batch_shape_and_remembers_it() {
 fn a_resumed_gpu_run_ends_with_the_weights_of_an_uninterrupted_one() {
     use common::runs::{tensors, write_run};
     use mixtune::train::events::RunEvent;
-    use mixtune::train::{run_from_file, RunControl, RunOptions};
+    use mixtune::train::{run_from_file, RunControl};
 
-    let Ok(selected) = select(DeviceChoice::Gpu) else {
-        println!("skipped: no wgpu device");
+    let Some((selected, cache, options)) = gpu_for_runs() else {
         return;
-    };
-    let cache = tempfile::tempdir().unwrap();
-    let options = RunOptions {
-        kernel_cache: Some(cache.path().to_path_buf()),
-        ..Default::default()
     };
     let config = "max_steps = 3\nsave_every = 1\nkeep_last = 0\n";
     let run = |dir: &std::path::Path, stop_after: Option<usize>| {
@@ -289,7 +295,8 @@ fn a_resumed_gpu_run_ends_with_the_weights_of_an_uninterrupted_one() {
         .flat_map(|(name, (_, x))| x.iter().zip(&b[name].1).map(|(x, y)| (x - y).abs()))
         .fold(0f32, f32::max);
     println!("largest difference after resume: {worst:e}");
-    assert!(worst <= 1e-5, "resumed weights differ by up to {worst:e}");
+    // A new process may tune its kernels differently (lavapipe: 1.2e-7 here, 9.5e-7 in CI).
+    assert!(worst <= 1e-4, "resumed weights differ by up to {worst:e}");
 }
 
 /// Mixed precision on a wgpu device: f16 training steps of the fixture (f16 matmuls over f32

@@ -585,14 +585,20 @@ mod tests {
             }
             set_phase(Phase::Optimizer);
             assert_eq!(current_phase(), Phase::Optimizer);
-            std::thread::spawn(|| set_phase(Phase::Model))
-                .join()
-                .unwrap();
-            assert_eq!(current_phase(), Phase::Optimizer);
+            assert_another_thread_cannot_mark();
             drop(claim);
         }
         stop.store(true, Ordering::Relaxed);
         marking.join().unwrap();
+    }
+
+    /// Under this thread's claim, with the optimizer phase marked: another thread's mark does
+    /// not count.
+    fn assert_another_thread_cannot_mark() {
+        std::thread::spawn(|| set_phase(Phase::Model))
+            .join()
+            .unwrap();
+        assert_eq!(current_phase(), Phase::Optimizer);
     }
 
     /// A measurement started on another thread (a concurrent test's, on any device) waits
@@ -606,10 +612,7 @@ mod tests {
             let other = std::thread::spawn(|| measure_kernels(&Device::flex(), || ()));
             std::thread::sleep(std::time::Duration::from_millis(2));
             assert_eq!(current_phase(), Phase::Optimizer);
-            std::thread::spawn(|| set_phase(Phase::Model))
-                .join()
-                .unwrap();
-            assert_eq!(current_phase(), Phase::Optimizer);
+            assert_another_thread_cannot_mark();
             drop(claim);
             other.join().unwrap();
         }
