@@ -23,8 +23,9 @@
 // multiple of 8). Finished tiles go through each subgroup's own f32 area of workgroup
 // memory, from where its lanes round them to f16 and store the elements inside C.
 //
-// Prepended: `enable f16; enable wgpu_cooperative_matrix;`, prelude.wgsl (param) and
-// coop_tiles.wgsl (T, TILES, the layouts, the tile types, C and `info`).
+// Prepended: `enable f16; enable wgpu_cooperative_matrix;`, prelude.wgsl (param),
+// coop_tiles.wgsl (T, TILES, the layouts, the tile types, C and `info`) and
+// staged_pieces.wgsl (`fetch`: a stage's pieces from global memory, `Piece` = vec4<f16>).
 // Template values: workgroup_size (4 × the subgroup size), subgroup_size.
 
 const WG: u32 = {{ workgroup_size }}u;
@@ -42,81 +43,18 @@ const LOADS: u32 = BLOCK * KS / (4u * WG);
 
 // A and B four elements at a time (their bindings hold f16; offsets and strides are
 // multiples of 4).
-@group(0) @binding(0) var<storage, read_write> a: array<vec4<f16>>;
-@group(0) @binding(1) var<storage, read_write> b: array<vec4<f16>>;
+@group(0) @binding(0) var<storage, read_write> a: array<Piece>;
+@group(0) @binding(1) var<storage, read_write> b: array<Piece>;
 
 var<workgroup> staged_a: array<f16, BLOCK * SA>;
 var<workgroup> staged_b: array<f16, KS * SB>;
 // One T × T f32 tile per subgroup, on its way out.
 var<workgroup> staged_c: array<f32, 4u * T * T>;
 
-// Where piece `p` of a stage's A block lies: its row and K offset within the block. Pieces
-// run along the stored rows: along K when A is row-major, along M when column-major.
-fn piece_a(p: u32) -> vec2<u32> {
-    if A_ROW_MAJOR {
-        return vec2<u32>(p / (KS / 4u), (p % (KS / 4u)) * 4u);
-    }
-    return vec2<u32>((p % (BLOCK / 4u)) * 4u, p / (BLOCK / 4u));
-}
-
-// Where piece `p` of a stage's B block lies: its K offset and column within the block,
-// along N when B is row-major, along K when column-major.
-fn piece_b(p: u32) -> vec2<u32> {
-    if B_ROW_MAJOR {
-        return vec2<u32>(p / (BLOCK / 4u), (p % (BLOCK / 4u)) * 4u);
-    }
-    return vec2<u32>((p % (KS / 4u)) * 4u, p / (KS / 4u));
-}
-
-// This thread's pieces of the stage at `kk` of the block at (row0, col0), from global
-// memory (zero past M, N or K).
-fn fetch(
-    next_a: ptr<function, array<vec4<f16>, LOADS>>,
-    next_b: ptr<function, array<vec4<f16>, LOADS>>,
-    thread: u32,
-    row0: u32,
-    col0: u32,
-    kk: u32,
-) {
-    let m = param(0u);
-    let n = param(1u);
-    let k = param(2u);
-    let lda = param(4u);
-    let ldb = param(5u);
-    for (var i = 0u; i < LOADS; i++) {
-        let at = piece_a(thread + i * WG);
-        let r = row0 + at.x;
-        let x = kk + at.y;
-        var value = vec4<f16>();
-        if r < m && x < k {
-            if A_ROW_MAJOR {
-                value = a[(r * lda + x) / 4u];
-            } else {
-                value = a[(x * lda + r) / 4u];
-            }
-        }
-        (*next_a)[i] = value;
-    }
-    for (var i = 0u; i < LOADS; i++) {
-        let at = piece_b(thread + i * WG);
-        let x = kk + at.x;
-        let col = col0 + at.y;
-        var value = vec4<f16>();
-        if x < k && col < n {
-            if B_ROW_MAJOR {
-                value = b[(x * ldb + col) / 4u];
-            } else {
-                value = b[(col * ldb + x) / 4u];
-            }
-        }
-        (*next_b)[i] = value;
-    }
-}
-
 // This thread's fetched pieces into the staged blocks.
 fn stage(
-    next_a: ptr<function, array<vec4<f16>, LOADS>>,
-    next_b: ptr<function, array<vec4<f16>, LOADS>>,
+    next_a: ptr<function, array<Piece, LOADS>>,
+    next_b: ptr<function, array<Piece, LOADS>>,
     thread: u32,
 ) {
     for (var i = 0u; i < LOADS; i++) {
@@ -161,8 +99,8 @@ fn main(
     let sub_col = (subgroup % 2u) * TILES * T;
 
     var acc: array<TileC, TILES * TILES>;
-    var next_a: array<vec4<f16>, LOADS>;
-    var next_b: array<vec4<f16>, LOADS>;
+    var next_a: array<Piece, LOADS>;
+    var next_b: array<Piece, LOADS>;
     fetch(&next_a, &next_b, thread, row0, col0, 0u);
     for (var kk = 0u; kk < k; kk += KS) {
         stage(&next_a, &next_b, thread);

@@ -1336,18 +1336,27 @@ enum Layout {
 }
 
 /// An operand `[rows, cols]` with `data`'s values stored as `layout` says: the f32 leaf that
-/// takes the gradient, and the f16 view the product reads.
+/// takes the gradient, and the view in `dtype` (f16 or f32) the product reads.
 fn stored(
     data: &TensorData,
     [rows, cols]: [usize; 2],
     layout: Layout,
     device: &Device,
+    dtype: burn::tensor::DType,
 ) -> (Tensor<2>, Tensor<2>) {
     use burn::tensor::DType;
+    // f32 operands are the leaf itself (a cast to f32 would add a node).
+    let cast = |t: Tensor<2>| {
+        if dtype == DType::F32 {
+            t
+        } else {
+            t.cast(dtype)
+        }
+    };
     match layout {
         Layout::Rows => {
             let leaf = on(data, device).reshape([rows, cols]).require_grad();
-            (leaf.clone(), leaf.cast(DType::F16))
+            (leaf.clone(), cast(leaf))
         }
         Layout::Columns => {
             let transposed = on(data, &Device::flex())
@@ -1355,16 +1364,99 @@ fn stored(
                 .transpose()
                 .into_data();
             let leaf = Tensor::<2>::from_data(transposed, device).require_grad();
-            (leaf.clone(), leaf.cast(DType::F16).transpose())
+            (leaf.clone(), cast(leaf).transpose())
         }
         Layout::Block => {
             let values = on(data, &Device::flex()).reshape([rows, cols]);
             let wider = Tensor::cat(vec![values.clone(), values.slice([0..rows, 0..16])], 1);
             let leaf = Tensor::<2>::from_data(wider.into_data(), device).require_grad();
-            (
-                leaf.clone(),
-                leaf.cast(DType::F16).slice([0..rows, 0..cols]),
-            )
+            (leaf.clone(), cast(leaf).slice([0..rows, 0..cols]))
+        }
+    }
+}
+
+/// The operand layouts the product tests try, each read in place.
+const PRODUCT_LAYOUTS: [(Layout, Layout); 4] = [
+    (Layout::Rows, Layout::Rows),
+    (Layout::Columns, Layout::Rows),
+    (Layout::Rows, Layout::Columns),
+    (Layout::Columns, Layout::Block),
+];
+
+/// One case of a product test: `a` `[m, k]` and `b` `[k, n]` (`dims`) stored as `layouts`
+/// say and multiplied in `dtype` by `kernels::matmul`, its output weighted by `upstream`.
+struct ProductCase<'a> {
+    name: String,
+    data: [&'a TensorData; 3],
+    dims: [usize; 3],
+    layouts: (Layout, Layout),
+    dtype: burn::tensor::DType,
+}
+
+/// What a case ran on one device: the output and both operands' gradients, as f32, and the
+/// launches by kernel forward and backward.
+type ProductRun = (
+    Vec<f32>,
+    Vec<Vec<f32>>,
+    std::collections::BTreeMap<&'static str, usize>,
+    std::collections::BTreeMap<&'static str, usize>,
+);
+
+impl ProductCase<'_> {
+    /// On `device`; `inspect` sees the operands once made (their making not counted).
+    fn run(&self, device: &Device, inspect: &dyn Fn(&Tensor<2>, &Tensor<2>)) -> ProductRun {
+        use burn::tensor::DType;
+        let ([a, b, upstream], [m, k, n]) = (self.data, self.dims);
+        let (a_leaf, a_op) = stored(a, [m, k], self.layouts.0, device, self.dtype);
+        let (b_leaf, b_op) = stored(b, [k, n], self.layouts.1, device, self.dtype);
+        read_together([
+            a_op.clone().cast(DType::F32).reshape([m * k]),
+            b_op.clone().cast(DType::F32).reshape([k * n]),
+        ]);
+        inspect(&a_op, &b_op);
+        let (out, forward) = mixtune::device::profile::launches_by_kernel(device, || {
+            let out = mixtune::kernels::matmul(a_op, b_op);
+            assert_eq!(out.dtype(), self.dtype, "{}", self.name);
+            read_together([out.clone().cast(DType::F32).reshape([m * n])]);
+            out
+        });
+        let loss = (out.clone().cast(DType::F32) * on(upstream, device).reshape([m, n])).sum();
+        let out = read_together([out.cast(DType::F32).reshape([m * n])]).remove(0);
+        let (grads, backward) = mixtune::device::profile::launches_by_kernel(device, || {
+            let grads = loss.backward();
+            read_together([
+                a_leaf.grad(&grads).expect("d_a").flatten(0, 1),
+                b_leaf.grad(&grads).expect("d_b").flatten(0, 1),
+            ])
+        });
+        (
+            out,
+            grads,
+            forward.unwrap_or_default(),
+            backward.unwrap_or_default(),
+        )
+    }
+
+    /// On `gpu` (autodiff) against flex: every layout read in place (one `products` launch
+    /// forward, no copy; two backward), the output and both gradients within `tolerance` of
+    /// the peak. `inspect` sees the GPU's operands.
+    fn assert_matches(
+        &self,
+        gpu: &Device,
+        products: &[&str],
+        tolerance: f32,
+        inspect: &dyn Fn(&Tensor<2>, &Tensor<2>),
+    ) {
+        const COPIES: &[&str] = &["Copy", "contiguous"];
+        let name = &self.name;
+        let (out, grads, forward, backward) = self.run(gpu, inspect);
+        assert_eq!(launched(&forward, products), 1, "{name}: {forward:?}");
+        assert_eq!(launched(&forward, COPIES), 0, "{name}: {forward:?}");
+        assert_eq!(launched(&backward, products), 2, "{name}: {backward:?}");
+        let (expected_out, expected, _, _) = self.run(&Device::flex().autodiff(), &|_, _| {});
+        assert_close_within(&format!("{name} output"), out, expected_out, tolerance);
+        for (what, (got, expected)) in ["d_a", "d_b"].iter().zip(grads.into_iter().zip(expected)) {
+            assert_close_within(&format!("{name} {what}"), got, expected, tolerance);
         }
     }
 }
@@ -1414,65 +1506,23 @@ fn coop_matmul_matches_reference_forward_and_backward() {
     assert!(coop_matmul_shape(&f16(m, k + 1), &f16(k + 1, n)).is_none());
     assert!(coop_matmul_shape(&f16(m, k).cast(DType::F32), &f16(k, n).cast(DType::F32)).is_none());
 
-    const COPIES: &[&str] = &["Copy", "contiguous"];
     const PRODUCTS: &[&str] = &["CoopMatmulKernel"];
-    let variants = [false, true].into_iter().flat_map(|staged| {
-        [
-            (Layout::Rows, Layout::Rows),
-            (Layout::Columns, Layout::Rows),
-            (Layout::Rows, Layout::Columns),
-            (Layout::Columns, Layout::Block),
-        ]
-        .map(|layouts| (staged, layouts))
-    });
-    for (staged, (a_layout, b_layout)) in variants {
+    for staged in [false, true] {
         mixtune::kernels::set_coop_staged(staged);
-        let variant = if staged { "staged" } else { "direct" };
-        let name = format!("{variant}: A {a_layout:?}, B {b_layout:?}");
-        let run = |device: &Device| {
-            let (a_leaf, a16) = stored(&a, [m, k], a_layout, device);
-            let (b_leaf, b16) = stored(&b, [k, n], b_layout, device);
-            // The operands made before the launches are counted.
-            read_together([
-                a16.clone().cast(DType::F32).reshape([m * k]),
-                b16.clone().cast(DType::F32).reshape([k * n]),
-            ]);
-            if device == &gpu_ad {
-                assert_eq!(coop_matmul_shape(&a16, &b16), Some(shape), "{name}");
-            }
-            let (out, forward) = mixtune::device::profile::launches_by_kernel(device, || {
-                let out = matmul(a16, b16);
-                assert_eq!(out.dtype(), DType::F16);
-                read_together([out.clone().cast(DType::F32).reshape([m * n])]);
-                out
-            });
-            let loss = (out.clone().cast(DType::F32) * on(&upstream, device).reshape([m, n])).sum();
-            let out = read_together([out.cast(DType::F32).reshape([m * n])]).remove(0);
-            let (grads, backward) = mixtune::device::profile::launches_by_kernel(device, || {
-                let grads = loss.backward();
-                read_together([
-                    a_leaf.grad(&grads).expect("d_a").flatten(0, 1),
-                    b_leaf.grad(&grads).expect("d_b").flatten(0, 1),
-                ])
-            });
-            (
-                out,
-                grads,
-                forward.unwrap_or_default(),
-                backward.unwrap_or_default(),
-            )
-        };
-        let (out, grads, forward, backward) = run(&gpu_ad);
-        // Every layout read in place: one product forward, no copy; two products backward.
-        assert_eq!(launched(&forward, PRODUCTS), 1, "{name}: {forward:?}");
-        assert_eq!(launched(&forward, COPIES), 0, "{name}: {forward:?}");
-        assert_eq!(launched(&backward, PRODUCTS), 2, "{name}: {backward:?}");
-        let (expected_out, expected, _, _) = run(&Device::flex().autodiff());
-        // f16 out: each value rounded once (2^-11 relative), the sums in f32.
-        let tolerance = 2e-3;
-        assert_close_within(&format!("{name} output"), out, expected_out, tolerance);
-        for (what, (got, expected)) in ["d_a", "d_b"].iter().zip(grads.into_iter().zip(expected)) {
-            assert_close_within(&format!("{name} {what}"), got, expected, tolerance);
+        for layouts in PRODUCT_LAYOUTS {
+            let variant = if staged { "staged" } else { "direct" };
+            let case = ProductCase {
+                name: format!("{variant}: A {:?}, B {:?}", layouts.0, layouts.1),
+                data: [&a, &b, &upstream],
+                dims: [m, k, n],
+                layouts,
+                dtype: DType::F16,
+            };
+            let inspect = |a16: &Tensor<2>, b16: &Tensor<2>| {
+                assert_eq!(coop_matmul_shape(a16, b16), Some(shape), "{}", case.name);
+            };
+            // f16 out: each value rounded once (2^-11 relative), the sums in f32.
+            case.assert_matches(&gpu_ad, PRODUCTS, 2e-3, &inspect);
         }
     }
     mixtune::kernels::set_coop_staged(false);
@@ -1493,6 +1543,90 @@ fn coop_matmul_matches_reference_forward_and_backward() {
     assert_eq!(launched(&launches, PRODUCTS), 1, "linear: {launches:?}");
     let (expected, _) = linear(&Device::flex());
     assert_close_within("linear output", out, expected, 2e-3);
+}
+
+/// `shaders/tiled_matmul.wgsl`, the f32 register-tiled product (`MIXTUNE_F32_GEMM=1`),
+/// against Burn's f32 matmul on flex: its output and both gradients for row-major,
+/// column-major and column-block operands, with blocks that overhang M and N and a last
+/// stage of K that K ends inside (within 1e-5 of the peak); one launch forward and none
+/// copying, two backward; `kernels::linear` on a `[batch, len, d]` input in one launch; and
+/// off (the default), Burn's matmul again.
+#[test]
+fn tiled_f32_matmul_matches_reference_forward_and_backward() {
+    use burn::tensor::DType;
+    use mixtune::kernels::{set_f32_gemm_enabled, tiled_f32_fits};
+
+    let Some((gpu, _alone)) = gpu_alone() else {
+        return;
+    };
+    let gpu_ad = gpu.clone().autodiff();
+    // M and N past one 128-wide block, K past 3 stages of 16 (multiples of 8: read in place).
+    let [m, k, n] = [200, 56, 264];
+    let a = random([1, 1, m, k], 710, 1.0);
+    let b = random([1, 1, k, n], 711, 1.0);
+    let upstream = random([1, 1, m, n], 712, 1.0);
+    const PRODUCTS: &[&str] = &["TiledMatmulKernel"];
+    let on_gpu = |tensor: Tensor<2>| tensor.to_device(&gpu);
+    set_f32_gemm_enabled(false);
+    let x = on_gpu(on(&a, &Device::flex()).reshape([m, k]));
+    let y = on_gpu(on(&b, &Device::flex()).reshape([k, n]));
+    assert!(!tiled_f32_fits(&x, &y), "off by default");
+    set_f32_gemm_enabled(true);
+    assert!(tiled_f32_fits(&x, &y));
+    // A decode step's few rows, and sizes not multiples of 4, keep Burn's matmul.
+    assert!(!tiled_f32_fits(&x.clone().slice([0..8, 0..k]), &y));
+    assert!(!tiled_f32_fits(
+        &x.clone().slice([0..m, 0..k - 2]),
+        &y.clone().slice([0..k - 2, 0..n])
+    ));
+
+    for layouts in PRODUCT_LAYOUTS {
+        let case = ProductCase {
+            name: format!("tiled f32: A {:?}, B {:?}", layouts.0, layouts.1),
+            data: [&a, &b, &upstream],
+            dims: [m, k, n],
+            layouts,
+            dtype: DType::F32,
+        };
+        let inspect = |a32: &Tensor<2>, b32: &Tensor<2>| {
+            assert!(tiled_f32_fits(a32, b32), "{}", case.name);
+        };
+        case.assert_matches(&gpu_ad, PRODUCTS, 1e-5, &inspect);
+    }
+
+    // `kernels::linear`: a `[batch, len, d_in]` input as rows, back in its shape.
+    let [batch, len] = [2, m / 2];
+    let linear = |device: &Device| {
+        let x = on(&a, device).reshape([batch, len, k]);
+        let w = on(&b, device).reshape([k, n]);
+        let (out, launches) = mixtune::device::profile::launches_by_kernel(device, || {
+            let out = mixtune::kernels::linear(x, w);
+            assert_eq!(out.dims(), [batch, len, n]);
+            read_together([out.reshape([m * n])]).remove(0)
+        });
+        (out, launches.unwrap_or_default())
+    };
+    let (out, launches) = linear(&gpu);
+    assert_eq!(launched(&launches, PRODUCTS), 1, "linear: {launches:?}");
+    let (expected, _) = linear(&Device::flex());
+    assert_close_within("linear output", out, expected, 1e-5);
+
+    set_f32_gemm_enabled(false);
+    let (_, launches) = linear(&gpu);
+    assert_eq!(launched(&launches, PRODUCTS), 0, "off: {launches:?}");
+}
+
+/// Every layout variant of `shaders/tiled_matmul.wgsl` parses, validates and lowers to
+/// SPIR-V in naga.
+#[test]
+fn tiled_matmul_shader_compiles_for_every_variant() {
+    for (a_row_major, b_row_major) in [(true, true), (true, false), (false, true), (false, false)] {
+        let text = mixtune::kernels::filled_tiled_shader(a_row_major, b_row_major);
+        compiles_to_spirv(
+            &text,
+            &format!("tiled, A rows {a_row_major}, B rows {b_row_major}"),
+        );
+    }
 }
 
 /// Every variant of `shaders/coop_matmul.wgsl` and `coop_matmul_staged.wgsl` the host can pick

@@ -1,7 +1,8 @@
 //! `mixtune bench gemm`: the training step's matrix products one by one, timed through
-//! Burn's matmul (f32 and f16) and the two cooperative-matrix kernels (f16, where the adapter
-//! has cooperative matrices: tiles loaded from global memory, and staged in workgroup
-//! memory): which of them pays, and by how much, on this card.
+//! Burn's matmul (f32 and f16), `shaders/tiled_matmul.wgsl` (f32, register-tiled) and the two
+//! cooperative-matrix kernels (f16, where the adapter has cooperative matrices: tiles loaded
+//! from global memory, and staged in workgroup memory): which of them pays, and by how much,
+//! on this card.
 
 use std::time::Instant;
 
@@ -122,6 +123,19 @@ fn coop_kernel_runs(_device: &Device, _staged: bool) -> bool {
     false
 }
 
+/// Turns the f32 register-tiled kernel on, and whether it runs `product` on `device`.
+#[cfg(feature = "wgpu")]
+fn tiled_kernel_runs(device: &Device, product: &Product) -> bool {
+    mixtune::kernels::set_f32_gemm_enabled(true);
+    mixtune::kernels::tiled_f32_product_fits(device, [product.m, product.k, product.n])
+}
+
+/// Without `wgpu` there is no f32 kernel of ours.
+#[cfg(not(feature = "wgpu"))]
+fn tiled_kernel_runs(_device: &Device, _product: &Product) -> bool {
+    false
+}
+
 pub fn bench_gemm(args: GemmBench) -> Result<()> {
     let selected = device::select(args.device.parse::<DeviceChoice>()?)?;
     let device = selected.device;
@@ -129,6 +143,7 @@ pub fn bench_gemm(args: GemmBench) -> Result<()> {
     anyhow::ensure!(args.iters > 0, "--iters must be at least 1");
     #[cfg(feature = "wgpu")]
     let staged_at_start = mixtune::kernels::coop_staged();
+    let tiled_at_start = mixtune::kernels::f32_gemm_enabled();
     #[cfg(feature = "wgpu")]
     let coop = mixtune::kernels::device_coop_shape(&device);
     #[cfg(not(feature = "wgpu"))]
@@ -139,21 +154,34 @@ pub fn bench_gemm(args: GemmBench) -> Result<()> {
         None => println!("cooperative matrices: none on this device (its column reads n/a)"),
     }
     println!(
-        "{:<6} {:<12} {:>18} {:>11} {:>11} {:>11} {:>11}",
-        "shapes", "product", "m × k × n", "f32 burn", "f16 burn", "f16 coop", "coop staged"
+        "{:<6} {:<12} {:>18} {:>11} {:>11} {:>11} {:>11} {:>11}",
+        "shapes",
+        "product",
+        "m × k × n",
+        "f32 burn",
+        "f32 tiled",
+        "f16 burn",
+        "f16 coop",
+        "coop staged"
     );
     for shape_name in shapes {
         for product in products(&super::bench::shape_config(shape_name), args.tokens) {
             let burn = |a: Tensor<2>, b: Tensor<2>| a.matmul(b);
+            let ours = |a: Tensor<2>, b: Tensor<2>| mixtune::kernels::matmul(a, b);
             let f32_rate = time(&product, DType::F32, args.iters, &device, burn)?;
+            let tiled_rate = if tiled_kernel_runs(&device, &product) {
+                let rate = time(&product, DType::F32, args.iters, &device, ours)?;
+                format!("{rate:>11.3}")
+            } else {
+                format!("{:>11}", "n/a")
+            };
+            mixtune::kernels::set_f32_gemm_enabled(tiled_at_start);
             let f16_rate = time(&product, DType::F16, args.iters, &device, burn)?;
             // Both cooperative-matrix kernels: loads from global memory, and staged.
             let mut coop_rates = String::new();
             for staged in [false, true] {
                 let rate = if coop.is_some() && coop_kernel_runs(&device, staged) {
-                    let rate = time(&product, DType::F16, args.iters, &device, |a, b| {
-                        mixtune::kernels::matmul(a, b)
-                    })?;
+                    let rate = time(&product, DType::F16, args.iters, &device, ours)?;
                     format!(" {rate:>11.3}")
                 } else {
                     format!(" {:>11}", "n/a")
@@ -161,7 +189,7 @@ pub fn bench_gemm(args: GemmBench) -> Result<()> {
                 coop_rates.push_str(&rate);
             }
             println!(
-                "{:<6} {:<12} {:>18} {:>11.3} {:>11.3}{coop_rates}",
+                "{:<6} {:<12} {:>18} {:>11.3} {tiled_rate} {:>11.3}{coop_rates}",
                 shape_name,
                 product.name,
                 format!("{} × {} × {}", product.m, product.k, product.n),

@@ -51,20 +51,20 @@ impl CoopShape {
 
 /// The shader's text: the extensions it needs, `shaders/prelude.wgsl`, `coop_tiles.wgsl` (what
 /// the two kernels share), then the kernel (`coop_matmul.wgsl`, or with `staged`
-/// `coop_matmul_staged.wgsl`).
+/// `staged_pieces.wgsl` and `coop_matmul_staged.wgsl`).
 pub fn shader_text(staged: bool) -> &'static str {
     macro_rules! shader {
-        ($file:literal) => {
+        ($($file:literal),+) => {
             concat!(
                 "enable f16;\nenable wgpu_cooperative_matrix;\n",
                 include_str!("../../shaders/prelude.wgsl"),
                 include_str!("../../shaders/coop_tiles.wgsl"),
-                include_str!(concat!("../../shaders/", $file))
+                $(include_str!(concat!("../../shaders/", $file))),+
             )
         };
     }
     if staged {
-        shader!("coop_matmul_staged.wgsl")
+        shader!("staged_pieces.wgsl", "coop_matmul_staged.wgsl")
     } else {
         shader!("coop_matmul.wgsl")
     }
@@ -134,6 +134,7 @@ fn template(kernel: CoopMatmulKernel, source: SourceTemplate) -> SourceTemplate 
         .register("subgroup_size", kernel.shape.subgroup.to_string())
         .register("a_row_major", kernel.a_row_major.to_string())
         .register("b_row_major", kernel.b_row_major.to_string())
+        .register("piece", "vec4<f16>")
 }
 
 /// The shader as the device compiles it for `shape`, the variant and the given layouts (for
@@ -186,7 +187,7 @@ pub(super) fn matmul(a: CubeTensor, b: CubeTensor, shape: CoopShape, staged: boo
 /// other stride a multiple of 8 elements (cooperative loads want rows aligned to 16 bytes;
 /// the staged kernel reads four elements at a time), else a contiguous copy; whether it is
 /// row-major, and its leading stride.
-fn operand(tensor: CubeTensor) -> (CubeTensor, bool, u32) {
+pub(super) fn operand(tensor: CubeTensor) -> (CubeTensor, bool, u32) {
     let strides = tensor.meta.strides().to_vec();
     let shape = tensor.meta.shape().clone();
     let aligned = |stride: usize| stride.is_multiple_of(8);

@@ -14,7 +14,7 @@ use burn::backend::{
 };
 use burn::tensor::{DType, FloatDType, Shape, Slice, Tensor};
 
-use super::CoopShape;
+use super::{CoopShape, Product};
 
 /// T5 attention ops (shapes and semantics in `kernels::attention`). Implemented by
 /// `burn_cubecl::CubeBackend` with the WGSL kernels; only tensors on a wgpu device may reach
@@ -225,15 +225,12 @@ pub trait T5AttentionOps: Backend {
         coop: Option<CoopShape>,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 
-    /// `coop_matmul`: `a · b` for f16 `a` `[M, K]` and `b` `[K, N]` on the adapter's
-    /// cooperative matrices of `shape`, `[M, N]` f16 summed in f32. Under autodiff the
-    /// backward step is [`MatmulBackward`] (two more of these).
+    /// `matmul`: `a · b` for `a` `[M, K]` and `b` `[K, N]` by `product`'s kernel: f16 on the
+    /// adapter's cooperative matrices (`[M, N]` f16 summed in f32), or f32 register-tiled.
+    /// Under autodiff the backward step is [`MatmulBackward`] (two more of these).
     #[fusion(meta = matmul_meta)]
-    fn t5_coop_matmul(
-        a: FloatTensor<Self>,
-        b: FloatTensor<Self>,
-        shape: CoopShape,
-    ) -> FloatTensor<Self>;
+    fn t5_matmul(a: FloatTensor<Self>, b: FloatTensor<Self>, product: Product)
+        -> FloatTensor<Self>;
 
     /// `attention`: the forward's output (autodiff records the backward step).
     #[fusion(default)]
@@ -474,24 +471,25 @@ fn squares_meta(
 }
 
 /// `kernels::matmul` on cooperative matrices through the extension.
-pub fn coop_matmul(a: Tensor<2>, b: Tensor<2>, shape: CoopShape) -> Tensor<2> {
-    Tensor::from_dispatch(<Dispatch as T5AttentionOps>::t5_coop_matmul(
+pub fn matmul(a: Tensor<2>, b: Tensor<2>, product: Product) -> Tensor<2> {
+    Tensor::from_dispatch(<Dispatch as T5AttentionOps>::t5_matmul(
         a.into_dispatch(),
         b.into_dispatch(),
-        shape,
+        product,
     ))
 }
 
-/// `[M, N]` f16 for `a` `[M, K]` and `b` `[K, N]`, for fusion's deferred registration.
-fn matmul_meta(a: &TensorSpec, b: &TensorSpec, _shape: &CoopShape) -> TensorSpec {
-    TensorSpec::new(Shape::from([a.shape[0], b.shape[1]]), DType::F16)
+/// `[M, N]` in the product's dtype for `a` `[M, K]` and `b` `[K, N]`, for fusion's deferred
+/// registration.
+fn matmul_meta(a: &TensorSpec, b: &TensorSpec, product: &Product) -> TensorSpec {
+    TensorSpec::new(Shape::from([a.shape[0], b.shape[1]]), product.dtype())
 }
 
-/// The backward step of `t5_coop_matmul`: `da = dc · bᵀ` and `db = aᵀ · dc`, each one more
-/// product on the cooperative matrices, the transposes read in place (column-major views).
+/// The backward step of `t5_matmul`: `da = dc · bᵀ` and `db = aᵀ · dc`, each one more
+/// product by the same kernel, the transposes read in place (column-major views).
 #[derive(Debug)]
 struct MatmulBackward {
-    shape: CoopShape,
+    product: Product,
 }
 
 impl<B: T5AttentionOps> Backward<B, 2> for MatmulBackward {
@@ -505,11 +503,11 @@ impl<B: T5AttentionOps> Backward<B, 2> for MatmulBackward {
         checkpointer: &mut Checkpointer,
     ) {
         let [node_a, node_b] = ops.parents;
-        let grad = cast_to::<B>(grads.consume::<B>(&ops.node), DType::F16);
+        let grad = cast_to::<B>(grads.consume::<B>(&ops.node), self.product.dtype());
         let (a, b) = ops.state;
         let a = checkpointer.retrieve_node_output::<FloatTensor<B>>(a);
         let b = checkpointer.retrieve_node_output::<FloatTensor<B>>(b);
-        let product = |x, y| B::t5_coop_matmul(x, y, self.shape);
+        let product = |x, y| B::t5_matmul(x, y, self.product);
         if let Some(node) = node_a {
             grads.register::<B>(node.id, product(grad.clone(), B::float_swap_dims(b, 0, 1)));
         }
@@ -1220,13 +1218,13 @@ impl<B: T5AttentionOps, C: CheckpointStrategy> T5AttentionOps for Autodiff<B, C>
         )
     }
 
-    fn t5_coop_matmul(
+    fn t5_matmul(
         a: FloatTensor<Self>,
         b: FloatTensor<Self>,
-        shape: CoopShape,
+        product: Product,
     ) -> FloatTensor<Self> {
-        binary_tracked::<B, C, _>(MatmulBackward { shape }, a, b, |a, b| {
-            B::t5_coop_matmul(a, b, shape)
+        binary_tracked::<B, C, _>(MatmulBackward { product }, a, b, |a, b| {
+            B::t5_matmul(a, b, product)
         })
     }
 

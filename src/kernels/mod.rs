@@ -20,6 +20,7 @@
 //! | `gated_gelu` | none: element-wise ops Burn fuses | Flan-T5's `gelu_new(gate) · up` with a one-kernel backward, in training ([`gated_gelu_runs`]) |
 //! | `gated_gelu_packed` | `gated_gelu_backward.wgsl` (backward; forward: fused element-wise ops) | the same over one packed product `x · [W_0 \| W_1]`, its gradient packed in one launch ([`gated_gelu_packed_runs`]) |
 //! | [`matmul`] | `coop_matmul.wgsl` (or `coop_matmul_staged.wgsl`: [`set_coop_staged`]) | f16 products (linear layers) on the GPU's cooperative matrices (tensor cores), differentiable, where the adapter has them ([`coop_matmul_shape`]) |
+//! | [`matmul`] | `tiled_matmul.wgsl` | f32 products register-tiled, differentiable, where [`set_f32_gemm_enabled`] turned them on ([`tiled_f32_fits`]) |
 //! | `clamp_f16` | none: element-wise ops Burn fuses | the f16 clamp after each sub-layer with a one-kernel backward, in f16 training ([`clamp_f16_runs`]) |
 //!
 //! The kernels run when the build has the `wgpu` feature, the tensors live on a wgpu device
@@ -43,12 +44,16 @@ mod coop_matmul;
 #[cfg(feature = "wgpu")]
 mod extension;
 #[cfg(feature = "wgpu")]
+mod tiled_matmul;
+#[cfg(feature = "wgpu")]
 mod wgsl;
 
 #[cfg(feature = "wgpu")]
 pub use coop_attention::{CoopAttention, Pass as CoopAttentionPass};
 #[cfg(feature = "wgpu")]
 pub use coop_matmul::{adapter_shape, filled_shader, CoopShape};
+#[cfg(feature = "wgpu")]
+pub use tiled_matmul::filled_tiled_shader;
 
 /// Which kernel a call would use, for [`kernel_runs`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -575,14 +580,77 @@ fn shapes_fit(
 
 /// `a · b` for `a` `[M, K]` and `b` `[K, N]`: on the GPU's cooperative matrices (tensor
 /// cores; `shaders/coop_matmul.wgsl`, f16 products summed in f32, f16 out) where
-/// [`coop_matmul_shape`] finds them, differentiable in both (each gradient one more such
-/// product, the transposes read in place); Burn's matmul elsewhere.
+/// [`coop_matmul_shape`] finds them, by `shaders/tiled_matmul.wgsl` in f32 where
+/// [`tiled_f32_fits`], differentiable in both (each gradient one more such product, the
+/// transposes read in place); Burn's matmul elsewhere.
 pub fn matmul(a: Tensor<2>, b: Tensor<2>) -> Tensor<2> {
     #[cfg(feature = "wgpu")]
-    if let Some(shape) = coop_matmul_shape(&a, &b) {
-        return extension::coop_matmul(a, b, shape);
+    if let Some(product) = product_kernel(&a, &b) {
+        return extension::matmul(a, b, product);
     }
     a.matmul(b)
+}
+
+/// Which of the `shaders/` matrix products runs a [`matmul`].
+#[cfg(feature = "wgpu")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Product {
+    /// f16 on the adapter's cooperative matrices of this shape (`coop_matmul*.wgsl`).
+    Coop(CoopShape),
+    /// f32, register-tiled (`tiled_matmul.wgsl`).
+    TiledF32,
+}
+
+#[cfg(feature = "wgpu")]
+impl Product {
+    /// The dtype of its operands and result.
+    pub fn dtype(self) -> DType {
+        match self {
+            Product::Coop(_) => DType::F16,
+            Product::TiledF32 => DType::F32,
+        }
+    }
+}
+
+/// The kernel [`matmul`] runs `a · b` on, if one of ours.
+#[cfg(feature = "wgpu")]
+fn product_kernel(a: &Tensor<2>, b: &Tensor<2>) -> Option<Product> {
+    if let Some(shape) = coop_matmul_shape(a, b) {
+        return Some(Product::Coop(shape));
+    }
+    tiled_f32_fits(a, b).then_some(Product::TiledF32)
+}
+
+/// Whether [`matmul`] runs `a · b` by `shaders/tiled_matmul.wgsl`: turned on
+/// ([`set_f32_gemm_enabled`]), both f32 and 2-D on a wgpu device compiling WGSL with the
+/// kernels on, M, N and K multiples of 4 (the kernel reads four at a time), M and N at least
+/// one of its 128-wide blocks (a decode step's few rows keep Burn's).
+#[cfg(feature = "wgpu")]
+pub fn tiled_f32_fits(a: &Tensor<2>, b: &Tensor<2>) -> bool {
+    let ([m, k], [k_b, n]) = (a.dims(), b.dims());
+    a.dtype() == DType::F32
+        && b.dtype() == DType::F32
+        && k == k_b
+        && b.device() == a.device()
+        && tiled_f32_product_fits(&a.device(), [m, k, n])
+}
+
+/// [`tiled_f32_fits`] for f32 operands `[m, k]` and `[k, n]` on `device`, by their sizes
+/// alone (no tensors).
+#[cfg(feature = "wgpu")]
+pub fn tiled_f32_product_fits(device: &burn::tensor::Device, [m, k, n]: [usize; 3]) -> bool {
+    let whole = |size: usize| size > 0 && size.is_multiple_of(4);
+    let small = |size: usize| size < (1 << 31);
+    f32_gemm_enabled()
+        && whole(m)
+        && whole(n)
+        && whole(k)
+        && m >= tiled_matmul::BLOCK
+        && n >= tiled_matmul::BLOCK
+        && small(m * k)
+        && small(k * n)
+        && small(m * n)
+        && wgsl_kernels_on(device)
 }
 
 /// `x · w` over the rows of `x` `[batch, len, d_in]` with `w` `[d_in, d_out]`: [`matmul`] on
@@ -596,7 +664,8 @@ pub fn linear(x: Tensor<3>, w: Tensor<2>) -> Tensor<3> {
     // f32 step's), where rows give one GEMM over all of them. Only f16 can take the kernel:
     // in inference other dtypes go straight to Burn, with no reshape recorded.
     let training = x.device().is_autodiff();
-    let may_take_kernel = cfg!(feature = "wgpu") && x.dtype() == DType::F16;
+    let may_take_kernel = cfg!(feature = "wgpu")
+        && (x.dtype() == DType::F16 || (x.dtype() == DType::F32 && f32_gemm_enabled()));
     if !(training || may_take_kernel) {
         return burn::tensor::module::linear(x, w, None);
     }
@@ -604,8 +673,8 @@ pub fn linear(x: Tensor<3>, w: Tensor<2>) -> Tensor<3> {
     let d_out = w.dims()[1];
     let rows = x.clone().reshape([batch * len, d_in]);
     #[cfg(feature = "wgpu")]
-    if let Some(shape) = coop_matmul_shape(&rows, &w) {
-        return extension::coop_matmul(rows, w, shape).reshape([batch, len, d_out]);
+    if let Some(product) = product_kernel(&rows, &w) {
+        return extension::matmul(rows, w, product).reshape([batch, len, d_out]);
     }
     if training {
         return rows.matmul(w).reshape([batch, len, d_out]);
@@ -828,8 +897,9 @@ fn coop_self_check(device: &burn::tensor::Device, shape: CoopShape) -> bool {
     let check = || -> Result<bool, String> {
         let read = |t: Tensor<2>| t.try_into_data().map_err(|e| format!("{e:?}"));
         let f16 = |t: &Tensor<2>| t.clone().cast(DType::F16);
-        let direct = extension::coop_matmul(f16(&a), f16(&b), shape);
-        let column_major = extension::coop_matmul(f16(&a), f16(&b_stored_t).transpose(), shape);
+        let coop = Product::Coop(shape);
+        let direct = extension::matmul(f16(&a), f16(&b), coop);
+        let column_major = extension::matmul(f16(&a), f16(&b_stored_t).transpose(), coop);
         Ok(
             read(direct.cast(DType::F32))? == read(a.clone().matmul(b.clone()))?
                 && read(column_major.cast(DType::F32))?
@@ -912,6 +982,22 @@ pub fn set_coop_wo_enabled(enabled: bool) {
 /// [`set_coop_wo_enabled`]).
 pub fn coop_wo_enabled() -> bool {
     switch(&COOP_WO, "MIXTUNE_COOP_WO", true)
+}
+
+/// 0: not read yet, 1: on, 2: off.
+static F32_GEMM: AtomicU8 = AtomicU8::new(0);
+
+/// Turns `shaders/tiled_matmul.wgsl` on or off for [`matmul`]'s and [`linear`]'s f32
+/// products for the whole process (off by default, on with `MIXTUNE_F32_GEMM=1`): Burn's f32
+/// matmul reached ~15 TFLOP/s of an H200's ~67 (cuBLAS ~51); whether this kernel does better
+/// is unmeasured (`mixtune bench gemm` times both).
+pub fn set_f32_gemm_enabled(enabled: bool) {
+    F32_GEMM.store(if enabled { 1 } else { 2 }, Ordering::Relaxed);
+}
+
+/// Whether f32 products may take `shaders/tiled_matmul.wgsl` (see [`set_f32_gemm_enabled`]).
+pub fn f32_gemm_enabled() -> bool {
+    switch(&F32_GEMM, "MIXTUNE_F32_GEMM", false)
 }
 
 /// 0: not read yet, 1: on, 2: off.

@@ -19,6 +19,7 @@ use burn_cubecl::CubeBackend;
 use super::coop_attention::{self, CoopAttention, Pass};
 use super::coop_matmul::CoopShape;
 use super::extension::T5AttentionOps;
+use super::Product;
 
 /// Threads of the decode kernel's workgroup, and so its largest head size.
 const DECODE_WORKGROUP: u32 = super::MAX_DECODE_HEAD_DIM as u32;
@@ -778,8 +779,11 @@ impl T5AttentionOps for CubeBackend {
         packed
     }
 
-    fn t5_coop_matmul(a: CubeTensor, b: CubeTensor, shape: CoopShape) -> CubeTensor {
-        super::coop_matmul::matmul(a, b, shape, super::coop_staged())
+    fn t5_matmul(a: CubeTensor, b: CubeTensor, product: Product) -> CubeTensor {
+        match product {
+            Product::Coop(shape) => super::coop_matmul::matmul(a, b, shape, super::coop_staged()),
+            Product::TiledF32 => super::tiled_matmul::matmul(a, b),
+        }
     }
 
     fn t5_gated_gelu_packed_backward(both: CubeTensor, grad: CubeTensor) -> CubeTensor {

@@ -1,0 +1,146 @@
+// An f32 matrix product on the GPU's scalar cores, register-tiled: the variant of Burn's f32
+// matmul to measure against it (`MIXTUNE_F32_GEMM=1`; Burn's reached ~15 TFLOP/s of an
+// H200's ~67, cuBLAS ~51).
+//
+//   C = A · B      A: [M, K] f32, B: [K, N] f32, C: [M, N] f32
+//
+// A and B are read row-major or column-major (a transposed operand is a column-major one:
+// xᵀ·dy and dy·Wᵀ need no copy); C is written row-major with its own row stride.
+//
+// A workgroup is 16 × 16 threads and computes a block of 128 × 128 outputs, 8 × 8 per thread:
+// rows 4·ty.. and 64 + 4·ty.., columns 4·tx.. and 64 + 4·tx.. (four apart as two runs of
+// four, so that eight neighbouring threads read 128 contiguous bytes of workgroup memory and
+// write C in whole 16-byte pieces). K is walked in stages of 16: per stage every thread
+// copies two four-element pieces of the block's A rows [128 × 16] and two of its B columns
+// [16 × 128] from global memory (`vec4<f32>`, consecutive threads on consecutive addresses
+// whichever way the operand is stored) into workgroup memory, A as Aᵀ (K-major, so a thread
+// reads its eight rows' values at one K as two vec4), then each thread does 16 × 64
+// multiply-adds from there, reading 4 vec4 per 64. The next stage's pieces are read into
+// registers before this stage's multiply-adds, so their latency passes behind them (one
+// workgroup memory, two barriers a stage). M, N and K are multiples of 4 and the operands'
+// leading strides multiples of 8 (the host checks), so a piece of four is wholly inside or
+// outside the matrix: outside reads as 0 and is not stored.
+//
+// What the register-tiled SGEMMs of CUTLASS's SIMT path and of the WebGPU ports of them do;
+// how well the driver keeps the 64 sums in registers is what the GPU measurement tells.
+//
+// Prepended: prelude.wgsl (param) and staged_pieces.wgsl (`fetch`: a stage's pieces from
+// global memory, `Piece` = vec4<f32>).
+// Template values: a_row_major, b_row_major.
+
+const A_ROW_MAJOR: bool = {{ a_row_major }};
+const B_ROW_MAJOR: bool = {{ b_row_major }};
+// Threads per side of the workgroup, outputs per side of the block, K per stage.
+const SIDE: u32 = 16u;
+const BLOCK: u32 = 128u;
+const KS: u32 = 16u;
+const WG: u32 = SIDE * SIDE;
+// Four-element pieces each thread reads per operand per stage: 128 · 16 / 4 / 256.
+const LOADS: u32 = 2u;
+
+@group(0) @binding(0) var<storage, read_write> a: array<Piece>;
+@group(0) @binding(1) var<storage, read_write> b: array<Piece>;
+@group(0) @binding(2) var<storage, read_write> c: array<vec4<f32>>;
+// M, N, K, unused; A's, B's and C's row (or column) stride, unused.
+@group(0) @binding(3) var<uniform> info: array<vec4<u32>, 2>;
+
+// The stage's A as Aᵀ [KS × BLOCK] and B [KS × BLOCK], four elements to a slot.
+var<workgroup> staged_a: array<vec4<f32>, KS * BLOCK / 4u>;
+var<workgroup> staged_b: array<vec4<f32>, KS * BLOCK / 4u>;
+
+// One element into the staged Aᵀ at (K offset `x`, block row `row`), or into the staged B
+// at (K offset `x`, block column `col`).
+fn put_a(x: u32, row: u32, value: f32) {
+    staged_a[(x * BLOCK + row) / 4u][row % 4u] = value;
+}
+
+fn put_b(x: u32, col: u32, value: f32) {
+    staged_b[(x * BLOCK + col) / 4u][col % 4u] = value;
+}
+
+// This thread's fetched pieces into the staged blocks (A transposed).
+fn stage(
+    next_a: ptr<function, array<Piece, LOADS>>,
+    next_b: ptr<function, array<Piece, LOADS>>,
+    thread: u32,
+) {
+    for (var i = 0u; i < LOADS; i++) {
+        let at = piece_a(thread + i * WG);
+        let value = (*next_a)[i];
+        if A_ROW_MAJOR {
+            // Four K offsets of one row: four scalars down a column of Aᵀ.
+            for (var j = 0u; j < 4u; j++) {
+                put_a(at.y + j, at.x, value[j]);
+            }
+        } else {
+            // Four rows at one K offset: one slot of Aᵀ.
+            staged_a[(at.y * BLOCK + at.x) / 4u] = value;
+        }
+    }
+    for (var i = 0u; i < LOADS; i++) {
+        let at = piece_b(thread + i * WG);
+        let value = (*next_b)[i];
+        if B_ROW_MAJOR {
+            staged_b[(at.x * BLOCK + at.y) / 4u] = value;
+        } else {
+            for (var j = 0u; j < 4u; j++) {
+                put_b(at.x + j, at.y, value[j]);
+            }
+        }
+    }
+}
+
+@compute @workgroup_size(WG)
+fn main(
+    @builtin(workgroup_id) group: vec3<u32>,
+    @builtin(local_invocation_index) thread: u32,
+) {
+    let m = param(0u);
+    let n = param(1u);
+    let k = param(2u);
+    let ldc = param(6u);
+    let row0 = group.y * BLOCK;
+    let col0 = group.x * BLOCK;
+    let tx = thread % SIDE;
+    let ty = thread / SIDE;
+
+    // acc[2 · i + h]: row i of the thread's eight (4·ty + i, then 64 + 4·ty + i - 4), columns
+    // 4·tx.. (h = 0) or 64 + 4·tx.. (h = 1).
+    var acc: array<vec4<f32>, 16>;
+    var next_a: array<Piece, LOADS>;
+    var next_b: array<Piece, LOADS>;
+    fetch(&next_a, &next_b, thread, row0, col0, 0u);
+    for (var kk = 0u; kk < k; kk += KS) {
+        stage(&next_a, &next_b, thread);
+        workgroupBarrier();
+        if kk + KS < k {
+            fetch(&next_a, &next_b, thread, row0, col0, kk + KS);
+        }
+        for (var x = 0u; x < KS; x++) {
+            let slot = x * (BLOCK / 4u);
+            let a0 = staged_a[slot + ty];
+            let a1 = staged_a[slot + 16u + ty];
+            let b0 = staged_b[slot + tx];
+            let b1 = staged_b[slot + 16u + tx];
+            for (var i = 0u; i < 4u; i++) {
+                acc[2u * i] += a0[i] * b0;
+                acc[2u * i + 1u] += a0[i] * b1;
+                acc[8u + 2u * i] += a1[i] * b0;
+                acc[8u + 2u * i + 1u] += a1[i] * b1;
+            }
+        }
+        workgroupBarrier();
+    }
+
+    for (var i = 0u; i < 8u; i++) {
+        let r = row0 + (i / 4u) * 64u + 4u * ty + i % 4u;
+        if r < m {
+            for (var h = 0u; h < 2u; h++) {
+                let col = col0 + h * 64u + 4u * tx;
+                if col < n {
+                    c[(r * ldc + col) / 4u] = acc[2u * i + h];
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! `shaders/tiled_matmul.wgsl`: f32 matrix products on the GPU's scalar cores, register-tiled
+//! (128 × 128 outputs a workgroup, 8 × 8 a thread), the alternative to Burn's f32 matmul that
+//! `MIXTUNE_F32_GEMM=1` turns on (`kernels::set_f32_gemm_enabled`) until a GPU measures it.
+
+use burn::tensor::DType;
+use burn_cubecl::cubecl::prelude::{CubeDim, ExecutionMode, KernelId};
+use burn_cubecl::template::{KernelSource, SourceTemplate};
+use burn_cubecl::tensor::CubeTensor;
+
+use super::coop_matmul::operand;
+use super::wgsl::{dispatch, empty_as, fnv1a};
+
+/// Outputs per side of a workgroup's block.
+pub const BLOCK: usize = 128;
+/// Threads of a workgroup (16 × 16).
+const THREADS: u32 = 256;
+
+/// The shader's text: `shaders/prelude.wgsl`, `staged_pieces.wgsl` (what it shares with the
+/// staged cooperative-matrix kernel), then the kernel.
+pub fn shader_text() -> &'static str {
+    concat!(
+        include_str!("../../shaders/prelude.wgsl"),
+        include_str!("../../shaders/staged_pieces.wgsl"),
+        include_str!("../../shaders/tiled_matmul.wgsl")
+    )
+}
+
+/// The kernel for one operand layout (row- or column-major A and B).
+#[derive(Debug, Clone, Copy)]
+struct TiledMatmulKernel {
+    a_row_major: bool,
+    b_row_major: bool,
+}
+
+impl KernelSource for TiledMatmulKernel {
+    fn source(&self) -> SourceTemplate {
+        template(*self, SourceTemplate::new(shader_text()))
+    }
+
+    fn id(&self) -> KernelId {
+        // Unchecked, as the other kernels (`wgsl.rs`): every load stays in bounds by
+        // construction (the host checks the shapes).
+        KernelId::new::<Self>()
+            .cube_dim(CubeDim::new_1d(THREADS).0)
+            .mode(ExecutionMode::Unchecked)
+            .info((fnv1a(shader_text()), self.a_row_major, self.b_row_major))
+    }
+
+    fn lang(&self) -> &'static str {
+        "wgsl"
+    }
+}
+
+fn template(kernel: TiledMatmulKernel, source: SourceTemplate) -> SourceTemplate {
+    source
+        .register("a_row_major", kernel.a_row_major.to_string())
+        .register("b_row_major", kernel.b_row_major.to_string())
+        .register("piece", "vec4<f32>")
+}
+
+/// The shader as the device compiles it for the given layouts (for checks of the text
+/// itself, e.g. by naga in the parity tests).
+pub fn filled_tiled_shader(a_row_major: bool, b_row_major: bool) -> String {
+    let kernel = TiledMatmulKernel {
+        a_row_major,
+        b_row_major,
+    };
+    template(kernel, SourceTemplate::new(shader_text())).complete()
+}
+
+/// `a · b` for f32 `a` `[M, K]` and `b` `[K, N]` (M, N and K multiples of 4, which
+/// `kernels::tiled_f32_fits` checks): a new `[M, N]` f32 tensor. Operands are read in place
+/// when row- or column-major with a leading stride that is a multiple of 8 (a transposed
+/// view is column-major), else copied to rows first.
+pub(super) fn matmul(a: CubeTensor, b: CubeTensor) -> CubeTensor {
+    let (m, k) = (a.meta.shape()[0], a.meta.shape()[1]);
+    let n = b.meta.shape()[1];
+    let (a, a_row_major, lda) = operand(a);
+    let (b, b_row_major, ldb) = operand(b);
+    let out = empty_as(&a, [m, n], DType::F32);
+    dispatch(
+        TiledMatmulKernel {
+            a_row_major,
+            b_row_major,
+        },
+        THREADS,
+        (n.div_ceil(BLOCK), m.div_ceil(BLOCK)),
+        &[&a, &b],
+        &[&out],
+        vec![m as u32, n as u32, k as u32, 0, lda, ldb, n as u32, 0],
+    );
+    out
+}
