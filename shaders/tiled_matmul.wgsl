@@ -95,17 +95,14 @@ fn main(
     @builtin(workgroup_id) group: vec3<u32>,
     @builtin(local_invocation_index) thread: u32,
 ) {
-    let m = param(0u);
-    let n = param(1u);
     let k = param(2u);
-    let ldc = param(6u);
     let row0 = group.y * BLOCK;
     let col0 = group.x * BLOCK;
     let tx = thread % SIDE;
     let ty = thread / SIDE;
 
-    // acc[2 · i + h]: row i of the thread's eight (4·ty + i, then 64 + 4·ty + i - 4), columns
-    // 4·tx.. (h = 0) or 64 + 4·tx.. (h = 1).
+    // acc[2 · i + h]: the thread's row 4·ty + i (i < 4) or 64 + 4·ty + i - 4 (i ≥ 4),
+    // columns 4·tx.. (h = 0) or 64 + 4·tx.. (h = 1).
     var acc: array<vec4<f32>, 16>;
     var next_a: array<Piece, LOADS>;
     var next_b: array<Piece, LOADS>;
@@ -122,25 +119,55 @@ fn main(
             let a1 = staged_a[slot + 16u + ty];
             let b0 = staged_b[slot + tx];
             let b1 = staged_b[slot + 16u + tx];
-            for (var i = 0u; i < 4u; i++) {
-                acc[2u * i] += a0[i] * b0;
-                acc[2u * i + 1u] += a0[i] * b1;
-                acc[8u + 2u * i] += a1[i] * b0;
-                acc[8u + 2u * i + 1u] += a1[i] * b1;
-            }
+            // Written out: with every index a constant the sums stay in registers whether
+            // or not the driver unrolls loops (one index not known at compile time can put
+            // the whole array in memory).
+            acc[0] += a0.x * b0;
+            acc[1] += a0.x * b1;
+            acc[2] += a0.y * b0;
+            acc[3] += a0.y * b1;
+            acc[4] += a0.z * b0;
+            acc[5] += a0.z * b1;
+            acc[6] += a0.w * b0;
+            acc[7] += a0.w * b1;
+            acc[8] += a1.x * b0;
+            acc[9] += a1.x * b1;
+            acc[10] += a1.y * b0;
+            acc[11] += a1.y * b1;
+            acc[12] += a1.z * b0;
+            acc[13] += a1.z * b1;
+            acc[14] += a1.w * b0;
+            acc[15] += a1.w * b1;
         }
         workgroupBarrier();
     }
 
-    for (var i = 0u; i < 8u; i++) {
-        let r = row0 + (i / 4u) * 64u + 4u * ty + i % 4u;
-        if r < m {
-            for (var h = 0u; h < 2u; h++) {
-                let col = col0 + h * 64u + 4u * tx;
-                if col < n {
-                    c[(r * ldc + col) / 4u] = acc[2u * i + h];
-                }
-            }
-        }
+    // Written out too, for the same reason.
+    let r0 = row0 + 4u * ty;
+    let r1 = r0 + 64u;
+    let c0 = col0 + 4u * tx;
+    let c1 = c0 + 64u;
+    store(r0, c0, acc[0]);
+    store(r0, c1, acc[1]);
+    store(r0 + 1u, c0, acc[2]);
+    store(r0 + 1u, c1, acc[3]);
+    store(r0 + 2u, c0, acc[4]);
+    store(r0 + 2u, c1, acc[5]);
+    store(r0 + 3u, c0, acc[6]);
+    store(r0 + 3u, c1, acc[7]);
+    store(r1, c0, acc[8]);
+    store(r1, c1, acc[9]);
+    store(r1 + 1u, c0, acc[10]);
+    store(r1 + 1u, c1, acc[11]);
+    store(r1 + 2u, c0, acc[12]);
+    store(r1 + 2u, c1, acc[13]);
+    store(r1 + 3u, c0, acc[14]);
+    store(r1 + 3u, c1, acc[15]);
+}
+
+// Four outputs of row `r` from column `col` into C, where inside it.
+fn store(r: u32, col: u32, value: vec4<f32>) {
+    if r < param(0u) && col < param(1u) {
+        c[(r * param(6u) + col) / 4u] = value;
     }
 }
