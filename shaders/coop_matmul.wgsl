@@ -53,36 +53,76 @@ fn main(
     let k = param(2u);
     let lda = param(4u);
     let ldb = param(5u);
-    let ldc = param(6u);
     let row0 = group.y * (TILES * T);
     let col0 = group.x * (TILES * T);
 
-    var acc: array<TileC, TILES * TILES>;
-    var tiles_a: array<TileA, TILES>;
+    // acc[4 · i + j]: the tile at rows row0 + i·T.., columns col0 + j·T... The loops over
+    // the 4 × 4 tiles are written out: with every index a constant the tiles stay in
+    // registers whether or not the driver unrolls loops (WGSL has no unroll hint).
+    var acc: array<TileC, 16>;
     for (var kk = 0u; kk < k; kk += T) {
-        for (var i = 0u; i < TILES; i++) {
-            tiles_a[i] = load_a(min(row0 + i * T, m - T), kk, lda);
+        let a0 = load_a(min(row0, m - T), kk, lda);
+        let a1 = load_a(min(row0 + T, m - T), kk, lda);
+        let a2 = load_a(min(row0 + 2u * T, m - T), kk, lda);
+        let a3 = load_a(min(row0 + 3u * T, m - T), kk, lda);
+        {
+            let b = load_b(kk, min(col0, n - T), ldb);
+            acc[0] = coopMultiplyAdd(a0, b, acc[0]);
+            acc[4] = coopMultiplyAdd(a1, b, acc[4]);
+            acc[8] = coopMultiplyAdd(a2, b, acc[8]);
+            acc[12] = coopMultiplyAdd(a3, b, acc[12]);
         }
-        for (var j = 0u; j < TILES; j++) {
-            let tile_b = load_b(kk, min(col0 + j * T, n - T), ldb);
-            for (var i = 0u; i < TILES; i++) {
-                acc[i * TILES + j] = coopMultiplyAdd(tiles_a[i], tile_b, acc[i * TILES + j]);
-            }
+        {
+            let b = load_b(kk, min(col0 + T, n - T), ldb);
+            acc[1] = coopMultiplyAdd(a0, b, acc[1]);
+            acc[5] = coopMultiplyAdd(a1, b, acc[5]);
+            acc[9] = coopMultiplyAdd(a2, b, acc[9]);
+            acc[13] = coopMultiplyAdd(a3, b, acc[13]);
+        }
+        {
+            let b = load_b(kk, min(col0 + 2u * T, n - T), ldb);
+            acc[2] = coopMultiplyAdd(a0, b, acc[2]);
+            acc[6] = coopMultiplyAdd(a1, b, acc[6]);
+            acc[10] = coopMultiplyAdd(a2, b, acc[10]);
+            acc[14] = coopMultiplyAdd(a3, b, acc[14]);
+        }
+        {
+            let b = load_b(kk, min(col0 + 3u * T, n - T), ldb);
+            acc[3] = coopMultiplyAdd(a0, b, acc[3]);
+            acc[7] = coopMultiplyAdd(a1, b, acc[7]);
+            acc[11] = coopMultiplyAdd(a2, b, acc[11]);
+            acc[15] = coopMultiplyAdd(a3, b, acc[15]);
         }
     }
 
-    for (var i = 0u; i < TILES; i++) {
-        let r = row0 + i * T;
-        for (var j = 0u; j < TILES; j++) {
-            let col = col0 + j * T;
-            if r < m && col < n {
-                coopStoreT(acc[i * TILES + j], &staged[0], T);
-                workgroupBarrier();
-                for (var e = lane; e < T * T; e += WG) {
-                    c[(r + e / T) * ldc + col + e % T] = f16(staged[e]);
-                }
-                workgroupBarrier();
-            }
+    store_tile(row0, col0, acc[0], lane);
+    store_tile(row0, col0 + T, acc[1], lane);
+    store_tile(row0, col0 + 2u * T, acc[2], lane);
+    store_tile(row0, col0 + 3u * T, acc[3], lane);
+    store_tile(row0 + T, col0, acc[4], lane);
+    store_tile(row0 + T, col0 + T, acc[5], lane);
+    store_tile(row0 + T, col0 + 2u * T, acc[6], lane);
+    store_tile(row0 + T, col0 + 3u * T, acc[7], lane);
+    store_tile(row0 + 2u * T, col0, acc[8], lane);
+    store_tile(row0 + 2u * T, col0 + T, acc[9], lane);
+    store_tile(row0 + 2u * T, col0 + 2u * T, acc[10], lane);
+    store_tile(row0 + 2u * T, col0 + 3u * T, acc[11], lane);
+    store_tile(row0 + 3u * T, col0, acc[12], lane);
+    store_tile(row0 + 3u * T, col0 + T, acc[13], lane);
+    store_tile(row0 + 3u * T, col0 + 2u * T, acc[14], lane);
+    store_tile(row0 + 3u * T, col0 + 3u * T, acc[15], lane);
+}
+
+// The finished tile at rows r.., columns col.. into C through workgroup memory, where it
+// lies inside C (the same for the whole workgroup, so the barriers are uniform).
+fn store_tile(r: u32, col: u32, tile: TileC, lane: u32) {
+    if r < param(0u) && col < param(1u) {
+        let ldc = param(6u);
+        coopStoreT(tile, &staged[0], T);
+        workgroupBarrier();
+        for (var e = lane; e < T * T; e += WG) {
+            c[(r + e / T) * ldc + col + e % T] = f16(staged[e]);
         }
+        workgroupBarrier();
     }
 }

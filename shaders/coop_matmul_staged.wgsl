@@ -88,17 +88,17 @@ fn main(
     @builtin(subgroup_id) subgroup: u32,
     @builtin(subgroup_invocation_id) lane: u32,
 ) {
-    let m = param(0u);
-    let n = param(1u);
     let k = param(2u);
-    let ldc = param(6u);
     let row0 = group.y * BLOCK;
     let col0 = group.x * BLOCK;
     // This subgroup's 4 × 4 tiles within the block.
     let sub_row = (subgroup / 2u) * TILES * T;
     let sub_col = (subgroup % 2u) * TILES * T;
 
-    var acc: array<TileC, TILES * TILES>;
+    // acc[4 · i + j]: the subgroup's tile at rows sub_row + i·T.., columns sub_col + j·T...
+    // Its loops are written out, as in coop_matmul.wgsl: constant indices keep the tiles in
+    // registers whether or not the driver unrolls loops.
+    var acc: array<TileC, 16>;
     var next_a: array<Piece, LOADS>;
     var next_b: array<Piece, LOADS>;
     fetch(&next_a, &next_b, thread, row0, col0, 0u);
@@ -111,33 +111,75 @@ fn main(
         // The stage's tiles of K (fewer in a last stage that K ends inside).
         let depth = min(KS, k - kk);
         for (var kt = 0u; kt < depth; kt += T) {
-            var tiles_a: array<TileA, TILES>;
-            for (var i = 0u; i < TILES; i++) {
-                tiles_a[i] = coopLoadT<TileA>(&staged_a[(sub_row + i * T) * SA + kt], SA);
+            let a0 = coopLoadT<TileA>(&staged_a[sub_row * SA + kt], SA);
+            let a1 = coopLoadT<TileA>(&staged_a[(sub_row + T) * SA + kt], SA);
+            let a2 = coopLoadT<TileA>(&staged_a[(sub_row + 2u * T) * SA + kt], SA);
+            let a3 = coopLoadT<TileA>(&staged_a[(sub_row + 3u * T) * SA + kt], SA);
+            {
+                let b = coopLoadT<TileB>(&staged_b[kt * SB + sub_col], SB);
+                acc[0] = coopMultiplyAdd(a0, b, acc[0]);
+                acc[4] = coopMultiplyAdd(a1, b, acc[4]);
+                acc[8] = coopMultiplyAdd(a2, b, acc[8]);
+                acc[12] = coopMultiplyAdd(a3, b, acc[12]);
             }
-            for (var j = 0u; j < TILES; j++) {
-                let tile_b = coopLoadT<TileB>(&staged_b[kt * SB + sub_col + j * T], SB);
-                for (var i = 0u; i < TILES; i++) {
-                    acc[i * TILES + j] = coopMultiplyAdd(tiles_a[i], tile_b, acc[i * TILES + j]);
-                }
+            {
+                let b = coopLoadT<TileB>(&staged_b[kt * SB + sub_col + T], SB);
+                acc[1] = coopMultiplyAdd(a0, b, acc[1]);
+                acc[5] = coopMultiplyAdd(a1, b, acc[5]);
+                acc[9] = coopMultiplyAdd(a2, b, acc[9]);
+                acc[13] = coopMultiplyAdd(a3, b, acc[13]);
+            }
+            {
+                let b = coopLoadT<TileB>(&staged_b[kt * SB + sub_col + 2u * T], SB);
+                acc[2] = coopMultiplyAdd(a0, b, acc[2]);
+                acc[6] = coopMultiplyAdd(a1, b, acc[6]);
+                acc[10] = coopMultiplyAdd(a2, b, acc[10]);
+                acc[14] = coopMultiplyAdd(a3, b, acc[14]);
+            }
+            {
+                let b = coopLoadT<TileB>(&staged_b[kt * SB + sub_col + 3u * T], SB);
+                acc[3] = coopMultiplyAdd(a0, b, acc[3]);
+                acc[7] = coopMultiplyAdd(a1, b, acc[7]);
+                acc[11] = coopMultiplyAdd(a2, b, acc[11]);
+                acc[15] = coopMultiplyAdd(a3, b, acc[15]);
             }
         }
         workgroupBarrier();
     }
 
+    let r0 = row0 + sub_row;
+    let c0 = col0 + sub_col;
+    store_tile(r0, c0, acc[0], subgroup, lane);
+    store_tile(r0, c0 + T, acc[1], subgroup, lane);
+    store_tile(r0, c0 + 2u * T, acc[2], subgroup, lane);
+    store_tile(r0, c0 + 3u * T, acc[3], subgroup, lane);
+    store_tile(r0 + T, c0, acc[4], subgroup, lane);
+    store_tile(r0 + T, c0 + T, acc[5], subgroup, lane);
+    store_tile(r0 + T, c0 + 2u * T, acc[6], subgroup, lane);
+    store_tile(r0 + T, c0 + 3u * T, acc[7], subgroup, lane);
+    store_tile(r0 + 2u * T, c0, acc[8], subgroup, lane);
+    store_tile(r0 + 2u * T, c0 + T, acc[9], subgroup, lane);
+    store_tile(r0 + 2u * T, c0 + 2u * T, acc[10], subgroup, lane);
+    store_tile(r0 + 2u * T, c0 + 3u * T, acc[11], subgroup, lane);
+    store_tile(r0 + 3u * T, c0, acc[12], subgroup, lane);
+    store_tile(r0 + 3u * T, c0 + T, acc[13], subgroup, lane);
+    store_tile(r0 + 3u * T, c0 + 2u * T, acc[14], subgroup, lane);
+    store_tile(r0 + 3u * T, c0 + 3u * T, acc[15], subgroup, lane);
+}
+
+// The subgroup's finished tile at rows r.., columns col.. through its own area of workgroup
+// memory, its elements inside C into C. Every subgroup calls it alike (the barriers).
+fn store_tile(r: u32, col: u32, tile: TileC, subgroup: u32, lane: u32) {
+    let m = param(0u);
+    let n = param(1u);
+    let ldc = param(6u);
     let out = subgroup * T * T;
-    for (var i = 0u; i < TILES; i++) {
-        for (var j = 0u; j < TILES; j++) {
-            coopStoreT(acc[i * TILES + j], &staged_c[out], T);
-            workgroupBarrier();
-            let r = row0 + sub_row + i * T;
-            let col = col0 + sub_col + j * T;
-            for (var e = lane; e < T * T; e += SG) {
-                if r + e / T < m && col + e % T < n {
-                    c[(r + e / T) * ldc + col + e % T] = f16(staged_c[out + e]);
-                }
-            }
-            workgroupBarrier();
+    coopStoreT(tile, &staged_c[out], T);
+    workgroupBarrier();
+    for (var e = lane; e < T * T; e += SG) {
+        if r + e / T < m && col + e % T < n {
+            c[(r + e / T) * ldc + col + e % T] = f16(staged_c[out + e]);
         }
     }
+    workgroupBarrier();
 }

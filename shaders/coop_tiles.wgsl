@@ -4,6 +4,8 @@
 
 const T: u32 = {{ t }}u;
 const TILES: u32 = {{ tiles }}u;
+// The kernels write their 4 × 4 tiles out one by one (constant indices: see coop_matmul.wgsl).
+const_assert TILES == 4u;
 const A_ROW_MAJOR: bool = {{ a_row_major }};
 const B_ROW_MAJOR: bool = {{ b_row_major }};
 
