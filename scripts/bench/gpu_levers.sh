@@ -11,17 +11,19 @@
 # has 200 s (`bench gemm` and `bench attention` 90 s). Without STEPs the first call's list
 # runs (HF ~160 s;
 # `bench gemm`: each base product in Burn's f32 and f16, in f32 by `tiled_matmul.wgsl` and
-# on the cooperative matrices (both kernels), TFLOP/s; WGSL f16 base, its linear layers on the cooperative matrices; WGSL f32 small and
-# base with the profile, last, as the step a slow machine may lose: 12-04 measured it);
-# `MIXTUNE_LEVERS=2` picks the second call's list instead (`bench attention`: base's three
+# on the cooperative matrices (both kernels), TFLOP/s; WGSL f16 base, its linear layers on
+# the cooperative matrices; WGSL f32 small and base with the profile, last, as the step a
+# slow machine may lose: 12-04 measured it);
+# `MIXTUNE_LEVERS=2` picks the second call's list instead, in order of what it decides
+# (WGSL f32 small with `MIXTUNE_F32_GEMM=1`, its products by `tiled_matmul.wgsl`, against the
+# first call's `wgsl-f32`; WGSL f16 base with `MIXTUNE_COOP_STAGED=1`, the staged
+# cooperative-matrix GEMM, against the first call's `wgsl-f16`; `bench attention`: base's three
 # attentions forward + backward at batch 8 through the tensor ops, the scalar kernels and the
-# cooperative-matrix ones, f32 and f16; WGSL f32 small with `MIXTUNE_F32_GEMM=1`, its
-# products by `tiled_matmul.wgsl`, against the first call's `wgsl-f32`; WGSL f16 base with `MIXTUNE_COOP_ATTENTION=0`, the
-# scalar attention kernels, with `MIXTUNE_FUSION_MAX_BLOCKS=5`, Burn's default fusion search
-# (Mixtune sets 1: `device::gpu::configure_fusion`), with `MIXTUNE_COOP_MATMUL=0`, Burn's f16 GEMMs, with
-# `MIXTUNE_COOP_WO=0`, `wo` in f32 as before, and with `MIXTUNE_COOP_STAGED=1`, the staged
-# cooperative-matrix GEMM, each against the first call's `wgsl-f16`; the last steps may not
-# fit the call's 600 s), which skips HF unless asked (`MIXTUNE_SKIP_HF=0`); the two calls fit a
+# cooperative-matrix ones, f32 and f16; WGSL f16 base with `MIXTUNE_COOP_ATTENTION=0`, the
+# scalar attention kernels, with `MIXTUNE_COOP_MATMUL=0`, Burn's f16 GEMMs, with
+# `MIXTUNE_COOP_WO=0`, `wo` in f32 as before, and with `MIXTUNE_FUSION_MAX_BLOCKS=5`, Burn's
+# default fusion search (Mixtune sets 1: `device::gpu::configure_fusion`), each against the
+# first call's `wgsl-f16`; the last steps may not fit the call's 600 s), which skips HF unless asked (`MIXTUNE_SKIP_HF=0`); the two calls fit a
 # session's 15 device minutes. Later sessions can pass
 # `"spirv-f16=spirv:bench train --device gpu --shapes base --profile --dtype f16"`, the
 # encoder's 512² attention through the tensor ops as before 12-05
@@ -84,13 +86,13 @@ if [ $# -eq 0 ] && [ "$third" = 1 ]; then
     "prepared=wgsl:MIXTUNE_KERNEL_CACHE=/tmp/kc-prep __GL_SHADER_DISK_CACHE_PATH=/tmp/nv-prep bench train --device gpu --shapes small --steps 1"
 elif [ $# -eq 0 ] && [ "${MIXTUNE_LEVERS:-1}" = 2 ]; then
   set -- \
-    "attention=wgsl:bench attention --device gpu --shapes base --iters 5" \
     "f32-tiled=wgsl:MIXTUNE_F32_GEMM=1 bench train --device gpu --profile" \
+    "f16-staged=wgsl:MIXTUNE_COOP_STAGED=1 bench train --device gpu --shapes base --profile --dtype f16" \
+    "attention=wgsl:bench attention --device gpu --shapes base --iters 5" \
     "f16-scalar-attn=wgsl:MIXTUNE_COOP_ATTENTION=0 bench train --device gpu --shapes base --profile --dtype f16" \
-    "f16-fusion5=wgsl:MIXTUNE_FUSION_MAX_BLOCKS=5 bench train --device gpu --shapes base --profile --dtype f16" \
     "f16-burn-gemm=wgsl:MIXTUNE_COOP_MATMUL=0 bench train --device gpu --shapes base --profile --dtype f16" \
     "f16-wo-f32=wgsl:MIXTUNE_COOP_WO=0 bench train --device gpu --shapes base --profile --dtype f16" \
-    "f16-staged=wgsl:MIXTUNE_COOP_STAGED=1 bench train --device gpu --shapes base --profile --dtype f16"
+    "f16-fusion5=wgsl:MIXTUNE_FUSION_MAX_BLOCKS=5 bench train --device gpu --shapes base --profile --dtype f16"
 elif [ $# -eq 0 ]; then
   set -- \
     "gemm=wgsl:bench gemm --device gpu --shapes base --iters 10" \
