@@ -624,7 +624,8 @@ fn product_kernel(a: &Tensor<2>, b: &Tensor<2>) -> Option<Product> {
 /// Whether [`matmul`] runs `a · b` by `shaders/tiled_matmul.wgsl`: turned on
 /// ([`set_f32_gemm_enabled`]), both f32 and 2-D on a wgpu device compiling WGSL with the
 /// kernels on, M, N and K multiples of 4 (the kernel reads four at a time), M and N at least
-/// one of its 128-wide blocks (a decode step's few rows keep Burn's).
+/// one of its 128-wide blocks (a decode step's few rows keep Burn's), and the kernel passed
+/// its self-check on the adapter.
 #[cfg(feature = "wgpu")]
 pub fn tiled_f32_fits(a: &Tensor<2>, b: &Tensor<2>) -> bool {
     let ([m, k], [k_b, n]) = (a.dims(), b.dims());
@@ -636,7 +637,7 @@ pub fn tiled_f32_fits(a: &Tensor<2>, b: &Tensor<2>) -> bool {
 }
 
 /// [`tiled_f32_fits`] for f32 operands `[m, k]` and `[k, n]` on `device`, by their sizes
-/// alone (no tensors).
+/// alone (no tensors); the first time on an adapter it runs the kernel's self-check there.
 #[cfg(feature = "wgpu")]
 pub fn tiled_f32_product_fits(device: &burn::tensor::Device, [m, k, n]: [usize; 3]) -> bool {
     let whole = |size: usize| size > 0 && size.is_multiple_of(4);
@@ -651,6 +652,21 @@ pub fn tiled_f32_product_fits(device: &burn::tensor::Device, [m, k, n]: [usize; 
         && small(k * n)
         && small(m * n)
         && wgsl_kernels_on(device)
+        && tiled_f32_checked(device)
+}
+
+/// Whether `shaders/tiled_matmul.wgsl` passed its self-check on `device`'s adapter (two
+/// exact products against Burn's, once per adapter: a driver that cannot build it, or
+/// computes it wrong, costs Burn's matmul and a line on stderr, never a wrong run).
+#[cfg(feature = "wgpu")]
+fn tiled_f32_checked(device: &burn::tensor::Device) -> bool {
+    let Some(identity) = device.identity() else {
+        return false;
+    };
+    // Two blocks tall and wide, and K past one stage with a tail (16 + 8).
+    let dims = [2 * tiled_matmul::BLOCK, 24];
+    let check = || product_self_check(device, Product::TiledF32, dims, "f32 tiled products");
+    coop_matmul::passes(&format!("{}, tiled f32", identity.name), check)
 }
 
 /// `x · w` over the rows of `x` `[batch, len, d_in]` with `w` `[d_in, d_out]`: [`matmul`] on
@@ -880,9 +896,24 @@ fn coop_adapter(device: &burn::tensor::Device) -> Option<(String, CoopShape)> {
 /// the kernel fails to build or run.
 #[cfg(feature = "wgpu")]
 fn coop_self_check(device: &burn::tensor::Device, shape: CoopShape) -> bool {
+    let dims = [2 * shape.block(), 2 * shape.tile as usize];
+    let product = Product::Coop(shape);
+    product_self_check(device, product, dims, "cooperative-matrix products")
+}
+
+/// Two small products of `dims` `[m, k] · [k, m]` by `product`'s kernel on `device`, one with a
+/// transposed operand, against Burn's f32 matmul: small integers, so the operand dtype holds
+/// every input and every sum exactly (at most 32 products of integers in -3..=3 stay below
+/// 2^11) and the two must agree to the bit. False (with the reason on stderr, naming `what`)
+/// when they differ or the kernel fails to build or run.
+#[cfg(feature = "wgpu")]
+fn product_self_check(
+    device: &burn::tensor::Device,
+    product: Product,
+    [m, k]: [usize; 2],
+    what: &str,
+) -> bool {
     use burn::tensor::Int;
-    let (m, k) = (2 * shape.block(), 2 * shape.tile as usize);
-    // Integers in -3..=3: sums of at most 32 products of them stay below 2^11.
     let small = |rows: usize, cols: usize, step: i64| {
         Tensor::<1, Int>::arange_step(0..(rows * cols) as i64 * step, step as usize, device)
             .remainder_scalar(7)
@@ -896,22 +927,17 @@ fn coop_self_check(device: &burn::tensor::Device, shape: CoopShape) -> bool {
     let b_stored_t = small(m, k, 5);
     let check = || -> Result<bool, String> {
         let read = |t: Tensor<2>| t.try_into_data().map_err(|e| format!("{e:?}"));
-        let f16 = |t: &Tensor<2>| t.clone().cast(DType::F16);
-        let coop = Product::Coop(shape);
-        let direct = extension::matmul(f16(&a), f16(&b), coop);
-        let column_major = extension::matmul(f16(&a), f16(&b_stored_t).transpose(), coop);
+        let operand = |t: &Tensor<2>| cast(t.clone(), product.dtype());
+        let direct = extension::matmul(operand(&a), operand(&b), product);
+        let column_major =
+            extension::matmul(operand(&a), operand(&b_stored_t).transpose(), product);
         Ok(
-            read(direct.cast(DType::F32))? == read(a.clone().matmul(b.clone()))?
-                && read(column_major.cast(DType::F32))?
+            read(cast(direct, DType::F32))? == read(a.clone().matmul(b.clone()))?
+                && read(cast(column_major, DType::F32))?
                     == read(a.clone().matmul(b_stored_t.clone().transpose()))?,
         )
     };
-    self_check(
-        "cooperative-matrix products",
-        "differ from Burn's",
-        "Burn's matmul",
-        check,
-    )
+    self_check(what, "differ from Burn's", "Burn's matmul", check)
 }
 
 /// Runs a kernel's self-check `check` (agrees: `Ok(true)`), panics caught: true when it
