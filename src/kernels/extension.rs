@@ -470,7 +470,7 @@ fn squares_meta(
     TensorSpec::new(Shape::from([super::SQUARES_SLOTS * groups]), DType::F32)
 }
 
-/// `kernels::matmul` on cooperative matrices through the extension.
+/// `kernels::matmul` by one of our kernels (`product`) through the extension.
 pub fn matmul(a: Tensor<2>, b: Tensor<2>, product: Product) -> Tensor<2> {
     Tensor::from_dispatch(<Dispatch as T5AttentionOps>::t5_matmul(
         a.into_dispatch(),

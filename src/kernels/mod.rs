@@ -670,15 +670,16 @@ fn tiled_f32_checked(device: &burn::tensor::Device) -> bool {
 }
 
 /// `x · w` over the rows of `x` `[batch, len, d_in]` with `w` `[d_in, d_out]`: [`matmul`] on
-/// `[batch · len, d_in]` where the cooperative-matrix kernel runs or in training, Burn's
-/// `linear` (the same product) elsewhere.
+/// `[batch · len, d_in]` in training or where one of our kernels may take it (f16, or f32
+/// with [`set_f32_gemm_enabled`]), Burn's `linear` (the same product) elsewhere.
 pub fn linear(x: Tensor<3>, w: Tensor<2>) -> Tensor<3> {
     // In training, rows too. Where each batch's rows fill the matmul's tiles, Burn's `linear`
     // multiplies batch by batch with the weight broadcast, and autodiff then makes the
     // weight's gradient a batched product `[batch, d_in, d_out]` summed over the batch: a
     // weight-sized f32 partial per example and one more reduction per layer (32 of a small
-    // f32 step's), where rows give one GEMM over all of them. Only f16 can take the kernel:
-    // in inference other dtypes go straight to Burn, with no reshape recorded.
+    // f32 step's), where rows give one GEMM over all of them. In inference only a dtype one
+    // of our kernels may take goes on (f16; f32 with the tiled kernel on): others go
+    // straight to Burn, with no reshape recorded.
     let training = x.device().is_autodiff();
     let may_take_kernel = cfg!(feature = "wgpu")
         && (x.dtype() == DType::F16 || (x.dtype() == DType::F32 && f32_gemm_enabled()));
