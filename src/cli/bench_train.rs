@@ -109,6 +109,10 @@ struct ShapeRun {
     timed: Vec<(f64, usize)>,
     /// The profiled step (with `--profile`).
     profile: Option<StepProfile>,
+    /// Every step's loss (warm-up, timed, profiled) of a model drawn from a fixed seed on
+    /// fixed batches: two runs of the same shape and dtype give the same losses to rounding,
+    /// whichever kernels run, so an A/B run of a kernel checks its numbers as well.
+    losses: Vec<f64>,
 }
 
 impl ShapeRun {
@@ -199,6 +203,7 @@ pub fn bench_train(args: TrainBench) -> Result<()> {
             "target_len": args.target_len, "dtype": args.dtype.name(), "first_step_ms": run.first_ms, "median_step_ms": ms,
             "tokens_per_s": tps, "peak_memory_gib": memory,
             "step_ms": run.all_ms, "distinct_shapes_by_step": run.shapes_by_step,
+            "loss_by_step": run.losses,
             "lengths_from": args.lengths_from,
             "memory_kind": if selected.is_gpu { "gpu pool reserved (end of run)" } else { "process peak RSS" },
             "hf_fp32_tokens_per_s": hf_fp32.and_then(|r| r.tokens_per_s),
@@ -295,6 +300,12 @@ fn print_train_row(args: &TrainBench, row: &TrainRow, real_lengths: bool) {
          step's real tokens ÷ its time",
         run.timed.len()
     );
+    let losses: Vec<String> = run.losses.iter().map(|l| format!("{l:.4}")).collect();
+    println!(
+        "       loss by step: {} (a seeded model on fixed batches: another run of this \
+         shape and dtype, with other kernels, should match to rounding)",
+        losses.join(" ")
+    );
     if real_lengths {
         let steps: Vec<String> = run
             .all_ms
@@ -376,6 +387,8 @@ fn run_shape(
     device: &burn::tensor::Device,
     real: Option<&[(usize, usize)]>,
 ) -> Result<ShapeRun> {
+    // The same weights in every run (and dropout's draws after them).
+    device.seed(0);
     let model = T5ForConditionalGeneration::random(model_config, device);
     let extra = usize::from(args.profile);
     let batches = make_batches(args, real, 1 + args.steps + extra, device)?;
@@ -390,6 +403,7 @@ fn run_shape(
         shapes_by_step: Vec::new(),
         timed: Vec::new(),
         profile: None,
+        losses: Vec::new(),
     };
     for (i, batch) in batches.into_iter().enumerate() {
         let [rows, source_len, target_len] = batch.shape();
@@ -398,7 +412,7 @@ fn run_shape(
             let flops = training_flops(model_config, rows, source_len, target_len, fused);
             let (m, counts, kernels) =
                 profile::measure_kernels(device, || trainer.step(vec![batch]));
-            m?;
+            run.losses.push(m?.loss);
             run.profile = Some(StepProfile {
                 counts,
                 kernels,
@@ -411,6 +425,7 @@ fn run_shape(
         let m = trainer.step(vec![batch])?;
         let _ = device.sync();
         let ms = started.elapsed().as_secs_f64() * 1000.0;
+        run.losses.push(m.loss);
         run.all_ms.push(ms);
         run.shapes_by_step.push(m.distinct_shapes);
         if i == 0 {
