@@ -281,6 +281,7 @@ mod tests {
 
     #[test]
     fn the_cpu_times_the_tensor_ops_and_refuses_bad_arguments() {
+        let _generator = crate::cli::cpu_generator();
         let args = |shapes: &str, iters| AttentionBench {
             shapes: shapes.into(),
             batch: 1,

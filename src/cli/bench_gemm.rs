@@ -230,6 +230,7 @@ mod tests {
 
     #[test]
     fn the_cpu_times_every_product_and_refuses_unknown_shapes() {
+        let _generator = crate::cli::cpu_generator();
         let args = GemmBench {
             shapes: "small".into(),
             tokens: 16,

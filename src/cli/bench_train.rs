@@ -436,3 +436,47 @@ fn run_shape(
     }
     Ok(run)
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        bench: TrainBench,
+    }
+
+    /// The losses an A/B run compares come from a seeded model on fixed batches: two runs of
+    /// a shape give the same ones, a loss per step (warm-up, timed, profiled).
+    #[test]
+    fn two_runs_of_a_shape_report_the_same_losses() {
+        let args = Cli::parse_from([
+            "bench",
+            "--device",
+            "cpu",
+            "--batch",
+            "2",
+            "--source-len",
+            "8",
+            "--target-len",
+            "4",
+            "--steps",
+            "1",
+            "--profile",
+        ])
+        .bench;
+        let mut config = T5Config::flan_t5_small();
+        (config.d_model, config.d_kv, config.d_ff, config.num_heads) = (32, 8, 64, 4);
+        (config.num_layers, config.num_decoder_layers) = (1, Some(1));
+        let device = Device::flex().autodiff();
+        let _generator = crate::cli::cpu_generator();
+        let losses = || run_shape(&args, &config, &device, None).unwrap().losses;
+        let first = losses();
+        assert_eq!(first.len(), 3, "{first:?}");
+        assert!(first.iter().all(|l| l.is_finite() && *l > 0.0), "{first:?}");
+        assert_eq!(first, losses());
+    }
+}

@@ -23,6 +23,20 @@ mod train_progress;
 
 use clap::{Parser, Subcommand};
 
+/// Held by the unit tests that draw from the CPU device's random generator, which is
+/// process-wide: `bench train`'s losses repeat only when nothing draws between its seed and
+/// its model.
+#[cfg(test)]
+static CPU_GENERATOR: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// [`CPU_GENERATOR`], taken (a panicked holder's poison is no concern here).
+#[cfg(test)]
+fn cpu_generator() -> std::sync::MutexGuard<'static, ()> {
+    CPU_GENERATOR
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Mixtune: instruction fine-tuning and inference of T5 / Flan-T5.
 #[derive(Parser, Debug)]
 #[command(name = "mixtune", version, about)]
