@@ -1437,6 +1437,37 @@ impl ProductCase<'_> {
         )
     }
 
+    /// `kernels::linear` of `a` as a `[2, m / 2, k]` input and `b` as the weight, in `dtype`,
+    /// on `device` (no autodiff): the output back in its shape, as f32, and the launches.
+    fn linear(
+        &self,
+        device: &Device,
+    ) -> (Vec<f32>, std::collections::BTreeMap<&'static str, usize>) {
+        use burn::tensor::DType;
+        let ([a, b, _], [m, k, n]) = (self.data, self.dims);
+        let [batch, len] = [2, m / 2];
+        let cast = |t: Tensor<3>| {
+            if self.dtype == DType::F32 {
+                t
+            } else {
+                t.cast(self.dtype)
+            }
+        };
+        let x = cast(on(a, device).reshape([batch, len, k]));
+        let w = on(b, device).reshape([k, n]);
+        let w = if self.dtype == DType::F32 {
+            w
+        } else {
+            w.cast(self.dtype)
+        };
+        let (out, launches) = mixtune::device::profile::launches_by_kernel(device, || {
+            let out = mixtune::kernels::linear(x, w);
+            assert_eq!(out.dims(), [batch, len, n]);
+            read_together([out.cast(DType::F32).reshape([m * n])]).remove(0)
+        });
+        (out, launches.unwrap_or_default())
+    }
+
     /// On `gpu` (autodiff) against flex: every layout read in place (one `products` launch
     /// forward, no copy; two backward), the output and both gradients within `tolerance` of
     /// the peak. `inspect` sees the GPU's operands.
@@ -1528,17 +1559,14 @@ fn coop_matmul_matches_reference_forward_and_backward() {
     mixtune::kernels::set_coop_staged(false);
 
     // `kernels::linear`: a `[batch, len, d_in]` input as rows, back in its shape.
-    let [batch, len] = [2, m / 2];
-    let linear = |device: &Device| {
-        let x = on(&a, device).reshape([batch, len, k]).cast(DType::F16);
-        let w = on(&b, device).reshape([k, n]).cast(DType::F16);
-        let (out, launches) = mixtune::device::profile::launches_by_kernel(device, || {
-            let out = mixtune::kernels::linear(x, w);
-            assert_eq!(out.dims(), [batch, len, n]);
-            read_together([out.cast(DType::F32).reshape([m * n])]).remove(0)
-        });
-        (out, launches.unwrap_or_default())
+    let case = ProductCase {
+        name: "linear".into(),
+        data: [&a, &b, &upstream],
+        dims: [m, k, n],
+        layouts: (Layout::Rows, Layout::Rows),
+        dtype: DType::F16,
     };
+    let linear = |device: &Device| case.linear(device);
     let (out, launches) = linear(&gpu);
     assert_eq!(launched(&launches, PRODUCTS), 1, "linear: {launches:?}");
     let (expected, _) = linear(&Device::flex());
@@ -1595,17 +1623,14 @@ fn tiled_f32_matmul_matches_reference_forward_and_backward() {
     }
 
     // `kernels::linear`: a `[batch, len, d_in]` input as rows, back in its shape.
-    let [batch, len] = [2, m / 2];
-    let linear = |device: &Device| {
-        let x = on(&a, device).reshape([batch, len, k]);
-        let w = on(&b, device).reshape([k, n]);
-        let (out, launches) = mixtune::device::profile::launches_by_kernel(device, || {
-            let out = mixtune::kernels::linear(x, w);
-            assert_eq!(out.dims(), [batch, len, n]);
-            read_together([out.reshape([m * n])]).remove(0)
-        });
-        (out, launches.unwrap_or_default())
+    let case = ProductCase {
+        name: "linear".into(),
+        data: [&a, &b, &upstream],
+        dims: [m, k, n],
+        layouts: (Layout::Rows, Layout::Rows),
+        dtype: DType::F32,
     };
+    let linear = |device: &Device| case.linear(device);
     let (out, launches) = linear(&gpu);
     assert_eq!(launched(&launches, PRODUCTS), 1, "linear: {launches:?}");
     let (expected, _) = linear(&Device::flex());
