@@ -743,6 +743,7 @@ fn packed_gated_feed_forward_matches_reference() {
     let Some((gpu, _alone)) = gpu_alone() else {
         return;
     };
+    let _direct = DirectCoopProducts::new();
     let coop = mixtune::kernels::device_coop_shape(&gpu);
     // 33 rows: not whole tiles, Burn's matmul. 128 rows (f16): the packed product `x · [W_0 |
     // W_1]` and `wo` on cooperative matrices where the adapter has them (f16 training).
@@ -833,6 +834,7 @@ fn f16_training_step_stays_fused() {
         println!("skipped: the adapter has no cooperative matrices");
         return;
     }
+    let _direct = DirectCoopProducts::new();
     // 64 rows a side (two 32-row blocks at lavapipe's 8 × 8 tiles): `wo` goes on them there.
     let [d_model, d_ff] = [64, 128];
     let config: T5Config = serde_json::from_value(serde_json::json!({
@@ -908,6 +910,24 @@ fn f16_training_step_stays_fused() {
         "`wo` on the cooperative matrices: {lone} lone element-wise launches against \
          {lone_f32_wo}: {launches:?}"
     );
+}
+
+/// f16 products on the direct cooperative-matrix kernel wherever it fits, unmeasured (for
+/// tests that count its launches: measured, lavapipe's emulated tiles may lose to Burn's),
+/// until dropped; then measured again, the default.
+struct DirectCoopProducts;
+
+impl DirectCoopProducts {
+    fn new() -> Self {
+        mixtune::kernels::set_coop_staged(mixtune::kernels::Pick::Never);
+        DirectCoopProducts
+    }
+}
+
+impl Drop for DirectCoopProducts {
+    fn drop(&mut self) {
+        mixtune::kernels::set_coop_staged(mixtune::kernels::Pick::Measured);
+    }
 }
 
 /// Launches of the kernels whose names contain any of `needles`.
@@ -1495,15 +1515,17 @@ impl ProductCase<'_> {
 #[test]
 fn coop_matmul_matches_reference_forward_and_backward() {
     use burn::tensor::DType;
-    use mixtune::kernels::{coop_matmul_shape, device_coop_shape, matmul};
+    use mixtune::kernels::{coop_kernel_runs, coop_matmul_shape, device_coop_shape, matmul, Pick};
 
     let Some((gpu, _alone)) = gpu_alone() else {
         return;
     };
     let gpu_ad = gpu.clone().autodiff();
     // Whole tiles of the largest shape (16), at least two blocks of 4 × 4 tiles tall and wide
-    // (what `coop_matmul_shape` asks), overhanging the blocks at tile 8 and at 16.
-    let [m, k, n] = [144, 48, 176];
+    // (what `coop_matmul_shape` asks) for each product (the gradients' `m × k` and `k × n`
+    // too), overhanging the blocks at tile 8 and at 16; K ends inside a staged kernel's last
+    // stage of 32.
+    let [m, k, n] = [144, 144, 176];
     let a = rounded_to_f16(random([1, 1, m, k], 700, 1.0));
     let b = rounded_to_f16(random([1, 1, k, n], 701, 1.0));
     let upstream = rounded_to_f16(random([1, 1, m, n], 703, 1.0));
@@ -1539,7 +1561,8 @@ fn coop_matmul_matches_reference_forward_and_backward() {
 
     const PRODUCTS: &[&str] = &["CoopMatmulKernel"];
     for staged in [false, true] {
-        mixtune::kernels::set_coop_staged(staged);
+        // One kernel asked for: each takes every product it fits, unmeasured.
+        mixtune::kernels::set_coop_staged(if staged { Pick::Always } else { Pick::Never });
         for layouts in PRODUCT_LAYOUTS {
             let variant = if staged { "staged" } else { "direct" };
             let case = ProductCase {
@@ -1551,12 +1574,14 @@ fn coop_matmul_matches_reference_forward_and_backward() {
             };
             let inspect = |a16: &Tensor<2>, b16: &Tensor<2>| {
                 assert_eq!(coop_matmul_shape(a16, b16), Some(shape), "{}", case.name);
+                // Its self-check, here rather than among the counted launches.
+                assert!(coop_kernel_runs(&gpu, staged), "{}", case.name);
             };
             // f16 out: each value rounded once (2^-11 relative), the sums in f32.
             case.assert_matches(&gpu_ad, PRODUCTS, 2e-3, &inspect);
         }
     }
-    mixtune::kernels::set_coop_staged(false);
+    mixtune::kernels::set_coop_staged(Pick::Never);
 
     // `kernels::linear`: a `[batch, len, d_in]` input as rows, back in its shape.
     let case = ProductCase {
@@ -1571,6 +1596,7 @@ fn coop_matmul_matches_reference_forward_and_backward() {
     assert_eq!(launched(&launches, PRODUCTS), 1, "linear: {launches:?}");
     let (expected, _) = linear(&Device::flex());
     assert_close_within("linear output", out, expected, 2e-3);
+    mixtune::kernels::set_coop_staged(Pick::Measured);
 }
 
 /// `shaders/tiled_matmul.wgsl`, the f32 register-tiled product (`MIXTUNE_F32_GEMM=1`),
@@ -1578,28 +1604,31 @@ fn coop_matmul_matches_reference_forward_and_backward() {
 /// column-major and column-block operands, with blocks that overhang M and N and a last
 /// stage of K that K ends inside (within 1e-5 of the peak); one launch forward and none
 /// copying, two backward; `kernels::linear` on a `[batch, len, d]` input in one launch; and
-/// off (the default), Burn's matmul again.
+/// off (`MIXTUNE_F32_GEMM=0`), Burn's matmul again.
 #[test]
 fn tiled_f32_matmul_matches_reference_forward_and_backward() {
     use burn::tensor::DType;
-    use mixtune::kernels::{set_f32_gemm_enabled, tiled_f32_fits};
+    use mixtune::kernels::{set_f32_gemm, tiled_f32_fits, Pick};
 
     let Some((gpu, _alone)) = gpu_alone() else {
         return;
     };
     let gpu_ad = gpu.clone().autodiff();
-    // M and N past one 128-wide block, K past 3 stages of 16 (multiples of 8: read in place).
-    let [m, k, n] = [200, 56, 264];
+    // M, N and K past one 128-wide block, so that each product (the gradients' `m × k` and
+    // `k × n` too) is one the kernel takes, and K past 8 stages of 16 with a tail of 8
+    // (multiples of 8: read in place).
+    let [m, k, n] = [200, 136, 264];
     let a = random([1, 1, m, k], 710, 1.0);
     let b = random([1, 1, k, n], 711, 1.0);
     let upstream = random([1, 1, m, n], 712, 1.0);
     const PRODUCTS: &[&str] = &["TiledMatmulKernel"];
     let on_gpu = |tensor: Tensor<2>| tensor.to_device(&gpu);
-    set_f32_gemm_enabled(false);
+    set_f32_gemm(Pick::Never);
     let x = on_gpu(on(&a, &Device::flex()).reshape([m, k]));
     let y = on_gpu(on(&b, &Device::flex()).reshape([k, n]));
-    assert!(!tiled_f32_fits(&x, &y), "off by default");
-    set_f32_gemm_enabled(true);
+    assert!(!tiled_f32_fits(&x, &y), "off");
+    // Always: it takes every product it fits, unmeasured.
+    set_f32_gemm(Pick::Always);
     assert!(tiled_f32_fits(&x, &y));
     // A decode step's few rows, and sizes not multiples of 4, keep Burn's matmul.
     assert!(!tiled_f32_fits(&x.clone().slice([0..8, 0..k]), &y));
@@ -1636,9 +1665,142 @@ fn tiled_f32_matmul_matches_reference_forward_and_backward() {
     let (expected, _) = linear(&Device::flex());
     assert_close_within("linear output", out, expected, 1e-5);
 
-    set_f32_gemm_enabled(false);
+    set_f32_gemm(Pick::Never);
     let (_, launches) = linear(&gpu);
     assert_eq!(launched(&launches, PRODUCTS), 0, "off: {launches:?}");
+    set_f32_gemm(Pick::Measured);
+}
+
+/// A product plan (`kernels::product_plan`) gives each of a product's three matrix products
+/// its own kernel: with the choices pinned (forward and `aᵀ · dc` on the tiled f32 kernel,
+/// `dc · bᵀ` on Burn's, then the other way round), the tiled kernel runs exactly the products
+/// it was given, and the output and both gradients agree with flex either way.
+#[test]
+fn a_product_plan_takes_each_product_by_the_kernel_chosen_for_it() {
+    use burn::tensor::DType;
+    use mixtune::kernels::{product_choice, set_f32_gemm, tiled_f32_product_fits, Pick, Product};
+
+    let Some((gpu, _alone)) = gpu_alone() else {
+        return;
+    };
+    let gpu_ad = gpu.clone().autodiff();
+    // Every product at least a block wide: `dc · bᵀ` is m × k, `aᵀ · dc` k × n.
+    let [m, k, n] = [160, 136, 200];
+    set_f32_gemm(Pick::Measured);
+    if !tiled_f32_product_fits(&gpu, [m, k, n]) {
+        println!("skipped: the tiled f32 kernel does not run here");
+        return;
+    }
+    let (a, b, upstream) = (
+        random([1, 1, m, k], 720, 1.0),
+        random([1, 1, k, n], 721, 1.0),
+        random([1, 1, m, n], 722, 1.0),
+    );
+    const PRODUCTS: &[&str] = &["TiledMatmulKernel"];
+    let tiled = Some(Product::TiledF32);
+    for (forward, grad_a, grad_b) in [(tiled, None, tiled), (None, tiled, None)] {
+        let pin = |dims, row_major, taker| {
+            product_choice::pin(&gpu, &[Product::TiledF32], dims, row_major, taker);
+        };
+        pin([m, k, n], [true, true], forward);
+        pin([m, n, k], [true, false], grad_a);
+        pin([k, m, n], [false, true], grad_b);
+        let case = ProductCase {
+            name: format!("forward {forward:?}, d_a {grad_a:?}, d_b {grad_b:?}"),
+            data: [&a, &b, &upstream],
+            dims: [m, k, n],
+            layouts: (Layout::Rows, Layout::Rows),
+            dtype: DType::F32,
+        };
+        let (out, grads, forward_launches, backward_launches) = case.run(&gpu_ad, &|_, _| {});
+        let name = &case.name;
+        let expected_forward = usize::from(forward.is_some());
+        let expected_backward = usize::from(grad_a.is_some()) + usize::from(grad_b.is_some());
+        assert_eq!(
+            launched(&forward_launches, PRODUCTS),
+            expected_forward,
+            "{name}"
+        );
+        assert_eq!(
+            launched(&backward_launches, PRODUCTS),
+            expected_backward,
+            "{name}"
+        );
+        let (expected_out, expected, _, _) = case.run(&Device::flex().autodiff(), &|_, _| {});
+        assert_close_within(&format!("{name} output"), out, expected_out, 1e-5);
+        for (what, (got, expected)) in ["d_a", "d_b"].iter().zip(grads.into_iter().zip(expected)) {
+            assert_close_within(&format!("{name} {what}"), got, expected, 1e-5);
+        }
+    }
+}
+
+/// Measured choices (`MIXTUNE_F32_GEMM` unset): the first f32 product of a size class times
+/// Burn's matmul and the tiled kernel and records the faster (by the margin); the next product
+/// of that class, of other sizes, reuses it without measuring, and takes the recorded kernel;
+/// both products equal flex's.
+#[test]
+fn measured_choices_are_made_once_per_size_class_and_followed() {
+    use burn::tensor::DType;
+    use mixtune::kernels::{product_choice, set_f32_gemm, tiled_f32_product_fits, Pick};
+
+    let Some((gpu, _alone)) = gpu_alone() else {
+        return;
+    };
+    set_f32_gemm(Pick::Measured);
+    // Size class 256 × 64 × 512, which no other test of this file multiplies in f32.
+    let (first, second) = ([256, 64, 384], [200, 60, 300]);
+    if !tiled_f32_product_fits(&gpu, first) {
+        println!("skipped: the tiled f32 kernel does not run here");
+        return;
+    }
+    let product = |[m, k, n]: [usize; 3], seed: u64| {
+        let (a, b) = (
+            random([1, 1, m, k], seed, 1.0),
+            random([1, 1, k, n], seed + 1, 1.0),
+        );
+        let multiply = |device: &Device| {
+            let (a, b) = (
+                on(&a, device).reshape([m, k]),
+                on(&b, device).reshape([k, n]),
+            );
+            mixtune::device::profile::launches_by_kernel(device, || {
+                let out = mixtune::kernels::matmul(a, b);
+                read_together([out.cast(DType::F32).reshape([m * n])]).remove(0)
+            })
+        };
+        let (out, launches) = multiply(&gpu);
+        let (expected, _) = multiply(&Device::flex());
+        assert_close_within(&format!("{m}×{k}×{n} output"), out, expected, 1e-5);
+        launched(&launches.unwrap_or_default(), &["TiledMatmulKernel"])
+    };
+    let before = product_choice::known();
+    product(first, 730);
+    let after = product_choice::known();
+    let new: Vec<_> = after
+        .iter()
+        .filter(|(key, _)| !before.contains_key(*key))
+        .collect();
+    assert_eq!(new.len(), 1, "one choice made: {new:?}");
+    let (key, record) = new[0];
+    println!("{key}: {record:?}");
+    assert!(key.contains("256x64x512 | rr"), "{key}");
+    assert_eq!(record.measured, first);
+    for candidate in ["burn", "tiled-f32"] {
+        assert!(
+            record.seconds.get(candidate).is_some_and(|s| *s > 0.0),
+            "{record:?}"
+        );
+    }
+    assert_eq!(
+        record.chosen,
+        mixtune::kernels::choice_store::decide(&record.seconds),
+        "the rule's choice"
+    );
+    // The same class again: no measurement, and the recorded kernel takes it.
+    let tiled_launches = product(second, 740);
+    assert_eq!(product_choice::known().len(), after.len(), "measured again");
+    let expected = usize::from(record.chosen == "tiled-f32");
+    assert_eq!(tiled_launches, expected, "{}", record.chosen);
 }
 
 /// Every layout variant of `shaders/tiled_matmul.wgsl` parses, validates and lowers to

@@ -11,13 +11,16 @@
 # has 200 s (`bench gemm` and `bench attention` 90 s). Without STEPs the first call's list
 # runs (HF ~160 s;
 # `bench gemm`: each base product in Burn's f32 and f16, in f32 by `tiled_matmul.wgsl` and
-# on the cooperative matrices (both kernels), TFLOP/s; WGSL f16 base, its linear layers on
-# the cooperative matrices; WGSL f32 small and base with the profile, last, as the step a
+# on the cooperative matrices (both kernels), TFLOP/s, and the kernel training picks for it
+# (measured: `kernels::product_choice`, kept in the kernel cache's `product-choices.json`,
+# which the next steps reuse and $OUT/kernels/ gets); WGSL f16 base, its linear layers on
+# the kernels picked; WGSL f32 small and base with the profile, last, as the step a
 # slow machine may lose: 12-04 measured it);
 # `MIXTUNE_LEVERS=2` picks the second call's list instead, in order of what it decides
-# (WGSL f32 small with `MIXTUNE_F32_GEMM=1`, its products by `tiled_matmul.wgsl`, against the
-# first call's `wgsl-f32`; WGSL f16 base with `MIXTUNE_COOP_STAGED=1`, the staged
-# cooperative-matrix GEMM, against the first call's `wgsl-f16`; `bench attention`: base's three
+# (WGSL f32 small with `MIXTUNE_F32_GEMM=0`, Burn's matmul alone as before 12-07, against the
+# first call's `wgsl-f32`, which picked per product; with `MIXTUNE_F32_GEMM=1`, every product
+# it fits by `tiled_matmul.wgsl`; WGSL f16 base with `MIXTUNE_COOP_STAGED=1`, the staged
+# cooperative-matrix GEMM wherever it fits, against the first call's `wgsl-f16`; `bench attention`: base's three
 # attentions forward + backward at batch 8 through the tensor ops, the scalar kernels and the
 # cooperative-matrix ones, f32 and f16; WGSL f16 base with `MIXTUNE_COOP_ATTENTION=0`, the
 # scalar attention kernels, with `MIXTUNE_COOP_MATMUL=0`, Burn's f16 GEMMs, with
@@ -86,6 +89,7 @@ if [ $# -eq 0 ] && [ "$third" = 1 ]; then
     "prepared=wgsl:MIXTUNE_KERNEL_CACHE=/tmp/kc-prep __GL_SHADER_DISK_CACHE_PATH=/tmp/nv-prep bench train --device gpu --shapes small --steps 1"
 elif [ $# -eq 0 ] && [ "${MIXTUNE_LEVERS:-1}" = 2 ]; then
   set -- \
+    "f32-burn=wgsl:MIXTUNE_F32_GEMM=0 bench train --device gpu --profile" \
     "f32-tiled=wgsl:MIXTUNE_F32_GEMM=1 bench train --device gpu --profile" \
     "f16-staged=wgsl:MIXTUNE_COOP_STAGED=1 bench train --device gpu --shapes base --profile --dtype f16" \
     "attention=wgsl:bench attention --device gpu --shapes base --iters 5" \
@@ -122,7 +126,8 @@ done
 # `python3 scripts/bench/kernel_records.py $OUT/kernels/default.db`.
 for cache in "$HOME/.cache/mixtune/kernels" /tmp/kc-prep; do
   [ -f "$cache/default.db" ] || continue
-  mkdir -p "$OUT/$(basename "$cache")"; cp "$cache"/default.db* "$OUT/$(basename "$cache")/"
+  mkdir -p "$OUT/$(basename "$cache")"
+  cp "$cache"/default.db* "$cache"/product-choices.json "$OUT/$(basename "$cache")/" 2>/dev/null
 done
 cat "$OUT/steps.txt"
 tail -n 30 "$OUT"/gemm.txt "$OUT"/attention.txt "$OUT"/*-f*.txt 2>/dev/null

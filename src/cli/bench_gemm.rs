@@ -2,7 +2,7 @@
 //! Burn's matmul (f32 and f16), `shaders/tiled_matmul.wgsl` (f32, register-tiled) and the two
 //! cooperative-matrix kernels (f16, where the adapter has cooperative matrices: tiles loaded
 //! from global memory, and staged in workgroup memory): which of them pays, and by how much,
-//! on this card.
+//! on this card; and which one training picks for each (`kernels::product_choice`).
 
 use std::time::Instant;
 
@@ -113,8 +113,9 @@ fn time(
 /// whether it runs on `device` (it passed its self-check there).
 #[cfg(feature = "wgpu")]
 fn coop_kernel_runs(device: &Device, staged: bool) -> bool {
-    mixtune::kernels::set_coop_staged(staged);
-    mixtune::kernels::device_coop_shape(device).is_some()
+    use mixtune::kernels::Pick;
+    mixtune::kernels::set_coop_staged(if staged { Pick::Always } else { Pick::Never });
+    mixtune::kernels::coop_kernel_runs(device, staged)
 }
 
 /// Without `wgpu` there is no cooperative-matrix kernel.
@@ -126,8 +127,30 @@ fn coop_kernel_runs(_device: &Device, _staged: bool) -> bool {
 /// Turns the f32 register-tiled kernel on, and whether it runs `product` on `device`.
 #[cfg(feature = "wgpu")]
 fn tiled_kernel_runs(device: &Device, product: &Product) -> bool {
-    mixtune::kernels::set_f32_gemm_enabled(true);
+    mixtune::kernels::set_f32_gemm(mixtune::kernels::Pick::Always);
     mixtune::kernels::tiled_f32_product_fits(device, [product.m, product.k, product.n])
+}
+
+/// Which kernel training would take `product` by in f32 and in f16 on `device` (the
+/// process's measured choice, made now if new: `kernels::product_choice`), as `f32 / f16`.
+#[cfg(feature = "wgpu")]
+fn picked(device: &Device, product: &Product) -> String {
+    use mixtune::kernels::{product_choice, product_kernels, set_coop_staged, set_f32_gemm, Pick};
+    set_f32_gemm(Pick::Measured);
+    set_coop_staged(Pick::Measured);
+    let dims = [product.m, product.k, product.n];
+    let row_major = [!product.a_transposed, !product.b_transposed];
+    let pick = |dtype: DType| {
+        let (kernels, _) = product_kernels(device, dtype, dims);
+        product_choice::choose(device, &kernels, dims, row_major).map_or("burn", |p| p.name())
+    };
+    format!("{} / {}", pick(DType::F32), pick(DType::F16))
+}
+
+/// Without `wgpu` Burn's matmul takes every product.
+#[cfg(not(feature = "wgpu"))]
+fn picked(_device: &Device, _product: &Product) -> String {
+    "burn / burn".into()
 }
 
 /// Without `wgpu` there is no f32 kernel of ours.
@@ -143,7 +166,7 @@ pub fn bench_gemm(args: GemmBench) -> Result<()> {
     anyhow::ensure!(args.iters > 0, "--iters must be at least 1");
     #[cfg(feature = "wgpu")]
     let staged_at_start = mixtune::kernels::coop_staged();
-    let tiled_at_start = mixtune::kernels::f32_gemm_enabled();
+    let tiled_at_start = mixtune::kernels::f32_gemm();
     #[cfg(feature = "wgpu")]
     let coop = mixtune::kernels::device_coop_shape(&device);
     #[cfg(not(feature = "wgpu"))]
@@ -154,7 +177,7 @@ pub fn bench_gemm(args: GemmBench) -> Result<()> {
         None => println!("cooperative matrices: none on this device (its column reads n/a)"),
     }
     println!(
-        "{:<6} {:<12} {:>18} {:>11} {:>11} {:>11} {:>11} {:>11}",
+        "{:<6} {:<12} {:>18} {:>11} {:>11} {:>11} {:>11} {:>11}  picked f32 / f16",
         "shapes",
         "product",
         "m × k × n",
@@ -175,7 +198,7 @@ pub fn bench_gemm(args: GemmBench) -> Result<()> {
             } else {
                 format!("{:>11}", "n/a")
             };
-            mixtune::kernels::set_f32_gemm_enabled(tiled_at_start);
+            mixtune::kernels::set_f32_gemm(tiled_at_start);
             let f16_rate = time(&product, DType::F16, args.iters, &device, burn)?;
             // Both cooperative-matrix kernels: loads from global memory, and staged.
             let mut coop_rates = String::new();
@@ -188,8 +211,10 @@ pub fn bench_gemm(args: GemmBench) -> Result<()> {
                 };
                 coop_rates.push_str(&rate);
             }
+            let picked = picked(&device, &product);
+            mixtune::kernels::set_f32_gemm(tiled_at_start);
             println!(
-                "{:<6} {:<12} {:>18} {:>11.3} {tiled_rate} {:>11.3}{coop_rates}",
+                "{:<6} {:<12} {:>18} {:>11.3} {tiled_rate} {:>11.3}{coop_rates}  {picked}",
                 shape_name,
                 product.name,
                 format!("{} × {} × {}", product.m, product.k, product.n),
@@ -202,6 +227,10 @@ pub fn bench_gemm(args: GemmBench) -> Result<()> {
     mixtune::kernels::set_coop_staged(staged_at_start);
     println!(
         "TFLOP/s; each figure the mean of --iters products on this device, synced at both ends"
+    );
+    println!(
+        "picked: the kernel training takes each product by here (`burn`: Burn's matmul), \
+         measured the first time a product of its size class comes"
     );
     Ok(())
 }

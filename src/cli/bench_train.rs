@@ -97,6 +97,23 @@ fn peak_rss_gib() -> Option<f64> {
     Some(kib / (1024.0 * 1024.0))
 }
 
+/// The CPU time this thread has used, in seconds (`CLOCK_THREAD_CPUTIME_ID`; `None` off
+/// Linux). A thread blocked on the device uses none.
+fn thread_cpu_seconds() -> Option<f64> {
+    #[cfg(target_os = "linux")]
+    {
+        let mut now = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `clock_gettime` writes one `timespec`, which `now` is.
+        let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+        (rc == 0).then_some(now.tv_sec as f64 + now.tv_nsec as f64 * 1e-9)
+    }
+    #[cfg(not(target_os = "linux"))]
+    None
+}
+
 /// What one shape's run measured.
 struct ShapeRun {
     /// The first step (compiling and, on a GPU, tuning its kernels), in ms.
@@ -107,6 +124,10 @@ struct ShapeRun {
     shapes_by_step: Vec<usize>,
     /// The timed steps' ms and tokens (source + target, without padding).
     timed: Vec<(f64, usize)>,
+    /// The timed steps' CPU time on the thread that issued them, in ms (Linux; empty
+    /// elsewhere): building the step (autodiff, fusion) and encoding its kernels, without
+    /// the waits for the device.
+    host_ms: Vec<f64>,
     /// The profiled step (with `--profile`).
     profile: Option<StepProfile>,
     /// Every step's loss (warm-up, timed, profiled) of a model drawn from a fixed seed on
@@ -116,6 +137,13 @@ struct ShapeRun {
 }
 
 impl ShapeRun {
+    /// The median of the timed steps' host CPU ms ([`ShapeRun::host_ms`]), if measured.
+    fn median_host_ms(&self) -> Option<f64> {
+        let mut host = self.host_ms.clone();
+        host.sort_by(f64::total_cmp);
+        host.get(host.len() / 2).copied()
+    }
+
     /// The median timed step, and the tokens/s of that same step: both figures come from
     /// one measurement, so `tokens ÷ step time` is what is printed.
     fn median(&self) -> (f64, f64) {
@@ -204,6 +232,7 @@ pub fn bench_train(args: TrainBench) -> Result<()> {
             "tokens_per_s": tps, "peak_memory_gib": memory,
             "step_ms": run.all_ms, "distinct_shapes_by_step": run.shapes_by_step,
             "loss_by_step": run.losses,
+            "host_cpu_ms_per_step": run.median_host_ms(),
             "lengths_from": args.lengths_from,
             "memory_kind": if selected.is_gpu { "gpu pool reserved (end of run)" } else { "process peak RSS" },
             "hf_fp32_tokens_per_s": hf_fp32.and_then(|r| r.tokens_per_s),
@@ -214,10 +243,44 @@ pub fn bench_train(args: TrainBench) -> Result<()> {
             "ratio_to_torch_cpu": torch_row.map(|r| tps / r.tokens_per_s),
             "launches_per_step": run.profile.as_ref().and_then(|p| p.counts.launches),
             "host_syncs_per_step": run.profile.as_ref().map(|p| p.counts.host_reads),
+            "product_choices": product_choices(),
             "profile": profile_json}));
     }
     super::bench_reference::print_end(args.json, &selected.label, reference.as_ref(), rows);
     Ok(())
+}
+
+/// How many size classes of matrix products each kernel takes in this process, by the
+/// measured choices (`kernels::product_choice`: made on the first steps, or read from the
+/// kernel cache); empty without `wgpu`.
+fn product_choices() -> std::collections::BTreeMap<String, usize> {
+    #[cfg(feature = "wgpu")]
+    {
+        let mut counts = std::collections::BTreeMap::new();
+        for record in mixtune::kernels::product_choice::known().values() {
+            *counts.entry(record.chosen.clone()).or_insert(0) += 1;
+        }
+        counts
+    }
+    #[cfg(not(feature = "wgpu"))]
+    std::collections::BTreeMap::new()
+}
+
+/// [`product_choices`] as a line (`None` when no choice was made).
+fn product_choices_line() -> Option<String> {
+    let counts = product_choices();
+    if counts.is_empty() {
+        return None;
+    }
+    let each: Vec<String> = counts
+        .iter()
+        .map(|(kernel, classes)| format!("{kernel} {classes}"))
+        .collect();
+    Some(format!(
+        "matrix products by kernel (size classes, each measured on this device against \
+         Burn's matmul): {}",
+        each.join(", ")
+    ))
 }
 
 /// The table's head: device, reference, column names.
@@ -306,6 +369,17 @@ fn print_train_row(args: &TrainBench, row: &TrainRow, real_lengths: bool) {
          shape and dtype, with other kernels, should match to rounding)",
         losses.join(" ")
     );
+    if let Some(host) = run.median_host_ms() {
+        println!(
+            "       host: {host:.0} ms of CPU per step on the thread that issued it ({:.0}% of \
+             the step): building the step and encoding its kernels; near 100%, the host, \
+             not the device, sets the pace",
+            100.0 * host / ms.max(1e-9)
+        );
+    }
+    if let Some(line) = product_choices_line() {
+        println!("       {line}");
+    }
     if real_lengths {
         let steps: Vec<String> = run
             .all_ms
@@ -402,6 +476,7 @@ fn run_shape(
         all_ms: Vec::new(),
         shapes_by_step: Vec::new(),
         timed: Vec::new(),
+        host_ms: Vec::new(),
         profile: None,
         losses: Vec::new(),
     };
@@ -422,9 +497,13 @@ fn run_shape(
         }
         let tokens = batch.source_tokens + batch.target_tokens;
         let started = Instant::now();
+        let cpu_started = thread_cpu_seconds();
         let m = trainer.step(vec![batch])?;
         let _ = device.sync();
         let ms = started.elapsed().as_secs_f64() * 1000.0;
+        let host_ms = cpu_started
+            .zip(thread_cpu_seconds())
+            .map(|(start, end)| (end - start) * 1000.0);
         run.losses.push(m.loss);
         run.all_ms.push(ms);
         run.shapes_by_step.push(m.distinct_shapes);
@@ -432,6 +511,7 @@ fn run_shape(
             run.first_ms = ms;
         } else {
             run.timed.push((ms, tokens));
+            run.host_ms.extend(host_ms);
         }
     }
     Ok(run)

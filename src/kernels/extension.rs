@@ -14,7 +14,7 @@ use burn::backend::{
 };
 use burn::tensor::{DType, FloatDType, Shape, Slice, Tensor};
 
-use super::{CoopShape, Product};
+use super::{CoopShape, Product, ProductPlan};
 
 /// T5 attention ops (shapes and semantics in `kernels::attention`). Implemented by
 /// `burn_cubecl::CubeBackend` with the WGSL kernels; only tensors on a wgpu device may reach
@@ -231,6 +231,17 @@ pub trait T5AttentionOps: Backend {
     #[fusion(meta = matmul_meta)]
     fn t5_matmul(a: FloatTensor<Self>, b: FloatTensor<Self>, product: Product)
         -> FloatTensor<Self>;
+
+    /// `matmul` as `plan` says: the forward by its kernel (Burn's `float_matmul` for
+    /// `None`), and under autodiff each gradient's product by its own ([`MatmulBackward`]).
+    #[fusion(default)]
+    fn t5_planned_matmul(
+        a: FloatTensor<Self>,
+        b: FloatTensor<Self>,
+        plan: ProductPlan,
+    ) -> FloatTensor<Self> {
+        planned_product::<Self>(a, b, plan.forward)
+    }
 
     /// `attention`: the forward's output (autodiff records the backward step).
     #[fusion(default)]
@@ -470,6 +481,27 @@ fn squares_meta(
     TensorSpec::new(Shape::from([super::SQUARES_SLOTS * groups]), DType::F32)
 }
 
+/// `kernels::matmul` with its products taken as `plan` says, through the extension.
+pub fn planned_matmul(a: Tensor<2>, b: Tensor<2>, plan: ProductPlan) -> Tensor<2> {
+    Tensor::from_dispatch(<Dispatch as T5AttentionOps>::t5_planned_matmul(
+        a.into_dispatch(),
+        b.into_dispatch(),
+        plan,
+    ))
+}
+
+/// `a · b` on `B` by `product`'s kernel, or Burn's matmul for `None`.
+fn planned_product<B: T5AttentionOps>(
+    a: FloatTensor<B>,
+    b: FloatTensor<B>,
+    product: Option<Product>,
+) -> FloatTensor<B> {
+    match product {
+        Some(product) => B::t5_matmul(a, b, product),
+        None => B::float_matmul(a, b),
+    }
+}
+
 /// `kernels::matmul` by one of our kernels (`product`) through the extension.
 pub fn matmul(a: Tensor<2>, b: Tensor<2>, product: Product) -> Tensor<2> {
     Tensor::from_dispatch(<Dispatch as T5AttentionOps>::t5_matmul(
@@ -485,11 +517,12 @@ fn matmul_meta(a: &TensorSpec, b: &TensorSpec, product: &Product) -> TensorSpec 
     TensorSpec::new(Shape::from([a.shape[0], b.shape[1]]), product.dtype())
 }
 
-/// The backward step of `t5_matmul`: `da = dc · bᵀ` and `db = aᵀ · dc`, each one more
-/// product by the same kernel, the transposes read in place (column-major views).
+/// The backward step of `t5_matmul` and `t5_planned_matmul`: `da = dc · bᵀ` and
+/// `db = aᵀ · dc`, each one more product by the kernel the plan gives it (`t5_matmul`'s: its
+/// own for both), the transposes read in place (column-major views).
 #[derive(Debug)]
 struct MatmulBackward {
-    product: Product,
+    plan: ProductPlan,
 }
 
 impl<B: T5AttentionOps> Backward<B, 2> for MatmulBackward {
@@ -503,16 +536,21 @@ impl<B: T5AttentionOps> Backward<B, 2> for MatmulBackward {
         checkpointer: &mut Checkpointer,
     ) {
         let [node_a, node_b] = ops.parents;
-        let grad = cast_to::<B>(grads.consume::<B>(&ops.node), self.product.dtype());
+        let plan = self.plan;
+        let grad = cast_to::<B>(grads.consume::<B>(&ops.node), plan.dtype);
         let (a, b) = ops.state;
         let a = checkpointer.retrieve_node_output::<FloatTensor<B>>(a);
         let b = checkpointer.retrieve_node_output::<FloatTensor<B>>(b);
-        let product = |x, y| B::t5_matmul(x, y, self.product);
         if let Some(node) = node_a {
-            grads.register::<B>(node.id, product(grad.clone(), B::float_swap_dims(b, 0, 1)));
+            let b_t = B::float_swap_dims(b, 0, 1);
+            grads.register::<B>(
+                node.id,
+                planned_product::<B>(grad.clone(), b_t, plan.grad_a),
+            );
         }
         if let Some(node) = node_b {
-            grads.register::<B>(node.id, product(B::float_swap_dims(a, 0, 1), grad));
+            let a_t = B::float_swap_dims(a, 0, 1);
+            grads.register::<B>(node.id, planned_product::<B>(a_t, grad, plan.grad_b));
         }
     }
 }
@@ -1223,8 +1261,24 @@ impl<B: T5AttentionOps, C: CheckpointStrategy> T5AttentionOps for Autodiff<B, C>
         b: FloatTensor<Self>,
         product: Product,
     ) -> FloatTensor<Self> {
-        binary_tracked::<B, C, _>(MatmulBackward { product }, a, b, |a, b| {
+        let plan = ProductPlan {
+            forward: Some(product),
+            grad_a: Some(product),
+            grad_b: Some(product),
+            dtype: product.dtype(),
+        };
+        binary_tracked::<B, C, _>(MatmulBackward { plan }, a, b, |a, b| {
             B::t5_matmul(a, b, product)
+        })
+    }
+
+    fn t5_planned_matmul(
+        a: FloatTensor<Self>,
+        b: FloatTensor<Self>,
+        plan: ProductPlan,
+    ) -> FloatTensor<Self> {
+        binary_tracked::<B, C, _>(MatmulBackward { plan }, a, b, |a, b| {
+            planned_product::<B>(a, b, plan.forward)
         })
     }
 

@@ -19,8 +19,8 @@
 //! | [`sum_of_squares`] | `sum_of_squares.wgsl` | the global gradient norm: seven gradients a dispatch ([`reference_sum_of_squares`] elsewhere) |
 //! | `gated_gelu` | none: element-wise ops Burn fuses | Flan-T5's `gelu_new(gate) · up` with a one-kernel backward, in training ([`gated_gelu_runs`]) |
 //! | `gated_gelu_packed` | `gated_gelu_backward.wgsl` (backward; forward: fused element-wise ops) | the same over one packed product `x · [W_0 \| W_1]`, its gradient packed in one launch ([`gated_gelu_packed_runs`]) |
-//! | [`matmul`] | `coop_matmul.wgsl` (or `coop_matmul_staged.wgsl`: [`set_coop_staged`]) | f16 products (linear layers) on the GPU's cooperative matrices (tensor cores), differentiable, where the adapter has them ([`coop_matmul_shape`]) |
-//! | [`matmul`] | `tiled_matmul.wgsl` | f32 products register-tiled, differentiable, where [`set_f32_gemm_enabled`] turned them on ([`tiled_f32_fits`]) |
+//! | [`matmul`] | `coop_matmul.wgsl`, `coop_matmul_staged.wgsl` | f16 products (linear layers) on the GPU's cooperative matrices (tensor cores), differentiable, where the adapter has them ([`coop_matmul_shape`]) and one measured faster than Burn's matmul ([`product_plan`]) |
+//! | [`matmul`] | `tiled_matmul.wgsl` | f32 products register-tiled, differentiable, where it fits ([`tiled_f32_fits`]) and measured faster than Burn's matmul ([`product_plan`]) |
 //! | `clamp_f16` | none: element-wise ops Burn fuses | the f16 clamp after each sub-layer with a one-kernel backward, in f16 training ([`clamp_f16_runs`]) |
 //!
 //! The kernels run when the build has the `wgpu` feature, the tensors live on a wgpu device
@@ -37,12 +37,15 @@ use burn::tensor::{DType, Tensor};
 
 use crate::model::precision::cast;
 
+pub mod choice_store;
 #[cfg(feature = "wgpu")]
 mod coop_attention;
 #[cfg(feature = "wgpu")]
 mod coop_matmul;
 #[cfg(feature = "wgpu")]
 mod extension;
+#[cfg(feature = "wgpu")]
+pub mod product_choice;
 #[cfg(feature = "wgpu")]
 mod tiled_matmul;
 #[cfg(feature = "wgpu")]
@@ -578,15 +581,15 @@ fn shapes_fit(
             .all(|dims| dims.iter().product::<usize>() < limit)
 }
 
-/// `a · b` for `a` `[M, K]` and `b` `[K, N]`: on the GPU's cooperative matrices (tensor
-/// cores; `shaders/coop_matmul.wgsl`, f16 products summed in f32, f16 out) where
-/// [`coop_matmul_shape`] finds them, by `shaders/tiled_matmul.wgsl` in f32 where
-/// [`tiled_f32_fits`], differentiable in both (each gradient one more such product, the
-/// transposes read in place); Burn's matmul elsewhere.
+/// `a · b` for `a` `[M, K]` and `b` `[K, N]`: each of its products (the forward and, in
+/// training, the two gradients') by the kernel [`product_plan`] picks for it: on the GPU's
+/// cooperative matrices (tensor cores; `shaders/coop_matmul*.wgsl`, f16 products summed in
+/// f32, f16 out), by `shaders/tiled_matmul.wgsl` in f32, or Burn's matmul; differentiable,
+/// the transposes read in place. Burn's matmul alone where none of ours may take any.
 pub fn matmul(a: Tensor<2>, b: Tensor<2>) -> Tensor<2> {
     #[cfg(feature = "wgpu")]
-    if let Some(product) = product_kernel(&a, &b) {
-        return extension::matmul(a, b, product);
+    if let Some(plan) = product_plan(&a, &b) {
+        return extension::planned_matmul(a, b, plan);
     }
     a.matmul(b)
 }
@@ -595,8 +598,11 @@ pub fn matmul(a: Tensor<2>, b: Tensor<2>) -> Tensor<2> {
 #[cfg(feature = "wgpu")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Product {
-    /// f16 on the adapter's cooperative matrices of this shape (`coop_matmul*.wgsl`).
+    /// f16 on the adapter's cooperative matrices of this shape, each subgroup loading its
+    /// tiles from global memory (`coop_matmul.wgsl`).
     Coop(CoopShape),
+    /// The same, with the operands staged in workgroup memory (`coop_matmul_staged.wgsl`).
+    CoopStaged(CoopShape),
     /// f32, register-tiled (`tiled_matmul.wgsl`).
     TiledF32,
 }
@@ -606,26 +612,133 @@ impl Product {
     /// The dtype of its operands and result.
     pub fn dtype(self) -> DType {
         match self {
-            Product::Coop(_) => DType::F16,
+            Product::Coop(_) | Product::CoopStaged(_) => DType::F16,
             Product::TiledF32 => DType::F32,
         }
     }
-}
 
-/// The kernel [`matmul`] runs `a · b` on, if one of ours.
-#[cfg(feature = "wgpu")]
-fn product_kernel(a: &Tensor<2>, b: &Tensor<2>) -> Option<Product> {
-    if let Some(shape) = coop_matmul_shape(a, b) {
-        return Some(Product::Coop(shape));
+    /// Its name in measured choices and on the bench's lines.
+    pub fn name(self) -> &'static str {
+        match self {
+            Product::Coop(_) => "coop",
+            Product::CoopStaged(_) => "coop-staged",
+            Product::TiledF32 => "tiled-f32",
+        }
     }
-    tiled_f32_fits(a, b).then_some(Product::TiledF32)
+
+    /// A hash of its shader's text, so that a changed kernel is measured again (hashed once
+    /// per process: plans ask for it at every product).
+    pub fn shader_hash(self) -> u64 {
+        use std::sync::OnceLock;
+        static HASHES: [OnceLock<u64>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+        let (slot, text) = match self {
+            Product::Coop(_) => (0, coop_matmul::shader_text(false)),
+            Product::CoopStaged(_) => (1, coop_matmul::shader_text(true)),
+            Product::TiledF32 => (2, tiled_matmul::shader_text()),
+        };
+        *HASHES[slot].get_or_init(|| wgsl::fnv1a(text))
+    }
 }
 
-/// Whether [`matmul`] runs `a · b` by `shaders/tiled_matmul.wgsl`: turned on
-/// ([`set_f32_gemm_enabled`]), both f32 and 2-D on a wgpu device compiling WGSL with the
-/// kernels on, M, N and K multiples of 4 (the kernel reads four at a time), M and N at least
-/// one of its 128-wide blocks (a decode step's few rows keep Burn's), and the kernel passed
-/// its self-check on the adapter.
+/// Who takes each product of one [`matmul`]: the forward `a · b` and, in training, the
+/// gradients' `dc · bᵀ` (for `a`) and `aᵀ · dc` (for `b`): one of our kernels, or Burn's
+/// matmul (`None`). `dtype` is the operands'.
+#[cfg(feature = "wgpu")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProductPlan {
+    pub forward: Option<Product>,
+    pub grad_a: Option<Product>,
+    pub grad_b: Option<Product>,
+    pub dtype: DType,
+}
+
+/// How a kernel of ours that fits a product is picked for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pick {
+    /// Never: Burn's matmul (or, for the staged cooperative-matrix kernel, the direct one).
+    Never,
+    /// Always, where it fits.
+    Always,
+    /// Where it measured faster than Burn's matmul on this adapter, for products of the size
+    /// class and layout (`product_choice`; the default).
+    Measured,
+}
+
+/// The plan for `a · b`: per product, the kernel of ours that takes it ([`product_kernels`]
+/// and their [`Pick`]: measured against Burn's matmul the first time a product of its size
+/// class and layout comes), `None` when Burn's matmul takes all three. The forward operands
+/// count as row-major (a transposed view is measured as rows: tensors do not show their
+/// layout here); the gradients' products are measured as they are read (`b` and `a`
+/// transposed).
+#[cfg(feature = "wgpu")]
+pub fn product_plan(a: &Tensor<2>, b: &Tensor<2>) -> Option<ProductPlan> {
+    let ([m, k], [k_b, n]) = (a.dims(), b.dims());
+    let dtype = a.dtype();
+    if k != k_b || b.dtype() != dtype || b.device() != a.device() {
+        return None;
+    }
+    let device = a.device();
+    let take = |dims: [usize; 3], row_major: [bool; 2]| {
+        let (kernels, pick) = product_kernels(&device, dtype, dims);
+        match pick {
+            Pick::Never => None,
+            Pick::Always => kernels.first().copied(),
+            Pick::Measured => product_choice::choose(&device, &kernels, dims, row_major),
+        }
+    };
+    let forward = take([m, k, n], [true, true]);
+    let (grad_a, grad_b) = if device.is_autodiff() {
+        (
+            take([m, n, k], [true, false]),
+            take([k, m, n], [false, true]),
+        )
+    } else {
+        (None, None)
+    };
+    let plan = ProductPlan {
+        forward,
+        grad_a,
+        grad_b,
+        dtype,
+    };
+    (forward.is_some() || grad_a.is_some() || grad_b.is_some()).then_some(plan)
+}
+
+/// Our kernels that may take a `dims` `[m, k, n]` product of `dtype` operands on `device`,
+/// and how one of them is picked: f16, the cooperative-matrix kernels where
+/// [`coop_product_shape`] fits it, as [`set_coop_staged`] says (the staged one only where it
+/// runs: [`coop_kernel_runs`]); f32, the tiled kernel where [`tiled_f32_product_fits`], as
+/// [`set_f32_gemm`] says. None ([`Pick::Never`]) elsewhere.
+#[cfg(feature = "wgpu")]
+pub fn product_kernels(
+    device: &burn::tensor::Device,
+    dtype: DType,
+    dims: [usize; 3],
+) -> (Vec<Product>, Pick) {
+    match dtype {
+        DType::F16 => {
+            // A shape means the direct kernel passed its self-check here.
+            let Some(shape) = coop_product_shape(device, dims) else {
+                return (Vec::new(), Pick::Never);
+            };
+            let direct = Product::Coop(shape);
+            let staged = || shape.stages_evenly() && coop_kernel_checked(device, shape, true);
+            match coop_staged() {
+                Pick::Never => (vec![direct], Pick::Always),
+                Pick::Always if staged() => (vec![Product::CoopStaged(shape)], Pick::Always),
+                Pick::Always => (vec![direct], Pick::Always),
+                Pick::Measured if staged() => {
+                    (vec![direct, Product::CoopStaged(shape)], Pick::Measured)
+                }
+                Pick::Measured => (vec![direct], Pick::Measured),
+            }
+        }
+        DType::F32 if tiled_f32_product_fits(device, dims) => (vec![Product::TiledF32], f32_gemm()),
+        _ => (Vec::new(), Pick::Never),
+    }
+}
+
+/// Whether `shaders/tiled_matmul.wgsl` may take f32 `a · b` (see [`tiled_f32_product_fits`]).
 #[cfg(feature = "wgpu")]
 pub fn tiled_f32_fits(a: &Tensor<2>, b: &Tensor<2>) -> bool {
     let ([m, k], [k_b, n]) = (a.dims(), b.dims());
@@ -636,13 +749,16 @@ pub fn tiled_f32_fits(a: &Tensor<2>, b: &Tensor<2>) -> bool {
         && tiled_f32_product_fits(&a.device(), [m, k, n])
 }
 
-/// [`tiled_f32_fits`] for f32 operands `[m, k]` and `[k, n]` on `device`, by their sizes
-/// alone (no tensors); the first time on an adapter it runs the kernel's self-check there.
+/// Whether `shaders/tiled_matmul.wgsl` may take f32 operands `[m, k]` and `[k, n]` on
+/// `device`, by their sizes alone: not turned off ([`set_f32_gemm`]), a wgpu device compiling
+/// WGSL with the kernels on, M, N and K multiples of 4 (the kernel reads four at a time), M
+/// and N at least one of its 128-wide blocks (a decode step's few rows keep Burn's), and the
+/// kernel passed its self-check on the adapter (run there the first time).
 #[cfg(feature = "wgpu")]
 pub fn tiled_f32_product_fits(device: &burn::tensor::Device, [m, k, n]: [usize; 3]) -> bool {
     let whole = |size: usize| size > 0 && size.is_multiple_of(4);
     let small = |size: usize| size < (1 << 31);
-    f32_gemm_enabled()
+    f32_gemm() != Pick::Never
         && whole(m)
         && whole(n)
         && whole(k)
@@ -671,18 +787,19 @@ fn tiled_f32_checked(device: &burn::tensor::Device) -> bool {
 
 /// `x · w` over the rows of `x` `[batch, len, d_in]` with `w` `[d_in, d_out]`: [`matmul`] on
 /// `[batch · len, d_in]` in training or where one of our kernels may take it (f16, or f32
-/// with [`set_f32_gemm_enabled`]), Burn's `linear` (the same product) elsewhere.
+/// unless [`set_f32_gemm`] turned the tiled kernel off), Burn's `linear` (the same product)
+/// elsewhere.
 pub fn linear(x: Tensor<3>, w: Tensor<2>) -> Tensor<3> {
     // In training, rows too. Where each batch's rows fill the matmul's tiles, Burn's `linear`
     // multiplies batch by batch with the weight broadcast, and autodiff then makes the
     // weight's gradient a batched product `[batch, d_in, d_out]` summed over the batch: a
     // weight-sized f32 partial per example and one more reduction per layer (32 of a small
     // f32 step's), where rows give one GEMM over all of them. In inference only a dtype one
-    // of our kernels may take goes on (f16; f32 with the tiled kernel on): others go
+    // of our kernels may take goes on (f16; f32 with the tiled kernel not off): others go
     // straight to Burn, with no reshape recorded.
     let training = x.device().is_autodiff();
     let may_take_kernel = cfg!(feature = "wgpu")
-        && (x.dtype() == DType::F16 || (x.dtype() == DType::F32 && f32_gemm_enabled()));
+        && (x.dtype() == DType::F16 || (x.dtype() == DType::F32 && f32_gemm() != Pick::Never));
     if !(training || may_take_kernel) {
         return burn::tensor::module::linear(x, w, None);
     }
@@ -690,8 +807,8 @@ pub fn linear(x: Tensor<3>, w: Tensor<2>) -> Tensor<3> {
     let d_out = w.dims()[1];
     let rows = x.clone().reshape([batch * len, d_in]);
     #[cfg(feature = "wgpu")]
-    if let Some(product) = product_kernel(&rows, &w) {
-        return extension::matmul(rows, w, product).reshape([batch, len, d_out]);
+    if let Some(plan) = product_plan(&rows, &w) {
+        return extension::planned_matmul(rows, w, plan).reshape([batch, len, d_out]);
     }
     if training {
         return rows.matmul(w).reshape([batch, len, d_out]);
@@ -699,12 +816,9 @@ pub fn linear(x: Tensor<3>, w: Tensor<2>) -> Tensor<3> {
     burn::tensor::module::linear(x, w, None)
 }
 
-/// The cooperative-matrix shape [`matmul`] runs `a · b` on: both f16 and 2-D on a wgpu device
-/// compiling WGSL whose adapter multiplies f16 cooperative matrices ([`adapter_shape`]), M, N
-/// and K whole numbers of its tile, M and N at least two of its blocks (a workgroup's 4 × 4
-/// tiles: a skinnier product, such as a decode step's few rows, would leave most of the GPU
-/// idle, and Burn's matmul takes it), the kernels on (`MIXTUNE_COOP_MATMUL=0` turns off this
-/// kernel alone, for A/B runs); `None` elsewhere.
+/// The cooperative-matrix shape a cooperative-matrix kernel of ours may run `a · b` on (both
+/// f16; [`coop_product_shape`]); `None` elsewhere. Which kernel takes it, if any, is
+/// [`product_plan`]'s to say.
 #[cfg(feature = "wgpu")]
 pub fn coop_matmul_shape(a: &Tensor<2>, b: &Tensor<2>) -> Option<CoopShape> {
     let ([m, k], [k_b, n]) = (a.dims(), b.dims());
@@ -715,7 +829,12 @@ pub fn coop_matmul_shape(a: &Tensor<2>, b: &Tensor<2>) -> Option<CoopShape> {
 }
 
 /// [`coop_matmul_shape`] for f16 operands `[m, k]` and `[k, n]` on `device`, by their sizes
-/// alone (no tensors): whether such a product would run on the cooperative matrices.
+/// alone (no tensors): a wgpu device compiling WGSL whose adapter multiplies f16 cooperative
+/// matrices and passed the direct kernel's self-check ([`device_coop_shape`]), M, N and K
+/// whole numbers of its tile, M and N at least two of its blocks (a workgroup's 4 × 4 tiles:
+/// a skinnier product, such as a decode step's few rows, would leave most of the GPU idle,
+/// and Burn's matmul takes it), the kernels on (`MIXTUNE_COOP_MATMUL=0` turns them off
+/// alone, for A/B runs).
 #[cfg(feature = "wgpu")]
 pub fn coop_product_shape(
     device: &burn::tensor::Device,
@@ -741,9 +860,9 @@ pub fn coop_product_shape(
 }
 
 /// The cooperative-matrix shape of `device`'s adapter, when it is a wgpu device compiling
-/// WGSL with the kernels on, the adapter has one ([`adapter_shape`]) and the kernel passed
-/// its self-check there (`coop_self_check`, once per adapter: a driver that cannot build
-/// the shader, or computes it wrong, costs Burn's matmul, never a failed run).
+/// WGSL with the kernels on, the adapter has one ([`adapter_shape`]) and the direct kernel
+/// passed its self-check there (`coop_kernel_checked`, once per adapter: a driver that
+/// cannot build the shader, or computes it wrong, costs Burn's matmul, never a failed run).
 #[cfg(feature = "wgpu")]
 pub fn device_coop_shape(device: &burn::tensor::Device) -> Option<CoopShape> {
     checked_adapter(device).map(|(_, shape)| shape)
@@ -753,8 +872,28 @@ pub fn device_coop_shape(device: &burn::tensor::Device) -> Option<CoopShape> {
 #[cfg(feature = "wgpu")]
 fn checked_adapter(device: &burn::tensor::Device) -> Option<(String, CoopShape)> {
     let (name, shape) = coop_adapter(device)?;
-    let checked = format!("{name}, staged: {}", coop_staged());
-    coop_matmul::passes(&checked, || coop_self_check(device, shape)).then_some((name, shape))
+    coop_kernel_checked(device, shape, false).then_some((name, shape))
+}
+
+/// Whether the cooperative-matrix product kernel (`staged` or direct) runs on `device`: the
+/// adapter has cooperative matrices, the kernel fits its shape (the staged one:
+/// [`CoopShape::stages_evenly`]) and passed its self-check there (once per adapter).
+#[cfg(feature = "wgpu")]
+pub fn coop_kernel_runs(device: &burn::tensor::Device, staged: bool) -> bool {
+    coop_adapter(device).is_some_and(|(_, shape)| {
+        (!staged || shape.stages_evenly()) && coop_kernel_checked(device, shape, staged)
+    })
+}
+
+/// Whether the cooperative-matrix product kernel (`staged` or direct) of `shape` passed its
+/// self-check on `device`'s adapter (`coop_self_check`, asked once per adapter and kernel).
+#[cfg(feature = "wgpu")]
+fn coop_kernel_checked(device: &burn::tensor::Device, shape: CoopShape, staged: bool) -> bool {
+    let Some((name, _)) = coop_adapter(device) else {
+        return false;
+    };
+    let checked = format!("{name}, staged: {staged}");
+    coop_matmul::passes(&checked, || coop_self_check(device, shape, staged))
 }
 
 /// The cooperative-matrix shape the training attention kernels run on (the
@@ -896,10 +1035,17 @@ fn coop_adapter(device: &burn::tensor::Device) -> Option<(String, CoopShape)> {
 /// and the two must agree to the bit. False (with the reason on stderr) when they differ or
 /// the kernel fails to build or run.
 #[cfg(feature = "wgpu")]
-fn coop_self_check(device: &burn::tensor::Device, shape: CoopShape) -> bool {
+fn coop_self_check(device: &burn::tensor::Device, shape: CoopShape, staged: bool) -> bool {
     let dims = [2 * shape.block(), 2 * shape.tile as usize];
-    let product = Product::Coop(shape);
-    product_self_check(device, product, dims, "cooperative-matrix products")
+    let (product, what) = if staged {
+        (
+            Product::CoopStaged(shape),
+            "staged cooperative-matrix products",
+        )
+    } else {
+        (Product::Coop(shape), "cooperative-matrix products")
+    };
+    product_self_check(device, product, dims, what)
 }
 
 /// Two small products of `dims` `[m, k] · [k, m]` by `product`'s kernel on `device`, one with a
@@ -1011,37 +1157,68 @@ pub fn coop_wo_enabled() -> bool {
     switch(&COOP_WO, "MIXTUNE_COOP_WO", true)
 }
 
-/// 0: not read yet, 1: on, 2: off.
+/// 0: not read yet, else a [`Pick`] ([`pick_state`]).
 static F32_GEMM: AtomicU8 = AtomicU8::new(0);
 
-/// Turns `shaders/tiled_matmul.wgsl` on or off for [`matmul`]'s and [`linear`]'s f32
-/// products for the whole process (off by default, on with `MIXTUNE_F32_GEMM=1`): Burn's f32
-/// matmul reached ~15 TFLOP/s of an H200's ~67 (cuBLAS ~51); whether this kernel does better
-/// is unmeasured (`mixtune bench gemm` times both).
-pub fn set_f32_gemm_enabled(enabled: bool) {
-    F32_GEMM.store(if enabled { 1 } else { 2 }, Ordering::Relaxed);
+/// How `shaders/tiled_matmul.wgsl` is picked for [`matmul`]'s and [`linear`]'s f32 products,
+/// for the whole process: by default [`Pick::Measured`], against Burn's f32 matmul (which
+/// reached ~15 TFLOP/s of an H200's ~67; cuBLAS ~51); `MIXTUNE_F32_GEMM=1` always, `=0`
+/// never (for A/B runs; `mixtune bench gemm` times both).
+pub fn set_f32_gemm(pick: Pick) {
+    F32_GEMM.store(pick_state(pick), Ordering::Relaxed);
 }
 
-/// Whether f32 products may take `shaders/tiled_matmul.wgsl` (see [`set_f32_gemm_enabled`]).
-pub fn f32_gemm_enabled() -> bool {
-    switch(&F32_GEMM, "MIXTUNE_F32_GEMM", false)
+/// How f32 products pick `shaders/tiled_matmul.wgsl` (see [`set_f32_gemm`]).
+pub fn f32_gemm() -> Pick {
+    read_pick(&F32_GEMM, "MIXTUNE_F32_GEMM")
 }
 
-/// 0: not read yet, 1: on, 2: off.
+/// 0: not read yet, else a [`Pick`] ([`pick_state`]).
 static COOP_STAGED: AtomicU8 = AtomicU8::new(0);
 
-/// Picks the cooperative-matrix kernel for the whole process: `coop_matmul_staged.wgsl`
-/// (operands staged in workgroup memory by four subgroups) or, by default,
-/// `coop_matmul.wgsl` (each subgroup loads its tiles from global memory);
-/// `MIXTUNE_COOP_STAGED=1` picks the staged one at start. Which is faster on a GPU is
-/// unmeasured: `mixtune bench gemm` times both.
-pub fn set_coop_staged(staged: bool) {
-    COOP_STAGED.store(if staged { 1 } else { 2 }, Ordering::Relaxed);
+/// Picks the cooperative-matrix product kernel for the whole process: by default
+/// [`Pick::Measured`], the faster on this adapter of `coop_matmul_staged.wgsl` (operands
+/// staged in workgroup memory by four subgroups), `coop_matmul.wgsl` (each subgroup loads its
+/// tiles from global memory) and Burn's f16 matmul, per size class; [`Pick::Always`]
+/// (`MIXTUNE_COOP_STAGED=1`) the staged one, [`Pick::Never`] (`=0`) the direct one, wherever
+/// they fit (for A/B runs; `mixtune bench gemm` times all three).
+pub fn set_coop_staged(pick: Pick) {
+    COOP_STAGED.store(pick_state(pick), Ordering::Relaxed);
 }
 
-/// Whether [`matmul`]'s cooperative-matrix products use the staged kernel.
-pub fn coop_staged() -> bool {
-    switch(&COOP_STAGED, "MIXTUNE_COOP_STAGED", false)
+/// How [`matmul`]'s f16 products pick a cooperative-matrix kernel (see [`set_coop_staged`]).
+pub fn coop_staged() -> Pick {
+    read_pick(&COOP_STAGED, "MIXTUNE_COOP_STAGED")
+}
+
+/// A [`Pick`] as kept in its process-wide state (0 is "not read yet").
+fn pick_state(pick: Pick) -> u8 {
+    match pick {
+        Pick::Always => 1,
+        Pick::Never => 2,
+        Pick::Measured => 3,
+    }
+}
+
+/// A process-wide [`Pick`] `state`, read from the environment variable `var` the first time:
+/// `0`, `off`, `false` or `never` is [`Pick::Never`], `1`, `on`, `true` or `always`
+/// [`Pick::Always`], anything else [`Pick::Measured`].
+fn read_pick(state: &AtomicU8, var: &str) -> Pick {
+    if state.load(Ordering::Relaxed) == 0 {
+        let value = std::env::var(var).unwrap_or_default();
+        let pick = match value.trim() {
+            "0" | "off" | "false" | "never" => Pick::Never,
+            "1" | "on" | "true" | "always" => Pick::Always,
+            _ => Pick::Measured,
+        };
+        // Another thread may have set it meanwhile; keep its choice.
+        let _ = state.compare_exchange(0, pick_state(pick), Ordering::Relaxed, Ordering::Relaxed);
+    }
+    match state.load(Ordering::Relaxed) {
+        1 => Pick::Always,
+        2 => Pick::Never,
+        _ => Pick::Measured,
+    }
 }
 
 /// Whether tensors on `device` are computed by Burn's CubeCL backend through wgpu compiling

@@ -1,6 +1,7 @@
 //! `shaders/tiled_matmul.wgsl`: f32 matrix products on the GPU's scalar cores, register-tiled
-//! (128 × 128 outputs a workgroup, 8 × 8 a thread), the alternative to Burn's f32 matmul that
-//! `MIXTUNE_F32_GEMM=1` turns on (`kernels::set_f32_gemm_enabled`) until a GPU measures it.
+//! (128 × 128 outputs a workgroup, 8 × 8 a thread), the alternative to Burn's f32 matmul for
+//! the products where it measures faster on the adapter (`kernels::product_plan`;
+//! `MIXTUNE_F32_GEMM=1` always, `=0` never).
 
 use burn::tensor::DType;
 use burn_cubecl::cubecl::prelude::{CubeDim, ExecutionMode, KernelId};

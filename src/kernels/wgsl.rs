@@ -781,7 +781,8 @@ impl T5AttentionOps for CubeBackend {
 
     fn t5_matmul(a: CubeTensor, b: CubeTensor, product: Product) -> CubeTensor {
         match product {
-            Product::Coop(shape) => super::coop_matmul::matmul(a, b, shape, super::coop_staged()),
+            Product::Coop(shape) => super::coop_matmul::matmul(a, b, shape, false),
+            Product::CoopStaged(shape) => super::coop_matmul::matmul(a, b, shape, true),
             Product::TiledF32 => super::tiled_matmul::matmul(a, b),
         }
     }
