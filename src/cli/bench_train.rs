@@ -1,6 +1,7 @@
 //! `mixtune bench train`: training tokens/s and peak memory on random Flan-T5-shaped models,
 //! batch 8, DialogSum-like lengths (source 512, target 128). Speed is never a test.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -97,21 +98,68 @@ fn peak_rss_gib() -> Option<f64> {
     Some(kib / (1024.0 * 1024.0))
 }
 
-/// The CPU time this thread has used, in seconds (`CLOCK_THREAD_CPUTIME_ID`; `None` off
-/// Linux). A thread blocked on the device uses none.
-fn thread_cpu_seconds() -> Option<f64> {
-    #[cfg(target_os = "linux")]
-    {
-        let mut now = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
+/// CPU time by thread of this process, in ns (`/proc/self/task/*/schedstat`; empty off Linux
+/// or where the kernel keeps no such counts), with each thread's name.
+fn thread_cpu_ns() -> BTreeMap<u64, (String, u64)> {
+    let mut threads = BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return threads;
+    };
+    for task in tasks.flatten() {
+        let Some(tid) = task
+            .file_name()
+            .to_str()
+            .and_then(|t| t.parse::<u64>().ok())
+        else {
+            continue;
         };
-        // SAFETY: `clock_gettime` writes one `timespec`, which `now` is.
-        let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
-        (rc == 0).then_some(now.tv_sec as f64 + now.tv_nsec as f64 * 1e-9)
+        let read = |file: &str| std::fs::read_to_string(task.path().join(file)).ok();
+        let ns = read("schedstat").and_then(|s| s.split_whitespace().next()?.parse().ok());
+        if let Some(ns) = ns {
+            let name = read("comm").unwrap_or_default().trim().to_string();
+            threads.insert(tid, (name, ns));
+        }
     }
-    #[cfg(not(target_os = "linux"))]
-    None
+    threads
+}
+
+/// The host's CPU time over some steps, per step: in all of the process's threads, and in
+/// the busiest one (Burn's and CubeCL's device threads build, fuse and encode a step's
+/// kernels; on a GPU none of it is the kernels' own work). When the busiest thread's time
+/// nears the step's, that thread, not the device, sets the pace. On a software adapter
+/// (lavapipe) the kernels run on the CPU too, in those threads.
+#[derive(Debug, Clone, PartialEq)]
+struct HostCpu {
+    all_ms: f64,
+    busiest_ms: f64,
+    busiest: String,
+}
+
+impl HostCpu {
+    /// From two [`thread_cpu_ns`] readings `steps` steps apart (`None` without counts).
+    fn between(
+        before: &BTreeMap<u64, (String, u64)>,
+        after: &BTreeMap<u64, (String, u64)>,
+        steps: usize,
+    ) -> Option<Self> {
+        if after.is_empty() || steps == 0 {
+            return None;
+        }
+        let per_step = |ns: u64| ns as f64 / 1e6 / steps as f64;
+        let used: Vec<(&str, u64)> = after
+            .iter()
+            .map(|(tid, (name, ns))| {
+                let start = before.get(tid).map_or(0, |(_, ns)| *ns);
+                (name.as_str(), ns.saturating_sub(start))
+            })
+            .collect();
+        let (busiest, most) = used.iter().copied().max_by_key(|(_, ns)| *ns)?;
+        Some(Self {
+            all_ms: per_step(used.iter().map(|(_, ns)| ns).sum()),
+            busiest_ms: per_step(most),
+            busiest: busiest.to_string(),
+        })
+    }
 }
 
 /// What one shape's run measured.
@@ -124,10 +172,8 @@ struct ShapeRun {
     shapes_by_step: Vec<usize>,
     /// The timed steps' ms and tokens (source + target, without padding).
     timed: Vec<(f64, usize)>,
-    /// The timed steps' CPU time on the thread that issued them, in ms (Linux; empty
-    /// elsewhere): building the step (autodiff, fusion) and encoding its kernels, without
-    /// the waits for the device.
-    host_ms: Vec<f64>,
+    /// The host's CPU time per timed step (Linux).
+    host: Option<HostCpu>,
     /// The profiled step (with `--profile`).
     profile: Option<StepProfile>,
     /// Every step's loss (warm-up, timed, profiled) of a model drawn from a fixed seed on
@@ -137,13 +183,6 @@ struct ShapeRun {
 }
 
 impl ShapeRun {
-    /// The median of the timed steps' host CPU ms ([`ShapeRun::host_ms`]), if measured.
-    fn median_host_ms(&self) -> Option<f64> {
-        let mut host = self.host_ms.clone();
-        host.sort_by(f64::total_cmp);
-        host.get(host.len() / 2).copied()
-    }
-
     /// The median timed step, and the tokens/s of that same step: both figures come from
     /// one measurement, so `tokens ÷ step time` is what is printed.
     fn median(&self) -> (f64, f64) {
@@ -232,7 +271,8 @@ pub fn bench_train(args: TrainBench) -> Result<()> {
             "tokens_per_s": tps, "peak_memory_gib": memory,
             "step_ms": run.all_ms, "distinct_shapes_by_step": run.shapes_by_step,
             "loss_by_step": run.losses,
-            "host_cpu_ms_per_step": run.median_host_ms(),
+            "host_cpu_ms_per_step": run.host.as_ref().map(|h| h.all_ms),
+            "busiest_thread_cpu_ms_per_step": run.host.as_ref().map(|h| h.busiest_ms),
             "lengths_from": args.lengths_from,
             "memory_kind": if selected.is_gpu { "gpu pool reserved (end of run)" } else { "process peak RSS" },
             "hf_fp32_tokens_per_s": hf_fp32.and_then(|r| r.tokens_per_s),
@@ -253,17 +293,17 @@ pub fn bench_train(args: TrainBench) -> Result<()> {
 /// How many size classes of matrix products each kernel takes in this process, by the
 /// measured choices (`kernels::product_choice`: made on the first steps, or read from the
 /// kernel cache); empty without `wgpu`.
-fn product_choices() -> std::collections::BTreeMap<String, usize> {
+fn product_choices() -> BTreeMap<String, usize> {
     #[cfg(feature = "wgpu")]
     {
-        let mut counts = std::collections::BTreeMap::new();
+        let mut counts = BTreeMap::new();
         for record in mixtune::kernels::product_choice::known().values() {
             *counts.entry(record.chosen.clone()).or_insert(0) += 1;
         }
         counts
     }
     #[cfg(not(feature = "wgpu"))]
-    std::collections::BTreeMap::new()
+    BTreeMap::new()
 }
 
 /// [`product_choices`] as a line (`None` when no choice was made).
@@ -369,12 +409,15 @@ fn print_train_row(args: &TrainBench, row: &TrainRow, real_lengths: bool) {
          shape and dtype, with other kernels, should match to rounding)",
         losses.join(" ")
     );
-    if let Some(host) = run.median_host_ms() {
+    if let Some(host) = &run.host {
         println!(
-            "       host: {host:.0} ms of CPU per step on the thread that issued it ({:.0}% of \
-             the step): building the step and encoding its kernels; near 100%, the host, \
-             not the device, sets the pace",
-            100.0 * host / ms.max(1e-9)
+            "       host CPU per timed step: {:.0} ms in all threads, {:.0} ms ({:.0}% of the \
+             step) in the busiest ({}): near 100%, that thread, not the device, sets the \
+             pace (on a software adapter it also runs the kernels)",
+            host.all_ms,
+            host.busiest_ms,
+            100.0 * host.busiest_ms / ms.max(1e-9),
+            host.busiest
         );
     }
     if let Some(line) = product_choices_line() {
@@ -476,10 +519,11 @@ fn run_shape(
         all_ms: Vec::new(),
         shapes_by_step: Vec::new(),
         timed: Vec::new(),
-        host_ms: Vec::new(),
+        host: None,
         profile: None,
         losses: Vec::new(),
     };
+    let mut host_before = BTreeMap::new();
     for (i, batch) in batches.into_iter().enumerate() {
         let [rows, source_len, target_len] = batch.shape();
         if i == args.steps + 1 {
@@ -496,14 +540,13 @@ fn run_shape(
             continue;
         }
         let tokens = batch.source_tokens + batch.target_tokens;
+        if i == 1 {
+            host_before = thread_cpu_ns();
+        }
         let started = Instant::now();
-        let cpu_started = thread_cpu_seconds();
         let m = trainer.step(vec![batch])?;
         let _ = device.sync();
         let ms = started.elapsed().as_secs_f64() * 1000.0;
-        let host_ms = cpu_started
-            .zip(thread_cpu_seconds())
-            .map(|(start, end)| (end - start) * 1000.0);
         run.losses.push(m.loss);
         run.all_ms.push(ms);
         run.shapes_by_step.push(m.distinct_shapes);
@@ -511,7 +554,9 @@ fn run_shape(
             run.first_ms = ms;
         } else {
             run.timed.push((ms, tokens));
-            run.host_ms.extend(host_ms);
+            if i == args.steps {
+                run.host = HostCpu::between(&host_before, &thread_cpu_ns(), args.steps);
+            }
         }
     }
     Ok(run)
@@ -522,6 +567,39 @@ mod tests {
     use clap::Parser;
 
     use super::*;
+
+    #[test]
+    fn host_cpu_is_per_step_and_names_the_busiest_thread() {
+        let reading = |pairs: &[(u64, &str, u64)]| -> BTreeMap<u64, (String, u64)> {
+            pairs
+                .iter()
+                .map(|(tid, name, ns)| (*tid, (name.to_string(), *ns)))
+                .collect()
+        };
+        let before = reading(&[(1, "main", 1_000_000), (2, "DSD-4-0", 5_000_000)]);
+        // Thread 3 started between the readings: all of its time counts.
+        let after = reading(&[
+            (1, "main", 3_000_000),
+            (2, "DSD-4-0", 45_000_000),
+            (3, "DSD-4-1", 8_000_000),
+        ]);
+        let host = HostCpu::between(&before, &after, 2).unwrap();
+        assert_eq!(
+            host,
+            HostCpu {
+                all_ms: 25.0,
+                busiest_ms: 20.0,
+                busiest: "DSD-4-0".into()
+            }
+        );
+        assert_eq!(HostCpu::between(&before, &BTreeMap::new(), 2), None);
+        assert_eq!(HostCpu::between(&before, &after, 0), None);
+        // This process's own threads, the test's among them, where the kernel counts them.
+        let threads = thread_cpu_ns();
+        if cfg!(target_os = "linux") && !threads.is_empty() {
+            assert!(threads.values().any(|(_, ns)| *ns > 0), "{threads:?}");
+        }
+    }
 
     #[derive(Parser)]
     struct Cli {
