@@ -1060,14 +1060,7 @@ fn product_self_check(
     [m, k]: [usize; 2],
     what: &str,
 ) -> bool {
-    use burn::tensor::Int;
-    let small = |rows: usize, cols: usize, step: i64| {
-        Tensor::<1, Int>::arange_step(0..(rows * cols) as i64 * step, step as usize, device)
-            .remainder_scalar(7)
-            .float()
-            .sub_scalar(3.0)
-            .reshape([rows, cols])
-    };
+    let small = |rows: usize, cols: usize, step: i64| small_integers([rows, cols], step, device);
     let a = small(m, k, 3);
     let b = small(k, m, 5);
     // `b`'s values stored transposed: `[m, k]` rows, read as `[k, m]` column-major.
@@ -1085,6 +1078,19 @@ fn product_self_check(
         )
     };
     self_check(what, "differ from Burn's", "Burn's matmul", check)
+}
+
+/// A `dims` f32 tensor of small integers in -3..=3 (`i · step` mod 7, less 3, in row-major
+/// order) on `device`: exact in f16, and drawn from a counter rather than the device's random
+/// generator.
+#[cfg(feature = "wgpu")]
+fn small_integers(dims: [usize; 2], step: i64, device: &burn::tensor::Device) -> Tensor<2> {
+    let count = (dims[0] * dims[1]) as i64;
+    Tensor::<1, burn::tensor::Int>::arange_step(0..count * step, step as usize, device)
+        .remainder_scalar(7)
+        .float()
+        .sub_scalar(3.0)
+        .reshape(dims)
 }
 
 /// Runs a kernel's self-check `check` (agrees: `Ok(true)`), panics caught: true when it

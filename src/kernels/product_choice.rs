@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use burn::tensor::{Device, Int, Tensor};
+use burn::tensor::{Device, Tensor};
 
 use super::choice_store::{self, ChoiceStore, Record, BURN};
 use super::Product;
@@ -143,12 +143,7 @@ fn measure(
         };
         // Small integers from a counter, not from the device's generator: a measurement
         // must not move the random draws (dropout) of the run it happens in.
-        let t = Tensor::<1, Int>::arange(0..(rows * cols) as i64, &device)
-            .remainder_scalar(7)
-            .float()
-            .sub_scalar(3.0)
-            .reshape(dims)
-            .cast(dtype);
+        let t = super::small_integers(dims, 1, &device).cast(dtype);
         if row_major {
             t
         } else {
@@ -177,7 +172,7 @@ fn measure(
             .unwrap_or_else(|_| Err("a kernel panicked".into()))
     };
     let mut best: BTreeMap<String, f64> = BTreeMap::new();
-    let mut failed: Vec<String> = Vec::new();
+    // Seconds of each candidate's second single product; a failed one is not here.
     let mut first = BTreeMap::new();
     for taker in &takers {
         let once = per_product(*taker, 1).and_then(|_| per_product(*taker, 1));
@@ -190,7 +185,6 @@ fn measure(
                     "measuring {} for a {m}×{k}×{n} product failed ({reason}): not used there",
                     name(taker)
                 );
-                failed.push(name(taker).to_string());
             }
         }
     }
@@ -199,10 +193,7 @@ fn measure(
     // part of it, whatever it adds being the same for every candidate.
     let count = (BATCH_SECONDS / fastest).ceil().clamp(1.0, 256.0) as usize;
     for _ in 0..3 {
-        for taker in takers
-            .iter()
-            .filter(|t| !failed.contains(&name(t).to_string()))
-        {
+        for taker in takers.iter().filter(|t| first.contains_key(name(t))) {
             if let Ok(seconds) = per_product(*taker, count) {
                 let entry = best.entry(name(taker).to_string()).or_insert(f64::INFINITY);
                 *entry = entry.min(seconds);
