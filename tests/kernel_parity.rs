@@ -930,6 +930,23 @@ impl Drop for DirectCoopProducts {
     }
 }
 
+/// Products measured on software adapters too (lavapipe: see
+/// `product_choice::set_measure_on_software`) until dropped; then not, the default.
+struct MeasuredOnSoftware;
+
+impl MeasuredOnSoftware {
+    fn new() -> Self {
+        mixtune::kernels::product_choice::set_measure_on_software(true);
+        MeasuredOnSoftware
+    }
+}
+
+impl Drop for MeasuredOnSoftware {
+    fn drop(&mut self) {
+        mixtune::kernels::product_choice::set_measure_on_software(false);
+    }
+}
+
 /// Launches of the kernels whose names contain any of `needles`.
 fn launched(launches: &std::collections::BTreeMap<&str, usize>, needles: &[&str]) -> usize {
     launches
@@ -1737,7 +1754,8 @@ fn a_product_plan_takes_each_product_by_the_kernel_chosen_for_it() {
 /// Measured choices (`MIXTUNE_F32_GEMM` unset): the first f32 product of a size class times
 /// Burn's matmul and the tiled kernel and records the faster (by the margin); the next product
 /// of that class, of other sizes, reuses it without measuring, and takes the recorded kernel;
-/// both products equal flex's.
+/// both products equal flex's. On a software adapter, first that Burn's takes a product
+/// unmeasured unless measuring there is turned on.
 #[test]
 fn measured_choices_are_made_once_per_size_class_and_followed() {
     use burn::tensor::DType;
@@ -1773,6 +1791,17 @@ fn measured_choices_are_made_once_per_size_class_and_followed() {
         assert_close_within(&format!("{m}×{k}×{n} output"), out, expected, 1e-5);
         launched(&launches.unwrap_or_default(), &["TiledMatmulKernel"])
     };
+    // CI's lavapipe is a software adapter, where products are not measured by default:
+    // Burn's takes them and nothing is recorded.
+    if gpu
+        .identity()
+        .is_some_and(|identity| identity.physical.is_none())
+    {
+        let before = product_choice::known();
+        assert_eq!(product(first, 720), 0, "a tiled launch unmeasured");
+        assert_eq!(product_choice::known().len(), before.len(), "measured");
+    }
+    let _measuring = MeasuredOnSoftware::new();
     let before = product_choice::known();
     product(first, 730);
     let after = product_choice::known();

@@ -1207,24 +1207,55 @@ fn pick_state(pick: Pick) -> u8 {
 }
 
 /// A process-wide [`Pick`] `state`, read from the environment variable `var` the first time:
-/// `0`, `off`, `false` or `never` is [`Pick::Never`], `1`, `on`, `true` or `always`
-/// [`Pick::Always`], anything else [`Pick::Measured`].
+/// a word for off ([`env_switch`]) is [`Pick::Never`], one for on [`Pick::Always`], anything
+/// else [`Pick::Measured`].
 fn read_pick(state: &AtomicU8, var: &str) -> Pick {
-    if state.load(Ordering::Relaxed) == 0 {
-        let value = std::env::var(var).unwrap_or_default();
-        let pick = match value.trim() {
-            "0" | "off" | "false" | "never" => Pick::Never,
-            "1" | "on" | "true" | "always" => Pick::Always,
-            _ => Pick::Measured,
-        };
-        // Another thread may have set it meanwhile; keep its choice.
-        let _ = state.compare_exchange(0, pick_state(pick), Ordering::Relaxed, Ordering::Relaxed);
-    }
-    match state.load(Ordering::Relaxed) {
+    let read = read_once(state, var, |value| {
+        pick_state(match env_switch(value) {
+            Some(false) => Pick::Never,
+            Some(true) => Pick::Always,
+            None => Pick::Measured,
+        })
+    });
+    match read {
         1 => Pick::Always,
         2 => Pick::Never,
         _ => Pick::Measured,
     }
+}
+
+/// A process-wide on/off `state` (0: not read yet, 1: on, 2: off), read from the environment
+/// variable `var` the first time: `default`, unless `var` says the other ([`env_switch`]).
+fn switch(state: &AtomicU8, var: &str, default: bool) -> bool {
+    let read = read_once(state, var, |value| {
+        if env_switch(value).unwrap_or(default) {
+            1
+        } else {
+            2
+        }
+    });
+    read == 1
+}
+
+/// What an environment variable's `value` says of a switch: `0`, `off`, `false` or `never`
+/// off; `1`, `on`, `true` or `always` on; anything else (unset included) nothing.
+fn env_switch(value: &str) -> Option<bool> {
+    match value.trim() {
+        "0" | "off" | "false" | "never" => Some(false),
+        "1" | "on" | "true" | "always" => Some(true),
+        _ => None,
+    }
+}
+
+/// A process-wide setting `state` (0: not read yet, else its code), set the first time from
+/// the environment variable `var` by `code` (which must not give 0), unless another thread
+/// set it meanwhile (a setter's value, or the same reading, is kept).
+fn read_once(state: &AtomicU8, var: &str, code: impl FnOnce(&str) -> u8) -> u8 {
+    if state.load(Ordering::Relaxed) == 0 {
+        let value = std::env::var(var).unwrap_or_default();
+        let _ = state.compare_exchange(0, code(&value), Ordering::Relaxed, Ordering::Relaxed);
+    }
+    state.load(Ordering::Relaxed)
 }
 
 /// Whether tensors on `device` are computed by Burn's CubeCL backend through wgpu compiling
@@ -1255,31 +1286,6 @@ pub fn kernels_enabled() -> bool {
     switch(&ENABLED, "MIXTUNE_WGSL_KERNELS", true)
 }
 
-/// A process-wide on/off `state` (0: not read yet, 1: on, 2: off), read from the environment
-/// variable `var` the first time: `default`, unless `var` says the other (`0`, `off`,
-/// `false` / `1`, `on`, `true`).
-fn switch(state: &AtomicU8, var: &str, default: bool) -> bool {
-    match state.load(Ordering::Relaxed) {
-        0 => {
-            let value = std::env::var(var).unwrap_or_default();
-            let on = match value.trim() {
-                "0" | "off" | "false" => false,
-                "1" | "on" | "true" => true,
-                _ => default,
-            };
-            // Another thread may have set it meanwhile; keep its choice.
-            let _ = state.compare_exchange(
-                0,
-                if on { 1 } else { 2 },
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            );
-            state.load(Ordering::Relaxed) == 1
-        }
-        on => on == 1,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1302,6 +1308,33 @@ mod tests {
             [1, 1, 1, 1],
             128
         ));
+    }
+
+    #[test]
+    fn settings_read_their_variable_once_and_keep_a_value_set_since() {
+        for (value, said) in [
+            (" off ", Some(false)),
+            ("never", Some(false)),
+            ("0", Some(false)),
+            ("true", Some(true)),
+            ("always", Some(true)),
+            ("", None),
+            ("2", None),
+        ] {
+            assert_eq!(env_switch(value), said, "{value:?}");
+        }
+        // Variables no environment sets: the default, until a value is set.
+        static ON: AtomicU8 = AtomicU8::new(0);
+        assert!(switch(&ON, "MIXTUNE_TEST_NEVER_SET_SWITCH", true));
+        ON.store(2, Ordering::Relaxed);
+        assert!(!switch(&ON, "MIXTUNE_TEST_NEVER_SET_SWITCH", true));
+        static PICK: AtomicU8 = AtomicU8::new(0);
+        assert_eq!(
+            read_pick(&PICK, "MIXTUNE_TEST_NEVER_SET_PICK"),
+            Pick::Measured
+        );
+        PICK.store(pick_state(Pick::Never), Ordering::Relaxed);
+        assert_eq!(read_pick(&PICK, "MIXTUNE_TEST_NEVER_SET_PICK"), Pick::Never);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! slower than Burn's alone by more than the noise of its measurement.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -23,6 +24,24 @@ const BATCH_SECONDS: f64 = 4e-3;
 /// Held while a product is measured: two measurements at once would time each other.
 static MEASURING: Mutex<()> = Mutex::new(());
 
+/// 0: not read yet, 1: on, 2: off (see [`set_measure_on_software`]).
+static ON_SOFTWARE: AtomicU8 = AtomicU8::new(0);
+
+/// Whether products are measured on a software adapter (lavapipe, WARP) too, for the whole
+/// process. Off by default (`MIXTUNE_MEASURE_ON_SOFTWARE=1` turns it on): there the kernels
+/// run on the CPU, nobody trains for speed, and a measurement costs what it does not save
+/// (Burn's matmul tunes its plain-product key for each size class, compiling every candidate
+/// on the CPU: minutes per class on lavapipe), so Burn's matmul takes every product that is
+/// not already recorded. Tests and `mixtune bench gemm` turn it on.
+pub fn set_measure_on_software(on: bool) {
+    ON_SOFTWARE.store(if on { 1 } else { 2 }, Ordering::Relaxed);
+}
+
+/// Whether products are measured on software adapters (see [`set_measure_on_software`]).
+pub fn measures_on_software() -> bool {
+    super::switch(&ON_SOFTWARE, "MIXTUNE_MEASURE_ON_SOFTWARE", false)
+}
+
 /// Where the choices are kept: beside the compiled kernels where those are kept, else
 /// nowhere (this process only).
 fn store_path() -> Option<std::path::PathBuf> {
@@ -39,31 +58,29 @@ fn with_store<T>(f: impl FnOnce(&mut ChoiceStore) -> T) -> T {
 }
 
 /// The key of a product `dims` `[m, k, n]` with operands `row_major` (A, B) on `device`
-/// among `candidates` (`None` for a device that names no adapter).
+/// among `candidates`, and whether the adapter is a card (not a software one); `None` for a
+/// device that names no adapter.
 fn key_of(
     device: &Device,
     candidates: &[Product],
     dims: [usize; 3],
     row_major: [bool; 2],
-) -> Option<String> {
-    let adapter = device.identity()?.name;
+) -> Option<(String, bool)> {
+    let identity = device.identity()?;
     let names: Vec<String> = candidates
         .iter()
         .map(|product| format!("{}@{:08x}", product.name(), product.shader_hash() as u32))
         .collect();
-    Some(choice_store::key(
-        &adapter,
-        &names.join("+"),
-        dims,
-        row_major,
-    ))
+    let key = choice_store::key(&identity.name, &names.join("+"), dims, row_major);
+    Some((key, identity.physical.is_some()))
 }
 
 /// Who takes the product `[m, k] · [k, n]` (`dims`) with operands `row_major` (A, B) on
 /// `device`: one of `candidates` (ours, each already known to fit it) or Burn's matmul
 /// (`None`). Remembered for its key; else measured now, which runs each candidate and Burn's
 /// a few times on operands of these sizes and syncs the device (a first step's work, once
-/// per size class on an adapter).
+/// per size class on an adapter). On a software adapter, Burn's unmeasured unless
+/// [`measures_on_software`].
 pub fn choose(
     device: &Device,
     candidates: &[Product],
@@ -73,10 +90,13 @@ pub fn choose(
     if candidates.is_empty() {
         return None;
     }
-    let key = key_of(device, candidates, dims, row_major)?;
+    let (key, card) = key_of(device, candidates, dims, row_major)?;
     let by_name = |name: &str| candidates.iter().copied().find(|p| p.name() == name);
     if let Some(known) = with_store(|store| store.get(&key).map(|r| r.chosen.clone())) {
         return by_name(&known);
+    }
+    if !card && !measures_on_software() {
+        return None;
     }
     let _turn = MEASURING
         .lock()
@@ -105,7 +125,7 @@ pub fn pin(
     row_major: [bool; 2],
     taker: Option<Product>,
 ) {
-    let Some(key) = key_of(device, candidates, dims, row_major) else {
+    let Some((key, _)) = key_of(device, candidates, dims, row_major) else {
         return;
     };
     let record = Record {
