@@ -1813,6 +1813,10 @@ fn measured_choices_are_made_once_per_size_class_and_followed() {
     let (key, record) = new[0];
     println!("{key}: {record:?}");
     assert!(key.contains("256x64x512 | rr"), "{key}");
+    if key.starts_with("llvmpipe") {
+        // The driver and its version, so a driver update measures again.
+        assert!(key.contains("(llvmpipe Mesa "), "{key}");
+    }
     assert_eq!(record.measured, first);
     for candidate in ["burn", "tiled-f32"] {
         assert!(

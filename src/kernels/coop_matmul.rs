@@ -214,6 +214,18 @@ pub fn adapter_shape(name: &str) -> Option<CoopShape> {
     remembered(&SEEN, name, || probe(name))
 }
 
+/// The driver wgpu reports for the adapter named `name` (its name and version, e.g. `NVIDIA
+/// 560.35.03`, `llvmpipe Mesa 22.3.6 (LLVM 15.0.6)`), `None` where wgpu does not find the
+/// adapter or it names no driver. Asked once per adapter.
+pub fn adapter_driver(name: &str) -> Option<String> {
+    static SEEN: Mutex<Vec<(String, Option<String>)>> = Mutex::new(Vec::new());
+    remembered(&SEEN, name, || {
+        let info = find_adapter(name)?.get_info();
+        let driver = format!("{} {}", info.driver.trim(), info.driver_info.trim());
+        Some(driver.trim().to_string()).filter(|driver| !driver.is_empty())
+    })
+}
+
 /// Whether the adapter named `name` passed `check` (run the first time only).
 pub(super) fn passes(name: &str, check: impl FnOnce() -> bool) -> bool {
     static CHECKED: Mutex<Vec<(String, bool)>> = Mutex::new(Vec::new());
@@ -223,7 +235,7 @@ pub(super) fn passes(name: &str, check: impl FnOnce() -> bool) -> bool {
 /// `answer()`, computed the first time `key` is asked of `cache` and remembered there. The
 /// cache is unlocked while it runs (the self-check launches kernels, which may ask again), so
 /// a second caller racing the first may compute it again, with the same answer.
-fn remembered<T: Copy>(
+fn remembered<T: Clone>(
     cache: &Mutex<Vec<(String, T)>>,
     key: &str,
     answer: impl FnOnce() -> T,
@@ -234,22 +246,27 @@ fn remembered<T: Copy>(
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     };
     if let Some((_, known)) = lock().iter().find(|(seen, _)| seen == key) {
-        return *known;
+        return known.clone();
     }
     let known = answer();
-    lock().push((key.to_string(), known));
+    lock().push((key.to_string(), known.clone()));
     known
 }
 
-/// [`adapter_shape`]'s question to wgpu, through a fresh instance (Burn does not expose its
+/// The wgpu adapter named `name`, through a fresh instance (Burn does not expose its
 /// adapter).
-fn probe(name: &str) -> Option<CoopShape> {
+fn find_adapter(name: &str) -> Option<wgpu::Adapter> {
     let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
     let adapters =
         burn::cubecl::future::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
-    let adapter = adapters
+    adapters
         .into_iter()
-        .find(|adapter| adapter.get_info().name == name)?;
+        .find(|adapter| adapter.get_info().name == name)
+}
+
+/// [`adapter_shape`]'s question to wgpu.
+fn probe(name: &str) -> Option<CoopShape> {
+    let adapter = find_adapter(name)?;
     let info = adapter.get_info();
     if !adapter.features().contains(
         wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX

@@ -58,8 +58,9 @@ fn with_store<T>(f: impl FnOnce(&mut ChoiceStore) -> T) -> T {
 }
 
 /// The key of a product `dims` `[m, k, n]` with operands `row_major` (A, B) on `device`
-/// among `candidates`, and whether the adapter is a card (not a software one); `None` for a
-/// device that names no adapter.
+/// among `candidates` (the adapter with its driver and version where wgpu names them, so a
+/// driver update measures again), and whether the adapter is a card (not a software one);
+/// `None` for a device that names no adapter.
 fn key_of(
     device: &Device,
     candidates: &[Product],
@@ -67,12 +68,17 @@ fn key_of(
     row_major: [bool; 2],
 ) -> Option<(String, bool)> {
     let identity = device.identity()?;
+    let card = identity.physical.is_some();
     let names: Vec<String> = candidates
         .iter()
         .map(|product| format!("{}@{:08x}", product.name(), product.shader_hash() as u32))
         .collect();
-    let key = choice_store::key(&identity.name, &names.join("+"), dims, row_major);
-    Some((key, identity.physical.is_some()))
+    let adapter = match super::coop_matmul::adapter_driver(&identity.name) {
+        Some(driver) => format!("{} ({driver})", identity.name),
+        None => identity.name,
+    };
+    let key = choice_store::key(&adapter, &names.join("+"), dims, row_major);
+    Some((key, card))
 }
 
 /// Who takes the product `[m, k] · [k, n]` (`dims`) with operands `row_major` (A, B) on
