@@ -1,5 +1,6 @@
 //! `mixtune bench gemm`: the training step's matrix products one by one, timed through
-//! Burn's matmul (f32 and f16), `shaders/tiled_matmul.wgsl` (f32, register-tiled) and the two
+//! Burn's matmul (f32 and f16), `shaders/tiled_matmul.wgsl` (f32, register-tiled: 128-wide
+//! blocks, 64-wide ones, and 128-wide with K split among workgroups) and the two
 //! cooperative-matrix kernels (f16, where the adapter has cooperative matrices: tiles loaded
 //! from global memory, and staged in workgroup memory): which of them pays, and by how much,
 //! on this card; and which one training picks for each (`kernels::product_choice`).
@@ -124,11 +125,30 @@ fn coop_kernel_runs(_device: &Device, _staged: bool) -> bool {
     false
 }
 
-/// Turns the f32 register-tiled kernel on, and whether it runs `product` on `device`.
+/// The names of the f32 kernels of ours [`f32_rates`] times, as its columns.
+const F32_KERNELS: [&str; 3] = ["tiled-f32", "tiled-f32-64", "tiled-f32-split-k"];
+
+/// TFLOP/s of `product` on each of [`F32_KERNELS`] on `device` (`n/a` where it does not fit
+/// or did not pass its self-check here), as the table's columns.
 #[cfg(feature = "wgpu")]
-fn tiled_kernel_runs(device: &Device, product: &Product) -> bool {
-    mixtune::kernels::set_f32_gemm(mixtune::kernels::Pick::Always);
-    mixtune::kernels::tiled_f32_product_fits(device, [product.m, product.k, product.n])
+fn f32_rates(device: &Device, product: &Product, iters: usize) -> Result<String> {
+    use mixtune::kernels::{multiply_by, product_kernels, set_f32_gemm, Pick};
+    set_f32_gemm(Pick::Always);
+    let (kernels, _) = product_kernels(device, DType::F32, [product.m, product.k, product.n]);
+    let mut rates = String::new();
+    for name in F32_KERNELS {
+        let rate = match kernels.iter().copied().find(|kernel| kernel.name() == name) {
+            Some(kernel) => {
+                let rate = time(product, DType::F32, iters, device, |a, b| {
+                    multiply_by(a, b, kernel)
+                })?;
+                format!(" {rate:>11.3}")
+            }
+            None => format!(" {:>11}", "n/a"),
+        };
+        rates.push_str(&rate);
+    }
+    Ok(rates)
 }
 
 /// Which kernel training would take `product` by in f32 and in f16 on `device` (the
@@ -155,8 +175,8 @@ fn picked(_device: &Device, _product: &Product) -> String {
 
 /// Without `wgpu` there is no f32 kernel of ours.
 #[cfg(not(feature = "wgpu"))]
-fn tiled_kernel_runs(_device: &Device, _product: &Product) -> bool {
-    false
+fn f32_rates(_device: &Device, _product: &Product, _iters: usize) -> Result<String> {
+    Ok(F32_KERNELS.map(|_| format!(" {:>11}", "n/a")).concat())
 }
 
 pub fn bench_gemm(args: GemmBench) -> Result<()> {
@@ -177,12 +197,14 @@ pub fn bench_gemm(args: GemmBench) -> Result<()> {
         None => println!("cooperative matrices: none on this device (its column reads n/a)"),
     }
     println!(
-        "{:<6} {:<12} {:>18} {:>11} {:>11} {:>11} {:>11} {:>11}  picked f32 / f16",
+        "{:<6} {:<12} {:>18} {:>11} {:>11} {:>11} {:>11} {:>11} {:>11} {:>11}  picked f32 / f16",
         "shapes",
         "product",
         "m × k × n",
         "f32 burn",
         "f32 tiled",
+        "tiled 64",
+        "split-k",
         "f16 burn",
         "f16 coop",
         "coop staged"
@@ -192,12 +214,7 @@ pub fn bench_gemm(args: GemmBench) -> Result<()> {
             let burn = |a: Tensor<2>, b: Tensor<2>| a.matmul(b);
             let ours = |a: Tensor<2>, b: Tensor<2>| mixtune::kernels::matmul(a, b);
             let f32_rate = time(&product, DType::F32, args.iters, &device, burn)?;
-            let tiled_rate = if tiled_kernel_runs(&device, &product) {
-                let rate = time(&product, DType::F32, args.iters, &device, ours)?;
-                format!("{rate:>11.3}")
-            } else {
-                format!("{:>11}", "n/a")
-            };
+            let tiled_rates = f32_rates(&device, &product, args.iters)?;
             mixtune::kernels::set_f32_gemm(tiled_at_start);
             let f16_rate = time(&product, DType::F16, args.iters, &device, burn)?;
             // Both cooperative-matrix kernels: loads from global memory, and staged.
@@ -214,7 +231,7 @@ pub fn bench_gemm(args: GemmBench) -> Result<()> {
             let picked = picked(&device, &product);
             mixtune::kernels::set_f32_gemm(tiled_at_start);
             println!(
-                "{:<6} {:<12} {:>18} {:>11.3} {tiled_rate} {:>11.3}{coop_rates}  {picked}",
+                "{:<6} {:<12} {:>18} {:>11.3}{tiled_rates} {:>11.3}{coop_rates}  {picked}",
                 shape_name,
                 product.name,
                 format!("{} × {} × {}", product.m, product.k, product.n),

@@ -20,7 +20,7 @@
 //! | `gated_gelu` | none: element-wise ops Burn fuses | Flan-T5's `gelu_new(gate) · up` with a one-kernel backward, in training ([`gated_gelu_runs`]) |
 //! | `gated_gelu_packed` | `gated_gelu_backward.wgsl` (backward; forward: fused element-wise ops) | the same over one packed product `x · [W_0 \| W_1]`, its gradient packed in one launch ([`gated_gelu_packed_runs`]) |
 //! | [`matmul`] | `coop_matmul.wgsl`, `coop_matmul_staged.wgsl` | f16 products (linear layers) on the GPU's cooperative matrices (tensor cores), differentiable, where the adapter has them ([`coop_matmul_shape`]) and one measured faster than Burn's matmul ([`product_plan`]) |
-//! | [`matmul`] | `tiled_matmul.wgsl` | f32 products register-tiled, differentiable, where it fits ([`tiled_f32_fits`]) and measured faster than Burn's matmul ([`product_plan`]) |
+//! | [`matmul`] | `tiled_matmul.wgsl` (128- or 64-wide blocks), with `sum_parts.wgsl` where K is split among workgroups | f32 products register-tiled, differentiable, where a variant fits ([`tiled_f32_products`]) and measured faster than Burn's matmul ([`product_plan`]) |
 //! | `clamp_f16` | none: element-wise ops Burn fuses | the f16 clamp after each sub-layer with a one-kernel backward, in f16 training ([`clamp_f16_runs`]) |
 //!
 //! The kernels run when the build has the `wgpu` feature, the tensors live on a wgpu device
@@ -56,7 +56,7 @@ pub use coop_attention::{CoopAttention, Pass as CoopAttentionPass};
 #[cfg(feature = "wgpu")]
 pub use coop_matmul::{adapter_shape, filled_shader, CoopShape};
 #[cfg(feature = "wgpu")]
-pub use tiled_matmul::filled_tiled_shader;
+pub use tiled_matmul::{filled_tiled_shader, split_k_parts, sum_parts_text};
 
 /// Which kernel a call would use, for [`kernel_runs`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -603,8 +603,15 @@ pub enum Product {
     Coop(CoopShape),
     /// The same, with the operands staged in workgroup memory (`coop_matmul_staged.wgsl`).
     CoopStaged(CoopShape),
-    /// f32, register-tiled (`tiled_matmul.wgsl`).
+    /// f32, register-tiled (`tiled_matmul.wgsl`): 128 × 128 outputs a workgroup.
     TiledF32,
+    /// The same with 64 × 64 outputs a workgroup: four times the workgroups, for products
+    /// with too few outputs to fill the GPU with the 128-wide ones.
+    TiledF32Narrow,
+    /// 128-wide blocks with K split among this many workgroups a block, their partial sums
+    /// added after (`sum_parts.wgsl`): for a weight's gradient, few outputs over a long K
+    /// (every token of the batch; [`tiled_matmul::split_k_parts`]).
+    TiledF32SplitK(usize),
 }
 
 #[cfg(feature = "wgpu")]
@@ -613,7 +620,7 @@ impl Product {
     pub fn dtype(self) -> DType {
         match self {
             Product::Coop(_) | Product::CoopStaged(_) => DType::F16,
-            Product::TiledF32 => DType::F32,
+            Product::TiledF32 | Product::TiledF32Narrow | Product::TiledF32SplitK(_) => DType::F32,
         }
     }
 
@@ -623,6 +630,8 @@ impl Product {
             Product::Coop(_) => "coop",
             Product::CoopStaged(_) => "coop-staged",
             Product::TiledF32 => "tiled-f32",
+            Product::TiledF32Narrow => "tiled-f32-64",
+            Product::TiledF32SplitK(_) => "tiled-f32-split-k",
         }
     }
 
@@ -630,13 +639,17 @@ impl Product {
     /// per process: plans ask for it at every product).
     pub fn shader_hash(self) -> u64 {
         use std::sync::OnceLock;
-        static HASHES: [OnceLock<u64>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
-        let (slot, text) = match self {
-            Product::Coop(_) => (0, coop_matmul::shader_text(false)),
-            Product::CoopStaged(_) => (1, coop_matmul::shader_text(true)),
-            Product::TiledF32 => (2, tiled_matmul::shader_text()),
+        static HASHES: [OnceLock<u64>; 4] = [const { OnceLock::new() }; 4];
+        let (slot, texts): (usize, &[&str]) = match self {
+            Product::Coop(_) => (0, &[coop_matmul::shader_text(false)]),
+            Product::CoopStaged(_) => (1, &[coop_matmul::shader_text(true)]),
+            Product::TiledF32 | Product::TiledF32Narrow => (2, &[tiled_matmul::shader_text()]),
+            Product::TiledF32SplitK(_) => (
+                3,
+                &[tiled_matmul::shader_text(), tiled_matmul::sum_parts_text()],
+            ),
         };
-        *HASHES[slot].get_or_init(|| wgsl::fnv1a(text))
+        *HASHES[slot].get_or_init(|| wgsl::fnv1a(&texts.concat()))
     }
 }
 
@@ -707,8 +720,8 @@ pub fn product_plan(a: &Tensor<2>, b: &Tensor<2>) -> Option<ProductPlan> {
 /// Our kernels that may take a `dims` `[m, k, n]` product of `dtype` operands on `device`,
 /// and how one of them is picked: f16, the cooperative-matrix kernels where
 /// [`coop_product_shape`] fits it, as [`set_coop_staged`] says (the staged one only where it
-/// runs: [`coop_kernel_runs`]); f32, the tiled kernel where [`tiled_f32_product_fits`], as
-/// [`set_f32_gemm`] says. None ([`Pick::Never`]) elsewhere.
+/// runs: [`coop_kernel_runs`]); f32, the tiled kernel's variants that fit it
+/// ([`tiled_f32_products`]), as [`set_f32_gemm`] says. None ([`Pick::Never`]) elsewhere.
 #[cfg(feature = "wgpu")]
 pub fn product_kernels(
     device: &burn::tensor::Device,
@@ -733,9 +746,19 @@ pub fn product_kernels(
                 Pick::Measured => (vec![direct], Pick::Measured),
             }
         }
-        DType::F32 if tiled_f32_product_fits(device, dims) => (vec![Product::TiledF32], f32_gemm()),
+        DType::F32 => match tiled_f32_products(device, dims) {
+            products if products.is_empty() => (products, Pick::Never),
+            products => (products, f32_gemm()),
+        },
         _ => (Vec::new(), Pick::Never),
     }
+}
+
+/// `a · b` by our kernel `product`, which must fit it ([`product_kernels`] lists those that
+/// do): for benches that time one kernel.
+#[cfg(feature = "wgpu")]
+pub fn multiply_by(a: Tensor<2>, b: Tensor<2>, product: Product) -> Tensor<2> {
+    extension::matmul(a, b, product)
 }
 
 /// Whether `shaders/tiled_matmul.wgsl` may take f32 `a · b` (see [`tiled_f32_product_fits`]).
@@ -749,40 +772,71 @@ pub fn tiled_f32_fits(a: &Tensor<2>, b: &Tensor<2>) -> bool {
         && tiled_f32_product_fits(&a.device(), [m, k, n])
 }
 
-/// Whether `shaders/tiled_matmul.wgsl` may take f32 operands `[m, k]` and `[k, n]` on
-/// `device`, by their sizes alone: not turned off ([`set_f32_gemm`]), a wgpu device compiling
-/// WGSL with the kernels on, M, N and K multiples of 4 (the kernel reads four at a time), M
-/// and N at least one of its 128-wide blocks (a decode step's few rows keep Burn's), and the
-/// kernel passed its self-check on the adapter (run there the first time).
+/// Whether one of `shaders/tiled_matmul.wgsl`'s variants may take f32 operands `[m, k]` and
+/// `[k, n]` on `device` ([`tiled_f32_products`]).
 #[cfg(feature = "wgpu")]
-pub fn tiled_f32_product_fits(device: &burn::tensor::Device, [m, k, n]: [usize; 3]) -> bool {
+pub fn tiled_f32_product_fits(device: &burn::tensor::Device, dims: [usize; 3]) -> bool {
+    !tiled_f32_products(device, dims).is_empty()
+}
+
+/// The variants of `shaders/tiled_matmul.wgsl` that may take f32 operands `[m, k]` and
+/// `[k, n]` on `device`, the 128-wide one first, by their sizes alone: none where it is turned
+/// off ([`set_f32_gemm`]), on a device other than wgpu compiling WGSL with the kernels on, or
+/// where M, N or K is not a multiple of 4 (the kernel reads four at a time); then each where
+/// M and N are at least one of its blocks (128, or 64 for the narrow one: a decode step's few
+/// rows keep Burn's), the split one where K is long enough to split
+/// ([`tiled_matmul::split_k_parts`]), each once it passed its self-check on the adapter (run
+/// there the first time).
+#[cfg(feature = "wgpu")]
+pub fn tiled_f32_products(device: &burn::tensor::Device, dims: [usize; 3]) -> Vec<Product> {
+    let [m, k, n] = dims;
     let whole = |size: usize| size > 0 && size.is_multiple_of(4);
     let small = |size: usize| size < (1 << 31);
-    f32_gemm() != Pick::Never
+    let fits = f32_gemm() != Pick::Never
         && whole(m)
         && whole(n)
         && whole(k)
-        && m >= tiled_matmul::BLOCK
-        && n >= tiled_matmul::BLOCK
         && small(m * k)
         && small(k * n)
         && small(m * n)
-        && wgsl_kernels_on(device)
-        && tiled_f32_checked(device)
+        && wgsl_kernels_on(device);
+    if !fits {
+        return Vec::new();
+    }
+    let at_least = |block: usize| m >= block && n >= block;
+    let split = tiled_matmul::split_k_parts(dims)
+        .filter(|parts| at_least(tiled_matmul::NARROW_BLOCK) && small(parts * m * n))
+        .map(Product::TiledF32SplitK);
+    [
+        at_least(tiled_matmul::BLOCK).then_some(Product::TiledF32),
+        split,
+        at_least(tiled_matmul::NARROW_BLOCK).then_some(Product::TiledF32Narrow),
+    ]
+    .into_iter()
+    .flatten()
+    .filter(|&product| tiled_f32_checked(device, product))
+    .collect()
 }
 
-/// Whether `shaders/tiled_matmul.wgsl` passed its self-check on `device`'s adapter (two
-/// exact products against Burn's, once per adapter: a driver that cannot build it, or
-/// computes it wrong, costs Burn's matmul and a line on stderr, never a wrong run).
+/// Whether `product`, a variant of `shaders/tiled_matmul.wgsl`, passed its self-check on
+/// `device`'s adapter (two exact products against Burn's, once per adapter and variant: a
+/// driver that cannot build it, or computes it wrong, costs Burn's matmul and a line on
+/// stderr, never a wrong run).
 #[cfg(feature = "wgpu")]
-fn tiled_f32_checked(device: &burn::tensor::Device) -> bool {
+fn tiled_f32_checked(device: &burn::tensor::Device, product: Product) -> bool {
     let Some(identity) = device.identity() else {
         return false;
     };
-    // Two blocks tall and wide, and K past one stage with a tail (16 + 8).
+    // Two 128-wide blocks tall and wide, and K past one stage with a tail (16 + 8); split,
+    // into two parts there (a stage, then the tail).
     let dims = [2 * tiled_matmul::BLOCK, 24];
-    let check = || product_self_check(device, Product::TiledF32, dims, "f32 tiled products");
-    coop_matmul::passes(&format!("{}, tiled f32", identity.name), check)
+    let (checked, what) = match product {
+        Product::TiledF32SplitK(_) => (Product::TiledF32SplitK(2), "f32 split-K products"),
+        Product::TiledF32Narrow => (product, "f32 narrow tiled products"),
+        _ => (product, "f32 tiled products"),
+    };
+    let check = || product_self_check(device, checked, dims, what);
+    coop_matmul::passes(&format!("{}, {}", identity.name, product.name()), check)
 }
 
 /// `x · w` over the rows of `x` `[batch, len, d_in]` with `w` `[d_in, d_out]`: [`matmul`] on

@@ -1,7 +1,8 @@
 //! `shaders/tiled_matmul.wgsl`: f32 matrix products on the GPU's scalar cores, register-tiled
-//! (128 × 128 outputs a workgroup, 8 × 8 a thread), the alternative to Burn's f32 matmul for
-//! the products where it measures faster on the adapter (`kernels::product_plan`;
-//! `MIXTUNE_F32_GEMM=1` always, `=0` never).
+//! (128 × 128 outputs a workgroup, 8 × 8 a thread; or 64 × 64, 4 × 4; or K split among
+//! workgroups, whose partial sums `shaders/sum_parts.wgsl` adds), the alternatives to Burn's
+//! f32 matmul for the products where one measures faster on the adapter
+//! (`kernels::product_plan`; `MIXTUNE_F32_GEMM=1` the 128-wide one always, `=0` none).
 
 use burn::tensor::DType;
 use burn_cubecl::cubecl::prelude::{CubeDim, ExecutionMode, KernelId};
@@ -13,8 +14,37 @@ use super::wgsl::{dispatch, empty_as, fnv1a};
 
 /// Outputs per side of a workgroup's block.
 pub const BLOCK: usize = 128;
-/// Threads of a workgroup (16 × 16).
+/// The same, for the narrow variant.
+pub const NARROW_BLOCK: usize = 64;
+/// Threads of a workgroup (16 × 16; the sum of parts' too).
 const THREADS: u32 = 256;
+/// K per stage: a split's share of K is a multiple of it.
+const STAGE: usize = 16;
+/// Workgroups a split product aims for: about two per compute unit of a large GPU (an H100 or
+/// H200 has 132); a smaller GPU loses only the adding of the parts.
+const SPLIT_TARGET: usize = 256;
+/// The least K one part of a split product walks (16 stages), so its start and end stay a
+/// small part of its work.
+const SPLIT_MIN_SHARE: usize = 256;
+/// The most parts (their sums are written and read back: parts · M · N floats).
+const SPLIT_MAX_PARTS: usize = 16;
+
+/// How many parts to split the K of a `dims` `[m, k, n]` product among, over 128-wide blocks:
+/// enough for [`SPLIT_TARGET`] workgroups where its blocks alone are fewer, each part at
+/// least [`SPLIT_MIN_SHARE`] of K; `None` where that is fewer than two (no split).
+pub fn split_k_parts([m, k, n]: [usize; 3]) -> Option<usize> {
+    let blocks = m.div_ceil(BLOCK) * n.div_ceil(BLOCK);
+    let parts = SPLIT_TARGET
+        .div_ceil(blocks.max(1))
+        .min(k / SPLIT_MIN_SHARE)
+        .min(SPLIT_MAX_PARTS);
+    (parts >= 2).then_some(parts)
+}
+
+/// Each part's share of `k` split among `parts`: a whole number of stages.
+fn share(k: usize, parts: usize) -> usize {
+    k.div_ceil(parts.max(1)).div_ceil(STAGE) * STAGE
+}
 
 /// The shader's text: `shaders/prelude.wgsl`, `staged_pieces.wgsl` (what it shares with the
 /// staged cooperative-matrix kernel), then the kernel.
@@ -26,11 +56,12 @@ pub fn shader_text() -> &'static str {
     )
 }
 
-/// The kernel for one operand layout (row- or column-major A and B).
+/// The kernel for one operand layout (row- or column-major A and B) and block size.
 #[derive(Debug, Clone, Copy)]
 struct TiledMatmulKernel {
     a_row_major: bool,
     b_row_major: bool,
+    block: usize,
 }
 
 impl KernelSource for TiledMatmulKernel {
@@ -44,7 +75,12 @@ impl KernelSource for TiledMatmulKernel {
         KernelId::new::<Self>()
             .cube_dim(CubeDim::new_1d(THREADS).0)
             .mode(ExecutionMode::Unchecked)
-            .info((fnv1a(shader_text()), self.a_row_major, self.b_row_major))
+            .info((
+                fnv1a(shader_text()),
+                self.a_row_major,
+                self.b_row_major,
+                self.block,
+            ))
     }
 
     fn lang(&self) -> &'static str {
@@ -56,39 +92,99 @@ fn template(kernel: TiledMatmulKernel, source: SourceTemplate) -> SourceTemplate
     source
         .register("a_row_major", kernel.a_row_major.to_string())
         .register("b_row_major", kernel.b_row_major.to_string())
+        .register("block", kernel.block.to_string())
         .register("piece", "vec4<f32>")
 }
 
-/// The shader as the device compiles it for the given layouts (for checks of the text
-/// itself, e.g. by naga in the parity tests).
-pub fn filled_tiled_shader(a_row_major: bool, b_row_major: bool) -> String {
+/// The shader as the device compiles it for the given layouts and block size (128 or 64;
+/// for checks of the text itself, e.g. by naga in the parity tests).
+pub fn filled_tiled_shader(a_row_major: bool, b_row_major: bool, block: usize) -> String {
     let kernel = TiledMatmulKernel {
         a_row_major,
         b_row_major,
+        block,
     };
     template(kernel, SourceTemplate::new(shader_text())).complete()
 }
 
+/// `shaders/sum_parts.wgsl`'s text, after the prelude.
+pub fn sum_parts_text() -> &'static str {
+    concat!(
+        include_str!("../../shaders/prelude.wgsl"),
+        include_str!("../../shaders/sum_parts.wgsl")
+    )
+}
+
+/// The kernel adding a split product's partial sums.
+#[derive(Debug, Clone, Copy)]
+struct SumPartsKernel;
+
+impl KernelSource for SumPartsKernel {
+    fn source(&self) -> SourceTemplate {
+        SourceTemplate::new(sum_parts_text())
+    }
+
+    fn id(&self) -> KernelId {
+        KernelId::new::<Self>()
+            .cube_dim(CubeDim::new_1d(THREADS).0)
+            .mode(ExecutionMode::Unchecked)
+            .info(fnv1a(sum_parts_text()))
+    }
+
+    fn lang(&self) -> &'static str {
+        "wgsl"
+    }
+}
+
 /// `a · b` for f32 `a` `[M, K]` and `b` `[K, N]` (M, N and K multiples of 4, which
-/// `kernels::tiled_f32_fits` checks): a new `[M, N]` f32 tensor. Operands are read in place
-/// when row- or column-major with a leading stride that is a multiple of 8 (a transposed
-/// view is column-major), else copied to rows first.
-pub(super) fn matmul(a: CubeTensor, b: CubeTensor) -> CubeTensor {
+/// `kernels::tiled_f32_products` checks) in blocks of `block` (128 or 64) outputs a side, K
+/// split among `parts` workgroups a block (1: none; the split's partial sums are then added
+/// by a second kernel): a new `[M, N]` f32 tensor. Operands are read in place when row- or
+/// column-major with a leading stride that is a multiple of 8 (a transposed view is
+/// column-major), else copied to rows first.
+pub(super) fn matmul(a: CubeTensor, b: CubeTensor, block: usize, parts: usize) -> CubeTensor {
     let (m, k) = (a.meta.shape()[0], a.meta.shape()[1]);
     let n = b.meta.shape()[1];
     let (a, a_row_major, lda) = operand(a);
     let (b, b_row_major, ldb) = operand(b);
-    let out = empty_as(&a, [m, n], DType::F32);
+    let share = share(k, parts);
+    // Parts that have K to walk: with the share rounded up to whole stages, maybe fewer.
+    let parts = if parts > 1 { k.div_ceil(share) } else { 1 };
+    let out = empty_as(&a, [parts * m, n], DType::F32);
     dispatch(
         TiledMatmulKernel {
             a_row_major,
             b_row_major,
+            block,
         },
         THREADS,
-        (n.div_ceil(BLOCK), m.div_ceil(BLOCK)),
+        (n.div_ceil(block), m.div_ceil(block) * parts),
         &[&a, &b],
         &[&out],
-        vec![m as u32, n as u32, k as u32, 0, lda, ldb, n as u32, 0],
+        vec![
+            m as u32,
+            n as u32,
+            k as u32,
+            if parts > 1 { share as u32 } else { 0 },
+            lda,
+            ldb,
+            n as u32,
+            0,
+        ],
     );
-    out
+    if parts == 1 {
+        return out;
+    }
+    let sum = empty_as(&out, [m, n], DType::F32);
+    let slots = (m * n / 4).div_ceil(THREADS as usize);
+    let x = slots.clamp(1, 65_535);
+    dispatch(
+        SumPartsKernel,
+        THREADS,
+        (x, slots.div_ceil(x)),
+        &[&out],
+        &[&sum],
+        vec![(m * n) as u32, parts as u32, 0, 0],
+    );
+    sum
 }

@@ -19,7 +19,7 @@ use burn_cubecl::CubeBackend;
 use super::coop_attention::{self, CoopAttention, Pass};
 use super::coop_matmul::CoopShape;
 use super::extension::T5AttentionOps;
-use super::Product;
+use super::{tiled_matmul, Product};
 
 /// Threads of the decode kernel's workgroup, and so its largest head size.
 const DECODE_WORKGROUP: u32 = super::MAX_DECODE_HEAD_DIM as u32;
@@ -783,7 +783,13 @@ impl T5AttentionOps for CubeBackend {
         match product {
             Product::Coop(shape) => super::coop_matmul::matmul(a, b, shape, false),
             Product::CoopStaged(shape) => super::coop_matmul::matmul(a, b, shape, true),
-            Product::TiledF32 => super::tiled_matmul::matmul(a, b),
+            Product::TiledF32 => super::tiled_matmul::matmul(a, b, tiled_matmul::BLOCK, 1),
+            Product::TiledF32Narrow => {
+                super::tiled_matmul::matmul(a, b, tiled_matmul::NARROW_BLOCK, 1)
+            }
+            Product::TiledF32SplitK(parts) => {
+                super::tiled_matmul::matmul(a, b, tiled_matmul::BLOCK, parts)
+            }
         }
     }
 
