@@ -15,6 +15,12 @@
 // tile again and does not store it, so every load stays in bounds. Each finished tile goes
 // through workgroup memory (f32), from where the lanes round it to f16 and store it.
 //
+// Split K: with `share` (param 3) non-zero, the workgroups in y are `parts` sets of the M
+// blocks, set p summing K from p · share to (p + 1) · share only (a whole number of tiles)
+// and storing its sums in f32 (`out` f32) to part p of C [parts, M, N]; sum_parts.wgsl adds
+// them and rounds each to f16 after. For a weight's gradient (few outputs, K every token of
+// the batch) that gives the GPU parts times the subgroups.
+//
 // Prepended: `enable f16; enable wgpu_cooperative_matrix;`, prelude.wgsl (param) and
 // coop_tiles.wgsl (T, TILES, the layouts, the tile types, C and `info`).
 // Template value: workgroup_size (the subgroup size).
@@ -25,6 +31,8 @@ const WG: u32 = {{ workgroup_size }}u;
 @group(0) @binding(1) var<storage, read_write> b: array<f16>;
 
 var<workgroup> staged: array<f32, T * T>;
+// Where this workgroup's part of C starts (split K; else 0).
+var<private> base: u32;
 
 // The A tile at rows r.., columns kk.. (coopLoadT reads a row-major tile, coopLoad a
 // column-major one).
@@ -50,17 +58,22 @@ fn main(
 ) {
     let m = param(0u);
     let n = param(1u);
-    let k = param(2u);
     let lda = param(4u);
     let ldb = param(5u);
-    let row0 = group.y * (TILES * T);
+    let blocks_m = (m + TILES * T - 1u) / (TILES * T);
+    let part = group.y / blocks_m;
+    let row0 = (group.y % blocks_m) * (TILES * T);
     let col0 = group.x * (TILES * T);
+    let share = select(param(3u), param(2u), param(3u) == 0u);
+    let k0 = part * share;
+    let k = min(k0 + share, param(2u));
+    base = part * m * param(6u);
 
     // acc[4 · i + j]: the tile at rows row0 + i·T.., columns col0 + j·T... The loops over
     // the 4 × 4 tiles are written out: with every index a constant the tiles stay in
     // registers whether or not the driver unrolls loops (WGSL has no unroll hint).
     var acc: array<TileC, 16>;
-    for (var kk = 0u; kk < k; kk += T) {
+    for (var kk = k0; kk < k; kk += T) {
         let a0 = load_a(min(row0, m - T), kk, lda);
         let a1 = load_a(min(row0 + T, m - T), kk, lda);
         let a2 = load_a(min(row0 + 2u * T, m - T), kk, lda);
@@ -121,7 +134,7 @@ fn store_tile(r: u32, col: u32, tile: TileC, lane: u32) {
         coopStoreT(tile, &staged[0], T);
         workgroupBarrier();
         for (var e = lane; e < T * T; e += WG) {
-            c[(r + e / T) * ldc + col + e % T] = f16(staged[e]);
+            c[base + (r + e / T) * ldc + col + e % T] = Out(staged[e]);
         }
         workgroupBarrier();
     }

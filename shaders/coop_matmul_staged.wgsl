@@ -178,7 +178,7 @@ fn store_tile(r: u32, col: u32, tile: TileC, subgroup: u32, lane: u32) {
     workgroupBarrier();
     for (var e = lane; e < T * T; e += SG) {
         if r + e / T < m && col + e % T < n {
-            c[(r + e / T) * ldc + col + e % T] = f16(staged_c[out + e]);
+            c[(r + e / T) * ldc + col + e % T] = Out(staged_c[out + e]);
         }
     }
     workgroupBarrier();

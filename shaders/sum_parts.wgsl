@@ -1,14 +1,16 @@
 // The partial sums of a split-K product added up (tiled_matmul.wgsl with a share of K):
 //
-//   out[i] = Σ_p parts[p · len + i]      parts: [parts, len] f32, out: [len] f32
+//   out[i] = Σ_p parts[p · len + i]      parts: [parts, len] f32, out: [len] f32 or f16
 //
 // four elements a thread (len, a product's M · N with N a multiple of 4, is one too), the
-// parts added in order, so the result does not depend on the workgroups' timing.
+// parts added in order, so the result does not depend on the workgroups' timing; an f16
+// output (the cooperative-matrix product's) is rounded once, from the f32 sum.
 //
-// Prepended: prelude.wgsl (param).
+// Prepended: `enable f16;` for an f16 output, prelude.wgsl (param).
+// Template value: out (f32 or f16).
 
 @group(0) @binding(0) var<storage, read_write> parts: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read_write> out: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read_write> out: array<vec4<{{ out }}>>;
 // len, parts, unused, unused.
 @group(0) @binding(2) var<uniform> info: array<vec4<u32>, 1>;
 
@@ -29,5 +31,5 @@ fn main(
     for (var p = 1u; p < param(1u); p++) {
         sum += parts[p * slots + i];
     }
-    out[i] = sum;
+    out[i] = vec4<{{ out }}>(sum);
 }

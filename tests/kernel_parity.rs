@@ -1758,24 +1758,64 @@ fn a_product_plan_takes_each_product_by_the_kernel_chosen_for_it() {
     }
 }
 
+/// Each of `variants` (a kernel's name, and whether it splits K) given all three products of
+/// a `[m, k, n]` layer in `dtype` (pinned choices; each variant must be a candidate for each
+/// product), against flex for every layout ([`ProductCase::assert_matches`]: one `kernel`
+/// launch forward and two backward, none copying, within `tolerance` of the peak), a split
+/// one adding its parts in one more launch a product.
+fn assert_pinned_variants(
+    gpu: &Device,
+    dtype: burn::tensor::DType,
+    [m, k, n]: [usize; 3],
+    data: [&TensorData; 3],
+    variants: &[(&str, bool)],
+    kernel: &str,
+    tolerance: f32,
+) {
+    use mixtune::kernels::{product_choice, product_kernels};
+    // The forward product, then the gradients' (`dc · bᵀ`, `aᵀ · dc`), as plans key them.
+    let products = [
+        ([m, k, n], [true, true]),
+        ([m, n, k], [true, false]),
+        ([k, m, n], [false, true]),
+    ];
+    let gpu_ad = gpu.clone().autodiff();
+    for &(variant, split) in variants {
+        for (dims, row_major) in products {
+            let (candidates, _) = product_kernels(gpu, dtype, dims);
+            let taker = candidates.iter().copied().find(|p| p.name() == variant);
+            assert!(taker.is_some(), "{variant} fits {dims:?}: {candidates:?}");
+            product_choice::pin(gpu, &candidates, dims, row_major, taker);
+        }
+        for layouts in PRODUCT_LAYOUTS {
+            let case = ProductCase {
+                name: format!("{variant}: A {:?}, B {:?}", layouts.0, layouts.1),
+                data,
+                dims: [m, k, n],
+                layouts,
+                dtype,
+            };
+            let (forward, backward) =
+                case.assert_matches(&gpu_ad, &[kernel], tolerance, &|_, _| {});
+            let (name, sums, split) = (&case.name, &["SumPartsKernel"], usize::from(split));
+            assert_eq!(launched(&forward, sums), split, "{name}: {forward:?}");
+            assert_eq!(launched(&backward, sums), 2 * split, "{name}: {backward:?}");
+        }
+    }
+}
+
 /// The narrow (64-wide) and split-K variants of the tiled f32 product, each given all three
-/// products of a layer (pinned choices), against Burn's f32 matmul on flex: the output and
-/// both gradients for every layout, within 1e-5 of the peak; one tiled launch forward and
-/// two backward, none copying, the split one adding its parts in one more launch each. Sizes: every
-/// product's K at least two parts' worth (512), M and N past whole 64- and 128-wide blocks,
-/// and K ending inside a stage of the last part.
+/// products of a layer, against Burn's f32 matmul on flex ([`assert_pinned_variants`], within
+/// 1e-5 of the peak). Sizes: every product's K at least two parts' worth (512), M and N past
+/// whole 64- and 128-wide blocks, and K ending inside a stage of the last part.
 #[test]
 fn narrow_and_split_k_tiled_products_match_reference() {
     use burn::tensor::DType;
-    use mixtune::kernels::{
-        product_choice, product_kernels, set_f32_gemm, split_k_parts, tiled_f32_product_fits, Pick,
-        Product,
-    };
+    use mixtune::kernels::{set_f32_gemm, tiled_f32_product_fits, Pick};
 
     let Some((gpu, _alone)) = gpu_alone() else {
         return;
     };
-    let gpu_ad = gpu.clone().autodiff();
     let [m, k, n] = [520, 536, 552];
     set_f32_gemm(Pick::Measured);
     if !tiled_f32_product_fits(&gpu, [m, k, n]) {
@@ -1787,39 +1827,54 @@ fn narrow_and_split_k_tiled_products_match_reference() {
         random([1, 1, k, n], 751, 1.0),
         random([1, 1, m, n], 752, 1.0),
     );
-    // The forward product, then the gradients' (`dc · bᵀ`, `aᵀ · dc`), as plans key them.
-    let products = [
-        ([m, k, n], [true, true]),
-        ([m, n, k], [true, false]),
-        ([k, m, n], [false, true]),
-    ];
-    for variant in ["tiled-f32-64", "tiled-f32-split-k"] {
-        for (dims, row_major) in products {
-            let (candidates, _) = product_kernels(&gpu, DType::F32, dims);
-            let taker = candidates.iter().copied().find(|p| p.name() == variant);
-            assert!(taker.is_some(), "{variant} fits {dims:?}: {candidates:?}");
-            if let Some(Product::TiledF32SplitK(parts)) = taker {
-                assert_eq!(Some(parts), split_k_parts(dims));
-                assert!(parts >= 2, "{dims:?} split in {parts}");
-            }
-            product_choice::pin(&gpu, &candidates, dims, row_major, taker);
-        }
-        let split = usize::from(variant == "tiled-f32-split-k");
-        for layouts in PRODUCT_LAYOUTS {
-            let case = ProductCase {
-                name: format!("{variant}: A {:?}, B {:?}", layouts.0, layouts.1),
-                data: [&a, &b, &upstream],
-                dims: [m, k, n],
-                layouts,
-                dtype: DType::F32,
-            };
-            let products = &["TiledMatmulKernel"];
-            let (forward, backward) = case.assert_matches(&gpu_ad, products, 1e-5, &|_, _| {});
-            let (name, sums) = (&case.name, &["SumPartsKernel"]);
-            assert_eq!(launched(&forward, sums), split, "{name}: {forward:?}");
-            assert_eq!(launched(&backward, sums), 2 * split, "{name}: {backward:?}");
-        }
+    let variants = [("tiled-f32-64", false), ("tiled-f32-split-k", true)];
+    let data = [&a, &b, &upstream];
+    assert_pinned_variants(
+        &gpu,
+        DType::F32,
+        [m, k, n],
+        data,
+        &variants,
+        "TiledMatmulKernel",
+        1e-5,
+    );
+}
+
+/// The cooperative-matrix product split in K (`coop-split-k`), given all three products of
+/// a layer, against Burn's f32 matmul of the same f16 values on flex
+/// ([`assert_pinned_variants`], within 2e-3 of the peak: each output rounded to f16 once,
+/// from the sum of the parts' f32 sums). Sizes: whole 16-tiles, every product's K two parts'
+/// worth (512). Where the adapter has no cooperative matrices (CI's lavapipe), skipped.
+#[test]
+fn split_k_coop_products_match_reference() {
+    use burn::tensor::DType;
+    use mixtune::kernels::{device_coop_shape, set_coop_staged, Pick};
+
+    let Some((gpu, _alone)) = gpu_alone() else {
+        return;
+    };
+    if device_coop_shape(&gpu).is_none() {
+        println!("skipped: the adapter has no f16 cooperative matrices");
+        return;
     }
+    let [m, k, n] = [528, 528, 560];
+    set_coop_staged(Pick::Measured);
+    let (a, b, upstream) = (
+        rounded_to_f16(random([1, 1, m, k], 760, 1.0)),
+        rounded_to_f16(random([1, 1, k, n], 761, 1.0)),
+        rounded_to_f16(random([1, 1, m, n], 762, 1.0)),
+    );
+    let data = [&a, &b, &upstream];
+    let variants = [("coop-split-k", true)];
+    assert_pinned_variants(
+        &gpu,
+        DType::F16,
+        [m, k, n],
+        data,
+        &variants,
+        "CoopMatmulKernel",
+        2e-3,
+    );
 }
 
 /// Measured choices (`MIXTUNE_F32_GEMM` unset): the first f32 product of a size class times
@@ -1922,7 +1977,10 @@ fn tiled_matmul_shader_compiles_for_every_variant() {
             );
         }
     }
-    compiles_to_spirv(mixtune::kernels::sum_parts_text(), "sum of parts");
+    for half in [false, true] {
+        let text = mixtune::kernels::filled_sum_parts_shader(half);
+        compiles_to_spirv(&text, &format!("sum of parts, f16 out {half}"));
+    }
 }
 
 /// Every variant of `shaders/coop_matmul.wgsl` and `coop_matmul_staged.wgsl` the host can pick
@@ -1934,11 +1992,21 @@ fn tiled_matmul_shader_compiles_for_every_variant() {
 fn coop_matmul_shader_compiles_for_every_variant() {
     use mixtune::kernels::{filled_shader, CoopShape};
 
-    for (tile, staged) in [(8, false), (16, false), (8, true), (16, true)] {
+    for (tile, staged, split) in [
+        (8, false, false),
+        (16, false, false),
+        (8, true, false),
+        (16, true, false),
+        (8, false, true),
+        (16, false, true),
+    ] {
         for (a_row_major, b_row_major) in [(true, true), (true, false), (false, true)] {
             let shape = CoopShape { tile, subgroup: 32 };
-            let text = filled_shader(shape, staged, a_row_major, b_row_major);
-            compiles_to_spirv(&text, &format!("tile {tile}, staged {staged}"));
+            let text = filled_shader(shape, staged, split, a_row_major, b_row_major);
+            compiles_to_spirv(
+                &text,
+                &format!("tile {tile}, staged {staged}, split {split}"),
+            );
         }
     }
 }

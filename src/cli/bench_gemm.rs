@@ -1,8 +1,9 @@
 //! `mixtune bench gemm`: the training step's matrix products one by one, timed through
 //! Burn's matmul (f32 and f16), `shaders/tiled_matmul.wgsl` (f32, register-tiled: 128-wide
-//! blocks, 64-wide ones, and 128-wide with K split among workgroups) and the two
+//! blocks, 64-wide ones, and 128-wide with K split among workgroups) and the
 //! cooperative-matrix kernels (f16, where the adapter has cooperative matrices: tiles loaded
-//! from global memory, and staged in workgroup memory): which of them pays, and by how much,
+//! from global memory, staged in workgroup memory, and the first with K split among
+//! subgroups): which of them pays, and by how much,
 //! on this card; and which one training picks for each (`kernels::product_choice`).
 
 use std::time::Instant;
@@ -110,36 +111,31 @@ fn time(
     Ok(flop / seconds / 1e12)
 }
 
-/// Picks the cooperative-matrix kernel (`staged` or not) for the products that follow, and
-/// whether it runs on `device` (it passed its self-check there).
-#[cfg(feature = "wgpu")]
-fn coop_kernel_runs(device: &Device, staged: bool) -> bool {
-    use mixtune::kernels::Pick;
-    mixtune::kernels::set_coop_staged(if staged { Pick::Always } else { Pick::Never });
-    mixtune::kernels::coop_kernel_runs(device, staged)
-}
-
-/// Without `wgpu` there is no cooperative-matrix kernel.
-#[cfg(not(feature = "wgpu"))]
-fn coop_kernel_runs(_device: &Device, _staged: bool) -> bool {
-    false
-}
-
-/// The names of the f32 kernels of ours [`f32_rates`] times, as its columns.
+/// The f32 kernels of ours [`our_rates`] times, as columns.
 const F32_KERNELS: [&str; 3] = ["tiled-f32", "tiled-f32-64", "tiled-f32-split-k"];
+/// The f16 ones (where the adapter has cooperative matrices).
+const F16_KERNELS: [&str; 3] = ["coop", "coop-staged", "coop-split-k"];
 
-/// TFLOP/s of `product` on each of [`F32_KERNELS`] on `device` (`n/a` where it does not fit
-/// or did not pass its self-check here), as the table's columns.
+/// TFLOP/s of `product` in `dtype` on each of our kernels `names` on `device` (`n/a` where
+/// one does not fit it or did not pass its self-check here), as the table's columns.
 #[cfg(feature = "wgpu")]
-fn f32_rates(device: &Device, product: &Product, iters: usize) -> Result<String> {
-    use mixtune::kernels::{multiply_by, product_kernels, set_f32_gemm, Pick};
+fn our_rates(
+    device: &Device,
+    product: &Product,
+    dtype: DType,
+    names: [&str; 3],
+    iters: usize,
+) -> Result<String> {
+    use mixtune::kernels::{multiply_by, product_kernels, set_coop_staged, set_f32_gemm, Pick};
+    // Every kernel that fits listed (the picks only say which one takes it).
     set_f32_gemm(Pick::Always);
-    let (kernels, _) = product_kernels(device, DType::F32, [product.m, product.k, product.n]);
+    set_coop_staged(Pick::Measured);
+    let (kernels, _) = product_kernels(device, dtype, [product.m, product.k, product.n]);
     let mut rates = String::new();
-    for name in F32_KERNELS {
+    for name in names {
         let rate = match kernels.iter().copied().find(|kernel| kernel.name() == name) {
             Some(kernel) => {
-                let rate = time(product, DType::F32, iters, device, |a, b| {
+                let rate = time(product, dtype, iters, device, |a, b| {
                     multiply_by(a, b, kernel)
                 })?;
                 format!(" {rate:>11.3}")
@@ -173,10 +169,16 @@ fn picked(_device: &Device, _product: &Product) -> String {
     "burn / burn".into()
 }
 
-/// Without `wgpu` there is no f32 kernel of ours.
+/// Without `wgpu` there is no kernel of ours.
 #[cfg(not(feature = "wgpu"))]
-fn f32_rates(_device: &Device, _product: &Product, _iters: usize) -> Result<String> {
-    Ok(F32_KERNELS.map(|_| format!(" {:>11}", "n/a")).concat())
+fn our_rates(
+    _device: &Device,
+    _product: &Product,
+    _dtype: DType,
+    names: [&str; 3],
+    _iters: usize,
+) -> Result<String> {
+    Ok(names.map(|_| format!(" {:>11}", "n/a")).concat())
 }
 
 pub fn bench_gemm(args: GemmBench) -> Result<()> {
@@ -197,7 +199,7 @@ pub fn bench_gemm(args: GemmBench) -> Result<()> {
         None => println!("cooperative matrices: none on this device (its column reads n/a)"),
     }
     println!(
-        "{:<6} {:<12} {:>18} {:>11} {:>11} {:>11} {:>11} {:>11} {:>11} {:>11}  picked f32 / f16",
+        "{:<6} {:<12} {:>18} {:>11} {:>11} {:>11} {:>11} {:>11} {:>11} {:>11} {:>11}  picked f32 / f16",
         "shapes",
         "product",
         "m × k × n",
@@ -207,27 +209,16 @@ pub fn bench_gemm(args: GemmBench) -> Result<()> {
         "split-k",
         "f16 burn",
         "f16 coop",
-        "coop staged"
+        "coop staged",
+        "coop split-k"
     );
     for shape_name in shapes {
         for product in products(&super::bench::shape_config(shape_name), args.tokens) {
             let burn = |a: Tensor<2>, b: Tensor<2>| a.matmul(b);
-            let ours = |a: Tensor<2>, b: Tensor<2>| mixtune::kernels::matmul(a, b);
             let f32_rate = time(&product, DType::F32, args.iters, &device, burn)?;
-            let tiled_rates = f32_rates(&device, &product, args.iters)?;
-            mixtune::kernels::set_f32_gemm(tiled_at_start);
+            let tiled_rates = our_rates(&device, &product, DType::F32, F32_KERNELS, args.iters)?;
             let f16_rate = time(&product, DType::F16, args.iters, &device, burn)?;
-            // Both cooperative-matrix kernels: loads from global memory, and staged.
-            let mut coop_rates = String::new();
-            for staged in [false, true] {
-                let rate = if coop.is_some() && coop_kernel_runs(&device, staged) {
-                    let rate = time(&product, DType::F16, args.iters, &device, ours)?;
-                    format!(" {rate:>11.3}")
-                } else {
-                    format!(" {:>11}", "n/a")
-                };
-                coop_rates.push_str(&rate);
-            }
+            let coop_rates = our_rates(&device, &product, DType::F16, F16_KERNELS, args.iters)?;
             let picked = picked(&device, &product);
             mixtune::kernels::set_f32_gemm(tiled_at_start);
             println!(

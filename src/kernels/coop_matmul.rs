@@ -18,6 +18,7 @@ use burn_cubecl::kernel::into_contiguous;
 use burn_cubecl::template::{KernelSource, SourceTemplate};
 use burn_cubecl::tensor::CubeTensor;
 
+use super::tiled_matmul;
 use super::wgsl::{dispatch, empty_as, fnv1a};
 
 /// A cooperative-matrix shape an adapter multiplies (`tile` × `tile` f16 tiles summed in
@@ -33,6 +34,18 @@ pub struct CoopShape {
 /// Tiles per side of the block one subgroup computes (4 × 4 tiles: 64 × 64 outputs at tile
 /// 16), the shaders' `TILES`.
 const BLOCK_TILES: u32 = 4;
+
+/// Workgroups (one subgroup each) a split product of `coop_matmul.wgsl` aims for: about
+/// eight subgroups per compute unit of a large GPU (an H100 or H200 has 132), so that
+/// its four tensor-core units have work while loads wait.
+const SPLIT_TARGET: usize = 1024;
+
+/// How many parts to split the K of a `dims` `[m, k, n]` f16 product on `shape`'s direct
+/// kernel among: enough for [`SPLIT_TARGET`] subgroups where its blocks alone are fewer,
+/// each part at least 256 of K (`tiled_matmul::parts_for`); `None`: no split.
+pub fn split_k_parts(shape: CoopShape, dims: [usize; 3]) -> Option<usize> {
+    tiled_matmul::parts_for(dims, shape.block(), SPLIT_TARGET)
+}
 
 impl CoopShape {
     /// Rows (and columns) of the block one subgroup computes: `coop_matmul.wgsl`'s workgroup
@@ -70,13 +83,15 @@ pub fn shader_text(staged: bool) -> &'static str {
     }
 }
 
-/// The kernel for one shape, variant and operand layout (row- or column-major A and B).
+/// The kernel for one shape, variant and operand layout (row- or column-major A and B);
+/// `split`: the direct kernel writing a split product's f32 partial sums.
 #[derive(Debug, Clone, Copy)]
 struct CoopMatmulKernel {
     shape: CoopShape,
     staged: bool,
     a_row_major: bool,
     b_row_major: bool,
+    split: bool,
 }
 
 impl CoopMatmulKernel {
@@ -117,6 +132,7 @@ impl KernelSource for CoopMatmulKernel {
                 self.staged,
                 self.a_row_major,
                 self.b_row_major,
+                self.split,
             ))
     }
 
@@ -135,13 +151,16 @@ fn template(kernel: CoopMatmulKernel, source: SourceTemplate) -> SourceTemplate 
         .register("a_row_major", kernel.a_row_major.to_string())
         .register("b_row_major", kernel.b_row_major.to_string())
         .register("piece", "vec4<f16>")
+        .register("out", if kernel.split { "f32" } else { "f16" })
 }
 
-/// The shader as the device compiles it for `shape`, the variant and the given layouts (for
-/// checks of the text itself, e.g. by naga in the parity tests).
+/// The shader as the device compiles it for `shape`, the variant (`split`: the direct one's
+/// partial sums) and the given layouts (for checks of the text itself, e.g. by naga in the
+/// parity tests).
 pub fn filled_shader(
     shape: CoopShape,
     staged: bool,
+    split: bool,
     a_row_major: bool,
     b_row_major: bool,
 ) -> String {
@@ -150,37 +169,66 @@ pub fn filled_shader(
         staged,
         a_row_major,
         b_row_major,
+        split: split && !staged,
     };
     template(kernel, SourceTemplate::new(shader_text(staged))).complete()
 }
 
 /// `a · b` for f16 `a` `[M, K]` and `b` `[K, N]` (M, N and K whole numbers of `shape.tile`,
 /// which `kernels::coop_matmul_shape` checks): a new `[M, N]` f16 tensor, summed in f32, by
-/// `coop_matmul.wgsl` or (`staged`, where [`CoopShape::stages_evenly`]) the staged kernel.
-/// Operands are read in place when row- or column-major (a transposed view is the latter).
-pub(super) fn matmul(a: CubeTensor, b: CubeTensor, shape: CoopShape, staged: bool) -> CubeTensor {
+/// `coop_matmul.wgsl` or (`staged`, where [`CoopShape::stages_evenly`]) the staged kernel;
+/// the direct one with K split among `parts` subgroups a block where `parts` > 1 (their f32
+/// partial sums added, then rounded, by `sum_parts.wgsl`). Operands are read in place when
+/// row- or column-major (a transposed view is the latter).
+pub(super) fn matmul(
+    a: CubeTensor,
+    b: CubeTensor,
+    shape: CoopShape,
+    staged: bool,
+    parts: usize,
+) -> CubeTensor {
     let staged = staged && shape.stages_evenly();
     let (m, k) = (a.meta.shape()[0], a.meta.shape()[1]);
     let n = b.meta.shape()[1];
     let (a, a_row_major, lda) = operand(a);
     let (b, b_row_major, ldb) = operand(b);
-    let out = empty_as(&a, [m, n], DType::F16);
+    let (share, parts) = if parts > 1 && !staged {
+        tiled_matmul::split(k, parts, shape.tile as usize)
+    } else {
+        (k, 1)
+    };
+    let split = parts > 1;
+    let dtype = if split { DType::F32 } else { DType::F16 };
+    let out = empty_as(&a, [parts * m, n], dtype);
     let kernel = CoopMatmulKernel {
         shape,
         staged,
         a_row_major,
         b_row_major,
+        split,
     };
     let block = kernel.block();
     dispatch(
         kernel,
         kernel.workgroup_size(),
-        (n.div_ceil(block), m.div_ceil(block)),
+        (n.div_ceil(block), m.div_ceil(block) * parts),
         &[&a, &b],
         &[&out],
-        vec![m as u32, n as u32, k as u32, 0, lda, ldb, n as u32, 0],
+        vec![
+            m as u32,
+            n as u32,
+            k as u32,
+            if split { share as u32 } else { 0 },
+            lda,
+            ldb,
+            n as u32,
+            0,
+        ],
     );
-    out
+    if !split {
+        return out;
+    }
+    tiled_matmul::sum_parts(&out, [m, n], parts, DType::F16)
 }
 
 /// A 2-D f16 operand as the kernel reads it: itself when row-major or column-major with the

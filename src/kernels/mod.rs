@@ -19,7 +19,7 @@
 //! | [`sum_of_squares`] | `sum_of_squares.wgsl` | the global gradient norm: seven gradients a dispatch ([`reference_sum_of_squares`] elsewhere) |
 //! | `gated_gelu` | none: element-wise ops Burn fuses | Flan-T5's `gelu_new(gate) · up` with a one-kernel backward, in training ([`gated_gelu_runs`]) |
 //! | `gated_gelu_packed` | `gated_gelu_backward.wgsl` (backward; forward: fused element-wise ops) | the same over one packed product `x · [W_0 \| W_1]`, its gradient packed in one launch ([`gated_gelu_packed_runs`]) |
-//! | [`matmul`] | `coop_matmul.wgsl`, `coop_matmul_staged.wgsl` | f16 products (linear layers) on the GPU's cooperative matrices (tensor cores), differentiable, where the adapter has them ([`coop_matmul_shape`]) and one measured faster than Burn's matmul ([`product_plan`]) |
+//! | [`matmul`] | `coop_matmul.wgsl` (with `sum_parts.wgsl` where K is split among subgroups), `coop_matmul_staged.wgsl` | f16 products (linear layers) on the GPU's cooperative matrices (tensor cores), differentiable, where the adapter has them ([`coop_matmul_shape`]) and one measured faster than Burn's matmul ([`product_plan`]) |
 //! | [`matmul`] | `tiled_matmul.wgsl` (128- or 64-wide blocks), with `sum_parts.wgsl` where K is split among workgroups | f32 products register-tiled, differentiable, where a variant fits ([`tiled_f32_products`]) and measured faster than Burn's matmul ([`product_plan`]) |
 //! | `clamp_f16` | none: element-wise ops Burn fuses | the f16 clamp after each sub-layer with a one-kernel backward, in f16 training ([`clamp_f16_runs`]) |
 //!
@@ -56,7 +56,9 @@ pub use coop_attention::{CoopAttention, Pass as CoopAttentionPass};
 #[cfg(feature = "wgpu")]
 pub use coop_matmul::{adapter_shape, filled_shader, CoopShape};
 #[cfg(feature = "wgpu")]
-pub use tiled_matmul::{filled_tiled_shader, split_k_parts, sum_parts_text};
+pub use tiled_matmul::{
+    filled_sum_parts_shader, filled_tiled_shader, split_k_parts, sum_parts_text,
+};
 
 /// Which kernel a call would use, for [`kernel_runs`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -603,6 +605,10 @@ pub enum Product {
     Coop(CoopShape),
     /// The same, with the operands staged in workgroup memory (`coop_matmul_staged.wgsl`).
     CoopStaged(CoopShape),
+    /// The direct one with K split among this many subgroups a block, their f32 partial
+    /// sums added and rounded after (`sum_parts.wgsl`): for a weight's gradient
+    /// ([`coop_matmul::split_k_parts`]).
+    CoopSplitK(CoopShape, usize),
     /// f32, register-tiled (`tiled_matmul.wgsl`): 128 × 128 outputs a workgroup.
     TiledF32,
     /// The same with 64 × 64 outputs a workgroup: four times the workgroups, for products
@@ -619,7 +625,7 @@ impl Product {
     /// The dtype of its operands and result.
     pub fn dtype(self) -> DType {
         match self {
-            Product::Coop(_) | Product::CoopStaged(_) => DType::F16,
+            Product::Coop(_) | Product::CoopStaged(_) | Product::CoopSplitK(..) => DType::F16,
             Product::TiledF32 | Product::TiledF32Narrow | Product::TiledF32SplitK(_) => DType::F32,
         }
     }
@@ -629,6 +635,7 @@ impl Product {
         match self {
             Product::Coop(_) => "coop",
             Product::CoopStaged(_) => "coop-staged",
+            Product::CoopSplitK(..) => "coop-split-k",
             Product::TiledF32 => "tiled-f32",
             Product::TiledF32Narrow => "tiled-f32-64",
             Product::TiledF32SplitK(_) => "tiled-f32-split-k",
@@ -639,7 +646,7 @@ impl Product {
     /// per process: plans ask for it at every product).
     pub fn shader_hash(self) -> u64 {
         use std::sync::OnceLock;
-        static HASHES: [OnceLock<u64>; 4] = [const { OnceLock::new() }; 4];
+        static HASHES: [OnceLock<u64>; 5] = [const { OnceLock::new() }; 5];
         let (slot, texts): (usize, &[&str]) = match self {
             Product::Coop(_) => (0, &[coop_matmul::shader_text(false)]),
             Product::CoopStaged(_) => (1, &[coop_matmul::shader_text(true)]),
@@ -647,6 +654,13 @@ impl Product {
             Product::TiledF32SplitK(_) => (
                 3,
                 &[tiled_matmul::shader_text(), tiled_matmul::sum_parts_text()],
+            ),
+            Product::CoopSplitK(..) => (
+                4,
+                &[
+                    coop_matmul::shader_text(false),
+                    tiled_matmul::sum_parts_text(),
+                ],
             ),
         };
         *HASHES[slot].get_or_init(|| wgsl::fnv1a(&texts.concat()))
@@ -740,10 +754,18 @@ pub fn product_kernels(
                 Pick::Never => (vec![direct], Pick::Always),
                 Pick::Always if staged() => (vec![Product::CoopStaged(shape)], Pick::Always),
                 Pick::Always => (vec![direct], Pick::Always),
-                Pick::Measured if staged() => {
-                    (vec![direct, Product::CoopStaged(shape)], Pick::Measured)
+                Pick::Measured => {
+                    let mut kernels = vec![direct];
+                    if staged() {
+                        kernels.push(Product::CoopStaged(shape));
+                    }
+                    let [m, _, n] = dims;
+                    let split = coop_matmul::split_k_parts(shape, dims)
+                        .filter(|parts| parts * m * n < (1 << 31))
+                        .filter(|_| coop_split_checked(device, shape));
+                    kernels.extend(split.map(|parts| Product::CoopSplitK(shape, parts)));
+                    (kernels, Pick::Measured)
                 }
-                Pick::Measured => (vec![direct], Pick::Measured),
             }
         }
         DType::F32 => match tiled_f32_products(device, dims) {
@@ -948,6 +970,20 @@ fn coop_kernel_checked(device: &burn::tensor::Device, shape: CoopShape, staged: 
     };
     let checked = format!("{name}, staged: {staged}");
     coop_matmul::passes(&checked, || coop_self_check(device, shape, staged))
+}
+
+/// Whether the direct cooperative-matrix kernel split in K (`Product::CoopSplitK`) passed
+/// its self-check on `device`'s adapter (once per adapter).
+#[cfg(feature = "wgpu")]
+fn coop_split_checked(device: &burn::tensor::Device, shape: CoopShape) -> bool {
+    let Some((name, _)) = coop_adapter(device) else {
+        return false;
+    };
+    // K two tiles, split in two parts of one.
+    let dims = [2 * shape.block(), 2 * shape.tile as usize];
+    let product = Product::CoopSplitK(shape, 2);
+    let check = || product_self_check(device, product, dims, "split-K cooperative-matrix products");
+    coop_matmul::passes(&format!("{name}, split-k"), check)
 }
 
 /// The cooperative-matrix shape the training attention kernels run on (the

@@ -30,20 +30,23 @@ const SPLIT_MIN_SHARE: usize = 256;
 const SPLIT_MAX_PARTS: usize = 16;
 
 /// How many parts to split the K of a `dims` `[m, k, n]` product among, over 128-wide blocks:
-/// enough for [`SPLIT_TARGET`] workgroups where its blocks alone are fewer, each part at
-/// least [`SPLIT_MIN_SHARE`] of K; `None` where that is fewer than two (no split).
-pub fn split_k_parts([m, k, n]: [usize; 3]) -> Option<usize> {
-    let blocks = m.div_ceil(BLOCK) * n.div_ceil(BLOCK);
-    let parts = SPLIT_TARGET
+/// enough for [`SPLIT_TARGET`] workgroups where its blocks alone are fewer (see
+/// [`parts_for`]); `None`: no split.
+pub fn split_k_parts(dims: [usize; 3]) -> Option<usize> {
+    parts_for(dims, BLOCK, SPLIT_TARGET)
+}
+
+/// How many parts to split the K of a `dims` `[m, k, n]` product among, over blocks of
+/// `block` outputs a side: enough for `target` workgroups where its blocks alone are fewer,
+/// each part at least [`SPLIT_MIN_SHARE`] of K, at most [`SPLIT_MAX_PARTS`]; `None` where
+/// that is fewer than two (no split).
+pub(super) fn parts_for([m, k, n]: [usize; 3], block: usize, target: usize) -> Option<usize> {
+    let blocks = m.div_ceil(block) * n.div_ceil(block);
+    let parts = target
         .div_ceil(blocks.max(1))
         .min(k / SPLIT_MIN_SHARE)
         .min(SPLIT_MAX_PARTS);
     (parts >= 2).then_some(parts)
-}
-
-/// Each part's share of `k` split among `parts`: a whole number of stages.
-fn share(k: usize, parts: usize) -> usize {
-    k.div_ceil(parts.max(1)).div_ceil(STAGE) * STAGE
 }
 
 /// The shader's text: `shaders/prelude.wgsl`, `staged_pieces.wgsl` (what it shares with the
@@ -115,20 +118,30 @@ pub fn sum_parts_text() -> &'static str {
     )
 }
 
-/// The kernel adding a split product's partial sums.
+/// `shaders/sum_parts.wgsl` as the device compiles it, with an f16 (`half`) or f32 output
+/// (for checks of the text itself).
+pub fn filled_sum_parts_shader(half: bool) -> String {
+    SumPartsKernel { half }.source().complete()
+}
+
+/// The kernel adding a split product's partial sums, into f16 (`half`) or f32.
 #[derive(Debug, Clone, Copy)]
-struct SumPartsKernel;
+struct SumPartsKernel {
+    half: bool,
+}
 
 impl KernelSource for SumPartsKernel {
     fn source(&self) -> SourceTemplate {
-        SourceTemplate::new(sum_parts_text())
+        let enable = if self.half { "enable f16;\n" } else { "" };
+        SourceTemplate::new(format!("{enable}{}", sum_parts_text()))
+            .register("out", if self.half { "f16" } else { "f32" })
     }
 
     fn id(&self) -> KernelId {
         KernelId::new::<Self>()
             .cube_dim(CubeDim::new_1d(THREADS).0)
             .mode(ExecutionMode::Unchecked)
-            .info(fnv1a(sum_parts_text()))
+            .info((fnv1a(sum_parts_text()), self.half))
     }
 
     fn lang(&self) -> &'static str {
@@ -147,9 +160,11 @@ pub(super) fn matmul(a: CubeTensor, b: CubeTensor, block: usize, parts: usize) -
     let n = b.meta.shape()[1];
     let (a, a_row_major, lda) = operand(a);
     let (b, b_row_major, ldb) = operand(b);
-    let share = share(k, parts);
-    // Parts that have K to walk: with the share rounded up to whole stages, maybe fewer.
-    let parts = if parts > 1 { k.div_ceil(share) } else { 1 };
+    let (share, parts) = if parts > 1 {
+        split(k, parts, STAGE)
+    } else {
+        (k, 1)
+    };
     let out = empty_as(&a, [parts * m, n], DType::F32);
     dispatch(
         TiledMatmulKernel {
@@ -175,14 +190,34 @@ pub(super) fn matmul(a: CubeTensor, b: CubeTensor, block: usize, parts: usize) -
     if parts == 1 {
         return out;
     }
-    let sum = empty_as(&out, [m, n], DType::F32);
+    sum_parts(&out, [m, n], parts, DType::F32)
+}
+
+/// Each part's share of `k` split among `parts`, a whole number of `step`s, and how many parts
+/// then have K to walk (with the share rounded up, maybe fewer than asked).
+pub(super) fn split(k: usize, parts: usize, step: usize) -> (usize, usize) {
+    let share = k.div_ceil(parts.max(1)).div_ceil(step) * step;
+    (share, k.div_ceil(share))
+}
+
+/// The `parts` f32 partial sums `[parts · m, n]` of a split product added up
+/// (`shaders/sum_parts.wgsl`): a new `[m, n]` tensor in `dtype` (f32, or f16 rounded once).
+pub(super) fn sum_parts(
+    partial: &CubeTensor,
+    [m, n]: [usize; 2],
+    parts: usize,
+    dtype: DType,
+) -> CubeTensor {
+    let sum = empty_as(partial, [m, n], dtype);
     let slots = (m * n / 4).div_ceil(THREADS as usize);
     let x = slots.clamp(1, 65_535);
     dispatch(
-        SumPartsKernel,
+        SumPartsKernel {
+            half: dtype == DType::F16,
+        },
         THREADS,
         (x, slots.div_ceil(x)),
-        &[&out],
+        &[partial],
         &[&sum],
         vec![(m * n) as u32, parts as u32, 0, 0],
     );

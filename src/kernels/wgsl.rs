@@ -781,8 +781,11 @@ impl T5AttentionOps for CubeBackend {
 
     fn t5_matmul(a: CubeTensor, b: CubeTensor, product: Product) -> CubeTensor {
         match product {
-            Product::Coop(shape) => super::coop_matmul::matmul(a, b, shape, false),
-            Product::CoopStaged(shape) => super::coop_matmul::matmul(a, b, shape, true),
+            Product::Coop(shape) => super::coop_matmul::matmul(a, b, shape, false, 1),
+            Product::CoopStaged(shape) => super::coop_matmul::matmul(a, b, shape, true, 1),
+            Product::CoopSplitK(shape, parts) => {
+                super::coop_matmul::matmul(a, b, shape, false, parts)
+            }
             Product::TiledF32 => super::tiled_matmul::matmul(a, b, tiled_matmul::BLOCK, 1),
             Product::TiledF32Narrow => {
                 super::tiled_matmul::matmul(a, b, tiled_matmul::NARROW_BLOCK, 1)
