@@ -18,7 +18,7 @@ use burn_cubecl::kernel::into_contiguous;
 use burn_cubecl::template::{KernelSource, SourceTemplate};
 use burn_cubecl::tensor::CubeTensor;
 
-use super::tiled_matmul;
+use super::split_k;
 use super::wgsl::{dispatch, empty_as, fnv1a};
 
 /// A cooperative-matrix shape an adapter multiplies (`tile` × `tile` f16 tiles summed in
@@ -42,9 +42,9 @@ const SPLIT_TARGET: usize = 1024;
 
 /// How many parts to split the K of a `dims` `[m, k, n]` f16 product on `shape`'s direct
 /// kernel among: enough for [`SPLIT_TARGET`] subgroups where its blocks alone are fewer,
-/// each part at least 256 of K (`tiled_matmul::parts_for`); `None`: no split.
+/// each part at least 256 of K (`split_k::parts_for`); `None`: no split.
 pub fn split_k_parts(shape: CoopShape, dims: [usize; 3]) -> Option<usize> {
-    tiled_matmul::parts_for(dims, shape.block(), SPLIT_TARGET)
+    split_k::parts_for(dims, shape.block(), SPLIT_TARGET)
 }
 
 impl CoopShape {
@@ -193,7 +193,7 @@ pub(super) fn matmul(
     let (a, a_row_major, lda) = operand(a);
     let (b, b_row_major, ldb) = operand(b);
     let (share, parts) = if parts > 1 && !staged {
-        tiled_matmul::split(k, parts, shape.tile as usize)
+        split_k::split(k, parts, shape.tile as usize)
     } else {
         (k, 1)
     };
@@ -228,7 +228,7 @@ pub(super) fn matmul(
     if !split {
         return out;
     }
-    tiled_matmul::sum_parts(&out, [m, n], parts, DType::F16)
+    split_k::sum_parts(&out, [m, n], parts, DType::F16)
 }
 
 /// A 2-D f16 operand as the kernel reads it: itself when row-major or column-major with the

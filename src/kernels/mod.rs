@@ -47,6 +47,8 @@ mod extension;
 #[cfg(feature = "wgpu")]
 pub mod product_choice;
 #[cfg(feature = "wgpu")]
+mod split_k;
+#[cfg(feature = "wgpu")]
 mod tiled_matmul;
 #[cfg(feature = "wgpu")]
 mod wgsl;
@@ -56,9 +58,9 @@ pub use coop_attention::{CoopAttention, Pass as CoopAttentionPass};
 #[cfg(feature = "wgpu")]
 pub use coop_matmul::{adapter_shape, filled_shader, CoopShape};
 #[cfg(feature = "wgpu")]
-pub use tiled_matmul::{
-    filled_sum_parts_shader, filled_tiled_shader, split_k_parts, sum_parts_text,
-};
+pub use split_k::filled_sum_parts_shader;
+#[cfg(feature = "wgpu")]
+pub use tiled_matmul::{filled_tiled_shader, split_k_parts};
 
 /// Which kernel a call would use, for [`kernel_runs`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -651,16 +653,12 @@ impl Product {
             Product::Coop(_) => (0, &[coop_matmul::shader_text(false)]),
             Product::CoopStaged(_) => (1, &[coop_matmul::shader_text(true)]),
             Product::TiledF32 | Product::TiledF32Narrow => (2, &[tiled_matmul::shader_text()]),
-            Product::TiledF32SplitK(_) => (
-                3,
-                &[tiled_matmul::shader_text(), tiled_matmul::sum_parts_text()],
-            ),
+            Product::TiledF32SplitK(_) => {
+                (3, &[tiled_matmul::shader_text(), split_k::sum_parts_text()])
+            }
             Product::CoopSplitK(..) => (
                 4,
-                &[
-                    coop_matmul::shader_text(false),
-                    tiled_matmul::sum_parts_text(),
-                ],
+                &[coop_matmul::shader_text(false), split_k::sum_parts_text()],
             ),
         };
         *HASHES[slot].get_or_init(|| wgsl::fnv1a(&texts.concat()))

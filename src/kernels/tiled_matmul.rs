@@ -1,6 +1,6 @@
 //! `shaders/tiled_matmul.wgsl`: f32 matrix products on the GPU's scalar cores, register-tiled
 //! (128 × 128 outputs a workgroup, 8 × 8 a thread; or 64 × 64, 4 × 4; or K split among
-//! workgroups, whose partial sums `shaders/sum_parts.wgsl` adds), the alternatives to Burn's
+//! workgroups, whose partial sums `split_k` adds), the alternatives to Burn's
 //! f32 matmul for the products where one measures faster on the adapter
 //! (`kernels::product_plan`; `MIXTUNE_F32_GEMM=1` the 128-wide one always, `=0` none).
 
@@ -10,43 +10,25 @@ use burn_cubecl::template::{KernelSource, SourceTemplate};
 use burn_cubecl::tensor::CubeTensor;
 
 use super::coop_matmul::operand;
+use super::split_k;
 use super::wgsl::{dispatch, empty_as, fnv1a};
 
 /// Outputs per side of a workgroup's block.
 pub const BLOCK: usize = 128;
 /// The same, for the narrow variant.
 pub const NARROW_BLOCK: usize = 64;
-/// Threads of a workgroup (16 × 16; the sum of parts' too).
+/// Threads of a workgroup (16 × 16).
 const THREADS: u32 = 256;
 /// K per stage: a split's share of K is a multiple of it.
 const STAGE: usize = 16;
 /// Workgroups a split product aims for: about two per compute unit of a large GPU (an H100 or
 /// H200 has 132); a smaller GPU loses only the adding of the parts.
 const SPLIT_TARGET: usize = 256;
-/// The least K one part of a split product walks (16 stages), so its start and end stay a
-/// small part of its work.
-const SPLIT_MIN_SHARE: usize = 256;
-/// The most parts (their sums are written and read back: parts · M · N floats).
-const SPLIT_MAX_PARTS: usize = 16;
-
 /// How many parts to split the K of a `dims` `[m, k, n]` product among, over 128-wide blocks:
 /// enough for [`SPLIT_TARGET`] workgroups where its blocks alone are fewer (see
-/// [`parts_for`]); `None`: no split.
+/// [`split_k::parts_for`]); `None`: no split.
 pub fn split_k_parts(dims: [usize; 3]) -> Option<usize> {
-    parts_for(dims, BLOCK, SPLIT_TARGET)
-}
-
-/// How many parts to split the K of a `dims` `[m, k, n]` product among, over blocks of
-/// `block` outputs a side: enough for `target` workgroups where its blocks alone are fewer,
-/// each part at least [`SPLIT_MIN_SHARE`] of K, at most [`SPLIT_MAX_PARTS`]; `None` where
-/// that is fewer than two (no split).
-pub(super) fn parts_for([m, k, n]: [usize; 3], block: usize, target: usize) -> Option<usize> {
-    let blocks = m.div_ceil(block) * n.div_ceil(block);
-    let parts = target
-        .div_ceil(blocks.max(1))
-        .min(k / SPLIT_MIN_SHARE)
-        .min(SPLIT_MAX_PARTS);
-    (parts >= 2).then_some(parts)
+    split_k::parts_for(dims, BLOCK, SPLIT_TARGET)
 }
 
 /// The shader's text: `shaders/prelude.wgsl`, `staged_pieces.wgsl` (what it shares with the
@@ -110,45 +92,6 @@ pub fn filled_tiled_shader(a_row_major: bool, b_row_major: bool, block: usize) -
     template(kernel, SourceTemplate::new(shader_text())).complete()
 }
 
-/// `shaders/sum_parts.wgsl`'s text, after the prelude.
-pub fn sum_parts_text() -> &'static str {
-    concat!(
-        include_str!("../../shaders/prelude.wgsl"),
-        include_str!("../../shaders/sum_parts.wgsl")
-    )
-}
-
-/// `shaders/sum_parts.wgsl` as the device compiles it, with an f16 (`half`) or f32 output
-/// (for checks of the text itself).
-pub fn filled_sum_parts_shader(half: bool) -> String {
-    SumPartsKernel { half }.source().complete()
-}
-
-/// The kernel adding a split product's partial sums, into f16 (`half`) or f32.
-#[derive(Debug, Clone, Copy)]
-struct SumPartsKernel {
-    half: bool,
-}
-
-impl KernelSource for SumPartsKernel {
-    fn source(&self) -> SourceTemplate {
-        let enable = if self.half { "enable f16;\n" } else { "" };
-        SourceTemplate::new(format!("{enable}{}", sum_parts_text()))
-            .register("out", if self.half { "f16" } else { "f32" })
-    }
-
-    fn id(&self) -> KernelId {
-        KernelId::new::<Self>()
-            .cube_dim(CubeDim::new_1d(THREADS).0)
-            .mode(ExecutionMode::Unchecked)
-            .info((fnv1a(sum_parts_text()), self.half))
-    }
-
-    fn lang(&self) -> &'static str {
-        "wgsl"
-    }
-}
-
 /// `a · b` for f32 `a` `[M, K]` and `b` `[K, N]` (M, N and K multiples of 4, which
 /// `kernels::tiled_f32_products` checks) in blocks of `block` (128 or 64) outputs a side, K
 /// split among `parts` workgroups a block (1: none; the split's partial sums are then added
@@ -161,7 +104,7 @@ pub(super) fn matmul(a: CubeTensor, b: CubeTensor, block: usize, parts: usize) -
     let (a, a_row_major, lda) = operand(a);
     let (b, b_row_major, ldb) = operand(b);
     let (share, parts) = if parts > 1 {
-        split(k, parts, STAGE)
+        split_k::split(k, parts, STAGE)
     } else {
         (k, 1)
     };
@@ -190,36 +133,5 @@ pub(super) fn matmul(a: CubeTensor, b: CubeTensor, block: usize, parts: usize) -
     if parts == 1 {
         return out;
     }
-    sum_parts(&out, [m, n], parts, DType::F32)
-}
-
-/// Each part's share of `k` split among `parts`, a whole number of `step`s, and how many parts
-/// then have K to walk (with the share rounded up, maybe fewer than asked).
-pub(super) fn split(k: usize, parts: usize, step: usize) -> (usize, usize) {
-    let share = k.div_ceil(parts.max(1)).div_ceil(step) * step;
-    (share, k.div_ceil(share))
-}
-
-/// The `parts` f32 partial sums `[parts · m, n]` of a split product added up
-/// (`shaders/sum_parts.wgsl`): a new `[m, n]` tensor in `dtype` (f32, or f16 rounded once).
-pub(super) fn sum_parts(
-    partial: &CubeTensor,
-    [m, n]: [usize; 2],
-    parts: usize,
-    dtype: DType,
-) -> CubeTensor {
-    let sum = empty_as(partial, [m, n], dtype);
-    let slots = (m * n / 4).div_ceil(THREADS as usize);
-    let x = slots.clamp(1, 65_535);
-    dispatch(
-        SumPartsKernel {
-            half: dtype == DType::F16,
-        },
-        THREADS,
-        (x, slots.div_ceil(x)),
-        &[partial],
-        &[&sum],
-        vec![(m * n) as u32, parts as u32, 0, 0],
-    );
-    sum
+    split_k::sum_parts(&out, [m, n], parts, DType::F32)
 }
