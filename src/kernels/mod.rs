@@ -757,9 +757,7 @@ pub fn product_kernels(
                     if staged() {
                         kernels.push(Product::CoopStaged(shape));
                     }
-                    let [m, _, n] = dims;
                     let split = coop_matmul::split_k_parts(shape, dims)
-                        .filter(|parts| parts * m * n < (1 << 31))
                         .filter(|_| coop_split_checked(device, shape));
                     kernels.extend(split.map(|parts| Product::CoopSplitK(shape, parts)));
                     (kernels, Pick::Measured)
@@ -825,7 +823,7 @@ pub fn tiled_f32_products(device: &burn::tensor::Device, dims: [usize; 3]) -> Ve
     }
     let at_least = |block: usize| m >= block && n >= block;
     let split = tiled_matmul::split_k_parts(dims)
-        .filter(|parts| at_least(tiled_matmul::NARROW_BLOCK) && small(parts * m * n))
+        .filter(|_| at_least(tiled_matmul::NARROW_BLOCK))
         .map(Product::TiledF32SplitK);
     [
         at_least(tiled_matmul::BLOCK).then_some(Product::TiledF32),

@@ -22,14 +22,15 @@ const SPLIT_MAX_PARTS: usize = 16;
 /// How many parts to split the K of a `dims` `[m, k, n]` product among, over blocks of
 /// `block` outputs a side: enough for `target` workgroups where its blocks alone are fewer,
 /// each part at least [`SPLIT_MIN_SHARE`] of K, at most [`SPLIT_MAX_PARTS`]; `None` where
-/// that is fewer than two (no split).
+/// that is fewer than two (no split) or where the parts' sums (parts · M · N floats) would
+/// not be indexable in 32 bits.
 pub(super) fn parts_for([m, k, n]: [usize; 3], block: usize, target: usize) -> Option<usize> {
     let blocks = m.div_ceil(block) * n.div_ceil(block);
     let parts = target
         .div_ceil(blocks.max(1))
         .min(k / SPLIT_MIN_SHARE)
         .min(SPLIT_MAX_PARTS);
-    (parts >= 2).then_some(parts)
+    (parts >= 2 && parts * m * n < (1 << 31)).then_some(parts)
 }
 
 /// Each part's share of `k` split among `parts`, a whole number of `step`s, and how many parts
