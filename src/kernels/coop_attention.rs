@@ -8,7 +8,7 @@ use burn_cubecl::cubecl::prelude::{CubeDim, ExecutionMode, KernelId};
 use burn_cubecl::template::{KernelSource, SourceTemplate};
 
 use super::coop_matmul::CoopShape;
-use super::wgsl::fnv1a;
+use super::wgsl::text_hash;
 
 /// Head size the kernels take (`D` in the shaders): every T5 and Flan-T5 size.
 pub const HEAD_DIM: usize = 64;
@@ -144,7 +144,7 @@ impl KernelSource for CoopAttention {
             .mode(ExecutionMode::Unchecked)
             .info((
                 self.pass,
-                fnv1a(self.pass.text()),
+                text_hash(self.pass.text()),
                 self.shape.tile,
                 self.shape.subgroup,
             ))

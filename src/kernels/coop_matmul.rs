@@ -19,7 +19,7 @@ use burn_cubecl::template::{KernelSource, SourceTemplate};
 use burn_cubecl::tensor::CubeTensor;
 
 use super::split_k;
-use super::wgsl::{dispatch, empty_as, fnv1a};
+use super::wgsl::{dispatch, empty_as, text_hash};
 
 /// A cooperative-matrix shape an adapter multiplies (`tile` × `tile` f16 tiles summed in
 /// f32) and its subgroup size, the kernel's workgroup.
@@ -126,7 +126,7 @@ impl KernelSource for CoopMatmulKernel {
             .cube_dim(CubeDim::new_1d(self.workgroup_size()).0)
             .mode(ExecutionMode::Unchecked)
             .info((
-                fnv1a(shader_text(self.staged)),
+                text_hash(shader_text(self.staged)),
                 self.shape.tile,
                 self.shape.subgroup,
                 self.staged,

@@ -9,7 +9,7 @@ use burn_cubecl::cubecl::prelude::{CubeDim, ExecutionMode, KernelId};
 use burn_cubecl::template::{KernelSource, SourceTemplate};
 use burn_cubecl::tensor::CubeTensor;
 
-use super::wgsl::{dispatch, empty_as, fnv1a};
+use super::wgsl::{dispatch, empty_as, text_hash};
 
 /// Threads of the sum's workgroup.
 const THREADS: u32 = 256;
@@ -71,7 +71,7 @@ impl KernelSource for SumPartsKernel {
         KernelId::new::<Self>()
             .cube_dim(CubeDim::new_1d(THREADS).0)
             .mode(ExecutionMode::Unchecked)
-            .info((fnv1a(sum_parts_text()), self.half))
+            .info((text_hash(sum_parts_text()), self.half))
     }
 
     fn lang(&self) -> &'static str {

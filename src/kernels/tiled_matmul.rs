@@ -11,7 +11,7 @@ use burn_cubecl::tensor::CubeTensor;
 
 use super::coop_matmul::operand;
 use super::split_k;
-use super::wgsl::{dispatch, empty_as, fnv1a};
+use super::wgsl::{dispatch, empty_as, text_hash};
 
 /// Outputs per side of a workgroup's block.
 pub const BLOCK: usize = 128;
@@ -61,7 +61,7 @@ impl KernelSource for TiledMatmulKernel {
             .cube_dim(CubeDim::new_1d(THREADS).0)
             .mode(ExecutionMode::Unchecked)
             .info((
-                fnv1a(shader_text()),
+                text_hash(shader_text()),
                 self.a_row_major,
                 self.b_row_major,
                 self.block,

@@ -7,6 +7,8 @@
 //! (an f16 model's decoding, f16 training), with f32 math inside; bias, log-sum-exp,
 //! statistics and score gradients are always f32.
 
+use std::sync::Mutex;
+
 use burn::tensor::{DType, Shape};
 use burn_cubecl::cubecl::prelude::{BufferIOAttr, CubeCount, CubeDim, ExecutionMode, KernelId};
 use burn_cubecl::cubecl::server::{KernelArguments, MetadataBindingInfo};
@@ -315,7 +317,7 @@ impl KernelSource for AttentionKernel {
             .mode(ExecutionMode::Unchecked)
             .info((
                 self.shader,
-                fnv1a(self.shader.text()),
+                text_hash(self.shader.text()),
                 self.workgroup_size,
                 self.d,
                 self.cols,
@@ -327,6 +329,25 @@ impl KernelSource for AttentionKernel {
     fn lang(&self) -> &'static str {
         "wgsl"
     }
+}
+
+/// [`fnv1a`] of a shader's `text`, hashed once per text and then looked up. CubeCL asks a
+/// kernel for its id at every launch (twice, in the wgpu server), and hashing a shader's
+/// 2–12 KB there took 5–30 µs of the host's time per launch, a few hundred times a step.
+pub(super) fn text_hash(text: &'static str) -> u64 {
+    // Keyed by where the text is and its length: a static text never changes, so equal keys
+    // are equal texts.
+    static HASHED: Mutex<Vec<((usize, usize), u64)>> = Mutex::new(Vec::new());
+    let key = (text.as_ptr() as usize, text.len());
+    let mut hashed = HASHED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(&(_, hash)) = hashed.iter().find(|(seen, _)| *seen == key) {
+        return hash;
+    }
+    let hash = fnv1a(text);
+    hashed.push((key, hash));
+    hash
 }
 
 /// FNV-1a of `text`, a stable hash for the kernel id.
