@@ -734,6 +734,10 @@ pub fn product_plan(a: &Tensor<2>, b: &Tensor<2>) -> Option<ProductPlan> {
 /// [`coop_product_shape`] fits it, as [`set_coop_staged`] says (the staged one only where it
 /// runs: [`coop_kernel_runs`]); f32, the tiled kernel's variants that fit it
 /// ([`tiled_f32_products`]), as [`set_f32_gemm`] says. None ([`Pick::Never`]) elsewhere.
+/// Where they would be measured but nothing is measured (a software adapter:
+/// [`product_choice::measures_on`]), the candidates are listed by their sizes alone, with no
+/// self-checks: there Burn's matmul takes every product that no record (a pinned choice)
+/// gives to one of ours, so checking them would only compile kernels on the CPU.
 #[cfg(feature = "wgpu")]
 pub fn product_kernels(
     device: &burn::tensor::Device,
@@ -748,26 +752,35 @@ pub fn product_kernels(
             };
             let direct = Product::Coop(shape);
             let staged = || shape.stages_evenly() && coop_kernel_checked(device, shape, true);
+            let checks = product_choice::measures_on(device);
             match coop_staged() {
                 Pick::Never => (vec![direct], Pick::Always),
                 Pick::Always if staged() => (vec![Product::CoopStaged(shape)], Pick::Always),
                 Pick::Always => (vec![direct], Pick::Always),
                 Pick::Measured => {
                     let mut kernels = vec![direct];
-                    if staged() {
+                    if if checks {
+                        staged()
+                    } else {
+                        shape.stages_evenly()
+                    } {
                         kernels.push(Product::CoopStaged(shape));
                     }
                     let split = coop_matmul::split_k_parts(shape, dims)
-                        .filter(|_| coop_split_checked(device, shape));
+                        .filter(|_| !checks || coop_split_checked(device, shape));
                     kernels.extend(split.map(|parts| Product::CoopSplitK(shape, parts)));
                     (kernels, Pick::Measured)
                 }
             }
         }
-        DType::F32 => match tiled_f32_products(device, dims) {
-            products if products.is_empty() => (products, Pick::Never),
-            products => (products, f32_gemm()),
-        },
+        DType::F32 => {
+            let pick = f32_gemm();
+            let checks = pick != Pick::Measured || product_choice::measures_on(device);
+            match tiled_f32_listed(device, dims, checks) {
+                products if products.is_empty() => (products, Pick::Never),
+                products => (products, pick),
+            }
+        }
         _ => (Vec::new(), Pick::Never),
     }
 }
@@ -807,6 +820,12 @@ pub fn tiled_f32_product_fits(device: &burn::tensor::Device, dims: [usize; 3]) -
 /// there the first time).
 #[cfg(feature = "wgpu")]
 pub fn tiled_f32_products(device: &burn::tensor::Device, dims: [usize; 3]) -> Vec<Product> {
+    tiled_f32_listed(device, dims, true)
+}
+
+/// [`tiled_f32_products`], with each variant's self-check only where `checks`.
+#[cfg(feature = "wgpu")]
+fn tiled_f32_listed(device: &burn::tensor::Device, dims: [usize; 3], checks: bool) -> Vec<Product> {
     let [m, k, n] = dims;
     let whole = |size: usize| size > 0 && size.is_multiple_of(4);
     let small = |size: usize| size < (1 << 31);
@@ -832,7 +851,7 @@ pub fn tiled_f32_products(device: &burn::tensor::Device, dims: [usize; 3]) -> Ve
     ]
     .into_iter()
     .flatten()
-    .filter(|&product| tiled_f32_checked(device, product))
+    .filter(|&product| !checks || tiled_f32_checked(device, product))
     .collect()
 }
 

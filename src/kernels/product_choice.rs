@@ -42,6 +42,15 @@ pub fn measures_on_software() -> bool {
     super::switch(&ON_SOFTWARE, "MIXTUNE_MEASURE_ON_SOFTWARE", false)
 }
 
+/// Whether products are measured on `device`: where its adapter is a card, or a software
+/// one with [`measures_on_software`].
+pub fn measures_on(device: &Device) -> bool {
+    device
+        .identity()
+        .is_some_and(|identity| identity.physical.is_some())
+        || measures_on_software()
+}
+
 /// Where the choices are kept: beside the compiled kernels where those are kept, else
 /// nowhere (this process only).
 fn store_path() -> Option<std::path::PathBuf> {
