@@ -1923,11 +1923,13 @@ fn measured_choices_are_made_once_per_size_class_and_followed() {
         .identity()
         .is_some_and(|identity| identity.physical.is_none())
     {
+        assert!(!product_choice::measures_on(&gpu), "measures on software");
         let before = product_choice::known();
         assert_eq!(product(first, 720), 0, "a tiled launch unmeasured");
         assert_eq!(product_choice::known().len(), before.len(), "measured");
     }
     let _measuring = MeasuredOnSoftware::new();
+    assert!(product_choice::measures_on(&gpu), "measuring turned on");
     let before = product_choice::known();
     product(first, 730);
     let after = product_choice::known();

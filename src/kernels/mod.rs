@@ -759,11 +759,12 @@ pub fn product_kernels(
                 Pick::Always => (vec![direct], Pick::Always),
                 Pick::Measured => {
                     let mut kernels = vec![direct];
-                    if if checks {
+                    let staged_fits = if checks {
                         staged()
                     } else {
                         shape.stages_evenly()
-                    } {
+                    };
+                    if staged_fits {
                         kernels.push(Product::CoopStaged(shape));
                     }
                     let split = coop_matmul::split_k_parts(shape, dims)
