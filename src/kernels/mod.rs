@@ -752,12 +752,12 @@ pub fn product_kernels(
             };
             let direct = Product::Coop(shape);
             let staged = || shape.stages_evenly() && coop_kernel_checked(device, shape, true);
-            let checks = product_choice::measures_on(device);
             match coop_staged() {
                 Pick::Never => (vec![direct], Pick::Always),
                 Pick::Always if staged() => (vec![Product::CoopStaged(shape)], Pick::Always),
                 Pick::Always => (vec![direct], Pick::Always),
                 Pick::Measured => {
+                    let checks = product_choice::measures_on(device);
                     let mut kernels = vec![direct];
                     let staged_fits = if checks {
                         staged()

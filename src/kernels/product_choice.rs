@@ -68,16 +68,14 @@ fn with_store<T>(f: impl FnOnce(&mut ChoiceStore) -> T) -> T {
 
 /// The key of a product `dims` `[m, k, n]` with operands `row_major` (A, B) on `device`
 /// among `candidates` (the adapter with its driver and version where wgpu names them, so a
-/// driver update measures again), and whether the adapter is a card (not a software one);
-/// `None` for a device that names no adapter.
+/// driver update measures again); `None` for a device that names no adapter.
 fn key_of(
     device: &Device,
     candidates: &[Product],
     dims: [usize; 3],
     row_major: [bool; 2],
-) -> Option<(String, bool)> {
+) -> Option<String> {
     let identity = device.identity()?;
-    let card = identity.physical.is_some();
     let names: Vec<String> = candidates
         .iter()
         .map(|product| format!("{}@{:08x}", product.name(), product.shader_hash() as u32))
@@ -86,8 +84,12 @@ fn key_of(
         Some(driver) => format!("{} ({driver})", identity.name),
         None => identity.name,
     };
-    let key = choice_store::key(&adapter, &names.join("+"), dims, row_major);
-    Some((key, card))
+    Some(choice_store::key(
+        &adapter,
+        &names.join("+"),
+        dims,
+        row_major,
+    ))
 }
 
 /// Who takes the product `[m, k] · [k, n]` (`dims`) with operands `row_major` (A, B) on
@@ -105,12 +107,12 @@ pub fn choose(
     if candidates.is_empty() {
         return None;
     }
-    let (key, card) = key_of(device, candidates, dims, row_major)?;
+    let key = key_of(device, candidates, dims, row_major)?;
     let by_name = |name: &str| candidates.iter().copied().find(|p| p.name() == name);
     if let Some(known) = with_store(|store| store.get(&key).map(|r| r.chosen.clone())) {
         return by_name(&known);
     }
-    if !card && !measures_on_software() {
+    if !measures_on(device) {
         return None;
     }
     let _turn = MEASURING
@@ -140,7 +142,7 @@ pub fn pin(
     row_major: [bool; 2],
     taker: Option<Product>,
 ) {
-    let Some((key, _)) = key_of(device, candidates, dims, row_major) else {
+    let Some(key) = key_of(device, candidates, dims, row_major) else {
         return;
     };
     let record = Record {
