@@ -31,6 +31,8 @@ fn gpu_forward_and_greedy_match_reference() {
     println!("device: {}", selected.label);
     let device = selected.device;
     let pretrained = load_dir(&tiny_flan(), &device).unwrap();
+    // Inference on the GPU multiplies by the packed projections (q|k|v, k|v, wi_0|wi_1).
+    assert!(pretrained.model.packed_projections.is_some());
     let ids = reference_tensor("input_ids");
     let mask = reference_tensor("attention_mask");
     let [b, s] = [ids.shape[0], ids.shape[1]];
@@ -76,6 +78,7 @@ fn gpu_forward_and_greedy_match_reference() {
     // The f16 model decodes through the f16 decode kernel (and the per-element clamp): the
     // same greedy ids.
     let model = mixtune::model::to_precision(pretrained.model, mixtune::model::Precision::F16);
+    assert!(model.packed_projections.is_some(), "packed again in f16");
     let started = std::time::Instant::now();
     let decoding = Decoding {
         config: &config,

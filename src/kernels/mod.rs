@@ -153,15 +153,18 @@ pub fn cross_attention(
 }
 
 /// The `N` blocks of a packed `[batch, len, N · heads · d]` projection as
-/// `[batch, heads, len, d]` tensors.
+/// `[batch, heads, len, d]` tensors: views of it, with no copy. The product is split into
+/// heads before the blocks are sliced off: reshaping a slice (a strided view) copies it in
+/// Burn 0.22 wherever `len` is 1 and `batch` is not (its reshape analysis counts the unit dim
+/// against the new dims), which is every decode step of a batch.
 pub fn split_heads<const N: usize>(packed: Tensor<3>, heads: usize) -> [Tensor<4>; N] {
     let [batch, len, width] = packed.dims();
-    let inner = width / N;
+    let d = width / (N * heads);
+    let grouped = packed.reshape([batch, len, N * heads, d]);
     std::array::from_fn(|block| {
-        packed
+        grouped
             .clone()
-            .slice([0..batch, 0..len, block * inner..(block + 1) * inner])
-            .reshape([batch, len, heads, inner / heads])
+            .slice([0..batch, 0..len, block * heads..(block + 1) * heads, 0..d])
             .swap_dims(1, 2)
     })
 }
@@ -702,13 +705,22 @@ pub fn product_plan(a: &Tensor<2>, b: &Tensor<2>) -> Option<ProductPlan> {
     if k != k_b || b.dtype() != dtype || b.device() != a.device() {
         return None;
     }
-    let device = a.device();
+    plan_of(&a.device(), dtype, [m, k, n])
+}
+
+/// [`product_plan`] for a `[m, k, n]` product of `dtype` operands on `device`, by its sizes.
+#[cfg(feature = "wgpu")]
+fn plan_of(
+    device: &burn::tensor::Device,
+    dtype: DType,
+    [m, k, n]: [usize; 3],
+) -> Option<ProductPlan> {
     let take = |dims: [usize; 3], row_major: [bool; 2]| {
-        let (kernels, pick) = product_kernels(&device, dtype, dims);
+        let (kernels, pick) = product_kernels(device, dtype, dims);
         match pick {
             Pick::Never => None,
             Pick::Always => kernels.first().copied(),
-            Pick::Measured => product_choice::choose(&device, &kernels, dims, row_major),
+            Pick::Measured => product_choice::choose(device, &kernels, dims, row_major),
         }
     };
     let forward = take([m, k, n], [true, true]);
@@ -878,34 +890,36 @@ fn tiled_f32_checked(device: &burn::tensor::Device, product: Product) -> bool {
 }
 
 /// `x · w` over the rows of `x` `[batch, len, d_in]` with `w` `[d_in, d_out]`: [`matmul`] on
-/// `[batch · len, d_in]` in training or where one of our kernels may take it (f16, or f32
-/// unless [`set_f32_gemm`] turned the tiled kernel off), Burn's `linear` (the same product)
-/// elsewhere.
+/// `[batch · len, d_in]` in training or where one of our kernels takes it ([`product_plan`]),
+/// Burn's `linear` (the same product) elsewhere.
 pub fn linear(x: Tensor<3>, w: Tensor<2>) -> Tensor<3> {
     // In training, rows too. Where each batch's rows fill the matmul's tiles, Burn's `linear`
     // multiplies batch by batch with the weight broadcast, and autodiff then makes the
     // weight's gradient a batched product `[batch, d_in, d_out]` summed over the batch: a
     // weight-sized f32 partial per example and one more reduction per layer (32 of a small
-    // f32 step's), where rows give one GEMM over all of them. In inference only a dtype one
-    // of our kernels may take goes on (f16; f32 with the tiled kernel not off): others go
-    // straight to Burn, with no reshape recorded.
+    // f32 step's), where rows give one GEMM over all of them. In inference a product no
+    // kernel of ours takes goes straight to Burn, with no reshape recorded: Burn's fusion
+    // then folds the element-wise ops around it (a residual add) into its matmul, which a
+    // reshape between them prevents (an f32 decode step on lavapipe, small shapes: 134.8
+    // launches, 166.8 with the reshape recorded).
     let training = x.device().is_autodiff();
-    let may_take_kernel = cfg!(feature = "wgpu")
-        && (x.dtype() == DType::F16 || (x.dtype() == DType::F32 && f32_gemm() != Pick::Never));
-    if !(training || may_take_kernel) {
+    let [batch, len, d_in] = x.dims();
+    let [d_in_w, d_out] = w.dims();
+    #[cfg(feature = "wgpu")]
+    let plan = (w.dtype() == x.dtype() && w.device() == x.device() && d_in_w == d_in)
+        .then(|| plan_of(&x.device(), x.dtype(), [batch * len, d_in, d_out]))
+        .flatten();
+    #[cfg(not(feature = "wgpu"))]
+    let plan: Option<()> = None;
+    if plan.is_none() && !training {
         return burn::tensor::module::linear(x, w, None);
     }
-    let [batch, len, d_in] = x.dims();
-    let d_out = w.dims()[1];
-    let rows = x.clone().reshape([batch * len, d_in]);
+    let rows = x.reshape([batch * len, d_in]);
     #[cfg(feature = "wgpu")]
-    if let Some(plan) = product_plan(&rows, &w) {
+    if let Some(plan) = plan {
         return extension::planned_matmul(rows, w, plan).reshape([batch, len, d_out]);
     }
-    if training {
-        return rows.matmul(w).reshape([batch, len, d_out]);
-    }
-    burn::tensor::module::linear(x, w, None)
+    rows.matmul(w).reshape([batch, len, d_out])
 }
 
 /// The cooperative-matrix shape a cooperative-matrix kernel of ours may run `a · b` on (both

@@ -7,6 +7,7 @@ use burn::tensor::{DType, Device, Int, Tensor, TensorData};
 
 use super::config::T5Config;
 use super::layers::{linear, project, T5LayerNorm};
+use super::packed_projections;
 use super::precision::{cast, clamp_f16};
 use crate::kernels;
 
@@ -207,16 +208,19 @@ impl T5Attention {
             .swap_dims(1, 2)
     }
 
-    /// Projects `hidden` `[batch, kv_len, d_model]` to keys and values: in training where
-    /// the packed kernels run, as one product with `[W_k | W_v]` (see [`KvCache::packed`]).
+    /// Projects `hidden` `[batch, kv_len, d_model]` to keys and values: as one product with
+    /// `[W_k | W_v]` in training where the packed kernels run (see [`KvCache::packed`]) and
+    /// in inference where the model's projections are packed (the keys and values views of
+    /// the product, which the kernels read by strides).
     pub fn project_kv(&self, hidden: Tensor<3>) -> KvCache {
+        let training = hidden.device().is_autodiff();
         if let Some(weight) = self.packed_weight(&[&self.k, &self.v], &hidden) {
             let kv = kernels::linear(hidden, weight);
             let [keys, values] = kernels::split_heads::<2>(kv.clone(), self.num_heads);
             return KvCache {
                 keys,
                 values,
-                packed: Some(kv),
+                packed: training.then_some(kv),
             };
         }
         KvCache {
@@ -233,14 +237,21 @@ impl T5Attention {
         let [batch, q_len, _] = hidden.dims();
         let query = project(&self.q, hidden, self.lora_dropout);
         let k_len = kv.keys.dims()[2];
-        let kernels_take = q_len * k_len <= kernel_max_training_scores();
-        if let (Some(packed), true) = (&kv.packed, kernels_take) {
+        if let (Some(packed), true) = (&kv.packed, q_len * k_len <= kernel_max_training_scores()) {
             // Training with packed keys and values: the kernels read the pair in place and
             // write one gradient for it.
             let context = kernels::cross_attention(query, packed.clone(), bias, self.num_heads);
             return self.project_context(context, batch, q_len);
         }
-        let queries = self.split_heads(query);
+        self.attend_heads(self.split_heads(query), kv, bias)
+    }
+
+    /// [`Self::attend`] from queries already projected and split into heads,
+    /// `[batch, heads, q_len, d_kv]`.
+    pub fn attend_heads(&self, queries: Tensor<4>, kv: &KvCache, bias: Tensor<4>) -> Tensor<3> {
+        let [batch, _, q_len, _] = queries.dims();
+        let k_len = kv.keys.dims()[2];
+        let kernels_take = q_len * k_len <= kernel_max_training_scores();
         let (keys, values) = (kv.keys.clone(), kv.values.clone());
         // On a wgpu device the WGSL kernels in `shaders/`: one dispatch per decode step's
         // attention, and the fused forward and backward for whole sequences (no S² scores
@@ -281,12 +292,33 @@ impl T5Attention {
         Some((self.project_context(context, batch, len), kv))
     }
 
+    /// Query, keys and values of `hidden` `[batch, len, d_model]` from one product with the
+    /// `[W_q | W_k | W_v]` that inference packed at load (`model::packed_projections`): the
+    /// queries, keys and values `[batch, heads, len, d_kv]`, views of the product; `None`
+    /// where nothing is packed (then [`Self::project_kv`] and [`Self::attend`] project apart).
+    pub fn project_qkv(&self, hidden: Tensor<3>) -> Option<(Tensor<4>, KvCache)> {
+        let weight = packed_projections::packed(&[&self.q, &self.k, &self.v], &hidden)?;
+        let qkv = kernels::linear(hidden, weight);
+        let [queries, keys, values] = kernels::split_heads::<3>(qkv, self.num_heads);
+        let kv = KvCache {
+            keys,
+            values,
+            packed: None,
+        };
+        Some((queries, kv))
+    }
+
     /// The weights of `linears` side by side, `[d_model, n · heads · d_kv]` in `hidden`'s
-    /// dtype (`kernels::pack_columns`: one launch, casting too), when their product with `hidden` is to be one packed GEMM:
-    /// where the kernels take packed projections (`kernels::packed_attention_runs`: training
-    /// on a wgpu device) and no LoRA adapter with dropout is among them (whose form
-    /// [`project`] computes apart). Elsewhere separate products cost no more.
+    /// dtype, when their product with `hidden` is to be one packed GEMM: in inference, the
+    /// matrix packed at load (`model::packed_projections`); in training, packed now
+    /// (`kernels::pack_columns`: one launch, casting too) where the kernels take packed
+    /// projections (`kernels::packed_attention_runs`: training on a wgpu device) and no LoRA
+    /// adapter with dropout is among them (whose form [`project`] computes apart). Elsewhere
+    /// separate products cost no more.
     fn packed_weight(&self, linears: &[&Linear], hidden: &Tensor<3>) -> Option<Tensor<2>> {
+        if let Some(packed) = packed_projections::packed(linears, hidden) {
+            return Some(packed);
+        }
         let dtype = hidden.dtype();
         let dropout_adapter =
             self.lora_dropout > 0.0 && linears.iter().any(|l| l.weight.adapter().is_some());
@@ -388,23 +420,29 @@ impl T5LayerSelfAttention {
         preallocated: bool,
     ) -> Tensor<3> {
         let normed = self.layer_norm.forward(hidden.clone());
+        let attention = &self.self_attention;
         if cache.is_none() && !preallocated {
-            // A whole sequence at once (training's teacher forcing): packed where it runs.
-            if let Some((update, kv)) = self
-                .self_attention
-                .attend_self_packed(normed.clone(), bias.clone())
-            {
+            // A whole sequence at once (training's teacher forcing; inference's loss):
+            // packed where it runs.
+            if let Some((update, kv)) = attention.attend_self_packed(normed.clone(), bias.clone()) {
                 *cache = Some(kv);
                 return clamp_f16(hidden + update);
             }
         }
-        let new_kv = self.self_attention.project_kv(normed.clone());
+        // New positions after a cache (decoding): one product where inference packed them.
+        let (query, new_kv) = match attention.project_qkv(normed.clone()) {
+            Some((queries, kv)) => (Some(queries), kv),
+            None => (None, attention.project_kv(normed.clone())),
+        };
         let kv = match cache.take() {
             Some(past) if preallocated => past.write(position, new_kv),
             Some(past) => past.append(new_kv),
             None => new_kv,
         };
-        let update = self.self_attention.attend(normed, &kv, bias);
+        let update = match query {
+            Some(queries) => attention.attend_heads(queries, &kv, bias),
+            None => attention.attend(normed, &kv, bias),
+        };
         *cache = Some(kv);
         clamp_f16(hidden + update)
     }

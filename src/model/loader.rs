@@ -164,6 +164,7 @@ pub fn load_dir(dir: &Path, device: &Device) -> Result<Pretrained> {
     let mut reader = WeightReader::open(&weights)?;
     let mut model = load_model(&mut reader, &config, device)?;
     model.pack_for_cpu(false);
+    model.pack_projections();
     let defaults = GenerationDefaults::from_dir(dir, &config)?;
     Ok(Pretrained {
         model,

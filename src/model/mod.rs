@@ -9,6 +9,7 @@ pub mod flops;
 pub mod keys;
 pub mod layers;
 pub mod loader;
+pub mod packed_projections;
 pub mod precision;
 pub mod t5;
 pub mod weights;

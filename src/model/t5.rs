@@ -12,6 +12,7 @@ use super::attention::{KvCache, T5LayerCrossAttention, T5LayerSelfAttention};
 use super::config::T5Config;
 use super::cpu_gemm::{self, CpuWeights};
 use super::layers::{T5LayerFF, T5LayerNorm};
+use super::packed_projections::{self, PackedProjections};
 use super::precision::{cast, cast_weights, Precision};
 
 /// Most logits the loss materialises at once (rows × vocab): 2^26 f32 values, 256 MiB.
@@ -101,6 +102,10 @@ pub struct T5ForConditionalGeneration {
     /// GPU, in training and in f16.
     #[module(skip)]
     pub cpu_weights: Option<Arc<CpuWeights>>,
+    /// Projections that read the same input packed side by side for inference
+    /// ([`Self::pack_projections`]); `None` in training and where `cpu_weights` multiply.
+    #[module(skip)]
+    pub packed_projections: Option<Arc<PackedProjections>>,
 }
 
 /// The decoder's incremental state for one batch of inputs.
@@ -188,6 +193,7 @@ pub fn to_precision(
     let mut model = cast_weights(model, precision);
     model.compute_dtype = precision.dtype();
     model.pack_for_cpu(precision == Precision::Int8);
+    model.pack_projections();
     model
 }
 
@@ -236,6 +242,7 @@ impl T5ForConditionalGeneration {
             config: config.clone(),
             compute_dtype: DType::F32,
             cpu_weights: None,
+            packed_projections: None,
         }
     }
 
@@ -255,6 +262,7 @@ impl T5ForConditionalGeneration {
     /// Encoder: `input_ids` `[batch, src_len]` and 0/1 `attention_mask` -> `[batch, src_len, d_model]`.
     pub fn encode(&self, input_ids: Tensor<2, Int>, attention_mask: Tensor<2>) -> Tensor<3> {
         let _packed = cpu_gemm::enter(self.cpu_weights.as_ref());
+        let _projections = packed_projections::enter(self.packed_projections.as_ref());
         let device = input_ids.device();
         let [_, src_len] = input_ids.dims();
         let mut hidden = self.embed(input_ids);
@@ -277,6 +285,7 @@ impl T5ForConditionalGeneration {
         capacity: Option<usize>,
     ) -> DecoderState {
         let _packed = cpu_gemm::enter(self.cpu_weights.as_ref());
+        let _projections = packed_projections::enter(self.packed_projections.as_ref());
         let device = encoder_output.device();
         let batch = encoder_output.dims()[0];
         let cross_kv = self
@@ -350,6 +359,7 @@ impl T5ForConditionalGeneration {
         state: &mut DecoderState,
     ) -> Tensor<3> {
         let _packed = cpu_gemm::enter(self.cpu_weights.as_ref());
+        let _projections = packed_projections::enter(self.packed_projections.as_ref());
         let device = decoder_input_ids.device();
         let [_, new_len] = decoder_input_ids.dims();
         let position = state.position;
