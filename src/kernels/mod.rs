@@ -904,9 +904,9 @@ pub fn linear(x: Tensor<3>, w: Tensor<2>) -> Tensor<3> {
     // launches, 166.8 with the reshape recorded).
     let training = x.device().is_autodiff();
     let [batch, len, d_in] = x.dims();
-    let [d_in_w, d_out] = w.dims();
+    let d_out = w.dims()[1];
     #[cfg(feature = "wgpu")]
-    let plan = (w.dtype() == x.dtype() && w.device() == x.device() && d_in_w == d_in)
+    let plan = (w.dtype() == x.dtype() && w.device() == x.device() && w.dims()[0] == d_in)
         .then(|| plan_of(&x.device(), x.dtype(), [batch * len, d_in, d_out]))
         .flatten();
     #[cfg(not(feature = "wgpu"))]
