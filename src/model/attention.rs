@@ -86,24 +86,56 @@ pub struct KvCache {
     /// `[batch, kv_len, 2 · heads · d_kv]` that `keys` and `values` are views of, which
     /// [`T5Attention::attend`] hands to the kernels whole (one gradient for it, not two).
     pub packed: Option<Tensor<3>>,
+    /// In inference with packed projections (`model::packed_projections`): the keys and
+    /// values `[batch, len, 2 · heads · d_kv]` laid out as the packed product lays them out
+    /// (each position's keys, then its values), which `keys` and `values` are views of. A
+    /// preallocated cache in this layout takes a new position's keys and values, the key and
+    /// value columns of one product, in one write where two caches took two.
+    pub rows: Option<Tensor<3>>,
 }
 
 impl KvCache {
     /// An empty cache with room for `capacity` positions in `dtype` (the model's compute
-    /// dtype; zeros: unwritten positions must be masked by the caller's bias).
+    /// dtype; zeros: unwritten positions must be masked by the caller's bias), in the packed
+    /// layout ([`Self::rows`]) when `rows`.
     pub fn with_capacity(
-        batch: usize,
-        heads: usize,
-        capacity: usize,
-        d_kv: usize,
+        [batch, heads, capacity, d_kv]: [usize; 4],
         dtype: DType,
         device: &Device,
+        rows: bool,
     ) -> Self {
+        if rows {
+            let storage = Tensor::zeros([batch, capacity, 2 * heads * d_kv], (device, dtype));
+            return Self::over_rows(storage, heads);
+        }
         Self {
             keys: Tensor::zeros([batch, heads, capacity, d_kv], (device, dtype)),
             values: Tensor::zeros([batch, heads, capacity, d_kv], (device, dtype)),
             packed: None,
+            rows: None,
         }
+    }
+
+    /// The cache whose keys and values are views of `storage` ([`Self::rows`]).
+    fn over_rows(storage: Tensor<3>, heads: usize) -> Self {
+        let [keys, values] = kernels::split_heads::<2>(storage.clone(), heads);
+        Self {
+            keys,
+            values,
+            packed: None,
+            rows: Some(storage),
+        }
+    }
+
+    /// The keys and values in the packed layout ([`Self::rows`]): the view this cache holds,
+    /// else a concatenation.
+    fn into_rows(self) -> Tensor<3> {
+        if let Some(rows) = self.rows {
+            return rows;
+        }
+        let [batch, heads, len, d_kv] = self.keys.dims();
+        let rows = |t: Tensor<4>| t.swap_dims(1, 2).reshape([batch, len, heads * d_kv]);
+        Tensor::cat(vec![rows(self.keys), rows(self.values)], 2)
     }
 
     /// Appends the keys/values of new positions along the sequence axis.
@@ -112,27 +144,44 @@ impl KvCache {
             keys: Tensor::cat(vec![self.keys, new.keys], 2),
             values: Tensor::cat(vec![self.values, new.values], 2),
             packed: None,
+            rows: None,
         }
     }
 
     /// Writes `new` at positions `position..position + new_len` of a preallocated cache
-    /// (in place when the cache's buffers are not shared).
+    /// (in place when the cache's buffers are not shared): one write into a cache in the
+    /// packed layout, one per tensor otherwise.
     pub fn write(self, position: usize, new: KvCache) -> KvCache {
         let [batch, heads, new_len, d_kv] = new.keys.dims();
+        let KvCache {
+            keys, values, rows, ..
+        } = self;
+        if let Some(storage) = rows {
+            // The cache's own views go first, so the write finds its buffer unshared.
+            drop((keys, values));
+            let range = [0..batch, position..position + new_len, 0..2 * heads * d_kv];
+            return Self::over_rows(storage.slice_assign(range, new.into_rows()), heads);
+        }
         let range = [0..batch, 0..heads, position..position + new_len, 0..d_kv];
         KvCache {
-            keys: self.keys.slice_assign(range.clone(), new.keys),
-            values: self.values.slice_assign(range, new.values),
+            keys: keys.slice_assign(range.clone(), new.keys),
+            values: values.slice_assign(range, new.values),
             packed: None,
+            rows: None,
         }
     }
 
     /// Keeps batch rows `rows` in that order (beam reordering).
     pub fn select_rows(self, rows: Tensor<1, Int>) -> KvCache {
+        if let Some(storage) = self.rows {
+            let heads = self.keys.dims()[1];
+            return Self::over_rows(storage.select(0, rows), heads);
+        }
         KvCache {
             keys: self.keys.select(0, rows.clone()),
             values: self.values.select(0, rows),
             packed: None,
+            rows: None,
         }
     }
 
@@ -221,12 +270,14 @@ impl T5Attention {
                 keys,
                 values,
                 packed: training.then_some(kv),
+                rows: None,
             };
         }
         KvCache {
             keys: self.split_heads(project(&self.k, hidden.clone(), self.lora_dropout)),
             values: self.split_heads(project(&self.v, hidden, self.lora_dropout)),
             packed: None,
+            rows: None,
         }
     }
 
@@ -288,6 +339,7 @@ impl T5Attention {
             keys,
             values,
             packed: None,
+            rows: None,
         };
         Some((self.project_context(context, batch, len), kv))
     }
@@ -299,11 +351,14 @@ impl T5Attention {
     pub fn project_qkv(&self, hidden: Tensor<3>) -> Option<(Tensor<4>, KvCache)> {
         let weight = packed_projections::packed(&[&self.q, &self.k, &self.v], &hidden)?;
         let qkv = kernels::linear(hidden, weight);
+        let [batch, len, width] = qkv.dims();
+        let rows = qkv.clone().slice([0..batch, 0..len, width / 3..width]);
         let [queries, keys, values] = kernels::split_heads::<3>(qkv, self.num_heads);
         let kv = KvCache {
             keys,
             values,
             packed: None,
+            rows: Some(rows),
         };
         Some((queries, kv))
     }

@@ -2,7 +2,9 @@
 //! inference: `[W_q | W_k | W_v]` of each self-attention and `[W_k | W_v]` of each
 //! cross-attention, each then one product where it took three or two. A decode step is bound
 //! by its launches at small batches (about 40 µs each on an H200), and this takes two of them
-//! from every decoder layer.
+//! from every decoder layer, and a third where the self-attention's preallocated cache, laid
+//! out as the product lays out its key and value columns (`KvCache::rows`), takes both in one
+//! write.
 //!
 //! The gated feed-forward's `[W_0 | W_1]` is left apart: there Burn's fusion folds the gated
 //! activation into the products around it, which it cannot do with the two halves of one
@@ -254,6 +256,21 @@ mod tests {
         let peak = separate.iter().fold(1.0f32, |m, v| m.max(v.abs()));
         let diff = max_diff(&logits(&half, &device), &logits(&unpacked, &device));
         assert!(diff < 2e-3 * peak, "f16: {diff} of {peak}");
+        // Beam search reorders the caches (in the packed layout here) between steps.
+        let beams = |model: &T5ForConditionalGeneration| {
+            let config = crate::generate::GenerationConfig {
+                max_new_tokens: 6,
+                num_beams: 3,
+                ..Default::default()
+            };
+            let decoding = crate::generate::Decoding {
+                config: &config,
+                defaults: &crate::model::GenerationDefaults::from_config(&model.config),
+                vocab_limit: 96,
+            };
+            crate::generate::generate(model, &[vec![5, 9, 17, 1], vec![7, 3, 1]], decoding).unwrap()
+        };
+        assert_eq!(beams(&half), beams(&unpacked));
         let back = to_precision(half, Precision::F32);
         assert!(back.cpu_weights.is_some() && back.packed_projections.is_none());
         let wo = back.decoder.blocks[0].ff.dense_relu_dense.wo().weight.val();

@@ -306,12 +306,11 @@ impl T5ForConditionalGeneration {
                 (0..blocks)
                     .map(|_| {
                         Some(KvCache::with_capacity(
-                            batch,
-                            heads,
-                            capacity,
-                            d_kv,
+                            [batch, heads, capacity, d_kv],
                             encoder_output.dtype(),
                             &device,
+                            // The packed projections' key and value columns, one write.
+                            self.packed_projections.is_some(),
                         ))
                     })
                     .collect(),

@@ -126,7 +126,10 @@ impl PreparePlan {
                 ShapeKey::training(device, &self.model, self.precision, lora, shape)
             }
             Work::Generate => {
-                let variant = format!("{}-generate", self.precision.name());
+                // `v2`: since the attention's projections are packed at load (12-07), a
+                // generation multiplies by products of other widths; a step recorded before
+                // prepared the old ones, so it is prepared again.
+                let variant = format!("{}-generate-v2", self.precision.name());
                 ShapeKey::new(device, &model_dims(&self.model), &variant, shape)
             }
         }
