@@ -25,6 +25,8 @@ use burn::tensor::{DType, Tensor, TensorData};
 use rten_gemm::{GemmExecutor, GemmInputA, GemmInputB, GemmOptions, PackedBMatrix, QuantParams};
 use rten_tensor::NdTensorView;
 
+use super::thread_current::{Current, Slot};
+
 thread_local! {
     /// The executor (one per thread: it is not `Send`). Each picks the same kernel, the best
     /// this CPU has, so a matrix packed on one thread multiplies on any.
@@ -109,26 +111,13 @@ impl CpuWeights {
 
 thread_local! {
     /// The packed weights of the model whose forward pass runs on this thread.
-    static CURRENT: RefCell<Option<Arc<CpuWeights>>> = const { RefCell::new(None) };
+    static CURRENT: Slot<CpuWeights> = const { RefCell::new(None) };
 }
 
 /// Makes `weights` current on this thread until the guard drops (the previous ones then
 /// come back, so nested entry points are fine).
-pub fn enter(weights: Option<&Arc<CpuWeights>>) -> Current {
-    let previous = CURRENT.with(|current| current.replace(weights.cloned()));
-    Current { previous }
-}
-
-/// Restores the previously current weights when dropped ([`enter`]).
-pub struct Current {
-    previous: Option<Arc<CpuWeights>>,
-}
-
-impl Drop for Current {
-    fn drop(&mut self) {
-        let previous = self.previous.take();
-        CURRENT.with(|current| *current.borrow_mut() = previous);
-    }
+pub fn enter(weights: Option<&Arc<CpuWeights>>) -> Current<CpuWeights> {
+    super::thread_current::enter(&CURRENT, weights)
 }
 
 /// `x · W` for `linear` when its weight is packed in the current weights and `x` is f32;
@@ -372,13 +361,14 @@ fn exp(x: f32) -> f32 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use burn::tensor::{Device, Distribution, Int, Tensor};
 
     use super::INT8_EXECUTOR;
     use crate::model::{to_precision, Precision, T5Config, T5ForConditionalGeneration};
 
-    fn small(tied: bool) -> T5Config {
+    /// Flan-T5 small's architecture at 32 wide, two layers, 96 tokens (unit tests' model).
+    pub(crate) fn small(tied: bool) -> T5Config {
         let mut config = T5Config::flan_t5_small();
         (config.d_model, config.d_kv, config.d_ff) = (32, 8, 48);
         (

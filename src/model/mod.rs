@@ -12,6 +12,7 @@ pub mod loader;
 pub mod packed_projections;
 pub mod precision;
 pub mod t5;
+pub mod thread_current;
 pub mod weights;
 
 pub use config::T5Config;

@@ -30,6 +30,7 @@ use burn::nn::Linear;
 use burn::tensor::{DType, Tensor};
 
 use super::t5::T5ForConditionalGeneration;
+use super::thread_current::{Current, Slot};
 
 /// The packed weights of one model, by the parameter id of the first weight of each group.
 #[derive(Default)]
@@ -123,26 +124,13 @@ pub fn pack(model: &mut T5ForConditionalGeneration) -> Option<PackedProjections>
 
 thread_local! {
     /// The packed projections of the model whose forward pass runs on this thread.
-    static CURRENT: RefCell<Option<Arc<PackedProjections>>> = const { RefCell::new(None) };
+    static CURRENT: Slot<PackedProjections> = const { RefCell::new(None) };
 }
 
 /// Makes `packed` current on this thread until the guard drops (the previous ones then come
 /// back, so nested entry points are fine).
-pub fn enter(packed: Option<&Arc<PackedProjections>>) -> Current {
-    let previous = CURRENT.with(|current| current.replace(packed.cloned()));
-    Current { previous }
-}
-
-/// Restores the previously current projections when dropped ([`enter`]).
-pub struct Current {
-    previous: Option<Arc<PackedProjections>>,
-}
-
-impl Drop for Current {
-    fn drop(&mut self) {
-        let previous = self.previous.take();
-        CURRENT.with(|current| *current.borrow_mut() = previous);
-    }
+pub fn enter(packed: Option<&Arc<PackedProjections>>) -> Current<PackedProjections> {
+    super::thread_current::enter(&CURRENT, packed)
 }
 
 /// The current packed matrix of `linears` (`[W_1 | W_2 | ...]`, found by the first one's
@@ -175,15 +163,7 @@ mod tests {
     use crate::model::{to_precision, Precision, T5Config, T5ForConditionalGeneration};
 
     fn small() -> T5Config {
-        let mut config = T5Config::flan_t5_small();
-        (config.d_model, config.d_kv, config.d_ff) = (32, 8, 48);
-        (
-            config.num_layers,
-            config.num_decoder_layers,
-            config.num_heads,
-        ) = (2, Some(2), 4);
-        config.vocab_size = 96;
-        config
+        crate::model::cpu_gemm::tests::small(false)
     }
 
     /// Logits of a teacher-forced pass, then of three decode steps on preallocated caches.
