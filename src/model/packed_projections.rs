@@ -102,8 +102,9 @@ impl T5ForConditionalGeneration {
 }
 
 /// Packs every self-attention's query, key and value and every cross-attention's key and
-/// value of `model` (see the module's doc); `None` when no group qualifies. The device is synced after each block, so the weights the views
-/// replace are freed as it goes rather than all at the end.
+/// value of `model` (see the module's doc); `None` when no group qualifies. The device is
+/// synced after each block, so the weights the views replace are freed as it goes rather
+/// than all at the end.
 pub fn pack(model: &mut T5ForConditionalGeneration) -> Option<PackedProjections> {
     let device = model.device();
     let mut packed = PackedProjections::default();
