@@ -700,21 +700,22 @@ pub enum Pick {
 /// transposed).
 #[cfg(feature = "wgpu")]
 pub fn product_plan(a: &Tensor<2>, b: &Tensor<2>) -> Option<ProductPlan> {
-    let ([m, k], [k_b, n]) = (a.dims(), b.dims());
-    let dtype = a.dtype();
-    if k != k_b || b.dtype() != dtype || b.device() != a.device() {
-        return None;
-    }
-    plan_of(&a.device(), dtype, [m, k, n])
+    plan_with(&a.device(), a.dtype(), a.dims(), b)
 }
 
-/// [`product_plan`] for a `[m, k, n]` product of `dtype` operands on `device`, by its sizes.
+/// [`product_plan`] for an `a` `[m, k]` of `dtype` on `device` given by its sizes alone (no
+/// tensor: `linear` asks before it reshapes its input to rows), times `b`.
 #[cfg(feature = "wgpu")]
-fn plan_of(
+fn plan_with(
     device: &burn::tensor::Device,
     dtype: DType,
-    [m, k, n]: [usize; 3],
+    [m, k]: [usize; 2],
+    b: &Tensor<2>,
 ) -> Option<ProductPlan> {
+    let [k_b, n] = b.dims();
+    if k != k_b || b.dtype() != dtype || b.device() != *device {
+        return None;
+    }
     let take = |dims: [usize; 3], row_major: [bool; 2]| {
         let (kernels, pick) = product_kernels(device, dtype, dims);
         match pick {
@@ -906,9 +907,7 @@ pub fn linear(x: Tensor<3>, w: Tensor<2>) -> Tensor<3> {
     let [batch, len, d_in] = x.dims();
     let d_out = w.dims()[1];
     #[cfg(feature = "wgpu")]
-    let plan = (w.dtype() == x.dtype() && w.device() == x.device() && w.dims()[0] == d_in)
-        .then(|| plan_of(&x.device(), x.dtype(), [batch * len, d_in, d_out]))
-        .flatten();
+    let plan = plan_with(&x.device(), x.dtype(), [batch * len, d_in], &w);
     #[cfg(not(feature = "wgpu"))]
     let plan: Option<()> = None;
     if plan.is_none() && !training {

@@ -82,56 +82,51 @@ pub fn kernel_max_training_scores() -> usize {
 pub struct KvCache {
     pub keys: Tensor<4>,
     pub values: Tensor<4>,
-    /// In training where `kernels::packed_attention_runs`: the one projection
-    /// `[batch, kv_len, 2 · heads · d_kv]` that `keys` and `values` are views of, which
-    /// [`T5Attention::attend`] hands to the kernels whole (one gradient for it, not two).
+    /// The `[batch, kv_len, 2 · heads · d_kv]` tensor that `keys` and `values` are views of
+    /// (each position's keys, then its values, as a packed product `x · [W_k | W_v]` lays
+    /// them out), where they came from one: in training, [`T5Attention::attend`] hands it to
+    /// the kernels whole (one gradient for it, not two); a preallocated inference cache in
+    /// this layout takes a new position's keys and values, the key and value columns of one
+    /// packed product, in one write where two caches took two.
     pub packed: Option<Tensor<3>>,
-    /// In inference with packed projections (`model::packed_projections`): the keys and
-    /// values `[batch, len, 2 · heads · d_kv]` laid out as the packed product lays them out
-    /// (each position's keys, then its values), which `keys` and `values` are views of. A
-    /// preallocated cache in this layout takes a new position's keys and values, the key and
-    /// value columns of one product, in one write where two caches took two.
-    pub rows: Option<Tensor<3>>,
 }
 
 impl KvCache {
     /// An empty cache with room for `capacity` positions in `dtype` (the model's compute
     /// dtype; zeros: unwritten positions must be masked by the caller's bias), in the packed
-    /// layout ([`Self::rows`]) when `rows`.
+    /// layout ([`Self::packed`]) when `packed`.
     pub fn with_capacity(
         [batch, heads, capacity, d_kv]: [usize; 4],
         dtype: DType,
         device: &Device,
-        rows: bool,
+        packed: bool,
     ) -> Self {
-        if rows {
+        if packed {
             let storage = Tensor::zeros([batch, capacity, 2 * heads * d_kv], (device, dtype));
-            return Self::over_rows(storage, heads);
+            return Self::over_packed(storage, heads);
         }
         Self {
             keys: Tensor::zeros([batch, heads, capacity, d_kv], (device, dtype)),
             values: Tensor::zeros([batch, heads, capacity, d_kv], (device, dtype)),
             packed: None,
-            rows: None,
         }
     }
 
-    /// The cache whose keys and values are views of `storage` ([`Self::rows`]).
-    fn over_rows(storage: Tensor<3>, heads: usize) -> Self {
+    /// The cache whose keys and values are views of `storage` ([`Self::packed`]).
+    fn over_packed(storage: Tensor<3>, heads: usize) -> Self {
         let [keys, values] = kernels::split_heads::<2>(storage.clone(), heads);
         Self {
             keys,
             values,
-            packed: None,
-            rows: Some(storage),
+            packed: Some(storage),
         }
     }
 
-    /// The keys and values in the packed layout ([`Self::rows`]): the view this cache holds,
-    /// else a concatenation.
-    fn into_rows(self) -> Tensor<3> {
-        if let Some(rows) = self.rows {
-            return rows;
+    /// The keys and values in the packed layout ([`Self::packed`]): the tensor this cache
+    /// holds, else a concatenation.
+    fn into_packed(self) -> Tensor<3> {
+        if let Some(packed) = self.packed {
+            return packed;
         }
         let [batch, heads, len, d_kv] = self.keys.dims();
         let rows = |t: Tensor<4>| t.swap_dims(1, 2).reshape([batch, len, heads * d_kv]);
@@ -144,7 +139,6 @@ impl KvCache {
             keys: Tensor::cat(vec![self.keys, new.keys], 2),
             values: Tensor::cat(vec![self.values, new.values], 2),
             packed: None,
-            rows: None,
         }
     }
 
@@ -154,34 +148,34 @@ impl KvCache {
     pub fn write(self, position: usize, new: KvCache) -> KvCache {
         let [batch, heads, new_len, d_kv] = new.keys.dims();
         let KvCache {
-            keys, values, rows, ..
+            keys,
+            values,
+            packed,
         } = self;
-        if let Some(storage) = rows {
+        if let Some(storage) = packed {
             // The cache's own views go first, so the write finds its buffer unshared.
             drop((keys, values));
             let range = [0..batch, position..position + new_len, 0..2 * heads * d_kv];
-            return Self::over_rows(storage.slice_assign(range, new.into_rows()), heads);
+            return Self::over_packed(storage.slice_assign(range, new.into_packed()), heads);
         }
         let range = [0..batch, 0..heads, position..position + new_len, 0..d_kv];
         KvCache {
             keys: keys.slice_assign(range.clone(), new.keys),
             values: values.slice_assign(range, new.values),
             packed: None,
-            rows: None,
         }
     }
 
     /// Keeps batch rows `rows` in that order (beam reordering).
     pub fn select_rows(self, rows: Tensor<1, Int>) -> KvCache {
-        if let Some(storage) = self.rows {
+        if let Some(storage) = self.packed {
             let heads = self.keys.dims()[1];
-            return Self::over_rows(storage.select(0, rows), heads);
+            return Self::over_packed(storage.select(0, rows), heads);
         }
         KvCache {
             keys: self.keys.select(0, rows.clone()),
             values: self.values.select(0, rows),
             packed: None,
-            rows: None,
         }
     }
 
@@ -262,22 +256,19 @@ impl T5Attention {
     /// in inference where the model's projections are packed (the keys and values views of
     /// the product, which the kernels read by strides).
     pub fn project_kv(&self, hidden: Tensor<3>) -> KvCache {
-        let training = hidden.device().is_autodiff();
         if let Some(weight) = self.packed_weight(&[&self.k, &self.v], &hidden) {
             let kv = kernels::linear(hidden, weight);
             let [keys, values] = kernels::split_heads::<2>(kv.clone(), self.num_heads);
             return KvCache {
                 keys,
                 values,
-                packed: training.then_some(kv),
-                rows: None,
+                packed: Some(kv),
             };
         }
         KvCache {
             keys: self.split_heads(project(&self.k, hidden.clone(), self.lora_dropout)),
             values: self.split_heads(project(&self.v, hidden, self.lora_dropout)),
             packed: None,
-            rows: None,
         }
     }
 
@@ -286,11 +277,14 @@ impl T5Attention {
     /// T5 does not scale the scores by `d_kv^-0.5`.
     pub fn attend(&self, hidden: Tensor<3>, kv: &KvCache, bias: Tensor<4>) -> Tensor<3> {
         let [batch, q_len, _] = hidden.dims();
+        let training = hidden.device().is_autodiff();
         let query = project(&self.q, hidden, self.lora_dropout);
         let k_len = kv.keys.dims()[2];
-        if let (Some(packed), true) = (&kv.packed, q_len * k_len <= kernel_max_training_scores()) {
+        let fits = q_len * k_len <= kernel_max_training_scores();
+        if let (Some(packed), true) = (&kv.packed, training && fits) {
             // Training with packed keys and values: the kernels read the pair in place and
-            // write one gradient for it.
+            // write one gradient for it. (Inference reads the views, through the decode
+            // kernel when one position attends.)
             let context = kernels::cross_attention(query, packed.clone(), bias, self.num_heads);
             return self.project_context(context, batch, q_len);
         }
@@ -339,7 +333,6 @@ impl T5Attention {
             keys,
             values,
             packed: None,
-            rows: None,
         };
         Some((self.project_context(context, batch, len), kv))
     }
@@ -352,13 +345,12 @@ impl T5Attention {
         let weight = packed_projections::packed(&[&self.q, &self.k, &self.v], &hidden)?;
         let qkv = kernels::linear(hidden, weight);
         let [batch, len, width] = qkv.dims();
-        let rows = qkv.clone().slice([0..batch, 0..len, width / 3..width]);
+        let packed = qkv.clone().slice([0..batch, 0..len, width / 3..width]);
         let [queries, keys, values] = kernels::split_heads::<3>(qkv, self.num_heads);
         let kv = KvCache {
             keys,
             values,
-            packed: None,
-            rows: Some(rows),
+            packed: Some(packed),
         };
         Some((queries, kv))
     }

@@ -3,7 +3,7 @@
 //! cross-attention, each then one product where it took three or two. A decode step is bound
 //! by its launches at small batches (about 40 µs each on an H200), and this takes two of them
 //! from every decoder layer, and a third where the self-attention's preallocated cache, laid
-//! out as the product lays out its key and value columns (`KvCache::rows`), takes both in one
+//! out as the product lays out its key and value columns (`KvCache::packed`), takes both in one
 //! write.
 //!
 //! The gated feed-forward's `[W_0 | W_1]` is left apart: there Burn's fusion folds the gated
@@ -140,17 +140,13 @@ pub fn enter(packed: Option<&Arc<PackedProjections>>) -> Current<PackedProjectio
 /// current: training, `cpu_gemm`'s products, a model not packed).
 pub fn packed<const D: usize>(linears: &[&Linear], input: &Tensor<D>) -> Option<Tensor<2>> {
     let first = linears.first()?;
-    if linears
-        .iter()
-        .any(|linear| linear.weight.adapter().is_some())
-    {
-        return None;
-    }
-    let width = linears.len() * first.weight.dims()[1];
     CURRENT.with(|current| {
+        // Looked up first: in training (nothing current) that is all it costs.
         let current = current.borrow();
         let matrix = current.as_ref()?.by_first.get(&first.weight.id)?;
-        let fits = matrix.dims()[1] == width
+        let adapted = (linears.iter()).any(|linear| linear.weight.adapter().is_some());
+        let fits = !adapted
+            && matrix.dims()[1] == linears.len() * first.weight.dims()[1]
             && matrix.dtype() == input.dtype()
             && matrix.device() == input.device();
         fits.then(|| matrix.clone())

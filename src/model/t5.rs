@@ -309,7 +309,7 @@ impl T5ForConditionalGeneration {
                             [batch, heads, capacity, d_kv],
                             encoder_output.dtype(),
                             &device,
-                            // The packed projections' key and value columns, one write.
+                            // The packed projections' key and value columns: one write.
                             self.packed_projections.is_some(),
                         ))
                     })
