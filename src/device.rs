@@ -109,7 +109,8 @@ fn gpu_device(_allow_software: bool) -> Result<SelectedDevice> {
 #[cfg(feature = "wgpu")]
 mod gpu {
     use super::*;
-    use burn::tensor::{DeviceKind, Tensor};
+    use burn::cubecl::wgpu::{WgpuBackend, WgpuDevice};
+    use burn::tensor::{DeviceIdentity, Tensor};
 
     /// Adapters through Burn's physical-device listing (hardware GPUs only).
     pub fn adapters() -> Vec<String> {
@@ -217,31 +218,75 @@ mod gpu {
         Ok(())
     }
 
-    /// The default wgpu device, checked with one tiny op.
-    pub fn device(allow_software: bool) -> Result<SelectedDevice> {
-        configure_cubecl();
-        configure_fusion();
-        let probe = quietly(|| {
-            let device = Device::wgpu(DeviceKind::DefaultDevice);
+    /// The graphics APIs Mixtune computes through, best first: CubeCL's own order for a
+    /// device on no pinned API (`AutoGraphicsApi::chain`), less OpenGL.
+    ///
+    /// wgpu's OpenGL backend is not one: CubeCL's poll thread and the GL context's lock
+    /// deadlock there. On a Linux machine with no Vulkan driver installed, where CubeCL falls
+    /// back to OpenGL (Mesa's llvmpipe), a training step ran but the first greedy generation
+    /// panicked in wgpu-hal ("Could not lock adapter context. This is most-likely a
+    /// deadlock.") and the process hung. Such a machine gets the CPU (`auto`) or an error
+    /// that says to install the Vulkan driver (`gpu`).
+    fn graphics_apis() -> &'static [WgpuBackend] {
+        if cfg!(target_os = "macos") {
+            &[WgpuBackend::Metal]
+        } else {
+            &[WgpuBackend::Vulkan, WgpuBackend::Dx12]
+        }
+    }
+
+    /// The default adapter on `api`, checked with one tiny op, with its identity; `None`
+    /// when the API has no adapter here (wgpu panics then) or the op fails.
+    fn probe(api: WgpuBackend) -> Option<Result<(Device, Option<DeviceIdentity>)>> {
+        quietly(|| {
+            let device = Device::new(WgpuDevice::default().on(api));
             let identity = device.identity();
             #[cfg(feature = "vulkan")]
             if let Some(name) = identity.as_ref().map(|i| i.name.as_str()) {
                 refuse_invalid_spirv(&device, name)?;
             }
             let sum: f32 = Tensor::<1>::ones([4], &device).sum().into_scalar();
-            Ok::<_, MixtuneError>((device, sum, identity))
-        });
-        let Some(probe) = probe else {
-            return Err(MixtuneError::Device(
-                "no usable wgpu adapter (Vulkan/Metal/DX12) found".into(),
-            ));
-        };
-        let (device, sum, identity) = probe?;
-        if sum != 4.0 {
-            return Err(MixtuneError::Device(
-                "the wgpu probe computed a wrong result".into(),
-            ));
+            if sum != 4.0 {
+                return Err(MixtuneError::Device(
+                    "the wgpu probe computed a wrong result".into(),
+                ));
+            }
+            Ok((device, identity))
+        })
+    }
+
+    /// The default adapter of the first of [`graphics_apis`] that has a hardware one, else
+    /// of the first that has any (a software rasterizer such as lavapipe), as CubeCL settles
+    /// a device on no pinned API.
+    fn first_adapter() -> Result<(Device, Option<DeviceIdentity>)> {
+        let mut software = None;
+        for &api in graphics_apis() {
+            match probe(api) {
+                None => continue,
+                Some(Err(refused)) => return Err(refused),
+                Some(Ok((device, identity))) => {
+                    if identity.as_ref().is_some_and(|i| i.physical.is_some()) {
+                        return Ok((device, identity));
+                    }
+                    software.get_or_insert((device, identity));
+                }
+            }
         }
+        software.ok_or_else(|| {
+            MixtuneError::Device(
+                "no usable wgpu adapter on Vulkan, Metal or DX12 found (Mixtune does not \
+                 compute through OpenGL); on Linux, install your GPU's Vulkan driver (Mesa: \
+                 the mesa-vulkan-drivers package) or use --device cpu"
+                    .into(),
+            )
+        })
+    }
+
+    /// The wgpu device to compute on ([`first_adapter`]), described for users.
+    pub fn device(allow_software: bool) -> Result<SelectedDevice> {
+        configure_cubecl();
+        configure_fusion();
+        let (device, identity) = first_adapter()?;
         let name = identity
             .as_ref()
             .map_or("unnamed adapter".to_string(), |i| i.name.clone());

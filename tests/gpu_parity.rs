@@ -476,3 +476,32 @@ fn packed_projections_train_as_on_the_cpu() {
         assert!(diff <= 1e-3 * peak, "{what}: {diff} (peak {peak})");
     }
 }
+
+/// A machine with no Vulkan driver (here: the loader pointed at none) gets no GPU through
+/// OpenGL, where wgpu's GL backend deadlocks on CubeCL's poll thread: `auto` takes the CPU
+/// and `--device gpu` says what to install, in a process of its own (the loader reads its
+/// variables once).
+#[test]
+fn without_a_vulkan_driver_the_gpu_is_refused_with_what_to_install() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_mixtune"))
+        .args(["devices", "--json"])
+        .env("VK_DRIVER_FILES", "/nonexistent/mixtune-no-driver.json")
+        .env("VK_ICD_FILENAMES", "/nonexistent/mixtune-no-driver.json")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let line = stdout.lines().last().unwrap_or_default();
+    let report: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert_eq!(report["auto"], "CPU", "{report}");
+    assert_eq!(report["gpu"], serde_json::Value::Null, "{report}");
+    let why = report["gpu_error"].as_str().unwrap_or_default();
+    assert!(
+        why.contains("OpenGL") && why.contains("mesa-vulkan-drivers"),
+        "{report}"
+    );
+}

@@ -311,10 +311,18 @@ pub fn devices(args: DevicesArgs) -> Result<()> {
     let adapters = device::gpu_adapters();
     let auto = device::select(DeviceChoice::Auto)?;
     let gpu_build = cfg!(feature = "wgpu");
+    // What `--device gpu` would take where `auto` did not take a GPU: a software adapter,
+    // or why there is none (no Vulkan driver, say).
+    let gpu = (gpu_build && !auto.is_gpu).then(|| device::select(DeviceChoice::Gpu));
     if args.json {
+        let (gpu_label, gpu_error) = match &gpu {
+            Some(Ok(selected)) => (Some(selected.label.clone()), None),
+            Some(Err(why)) => (None, Some(why.to_string())),
+            None => (auto.is_gpu.then(|| auto.label.clone()), None),
+        };
         println!(
             "{}",
-            json!({"gpu_support": gpu_build, "adapters": adapters, "auto": auto.label, "auto_is_gpu": auto.is_gpu})
+            json!({"gpu_support": gpu_build, "adapters": adapters, "auto": auto.label, "auto_is_gpu": auto.is_gpu, "gpu": gpu_label, "gpu_error": gpu_error})
         );
     } else {
         if !gpu_build {
@@ -327,6 +335,11 @@ pub fn devices(args: DevicesArgs) -> Result<()> {
             println!("GPU adapter: {adapter}");
         }
         println!("auto picks: {}", auto.label);
+        match &gpu {
+            Some(Ok(selected)) => println!("--device gpu picks: {}", selected.label),
+            Some(Err(why)) => println!("--device gpu: {why}"),
+            None => {}
+        }
     }
     Ok(())
 }
