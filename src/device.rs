@@ -255,6 +255,11 @@ mod gpu {
         })
     }
 
+    /// Whether a card stands behind the device (not a software rasterizer such as lavapipe).
+    fn is_hardware(identity: &Option<DeviceIdentity>) -> bool {
+        identity.as_ref().is_some_and(|i| i.physical.is_some())
+    }
+
     /// The default adapter of the first of [`graphics_apis`] that has a hardware one, else
     /// of the first that has any (a software rasterizer such as lavapipe), as CubeCL settles
     /// a device on no pinned API.
@@ -265,7 +270,7 @@ mod gpu {
                 None => continue,
                 Some(Err(refused)) => return Err(refused),
                 Some(Ok((device, identity))) => {
-                    if identity.as_ref().is_some_and(|i| i.physical.is_some()) {
+                    if is_hardware(&identity) {
                         return Ok((device, identity));
                     }
                     software.get_or_insert((device, identity));
@@ -290,7 +295,7 @@ mod gpu {
         let name = identity
             .as_ref()
             .map_or("unnamed adapter".to_string(), |i| i.name.clone());
-        let hardware = identity.as_ref().is_some_and(|i| i.physical.is_some());
+        let hardware = is_hardware(&identity);
         if !hardware && !allow_software {
             return Err(MixtuneError::Device(format!(
                 "only a software adapter ({name}) found"
