@@ -326,6 +326,7 @@ mod gpu {
 }
 
 pub mod kernel_shapes;
+pub mod live_memory;
 pub mod profile;
 #[cfg(feature = "vulkan")]
 pub mod spirv_check;

@@ -104,8 +104,8 @@ fn a_profiled_training_step_accounts_for_its_kernels() {
     };
     let device = selected.device.autodiff();
     let model = load_dir(&tiny_flan(), &device).unwrap().model;
-    let config = TrainConfig::new("fixture", "none", 2);
-    let mut trainer = Trainer::new(model, &config, 2).unwrap();
+    let config = TrainConfig::new("fixture", "none", 3);
+    let mut trainer = Trainer::new(model, &config, 3).unwrap();
     let batch = || {
         let (input_ids, attention_mask) = reference_inputs(&device);
         TrainBatch {
@@ -152,6 +152,32 @@ fn a_profiled_training_step_accounts_for_its_kernels() {
     assert!(launches_of(KernelKind::Optimizer) > 0, "{kinds:?}");
     assert_ne!(profile.timing, Timing::None, "no launch was timed");
     assert!(profile.timed_launches > 0 && profile.kernel_seconds() > 0.0);
+
+    // `bench train`'s live-memory step: sampled after the forward pass, in every layer
+    // norm's backward (and the attentions'), and after the backward pass, where the weights,
+    // AdamW's two moments (made by the steps before) and the gradients all live: at least
+    // four times the f32 parameters' bytes. Not more than the pool holds.
+    use burn::module::Module;
+    use mixtune::device::live_memory::sample_peak;
+    let (step, live) = sample_peak(|| trainer.step(vec![batch()]));
+    step.unwrap();
+    let live = live.expect("a wgpu device reports its memory");
+    let config = trainer.model().config.clone();
+    let norms = 2 * config.num_layers + 1 + 3 * config.decoder_layers() + 1;
+    assert!(
+        live.samples >= norms + 2,
+        "{live:?}: expected a sample in each of the {norms} layer norms' backward steps"
+    );
+    let param_bytes = 4 * trainer.model().num_params() as u64;
+    assert!(
+        live.bytes >= 4 * param_bytes,
+        "{live:?}: under weights + moments + gradients ({param_bytes} bytes each)"
+    );
+    let reserved = device.memory_pool_usage().unwrap().bytes_reserved;
+    assert!(
+        live.bytes <= reserved,
+        "{live:?} above the pool's {reserved}"
+    );
 }
 
 /// On a GPU the run loop says, before the step, that a new batch shape's kernels are being

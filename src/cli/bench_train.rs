@@ -14,6 +14,7 @@ use super::bench_reference::{Reference, ReferenceRow, TorchTrainReference, Torch
 use burn::tensor::Device;
 use mixtune::data::tokenizer::T5Tokenizer;
 use mixtune::data::LoadOptions;
+use mixtune::device::live_memory::{self, LivePeak};
 use mixtune::device::{self, profile, DeviceChoice};
 use mixtune::kernels;
 use mixtune::mixture::template;
@@ -176,7 +177,13 @@ struct ShapeRun {
     host: Option<HostCpu>,
     /// The profiled step (with `--profile`).
     profile: Option<StepProfile>,
-    /// Every step's loss (warm-up, timed, profiled) of a model drawn from a fixed seed on
+    /// Peak memory in GiB after the timed and profiled steps: the GPU pool's reserved bytes,
+    /// or the process's peak RSS.
+    memory: Option<f64>,
+    /// On a GPU, the live tensors' peak in one more step, sampled (`device::live_memory`),
+    /// and that step's ms.
+    live: Option<(LivePeak, f64)>,
+    /// Every step's loss (warm-up, timed, profiled, sampled) of a model drawn from a fixed seed on
     /// fixed batches: two runs of the same shape and dtype give the same losses to rounding,
     /// whichever kernels run, so an A/B run of a kernel checks its numbers as well.
     losses: Vec<f64>,
@@ -238,9 +245,15 @@ pub fn bench_train(args: TrainBench) -> Result<()> {
     let mut rows = Vec::new();
     for shape in shapes {
         let model_config = super::bench::shape_config(shape);
-        let run = run_shape(&args, &model_config, &device, real.as_deref())?;
+        let run = run_shape(
+            &args,
+            &model_config,
+            &device,
+            real.as_deref(),
+            selected.is_gpu,
+        )?;
         let (ms, tps) = run.median();
-        let memory = peak_memory(selected.is_gpu, &device);
+        let memory = run.memory;
         let hf = |dtype: &str| {
             reference
                 .as_ref()
@@ -251,6 +264,10 @@ pub fn bench_train(args: TrainBench) -> Result<()> {
             .as_ref()
             .and_then(|t| t.find(shape, args.batch, args.source_len, args.target_len));
         let ratio = hf_fp32.and_then(|r| r.tokens_per_s).map(|r| tps / r);
+        let live_gib = run.live.map(|(live, _)| gib(live.bytes));
+        let live_ratio = live_gib
+            .zip(hf_fp32.and_then(|r| r.peak_gib))
+            .map(|(ours, hf)| ours / hf);
         if !args.json {
             let row = TrainRow {
                 shape,
@@ -275,6 +292,10 @@ pub fn bench_train(args: TrainBench) -> Result<()> {
             "busiest_thread_cpu_ms_per_step": run.host.as_ref().map(|h| h.busiest_ms),
             "lengths_from": args.lengths_from,
             "memory_kind": if selected.is_gpu { "gpu pool reserved (end of run)" } else { "process peak RSS" },
+            "live_peak_gib": live_gib,
+            "live_peak_samples": run.live.map(|(live, _)| live.samples),
+            "live_sampled_step_ms": run.live.map(|(_, ms)| ms),
+            "live_peak_ratio_to_hf_fp32_peak": live_ratio,
             "hf_fp32_tokens_per_s": hf_fp32.and_then(|r| r.tokens_per_s),
             "hf_fp32_peak_gib": hf_fp32.and_then(|r| r.peak_gib),
             "hf_bf16_tokens_per_s": hf_bf16.and_then(|r| r.tokens_per_s),
@@ -350,12 +371,14 @@ fn print_train_header(
 /// Peak memory in GiB: the GPU pool's reserved bytes, or the process's peak RSS.
 fn peak_memory(is_gpu: bool, device: &Device) -> Option<f64> {
     if is_gpu {
-        device
-            .memory_pool_usage()
-            .map(|u| u.bytes_reserved as f64 / (1u64 << 30) as f64)
+        device.memory_pool_usage().map(|u| gib(u.bytes_reserved))
     } else {
         peak_rss_gib()
     }
+}
+
+fn gib(bytes: u64) -> f64 {
+    bytes as f64 / (1u64 << 30) as f64
 }
 
 fn memory_label(memory: Option<f64>, is_gpu: bool) -> String {
@@ -418,6 +441,26 @@ fn print_train_row(args: &TrainBench, row: &TrainRow, real_lengths: bool) {
             host.busiest_ms,
             100.0 * host.busiest_ms / ms.max(1e-9),
             host.busiest
+        );
+    }
+    if let Some((live, live_ms)) = run.live {
+        let hf = row
+            .hf
+            .0
+            .and_then(|r| r.peak_gib)
+            .map_or(String::new(), |hf| {
+                format!(
+                    "; HF fp32's peak of live tensors {hf:.2} GiB, Mixtune ÷ HF = {:.2}x",
+                    gib(live.bytes) / hf
+                )
+            });
+        println!(
+            "       live tensors at their peak: at least {:.2} GiB (sampled at {} points of \
+             one more, untimed step of {live_ms:.0} ms: after the forward pass and in each \
+             layer norm's and attention's backward){hf}; the memory column is the pool \
+             CubeCL reserved, pages kept for reuse included",
+            gib(live.bytes),
+            live.samples
         );
     }
     if let Some(line) = product_choices_line() {
@@ -496,18 +539,20 @@ fn make_batches(
 }
 
 /// One shape's steps: a warm-up step, `--steps` timed steps (each synced at its end, so the
-/// optimizer's queued work counts in the step that issued it), and with `--profile` one more
-/// step with every kernel timed, kept out of the timed figures.
+/// optimizer's queued work counts in the step that issued it), with `--profile` one more
+/// step with every kernel timed, and on a GPU one more with the live memory sampled
+/// (`device::live_memory`: each sample a sync), both kept out of the timed figures.
 fn run_shape(
     args: &TrainBench,
     model_config: &T5Config,
     device: &burn::tensor::Device,
     real: Option<&[(usize, usize)]>,
+    is_gpu: bool,
 ) -> Result<ShapeRun> {
     // The same weights in every run (and dropout's draws after them).
     device.seed(0);
     let model = T5ForConditionalGeneration::random(model_config, device);
-    let extra = usize::from(args.profile);
+    let extra = usize::from(args.profile) + usize::from(is_gpu);
     let batches = make_batches(args, real, 1 + args.steps + extra, device)?;
     let mut config = TrainConfig::new("random", "none", batches.len());
     config.learning_rate = 1e-4;
@@ -521,11 +566,23 @@ fn run_shape(
         timed: Vec::new(),
         host: None,
         profile: None,
+        memory: None,
+        live: None,
         losses: Vec::new(),
     };
     let mut host_before = BTreeMap::new();
     for (i, batch) in batches.into_iter().enumerate() {
         let [rows, source_len, target_len] = batch.shape();
+        if i == args.steps + 1 + usize::from(args.profile) {
+            // The memory column before this step, whose syncs could only add to the pool.
+            run.memory = peak_memory(is_gpu, device);
+            let started = Instant::now();
+            let (m, live) = live_memory::sample_peak(|| trainer.step(vec![batch]));
+            run.losses.push(m?.loss);
+            let _ = device.sync();
+            run.live = live.map(|live| (live, started.elapsed().as_secs_f64() * 1000.0));
+            continue;
+        }
         if i == args.steps + 1 {
             let fused = kernels::training_kernels_run(device, model_config.d_kv);
             let flops = training_flops(model_config, rows, source_len, target_len, fused);
@@ -558,6 +615,9 @@ fn run_shape(
                 run.host = HostCpu::between(&host_before, &thread_cpu_ns(), args.steps);
             }
         }
+    }
+    if run.memory.is_none() {
+        run.memory = peak_memory(is_gpu, device);
     }
     Ok(run)
 }
@@ -631,7 +691,11 @@ mod tests {
         (config.num_layers, config.num_decoder_layers) = (1, Some(1));
         let device = Device::flex().autodiff();
         let _generator = crate::cli::cpu_generator();
-        let losses = || run_shape(&args, &config, &device, None).unwrap().losses;
+        let losses = || {
+            run_shape(&args, &config, &device, None, false)
+                .unwrap()
+                .losses
+        };
         let first = losses();
         assert_eq!(first.len(), 3, "{first:?}");
         assert!(first.iter().all(|l| l.is_finite() && *l > 0.0), "{first:?}");

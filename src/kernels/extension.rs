@@ -16,6 +16,16 @@ use burn::tensor::{DType, FloatDType, Shape, Slice, Tensor};
 
 use super::{CoopShape, Product, ProductPlan};
 
+/// One [`live_memory`](crate::device::live_memory) sample of the device `tensor` is on, taken
+/// by the backward steps below (about one a layer), so a sampled step sees its memory as the
+/// backward pass frees activations and adds gradients. Nothing is read unless armed.
+fn sample_live_memory<B: Backend>(tensor: &FloatTensor<B>) {
+    if crate::device::live_memory::armed() {
+        let device = tensor.device();
+        crate::device::live_memory::sample(|| B::memory_pool_usage(&device));
+    }
+}
+
 /// T5 attention ops (shapes and semantics in `kernels::attention`). Implemented by
 /// `burn_cubecl::CubeBackend` with the WGSL kernels; only tensors on a wgpu device may reach
 /// it (any other backend panics in the generated dispatch, which `kernel_runs` rules out).
@@ -862,6 +872,7 @@ impl<B: T5AttentionOps> Backward<B, 2> for NormBackward {
         let weight_shape = weight.shape();
         let weight_dtype = weight.dtype();
         let (d_x, d_weight_rows) = B::t5_rms_norm_backward(x, weight, inv, grad);
+        sample_live_memory::<B>(&d_x);
         if let Some(node) = node_x {
             grads.register::<B>(node.id, d_x);
         }
@@ -957,6 +968,7 @@ impl<B: T5AttentionOps> Backward<B, 4> for AttentionBackward {
         // The dq kernel computes each row's sum(dO · O) itself from the output.
         let (d_query, d_key, d_value, d_scores) =
             B::t5_attention_backward(query, key, value, bias, grad_output, output, lse, self.coop);
+        sample_live_memory::<B>(&d_scores);
 
         if let Some(node) = node_query {
             grads.register::<B>(node.id, d_query);
@@ -1009,6 +1021,7 @@ impl<B: T5AttentionOps> Backward<B, 2> for SelfAttentionBackward {
             self.heads,
             self.coop,
         );
+        sample_live_memory::<B>(&d_scores);
         if let Some(node) = node_qkv {
             grads.register::<B>(node.id, d_qkv);
         }
@@ -1051,6 +1064,7 @@ impl<B: T5AttentionOps> Backward<B, 3> for CrossAttentionBackward {
             self.heads,
             self.coop,
         );
+        sample_live_memory::<B>(&d_scores);
         if let Some(node) = node_query {
             grads.register::<B>(node.id, d_query);
         }

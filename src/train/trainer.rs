@@ -11,6 +11,7 @@ use super::grad_scale::ScaledOptimizer;
 use super::loss_scale::{LossScaler, ScaleDecision};
 use super::schedule::LrSchedule;
 use super::working_copy::{widen, Refresh, WorkingCopies};
+use crate::device::live_memory;
 use crate::device::profile::{self, Phase};
 use crate::error::{MixtuneError, Result};
 use crate::kernels;
@@ -454,6 +455,8 @@ fn backward(
     for batch in micro_batches {
         let loss = model.loss(batch.input_ids, batch.attention_mask, &batch.labels);
         let loss = loss / count as f64;
+        // The stored activations are all live here: a sampled step's (untimed) peak.
+        live_memory::sample(|| model.device().memory_pool_usage());
         let backward = match scale {
             Some(scale) => (loss.clone() * scale).backward(),
             None => loss.backward(),
@@ -464,6 +467,7 @@ fn backward(
             widen(model, &mut grads);
         }
         accumulator.accumulate(model, grads);
+        live_memory::sample(|| model.device().memory_pool_usage());
         // The value without its graph, on the inner device like the gradients, so both
         // come back in one transaction.
         let loss = loss.inner();
