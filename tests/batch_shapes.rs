@@ -78,6 +78,7 @@ fn preparing_steps_on_each_planned_shape_and_records_it() {
         model: model.clone(),
         precision: Precision::F16,
         lora: Some(LoraSettings::default()),
+        dropout_rate: 0.0,
         batch: 2,
         lengths: vec![[32, 16], [16, 16]],
         generations: vec![[1, 24]],
@@ -134,8 +135,9 @@ fn preparing_steps_on_each_planned_shape_and_records_it() {
 
     // The key a run on the same model, precision and batch shape looks up.
     let run_device = device.clone().autodiff();
-    let key =
-        |precision, lora| ShapeKey::training(&run_device, &model, precision, lora, [2, 16, 16]);
+    let key = |precision, lora| {
+        ShapeKey::training(&run_device, &model, precision, lora, false, [2, 16, 16])
+    };
     let run_key = key(Precision::F16, Some(LoraSettings::default().rank));
     let record = ShapeRecord::at(path.clone());
     assert_eq!(plan.prepared_steps(&device, &record), 3);
@@ -147,6 +149,15 @@ fn preparing_steps_on_each_planned_shape_and_records_it() {
     );
     let other = key(Precision::F32, None);
     assert!(!record.knows(&other), "f32 was not prepared");
+    let dropout = ShapeKey::training(
+        &run_device,
+        &model,
+        Precision::F16,
+        Some(LoraSettings::default().rank),
+        true,
+        [2, 16, 16],
+    );
+    assert!(!record.knows(&dropout), "dropout's masks were not prepared");
     let full = key(Precision::F16, None);
     assert!(
         !record.knows(&full),

@@ -766,6 +766,7 @@ fn packed_gated_feed_forward_matches_reference() {
                 wo: linear(&wo, [ff, d]),
                 activation: Activation::GeluNew,
                 lora_dropout: 0.0,
+                dropout: 0.0,
             };
             let x = on(&x, device).reshape([b, s, d]).require_grad();
             let out = layer.forward(x.clone().cast(dtype));

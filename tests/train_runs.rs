@@ -36,8 +36,9 @@ fn cli(dir: &Path, args: &[&str], fault: Option<&str>) -> std::process::Output {
 
 #[test]
 fn resumed_run_ends_with_the_weights_of_an_uninterrupted_one() {
+    // With T5's dropout on, so the resumed steps must draw the uninterrupted run's masks.
     let straight = tempfile::tempdir().unwrap();
-    write_run(straight.path(), 30, 4, "max_steps = 6\nsave_every = 2\neval_every = 3\neval_examples = 2\neval_max_new_tokens = 8\nkeep_best = false\n");
+    write_run(straight.path(), 30, 4, "max_steps = 6\nsave_every = 2\neval_every = 3\neval_examples = 2\neval_max_new_tokens = 8\nkeep_best = false\ndropout_rate = 0.1\n");
     let mut events = Vec::new();
     let summary = run(straight.path(), false, &RunControl::new(), &mut events).unwrap();
     assert_eq!(summary.steps, 6);
@@ -49,7 +50,7 @@ fn resumed_run_ends_with_the_weights_of_an_uninterrupted_one() {
 
     // Same run, cancelled after step 3, then resumed.
     let split = tempfile::tempdir().unwrap();
-    write_run(split.path(), 30, 4, "max_steps = 6\nsave_every = 2\neval_every = 3\neval_examples = 2\neval_max_new_tokens = 8\nkeep_best = false\n");
+    write_run(split.path(), 30, 4, "max_steps = 6\nsave_every = 2\neval_every = 3\neval_examples = 2\neval_max_new_tokens = 8\nkeep_best = false\ndropout_rate = 0.1\n");
     let control = RunControl::new();
     let mut first = Vec::new();
     {

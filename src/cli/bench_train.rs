@@ -43,6 +43,11 @@ pub struct TrainBench {
     /// f32 master weights, dynamic loss scaling). The HF ratio is always to HF's fp32 row.
     #[arg(long, default_value = "f32")]
     dtype: mixtune::model::Precision,
+    /// T5's dropout while training (`dropout_rate` of a run config). 0.1 by default: the
+    /// references (`hf_same_work.py`, `torch_cpu_train.py`) train with T5Config's 0.1, so
+    /// this is the same work; 0 leaves it out.
+    #[arg(long, default_value_t = 0.1)]
+    dropout: f64,
     /// The output of `../shared/bench/hf_same_work.py` measured on this same card: adds its
     /// figures and the ratio. Without one, no reference is printed.
     #[arg(long)]
@@ -231,7 +236,19 @@ pub fn bench_train(args: TrainBench) -> Result<()> {
         "--torch: torch_cpu_train.py's figures are CPU figures; run this bench with --device cpu"
     );
     if !args.json {
-        print_train_header(&selected.label, args.dtype, reference.as_ref());
+        print_train_header(
+            &selected.label,
+            args.dtype,
+            args.dropout,
+            reference.as_ref(),
+        );
+        if (reference.is_some() || torch.is_some()) && args.dropout != REFERENCE_DROPOUT {
+            println!(
+                "note: the reference trains with dropout {REFERENCE_DROPOUT} (T5Config's \
+                 default), this run with {}: not the same work",
+                args.dropout
+            );
+        }
     }
     let real = match (&args.lengths_from, &args.tokenizer) {
         (Some(data), Some(tokenizer)) => Some(real_lengths(
@@ -284,7 +301,7 @@ pub fn bench_train(args: TrainBench) -> Result<()> {
             .as_ref()
             .map(|p| super::bench_profile::to_json(&p.counts, p.kernels.as_ref(), &p.flops));
         rows.push(json!({"shapes": shape, "batch": args.batch, "source_len": args.source_len,
-            "target_len": args.target_len, "dtype": args.dtype.name(), "first_step_ms": run.first_ms, "median_step_ms": ms,
+            "target_len": args.target_len, "dtype": args.dtype.name(), "dropout": args.dropout, "first_step_ms": run.first_ms, "median_step_ms": ms,
             "tokens_per_s": tps, "peak_memory_gib": memory,
             "step_ms": run.all_ms, "distinct_shapes_by_step": run.shapes_by_step,
             "loss_by_step": run.losses,
@@ -344,13 +361,18 @@ fn product_choices_line() -> Option<String> {
     ))
 }
 
+/// The dropout the references train with: T5Config's default `dropout_rate`, which
+/// `hf_same_work.py` keeps and `torch_cpu_train.py` takes by default.
+const REFERENCE_DROPOUT: f64 = 0.1;
+
 /// The table's head: device, reference, column names.
 fn print_train_header(
     label: &str,
     dtype: mixtune::model::Precision,
+    dropout: f64,
     reference: Option<&Reference>,
 ) {
-    println!("device: {label} ({dtype})");
+    println!("device: {label} ({dtype}, dropout {dropout})");
     if let Some(reference) = reference {
         println!("{}", reference.describe());
     }
@@ -557,6 +579,7 @@ fn run_shape(
     let mut config = TrainConfig::new("random", "none", batches.len());
     config.learning_rate = 1e-4;
     config.precision = args.dtype;
+    config.dropout_rate = args.dropout;
     // The run loop's own optimizer step; the first compiles (and tunes) the kernels.
     let mut trainer = Trainer::new(model, &config, config.max_steps)?;
     let mut run = ShapeRun {
@@ -572,6 +595,8 @@ fn run_shape(
     };
     let mut host_before = BTreeMap::new();
     for (i, batch) in batches.into_iter().enumerate() {
+        // Dropout's draws, the same in every run (the run loop reseeds each step too).
+        device.seed(1 + i as u64);
         let [rows, source_len, target_len] = batch.shape();
         if i == args.steps + 1 + usize::from(args.profile) {
             // The memory column before this step, whose syncs could only add to the pool.

@@ -188,6 +188,7 @@ fn plans(args: &PrepareArgs) -> Result<Vec<(String, PreparePlan)>> {
                 model: super::bench::shape_config(shape),
                 precision: args.dtype,
                 lora: None,
+                dropout_rate: 0.0,
                 batch,
                 lengths: bucket_pairs(args.source_len, args.target_len),
                 generations: generation_shapes(batch, args.source_len),

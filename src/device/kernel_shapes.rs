@@ -40,9 +40,10 @@ impl ShapeKey {
         config: &crate::model::T5Config,
         precision: crate::model::Precision,
         lora_rank: Option<usize>,
+        dropout: bool,
         shape: [usize; 3],
     ) -> Self {
-        let variant = training_variant(precision, lora_rank);
+        let variant = training_variant(precision, lora_rank, dropout);
         Self::new(device, &model_dims(config), &variant, shape)
     }
 
@@ -53,12 +54,21 @@ impl ShapeKey {
 }
 
 /// How a run trains, as [`ShapeKey::training`] keys it: its precision, with the LoRA rank when
-/// adapters train (`f32`, `f16+lora-r8`): the adapters' products are kernels of their own.
-fn training_variant(precision: crate::model::Precision, lora_rank: Option<usize>) -> String {
-    match lora_rank {
-        Some(rank) => format!("{}+lora-r{rank}", precision.name()),
-        None => precision.name().to_string(),
+/// adapters train (`f32`, `f16+lora-r8`): the adapters' products are kernels of their own;
+/// and `+dropout` with T5's dropout, whose masks are kernels of their own too.
+fn training_variant(
+    precision: crate::model::Precision,
+    lora_rank: Option<usize>,
+    dropout: bool,
+) -> String {
+    let mut variant = precision.name().to_string();
+    if let Some(rank) = lora_rank {
+        variant.push_str(&format!("+lora-r{rank}"));
     }
+    if dropout {
+        variant.push_str("+dropout");
+    }
+    variant
 }
 
 /// A model's dims as [`ShapeKey::new`] takes them: `d512-l8/8-h6-ff1024-v32128`.

@@ -478,13 +478,27 @@ pub fn reference_attention(
     value: Tensor<4>,
     bias: Tensor<4>,
 ) -> Tensor<4> {
+    reference_attention_dropout(query, key, value, bias, 0.0)
+}
+
+/// [`reference_attention`] with dropout at `rate` on the probabilities in training, as HF's
+/// eager `T5Attention` (`model::dropout`; none outside training). The fused kernels draw no
+/// dropout masks, so training with attention dropout takes this.
+pub fn reference_attention_dropout(
+    query: Tensor<4>,
+    key: Tensor<4>,
+    value: Tensor<4>,
+    bias: Tensor<4>,
+    rate: f64,
+) -> Tensor<4> {
     let scores = query.matmul(key.swap_dims(2, 3));
     let dtype = scores.dtype();
     if dtype == bias.dtype() {
-        return softmax(scores + bias, 3).matmul(value);
+        return crate::model::dropout::dropout(softmax(scores + bias, 3), rate).matmul(value);
     }
     let scores = scores.cast(bias.dtype()) + bias;
-    softmax(scores, 3).cast(value.dtype()).matmul(value)
+    let probabilities = crate::model::dropout::dropout(softmax(scores, 3), rate);
+    probabilities.cast(value.dtype()).matmul(value)
 }
 
 /// Whether [`attention`] / [`decode_attention`] would run the WGSL kernel for these inputs

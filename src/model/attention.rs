@@ -6,6 +6,7 @@ use burn::nn::{Initializer, Linear};
 use burn::tensor::{DType, Device, Int, Tensor, TensorData};
 
 use super::config::T5Config;
+use super::dropout::dropout;
 use super::layers::{linear, project, T5LayerNorm};
 use super::packed_projections;
 use super::precision::{cast, clamp_f16};
@@ -210,6 +211,10 @@ pub struct T5Attention {
     /// Dropout on LoRA adapters' inputs while training (0 without LoRA).
     #[module(skip)]
     pub lora_dropout: f64,
+    /// T5's dropout while training (`dropout_rate`; 0 unless the run sets it): on the
+    /// attention probabilities here, and on the sub-layer's output in its wrapper.
+    #[module(skip)]
+    pub dropout: f64,
 }
 
 impl T5Attention {
@@ -241,7 +246,15 @@ impl T5Attention {
             num_buckets: config.relative_attention_num_buckets,
             max_distance: config.relative_attention_max_distance,
             lora_dropout: 0.0,
+            dropout: 0.0,
         }
+    }
+
+    /// Whether the probabilities of an attention on `device` get dropout: in training, with
+    /// a rate. Then the tensor ops compute it ([`kernels::reference_attention_dropout`]),
+    /// since the fused kernels draw no masks.
+    fn drops_probabilities(&self, device: &Device) -> bool {
+        self.dropout > 0.0 && device.is_autodiff()
     }
 
     /// `[batch, seq, heads * d_kv] -> [batch, heads, seq, d_kv]`.
@@ -281,7 +294,8 @@ impl T5Attention {
         let query = project(&self.q, hidden, self.lora_dropout);
         let k_len = kv.keys.dims()[2];
         let fits = q_len * k_len <= kernel_max_training_scores();
-        if let (Some(packed), true) = (&kv.packed, training && fits) {
+        let kernels_take = training && fits && !self.drops_probabilities(&query.device());
+        if let (Some(packed), true) = (&kv.packed, kernels_take) {
             // Training with packed keys and values: the kernels read the pair in place and
             // write one gradient for it. (Inference reads the views, through the decode
             // kernel when one position attends.)
@@ -301,7 +315,9 @@ impl T5Attention {
         // On a wgpu device the WGSL kernels in `shaders/`: one dispatch per decode step's
         // attention, and the fused forward and backward for whole sequences (no S² scores
         // kept for the backward pass); elsewhere the same math in tensor ops.
-        let context = if q_len == 1 {
+        let context = if self.drops_probabilities(&queries.device()) {
+            kernels::reference_attention_dropout(queries, keys, values, bias, self.dropout)
+        } else if q_len == 1 {
             kernels::decode_attention(queries, keys, values, bias)
         } else if kernels_take {
             kernels::attention(queries, keys, values, bias)
@@ -322,7 +338,7 @@ impl T5Attention {
         bias: Tensor<4>,
     ) -> Option<(Tensor<3>, KvCache)> {
         let [batch, len, _] = hidden.dims();
-        if len * len > kernel_max_training_scores() {
+        if len * len > kernel_max_training_scores() || self.drops_probabilities(&hidden.device()) {
             return None;
         }
         let weight = self.packed_weight(&[&self.q, &self.k, &self.v], &hidden)?;
@@ -445,7 +461,8 @@ impl T5LayerSelfAttention {
         }
     }
 
-    /// `x + attention(norm(x))` over `x` itself, with `bias` (position bias and masks).
+    /// `x + dropout(attention(norm(x)))` over `x` itself, with `bias` (position bias and
+    /// masks).
     pub fn forward(&self, hidden: Tensor<3>, bias: Tensor<4>) -> Tensor<3> {
         let normed = self.layer_norm.forward(hidden.clone());
         let attention = &self.self_attention;
@@ -453,7 +470,7 @@ impl T5LayerSelfAttention {
             Some((update, _)) => update,
             None => attention.attend(normed.clone(), &attention.project_kv(normed), bias),
         };
-        clamp_f16(hidden + update)
+        clamp_f16(hidden + dropout(update, attention.dropout))
     }
 
     /// As [`forward`](Self::forward) for new decoder positions `position..`: their keys and
@@ -473,7 +490,7 @@ impl T5LayerSelfAttention {
             // packed where it runs.
             if let Some((update, kv)) = attention.attend_self_packed(normed.clone(), bias.clone()) {
                 *cache = Some(kv);
-                return clamp_f16(hidden + update);
+                return clamp_f16(hidden + dropout(update, attention.dropout));
             }
         }
         // New positions after a cache (decoding): one product where inference packed them.
@@ -491,7 +508,7 @@ impl T5LayerSelfAttention {
             None => attention.attend(normed, &kv, bias),
         };
         *cache = Some(kv);
-        clamp_f16(hidden + update)
+        clamp_f16(hidden + dropout(update, attention.dropout))
     }
 }
 
@@ -512,11 +529,12 @@ impl T5LayerCrossAttention {
         }
     }
 
-    /// `x + attention(norm(x), encoder keys/values)`, with the encoder's padding `bias`.
+    /// `x + dropout(attention(norm(x), encoder keys/values))`, with the encoder's padding
+    /// `bias`.
     pub fn forward(&self, hidden: Tensor<3>, encoder_kv: &KvCache, bias: Tensor<4>) -> Tensor<3> {
         let normed = self.layer_norm.forward(hidden.clone());
         let update = self.enc_dec_attention.attend(normed, encoder_kv, bias);
-        clamp_f16(hidden + update)
+        clamp_f16(hidden + dropout(update, self.enc_dec_attention.dropout))
     }
 }
 

@@ -10,6 +10,7 @@ use burn::tensor::{DType, Device, Tensor};
 
 use super::config::{Activation, T5Config};
 use super::cpu_gemm;
+use super::dropout::dropout;
 use super::precision::{cast, clamp_f16};
 #[cfg(feature = "wgpu")]
 use crate::kernels;
@@ -32,14 +33,7 @@ pub fn project(linear: &Linear, x: Tensor<3>, lora_dropout: f64) -> Tensor<3> {
     let dtype = x.dtype();
     if lora_dropout > 0.0 && x.device().is_autodiff() {
         if let Some(adapter) = linear.weight.adapter() {
-            let device = x.device();
-            let keep = Tensor::<3>::random(
-                x.shape(),
-                burn::tensor::Distribution::Bernoulli(1.0 - lora_dropout),
-                &device,
-            );
-            let keep = cast(keep, dtype);
-            let dropped = (x.clone() * keep).div_scalar(1.0 - lora_dropout);
+            let dropped = dropout(x.clone(), lora_dropout);
             // Rows, not a matmul broadcast over the batch: one 2-D gradient per weight.
             let [batch, len, d_input] = x.dims();
             let rows = |t: Tensor<3>| t.reshape([batch * len, d_input]);
@@ -203,6 +197,9 @@ pub struct DenseActDense {
     /// Dropout on LoRA adapters' inputs while training (0 without LoRA).
     #[module(skip)]
     pub lora_dropout: f64,
+    /// T5's dropout while training (`dropout_rate`; 0 unless the run sets it).
+    #[module(skip)]
+    pub dropout: f64,
 }
 
 impl DenseActDense {
@@ -210,7 +207,7 @@ impl DenseActDense {
     pub fn forward(&self, hidden: Tensor<3>) -> Tensor<3> {
         let p = self.lora_dropout;
         let inner = activate(self.activation, project(&self.wi, hidden, p));
-        project_out(&self.wo, inner, p)
+        project_out(&self.wo, dropout(inner, self.dropout), p)
     }
 }
 
@@ -226,6 +223,9 @@ pub struct DenseGatedActDense {
     /// Dropout on LoRA adapters' inputs while training (0 without LoRA).
     #[module(skip)]
     pub lora_dropout: f64,
+    /// T5's dropout while training (`dropout_rate`; 0 unless the run sets it).
+    #[module(skip)]
+    pub dropout: f64,
 }
 
 impl DenseGatedActDense {
@@ -240,7 +240,7 @@ impl DenseGatedActDense {
         }
         #[cfg(feature = "wgpu")]
         if let Some(inner) = self.packed_gated_gelu(&hidden) {
-            return project_out(&self.wo, inner, p);
+            return project_out(&self.wo, dropout(inner, self.dropout), p);
         }
         let gate = project(&self.wi_0, hidden.clone(), p);
         let up = project(&self.wi_1, hidden, p);
@@ -248,7 +248,7 @@ impl DenseGatedActDense {
             Activation::GeluNew => gated_gelu_new(gate, up),
             activation => activate(activation, gate) * up,
         };
-        project_out(&self.wo, inner, p)
+        project_out(&self.wo, dropout(inner, self.dropout), p)
     }
 }
 
@@ -303,6 +303,7 @@ impl DenseReluDense {
                 wo,
                 activation,
                 lora_dropout: 0.0,
+                dropout: 0.0,
             })
         } else {
             Self::Act(DenseActDense {
@@ -310,6 +311,7 @@ impl DenseReluDense {
                 wo,
                 activation,
                 lora_dropout: 0.0,
+                dropout: 0.0,
             })
         }
     }
@@ -337,6 +339,22 @@ impl DenseReluDense {
             Self::GatedAct(dense) => dense.lora_dropout = p,
         }
     }
+
+    /// T5's dropout while training, after the activation (HF's `self.dropout` there).
+    pub fn dropout(&self) -> f64 {
+        match self {
+            Self::Act(dense) => dense.dropout,
+            Self::GatedAct(dense) => dense.dropout,
+        }
+    }
+
+    /// Sets T5's dropout while training.
+    pub fn set_dropout(&mut self, rate: f64) {
+        match self {
+            Self::Act(dense) => dense.dropout = rate,
+            Self::GatedAct(dense) => dense.dropout = rate,
+        }
+    }
 }
 
 /// The feed-forward sub-layer with its pre-norm and residual (`T5LayerFF`).
@@ -355,11 +373,11 @@ impl T5LayerFF {
         }
     }
 
-    /// `x + FF(norm(x))`, `[batch, seq_len, d_model]` in and out (clamped in f16).
+    /// `x + dropout(FF(norm(x)))`, `[batch, seq_len, d_model]` in and out (clamped in f16).
     pub fn forward(&self, hidden: Tensor<3>) -> Tensor<3> {
         let normed = self.layer_norm.forward(hidden.clone());
         let update = self.dense_relu_dense.forward(normed);
-        clamp_f16(hidden + update)
+        clamp_f16(hidden + dropout(update, self.dense_relu_dense.dropout()))
     }
 }
 

@@ -4,6 +4,7 @@ pub mod attention;
 pub mod config;
 pub mod cpu_gemm;
 pub mod defaults;
+pub mod dropout;
 pub mod export;
 pub mod flops;
 pub mod keys;

@@ -11,6 +11,7 @@ use burn::nn::Initializer;
 use super::attention::{KvCache, T5LayerCrossAttention, T5LayerSelfAttention};
 use super::config::T5Config;
 use super::cpu_gemm::{self, CpuWeights};
+use super::dropout::dropout;
 use super::layers::{T5LayerFF, T5LayerNorm};
 use super::packed_projections::{self, PackedProjections};
 use super::precision::{cast, cast_weights, Precision};
@@ -106,6 +107,10 @@ pub struct T5ForConditionalGeneration {
     /// ([`Self::pack_projections`]); `None` in training and where `cpu_weights` multiply.
     #[module(skip)]
     pub packed_projections: Option<Arc<PackedProjections>>,
+    /// T5's dropout while training ([`Self::set_dropout`]; 0 by default, whatever the
+    /// checkpoint's `dropout_rate`): after the embeddings and the final layer norms here.
+    #[module(skip)]
+    pub dropout: f64,
 }
 
 /// The decoder's incremental state for one batch of inputs.
@@ -243,6 +248,24 @@ impl T5ForConditionalGeneration {
             compute_dtype: DType::F32,
             cpu_weights: None,
             packed_projections: None,
+            dropout: 0.0,
+        }
+    }
+
+    /// Sets T5's dropout while training at `rate` everywhere HF's `T5ForConditionalGeneration`
+    /// applies `dropout_rate`: the embeddings, each sub-layer's output, the feed-forward's
+    /// activation, the attention probabilities and the stacks' final norms. Only on an
+    /// autodiff device (training); inference and validation never drop.
+    pub fn set_dropout(&mut self, rate: f64) {
+        self.dropout = rate;
+        for block in self.encoder.blocks.iter_mut() {
+            block.self_attention.self_attention.dropout = rate;
+            block.ff.dense_relu_dense.set_dropout(rate);
+        }
+        for block in self.decoder.blocks.iter_mut() {
+            block.self_attention.self_attention.dropout = rate;
+            block.cross_attention.enc_dec_attention.dropout = rate;
+            block.ff.dense_relu_dense.set_dropout(rate);
         }
     }
 
@@ -265,14 +288,14 @@ impl T5ForConditionalGeneration {
         let _projections = packed_projections::enter(self.packed_projections.as_ref());
         let device = input_ids.device();
         let [_, src_len] = input_ids.dims();
-        let mut hidden = self.embed(input_ids);
+        let mut hidden = dropout(self.embed(input_ids), self.dropout);
         let first = &self.encoder.blocks[0].self_attention.self_attention;
         let bias =
             first.position_bias(src_len, src_len, 0, true, &device) + padding_bias(attention_mask);
         for block in &self.encoder.blocks {
             hidden = block.forward(hidden, bias.clone());
         }
-        self.encoder.final_layer_norm.forward(hidden)
+        dropout(self.encoder.final_layer_norm.forward(hidden), self.dropout)
     }
 
     /// Starts incremental decoding: projects the encoder output to cross-attention keys
@@ -374,7 +397,7 @@ impl T5ForConditionalGeneration {
             _ => self.decoder_self_bias(new_len, total, position, &device),
         };
         let preallocated = state.self_bias.is_some();
-        let mut hidden = self.embed(decoder_input_ids);
+        let mut hidden = dropout(self.embed(decoder_input_ids), self.dropout);
         for (i, block) in self.decoder.blocks.iter().enumerate() {
             hidden = block.self_attention.forward_cached(
                 hidden,
@@ -390,7 +413,7 @@ impl T5ForConditionalGeneration {
             hidden = block.ff.forward(hidden);
         }
         state.position = total;
-        self.decoder.final_layer_norm.forward(hidden)
+        dropout(self.decoder.final_layer_norm.forward(hidden), self.dropout)
     }
 
     /// Decoder output `[batch, len, d_model]` -> logits `[batch, len, vocab]`.

@@ -55,6 +55,9 @@ pub struct TrainConfig {
     pub adam_epsilon: f64,
     /// Clip gradients to this global L2 norm; 0 turns clipping off.
     pub max_grad_norm: f64,
+    /// T5's dropout while training (HF's `dropout_rate`, 0.1 in Flan-T5's `config.json`),
+    /// everywhere HF applies it; 0 (the default) trains without.
+    pub dropout_rate: f64,
     /// Seed for the run's randomness (device generator, mixture sampling), applied by the caller.
     pub seed: u64,
     /// Ignored: every step emits its `step` event. Still accepted, so configs that set it
@@ -175,6 +178,7 @@ impl Default for TrainConfig {
             adam_beta2: 0.999,
             adam_epsilon: 1e-8,
             max_grad_norm: 1.0,
+            dropout_rate: 0.0,
             seed: 42,
             log_every: None,
             adafactor_scale_parameter: false,
@@ -311,6 +315,7 @@ impl TrainConfig {
         for (key, value) in [
             ("adam_beta1", self.adam_beta1),
             ("adam_beta2", self.adam_beta2),
+            ("dropout_rate", self.dropout_rate),
         ] {
             if !(0.0..1.0).contains(&value) {
                 return Err(format!("`{key}` must be in [0, 1), got {value}"));
@@ -490,6 +495,8 @@ mod tests {
             "optimizer = \"sgd\"",
             "precision = \"bf16\"",
             "precision = \"int8\"",
+            "dropout_rate = 1.0",
+            "dropout_rate = -0.1",
         ] {
             let text = format!("{MINIMAL}{extra}\n");
             assert!(
@@ -497,6 +504,23 @@ mod tests {
                 "{extra}"
             );
         }
+    }
+
+    #[test]
+    fn dropout_defaults_to_off_and_a_bad_rate_names_the_field() {
+        let c = TrainConfig::parse(Path::new("t.toml"), MINIMAL).unwrap();
+        assert_eq!(c.dropout_rate, 0.0);
+        let text = format!("{MINIMAL}dropout_rate = 0.1\n");
+        let c = TrainConfig::parse(Path::new("t.toml"), &text).unwrap();
+        assert_eq!(c.dropout_rate, 0.1);
+        let text = format!("{MINIMAL}dropout_rate = 1.5\n");
+        let err = TrainConfig::parse(Path::new("t.toml"), &text)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("dropout_rate") && err.contains("[0, 1)"),
+            "{err}"
+        );
     }
 
     #[test]

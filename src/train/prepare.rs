@@ -54,6 +54,8 @@ pub struct PreparePlan {
     pub precision: Precision,
     /// The run's LoRA adapters (`None`: full fine-tuning).
     pub lora: Option<LoraSettings>,
+    /// T5's dropout while training (`dropout_rate`; 0: none).
+    pub dropout_rate: f64,
     /// Examples per micro-batch.
     pub batch: usize,
     /// `[source_len, target_len]` of each training step, from [`bucket_pairs`].
@@ -75,6 +77,7 @@ impl PreparePlan {
             model,
             precision: config.precision,
             lora: config.lora_settings().cloned(),
+            dropout_rate: config.dropout_rate,
             batch: config.batch_size,
             lengths: bucket_pairs(max_source_tokens, max_target_tokens),
             generations: generation_shapes(config.batch_size, max_source_tokens),
@@ -123,7 +126,8 @@ impl PreparePlan {
         match work {
             Work::Train => {
                 let lora = self.lora.as_ref().map(|lora| lora.rank);
-                ShapeKey::training(device, &self.model, self.precision, lora, shape)
+                let dropout = self.dropout_rate > 0.0;
+                ShapeKey::training(device, &self.model, self.precision, lora, dropout, shape)
             }
             Work::Generate => {
                 // `v2`: since the attention's projections are packed at load (12-07), a
@@ -298,6 +302,7 @@ fn new_trainer(plan: &PreparePlan, device: &Device) -> Result<Trainer> {
     let mut config = TrainConfig::new("random", "none", usize::MAX / 2);
     config.batch_size = plan.batch;
     config.precision = plan.precision;
+    config.dropout_rate = plan.dropout_rate;
     // A tiny rate: the weights are thrown away, the update only has to run.
     config.learning_rate = 1e-6;
     if let Some(settings) = &plan.lora {

@@ -447,7 +447,15 @@ impl<'a> Run<'a> {
             }
             let lora = self.config.lora_settings().map(|lora| lora.rank);
             let config = &self.trainer.model().config;
-            let key = ShapeKey::training(&self.device, config, self.config.precision, lora, shape);
+            let dropout = self.config.dropout_rate > 0.0;
+            let key = ShapeKey::training(
+                &self.device,
+                config,
+                self.config.precision,
+                lora,
+                dropout,
+                shape,
+            );
             if keys.contains(&key) {
                 continue;
             }

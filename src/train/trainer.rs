@@ -147,6 +147,7 @@ impl Trainer {
             ));
         }
         model.compute_dtype = config.precision.dtype();
+        model.set_dropout(config.dropout_rate);
         let f16 = config.precision == Precision::F16;
         let loss_scaler = f16.then(LossScaler::default);
         let working_copies = f16

@@ -38,6 +38,14 @@ describe('presets', () => {
     expect(config.optimizer).toBe('adafactor');
   });
 
+  it('sends dropout only when it is on, and reads it back', () => {
+    expect(formToConfig(presetForm('lora-small'))).not.toHaveProperty('dropout_rate');
+    const config = formToConfig({ ...presetForm('full-small'), dropoutRate: 0.1 });
+    expect(config.dropout_rate).toBe(0.1);
+    expect(configToForm(config).dropoutRate).toBe(0.1);
+    expect(configToForm({ model: 'm' }).dropoutRate).toBe(0);
+  });
+
   it('sends precision only when it is f16, and reads it back', () => {
     expect(formToConfig(presetForm('lora-small'))).not.toHaveProperty('precision');
     const config = formToConfig({ ...presetForm('lora-small'), precision: 'f16' });
@@ -55,11 +63,12 @@ describe('presets', () => {
 
   it('validates the fields the engine would reject', () => {
     expect(validateForm(presetForm('lora-small'))).toEqual([]);
-    const bad = { ...presetForm('lora-small'), model: ' ', maxSteps: 0, learningRate: 0, loraTargets: [] };
+    const bad = { ...presetForm('lora-small'), model: ' ', maxSteps: 0, learningRate: 0, dropoutRate: 1, loraTargets: [] };
     expect(validateForm(bad)).toEqual([
       'Choose a model',
       'Max steps must be a whole number of at least 1',
       'Learning rate must be positive',
+      'Dropout must be at least 0 and below 1',
       'Pick at least one LoRA target module',
     ]);
   });

@@ -20,6 +20,8 @@ export interface TrainForm {
   maxSteps: number;
   weightDecay: number;
   maxGradNorm: number;
+  /** T5's dropout while training (HF's `dropout_rate`; Flan-T5's checkpoints say 0.1); 0 = off. */
+  dropoutRate: number;
   evalEvery: number;
   evalExamples: number;
   /** A validation pass before the first step: the baseline of the forgetting report. */
@@ -57,6 +59,7 @@ const BASE: TrainForm = {
   maxSteps: 1000,
   weightDecay: 0.01,
   maxGradNorm: 1.0,
+  dropoutRate: 0,
   evalEvery: 100,
   evalExamples: 32,
   // Without a step-0 pass there is nothing to compare with: the forgetting table never shows.
@@ -142,6 +145,7 @@ export function validateForm(form: TrainForm): string[] {
     if (!Number.isInteger(value) || value < 1) problems.push(`${label} must be a whole number of at least 1`);
   }
   if (!(form.learningRate > 0)) problems.push('Learning rate must be positive');
+  if (!(form.dropoutRate >= 0 && form.dropoutRate < 1)) problems.push('Dropout must be at least 0 and below 1');
   if (form.method === 'lora') {
     if (!Number.isInteger(form.loraRank) || form.loraRank < 1) problems.push('LoRA rank must be at least 1');
     if (form.loraTargets.length === 0) problems.push('Pick at least one LoRA target module');
@@ -173,6 +177,7 @@ export function formToConfig(form: TrainForm): TrainConfigKeys {
   };
   if (form.optimizer === 'adamw') config.weight_decay = form.weightDecay;
   if (form.precision !== 'f32') config.precision = form.precision;
+  if (form.dropoutRate > 0) config.dropout_rate = form.dropoutRate;
   if (form.method === 'lora') {
     config.lora = {
       rank: form.loraRank,
@@ -202,6 +207,7 @@ export function configToForm(config: TrainConfigKeys, fallback: TrainForm = pres
     maxSteps: config.max_steps ?? fallback.maxSteps,
     weightDecay: config.weight_decay ?? 0.01,
     maxGradNorm: config.max_grad_norm ?? 1.0,
+    dropoutRate: config.dropout_rate ?? 0,
     evalEvery: config.eval_every ?? 0,
     evalExamples: config.eval_examples ?? 32,
     evalAtStart: config.eval_at_start ?? false,

@@ -84,6 +84,11 @@ adam_epsilon: number,
  */
 max_grad_norm: number, 
 /**
+ * T5's dropout while training (HF's `dropout_rate`, 0.1 in Flan-T5's `config.json`),
+ * everywhere HF applies it; 0 (the default) trains without.
+ */
+dropout_rate: number, 
+/**
  * Seed for the run's randomness (device generator, mixture sampling), applied by the caller.
  */
 seed: number, 
