@@ -13,8 +13,14 @@
 // queries on the cooperative matrices. `d_keys` and `d_values` are stored [B, N, H, D] with
 // the row stride `info` ends with.
 //
-// Prepended: `enable f16; enable wgpu_cooperative_matrix;`, prelude.wgsl and
-// coop_attention_tiles.wgsl (T, SG, SUBGROUPS, WG, BR, COLS, D, LPR, the tile types).
+// With dropout (attention_dropout.wgsl; its words at DROPOUT_AT of `info`) d_values sums
+// P · D · dO, D the draw's scale, as the scalar kernel's.
+//
+// Prepended: `enable f16; enable wgpu_cooperative_matrix;`, prelude.wgsl,
+// attention_dropout.wgsl and coop_attention_tiles.wgsl (T, SG, SUBGROUPS, WG, BR, COLS, D,
+// LPR, the tile types).
+
+const DROPOUT_AT: u32 = 21u;
 
 @group(0) @binding(0) var<storage, read_write> query: array<f16>;
 @group(0) @binding(1) var<storage, read_write> keys: array<f16>;
@@ -25,7 +31,7 @@
 @group(0) @binding(6) var<storage, read_write> d_keys: array<f16>;
 @group(0) @binding(7) var<storage, read_write> d_values: array<f16>;
 // [heads, q_len, k_len, d], then the (b, h, row, col) strides of query, keys, bias,
-// grad_output, then the row stride of `d_keys` and `d_values`.
+// grad_output, then the row stride of `d_keys` and `d_values` and the dropout's three words.
 @group(0) @binding(8) var<uniform> info: array<vec4<u32>, 6>;
 
 // The block's keys [BR][D]; once in the subgroups' tiles, each query tile's Pᵀ [BR][COLS].
@@ -112,7 +118,7 @@ fn main(
             var ds = 0.0;
             if i < q_len && key < k_len {
                 let score = s_tile[r * SP + c] + bias[bias_at.base + i * bias_at.row + key * bias_at.col];
-                p = exp(score - lse[bh * q_len + i]);
+                p = exp(score - lse[bh * q_len + i]) * dropout_scale(dropout_row(bh, q_len, i), key);
                 ds = d_scores[(bh * q_len + i) * k_len + key];
             }
             k_stage[r * HP + c] = f16(p);

@@ -13,8 +13,14 @@
 // as HF's f16 backward multiplies it), then d_query += dS · keys on the cooperative
 // matrices. `d_query` is stored [B, M, H, D] with the row stride `info` ends with.
 //
-// Prepended: `enable f16; enable wgpu_cooperative_matrix;`, prelude.wgsl and
-// coop_attention_tiles.wgsl (T, SG, SUBGROUPS, WG, BR, COLS, D, LPR, the tile types).
+// With dropout (attention_dropout.wgsl; its words at DROPOUT_AT of `info`) dS takes the
+// draw's scale D: dS = P · (D · dO · valuesᵀ - delta), as the scalar kernel's.
+//
+// Prepended: `enable f16; enable wgpu_cooperative_matrix;`, prelude.wgsl,
+// attention_dropout.wgsl and coop_attention_tiles.wgsl (T, SG, SUBGROUPS, WG, BR, COLS, D,
+// LPR, the tile types).
+
+const DROPOUT_AT: u32 = 29u;
 
 @group(0) @binding(0) var<storage, read_write> query: array<f16>;
 @group(0) @binding(1) var<storage, read_write> keys: array<f16>;
@@ -26,7 +32,7 @@
 @group(0) @binding(7) var<storage, read_write> d_query: array<f16>;
 @group(0) @binding(8) var<storage, read_write> d_scores: array<f32>;
 // [heads, q_len, k_len, d], then the (b, h, row, col) strides of query, keys, values, bias,
-// grad_output, output, then the row stride of `d_query`.
+// grad_output, output, then the row stride of `d_query` and the dropout's three words.
 @group(0) @binding(9) var<uniform> info: array<vec4<u32>, 8>;
 
 // The block's queries [BR][D]; once in the subgroups' tiles, each key tile's dS [BR][COLS].
@@ -81,6 +87,7 @@ fn main(
     let r = t / LPR;
     let part = t % LPR;
     let row = row0 + r;
+    let row_hash = dropout_row(bh, q_len, row);
     var lse_row = 0.0;
     var delta = 0.0;
     if row < q_len {
@@ -135,7 +142,7 @@ fn main(
             var ds = 0.0;
             if row < q_len && key < k_len {
                 let score = s_tile[r * SP + c] + bias[bias_at.base + row * bias_at.row + key * bias_at.col];
-                ds = exp(score - lse_row) * (dp_tile[r * SP + c] - delta);
+                ds = exp(score - lse_row) * (dp_tile[r * SP + c] * dropout_scale(row_hash, key) - delta);
                 d_scores[(bh * q_len + row) * k_len + key] = ds;
             }
             q_stage[r * HP + c] = f16(ds);

@@ -17,8 +17,15 @@
 // all masked averages the values, as softmax does. `output` is stored [B, M, H, D], `lse`
 // [B, H, M]; the inputs are read through their strides.
 //
-// Prepended: `enable f16; enable wgpu_cooperative_matrix;`, prelude.wgsl and
-// coop_attention_tiles.wgsl (T, SG, SUBGROUPS, WG, BR, COLS, D, LPR, the tile types).
+// With dropout (attention_dropout.wgsl; its words at DROPOUT_AT of `info`), P goes into the
+// product times its draw's scale (0, or 1 / (1 - rate)); the row's sum and `lse` take it
+// undropped, as the scalar kernel does.
+//
+// Prepended: `enable f16; enable wgpu_cooperative_matrix;`, prelude.wgsl,
+// attention_dropout.wgsl and coop_attention_tiles.wgsl (T, SG, SUBGROUPS, WG, BR, COLS, D,
+// LPR, the tile types).
+
+const DROPOUT_AT: u32 = 20u;
 
 @group(0) @binding(0) var<storage, read_write> query: array<f16>;
 @group(0) @binding(1) var<storage, read_write> keys: array<f16>;
@@ -26,8 +33,9 @@
 @group(0) @binding(3) var<storage, read_write> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> output: array<f16>;
 @group(0) @binding(5) var<storage, read_write> lse: array<f32>;
-// [heads, q_len, k_len, d], then the (b, h, row, col) strides of query, keys, values, bias.
-@group(0) @binding(6) var<uniform> info: array<vec4<u32>, 5>;
+// [heads, q_len, k_len, d], then the (b, h, row, col) strides of query, keys, values, bias,
+// then the dropout's seed, threshold and scale.
+@group(0) @binding(6) var<uniform> info: array<vec4<u32>, 6>;
 
 // The block's queries [BR][D]; once the subgroups hold them in tiles, each key tile's
 // probabilities [BR][COLS] (COLS ≤ D). Rows HP apart.
@@ -79,6 +87,7 @@ fn main(
     let r = t / LPR;
     let part = t % LPR;
     let row = row0 + r;
+    let row_hash = dropout_row(bh, q_len, row);
     var m = MIN_F32;
     var l = 0.0;
     var o: array<f32, D / LPR>;
@@ -132,7 +141,7 @@ fn main(
             if start + c < k_len {
                 p = exp(s_tile[r * FP + c] - m_new);
             }
-            qp[r * HP + c] = f16(p);
+            qp[r * HP + c] = f16(p * dropout_scale(row_hash, start + c));
             sum += p;
         }
         part_sum[t] = sum;

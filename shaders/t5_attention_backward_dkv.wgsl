@@ -17,8 +17,12 @@
 // of), the layout of the projections they flow back into (the host hands them out as
 // [B, H, N, D] views).
 //
-// Prepended: prelude.wgsl, training_tiles.wgsl (D, TX, TY, THREADS, DU, swizzled), and
-// `enable f16;` before them for f16.
+// With dropout (attention_dropout.wgsl; its words at DROPOUT_AT of `info`), d_values sums
+// P[i, j] · D[i, j] · dO[i, :], D the draw's scale the forward multiplied P[i, j] by; dS
+// (from the dq kernel) has it already.
+//
+// Prepended: prelude.wgsl, attention_dropout.wgsl, training_tiles.wgsl (D, TX, TY, THREADS,
+// DU, swizzled), and `enable f16;` before them for f16.
 // Template values: d (head size, a multiple of 64), rows (queries per tile, a multiple of 16); io, the element type of
 // the query, key, value and gradient buffers (f32, or f16 for f16 training: read into f32,
 // where all the math is done, and results rounded once). Bias, statistics and scores: f32.
@@ -27,6 +31,7 @@ const KR: u32 = 4u;
 const BK: u32 = TY * KR;
 const ROWS: u32 = {{ rows }}u;
 const QT: u32 = ROWS / TX;
+const DROPOUT_AT: u32 = 21u;
 
 @group(0) @binding(0) var<storage, read_write> query: array<{{ io }}>;
 @group(0) @binding(1) var<storage, read_write> keys: array<{{ io }}>;
@@ -37,7 +42,8 @@ const QT: u32 = ROWS / TX;
 @group(0) @binding(6) var<storage, read_write> d_keys: array<{{ io }}>;
 @group(0) @binding(7) var<storage, read_write> d_values: array<{{ io }}>;
 // [heads, q_len, k_len, d], then the (b, h, row, col) strides of query, keys, bias,
-// grad_output, then the row stride of `d_keys` and `d_values`.
+// grad_output, then the row stride of `d_keys` and `d_values` and the dropout's seed, threshold
+// and scale.
 @group(0) @binding(8) var<uniform> info: array<vec4<u32>, 6>;
 
 // The workgroup's keys, row-major; the query tile, vec4 columns XOR-swizzled by row; the
@@ -139,10 +145,11 @@ fn main(
             var p = vec4<f32>(0.0);
             if i < q_len {
                 let lse_i = lse[bh * q_len + i];
+                let row_hash = dropout_row(bh, q_len, i);
                 for (var r = 0u; r < KR; r++) {
                     let key = key0 + ty * KR + r;
                     if key < k_len {
-                        p[r] = exp(s[r * QT + j] + bias[bias_at.base + i * bias_at.row + key * bias_at.col] - lse_i);
+                        p[r] = exp(s[r * QT + j] + bias[bias_at.base + i * bias_at.row + key * bias_at.col] - lse_i) * dropout_scale(row_hash, key);
                     }
                 }
             }

@@ -21,8 +21,15 @@
 // it flows back into. Nine storage buffers:
 // one more than WebGPU's default limit, within every native adapter's (checked on the host).
 //
-// Prepended: prelude.wgsl, training_tiles.wgsl (D, TX, TY, THREADS, DU, swizzled), and
-// `enable f16;` before them for f16.
+// With dropout (attention_dropout.wgsl; its words at DROPOUT_AT of `info`), D[i, j] the
+// draw's scale (0, or 1 / (1 - rate)) the forward multiplied P[i, j] by:
+//
+//   dS[i, j]      = P[i, j] · (D[i, j] · dO[i, :] · values[j, :] - delta_i)
+//
+// (delta_i = dO[i, :] · output[i, :] still equals sum_j P[i, j] · D[i, j] · dO[i, :] · values[j, :]).
+//
+// Prepended: prelude.wgsl, attention_dropout.wgsl, training_tiles.wgsl (D, TX, TY, THREADS,
+// DU, swizzled), and `enable f16;` before them for f16.
 // Template values: d (head size, a multiple of 64), cols (keys per tile, a multiple of 16); io, the element type of
 // the query, key, value and gradient buffers (f32, or f16 for f16 training: read into f32,
 // where all the math is done, and results rounded once). Bias, statistics and scores: f32.
@@ -31,6 +38,7 @@ const RT: u32 = 4u;
 const BR: u32 = TY * RT;
 const COLS: u32 = {{ cols }}u;
 const KT: u32 = COLS / TX;
+const DROPOUT_AT: u32 = 29u;
 
 @group(0) @binding(0) var<storage, read_write> query: array<{{ io }}>;
 @group(0) @binding(1) var<storage, read_write> keys: array<{{ io }}>;
@@ -42,7 +50,8 @@ const KT: u32 = COLS / TX;
 @group(0) @binding(7) var<storage, read_write> d_query: array<{{ io }}>;
 @group(0) @binding(8) var<storage, read_write> d_scores: array<f32>;
 // [heads, q_len, k_len, d], then the (b, h, row, col) strides of query, keys, values, bias,
-// grad_output, output, then the row stride of `d_query`.
+// grad_output, output, then the row stride of `d_query` and the dropout's seed, threshold and
+// scale.
 @group(0) @binding(9) var<uniform> info: array<vec4<u32>, 8>;
 
 // Queries and output gradients of the block, row-major; keys and values tile, vec4 columns
@@ -159,12 +168,13 @@ fn main(
         var ds: array<f32, RT * KT>;
         for (var i = 0u; i < RT; i++) {
             let row = row0 + ty * RT + i;
+            let row_hash = dropout_row(bh, q_len, row);
             for (var j = 0u; j < KT; j++) {
                 let key = start + tx + TX * j;
                 var grad = 0.0;
                 if row < q_len && key < k_len {
                     let p = exp(s[i * KT + j] + bias[bias_at.base + row * bias_at.row + key * bias_at.col] - lse_row[i]);
-                    grad = p * (dp[i * KT + j] - delta_row[i]);
+                    grad = p * (dp[i * KT + j] * dropout_scale(row_hash, key) - delta_row[i]);
                     d_scores[(bh * q_len + row) * k_len + key] = grad;
                 }
                 ds[i * KT + j] = grad;

@@ -17,8 +17,12 @@
 // contiguous. Masked keys carry a large negative bias
 // (f32::MIN) and get weight 0.
 //
-// Prepended: prelude.wgsl, training_tiles.wgsl (D, TX, TY, THREADS, DU, swizzled), and
-// `enable f16;` before them for f16.
+// With dropout (attention_dropout.wgsl; its words at DROPOUT_AT of `info`) each probability
+// is multiplied by its draw's scale (0, or 1 / (1 - rate)) on its way into the output, while
+// the row's sum and `lse` take it undropped: output = dropout(softmax(S)) · values.
+//
+// Prepended: prelude.wgsl, attention_dropout.wgsl, training_tiles.wgsl (D, TX, TY, THREADS,
+// DU, swizzled), and `enable f16;` before them for f16.
 // Template values: d (head size, a multiple of 64), cols (keys per tile, a multiple of 16); io, the element type of
 // the query, key, value and gradient buffers (f32, or f16 for f16 training: read into f32,
 // where all the math is done, and results rounded once). Bias, statistics and scores: f32.
@@ -27,6 +31,7 @@ const RT: u32 = 4u;
 const BR: u32 = TY * RT;
 const COLS: u32 = {{ cols }}u;
 const KT: u32 = COLS / TX;
+const DROPOUT_AT: u32 = 20u;
 
 @group(0) @binding(0) var<storage, read_write> query: array<{{ io }}>;
 @group(0) @binding(1) var<storage, read_write> keys: array<{{ io }}>;
@@ -34,8 +39,9 @@ const KT: u32 = COLS / TX;
 @group(0) @binding(3) var<storage, read_write> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> output: array<{{ io }}>;
 @group(0) @binding(5) var<storage, read_write> lse: array<f32>;
-// [heads, q_len, k_len, d], then the (b, h, row, col) strides of query, keys, values, bias.
-@group(0) @binding(6) var<uniform> info: array<vec4<u32>, 5>;
+// [heads, q_len, k_len, d], then the (b, h, row, col) strides of query, keys, values, bias,
+// then the dropout's seed, threshold and scale.
+@group(0) @binding(6) var<uniform> info: array<vec4<u32>, 6>;
 
 // Query block, row-major; keys and values tile, vec4 columns XOR-swizzled by row so that 16
 // threads reading 16 different rows hit different banks.
@@ -77,6 +83,10 @@ fn main(
         q_tile[e] = v;
     }
 
+    var row_hash: array<u32, RT>;
+    for (var i = 0u; i < RT; i++) {
+        row_hash[i] = dropout_row(bh, q_len, row0 + ty * RT + i);
+    }
     var m: array<f32, RT>;
     var l: array<f32, RT>;
     var acc: array<vec4<f32>, RT * DU>;
@@ -156,7 +166,7 @@ fn main(
                 if start + kk < k_len {
                     p = exp(s[i * KT + j] - m_new[i]);
                 }
-                p_tile[(ty * RT + i) * (COLS / 4u) + kk / 4u][kk % 4u] = p;
+                p_tile[(ty * RT + i) * (COLS / 4u) + kk / 4u][kk % 4u] = p * dropout_scale(row_hash[i], start + kk);
                 sum += p;
             }
             partial[(ty * RT + i) * TX + tx] = sum;

@@ -200,7 +200,7 @@ fn attention_forward_matches_reference() {
         let [q, k, v, bias] = case.inputs(&gpu);
         assert_kernel_runs(&case, &q, &k, &v, &bias);
         let start = Instant::now();
-        let got = host(attention(q, k, v, bias));
+        let got = host(attention(q, k, v, bias, 0.0));
         println!("{}: kernel {:.2?}", case.name, start.elapsed());
         let [q, k, v, bias] = case.inputs(&cpu);
         assert_close(case.name, got, host(reference_attention(q, k, v, bias)));
@@ -214,7 +214,7 @@ fn attention_with_other_head_sizes_takes_the_reference() {
     let case = Case::new("d_kv 32", [2, 2, 9, 11, 32], 55);
     let [q, k, v, bias] = case.inputs(&gpu);
     assert!(!kernel_runs(Kernel::Attention, &q, &k, &v, &bias));
-    let got = host(attention(q, k, v, bias));
+    let got = host(attention(q, k, v, bias, 0.0));
     let [q, k, v, bias] = case.inputs(&Device::flex());
     assert_close(case.name, got, host(reference_attention(q, k, v, bias)));
 }
@@ -224,7 +224,7 @@ fn attention_with_other_head_sizes_takes_the_reference() {
 fn gradients(
     case: &Case,
     device: &Device,
-    attend: fn(Tensor<4>, Tensor<4>, Tensor<4>, Tensor<4>) -> Tensor<4>,
+    attend: impl Fn(Tensor<4>, Tensor<4>, Tensor<4>, Tensor<4>) -> Tensor<4>,
 ) -> Vec<(String, Vec<f32>)> {
     let leaf = |data: &TensorData| on(data, device).require_grad();
     let [q, k, v] = [&case.query, &case.key, &case.value].map(leaf);
@@ -268,12 +268,92 @@ fn attention_backward_matches_reference() {
         let [q, k, v, bias] = case.inputs(&gpu);
         assert_kernel_runs(&case, &q, &k, &v, &bias);
         let start = Instant::now();
-        let got = gradients(&case, &gpu, attention);
+        let got = gradients(&case, &gpu, |q, k, v, bias| attention(q, k, v, bias, 0.0));
         println!("{}: kernel fwd+bwd {:.2?}", case.name, start.elapsed());
         let expected = gradients(&case, &cpu, reference_attention);
         for ((name, got), (_, expected)) in got.into_iter().zip(expected) {
             assert_close(&format!("{}: {name}", case.name), got, expected);
         }
+    }
+}
+
+/// Dropout on the probabilities inside the training kernels: the forward and both backward
+/// kernels draw the masks of `AttentionDropout` (a hash of seed, slice, row and key; nothing
+/// stored), so the output and every gradient equal the tensor ops' with those draws as
+/// factors on the probabilities.
+#[test]
+fn attention_dropout_in_the_kernels_matches_the_drawn_masks() {
+    use burn::tensor::activation::softmax;
+    use mixtune::kernels::attention_dropout::{start_step, AttentionDropout};
+
+    let Some(gpu) = gpu() else { return };
+    let gpu = gpu.device.clone().autodiff();
+    let cpu = Device::flex().autodiff();
+    let dims = [2, 3, 45, 45];
+    let case = Case::new(
+        "self, padding + causal, dropout 0.25",
+        [2, 3, 45, 45, 64],
+        80,
+    )
+    .with_bias(padding_bias(&[45, 30], 45))
+    .with_bias(causal_bias(45, 45, 0));
+    // The draws of this thread's next call, then the same sequence again for the kernels.
+    start_step(7, 3);
+    let draws = AttentionDropout::next(0.25);
+    let factors = draws.factors(dims, &cpu);
+    let dropped = host(factors.clone()).iter().filter(|&&f| f == 0.0).count();
+    assert!(dropped > 0, "nothing dropped");
+    let masked = |q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, bias: Tensor<4>| {
+        let probabilities = softmax(q.matmul(k.swap_dims(2, 3)) + bias, 3);
+        (probabilities * factors.clone()).matmul(v)
+    };
+    start_step(7, 3);
+    let [q, k, v, bias] = case.inputs(&gpu);
+    assert_kernel_runs(&case, &q, &k, &v, &bias);
+    let out = host(attention(q, k, v, bias, 0.25));
+    let [q, k, v, bias] = case.inputs(&cpu);
+    assert_close(
+        &format!("{}: output", case.name),
+        out,
+        host(masked(q, k, v, bias)),
+    );
+    start_step(7, 3);
+    let got = gradients(&case, &gpu, |q, k, v, bias| attention(q, k, v, bias, 0.25));
+    let expected = gradients(&case, &cpu, masked);
+    for ((name, got), (_, expected)) in got.into_iter().zip(expected) {
+        assert_close(&format!("{}: {name}", case.name), got, expected);
+    }
+    println!(
+        "{}: {dropped} of {} probabilities dropped",
+        case.name,
+        2 * 3 * 45 * 45
+    );
+
+    // The same draws on the cooperative-matrix kernels (f16), where the adapter has them
+    // (Mesa 26.1's lavapipe; CI's Mesa 22 has none): against the reference on the same f16
+    // values, P rounded to f16 after its factor as the kernel rounds it.
+    use burn::tensor::DType;
+    if mixtune::kernels::attention_coop_shape(&gpu, DType::F16, 64).is_none() {
+        println!("no cooperative matrices: the f16 part skipped");
+        return;
+    }
+    let half = |t: Tensor<4>| t.cast(DType::F16);
+    let round = |t: Tensor<4>| t.cast(DType::F16).cast(DType::F32);
+    start_step(7, 3);
+    let got = gradients(&case, &gpu, |q, k, v, bias| {
+        attention(half(q), half(k), half(v), bias, 0.25).cast(DType::F32)
+    });
+    let expected = gradients(&case, &cpu, |q, k, v, bias| {
+        let probabilities = softmax(round(q).matmul(round(k).swap_dims(2, 3)) + bias, 3);
+        round(round(probabilities * factors.clone()).matmul(round(v)))
+    });
+    for ((name, got), (_, expected)) in got.into_iter().zip(expected) {
+        assert_close_within(
+            &format!("coop f16 {}: {name}", case.name),
+            got,
+            expected,
+            1e-2,
+        );
     }
 }
 
@@ -440,7 +520,7 @@ fn kernel_timings() {
         ));
         let [q, k, v, bias] = case.inputs(&gpu);
         let kernel = time_per_call(&gpu, iters, || {
-            attention(q.clone(), k.clone(), v.clone(), bias.clone())
+            attention(q.clone(), k.clone(), v.clone(), bias.clone(), 0.0)
         });
         let reference = time_per_call(&gpu, iters, || {
             reference_attention(q.clone(), k.clone(), v.clone(), bias.clone())
@@ -461,7 +541,7 @@ fn kernel_timings() {
                 [&q, &k, &v, &position].map(|t| t.grad(&grads))
             })
         };
-        let kernel = backward(attention);
+        let kernel = backward(|q, k, v, bias| attention(q, k, v, bias, 0.0));
         let reference = backward(reference_attention);
         println!("{name} forward+backward: kernel {kernel:.1} µs, reference {reference:.1} µs");
     }
@@ -487,7 +567,7 @@ fn f16_attention_runs_the_kernels_in_f16() {
     // The output is a view (stored as the `[batch, len, heads · d]` it becomes): read after
     // counting, its copy to the host is not the kernel's.
     let (out, launches) = mixtune::device::profile::launches_by_kernel(&gpu, || {
-        let out = attention(q, k, v, bias);
+        let out = attention(q, k, v, bias, 0.0);
         assert_eq!(out.dtype(), DType::F16, "f16 out");
         out
     });
@@ -507,7 +587,7 @@ fn assert_f16_attention_matches(case: &Case, gpu: &Device, tolerance: f32) {
 
     fn on_gpu(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, bias: Tensor<4>) -> Tensor<4> {
         let half = |t: Tensor<4>| t.cast(DType::F16);
-        let out = attention(half(q), half(k), half(v), bias);
+        let out = attention(half(q), half(k), half(v), bias, 0.0);
         assert_eq!(out.dtype(), DType::F16);
         out.cast(DType::F32)
     }
@@ -579,13 +659,13 @@ fn f16_attention_on_cooperative_matrices_matches_reference() {
         let half = |t: Tensor<4>| t.cast(DType::F16);
         let (q, k, v) = (half(q), half(k), half(v));
         let (out, forward) = mixtune::device::profile::launches_by_kernel(&gpu_ad, || {
-            attention(q.clone(), k.clone(), v.clone(), bias.clone())
+            attention(q.clone(), k.clone(), v.clone(), bias.clone(), 0.0)
         });
         let forward = forward.expect("a wgpu device counts launches");
         assert_eq!(launched(&forward, &["CoopAttention"]), 1, "{forward:?}");
         let _ = host(out.cast(DType::F32));
         let (q, k, v) = (q.require_grad(), k.require_grad(), v.require_grad());
-        let out = attention(q.clone(), k.clone(), v.clone(), bias);
+        let out = attention(q.clone(), k.clone(), v.clone(), bias, 0.0);
         let (_, backward) = mixtune::device::profile::launches_by_kernel(&gpu_ad, || {
             let grads = out.cast(DType::F32).sum().backward();
             read_together([q, k, v].map(|t| t.grad(&grads).expect("grad").reshape([-1])))
@@ -1218,14 +1298,14 @@ fn packed_attention_matches_reference() {
         let bias = position.clone() + on(&padding, device);
         let input = x.clone().cast(dtype);
         let out = if packed {
-            self_attention(linear(input, w.clone().cast(dtype), None), bias, heads)
+            self_attention(linear(input, w.clone().cast(dtype), None), bias, heads, 0.0)
         } else {
             let project = |block: usize| {
                 let wb = w.clone().slice([0..dm, block * inner..(block + 1) * inner]);
                 let p = linear(input.clone(), wb.cast(dtype), None);
                 p.reshape([b, s, heads, d]).swap_dims(1, 2)
             };
-            attention(project(0), project(1), project(2), bias)
+            attention(project(0), project(1), project(2), bias, 0.0)
         };
         let out = out.cast(DType::F32);
         let loss = (out.clone() * on(&upstream, device)).sum();
@@ -1276,7 +1356,7 @@ fn packed_attention_matches_reference() {
         let wq = w.clone().slice([0..dm, 0..inner]);
         let wkv = w.clone().slice([0..dm, inner..3 * inner]);
         let (query, kv) = (linear(y.clone(), wq, None), linear(x.clone(), wkv, None));
-        let out = cross_attention(query, kv, on(&padding, device), heads);
+        let out = cross_attention(query, kv, on(&padding, device), heads, 0.0);
         let loss = (out.clone() * on(&random([b, heads, n, d], 705, 1.0), device)).sum();
         let grads = loss.backward();
         let mut all = vec![host(out)];

@@ -75,6 +75,7 @@ fn reference_matches_model_attention() {
         kv.keys.clone(),
         kv.values.clone(),
         bias.clone(),
+        0.0,
     );
     assert_eq!(max_diff(through_entry, context.clone()), 0.0);
     let last_row = |t: Tensor<4>| t.slice([0..batch, 0..heads, q_len - 1..q_len]);

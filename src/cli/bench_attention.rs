@@ -158,7 +158,7 @@ fn time(
         let out = match way {
             Way::Ops(_) => kernels::reference_attention(q.clone(), k.clone(), v.clone(), bias),
             Way::Kernels(_) | Way::Coop => {
-                kernels::attention(q.clone(), k.clone(), v.clone(), bias)
+                kernels::attention(q.clone(), k.clone(), v.clone(), bias, 0.0)
             }
         };
         let grads = out.cast(DType::F32).sum().backward();

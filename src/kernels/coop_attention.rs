@@ -35,6 +35,7 @@ impl Pass {
     pub const ALL: [Pass; 3] = [Pass::Forward, Pass::BackwardDq, Pass::BackwardDkv];
 
     /// The shader's text: the extensions it needs, `shaders/prelude.wgsl`,
+    /// `attention_dropout.wgsl` (the dropout draws, as the scalar kernels'),
     /// `coop_attention_tiles.wgsl` (the tiling the three share), then the kernel.
     fn text(self) -> &'static str {
         macro_rules! shader {
@@ -42,6 +43,7 @@ impl Pass {
                 concat!(
                     "enable f16;\nenable wgpu_cooperative_matrix;\n",
                     include_str!("../../shaders/prelude.wgsl"),
+                    include_str!("../../shaders/attention_dropout.wgsl"),
                     include_str!("../../shaders/coop_attention_tiles.wgsl"),
                     include_str!(concat!("../../shaders/", $file))
                 )

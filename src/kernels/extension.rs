@@ -14,7 +14,7 @@ use burn::backend::{
 };
 use burn::tensor::{DType, FloatDType, Shape, Slice, Tensor};
 
-use super::{CoopShape, Product, ProductPlan};
+use super::{AttentionLaunch, Product, ProductPlan};
 
 /// One [`live_memory`](crate::device::live_memory) sample of the device `tensor` is on, taken
 /// by the backward steps below (about one a layer), so a sampled step sees its memory as the
@@ -48,7 +48,7 @@ pub trait T5AttentionOps: Backend {
         key: FloatTensor<Self>,
         value: FloatTensor<Self>,
         bias: FloatTensor<Self>,
-        coop: Option<CoopShape>,
+        launch: AttentionLaunch,
     ) -> (FloatTensor<Self>, FloatTensor<Self>);
 
     /// Backward of `attention` from `grad_output` `[b, h, m, d]` and the forward's `output`
@@ -65,7 +65,7 @@ pub trait T5AttentionOps: Backend {
         grad_output: FloatTensor<Self>,
         output: FloatTensor<Self>,
         lse: FloatTensor<Self>,
-        coop: Option<CoopShape>,
+        launch: AttentionLaunch,
     ) -> (
         FloatTensor<Self>,
         FloatTensor<Self>,
@@ -185,10 +185,10 @@ pub trait T5AttentionOps: Backend {
         qkv: FloatTensor<Self>,
         bias: FloatTensor<Self>,
         heads: usize,
-        coop: Option<CoopShape>,
+        launch: AttentionLaunch,
     ) -> FloatTensor<Self> {
         let [query, key, value] = packed_heads::<Self, 3>(qkv, heads);
-        Self::t5_attention_forward(query, key, value, bias, coop).0
+        Self::t5_attention_forward(query, key, value, bias, launch).0
     }
 
     /// `cross_attention`: attention of `query` `[b, m, heads · d]` over the key and value
@@ -199,11 +199,11 @@ pub trait T5AttentionOps: Backend {
         kv: FloatTensor<Self>,
         bias: FloatTensor<Self>,
         heads: usize,
-        coop: Option<CoopShape>,
+        launch: AttentionLaunch,
     ) -> FloatTensor<Self> {
         let [query] = packed_heads::<Self, 1>(query, heads);
         let [key, value] = packed_heads::<Self, 2>(kv, heads);
-        Self::t5_attention_forward(query, key, value, bias, coop).0
+        Self::t5_attention_forward(query, key, value, bias, launch).0
     }
 
     /// Backward of `self_attention`: `(d_qkv, d_scores)`, the first packed as `qkv` (the
@@ -217,7 +217,7 @@ pub trait T5AttentionOps: Backend {
         output: FloatTensor<Self>,
         lse: FloatTensor<Self>,
         heads: usize,
-        coop: Option<CoopShape>,
+        launch: AttentionLaunch,
     ) -> (FloatTensor<Self>, FloatTensor<Self>);
 
     /// Backward of `cross_attention`: `(d_query, d_kv, d_scores)`, `d_kv` packed as `kv`. Not
@@ -232,7 +232,7 @@ pub trait T5AttentionOps: Backend {
         output: FloatTensor<Self>,
         lse: FloatTensor<Self>,
         heads: usize,
-        coop: Option<CoopShape>,
+        launch: AttentionLaunch,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 
     /// `matmul`: `a · b` for `a` `[M, K]` and `b` `[K, N]` by `product`'s kernel: f16 on the
@@ -260,9 +260,9 @@ pub trait T5AttentionOps: Backend {
         key: FloatTensor<Self>,
         value: FloatTensor<Self>,
         bias: FloatTensor<Self>,
-        coop: Option<CoopShape>,
+        launch: AttentionLaunch,
     ) -> FloatTensor<Self> {
-        Self::t5_attention_forward(query, key, value, bias, coop).0
+        Self::t5_attention_forward(query, key, value, bias, launch).0
     }
 }
 
@@ -272,14 +272,14 @@ pub fn attention(
     key: Tensor<4>,
     value: Tensor<4>,
     bias: Tensor<4>,
-    coop: Option<CoopShape>,
+    launch: AttentionLaunch,
 ) -> Tensor<4> {
     Tensor::from_dispatch(<Dispatch as T5AttentionOps>::t5_attention(
         query.into_dispatch(),
         key.into_dispatch(),
         value.into_dispatch(),
         bias.into_dispatch(),
-        coop,
+        launch,
     ))
 }
 
@@ -288,13 +288,13 @@ pub fn self_attention(
     qkv: Tensor<3>,
     bias: Tensor<4>,
     heads: usize,
-    coop: Option<CoopShape>,
+    launch: AttentionLaunch,
 ) -> Tensor<4> {
     Tensor::from_dispatch(<Dispatch as T5AttentionOps>::t5_self_attention(
         qkv.into_dispatch(),
         bias.into_dispatch(),
         heads,
-        coop,
+        launch,
     ))
 }
 
@@ -304,14 +304,14 @@ pub fn cross_attention(
     kv: Tensor<3>,
     bias: Tensor<4>,
     heads: usize,
-    coop: Option<CoopShape>,
+    launch: AttentionLaunch,
 ) -> Tensor<4> {
     Tensor::from_dispatch(<Dispatch as T5AttentionOps>::t5_cross_attention(
         query.into_dispatch(),
         kv.into_dispatch(),
         bias.into_dispatch(),
         heads,
-        coop,
+        launch,
     ))
 }
 
@@ -341,7 +341,7 @@ fn self_backward_meta(
     _output: &TensorSpec,
     _lse: &TensorSpec,
     heads: &usize,
-    _coop: &Option<CoopShape>,
+    _launch: &AttentionLaunch,
 ) -> (TensorSpec, TensorSpec) {
     let (b, m) = (qkv.shape[0], qkv.shape[1]);
     (
@@ -360,7 +360,7 @@ fn cross_backward_meta(
     _output: &TensorSpec,
     _lse: &TensorSpec,
     heads: &usize,
-    _coop: &Option<CoopShape>,
+    _launch: &AttentionLaunch,
 ) -> (TensorSpec, TensorSpec, TensorSpec) {
     let (b, m, n) = (query.shape[0], query.shape[1], kv.shape[1]);
     (
@@ -900,7 +900,7 @@ fn forward_meta(
     key: &TensorSpec,
     value: &TensorSpec,
     bias: &TensorSpec,
-    _coop: &Option<CoopShape>,
+    _launch: &AttentionLaunch,
 ) -> (TensorSpec, TensorSpec) {
     let q = &query.shape;
     (
@@ -919,7 +919,7 @@ fn backward_meta(
     _grad_output: &TensorSpec,
     _output: &TensorSpec,
     _lse: &TensorSpec,
-    _coop: &Option<CoopShape>,
+    _launch: &AttentionLaunch,
 ) -> (TensorSpec, TensorSpec, TensorSpec, TensorSpec) {
     let (q, k) = (&query.shape, &key.shape);
     (
@@ -930,11 +930,11 @@ fn backward_meta(
     )
 }
 
-/// The backward step of `t5_attention`, on the kernels the forward ran on (`coop`: the
-/// cooperative-matrix ones).
+/// The backward step of `t5_attention`, on the kernels the forward ran on and with its
+/// dropout draws (`launch`).
 #[derive(Debug)]
 struct AttentionBackward {
-    coop: Option<CoopShape>,
+    launch: AttentionLaunch,
 }
 
 /// Checkpointed query, key, value and bias; the forward's output and log-sum-exp; the bias's
@@ -966,8 +966,16 @@ impl<B: T5AttentionOps> Backward<B, 4> for AttentionBackward {
         let value = checkpointer.retrieve_node_output::<FloatTensor<B>>(value);
         let bias = checkpointer.retrieve_node_output::<FloatTensor<B>>(bias);
         // The dq kernel computes each row's sum(dO · O) itself from the output.
-        let (d_query, d_key, d_value, d_scores) =
-            B::t5_attention_backward(query, key, value, bias, grad_output, output, lse, self.coop);
+        let (d_query, d_key, d_value, d_scores) = B::t5_attention_backward(
+            query,
+            key,
+            value,
+            bias,
+            grad_output,
+            output,
+            lse,
+            self.launch,
+        );
         sample_live_memory::<B>(&d_scores);
 
         if let Some(node) = node_query {
@@ -991,7 +999,7 @@ impl<B: T5AttentionOps> Backward<B, 4> for AttentionBackward {
 #[derive(Debug)]
 struct SelfAttentionBackward {
     heads: usize,
-    coop: Option<CoopShape>,
+    launch: AttentionLaunch,
 }
 
 /// Checkpointed packed projection and bias; the forward's output and log-sum-exp; the bias's
@@ -1019,7 +1027,7 @@ impl<B: T5AttentionOps> Backward<B, 2> for SelfAttentionBackward {
             output,
             lse,
             self.heads,
-            self.coop,
+            self.launch,
         );
         sample_live_memory::<B>(&d_scores);
         if let Some(node) = node_qkv {
@@ -1036,7 +1044,7 @@ impl<B: T5AttentionOps> Backward<B, 2> for SelfAttentionBackward {
 #[derive(Debug)]
 struct CrossAttentionBackward {
     heads: usize,
-    coop: Option<CoopShape>,
+    launch: AttentionLaunch,
 }
 
 impl<B: T5AttentionOps> Backward<B, 3> for CrossAttentionBackward {
@@ -1062,7 +1070,7 @@ impl<B: T5AttentionOps> Backward<B, 3> for CrossAttentionBackward {
             output,
             lse,
             self.heads,
-            self.coop,
+            self.launch,
         );
         sample_live_memory::<B>(&d_scores);
         if let Some(node) = node_query {
@@ -1077,14 +1085,14 @@ impl<B: T5AttentionOps> Backward<B, 3> for CrossAttentionBackward {
     }
 }
 
-/// Records `t5_attention` (forward kernel; `coop`: the cooperative-matrix one) when any input
+/// Records `t5_attention` (forward kernel and dropout: `launch`) when any input
 /// needs a gradient, else runs `untracked` on the inner tensors.
 fn record<B: T5AttentionOps, C: CheckpointStrategy>(
     query: FloatTensor<Autodiff<B, C>>,
     key: FloatTensor<Autodiff<B, C>>,
     value: FloatTensor<Autodiff<B, C>>,
     bias: FloatTensor<Autodiff<B, C>>,
-    coop: Option<CoopShape>,
+    launch: AttentionLaunch,
     untracked: impl FnOnce(
         FloatTensor<B>,
         FloatTensor<B>,
@@ -1093,7 +1101,7 @@ fn record<B: T5AttentionOps, C: CheckpointStrategy>(
     ) -> FloatTensor<B>,
 ) -> FloatTensor<Autodiff<B, C>> {
     let bias_shape = bias.primitive().shape();
-    match (AttentionBackward { coop })
+    match (AttentionBackward { launch })
         .prepare::<C>([query.node(), key.node(), value.node(), bias.node()])
         .compute_bound()
         .stateful()
@@ -1108,7 +1116,7 @@ fn record<B: T5AttentionOps, C: CheckpointStrategy>(
                 key.into_primitive(),
                 value.into_primitive(),
                 bias.into_primitive(),
-                coop,
+                launch,
             );
             prep.finish(
                 (
@@ -1139,7 +1147,14 @@ impl<B: T5AttentionOps, C: CheckpointStrategy> T5AttentionOps for Autodiff<B, C>
         value: FloatTensor<Self>,
         bias: FloatTensor<Self>,
     ) -> FloatTensor<Self> {
-        record::<B, C>(query, key, value, bias, None, B::t5_decode_attention)
+        record::<B, C>(
+            query,
+            key,
+            value,
+            bias,
+            AttentionLaunch::SCALAR,
+            B::t5_decode_attention,
+        )
     }
 
     fn t5_attention(
@@ -1147,10 +1162,10 @@ impl<B: T5AttentionOps, C: CheckpointStrategy> T5AttentionOps for Autodiff<B, C>
         key: FloatTensor<Self>,
         value: FloatTensor<Self>,
         bias: FloatTensor<Self>,
-        coop: Option<CoopShape>,
+        launch: AttentionLaunch,
     ) -> FloatTensor<Self> {
-        record::<B, C>(query, key, value, bias, coop, |q, k, v, bias| {
-            B::t5_attention(q, k, v, bias, coop)
+        record::<B, C>(query, key, value, bias, launch, |q, k, v, bias| {
+            B::t5_attention(q, k, v, bias, launch)
         })
     }
 
@@ -1158,10 +1173,10 @@ impl<B: T5AttentionOps, C: CheckpointStrategy> T5AttentionOps for Autodiff<B, C>
         qkv: FloatTensor<Self>,
         bias: FloatTensor<Self>,
         heads: usize,
-        coop: Option<CoopShape>,
+        launch: AttentionLaunch,
     ) -> FloatTensor<Self> {
         let bias_shape = bias.primitive().shape();
-        let backward = SelfAttentionBackward { heads, coop };
+        let backward = SelfAttentionBackward { heads, launch };
         match backward
             .prepare::<C>([qkv.node(), bias.node()])
             .compute_bound()
@@ -1171,14 +1186,14 @@ impl<B: T5AttentionOps, C: CheckpointStrategy> T5AttentionOps for Autodiff<B, C>
                 let ids = [prep.checkpoint(&qkv), prep.checkpoint(&bias)];
                 let [query, key, value] = packed_heads::<B, 3>(qkv.into_primitive(), heads);
                 let (output, lse) =
-                    B::t5_attention_forward(query, key, value, bias.into_primitive(), coop);
+                    B::t5_attention_forward(query, key, value, bias.into_primitive(), launch);
                 prep.finish((ids, output.clone(), lse, bias_shape), output)
             }
             OpsKind::UnTracked(prep) => prep.finish(B::t5_self_attention(
                 qkv.into_primitive(),
                 bias.into_primitive(),
                 heads,
-                coop,
+                launch,
             )),
         }
     }
@@ -1188,10 +1203,10 @@ impl<B: T5AttentionOps, C: CheckpointStrategy> T5AttentionOps for Autodiff<B, C>
         kv: FloatTensor<Self>,
         bias: FloatTensor<Self>,
         heads: usize,
-        coop: Option<CoopShape>,
+        launch: AttentionLaunch,
     ) -> FloatTensor<Self> {
         let bias_shape = bias.primitive().shape();
-        let backward = CrossAttentionBackward { heads, coop };
+        let backward = CrossAttentionBackward { heads, launch };
         match backward
             .prepare::<C>([query.node(), kv.node(), bias.node()])
             .compute_bound()
@@ -1206,7 +1221,7 @@ impl<B: T5AttentionOps, C: CheckpointStrategy> T5AttentionOps for Autodiff<B, C>
                 let [query] = packed_heads::<B, 1>(query.into_primitive(), heads);
                 let [key, value] = packed_heads::<B, 2>(kv.into_primitive(), heads);
                 let (output, lse) =
-                    B::t5_attention_forward(query, key, value, bias.into_primitive(), coop);
+                    B::t5_attention_forward(query, key, value, bias.into_primitive(), launch);
                 prep.finish((ids, output.clone(), lse, bias_shape), output)
             }
             OpsKind::UnTracked(prep) => prep.finish(B::t5_cross_attention(
@@ -1214,7 +1229,7 @@ impl<B: T5AttentionOps, C: CheckpointStrategy> T5AttentionOps for Autodiff<B, C>
                 kv.into_primitive(),
                 bias.into_primitive(),
                 heads,
-                coop,
+                launch,
             )),
         }
     }
@@ -1227,7 +1242,7 @@ impl<B: T5AttentionOps, C: CheckpointStrategy> T5AttentionOps for Autodiff<B, C>
         output: FloatTensor<Self>,
         lse: FloatTensor<Self>,
         heads: usize,
-        coop: Option<CoopShape>,
+        launch: AttentionLaunch,
     ) -> (FloatTensor<Self>, FloatTensor<Self>) {
         let (d_qkv, d_scores) = B::t5_self_attention_backward(
             qkv.into_primitive(),
@@ -1236,7 +1251,7 @@ impl<B: T5AttentionOps, C: CheckpointStrategy> T5AttentionOps for Autodiff<B, C>
             output.into_primitive(),
             lse.into_primitive(),
             heads,
-            coop,
+            launch,
         );
         (Self::from_inner(d_qkv), Self::from_inner(d_scores))
     }
@@ -1251,7 +1266,7 @@ impl<B: T5AttentionOps, C: CheckpointStrategy> T5AttentionOps for Autodiff<B, C>
         output: FloatTensor<Self>,
         lse: FloatTensor<Self>,
         heads: usize,
-        coop: Option<CoopShape>,
+        launch: AttentionLaunch,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
         let (d_query, d_kv, d_scores) = B::t5_cross_attention_backward(
             query.into_primitive(),
@@ -1261,7 +1276,7 @@ impl<B: T5AttentionOps, C: CheckpointStrategy> T5AttentionOps for Autodiff<B, C>
             output.into_primitive(),
             lse.into_primitive(),
             heads,
-            coop,
+            launch,
         );
         (
             Self::from_inner(d_query),
@@ -1430,14 +1445,14 @@ impl<B: T5AttentionOps, C: CheckpointStrategy> T5AttentionOps for Autodiff<B, C>
         key: FloatTensor<Self>,
         value: FloatTensor<Self>,
         bias: FloatTensor<Self>,
-        coop: Option<CoopShape>,
+        launch: AttentionLaunch,
     ) -> (FloatTensor<Self>, FloatTensor<Self>) {
         let (output, lse) = B::t5_attention_forward(
             query.into_primitive(),
             key.into_primitive(),
             value.into_primitive(),
             bias.into_primitive(),
-            coop,
+            launch,
         );
         (Self::from_inner(output), Self::from_inner(lse))
     }
@@ -1452,7 +1467,7 @@ impl<B: T5AttentionOps, C: CheckpointStrategy> T5AttentionOps for Autodiff<B, C>
         grad_output: FloatTensor<Self>,
         output: FloatTensor<Self>,
         lse: FloatTensor<Self>,
-        coop: Option<CoopShape>,
+        launch: AttentionLaunch,
     ) -> (
         FloatTensor<Self>,
         FloatTensor<Self>,
@@ -1467,7 +1482,7 @@ impl<B: T5AttentionOps, C: CheckpointStrategy> T5AttentionOps for Autodiff<B, C>
             grad_output.into_primitive(),
             output.into_primitive(),
             lse.into_primitive(),
-            coop,
+            launch,
         );
         (
             Self::from_inner(d_query),

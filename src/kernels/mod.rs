@@ -37,6 +37,7 @@ use burn::tensor::{DType, Tensor};
 
 use crate::model::precision::cast;
 
+pub mod attention_dropout;
 pub mod choice_store;
 #[cfg(feature = "wgpu")]
 mod coop_attention;
@@ -53,6 +54,7 @@ mod tiled_matmul;
 #[cfg(feature = "wgpu")]
 mod wgsl;
 
+pub use attention_dropout::AttentionDropout;
 #[cfg(feature = "wgpu")]
 pub use coop_attention::{CoopAttention, Pass as CoopAttentionPass};
 #[cfg(feature = "wgpu")]
@@ -101,13 +103,59 @@ pub const MAX_DECODE_HEAD_DIM: usize = 256;
 ///
 /// # Panics
 /// On shapes that do not match the above (from the tensor ops, as `matmul` would).
-pub fn attention(query: Tensor<4>, key: Tensor<4>, value: Tensor<4>, bias: Tensor<4>) -> Tensor<4> {
+///
+/// In training, `dropout` is the rate of HF's dropout on the probabilities (0: none): the
+/// kernels draw it themselves ([`AttentionDropout`]), the tensor ops from the device's
+/// generator ([`reference_attention_dropout`]).
+pub fn attention(
+    query: Tensor<4>,
+    key: Tensor<4>,
+    value: Tensor<4>,
+    bias: Tensor<4>,
+    dropout: f64,
+) -> Tensor<4> {
     #[cfg(feature = "wgpu")]
     if kernel_runs(Kernel::Attention, &query, &key, &value, &bias) {
-        let coop = attention_coop_shape(&query.device(), query.dtype(), query.dims()[3]);
-        return extension::attention(query, key, value, bias, coop);
+        let launch = attention_launch(&query.device(), query.dtype(), query.dims()[3], dropout);
+        return extension::attention(query, key, value, bias, launch);
     }
-    reference_attention(query, key, value, bias)
+    reference_attention_dropout(query, key, value, bias, dropout)
+}
+
+/// How a training attention launches (WGSL kernels): on the cooperative-matrix kernels
+/// (`coop`) or the scalar ones, and with which dropout draws.
+#[cfg(feature = "wgpu")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttentionLaunch {
+    pub coop: Option<CoopShape>,
+    pub dropout: AttentionDropout,
+}
+
+#[cfg(feature = "wgpu")]
+impl AttentionLaunch {
+    /// The scalar kernels without dropout.
+    pub const SCALAR: Self = Self {
+        coop: None,
+        dropout: AttentionDropout::NONE,
+    };
+}
+
+/// The launch of an attention on `device` of `dtype` and head size `d` with dropout at
+/// `rate`: the cooperative-matrix kernels where [`attention_coop_shape`] says so, and dropout
+/// draws only in training (autodiff), each call with the next seed of the thread's sequence.
+#[cfg(feature = "wgpu")]
+fn attention_launch(
+    device: &burn::tensor::Device,
+    dtype: DType,
+    d: usize,
+    rate: f64,
+) -> AttentionLaunch {
+    let dropout = match device.is_autodiff() {
+        true => AttentionDropout::next(rate),
+        false => AttentionDropout::NONE,
+    };
+    let coop = attention_coop_shape(device, dtype, d);
+    AttentionLaunch { coop, dropout }
 }
 
 /// T5 self-attention from one packed projection: `qkv` `[batch, len, 3 · heads · d_kv]` holds
@@ -120,15 +168,15 @@ pub fn attention(query: Tensor<4>, key: Tensor<4>, value: Tensor<4>, bias: Tenso
 /// the projection's backward is then one product for the input's gradient and one for the
 /// packed weight's, where separate projections take three of each and two additions.
 /// Elsewhere the blocks are split off and go through [`attention`].
-pub fn self_attention(qkv: Tensor<3>, bias: Tensor<4>, heads: usize) -> Tensor<4> {
+pub fn self_attention(qkv: Tensor<3>, bias: Tensor<4>, heads: usize, dropout: f64) -> Tensor<4> {
     #[cfg(feature = "wgpu")]
     if packed_fits(&qkv, &qkv, 3, &bias, heads) {
         let d = qkv.dims()[2] / (3 * heads);
-        let coop = attention_coop_shape(&qkv.device(), qkv.dtype(), d);
-        return extension::self_attention(qkv, bias, heads, coop);
+        let launch = attention_launch(&qkv.device(), qkv.dtype(), d, dropout);
+        return extension::self_attention(qkv, bias, heads, launch);
     }
     let [query, key, value] = split_heads::<3>(qkv, heads);
-    attention(query, key, value, bias)
+    attention(query, key, value, bias, dropout)
 }
 
 /// T5 attention of `query` `[batch, q_len, heads · d_kv]` over keys and values packed side by
@@ -140,16 +188,17 @@ pub fn cross_attention(
     kv: Tensor<3>,
     bias: Tensor<4>,
     heads: usize,
+    dropout: f64,
 ) -> Tensor<4> {
     #[cfg(feature = "wgpu")]
     if query.dtype() == kv.dtype() && packed_fits(&query, &kv, 2, &bias, heads) {
         let d = query.dims()[2] / heads;
-        let coop = attention_coop_shape(&query.device(), query.dtype(), d);
-        return extension::cross_attention(query, kv, bias, heads, coop);
+        let launch = attention_launch(&query.device(), query.dtype(), d, dropout);
+        return extension::cross_attention(query, kv, bias, heads, launch);
     }
     let [query] = split_heads::<1>(query, heads);
     let [key, value] = split_heads::<2>(kv, heads);
-    attention(query, key, value, bias)
+    attention(query, key, value, bias, dropout)
 }
 
 /// The `N` blocks of a packed `[batch, len, N · heads · d]` projection as
@@ -1112,7 +1161,11 @@ fn coop_attention_self_check(device: &burn::tensor::Device, shape: CoopShape) ->
         let v = values([1, heads, n, d], 0.71).require_grad();
         let bias = values([1, heads, m, n], 0.11);
         let half = |t: &Tensor<4>| t.clone().cast(DType::F16);
-        let out = extension::attention(half(&q), half(&k), half(&v), bias, coop).cast(DType::F32);
+        let launch = AttentionLaunch {
+            coop,
+            dropout: AttentionDropout::NONE,
+        };
+        let out = extension::attention(half(&q), half(&k), half(&v), bias, launch).cast(DType::F32);
         let grads = (out.clone() * values([1, heads, m, d], 0.29))
             .sum()
             .backward();

@@ -21,7 +21,7 @@ use burn_cubecl::CubeBackend;
 use super::coop_attention::{self, CoopAttention, Pass};
 use super::coop_matmul::CoopShape;
 use super::extension::T5AttentionOps;
-use super::{tiled_matmul, Product};
+use super::{tiled_matmul, AttentionLaunch, Product};
 
 /// Threads of the decode kernel's workgroup, and so its largest head size.
 const DECODE_WORKGROUP: u32 = super::MAX_DECODE_HEAD_DIM as u32;
@@ -99,19 +99,27 @@ impl Shader {
     /// followed by the kernel's own file.
     const fn text(self) -> &'static str {
         macro_rules! shader {
-            ($($file:literal),+) => {
+            ($($file:literal),+ $(,)?) => {
                 concat!(include_str!("../../shaders/prelude.wgsl"), $(include_str!(concat!("../../shaders/", $file))),+)
             };
         }
         match self {
             Shader::Decode => shader!("t5_decode_attention.wgsl"),
-            Shader::Forward => shader!("training_tiles.wgsl", "t5_attention_forward.wgsl"),
-            Shader::BackwardDq => {
-                shader!("training_tiles.wgsl", "t5_attention_backward_dq.wgsl")
-            }
-            Shader::BackwardDkv => {
-                shader!("training_tiles.wgsl", "t5_attention_backward_dkv.wgsl")
-            }
+            Shader::Forward => shader!(
+                "attention_dropout.wgsl",
+                "training_tiles.wgsl",
+                "t5_attention_forward.wgsl"
+            ),
+            Shader::BackwardDq => shader!(
+                "attention_dropout.wgsl",
+                "training_tiles.wgsl",
+                "t5_attention_backward_dq.wgsl"
+            ),
+            Shader::BackwardDkv => shader!(
+                "attention_dropout.wgsl",
+                "training_tiles.wgsl",
+                "t5_attention_backward_dkv.wgsl"
+            ),
             Shader::SumOfSquares => shader!("workgroup_sum.wgsl", "sum_of_squares.wgsl"),
             Shader::NormForward => shader!("workgroup_sum.wgsl", "t5_rms_norm_forward.wgsl"),
             Shader::NormBackward => shader!("workgroup_sum.wgsl", "t5_rms_norm_backward.wgsl"),
@@ -123,6 +131,7 @@ impl Shader {
     /// Length of the `info` uniform, in `vec4<u32>`.
     const fn info_vec4s(self) -> usize {
         match self {
+            Shader::Forward => 6,
             Shader::BackwardDq => 8,
             Shader::BackwardDkv => 6,
             Shader::SumOfSquares => 6,
@@ -555,7 +564,8 @@ pub(super) fn packed_blocks_aligned(
 /// The backward kernels for query, key and value `sources` (`[b, h, m, d]`, any strides),
 /// writing their gradients into `targets` (`[b, h, m, d]` views of `[b, m, ·]` storage: the
 /// kernels take one row stride for each, and d_key's and d_value's must agree): returns the
-/// score gradient `[b, h, m, n]` (f32).
+/// score gradient `[b, h, m, n]` (f32). `launch`: the kernels the forward ran on, and its
+/// dropout draws.
 fn backward_into(
     sources: [CubeTensor; 3],
     bias: CubeTensor,
@@ -563,8 +573,9 @@ fn backward_into(
     output: CubeTensor,
     lse: CubeTensor,
     targets: [CubeTensor; 3],
-    coop: Option<CoopShape>,
+    launch: AttentionLaunch,
 ) -> CubeTensor {
+    let AttentionLaunch { coop, dropout } = launch;
     let [query, key, value] = sources;
     let io = query.dtype;
     let half = io == DType::F16;
@@ -591,6 +602,7 @@ fn backward_into(
         &[&query, &key, &value, &bias, &grad_output, &output],
     );
     dq_params.push(row_stride(&d_query));
+    dq_params.extend(dropout.words());
     dq_params.resize(4 * Shader::BackwardDq.info_vec4s(), 0);
     training_launch(
         Shader::BackwardDq,
@@ -604,6 +616,7 @@ fn backward_into(
 
     let mut dkv_params = params(&query, &key, &[&query, &key, &bias, &grad_output]);
     dkv_params.push(row_stride(&d_key));
+    dkv_params.extend(dropout.words());
     dkv_params.resize(4 * Shader::BackwardDkv.info_vec4s(), 0);
     training_launch(
         Shader::BackwardDkv,
@@ -687,7 +700,7 @@ impl T5AttentionOps for CubeBackend {
         key: CubeTensor,
         value: CubeTensor,
         bias: CubeTensor,
-        coop: Option<CoopShape>,
+        launch: AttentionLaunch,
     ) -> (CubeTensor, CubeTensor) {
         let io = query.dtype;
         let (query, key, value, bias) = (
@@ -699,14 +712,17 @@ impl T5AttentionOps for CubeBackend {
         let [batch, heads, q_len, d] = dims(&query);
         let output = empty_heads_inner(&query, [batch, heads, q_len, d]);
         let lse = empty_as(&query, [batch, heads, q_len, 1], DType::F32);
+        let mut forward_params = params(&query, &key, &[&query, &key, &value, &bias]);
+        forward_params.extend(launch.dropout.words());
+        forward_params.resize(4 * Shader::Forward.info_vec4s(), 0);
         training_launch(
             Shader::Forward,
-            coop,
+            launch.coop,
             (d, io == DType::F16),
             (q_len, batch * heads),
             &[&query, &key, &value, &bias],
             &[&output, &lse],
-            params(&query, &key, &[&query, &key, &value, &bias]),
+            forward_params,
         );
         (output, lse)
     }
@@ -719,7 +735,7 @@ impl T5AttentionOps for CubeBackend {
         grad_output: CubeTensor,
         output: CubeTensor,
         lse: CubeTensor,
-        coop: Option<CoopShape>,
+        launch: AttentionLaunch,
     ) -> (CubeTensor, CubeTensor, CubeTensor, CubeTensor) {
         let [batch, heads, q_len, d] = dims(&query);
         let k_len = dims(&key)[2];
@@ -728,7 +744,7 @@ impl T5AttentionOps for CubeBackend {
         let d_value = empty_heads_inner(&value, [batch, heads, k_len, d]);
         let targets = [d_query.clone(), d_key.clone(), d_value.clone()];
         let sources = [query, key, value];
-        let d_scores = backward_into(sources, bias, grad_output, output, lse, targets, coop);
+        let d_scores = backward_into(sources, bias, grad_output, output, lse, targets, launch);
         (d_query, d_key, d_value, d_scores)
     }
 
@@ -739,13 +755,13 @@ impl T5AttentionOps for CubeBackend {
         output: CubeTensor,
         lse: CubeTensor,
         heads: usize,
-        coop: Option<CoopShape>,
+        launch: AttentionLaunch,
     ) -> (CubeTensor, CubeTensor) {
         let qkv = into_contiguous(qkv);
         let d_qkv = empty_as(&qkv, qkv.meta.shape().clone(), qkv.dtype);
         let sources = [0, 1, 2].map(|block| heads_view(&qkv, block, 3, heads));
         let targets = [0, 1, 2].map(|block| heads_view(&d_qkv, block, 3, heads));
-        let d_scores = backward_into(sources, bias, grad_output, output, lse, targets, coop);
+        let d_scores = backward_into(sources, bias, grad_output, output, lse, targets, launch);
         (d_qkv, d_scores)
     }
 
@@ -757,7 +773,7 @@ impl T5AttentionOps for CubeBackend {
         output: CubeTensor,
         lse: CubeTensor,
         heads: usize,
-        coop: Option<CoopShape>,
+        launch: AttentionLaunch,
     ) -> (CubeTensor, CubeTensor, CubeTensor) {
         let (query, kv) = (into_contiguous(query), into_contiguous(kv));
         let d_query = empty_as(&query, query.meta.shape().clone(), query.dtype);
@@ -772,7 +788,7 @@ impl T5AttentionOps for CubeBackend {
             heads_view(&d_kv, 0, 2, heads),
             heads_view(&d_kv, 1, 2, heads),
         ];
-        let d_scores = backward_into(sources, bias, grad_output, output, lse, targets, coop);
+        let d_scores = backward_into(sources, bias, grad_output, output, lse, targets, launch);
         (d_query, d_kv, d_scores)
     }
 

@@ -250,13 +250,6 @@ impl T5Attention {
         }
     }
 
-    /// Whether the probabilities of an attention on `device` get dropout: in training, with
-    /// a rate. Then the tensor ops compute it ([`kernels::reference_attention_dropout`]),
-    /// since the fused kernels draw no masks.
-    fn drops_probabilities(&self, device: &Device) -> bool {
-        self.dropout > 0.0 && device.is_autodiff()
-    }
-
     /// `[batch, seq, heads * d_kv] -> [batch, heads, seq, d_kv]`.
     fn split_heads(&self, x: Tensor<3>) -> Tensor<4> {
         let [batch, seq, _] = x.dims();
@@ -294,12 +287,12 @@ impl T5Attention {
         let query = project(&self.q, hidden, self.lora_dropout);
         let k_len = kv.keys.dims()[2];
         let fits = q_len * k_len <= kernel_max_training_scores();
-        let kernels_take = training && fits && !self.drops_probabilities(&query.device());
-        if let (Some(packed), true) = (&kv.packed, kernels_take) {
+        if let (Some(packed), true) = (&kv.packed, training && fits) {
             // Training with packed keys and values: the kernels read the pair in place and
             // write one gradient for it. (Inference reads the views, through the decode
             // kernel when one position attends.)
-            let context = kernels::cross_attention(query, packed.clone(), bias, self.num_heads);
+            let context =
+                kernels::cross_attention(query, packed.clone(), bias, self.num_heads, self.dropout);
             return self.project_context(context, batch, q_len);
         }
         self.attend_heads(self.split_heads(query), kv, bias)
@@ -315,14 +308,15 @@ impl T5Attention {
         // On a wgpu device the WGSL kernels in `shaders/`: one dispatch per decode step's
         // attention, and the fused forward and backward for whole sequences (no S² scores
         // kept for the backward pass); elsewhere the same math in tensor ops.
-        let context = if self.drops_probabilities(&queries.device()) {
-            kernels::reference_attention_dropout(queries, keys, values, bias, self.dropout)
-        } else if q_len == 1 {
+        // In training, with dropout on the probabilities at `self.dropout` (the kernels draw
+        // their own masks; the tensor ops the device generator's).
+        let drops = self.dropout > 0.0 && queries.device().is_autodiff();
+        let context = if q_len == 1 && !drops {
             kernels::decode_attention(queries, keys, values, bias)
         } else if kernels_take {
-            kernels::attention(queries, keys, values, bias)
+            kernels::attention(queries, keys, values, bias, self.dropout)
         } else {
-            kernels::reference_attention(queries, keys, values, bias)
+            kernels::reference_attention_dropout(queries, keys, values, bias, self.dropout)
         };
         self.project_context(context, batch, q_len)
     }
@@ -338,13 +332,13 @@ impl T5Attention {
         bias: Tensor<4>,
     ) -> Option<(Tensor<3>, KvCache)> {
         let [batch, len, _] = hidden.dims();
-        if len * len > kernel_max_training_scores() || self.drops_probabilities(&hidden.device()) {
+        if len * len > kernel_max_training_scores() {
             return None;
         }
         let weight = self.packed_weight(&[&self.q, &self.k, &self.v], &hidden)?;
         let qkv = kernels::linear(hidden, weight);
         let [_, keys, values] = kernels::split_heads::<3>(qkv.clone(), self.num_heads);
-        let context = kernels::self_attention(qkv, bias, self.num_heads);
+        let context = kernels::self_attention(qkv, bias, self.num_heads, self.dropout);
         let kv = KvCache {
             keys,
             values,

@@ -253,6 +253,9 @@ impl Trainer {
     pub fn step(&mut self, micro_batches: Vec<TrainBatch>) -> Result<StepMetrics> {
         let started = Instant::now();
         profile::set_phase(Phase::Model);
+        // The attention kernels' dropout seeds: a sequence of this step's own, as the run
+        // loop reseeds the device generator (resumes draw the same masks).
+        kernels::attention_dropout::start_step(self.config.seed, self.step as u64);
         let count = micro_batches.len();
         let Some(first) = micro_batches.first() else {
             return Err(MixtuneError::Input(
