@@ -46,6 +46,10 @@
 # training shapes fit the step's 200 s; the generations might not) on caches of its own (CubeCL's
 # and the NVIDIA driver's, `__GL_SHADER_DISK_CACHE_PATH`) and the first step of a new process
 # after it: issue item 2's "first step on a fresh machine" once set-up has prepared it.
+# Since 12-07 (sixteenth session) `bench train` trains with T5's dropout 0.1 by default, the
+# work HF's reference does (T5Config's default); the rows before it had none. Add
+# `"f32-nodrop=wgsl:bench train --device gpu --profile --dropout 0"` beside the first call's
+# `wgsl-f32` for what dropout costs Mixtune.
 # A step whose NAME ends in `-log` runs with an empty autotune cache of its own and CubeCL's
 # compilation/autotune log in $OUT/NAME.cubecl.log (its timings are not clean: the log also
 # profiles every kernel), to count what the cold first step compiles and tunes.

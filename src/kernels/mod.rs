@@ -531,8 +531,9 @@ pub fn reference_attention(
 }
 
 /// [`reference_attention`] with dropout at `rate` on the probabilities in training, as HF's
-/// eager `T5Attention` (`model::dropout`; none outside training). The fused kernels draw no
-/// dropout masks, so training with attention dropout takes this.
+/// eager `T5Attention` (`model::dropout`, from the device's generator; none outside
+/// training): on the CPU and for shapes the fused kernels do not take, which draw their own
+/// ([`AttentionDropout`]).
 pub fn reference_attention_dropout(
     query: Tensor<4>,
     key: Tensor<4>,

@@ -8,11 +8,11 @@ use burn::tensor::{Bool, DType, Device, Int, Tensor, TensorData};
 
 use burn::nn::Initializer;
 
-use super::attention::{KvCache, T5LayerCrossAttention, T5LayerSelfAttention};
+use super::attention::{KvCache, T5Attention, T5LayerCrossAttention, T5LayerSelfAttention};
 use super::config::T5Config;
 use super::cpu_gemm::{self, CpuWeights};
 use super::dropout::dropout;
-use super::layers::{T5LayerFF, T5LayerNorm};
+use super::layers::{DenseReluDense, T5LayerFF, T5LayerNorm};
 use super::packed_projections::{self, PackedProjections};
 use super::precision::{cast, cast_weights, Precision};
 
@@ -258,14 +258,27 @@ impl T5ForConditionalGeneration {
     /// autodiff device (training); inference and validation never drop.
     pub fn set_dropout(&mut self, rate: f64) {
         self.dropout = rate;
+        self.for_each_sublayer(
+            |attention| attention.dropout = rate,
+            |ff| ff.set_dropout(rate),
+        );
+    }
+
+    /// Visits every attention (self and cross) and every feed-forward of both stacks: for
+    /// the settings they all share (T5's and LoRA's dropout rates).
+    pub fn for_each_sublayer(
+        &mut self,
+        mut attention: impl FnMut(&mut T5Attention),
+        mut ff: impl FnMut(&mut DenseReluDense),
+    ) {
         for block in self.encoder.blocks.iter_mut() {
-            block.self_attention.self_attention.dropout = rate;
-            block.ff.dense_relu_dense.set_dropout(rate);
+            attention(&mut block.self_attention.self_attention);
+            ff(&mut block.ff.dense_relu_dense);
         }
         for block in self.decoder.blocks.iter_mut() {
-            block.self_attention.self_attention.dropout = rate;
-            block.cross_attention.enc_dec_attention.dropout = rate;
-            block.ff.dense_relu_dense.set_dropout(rate);
+            attention(&mut block.self_attention.self_attention);
+            attention(&mut block.cross_attention.enc_dec_attention);
+            ff(&mut block.ff.dense_relu_dense);
         }
     }
 

@@ -78,15 +78,10 @@ pub fn apply(
     let mut model =
         model.apply_lora(Lora::new(settings.rank, settings.alpha).set_param_group(group));
     let p = settings.dropout;
-    for block in model.encoder.blocks.iter_mut() {
-        block.self_attention.self_attention.lora_dropout = p;
-        block.ff.dense_relu_dense.set_lora_dropout(p);
-    }
-    for block in model.decoder.blocks.iter_mut() {
-        block.self_attention.self_attention.lora_dropout = p;
-        block.cross_attention.enc_dec_attention.lora_dropout = p;
-        block.ff.dense_relu_dense.set_lora_dropout(p);
-    }
+    model.for_each_sublayer(
+        |attention| attention.lora_dropout = p,
+        |ff| ff.set_lora_dropout(p),
+    );
     Ok(model)
 }
 
