@@ -575,7 +575,7 @@ fn run_shape(
     device.seed(0);
     let model = T5ForConditionalGeneration::random(model_config, device);
     let extra = usize::from(args.profile) + usize::from(is_gpu);
-    let batches = make_batches(args, real, 1 + args.steps + extra, device)?;
+    let mut batches = make_batches(args, real, 1 + args.steps + extra, device)?;
     let mut config = TrainConfig::new("random", "none", batches.len());
     config.learning_rate = 1e-4;
     config.precision = args.dtype;
@@ -593,21 +593,16 @@ fn run_shape(
         live: None,
         losses: Vec::new(),
     };
+    // The last batch is the live-memory step's, run after the others.
+    let sampled = match is_gpu {
+        true => batches.pop().map(|batch| (batches.len(), batch)),
+        false => None,
+    };
     let mut host_before = BTreeMap::new();
     for (i, batch) in batches.into_iter().enumerate() {
         // Dropout's draws, the same in every run (the run loop reseeds each step too).
         device.seed(1 + i as u64);
         let [rows, source_len, target_len] = batch.shape();
-        if i == args.steps + 1 + usize::from(args.profile) {
-            // The memory column before this step, whose syncs could only add to the pool.
-            run.memory = peak_memory(is_gpu, device);
-            let started = Instant::now();
-            let (m, live) = live_memory::sample_peak(|| trainer.step(vec![batch]));
-            run.losses.push(m?.loss);
-            let _ = device.sync();
-            run.live = live.map(|live| (live, started.elapsed().as_secs_f64() * 1000.0));
-            continue;
-        }
         if i == args.steps + 1 {
             let fused = kernels::training_kernels_run(device, model_config.d_kv);
             let flops = training_flops(model_config, rows, source_len, target_len, fused);
@@ -641,8 +636,15 @@ fn run_shape(
             }
         }
     }
-    if run.memory.is_none() {
-        run.memory = peak_memory(is_gpu, device);
+    // The memory column before the sampled step, whose syncs could only add to the pool.
+    run.memory = peak_memory(is_gpu, device);
+    if let Some((i, batch)) = sampled {
+        device.seed(1 + i as u64);
+        let started = Instant::now();
+        let (m, live) = live_memory::sample_peak(|| trainer.step(vec![batch]));
+        run.losses.push(m?.loss);
+        let _ = device.sync();
+        run.live = live.map(|live| (live, started.elapsed().as_secs_f64() * 1000.0));
     }
     Ok(run)
 }

@@ -49,8 +49,8 @@ pub fn sample_peak<T>(work: impl FnOnce() -> T) -> (T, Option<LivePeak>) {
     (result, peak.filter(|peak| peak.samples > 0))
 }
 
-/// Whether a [`sample_peak`] runs on this thread: callers skip building a sample otherwise.
-pub fn armed() -> bool {
+/// Whether a [`sample_peak`] runs on this thread.
+fn armed() -> bool {
     PEAK.with(|peak| peak.get().is_some())
 }
 

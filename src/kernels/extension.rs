@@ -20,10 +20,7 @@ use super::{AttentionLaunch, Product, ProductPlan};
 /// by the backward steps below (about one a layer), so a sampled step sees its memory as the
 /// backward pass frees activations and adds gradients. Nothing is read unless armed.
 fn sample_live_memory<B: Backend>(tensor: &FloatTensor<B>) {
-    if crate::device::live_memory::armed() {
-        let device = tensor.device();
-        crate::device::live_memory::sample(|| B::memory_pool_usage(&device));
-    }
+    crate::device::live_memory::sample(|| B::memory_pool_usage(&tensor.device()));
 }
 
 /// T5 attention ops (shapes and semantics in `kernels::attention`). Implemented by

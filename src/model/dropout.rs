@@ -28,18 +28,13 @@ mod tests {
     fn drops_at_the_rate_and_scales_the_rest_only_in_training() {
         let device = Device::flex();
         let ones = |device: &Device| Tensor::<2>::ones([200, 100], device);
+        let values = |t: Tensor<2>| t.into_data().try_to_vec::<f32>().unwrap();
         // Inference: the identity.
-        let same: Vec<f32> = dropout(ones(&device), 0.25)
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap();
+        let same = values(dropout(ones(&device), 0.25));
         assert!(same.iter().all(|&v| v == 1.0));
         let training = device.clone().autodiff();
         training.seed(7);
-        let dropped: Vec<f32> = dropout(ones(&training), 0.25)
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap();
+        let dropped = values(dropout(ones(&training), 0.25));
         let zeros = dropped.iter().filter(|&&v| v == 0.0).count();
         let scaled = dropped
             .iter()
@@ -50,15 +45,9 @@ mod tests {
         assert!((share - 0.25).abs() < 0.02, "{share} of 20000 dropped");
         // The same seed, the same draws; rate 0, the identity.
         training.seed(7);
-        let again: Vec<f32> = dropout(ones(&training), 0.25)
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap();
+        let again = values(dropout(ones(&training), 0.25));
         assert_eq!(dropped, again);
-        let kept: Vec<f32> = dropout(ones(&training), 0.0)
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap();
+        let kept = values(dropout(ones(&training), 0.0));
         assert!(kept.iter().all(|&v| v == 1.0));
     }
 }
