@@ -144,7 +144,10 @@ fn dropout_is_drawn_from_the_seed_and_changes_the_loss() {
             })
             .collect()
     };
+    let own_draws = mixtune::model::dropout::own_draws();
     let dropped = first_losses(0.1);
+    // The sites took their masks from one draw per stack: none was left to draw its own.
+    assert_eq!(mixtune::model::dropout::own_draws(), own_draws);
     assert_eq!(dropped, first_losses(0.1), "same seeds, same masks");
     let plain = first_losses(0.0);
     assert!(dropped.iter().all(|l| l.is_finite()), "{dropped:?}");

@@ -10,7 +10,7 @@ use burn::tensor::{DType, Device, Tensor};
 
 use super::config::{Activation, T5Config};
 use super::cpu_gemm;
-use super::dropout::dropout;
+use super::dropout::{dropout, dropout_site};
 use super::precision::{cast, clamp_f16};
 #[cfg(feature = "wgpu")]
 use crate::kernels;
@@ -207,7 +207,7 @@ impl DenseActDense {
     pub fn forward(&self, hidden: Tensor<3>) -> Tensor<3> {
         let p = self.lora_dropout;
         let inner = activate(self.activation, project(&self.wi, hidden, p));
-        project_out(&self.wo, dropout(inner, self.dropout), p)
+        project_out(&self.wo, dropout_site(inner, self.dropout), p)
     }
 }
 
@@ -240,7 +240,7 @@ impl DenseGatedActDense {
         }
         #[cfg(feature = "wgpu")]
         if let Some(inner) = self.packed_gated_gelu(&hidden) {
-            return project_out(&self.wo, dropout(inner, self.dropout), p);
+            return project_out(&self.wo, dropout_site(inner, self.dropout), p);
         }
         let gate = project(&self.wi_0, hidden.clone(), p);
         let up = project(&self.wi_1, hidden, p);
@@ -248,7 +248,7 @@ impl DenseGatedActDense {
             Activation::GeluNew => gated_gelu_new(gate, up),
             activation => activate(activation, gate) * up,
         };
-        project_out(&self.wo, dropout(inner, self.dropout), p)
+        project_out(&self.wo, dropout_site(inner, self.dropout), p)
     }
 }
 
@@ -377,7 +377,7 @@ impl T5LayerFF {
     pub fn forward(&self, hidden: Tensor<3>) -> Tensor<3> {
         let normed = self.layer_norm.forward(hidden.clone());
         let update = self.dense_relu_dense.forward(normed);
-        clamp_f16(hidden + dropout(update, self.dense_relu_dense.dropout()))
+        clamp_f16(hidden + dropout_site(update, self.dense_relu_dense.dropout()))
     }
 }
 

@@ -11,7 +11,7 @@ use burn::nn::Initializer;
 use super::attention::{KvCache, T5Attention, T5LayerCrossAttention, T5LayerSelfAttention};
 use super::config::T5Config;
 use super::cpu_gemm::{self, CpuWeights};
-use super::dropout::dropout;
+use super::dropout::{draw_for_stack, dropout_site, StackMasks};
 use super::layers::{DenseReluDense, T5LayerFF, T5LayerNorm};
 use super::packed_projections::{self, PackedProjections};
 use super::precision::{cast, cast_weights, Precision};
@@ -295,20 +295,48 @@ impl T5ForConditionalGeneration {
         cast(embedding(self.shared.val(), ids), self.compute_dtype)
     }
 
+    /// The dropout masks of the encoder's or the decoder's sites over `[batch, len]` tokens,
+    /// drawn at once when training with dropout, in the order the sites run: the embeddings;
+    /// in each block the self-attention's output, the cross-attention's (decoder), the
+    /// feed-forward's activation and its output; the final norm's output.
+    fn draw_dropout(&self, decoder: bool, batch: usize, len: usize, device: &Device) -> StackMasks {
+        let mut shapes = Vec::new();
+        if self.dropout > 0.0 && device.is_autodiff() {
+            let (hidden, inner) = (
+                [batch, len, self.config.d_model],
+                [batch, len, self.config.d_ff],
+            );
+            let (blocks, block) = match decoder {
+                false => (self.encoder.blocks.len(), &[hidden, inner, hidden][..]),
+                true => (
+                    self.decoder.blocks.len(),
+                    &[hidden, hidden, inner, hidden][..],
+                ),
+            };
+            shapes.push(hidden);
+            for _ in 0..blocks {
+                shapes.extend_from_slice(block);
+            }
+            shapes.push(hidden);
+        }
+        draw_for_stack(&shapes, self.dropout, self.compute_dtype, device)
+    }
+
     /// Encoder: `input_ids` `[batch, src_len]` and 0/1 `attention_mask` -> `[batch, src_len, d_model]`.
     pub fn encode(&self, input_ids: Tensor<2, Int>, attention_mask: Tensor<2>) -> Tensor<3> {
         let _packed = cpu_gemm::enter(self.cpu_weights.as_ref());
         let _projections = packed_projections::enter(self.packed_projections.as_ref());
         let device = input_ids.device();
-        let [_, src_len] = input_ids.dims();
-        let mut hidden = dropout(self.embed(input_ids), self.dropout);
+        let [batch, src_len] = input_ids.dims();
+        let _masks = self.draw_dropout(false, batch, src_len, &device);
+        let mut hidden = dropout_site(self.embed(input_ids), self.dropout);
         let first = &self.encoder.blocks[0].self_attention.self_attention;
         let bias =
             first.position_bias(src_len, src_len, 0, true, &device) + padding_bias(attention_mask);
         for block in &self.encoder.blocks {
             hidden = block.forward(hidden, bias.clone());
         }
-        dropout(self.encoder.final_layer_norm.forward(hidden), self.dropout)
+        dropout_site(self.encoder.final_layer_norm.forward(hidden), self.dropout)
     }
 
     /// Starts incremental decoding: projects the encoder output to cross-attention keys
@@ -396,7 +424,8 @@ impl T5ForConditionalGeneration {
         let _packed = cpu_gemm::enter(self.cpu_weights.as_ref());
         let _projections = packed_projections::enter(self.packed_projections.as_ref());
         let device = decoder_input_ids.device();
-        let [_, new_len] = decoder_input_ids.dims();
+        let [batch, new_len] = decoder_input_ids.dims();
+        let _masks = self.draw_dropout(true, batch, new_len, &device);
         let position = state.position;
         let total = position + new_len;
         let self_bias = match (&state.self_bias, state.capacity()) {
@@ -410,7 +439,7 @@ impl T5ForConditionalGeneration {
             _ => self.decoder_self_bias(new_len, total, position, &device),
         };
         let preallocated = state.self_bias.is_some();
-        let mut hidden = dropout(self.embed(decoder_input_ids), self.dropout);
+        let mut hidden = dropout_site(self.embed(decoder_input_ids), self.dropout);
         for (i, block) in self.decoder.blocks.iter().enumerate() {
             hidden = block.self_attention.forward_cached(
                 hidden,
@@ -426,7 +455,7 @@ impl T5ForConditionalGeneration {
             hidden = block.ff.forward(hidden);
         }
         state.position = total;
-        dropout(self.decoder.final_layer_norm.forward(hidden), self.dropout)
+        dropout_site(self.decoder.final_layer_norm.forward(hidden), self.dropout)
     }
 
     /// Decoder output `[batch, len, d_model]` -> logits `[batch, len, vocab]`.
