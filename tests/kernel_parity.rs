@@ -893,6 +893,93 @@ fn packed_gated_feed_forward_matches_reference() {
     }
 }
 
+/// T5's dropout outside attention (`kernels::dropout`, `kernels::dropout_add`): each
+/// element's factor is `AttentionDropout::element_factor` of its index, in the output and in
+/// the gradients, which the backward pass gets by drawing again (nothing stored): one launch
+/// for each op's forward and for each `x` gradient. f32 and f16, over a length that is not a
+/// whole number of workgroups.
+#[test]
+fn element_dropout_matches_the_drawn_factors() {
+    use burn::tensor::DType;
+    use mixtune::kernels::{dropout, dropout_add, dropout_runs, AttentionDropout};
+
+    let Some((gpu, _alone)) = gpu_alone() else {
+        return;
+    };
+    let device = gpu.autodiff();
+    let (shape, n) = ([2, 37, 50], 2 * 37 * 50);
+    let draw = AttentionDropout::with_seed(0.25, 77);
+    let factors: Vec<f32> = (0..n).map(|i| draw.element_factor(i as u32)).collect();
+    let dropped = factors.iter().filter(|&&f| f == 0.0).count() as f64 / n as f64;
+    assert!((dropped - 0.25).abs() < 0.03, "{dropped} of {n} dropped");
+    let [x, residual, upstream] = [901, 902, 903].map(|seed| random([1, 2, 37, 50], seed, 2.0));
+    let values = |data: &TensorData| data.clone().try_to_vec::<f32>().unwrap();
+    let (xs, rs, us) = (values(&x), values(&residual), values(&upstream));
+    // summed = residual + x · f, alone = x · f; loss = Σ u · summed + 2 Σ u · alone.
+    let summed: Vec<f32> = (0..n).map(|i| rs[i] + xs[i] * factors[i]).collect();
+    let alone: Vec<f32> = (0..n).map(|i| xs[i] * factors[i]).collect();
+    let d_x: Vec<f32> = (0..n).map(|i| 3.0 * us[i] * factors[i]).collect();
+    for dtype in [DType::F32, DType::F16] {
+        assert!(dropout_runs(&device, dtype, n));
+        let x = on(&x, &device).reshape(shape).require_grad();
+        let residual = on(&residual, &device).reshape(shape).require_grad();
+        let upstream = on(&upstream, &device).reshape(shape);
+        let (out_sum, out_alone, launches) = {
+            let (outputs, launches) = mixtune::device::profile::launches_by_kernel(&device, || {
+                let sum = dropout_add(residual.clone().cast(dtype), x.clone().cast(dtype), draw);
+                let alone = dropout(x.clone().cast(dtype), draw);
+                read_together([sum, alone].map(|t| t.cast(DType::F32).reshape([n])))
+            });
+            let [sum, alone] = <[Vec<f32>; 2]>::try_from(outputs).unwrap();
+            (sum, alone, launches.unwrap_or_default())
+        };
+        let loss = || {
+            let sum = dropout_add(residual.clone().cast(dtype), x.clone().cast(dtype), draw);
+            let alone = dropout(x.clone().cast(dtype), draw);
+            let weighted = |t: Tensor<3>| (t.cast(DType::F32) * upstream.clone()).sum();
+            weighted(sum) + weighted(alone).mul_scalar(2.0)
+        };
+        let (grads, backward) = {
+            let loss = loss();
+            mixtune::device::profile::launches_by_kernel(&device, || {
+                let grads = loss.backward();
+                let grad = |t: &Tensor<3>| t.grad(&grads).expect("a gradient").reshape([n]);
+                read_together([grad(&x), grad(&residual)])
+            })
+        };
+        let backward = backward.unwrap_or_default();
+        let tolerance = if dtype == DType::F32 { 1e-6 } else { 1e-2 };
+        let name = format!("{dtype:?} dropout");
+        assert_close_within(
+            &format!("{name} + residual"),
+            out_sum,
+            summed.clone(),
+            tolerance,
+        );
+        assert_close_within(
+            &format!("{name} alone"),
+            out_alone,
+            alone.clone(),
+            tolerance,
+        );
+        assert_close_within(
+            &format!("{name} d_x"),
+            grads[0].clone(),
+            d_x.clone(),
+            tolerance,
+        );
+        assert_close_within(
+            &format!("{name} d_residual"),
+            grads[1].clone(),
+            us.clone(),
+            tolerance,
+        );
+        println!("{name}: forward {launches:?}, backward {backward:?}");
+        assert_eq!(launched(&launches, &["DropoutKernel"]), 2, "{launches:?}");
+        assert_eq!(launched(&backward, &["DropoutKernel"]), 2, "{backward:?}");
+    }
+}
+
 /// An f16 training step runs its element-wise ops fused: few launch alone. With Burn's
 /// default fusion search (5 blocks) this model's optimizer updates and feed-forward layers
 /// each fell back to a kernel per op, every step (482 lone launches a step on lavapipe; 16

@@ -189,6 +189,7 @@ impl KernelKind {
             Self::Copy
         } else if has(&[
             "rmsnorm",
+            "dropout",
             "gelu",
             "elemwise",
             "elementwise",
@@ -649,6 +650,10 @@ mod tests {
             ),
             (
                 "SourceKernel<mixtune::kernels::wgsl::GatedGeluKernel>",
+                KernelKind::Elementwise,
+            ),
+            (
+                "SourceKernel<mixtune::kernels::wgsl::DropoutKernel>",
                 KernelKind::Elementwise,
             ),
             // Names as CubeCL 0.11 reports them on wgpu (lavapipe).

@@ -98,6 +98,12 @@ impl AttentionDropout {
         }
     }
 
+    /// What element `index` of a tensor is multiplied by in `kernels::dropout`
+    /// (`shaders/element_dropout.wgsl`): the draw of slice 0, row `index`, key 0.
+    pub fn element_factor(&self, index: u32) -> f32 {
+        self.factor(0, 0, index, 0)
+    }
+
     /// The factors of every probability of a `[batch, heads, q_len, k_len]` attention, f32
     /// on `device`: the mask the tensor-op reference multiplies its probabilities by.
     pub fn factors(&self, [batch, heads, q_len, k_len]: [usize; 4], device: &Device) -> Tensor<4> {

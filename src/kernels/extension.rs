@@ -5,7 +5,7 @@
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{broadcast_shape, Backward, Ops, OpsKind};
+use burn::backend::autodiff::ops::{binary, broadcast_shape, unary, Backward, Ops, OpsKind};
 use burn::backend::autodiff::NodeId;
 use burn::backend::fusion::custom::TensorSpec;
 use burn::backend::tensor::FloatTensor;
@@ -14,6 +14,7 @@ use burn::backend::{
 };
 use burn::tensor::{DType, FloatDType, Shape, Slice, Tensor};
 
+use super::attention_dropout::AttentionDropout;
 use super::{AttentionLaunch, Product, ProductPlan};
 
 /// One [`live_memory`](crate::device::live_memory) sample of the device `tensor` is on, taken
@@ -147,6 +148,21 @@ pub trait T5AttentionOps: Backend {
     fn t5_gated_gelu_packed_backward(
         both: FloatTensor<Self>,
         grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
+
+    /// `dropout`: `x` with T5's dropout of `draw` (`x · factor`, each element's factor a hash
+    /// of the draw's seed and its index: `shaders/element_dropout.wgsl`), one launch, no mask
+    /// stored; under autodiff the backward step is the same kernel on the gradient.
+    #[fusion(meta = dropout_meta)]
+    fn t5_dropout(x: FloatTensor<Self>, draw: AttentionDropout) -> FloatTensor<Self>;
+
+    /// `dropout_add`: `residual + x · factor`, `t5_dropout` with the residual added in the
+    /// same launch (`x`'s shape and dtype).
+    #[fusion(meta = dropout_add_meta)]
+    fn t5_dropout_add(
+        residual: FloatTensor<Self>,
+        x: FloatTensor<Self>,
+        draw: AttentionDropout,
     ) -> FloatTensor<Self>;
 
     /// `clamp_f16`: T5's per-element f16 clamp (`model::precision::clamp_f16`: `|x| ≥ f16
@@ -774,6 +790,75 @@ fn binary_tracked<
     }
 }
 
+/// `kernels::dropout` through the extension.
+pub fn dropout<const D: usize>(x: Tensor<D>, draw: AttentionDropout) -> Tensor<D> {
+    Tensor::from_dispatch(<Dispatch as T5AttentionOps>::t5_dropout(
+        x.into_dispatch(),
+        draw,
+    ))
+}
+
+/// `kernels::dropout_add` through the extension.
+pub fn dropout_add<const D: usize>(
+    residual: Tensor<D>,
+    x: Tensor<D>,
+    draw: AttentionDropout,
+) -> Tensor<D> {
+    Tensor::from_dispatch(<Dispatch as T5AttentionOps>::t5_dropout_add(
+        residual.into_dispatch(),
+        x.into_dispatch(),
+        draw,
+    ))
+}
+
+/// The dropped tensor: as `x`.
+fn dropout_meta(x: &TensorSpec, _draw: &AttentionDropout) -> TensorSpec {
+    x.clone()
+}
+
+/// The sum: as `x`.
+fn dropout_add_meta(
+    _residual: &TensorSpec,
+    x: &TensorSpec,
+    _draw: &AttentionDropout,
+) -> TensorSpec {
+    x.clone()
+}
+
+/// The backward step of `t5_dropout` and `t5_dropout_add`: the gradient of `x` is the
+/// output's through the same draws (`t5_dropout` again, recomputing them), the residual's the
+/// output's itself. Nothing is kept from the forward pass.
+#[derive(Debug)]
+struct DropoutBackward {
+    draw: AttentionDropout,
+}
+
+impl<B: T5AttentionOps> Backward<B, 1> for DropoutBackward {
+    type State = ();
+
+    fn backward(self, ops: Ops<(), 1>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+        let draw = self.draw;
+        unary::<B, _>(ops.parents, ops.node, grads, |grad| {
+            B::t5_dropout(grad, draw)
+        });
+    }
+}
+
+impl<B: T5AttentionOps> Backward<B, 2> for DropoutBackward {
+    type State = ();
+
+    fn backward(self, ops: Ops<(), 2>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+        let draw = self.draw;
+        binary::<B, _, _>(
+            ops.parents,
+            ops.node,
+            grads,
+            |grad| grad,
+            |grad| B::t5_dropout(grad, draw),
+        );
+    }
+}
+
 /// `kernels::clamp_f16` through the extension.
 pub fn clamp_f16<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     Tensor::from_dispatch(<Dispatch as T5AttentionOps>::t5_clamp_f16(
@@ -1306,6 +1391,26 @@ impl<B: T5AttentionOps, C: CheckpointStrategy> T5AttentionOps for Autodiff<B, C>
         binary_tracked::<B, C, _>(MatmulBackward { plan }, a, b, |a, b| {
             planned_product::<B>(a, b, plan.forward)
         })
+    }
+
+    fn t5_dropout(x: FloatTensor<Self>, draw: AttentionDropout) -> FloatTensor<Self> {
+        let step = Backward::<B, 1>::prepare::<C>(DropoutBackward { draw }, [x.node()]);
+        step.compute_bound()
+            .stateless(B::t5_dropout(x.into_primitive(), draw))
+    }
+
+    fn t5_dropout_add(
+        residual: FloatTensor<Self>,
+        x: FloatTensor<Self>,
+        draw: AttentionDropout,
+    ) -> FloatTensor<Self> {
+        let step =
+            Backward::<B, 2>::prepare::<C>(DropoutBackward { draw }, [residual.node(), x.node()]);
+        step.compute_bound().stateless(B::t5_dropout_add(
+            residual.into_primitive(),
+            x.into_primitive(),
+            draw,
+        ))
     }
 
     fn t5_clamp_f16(x: FloatTensor<Self>) -> FloatTensor<Self> {

@@ -419,6 +419,34 @@ pub fn gated_gelu_packed_runs(
         && wgsl_kernels_on(device)
 }
 
+/// T5's dropout at `draw` outside attention, as one differentiable op without a stored mask:
+/// `x · factor`, each element's factor (0, or `1 / (1 - rate)` where kept) a hash of the
+/// draw's seed and the element's index (`shaders/element_dropout.wgsl`, the hash of
+/// [`AttentionDropout`]); the backward pass is the same kernel on the gradient. Burn's
+/// `Bernoulli` masks are kept for the backward pass (4 bytes an element in f32, ~1.2 GB for
+/// base at batch 8, 512/128), where PyTorch keeps 1 byte. Only where [`dropout_runs`].
+#[cfg(feature = "wgpu")]
+pub fn dropout(x: Tensor<3>, draw: AttentionDropout) -> Tensor<3> {
+    extension::dropout(x, draw)
+}
+
+/// `residual + `[`dropout`]`(x, draw)` in one launch (a sub-layer's output into the residual
+/// stream). Only where [`dropout_runs`].
+#[cfg(feature = "wgpu")]
+pub fn dropout_add(residual: Tensor<3>, x: Tensor<3>, draw: AttentionDropout) -> Tensor<3> {
+    extension::dropout_add(residual, x, draw)
+}
+
+/// Whether [`dropout`] and [`dropout_add`] apply to a tensor of `dtype` with `elements` on
+/// `device`: training (an autodiff device) on a wgpu device compiling WGSL with the kernels
+/// on, f32 or f16, under 2^31 elements.
+pub fn dropout_runs(device: &burn::tensor::Device, dtype: DType, elements: usize) -> bool {
+    matches!(dtype, DType::F32 | DType::F16)
+        && elements < (1 << 31)
+        && device.is_autodiff()
+        && wgsl_kernels_on(device)
+}
+
 /// T5's per-element f16 clamp (`model::precision::clamp_f16`) as one differentiable op: the
 /// same tensor ops forward, and under autodiff a backward in one fused kernel, where autodiff
 /// through `mask_where` and `clamp` took about two zero tensors, two selections and a mask

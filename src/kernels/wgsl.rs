@@ -18,6 +18,7 @@ use burn_cubecl::template::{KernelSource, SourceKernel, SourceTemplate};
 use burn_cubecl::tensor::CubeTensor;
 use burn_cubecl::CubeBackend;
 
+use super::attention_dropout::AttentionDropout;
 use super::coop_attention::{self, CoopAttention, Pass};
 use super::coop_matmul::CoopShape;
 use super::extension::T5AttentionOps;
@@ -91,6 +92,7 @@ enum Shader {
     NormBackward,
     Pack,
     GatedGeluBackward,
+    ElementDropout,
 }
 
 impl Shader {
@@ -125,6 +127,7 @@ impl Shader {
             Shader::NormBackward => shader!("workgroup_sum.wgsl", "t5_rms_norm_backward.wgsl"),
             Shader::Pack => shader!("pack_columns.wgsl"),
             Shader::GatedGeluBackward => shader!("gated_gelu_backward.wgsl"),
+            Shader::ElementDropout => shader!("attention_dropout.wgsl", "element_dropout.wgsl"),
         }
     }
 
@@ -135,6 +138,7 @@ impl Shader {
             Shader::BackwardDq => 8,
             Shader::BackwardDkv => 6,
             Shader::SumOfSquares => 6,
+            Shader::ElementDropout => 2,
             Shader::NormForward
             | Shader::NormBackward
             | Shader::Pack
@@ -219,6 +223,18 @@ impl AttentionKernel {
         })
     }
 
+    /// The element-wise dropout shader, f32 or f16 (`half`).
+    fn element_dropout(half: bool) -> DropoutKernel {
+        DropoutKernel(Self {
+            shader: Shader::ElementDropout,
+            workgroup_size: PACK_WORKGROUP,
+            d: 0,
+            cols: 0,
+            half,
+            weight_half: false,
+        })
+    }
+
     fn training(shader: Shader, d: usize, half: bool) -> Self {
         Self {
             shader,
@@ -295,6 +311,10 @@ renamed_kernel!(
 renamed_kernel!(
     /// The packed gated activation's backward shader (element-wise, as profiles count it).
     GatedGeluKernel
+);
+renamed_kernel!(
+    /// The element-wise dropout shader (element-wise, as profiles count it).
+    DropoutKernel
 );
 
 impl KernelSource for AttentionKernel {
@@ -479,6 +499,37 @@ pub(super) fn dispatch(
         CubeCount::Static(groups.0 as u32, groups.1 as u32, 1),
         arguments,
     );
+}
+
+/// `residual + x · factor` (or `x · factor` alone), each factor `draw`'s for the element's
+/// index, in one launch of `shaders/element_dropout.wgsl` over the contiguous `x` (at most
+/// 2^31 elements; `kernels::dropout_runs`).
+fn element_dropout(
+    residual: Option<CubeTensor>,
+    x: CubeTensor,
+    draw: AttentionDropout,
+) -> CubeTensor {
+    let x = into_contiguous(x);
+    let add = residual.is_some();
+    // Without one, the residual binding is `x` again (the kernel does not read it).
+    let residual = match residual {
+        Some(residual) => into_contiguous(readable_as(residual, x.dtype)),
+        None => x.clone(),
+    };
+    let shape = x.meta.shape().clone();
+    let n = shape.num_elements();
+    let out = empty_as(&x, shape, x.dtype);
+    // At least 4 elements a thread, at most 65535 workgroups (one dimension's limit).
+    let groups = n.div_ceil(PACK_WORKGROUP as usize * 4).clamp(1, 65_535);
+    let [seed, threshold, scale] = draw.words();
+    launch(
+        AttentionKernel::element_dropout(x.dtype == DType::F16),
+        (groups, 1),
+        &[&x, &residual],
+        &[&out],
+        vec![n as u32, u32::from(add), 0, 0, seed, threshold, scale, 0],
+    );
+    out
 }
 
 /// Rows (every dim but the last) and width (the last dim) of a tensor of `shape`: what the
@@ -849,6 +900,14 @@ impl T5AttentionOps for CubeBackend {
             vec![rows as u32, f as u32, 0, 0],
         );
         d_both
+    }
+
+    fn t5_dropout(x: CubeTensor, draw: AttentionDropout) -> CubeTensor {
+        element_dropout(None, x, draw)
+    }
+
+    fn t5_dropout_add(residual: CubeTensor, x: CubeTensor, draw: AttentionDropout) -> CubeTensor {
+        element_dropout(Some(residual), x, draw)
     }
 
     fn t5_sum_of_squares(

@@ -6,7 +6,7 @@ use burn::nn::{Initializer, Linear};
 use burn::tensor::{DType, Device, Int, Tensor, TensorData};
 
 use super::config::T5Config;
-use super::dropout::dropout_site;
+use super::dropout::dropout_add;
 use super::layers::{linear, project, T5LayerNorm};
 use super::packed_projections;
 use super::precision::{cast, clamp_f16};
@@ -464,7 +464,7 @@ impl T5LayerSelfAttention {
             Some((update, _)) => update,
             None => attention.attend(normed.clone(), &attention.project_kv(normed), bias),
         };
-        clamp_f16(hidden + dropout_site(update, attention.dropout))
+        clamp_f16(dropout_add(hidden, update, attention.dropout))
     }
 
     /// As [`forward`](Self::forward) for new decoder positions `position..`: their keys and
@@ -484,7 +484,7 @@ impl T5LayerSelfAttention {
             // packed where it runs.
             if let Some((update, kv)) = attention.attend_self_packed(normed.clone(), bias.clone()) {
                 *cache = Some(kv);
-                return clamp_f16(hidden + dropout_site(update, attention.dropout));
+                return clamp_f16(dropout_add(hidden, update, attention.dropout));
             }
         }
         // New positions after a cache (decoding): one product where inference packed them.
@@ -502,7 +502,7 @@ impl T5LayerSelfAttention {
             None => attention.attend(normed, &kv, bias),
         };
         *cache = Some(kv);
-        clamp_f16(hidden + dropout_site(update, attention.dropout))
+        clamp_f16(dropout_add(hidden, update, attention.dropout))
     }
 }
 
@@ -528,7 +528,7 @@ impl T5LayerCrossAttention {
     pub fn forward(&self, hidden: Tensor<3>, encoder_kv: &KvCache, bias: Tensor<4>) -> Tensor<3> {
         let normed = self.layer_norm.forward(hidden.clone());
         let update = self.enc_dec_attention.attend(normed, encoder_kv, bias);
-        clamp_f16(hidden + dropout_site(update, self.enc_dec_attention.dropout))
+        clamp_f16(dropout_add(hidden, update, self.enc_dec_attention.dropout))
     }
 }
 

@@ -3,10 +3,16 @@
 //! device's generator, which the run loop seeds at every step, so a resumed run draws what
 //! an uninterrupted one would.
 //!
-//! A stack's sites (embeddings, sub-layer outputs, feed-forward activations, final norm) take
-//! their masks from one draw per stack ([`draw_for_stack`]): on a GPU each draw is a launch
-//! that Burn's fusion cannot join, so drawing at every site also cut the element-wise work
-//! around it into separate kernels (60 draws a small step, ~80 launches more around them).
+//! T5's sites outside attention (embeddings, sub-layer outputs, feed-forward activations,
+//! final norms, [`dropout_site`] and [`dropout_add`]) go one of two ways:
+//! - on a wgpu device compiling WGSL, `kernels::dropout`: each element's draw is a hash of a
+//!   seed and its index, recomputed by the backward pass, so no mask is stored (Burn's
+//!   Bernoulli masks are f32, kept for the backward pass: ~1.2 GB for base at batch 8,
+//!   512/128), and a sub-layer's output joins the residual in the same launch. The seeds
+//!   come from the sequence the trainer restarts at every step (`kernels::attention_dropout`);
+//! - elsewhere, from one draw per stack ([`draw_for_stack`]): on a GPU each draw is a launch
+//!   that Burn's fusion cannot join, so drawing at every site also cut the element-wise work
+//!   around it into separate kernels (60 draws a small step, ~80 launches more around them).
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -14,6 +20,9 @@ use std::collections::VecDeque;
 use burn::tensor::{DType, Device, Distribution, Tensor};
 
 use super::precision::cast;
+use crate::kernels::dropout_runs;
+#[cfg(feature = "wgpu")]
+use crate::kernels::AttentionDropout;
 
 /// Each mask starts a multiple of this many elements into its stack's draw, so its slice is a
 /// view of the draw (GPU buffers bind at offsets aligned to 256 bytes at most; 1 KiB in f32).
@@ -44,34 +53,56 @@ pub fn dropout<const D: usize>(x: Tensor<D>, rate: f64) -> Tensor<D> {
     apply(x, keep, rate)
 }
 
-/// T5's dropout at one of a stack's sites: as [`dropout`], with the next mask of the stack's
-/// draw where it has the site's shape and rate, else a mask of its own.
+/// T5's dropout at one of a stack's sites: as [`dropout`], by `kernels::dropout` where it
+/// runs, else with the next mask of the stack's draw where it has the site's shape and rate,
+/// else with a mask of its own.
 pub fn dropout_site(x: Tensor<3>, rate: f64) -> Tensor<3> {
     if !drops(rate, &x.device()) {
         return x;
     }
-    let next = MASKS.with_borrow_mut(|masks| {
+    #[cfg(feature = "wgpu")]
+    if dropout_runs(&x.device(), x.dtype(), x.shape().num_elements()) {
+        return crate::kernels::dropout(x, AttentionDropout::next(rate));
+    }
+    match next_mask(&x, rate) {
+        Some(keep) => apply(x, keep, rate),
+        None => {
+            OWN_DRAWS.set(OWN_DRAWS.get() + 1);
+            dropout(x, rate)
+        }
+    }
+}
+
+/// `residual + dropout_site(x, rate)`: a sub-layer's output into the residual stream, in one
+/// launch where `kernels::dropout_add` runs.
+pub fn dropout_add(residual: Tensor<3>, x: Tensor<3>, rate: f64) -> Tensor<3> {
+    #[cfg(feature = "wgpu")]
+    if drops(rate, &x.device())
+        && residual.dtype() == x.dtype()
+        && residual.dims() == x.dims()
+        && dropout_runs(&x.device(), x.dtype(), x.shape().num_elements())
+    {
+        return crate::kernels::dropout_add(residual, x, AttentionDropout::next(rate));
+    }
+    residual + dropout_site(x, rate)
+}
+
+/// The next mask of the stack's draw (cast to `x`'s dtype) if it has `x`'s shape and `rate`;
+/// else none, and the stack's masks are dropped (out of step with its sites, they are no use
+/// further on either).
+fn next_mask(x: &Tensor<3>, rate: f64) -> Option<Tensor<3>> {
+    let mask = MASKS.with_borrow_mut(|masks| {
         let fits = masks
             .front()
             .is_some_and(|mask| mask.rate == rate && mask.keep.dims() == x.dims());
         if fits {
             masks.pop_front()
         } else {
-            // Out of step with the stack's sites: its masks are no use further on either.
             masks.clear();
             None
         }
     });
-    match next {
-        Some(mask) => {
-            let keep = cast(mask.keep, x.dtype());
-            apply(x, keep, rate)
-        }
-        None => {
-            OWN_DRAWS.set(OWN_DRAWS.get() + 1);
-            dropout(x, rate)
-        }
-    }
+    mask.map(|mask| cast(mask.keep, x.dtype()))
 }
 
 /// How many sites on this thread drew a mask of their own, outside their stack's draw (0
@@ -81,8 +112,8 @@ pub fn own_draws() -> usize {
 }
 
 /// Draws the masks of a stack's dropout sites, `shapes` in the order they run, in one go
-/// (when training with dropout on `device`). They are taken by [`dropout_site`] until the
-/// returned guard is dropped.
+/// (when training with dropout on `device`, where `kernels::dropout` does not take the
+/// sites). They are taken by [`dropout_site`] until the returned guard is dropped.
 pub fn draw_for_stack(
     shapes: &[[usize; 3]],
     rate: f64,
@@ -90,8 +121,13 @@ pub fn draw_for_stack(
     device: &Device,
 ) -> StackMasks {
     MASKS.with_borrow_mut(VecDeque::clear);
-    if drops(rate, device) && !shapes.is_empty() {
-        let padded = |[a, b, c]: [usize; 3]| (a * b * c).div_ceil(MASK_ALIGN) * MASK_ALIGN;
+    let elements = |[a, b, c]: [usize; 3]| a * b * c;
+    // Where the kernels take every site, nothing to draw.
+    let kernels = shapes
+        .iter()
+        .all(|&shape| dropout_runs(device, dtype, elements(shape)));
+    if drops(rate, device) && !shapes.is_empty() && !kernels {
+        let padded = |shape| elements(shape).div_ceil(MASK_ALIGN) * MASK_ALIGN;
         let total = shapes.iter().copied().map(padded).sum::<usize>();
         let draw = Tensor::<1>::random([total], Distribution::Bernoulli(1.0 - rate), device);
         let draw = cast(draw, dtype);
@@ -99,8 +135,10 @@ pub fn draw_for_stack(
         let masks = shapes
             .iter()
             .map(|&shape| {
-                let [a, b, c] = shape;
-                let keep = draw.clone().slice(start..start + a * b * c).reshape(shape);
+                let keep = draw
+                    .clone()
+                    .slice(start..start + elements(shape))
+                    .reshape(shape);
                 start += padded(shape);
                 Mask { rate, keep }
             })

@@ -10,7 +10,7 @@ use burn::tensor::{DType, Device, Tensor};
 
 use super::config::{Activation, T5Config};
 use super::cpu_gemm;
-use super::dropout::{dropout, dropout_site};
+use super::dropout::{dropout, dropout_add, dropout_site};
 use super::precision::{cast, clamp_f16};
 #[cfg(feature = "wgpu")]
 use crate::kernels;
@@ -377,7 +377,7 @@ impl T5LayerFF {
     pub fn forward(&self, hidden: Tensor<3>) -> Tensor<3> {
         let normed = self.layer_norm.forward(hidden.clone());
         let update = self.dense_relu_dense.forward(normed);
-        clamp_f16(hidden + dropout_site(update, self.dense_relu_dense.dropout()))
+        clamp_f16(dropout_add(hidden, update, self.dense_relu_dense.dropout()))
     }
 }
 
