@@ -49,7 +49,9 @@
 # Since 12-07 (sixteenth session) `bench train` trains with T5's dropout 0.1 by default, the
 # work HF's reference does (T5Config's default); the rows before it had none. Add
 # `"f32-nodrop=wgsl:bench train --device gpu --profile --dropout 0"` beside the first call's
-# `wgsl-f32` for what dropout costs Mixtune.
+# `wgsl-f32` for what dropout costs Mixtune, and since 12-08
+# `"f32-droppool=wgsl:MIXTUNE_DROPOUT_KERNEL=0 bench train --device gpu --profile"` for what
+# the element-wise dropout kernel (no stored mask) saves over Burn's Bernoulli masks.
 # A step whose NAME ends in `-log` runs with an empty autotune cache of its own and CubeCL's
 # compilation/autotune log in $OUT/NAME.cubecl.log (its timings are not clean: the log also
 # profiles every kernel), to count what the cold first step compiles and tunes.

@@ -423,8 +423,9 @@ pub fn gated_gelu_packed_runs(
 /// `x · factor`, each element's factor (0, or `1 / (1 - rate)` where kept) a hash of the
 /// draw's seed and the element's index (`shaders/element_dropout.wgsl`, the hash of
 /// [`AttentionDropout`]); the backward pass is the same kernel on the gradient. Burn's
-/// `Bernoulli` masks are kept for the backward pass (4 bytes an element in f32, ~1.2 GB for
-/// base at batch 8, 512/128), where PyTorch keeps 1 byte. Only where [`dropout_runs`].
+/// `Bernoulli` masks are kept for the backward pass (4 bytes an element in f32, ~0.95 GB for
+/// base at batch 8, 512/128), where PyTorch keeps 1 byte (0.24 GB). Only where
+/// [`dropout_runs`].
 #[cfg(feature = "wgpu")]
 pub fn dropout(x: Tensor<3>, draw: AttentionDropout) -> Tensor<3> {
     extension::dropout(x, draw)
@@ -439,12 +440,27 @@ pub fn dropout_add(residual: Tensor<3>, x: Tensor<3>, draw: AttentionDropout) ->
 
 /// Whether [`dropout`] and [`dropout_add`] apply to a tensor of `dtype` with `elements` on
 /// `device`: training (an autodiff device) on a wgpu device compiling WGSL with the kernels
-/// on, f32 or f16, under 2^31 elements.
+/// on, f32 or f16, under 2^31 elements, unless [`set_dropout_kernel_enabled`] turned them off.
 pub fn dropout_runs(device: &burn::tensor::Device, dtype: DType, elements: usize) -> bool {
     matches!(dtype, DType::F32 | DType::F16)
         && elements < (1 << 31)
         && device.is_autodiff()
         && wgsl_kernels_on(device)
+        && dropout_kernel_enabled()
+}
+
+/// 0: not read yet, 1: on, 2: off.
+static DROPOUT_KERNEL: AtomicU8 = AtomicU8::new(0);
+
+/// Turns [`dropout`]'s kernel on or off for the whole process (on by default, off with
+/// `MIXTUNE_DROPOUT_KERNEL=0`: Burn's Bernoulli masks, one draw per stack), for A/B runs.
+pub fn set_dropout_kernel_enabled(enabled: bool) {
+    DROPOUT_KERNEL.store(if enabled { 1 } else { 2 }, Ordering::Relaxed);
+}
+
+/// Whether [`dropout`]'s kernel may run (see [`set_dropout_kernel_enabled`]).
+pub fn dropout_kernel_enabled() -> bool {
+    switch(&DROPOUT_KERNEL, "MIXTUNE_DROPOUT_KERNEL", true)
 }
 
 /// T5's per-element f16 clamp (`model::precision::clamp_f16`) as one differentiable op: the

@@ -7,7 +7,7 @@
 //! final norms, [`dropout_site`] and [`dropout_add`]) go one of two ways:
 //! - on a wgpu device compiling WGSL, `kernels::dropout`: each element's draw is a hash of a
 //!   seed and its index, recomputed by the backward pass, so no mask is stored (Burn's
-//!   Bernoulli masks are f32, kept for the backward pass: ~1.2 GB for base at batch 8,
+//!   Bernoulli masks are f32, kept for the backward pass: ~0.95 GB for base at batch 8,
 //!   512/128), and a sub-layer's output joins the residual in the same launch. The seeds
 //!   come from the sequence the trainer restarts at every step (`kernels::attention_dropout`);
 //! - elsewhere, from one draw per stack ([`draw_for_stack`]): on a GPU each draw is a launch
