@@ -1,7 +1,7 @@
 //! HF's `nn.Dropout` as T5 uses it in training (`dropout_rate`): each element zeroed with
 //! probability `rate`, the others scaled by `1 / (1 - rate)`. The draws come from the
-//! device's generator, which the run loop seeds at every step, so a resumed run draws what
-//! an uninterrupted one would.
+//! device's generator, or on a GPU from a hash of seeds (below); the run loop restarts both
+//! at every step, so a resumed run draws what an uninterrupted one would.
 //!
 //! T5's sites outside attention (embeddings, sub-layer outputs, feed-forward activations,
 //! final norms, [`dropout_site`] and [`dropout_add`]) go one of two ways:
