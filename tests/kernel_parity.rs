@@ -980,6 +980,42 @@ fn element_dropout_matches_the_drawn_factors() {
     }
 }
 
+/// LoRA's dropout on its adapters' inputs (PEFT's `dropout(x)·A·B`) takes the element-wise
+/// dropout kernel on a GPU, as T5's own sites do: one launch per adapted projection in the
+/// forward pass, no Burn Bernoulli mask drawn (and kept for the backward pass).
+#[test]
+fn lora_dropout_takes_the_dropout_kernel() {
+    use burn::tensor::Int;
+    use mixtune::model::{T5Config, T5ForConditionalGeneration};
+    use mixtune::train::config::LoraSettings;
+    use mixtune::train::lora;
+
+    let Some((gpu, _alone)) = gpu_alone() else {
+        return;
+    };
+    let device = gpu.autodiff();
+    let mut config = T5Config::flan_t5_small();
+    (config.d_model, config.d_kv, config.d_ff, config.num_heads) = (32, 8, 64, 4);
+    (config.num_layers, config.num_decoder_layers) = (2, Some(2));
+    let model = T5ForConditionalGeneration::random(&config, &device);
+    let settings = LoraSettings {
+        dropout: 0.1,
+        target_modules: vec!["q".into(), "v".into()],
+        ..LoraSettings::default()
+    };
+    let model = lora::apply(model, &settings).unwrap();
+    let ids = Tensor::<2, Int>::from_data(TensorData::new(vec![5i64; 2 * 9], [2, 9]), &device);
+    let mask = Tensor::<2>::ones([2, 9], &device);
+    let (_, launches) = mixtune::device::profile::launches_by_kernel(&device, || {
+        read_together([model.encode(ids, mask).reshape([2 * 9 * 32])])
+    });
+    let launches = launches.unwrap_or_default();
+    println!("encoder with LoRA dropout: {launches:?}");
+    // q and v in each of the 2 encoder blocks.
+    assert_eq!(launched(&launches, &["DropoutKernel"]), 4, "{launches:?}");
+    assert_eq!(launched(&launches, &["Bernoulli"]), 0, "{launches:?}");
+}
+
 /// An f16 training step runs its element-wise ops fused: few launch alone. With Burn's
 /// default fusion search (5 blocks) this model's optimizer updates and feed-forward layers
 /// each fell back to a kernel per op, every step (482 lone launches a step on lavapipe; 16

@@ -61,7 +61,7 @@ pub fn dropout_site(x: Tensor<3>, rate: f64) -> Tensor<3> {
         return x;
     }
     #[cfg(feature = "wgpu")]
-    if dropout_runs(&x.device(), x.dtype(), x.shape().num_elements()) {
+    if by_kernel(&x) {
         return crate::kernels::dropout(x, AttentionDropout::next(rate));
     }
     match next_mask(&x, rate) {
@@ -73,6 +73,22 @@ pub fn dropout_site(x: Tensor<3>, rate: f64) -> Tensor<3> {
     }
 }
 
+/// [`dropout`] of a layer's input (LoRA's adapters'), by `kernels::dropout` where it runs (no
+/// mask kept), else with a mask of its own.
+pub fn dropout_input(x: Tensor<3>, rate: f64) -> Tensor<3> {
+    #[cfg(feature = "wgpu")]
+    if drops(rate, &x.device()) && by_kernel(&x) {
+        return crate::kernels::dropout(x, AttentionDropout::next(rate));
+    }
+    dropout(x, rate)
+}
+
+/// Whether `kernels::dropout` takes `x`.
+#[cfg(feature = "wgpu")]
+fn by_kernel(x: &Tensor<3>) -> bool {
+    dropout_runs(&x.device(), x.dtype(), x.shape().num_elements())
+}
+
 /// `residual + dropout_site(x, rate)`: a sub-layer's output into the residual stream, in one
 /// launch where `kernels::dropout_add` runs.
 pub fn dropout_add(residual: Tensor<3>, x: Tensor<3>, rate: f64) -> Tensor<3> {
@@ -80,7 +96,7 @@ pub fn dropout_add(residual: Tensor<3>, x: Tensor<3>, rate: f64) -> Tensor<3> {
     if drops(rate, &x.device())
         && residual.dtype() == x.dtype()
         && residual.dims() == x.dims()
-        && dropout_runs(&x.device(), x.dtype(), x.shape().num_elements())
+        && by_kernel(&x)
     {
         return crate::kernels::dropout_add(residual, x, AttentionDropout::next(rate));
     }

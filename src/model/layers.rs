@@ -10,7 +10,7 @@ use burn::tensor::{DType, Device, Tensor};
 
 use super::config::{Activation, T5Config};
 use super::cpu_gemm;
-use super::dropout::{dropout, dropout_add, dropout_site};
+use super::dropout::{dropout_add, dropout_input, dropout_site};
 use super::precision::{cast, clamp_f16};
 #[cfg(feature = "wgpu")]
 use crate::kernels;
@@ -33,7 +33,7 @@ pub fn project(linear: &Linear, x: Tensor<3>, lora_dropout: f64) -> Tensor<3> {
     let dtype = x.dtype();
     if lora_dropout > 0.0 && x.device().is_autodiff() {
         if let Some(adapter) = linear.weight.adapter() {
-            let dropped = dropout(x.clone(), lora_dropout);
+            let dropped = dropout_input(x.clone(), lora_dropout);
             // Rows, not a matmul broadcast over the batch: one 2-D gradient per weight.
             let [batch, len, d_input] = x.dims();
             let rows = |t: Tensor<3>| t.reshape([batch * len, d_input]);
